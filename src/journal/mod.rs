@@ -1,0 +1,305 @@
+//! The journal: agentrail's segmented, checksummed, crash-safe append-only log of records.
+//!
+//! A journal is a directory of segment files (`format-spec/journal.md`). [`Journal`] is its
+//! handle: appends go to one writer thread per handle that commits them in groups under a lock
+//! shared by every process, reads go straight to the segment files. The journal stores opaque
+//! payloads tagged with a kind; what an event means is the business of [`crate::event`].
+//!
+//! Architecture invariant: every byte reaches the disk through [`vfs::Vfs`], so the crash tests
+//! see every write, sync and rename the journal makes.
+
+pub mod format;
+pub mod reader;
+pub mod recovery;
+pub mod segment;
+pub mod sim;
+pub mod verify;
+pub mod vfs;
+mod writer;
+
+pub use reader::{Reader, Record};
+pub use recovery::{RecoveryReport, TornTail};
+pub use verify::{repair, verify, RepairReport, VerifyReport};
+
+use crate::error::{Error, Result};
+use crossbeam_channel::Sender;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use vfs::{StdFs, Vfs};
+use writer::{Request, Shared, Writer, WriterConfig};
+
+/// The default size at which a segment is sealed and the next one started.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// The smallest segment size accepted (tests use 64 KiB).
+pub const SEGMENT_BYTES_MIN: u64 = 4 * 1024;
+/// The largest segment size accepted: offsets in a segment must fit in 32 bits.
+pub const SEGMENT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+/// By default, the checkpoint is refreshed after this many bytes of appends.
+pub const CHECKPOINT_INTERVAL_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
+/// Name of the lock file in the journal directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Record kind of an agentrail event (`format-spec/journal.md` section 7).
+pub const KIND_EVENT: u16 = 1;
+
+/// When an append is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// After `fdatasync`: an acknowledged record survives a crash.
+    #[default]
+    Always,
+    /// After the write; synced at most 50 ms later.
+    Batch,
+    /// After the write; syncing is left to the operating system.
+    Never,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Durability, String> {
+        match text {
+            "always" => Ok(Durability::Always),
+            "batch" => Ok(Durability::Batch),
+            "never" => Ok(Durability::Never),
+            other => Err(format!(
+                "unknown durability mode {other:?}: use always, batch or never"
+            )),
+        }
+    }
+}
+
+/// How a journal is opened.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub segment_bytes: u64,
+    pub durability: Durability,
+    pub checkpoint_interval_bytes: u64,
+    pub vfs: Arc<dyn Vfs>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            durability: Durability::Always,
+            checkpoint_interval_bytes: CHECKPOINT_INTERVAL_BYTES_DEFAULT,
+            vfs: Arc::new(StdFs),
+        }
+    }
+}
+
+impl Options {
+    fn check(&self) -> Result<()> {
+        if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
+            return Err(Error::Limit {
+                what: "segment size in bytes",
+                value: self.segment_bytes,
+                bound: format!("between {SEGMENT_BYTES_MIN} and {SEGMENT_BYTES_MAX}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A record to append: its kind, flags and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    pub kind: u16,
+    pub flags: u16,
+    pub payload: Vec<u8>,
+}
+
+impl NewRecord {
+    pub fn new(kind: u16, payload: Vec<u8>) -> NewRecord {
+        NewRecord {
+            kind,
+            flags: 0,
+            payload,
+        }
+    }
+}
+
+/// An open journal.
+pub struct Journal {
+    dir: PathBuf,
+    vfs: Arc<dyn Vfs>,
+    sender: Option<Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    report: RecoveryReport,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.dir)
+            .field("last_lsn", &self.last_lsn())
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Creates a new journal in `dir`, which must not hold one yet.
+    pub fn create(dir: impl AsRef<Path>, options: Options) -> Result<Journal> {
+        let dir = dir.as_ref();
+        options.check()?;
+        if options.vfs.exists(dir) && !segment::list_segments(options.vfs.as_ref(), dir)?.is_empty()
+        {
+            return Err(Error::AlreadyExists(dir.to_path_buf()));
+        }
+        options
+            .vfs
+            .create_dir_all(dir)
+            .map_err(|error| Error::io(format!("creating {}", dir.display()), error))?;
+        Journal::open(dir, options)
+    }
+
+    /// Opens the journal in `dir`: recovers its tail (section 9 of the format spec) and starts
+    /// the writer thread.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Journal> {
+        let dir = dir.as_ref().to_path_buf();
+        options.check()?;
+        if !options.vfs.exists(&dir) {
+            return Err(Error::NotFound(dir));
+        }
+        let vfs = options.vfs.clone();
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = vfs
+            .open_lock(&lock_path)
+            .map_err(|error| Error::io(format!("opening {}", lock_path.display()), error))?;
+        lock.lock()
+            .map_err(|error| Error::io("taking the journal lock", error))?;
+        let recovered = recovery::recover(vfs.as_ref(), &dir);
+        lock.unlock()
+            .map_err(|error| Error::io("releasing the journal lock", error))?;
+        let (tail, report) = recovered?;
+        let shared = Arc::new(Shared::default());
+        let config = WriterConfig {
+            segment_bytes: options.segment_bytes,
+            durability: options.durability,
+            checkpoint_interval_bytes: options.checkpoint_interval_bytes,
+        };
+        let writer = Writer::new(
+            vfs.clone(),
+            dir.clone(),
+            config,
+            lock,
+            tail,
+            &report,
+            shared.clone(),
+        );
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let handle = std::thread::Builder::new()
+            .name("agentrail-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|error| Error::io("starting the writer thread", error))?;
+        Ok(Journal {
+            dir,
+            vfs,
+            sender: Some(sender),
+            writer: Some(handle),
+            shared,
+            report,
+        })
+    }
+
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What recovery found when this handle opened the journal.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The last LSN this handle has written or seen (0 for an empty journal).
+    pub fn last_lsn(&self) -> u64 {
+        self.shared.last_lsn.load(Ordering::Acquire)
+    }
+
+    fn send(&self, request: Request) -> Result<()> {
+        let sender = self
+            .sender
+            .as_ref()
+            .ok_or_else(|| Error::Poisoned("the journal is closed".into()))?;
+        sender
+            .send(request)
+            .map_err(|_| Error::Poisoned("the writer thread has stopped".into()))
+    }
+
+    /// Appends one record and returns its LSN once it is acknowledged (durable in mode
+    /// `always`).
+    pub fn append(&self, kind: u16, payload: Vec<u8>) -> Result<u64> {
+        let range = self.append_batch(vec![NewRecord::new(kind, payload)])?;
+        Ok(range.start)
+    }
+
+    /// Appends records as one request and returns their LSNs, which are contiguous. After a
+    /// crash before the acknowledgement, a prefix of the batch may be present.
+    pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<Range<u64>> {
+        for record in &records {
+            if record.payload.len() as u64 > u64::from(format::RECORD_PAYLOAD_BYTES_MAX) {
+                return Err(Error::Limit {
+                    what: "record payload in bytes",
+                    value: record.payload.len() as u64,
+                    bound: format!("at most {}", format::RECORD_PAYLOAD_BYTES_MAX),
+                });
+            }
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(Request::Append { records, reply })?;
+        answer
+            .recv()
+            .map_err(|_| Error::Poisoned("the writer thread has stopped".into()))?
+    }
+
+    /// Syncs every record written so far (useful in modes `batch` and `never`).
+    pub fn sync(&self) -> Result<()> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(Request::Sync { reply })?;
+        answer
+            .recv()
+            .map_err(|_| Error::Poisoned("the writer thread has stopped".into()))?
+    }
+
+    /// Reads records from `lsn` to the last one written when this is called.
+    pub fn read_from(&self, lsn: u64) -> Result<Reader> {
+        let last_lsn = self.last_lsn();
+        let segments = segment::list_segments(self.vfs.as_ref(), &self.dir)?;
+        Ok(Reader::new(
+            self.vfs.clone(),
+            &self.dir,
+            segments,
+            lsn,
+            last_lsn,
+        ))
+    }
+
+    /// Reads every record.
+    pub fn iter(&self) -> Result<Reader> {
+        self.read_from(1)
+    }
+
+    /// Stops the writer after it has handled every request sent, syncing in mode `batch`.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.sender.take();
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

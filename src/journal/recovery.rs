@@ -1,0 +1,401 @@
+//! Open-time recovery: find where the log ends, cheaply. Recovery starts at the checkpoint (or,
+//! without a usable one, at the start of the last segment), checks that every segment it
+//! crosses links to the one before, and reads the active segment's frames to the end of the
+//! file. A bad frame with no valid frame after it is a torn tail and is truncated (and
+//! reported); a bad frame followed by a valid one is corruption and stops the writer. This is
+//! the argument of `format-spec/journal.md` section 9.
+
+use super::format::{
+    chain_next, Checkpoint, FrameHeader, CHECKPOINT_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
+use super::segment::{
+    create_segment, decode_frame, find_valid_frame_after, io_error, list_segments,
+    read_segment_header, segment_path, FrameError, SealedSegment, TEMP_SUFFIX,
+};
+use super::vfs::{Vfs, VfsFile};
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+pub const CHECKPOINT_FILE: &str = "checkpoint";
+
+/// The torn end of the log that recovery cut off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    pub segment: PathBuf,
+    /// Byte offset where the log now ends (the torn record started here).
+    pub offset: u64,
+    pub bytes_dropped: u64,
+    /// The LSN the torn record would have had.
+    pub lsn: u64,
+}
+
+/// What opening the journal found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub torn_tail: Option<TornTail>,
+    /// True when recovery started from the checkpoint rather than a segment start.
+    pub from_checkpoint: bool,
+    /// Bytes of the active segment read to find its end.
+    pub scanned_bytes: u64,
+    /// Leftover temporary files (from a crash mid-rename) that were removed.
+    pub removed_temp_files: Vec<String>,
+    /// True when a new segment was created (empty journal, or last segment sealed).
+    pub created_segment: bool,
+}
+
+/// The end of the log: the active segment and the state a writer continues from.
+#[derive(Debug)]
+pub struct Tail {
+    pub segment: u64,
+    pub path: PathBuf,
+    pub file: Box<dyn VfsFile>,
+    pub inode: u64,
+    pub prev_chain: u32,
+    pub end: u64,
+    pub next_lsn: u64,
+    pub chain: u32,
+    pub last_record_offset: u64,
+}
+
+impl Tail {
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            segment: self.segment,
+            offset: self.end,
+            next_lsn: self.next_lsn,
+            chain: self.chain,
+            last_record_offset: self.last_record_offset as u32,
+        }
+    }
+}
+
+/// Where the walk over the segments begins.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    index: usize,
+    next_lsn: u64,
+    chain: u32,
+    /// Mid-segment position from a checkpoint: (offset, last_record_offset).
+    resume: Option<(u64, u64)>,
+    /// True when `next_lsn` and `chain` describe the start of segment `index`, so its header
+    /// must link to them; false when they come from a checkpoint inside it.
+    at_segment_start: bool,
+}
+
+fn remove_temp_files(vfs: &dyn Vfs, dir: &Path, report: &mut RecoveryReport) -> Result<()> {
+    let names = vfs.list_dir(dir).map_err(io_error(dir, "listing"))?;
+    for name in names.into_iter().filter(|name| name.ends_with(TEMP_SUFFIX)) {
+        let path = dir.join(&name);
+        vfs.remove_file(&path)
+            .map_err(io_error(&path, "removing"))?;
+        report.removed_temp_files.push(name);
+    }
+    if !report.removed_temp_files.is_empty() {
+        vfs.sync_dir(dir)
+            .map_err(io_error(dir, "syncing directory"))?;
+    }
+    Ok(())
+}
+
+/// Reads the checkpoint, if there is one that decodes.
+pub fn read_checkpoint(vfs: &dyn Vfs, dir: &Path) -> Option<Checkpoint> {
+    let file = vfs.open(&dir.join(CHECKPOINT_FILE)).ok()?;
+    let mut bytes = [0u8; CHECKPOINT_BYTES];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    Checkpoint::decode(&bytes)
+}
+
+/// Checks that a checkpoint still describes the log: its segment exists, the position is in
+/// the file, and the record it names as last ends exactly there.
+fn checkpoint_start(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    segments: &[u64],
+    checkpoint: &Checkpoint,
+) -> Result<Option<Start>> {
+    let Ok(index) = segments.binary_search(&checkpoint.segment) else {
+        return Ok(None);
+    };
+    let path = segment_path(dir, checkpoint.segment);
+    let file = vfs.open(&path).map_err(io_error(&path, "opening"))?;
+    let header = read_segment_header(file.as_ref(), &path, checkpoint.segment)?;
+    let start = Start {
+        index,
+        next_lsn: checkpoint.next_lsn,
+        chain: checkpoint.chain,
+        resume: None,
+        at_segment_start: false,
+    };
+    if header.is_sealed() {
+        return Ok(Some(start));
+    }
+    let length = file
+        .len()
+        .map_err(io_error(&path, "reading the length of"))?;
+    if checkpoint.offset > length || checkpoint.next_lsn < checkpoint.segment {
+        return Ok(None);
+    }
+    let last_record_offset = u64::from(checkpoint.last_record_offset);
+    if checkpoint.next_lsn == checkpoint.segment {
+        let at_start = checkpoint.offset == SEGMENT_HEADER_BYTES as u64
+            && checkpoint.chain == header.prev_chain;
+        return Ok(at_start.then_some(Start {
+            resume: Some((checkpoint.offset, 0)),
+            ..start
+        }));
+    }
+    let mut bytes = [0u8; FRAME_HEADER_BYTES];
+    if file.read_exact_at(&mut bytes, last_record_offset).is_err() {
+        return Ok(None);
+    }
+    let links = FrameHeader::decode(&bytes).is_ok_and(|frame| {
+        frame.lsn + 1 == checkpoint.next_lsn
+            && last_record_offset + frame.frame_len() == checkpoint.offset
+    });
+    Ok(links.then_some(Start {
+        resume: Some((checkpoint.offset, last_record_offset)),
+        ..start
+    }))
+}
+
+/// Without a checkpoint: start at the last segment, taking its expected LSN and chain from the
+/// footer of the segment before it.
+fn last_segment_start(vfs: &dyn Vfs, dir: &Path, segments: &[u64]) -> Result<Start> {
+    let index = segments.len() - 1;
+    if index == 0 {
+        return Ok(Start {
+            index,
+            next_lsn: 1,
+            chain: 0,
+            resume: None,
+            at_segment_start: true,
+        });
+    }
+    let previous = SealedSegment::open(
+        vfs,
+        &segment_path(dir, segments[index - 1]),
+        segments[index - 1],
+    )?;
+    Ok(Start {
+        index,
+        next_lsn: previous.footer.last_lsn + 1,
+        chain: previous.footer.end_chain,
+        resume: None,
+        at_segment_start: true,
+    })
+}
+
+/// Finds the end of the log in `dir`, truncating a torn tail and creating the first or next
+/// segment where needed. The caller holds the journal's lock.
+pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
+    let mut report = RecoveryReport::default();
+    remove_temp_files(vfs, dir, &mut report)?;
+    let segments = list_segments(vfs, dir)?;
+    if segments.is_empty() {
+        report.created_segment = true;
+        return Ok((new_segment_tail(vfs, dir, 1, 0)?, report));
+    }
+    let checkpoint = read_checkpoint(vfs, dir);
+    let from_checkpoint = match &checkpoint {
+        Some(checkpoint) => checkpoint_start(vfs, dir, &segments, checkpoint)?,
+        None => None,
+    };
+    report.from_checkpoint = from_checkpoint.is_some();
+    let start = match from_checkpoint {
+        Some(start) => start,
+        None => last_segment_start(vfs, dir, &segments)?,
+    };
+    let tail = walk(vfs, dir, &segments, start, &mut report)?;
+    if let Some(checkpoint) = checkpoint {
+        if tail.next_lsn < checkpoint.next_lsn {
+            return Err(Error::corruption(
+                dir.join(CHECKPOINT_FILE),
+                32,
+                format!(
+                    "the checkpoint records LSNs up to {} as durable, but the log ends at LSN {}",
+                    checkpoint.next_lsn - 1,
+                    tail.next_lsn - 1
+                ),
+            ));
+        }
+    }
+    Ok((tail, report))
+}
+
+fn new_segment_tail(vfs: &dyn Vfs, dir: &Path, first_lsn: u64, chain: u32) -> Result<Tail> {
+    let file = create_segment(vfs, dir, first_lsn, chain)?;
+    let path = segment_path(dir, first_lsn);
+    let inode = file
+        .identity()
+        .map_err(io_error(&path, "reading the identity of"))?;
+    Ok(Tail {
+        segment: first_lsn,
+        path,
+        file,
+        inode,
+        prev_chain: chain,
+        end: SEGMENT_HEADER_BYTES as u64,
+        next_lsn: first_lsn,
+        chain,
+        last_record_offset: 0,
+    })
+}
+
+/// Walks from `start` to the last segment and returns the tail.
+fn walk(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    segments: &[u64],
+    start: Start,
+    report: &mut RecoveryReport,
+) -> Result<Tail> {
+    let (mut next_lsn, mut chain) = (start.next_lsn, start.chain);
+    for (index, &first_lsn) in segments.iter().enumerate().skip(start.index) {
+        let path = segment_path(dir, first_lsn);
+        let is_last = index + 1 == segments.len();
+        let file = vfs.open(&path).map_err(io_error(&path, "opening"))?;
+        let header = read_segment_header(file.as_ref(), &path, first_lsn)?;
+        let resume = if index == start.index {
+            start.resume
+        } else {
+            None
+        };
+        if index > start.index || start.at_segment_start {
+            check_link(&path, header.first_lsn, header.prev_chain, next_lsn, chain)?;
+        }
+        if header.is_sealed() {
+            let sealed = SealedSegment::open(vfs, &path, first_lsn)?;
+            if sealed.footer.last_lsn + 1 < next_lsn {
+                return Err(Error::corruption(
+                    &path,
+                    sealed.file_bytes(),
+                    "sealed segment ends before the checkpoint's position",
+                ));
+            }
+            (next_lsn, chain) = (sealed.footer.last_lsn + 1, sealed.footer.end_chain);
+            if is_last {
+                report.created_segment = true;
+                return new_segment_tail(vfs, dir, next_lsn, chain);
+            }
+            continue;
+        }
+        if !is_last {
+            return Err(Error::corruption(
+                &path,
+                12,
+                "segment is not sealed, yet later segments exist",
+            ));
+        }
+        let (offset, last_record_offset) = resume.unwrap_or((SEGMENT_HEADER_BYTES as u64, 0));
+        let inode = file
+            .identity()
+            .map_err(io_error(&path, "reading the identity of"))?;
+        let mut tail = Tail {
+            segment: first_lsn,
+            path,
+            file,
+            inode,
+            prev_chain: header.prev_chain,
+            end: offset,
+            next_lsn,
+            chain,
+            last_record_offset,
+        };
+        scan_active(&mut tail, report)?;
+        return Ok(tail);
+    }
+    Err(Error::corruption(
+        dir,
+        0,
+        "the journal has no segment to append to",
+    ))
+}
+
+/// Checks that a segment header continues the log where the previous segment ended.
+pub fn check_link(
+    path: &Path,
+    first_lsn: u64,
+    prev_chain: u32,
+    next_lsn: u64,
+    chain: u32,
+) -> Result<()> {
+    if first_lsn != next_lsn {
+        return Err(Error::corruption(path, 16, format!(
+            "segment starts at LSN {first_lsn}, but the log before it ends at LSN {} (a segment is missing or out of order)",
+            next_lsn - 1
+        )));
+    }
+    if prev_chain != chain {
+        return Err(Error::corruption(path, 24, format!(
+            "segment does not link to the one before it (chain {prev_chain:#010x}, expected {chain:#010x}): it is stale or from another journal"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the active segment from `tail.end` to the end of the file, advancing `tail`, and
+/// truncates a torn tail.
+pub fn scan_active(tail: &mut Tail, report: &mut RecoveryReport) -> Result<()> {
+    let path = tail.path.clone();
+    let length = tail
+        .file
+        .len()
+        .map_err(io_error(&path, "reading the length of"))?;
+    let mut buffer = vec![0u8; length.saturating_sub(tail.end) as usize];
+    tail.file
+        .read_exact_at(&mut buffer, tail.end)
+        .map_err(io_error(&path, "reading"))?;
+    report.scanned_bytes += buffer.len() as u64;
+    let base = tail.end;
+    let mut position = 0usize;
+    while position < buffer.len() {
+        match decode_frame(&buffer, position, tail.next_lsn) {
+            Ok(frame) => {
+                tail.chain = chain_next(tail.chain, &frame.header_bytes);
+                tail.last_record_offset = base + position as u64;
+                tail.next_lsn += 1;
+                position = frame.end();
+            }
+            Err(error) => return end_at_bad_frame(tail, report, &buffer, position, error),
+        }
+    }
+    tail.end = base + buffer.len() as u64;
+    Ok(())
+}
+
+fn end_at_bad_frame(
+    tail: &mut Tail,
+    report: &mut RecoveryReport,
+    buffer: &[u8],
+    position: usize,
+    error: FrameError,
+) -> Result<()> {
+    let base = tail.end;
+    let offset = base + position as u64;
+    let valid_after = find_valid_frame_after(buffer, position, tail.next_lsn);
+    if matches!(error, FrameError::WrongLsn { .. }) || valid_after.is_some() {
+        let reason = match valid_after {
+            Some(at) => format!(
+                "{error}; a valid record follows at offset {}",
+                base + at as u64
+            ),
+            None => error.to_string(),
+        };
+        return Err(Error::corruption(&tail.path, offset, reason));
+    }
+    let dropped = buffer.len() - position;
+    tail.file
+        .set_len(offset)
+        .map_err(io_error(&tail.path, "truncating the torn tail of"))?;
+    tail.file
+        .sync_data()
+        .map_err(io_error(&tail.path, "syncing"))?;
+    tail.end = offset;
+    report.torn_tail = Some(TornTail {
+        segment: tail.path.clone(),
+        offset,
+        bytes_dropped: dropped as u64,
+        lsn: tail.next_lsn,
+    });
+    Ok(())
+}

@@ -1,0 +1,4 @@
+pub fn verify() {}
+pub fn repair() {}
+pub struct RepairReport;
+pub struct VerifyReport;

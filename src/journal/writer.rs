@@ -1,0 +1,346 @@
+//! The writer thread: group commit. Appenders send requests on a channel; the thread takes every
+//! request waiting, holds the journal's exclusive lock for the batch, writes all its frames with
+//! one write and one `fdatasync` (in mode `always`), and only then acknowledges each appender
+//! with its LSNs. A failed write or sync poisons the writer: nothing after it is acknowledged.
+
+use super::format::{chain_next, FrameHeader, FRAME_HEADER_BYTES};
+use super::recovery::{recover, scan_active, RecoveryReport, Tail, CHECKPOINT_FILE};
+use super::segment::{
+    create_segment, io_error, seal_segment, segment_path, write_file_atomically, SealInput,
+};
+use super::vfs::{Vfs, VfsLock};
+use super::{Durability, NewRecord};
+use crate::error::{Error, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A batch is closed once it holds this many bytes of records (more if one request is larger).
+pub const GROUP_COMMIT_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// In mode `batch`, the longest time written records stay unsynced.
+pub const BATCH_SYNC_INTERVAL: Duration = Duration::from_millis(50);
+
+pub(crate) enum Request {
+    Append {
+        records: Vec<NewRecord>,
+        reply: Sender<Result<Range<u64>>>,
+    },
+    Sync {
+        reply: Sender<Result<()>>,
+    },
+}
+
+impl Request {
+    fn bytes(&self) -> usize {
+        match self {
+            Request::Append { records, .. } => records
+                .iter()
+                .map(|record| record.payload.len() + FRAME_HEADER_BYTES)
+                .sum(),
+            Request::Sync { .. } => 0,
+        }
+    }
+}
+
+/// State the writer shares with readers in the same process.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// The last LSN written (and, in mode `always`, synced).
+    pub last_lsn: AtomicU64,
+}
+
+pub(crate) struct WriterConfig {
+    pub segment_bytes: u64,
+    pub durability: Durability,
+    pub checkpoint_interval_bytes: u64,
+}
+
+pub(crate) struct Writer {
+    pub vfs: Arc<dyn Vfs>,
+    pub dir: PathBuf,
+    pub config: WriterConfig,
+    pub lock: Box<dyn VfsLock>,
+    pub tail: Tail,
+    pub shared: Arc<Shared>,
+    pub poisoned: Option<String>,
+    pub unsynced: bool,
+    pub last_sync: Instant,
+    pub bytes_since_checkpoint: u64,
+}
+
+impl Writer {
+    pub fn new(
+        vfs: Arc<dyn Vfs>,
+        dir: PathBuf,
+        config: WriterConfig,
+        lock: Box<dyn VfsLock>,
+        tail: Tail,
+        report: &RecoveryReport,
+        shared: Arc<Shared>,
+    ) -> Writer {
+        shared.last_lsn.store(tail.next_lsn - 1, Ordering::Release);
+        Writer {
+            vfs,
+            dir,
+            config,
+            lock,
+            tail,
+            shared,
+            poisoned: None,
+            unsynced: false,
+            last_sync: Instant::now(),
+            bytes_since_checkpoint: report.scanned_bytes,
+        }
+    }
+
+    /// The thread's loop: runs until every sender is gone, then syncs what is left.
+    pub fn run(mut self, requests: Receiver<Request>) {
+        loop {
+            let first = match self.next_request(&requests) {
+                Some(request) => request,
+                None => break,
+            };
+            let mut batch = vec![first];
+            let mut bytes = batch[0].bytes();
+            while bytes < GROUP_COMMIT_BYTES_MAX {
+                let Ok(request) = requests.try_recv() else {
+                    break;
+                };
+                bytes += request.bytes();
+                batch.push(request);
+            }
+            self.handle(batch);
+        }
+        if self.unsynced && self.config.durability != Durability::Never {
+            let _ = self.sync();
+        }
+    }
+
+    /// Waits for a request; in mode `batch` with unsynced records, syncs when the interval ends.
+    fn next_request(&mut self, requests: &Receiver<Request>) -> Option<Request> {
+        loop {
+            if !(self.unsynced && self.config.durability == Durability::Batch) {
+                return requests.recv().ok();
+            }
+            let waited = self.last_sync.elapsed();
+            match requests.recv_timeout(BATCH_SYNC_INTERVAL.saturating_sub(waited)) {
+                Ok(request) => return Some(request),
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.sync();
+                }
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    fn handle(&mut self, batch: Vec<Request>) {
+        let appends: Vec<&Vec<NewRecord>> = batch
+            .iter()
+            .filter_map(|request| match request {
+                Request::Append { records, .. } => Some(records),
+                Request::Sync { .. } => None,
+            })
+            .collect();
+        let wants_sync = batch
+            .iter()
+            .any(|request| matches!(request, Request::Sync { .. }));
+        let mut result = self.commit(&appends);
+        if result.is_ok() && wants_sync {
+            result = self.sync().map(|()| Vec::new());
+        }
+        let mut ranges = match &result {
+            Ok(ranges) => ranges.clone().into_iter(),
+            Err(_) => Vec::new().into_iter(),
+        };
+        for request in batch {
+            match request {
+                Request::Append { reply, .. } => {
+                    let answer = match &result {
+                        Ok(_) => Ok(ranges.next().unwrap_or(0..0)),
+                        Err(error) => Err(error.duplicate()),
+                    };
+                    let _ = reply.send(answer);
+                }
+                Request::Sync { reply } => {
+                    let _ = reply.send(result.as_ref().map(|_| ()).map_err(Error::duplicate));
+                }
+            }
+        }
+    }
+
+    fn commit(&mut self, appends: &[&Vec<NewRecord>]) -> Result<Vec<Range<u64>>> {
+        if let Some(reason) = &self.poisoned {
+            return Err(Error::Poisoned(reason.clone()));
+        }
+        self.lock
+            .lock()
+            .map_err(|error| Error::io("taking the journal lock", error))?;
+        let result = self.commit_locked(appends);
+        let unlocked = self
+            .lock
+            .unlock()
+            .map_err(|error| Error::io("releasing the journal lock", error));
+        let result = result.and_then(|ranges| unlocked.map(|()| ranges));
+        if let Err(Error::Io { context, source }) = &result {
+            self.poisoned = Some(format!("{context}: {source}"));
+        }
+        result
+    }
+
+    /// Follows what other processes appended since this writer last held the lock.
+    fn refresh(&mut self) -> Result<()> {
+        let stat = self.vfs.stat(&self.tail.path);
+        match stat {
+            Ok((inode, length)) if inode == self.tail.inode && length == self.tail.end => Ok(()),
+            Ok((inode, length)) if inode == self.tail.inode && length > self.tail.end => {
+                scan_active(&mut self.tail, &mut RecoveryReport::default()).map_err(into_damaged)
+            }
+            _ => {
+                let (tail, _report) =
+                    recover(self.vfs.as_ref(), &self.dir).map_err(into_damaged)?;
+                self.tail = tail;
+                Ok(())
+            }
+        }
+    }
+
+    fn commit_locked(&mut self, appends: &[&Vec<NewRecord>]) -> Result<Vec<Range<u64>>> {
+        self.refresh()?;
+        let mut buffer = Vec::new();
+        let mut ranges = Vec::with_capacity(appends.len());
+        for records in appends {
+            let first = self.tail.next_lsn;
+            for record in records.iter() {
+                self.encode(record, &mut buffer);
+                if self.tail.end + buffer.len() as u64 >= self.config.segment_bytes {
+                    self.write(&mut buffer)?;
+                    self.roll()?;
+                }
+            }
+            ranges.push(first..self.tail.next_lsn);
+        }
+        self.write(&mut buffer)?;
+        self.after_write()?;
+        self.shared
+            .last_lsn
+            .store(self.tail.next_lsn - 1, Ordering::Release);
+        Ok(ranges)
+    }
+
+    fn encode(&mut self, record: &NewRecord, buffer: &mut Vec<u8>) {
+        let header = FrameHeader::for_payload(
+            self.tail.next_lsn,
+            record.kind,
+            record.flags,
+            &record.payload,
+        )
+        .encode();
+        self.tail.chain = chain_next(self.tail.chain, &header);
+        self.tail.last_record_offset = self.tail.end + buffer.len() as u64;
+        self.tail.next_lsn += 1;
+        buffer.extend_from_slice(&header);
+        buffer.extend_from_slice(&record.payload);
+    }
+
+    fn write(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        self.tail
+            .file
+            .write_all_at(buffer, self.tail.end)
+            .map_err(io_error(&self.tail.path, "writing"))?;
+        self.tail.end += buffer.len() as u64;
+        self.bytes_since_checkpoint += buffer.len() as u64;
+        self.unsynced = true;
+        buffer.clear();
+        Ok(())
+    }
+
+    fn after_write(&mut self) -> Result<()> {
+        let due = self.last_sync.elapsed() >= BATCH_SYNC_INTERVAL;
+        match self.config.durability {
+            Durability::Always => self.sync()?,
+            Durability::Batch if due => self.sync()?,
+            _ => {}
+        }
+        if self.bytes_since_checkpoint >= self.config.checkpoint_interval_bytes {
+            self.sync()?;
+            self.write_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self) -> Result<()> {
+        if let Some(reason) = &self.poisoned {
+            return Err(Error::Poisoned(reason.clone()));
+        }
+        if self.unsynced {
+            if let Err(error) = self.tail.file.sync_data() {
+                let error = Error::io(format!("syncing {}", self.tail.path.display()), error);
+                self.poisoned = Some(error.to_string());
+                return Err(error);
+            }
+            self.unsynced = false;
+        }
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Seals the active segment and starts the next one. The records written so far become
+    /// durable through the sealed file's own sync.
+    fn roll(&mut self) -> Result<()> {
+        let tail = &self.tail;
+        let input = SealInput {
+            first_lsn: tail.segment,
+            prev_chain: tail.prev_chain,
+            end: tail.end,
+            end_chain: tail.chain,
+            last_lsn: tail.next_lsn - 1,
+        };
+        seal_segment(self.vfs.as_ref(), &self.dir, tail.file.as_ref(), input)?;
+        let (next_lsn, chain) = (tail.next_lsn, tail.chain);
+        let file = create_segment(self.vfs.as_ref(), &self.dir, next_lsn, chain)?;
+        let path = segment_path(&self.dir, next_lsn);
+        let inode = file
+            .identity()
+            .map_err(io_error(&path, "reading the identity of"))?;
+        self.tail = Tail {
+            segment: next_lsn,
+            path,
+            file,
+            inode,
+            prev_chain: chain,
+            end: super::format::SEGMENT_HEADER_BYTES as u64,
+            next_lsn,
+            chain,
+            last_record_offset: 0,
+        };
+        self.unsynced = false;
+        self.write_checkpoint()
+    }
+
+    fn write_checkpoint(&mut self) -> Result<()> {
+        let bytes = self.tail.checkpoint().encode();
+        write_file_atomically(
+            self.vfs.as_ref(),
+            &self.dir,
+            &self.dir.join(CHECKPOINT_FILE),
+            &bytes,
+        )?;
+        self.bytes_since_checkpoint = 0;
+        Ok(())
+    }
+}
+
+/// Damage found while following other writers is not an I/O failure of this writer: it must
+/// not poison it, but it refuses the append.
+fn into_damaged(error: Error) -> Error {
+    match error {
+        Error::Corruption { .. } => Error::Damaged(error.to_string()),
+        other => other,
+    }
+}
