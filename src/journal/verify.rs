@@ -1,4 +1,432 @@
-pub fn verify() {}
-pub fn repair() {}
-pub struct RepairReport;
-pub struct VerifyReport;
+//! `verify` reads every record of every segment and checks everything the format lets it check:
+//! headers, names, links between segments, footers, block indexes, block checksums, frames, LSN
+//! order and the chain. It changes nothing. `repair` is the explicit way out of damage: it moves
+//! the first damaged segment and every later one aside, writes the good prefix of the damaged
+//! segment back as the active segment, and says which LSNs were dropped.
+
+use super::format::{chain_next, Checkpoint, SegmentHeader, SEGMENT_HEADER_BYTES};
+use super::recovery::{read_checkpoint, recover, RecoveryReport, TornTail, CHECKPOINT_FILE};
+use super::segment::{
+    decode_frame, find_valid_frame_after, io_error, list_segments, read_segment_header,
+    segment_path, write_file_atomically, SealedSegment,
+};
+use super::vfs::Vfs;
+use super::LOCK_FILE;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// One damaged place.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub segment: PathBuf,
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// What verify saw of one segment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SegmentSummary {
+    pub path: PathBuf,
+    pub first_lsn: u64,
+    pub records: u64,
+    pub sealed: bool,
+    pub file_bytes: u64,
+    /// Bytes of record frames (uncompressed).
+    pub record_bytes: u64,
+}
+
+/// The result of [`verify`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub segments: Vec<SegmentSummary>,
+    /// Records that passed every check.
+    pub records: u64,
+    /// The last LSN of the unbroken log from LSN 1.
+    pub last_good_lsn: u64,
+    pub problems: Vec<Problem>,
+    /// A torn tail that the next open will truncate (not corruption).
+    pub torn_tail: Option<TornTail>,
+    damage: Option<Damage>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The first damaged segment and the good log before the damage in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Damage {
+    index: usize,
+    first_lsn: u64,
+    prev_chain: u32,
+    good_frames: Vec<u8>,
+    next_lsn: u64,
+    chain: u32,
+    last_record_offset: u64,
+}
+
+/// The log position a segment is expected to continue from.
+#[derive(Debug, Clone, Copy)]
+struct Expected {
+    next_lsn: u64,
+    chain: u32,
+}
+
+/// What checking one segment found.
+struct SegmentCheck {
+    summary: SegmentSummary,
+    problem: Option<Problem>,
+    torn: Option<TornTail>,
+    good: Damage,
+    /// The end of this segment, when it could be read to its end.
+    end: Option<Expected>,
+}
+
+/// Checks every record of the journal in `dir` under its lock.
+pub fn verify(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
+    with_lock(vfs, dir, || verify_unlocked(vfs, dir))
+}
+
+fn with_lock<T>(vfs: &dyn Vfs, dir: &Path, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !vfs.exists(dir) {
+        return Err(Error::NotFound(dir.to_path_buf()));
+    }
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = vfs
+        .open_lock(&lock_path)
+        .map_err(io_error(&lock_path, "opening"))?;
+    lock.lock()
+        .map_err(|error| Error::io("taking the journal lock", error))?;
+    let result = work();
+    lock.unlock()
+        .map_err(|error| Error::io("releasing the journal lock", error))?;
+    result
+}
+
+fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
+    let segments = list_segments(vfs, dir)?;
+    let checkpoint = read_checkpoint(vfs, dir);
+    let mut report = VerifyReport::default();
+    let mut expected = Some(Expected {
+        next_lsn: 1,
+        chain: 0,
+    });
+    for (index, &first_lsn) in segments.iter().enumerate() {
+        let is_last = index + 1 == segments.len();
+        let check = check_segment(vfs, dir, first_lsn, expected, is_last, checkpoint.as_ref());
+        report.segments.push(check.summary.clone());
+        if let Some(problem) = check.problem {
+            report.problems.push(problem);
+            if report.damage.is_none() {
+                report.damage = Some(Damage {
+                    index,
+                    ..check.good
+                });
+            }
+        } else if report.damage.is_none() {
+            report.records += check.summary.records;
+            report.last_good_lsn = check.good.next_lsn - 1;
+        }
+        report.torn_tail = check.torn;
+        expected = check.end;
+    }
+    if let Some(checkpoint) = checkpoint {
+        if report.damage.is_none() && report.last_good_lsn + 1 < checkpoint.next_lsn {
+            report.problems.push(Problem {
+                segment: dir.join(CHECKPOINT_FILE),
+                offset: 32,
+                reason: format!(
+                    "the checkpoint records LSNs up to {} as durable, but the log ends at LSN {}",
+                    checkpoint.next_lsn - 1,
+                    report.last_good_lsn
+                ),
+            });
+        }
+    }
+    Ok(report)
+}
+
+fn check_segment(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    first_lsn: u64,
+    expected: Option<Expected>,
+    is_last: bool,
+    checkpoint: Option<&Checkpoint>,
+) -> SegmentCheck {
+    let path = segment_path(dir, first_lsn);
+    let start = expected.unwrap_or(Expected {
+        next_lsn: first_lsn,
+        chain: 0,
+    });
+    let mut check = SegmentCheck {
+        summary: SegmentSummary {
+            path: path.clone(),
+            first_lsn,
+            records: 0,
+            sealed: false,
+            file_bytes: 0,
+            record_bytes: 0,
+        },
+        problem: None,
+        torn: None,
+        good: Damage {
+            index: 0,
+            first_lsn: start.next_lsn,
+            prev_chain: start.chain,
+            good_frames: Vec::new(),
+            next_lsn: start.next_lsn,
+            chain: start.chain,
+            last_record_offset: 0,
+        },
+        end: None,
+    };
+    if let Err(error) = check_segment_body(
+        vfs, &path, first_lsn, expected, is_last, checkpoint, &mut check,
+    ) {
+        let (segment, offset, reason) = match error {
+            Error::Corruption {
+                segment,
+                offset,
+                reason,
+            } => (segment, offset, reason),
+            other => (path.clone(), 0, other.to_string()),
+        };
+        check.problem = Some(Problem {
+            segment,
+            offset,
+            reason,
+        });
+        check.end = None;
+    }
+    check
+}
+
+fn check_segment_body(
+    vfs: &dyn Vfs,
+    path: &Path,
+    first_lsn: u64,
+    expected: Option<Expected>,
+    is_last: bool,
+    checkpoint: Option<&Checkpoint>,
+    check: &mut SegmentCheck,
+) -> Result<()> {
+    let file = vfs.open(path).map_err(io_error(path, "opening"))?;
+    check.summary.file_bytes = file
+        .len()
+        .map_err(io_error(path, "reading the length of"))?;
+    let header = read_segment_header(file.as_ref(), path, first_lsn)?;
+    check.summary.sealed = header.is_sealed();
+    match expected {
+        Some(expected) => super::recovery::check_link(
+            path,
+            header.first_lsn,
+            header.prev_chain,
+            expected.next_lsn,
+            expected.chain,
+        )?,
+        None => {
+            check.good.prev_chain = header.prev_chain;
+            check.good.chain = header.prev_chain;
+        }
+    }
+    if header.is_sealed() {
+        return check_sealed(vfs, path, first_lsn, check);
+    }
+    if !is_last {
+        return Err(Error::corruption(
+            path,
+            12,
+            "segment is not sealed, yet later segments exist",
+        ));
+    }
+    let mut raw =
+        vec![0u8; (check.summary.file_bytes as usize).saturating_sub(SEGMENT_HEADER_BYTES)];
+    file.read_exact_at(&mut raw, SEGMENT_HEADER_BYTES as u64)
+        .map_err(io_error(path, "reading"))?;
+    let durable_end = checkpoint
+        .filter(|checkpoint| checkpoint.segment == first_lsn)
+        .map_or(0, |checkpoint| checkpoint.offset);
+    check_active(path, &header, &raw, durable_end, check)
+}
+
+/// Checks the frames of a buffer starting at `check.good`'s position; returns the offset in the
+/// buffer of the first bad frame and why it is bad.
+fn check_frames(raw: &[u8], base_offset: u64, check: &mut SegmentCheck) -> Option<(usize, String)> {
+    let mut position = 0;
+    while position < raw.len() {
+        match decode_frame(raw, position, check.good.next_lsn) {
+            Ok(frame) => {
+                check.good.chain = chain_next(check.good.chain, &frame.header_bytes);
+                check.good.last_record_offset = base_offset + position as u64;
+                check.good.next_lsn += 1;
+                check.summary.records += 1;
+                check.summary.record_bytes += frame.header.frame_len();
+                check
+                    .good
+                    .good_frames
+                    .extend_from_slice(&raw[position..frame.end()]);
+                position = frame.end();
+            }
+            Err(error) => return Some((position, error.to_string())),
+        }
+    }
+    None
+}
+
+fn check_active(
+    path: &Path,
+    header: &SegmentHeader,
+    raw: &[u8],
+    durable_end: u64,
+    check: &mut SegmentCheck,
+) -> Result<()> {
+    let base = SEGMENT_HEADER_BYTES as u64;
+    if let Some((position, reason)) = check_frames(raw, base, check) {
+        let offset = base + position as u64;
+        let valid_after = find_valid_frame_after(raw, position, check.good.next_lsn);
+        if valid_after.is_some() || offset < durable_end {
+            return Err(Error::corruption(path, offset, reason));
+        }
+        check.torn = Some(TornTail {
+            segment: path.to_path_buf(),
+            offset,
+            bytes_dropped: (raw.len() - position) as u64,
+            lsn: check.good.next_lsn,
+        });
+    }
+    let _ = header;
+    check.end = Some(Expected {
+        next_lsn: check.good.next_lsn,
+        chain: check.good.chain,
+    });
+    Ok(())
+}
+
+fn check_sealed(
+    vfs: &dyn Vfs,
+    path: &Path,
+    first_lsn: u64,
+    check: &mut SegmentCheck,
+) -> Result<()> {
+    let segment = SealedSegment::open(vfs, path, first_lsn)?;
+    for (number, entry) in segment.blocks.iter().enumerate() {
+        let raw = segment.block(number)?;
+        if let Some((position, reason)) = check_frames(&raw, 0, check) {
+            return Err(Error::corruption(
+                path,
+                entry.offset,
+                format!("block {number} (uncompressed offset {position}): {reason}"),
+            ));
+        }
+    }
+    if check.good.next_lsn != segment.footer.last_lsn + 1
+        || check.good.chain != segment.footer.end_chain
+    {
+        return Err(Error::corruption(
+            path,
+            segment.file_bytes() - 48,
+            "sealed footer does not match the records (last LSN or chain)",
+        ));
+    }
+    check.end = Some(Expected {
+        next_lsn: check.good.next_lsn,
+        chain: check.good.chain,
+    });
+    Ok(())
+}
+
+/// What [`repair`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Segment files moved aside, and where to.
+    pub moved: Vec<(PathBuf, PathBuf)>,
+    /// The log now ends at this LSN.
+    pub last_lsn: u64,
+    /// The LSNs dropped: from `last_lsn + 1` through this one, as far as the damaged files
+    /// showed (0 when nothing was dropped).
+    pub dropped_through_lsn: u64,
+    /// A torn tail that was truncated.
+    pub torn_tail: Option<TornTail>,
+    /// The problems found before repairing.
+    pub problems: Vec<Problem>,
+}
+
+/// Repairs the journal in `dir`, moving damaged segments into `aside_dir`.
+pub fn repair(vfs: &dyn Vfs, dir: &Path, aside_dir: &Path) -> Result<RepairReport> {
+    with_lock(vfs, dir, || {
+        let verified = verify_unlocked(vfs, dir)?;
+        let mut report = RepairReport {
+            problems: verified.problems.clone(),
+            last_lsn: verified.last_good_lsn,
+            ..RepairReport::default()
+        };
+        match &verified.damage {
+            None if verified.problems.is_empty() => {
+                let (_tail, recovery): (_, RecoveryReport) = recover(vfs, dir)?;
+                report.torn_tail = recovery.torn_tail;
+            }
+            None => {
+                // Only the checkpoint disagrees with a sound log: drop it; it is a cache.
+                vfs.remove_file(&dir.join(CHECKPOINT_FILE))
+                    .map_err(io_error(dir, "removing the checkpoint in"))?;
+                vfs.sync_dir(dir).map_err(io_error(dir, "syncing"))?;
+            }
+            Some(damage) => cut_at_damage(vfs, dir, aside_dir, &verified, damage, &mut report)?,
+        }
+        Ok(report)
+    })
+}
+
+fn cut_at_damage(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    aside_dir: &Path,
+    verified: &VerifyReport,
+    damage: &Damage,
+    report: &mut RepairReport,
+) -> Result<()> {
+    vfs.create_dir_all(aside_dir)
+        .map_err(io_error(aside_dir, "creating"))?;
+    for summary in &verified.segments[damage.index..] {
+        let name = summary
+            .path
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let target = aside_dir.join(name);
+        vfs.rename(&summary.path, &target)
+            .map_err(io_error(&summary.path, "moving aside"))?;
+        report.moved.push((summary.path.clone(), target));
+    }
+    vfs.sync_dir(aside_dir)
+        .map_err(io_error(aside_dir, "syncing"))?;
+    vfs.sync_dir(dir).map_err(io_error(dir, "syncing"))?;
+    let header = SegmentHeader {
+        flags: 0,
+        first_lsn: damage.first_lsn,
+        prev_chain: damage.prev_chain,
+    };
+    let mut bytes = header.encode().to_vec();
+    bytes.extend_from_slice(&damage.good_frames);
+    let path = segment_path(dir, damage.first_lsn);
+    write_file_atomically(vfs, dir, &path, &bytes)?;
+    let checkpoint = Checkpoint {
+        segment: damage.first_lsn,
+        offset: bytes.len() as u64,
+        next_lsn: damage.next_lsn,
+        chain: damage.chain,
+        last_record_offset: damage.last_record_offset as u32,
+    };
+    write_file_atomically(vfs, dir, &dir.join(CHECKPOINT_FILE), &checkpoint.encode())?;
+    report.last_lsn = damage.next_lsn - 1;
+    let seen_after: u64 = verified.segments[damage.index..]
+        .iter()
+        .map(|summary| summary.first_lsn + summary.records)
+        .max()
+        .unwrap_or(0);
+    report.dropped_through_lsn = seen_after.saturating_sub(1).max(damage.next_lsn);
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! `agentrail export`: every event as one canonical JSON line, in LSN order.
+
+use super::{
+    open_journal, open_workspace, output_error, write_out, CliError, CliResult, EXIT_FAILURE,
+};
+use agentrail::event::{decode_record, Decoded};
+use std::io::Write;
+use std::path::PathBuf;
+
+pub fn run(output: Option<PathBuf>) -> CliResult {
+    let workspace = open_workspace()?;
+    let journal = open_journal(&workspace)?;
+    let sink: Box<dyn Write> = match &output {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|error| {
+            CliError::new(
+                EXIT_FAILURE,
+                format!("creating {}: {error}", path.display()),
+            )
+        })?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
+    let mut skipped = 0u64;
+    for record in journal.iter()? {
+        let record = record?;
+        match decode_record(&record)? {
+            Decoded::Event(event) => {
+                let mut line = serde_json::to_vec(&event.to_json(record.lsn))
+                    .map_err(|error| CliError::new(EXIT_FAILURE, error.to_string()))?;
+                line.push(b'\n');
+                write_out(&mut out, &line)?;
+            }
+            Decoded::Skipped { .. } => skipped += 1,
+        }
+    }
+    out.flush().map_err(output_error)?;
+    if skipped > 0 {
+        eprintln!("agentrail: skipped {skipped} records of kinds this version does not know");
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `agentrail verify` and `agentrail repair`.
+
+use super::{open_workspace, CliError, CliResult, EXIT_BAD_INPUT};
+use agentrail::journal::{self, vfs::StdFs, RepairReport, VerifyReport};
+use serde_json::json;
+
+fn verify_json(report: &VerifyReport) -> serde_json::Value {
+    json!({
+        "ok": report.is_ok(),
+        "segments": report.segments,
+        "records": report.records,
+        "last_good_lsn": report.last_good_lsn,
+        "problems": report.problems,
+        "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped, "lsn": torn.lsn})),
+    })
+}
+
+fn print_verify(report: &VerifyReport) {
+    let file_bytes: u64 = report
+        .segments
+        .iter()
+        .map(|segment| segment.file_bytes)
+        .sum();
+    let record_bytes: u64 = report
+        .segments
+        .iter()
+        .map(|segment| segment.record_bytes)
+        .sum();
+    if report.is_ok() {
+        println!(
+            "ok: {} segments, {} records (LSN 1 to {}), {} bytes on disk for {} bytes of records",
+            report.segments.len(),
+            report.records,
+            report.last_good_lsn,
+            file_bytes,
+            record_bytes
+        );
+    }
+    for problem in &report.problems {
+        println!(
+            "corruption: {} at byte offset {}: {}",
+            problem.segment.display(),
+            problem.offset,
+            problem.reason
+        );
+    }
+    if let Some(torn) = &report.torn_tail {
+        println!("torn tail: {} bytes at {} byte offset {} (LSN {} was never completed); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn);
+    }
+    if !report.is_ok() {
+        println!("the log is good through LSN {}; `agentrail repair` cuts it there and moves damaged segments aside", report.last_good_lsn);
+    }
+}
+
+pub fn run_verify(json: bool) -> CliResult {
+    let workspace = open_workspace()?;
+    let report = journal::verify(&StdFs, &workspace.journal_dir())?;
+    if json {
+        println!("{}", verify_json(&report));
+    } else {
+        print_verify(&report);
+    }
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            EXIT_BAD_INPUT,
+            format!(
+                "the journal is damaged ({} problems)",
+                report.problems.len()
+            ),
+        ))
+    }
+}
+
+fn print_repair(report: &RepairReport) {
+    for problem in &report.problems {
+        println!(
+            "found: {} at byte offset {}: {}",
+            problem.segment.display(),
+            problem.offset,
+            problem.reason
+        );
+    }
+    for (from, to) in &report.moved {
+        println!("moved {} to {}", from.display(), to.display());
+    }
+    if let Some(torn) = &report.torn_tail {
+        println!(
+            "truncated a torn tail: {} bytes at {} byte offset {}",
+            torn.bytes_dropped,
+            torn.segment.display(),
+            torn.offset
+        );
+    }
+    if report.moved.is_empty() && report.problems.is_empty() && report.torn_tail.is_none() {
+        println!(
+            "nothing to repair: the log is good through LSN {}",
+            report.last_lsn
+        );
+    } else if report.dropped_through_lsn > report.last_lsn {
+        println!(
+            "the log now ends at LSN {}; dropped LSN {} to {}",
+            report.last_lsn,
+            report.last_lsn + 1,
+            report.dropped_through_lsn
+        );
+    } else {
+        println!("the log now ends at LSN {}", report.last_lsn);
+    }
+}
+
+pub fn run_repair(json: bool) -> CliResult {
+    let workspace = open_workspace()?;
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    let report = journal::repair(
+        &StdFs,
+        &workspace.journal_dir(),
+        &workspace.damaged_dir(seconds),
+    )?;
+    if json {
+        let moved: Vec<_> = report
+            .moved
+            .iter()
+            .map(|(from, to)| json!({"from": from, "to": to}))
+            .collect();
+        println!(
+            "{}",
+            json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped}))})
+        );
+    } else {
+        print_repair(&report);
+    }
+    Ok(())
+}

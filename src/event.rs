@@ -1,0 +1,344 @@
+//! Events: what the journal's records mean. An event has a type, a timestamp, an optional
+//! session and agent, and a JSON object of data. This module converts between three shapes, on
+//! purpose kept apart so a change to one cannot silently change another: the JSON line a user
+//! writes and reads, the in-memory [`Event`], and the on-disk [`EventRecord`] encoded with
+//! postcard (`format-spec/journal.md` section 7). The next issue closes the set of types; here
+//! any type name is stored.
+
+use crate::journal::{Record, KIND_EVENT};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value as Json};
+
+/// The encoding version written in every event record.
+pub const EVENT_ENCODING_VERSION: u8 = 1;
+/// Longest accepted event type name.
+pub const EVENT_TYPE_BYTES_MAX: usize = 128;
+
+/// An event in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// UTC microseconds since the Unix epoch.
+    pub ts_micros: i64,
+    pub event_type: String,
+    pub session: Option<String>,
+    pub agent: Option<String>,
+    pub data: Map<String, Json>,
+}
+
+/// A JSON value as stored: postcard is not self-describing, so JSON gets an explicit enum.
+/// Object keys keep their order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
+/// The disk type of an event, version 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub encoding_version: u8,
+    pub ts_micros: i64,
+    pub event_type: String,
+    pub session: Option<String>,
+    pub agent: Option<String>,
+    pub data: Value,
+}
+
+/// Why an input line is not an event. `field` names the offending field, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}{}: {message}", .field.as_ref().map(|field| format!(", field `{field}`")).unwrap_or_default())]
+pub struct InputError {
+    pub line: usize,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl From<&Json> for Value {
+    fn from(json: &Json) -> Value {
+        match json {
+            Json::Null => Value::Null,
+            Json::Bool(flag) => Value::Bool(*flag),
+            Json::Number(number) => match (number.as_i64(), number.as_u64()) {
+                (Some(int), _) => Value::Int(int),
+                (None, Some(uint)) => Value::UInt(uint),
+                _ => Value::Float(number.as_f64().unwrap_or(0.0)),
+            },
+            Json::String(text) => Value::String(text.clone()),
+            Json::Array(items) => Value::Array(items.iter().map(Value::from).collect()),
+            Json::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, value)| (key.clone(), Value::from(value)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl From<&Value> for Json {
+    fn from(value: &Value) -> Json {
+        match value {
+            Value::Null => Json::Null,
+            Value::Bool(flag) => Json::Bool(*flag),
+            Value::Int(int) => Json::Number((*int).into()),
+            Value::UInt(uint) => Json::Number((*uint).into()),
+            Value::Float(float) => Number::from_f64(*float).map_or(Json::Null, Json::Number),
+            Value::String(text) => Json::String(text.clone()),
+            Value::Array(items) => Json::Array(items.iter().map(Json::from).collect()),
+            Value::Object(pairs) => Json::Object(
+                pairs
+                    .iter()
+                    .map(|(key, value)| (key.clone(), Json::from(value)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Formats UTC microseconds as RFC 3339 with six fractional digits and `Z`.
+pub fn format_ts(ts_micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(ts_micros)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_else(|| ts_micros.to_string())
+}
+
+/// Parses an RFC 3339 timestamp (any offset) to UTC microseconds.
+pub fn parse_ts(text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.timestamp_micros())
+        .map_err(|error| format!("{text:?} is not an RFC 3339 timestamp ({error})"))
+}
+
+/// The current time in UTC microseconds.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn input_error(line: usize, field: Option<&str>, message: impl Into<String>) -> InputError {
+    InputError {
+        line,
+        field: field.map(str::to_owned),
+        message: message.into(),
+    }
+}
+
+fn optional_string(
+    object: &Map<String, Json>,
+    line: usize,
+    field: &str,
+) -> Result<Option<String>, InputError> {
+    match object.get(field) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(input_error(line, Some(field), "must be a string")),
+    }
+}
+
+impl Event {
+    /// Parses one JSON line. `line` is its 1-based number, for errors; `now_micros` stamps an
+    /// event that carries no `ts`. `lsn` in the input is ignored.
+    pub fn from_json_line(text: &str, line: usize, now_micros: i64) -> Result<Event, InputError> {
+        let json: Json = serde_json::from_str(text)
+            .map_err(|error| input_error(line, None, format!("not valid JSON: {error}")))?;
+        let Json::Object(object) = json else {
+            return Err(input_error(line, None, "an event must be a JSON object"));
+        };
+        Event::from_json_object(object, line, now_micros)
+    }
+
+    /// Builds an event from a parsed JSON object; see [`Event::from_json_line`].
+    pub fn from_json_object(
+        mut object: Map<String, Json>,
+        line: usize,
+        now_micros: i64,
+    ) -> Result<Event, InputError> {
+        if let Some(unknown) = object.keys().find(|key| {
+            !matches!(
+                key.as_str(),
+                "lsn" | "ts" | "type" | "session" | "agent" | "data"
+            )
+        }) {
+            return Err(input_error(
+                line,
+                Some(unknown),
+                "unknown field: an event has lsn, ts, type, session, agent and data",
+            ));
+        }
+        let event_type = match object.get("type") {
+            Some(Json::String(text)) if !text.is_empty() && text.len() <= EVENT_TYPE_BYTES_MAX => {
+                text.clone()
+            }
+            Some(Json::String(_)) => {
+                return Err(input_error(
+                    line,
+                    Some("type"),
+                    format!("must be 1 to {EVENT_TYPE_BYTES_MAX} bytes long"),
+                ))
+            }
+            Some(_) => return Err(input_error(line, Some("type"), "must be a string")),
+            None => return Err(input_error(line, Some("type"), "is missing")),
+        };
+        let data = match object.remove("data") {
+            Some(Json::Object(data)) => data,
+            Some(_) => return Err(input_error(line, Some("data"), "must be a JSON object")),
+            None => return Err(input_error(line, Some("data"), "is missing")),
+        };
+        let ts_micros = match object.get("ts") {
+            None | Some(Json::Null) => now_micros,
+            Some(Json::String(text)) => {
+                parse_ts(text).map_err(|message| input_error(line, Some("ts"), message))?
+            }
+            Some(_) => return Err(input_error(line, Some("ts"), "must be an RFC 3339 string")),
+        };
+        let session = optional_string(&object, line, "session")?;
+        let agent = optional_string(&object, line, "agent")?;
+        Ok(Event {
+            ts_micros,
+            event_type,
+            session,
+            agent,
+            data,
+        })
+    }
+
+    /// The canonical JSON object: `lsn`, `ts`, `type`, `session` and `agent` when present, `data`.
+    pub fn to_json(&self, lsn: u64) -> Json {
+        let mut object = Map::new();
+        object.insert("lsn".into(), lsn.into());
+        object.insert("ts".into(), format_ts(self.ts_micros).into());
+        object.insert("type".into(), self.event_type.clone().into());
+        if let Some(session) = &self.session {
+            object.insert("session".into(), session.clone().into());
+        }
+        if let Some(agent) = &self.agent {
+            object.insert("agent".into(), agent.clone().into());
+        }
+        object.insert("data".into(), Json::Object(self.data.clone()));
+        Json::Object(object)
+    }
+
+    /// The disk type for this event.
+    pub fn to_record(&self) -> EventRecord {
+        EventRecord {
+            encoding_version: EVENT_ENCODING_VERSION,
+            ts_micros: self.ts_micros,
+            event_type: self.event_type.clone(),
+            session: self.session.clone(),
+            agent: self.agent.clone(),
+            data: Value::Object(
+                self.data
+                    .iter()
+                    .map(|(key, value)| (key.clone(), Value::from(value)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The record payload (postcard).
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing owned strings and enums into a Vec cannot fail.
+        postcard::to_stdvec(&self.to_record()).unwrap_or_default()
+    }
+
+    /// Decodes a record payload written by [`Event::encode`].
+    pub fn decode(lsn: u64, payload: &[u8]) -> crate::Result<Event> {
+        let record: EventRecord =
+            postcard::from_bytes(payload).map_err(|error| crate::Error::Decode {
+                lsn,
+                reason: error.to_string(),
+            })?;
+        if record.encoding_version != EVENT_ENCODING_VERSION {
+            return Err(crate::Error::Decode {
+                lsn,
+                reason: format!(
+                    "event encoding version {} is not known",
+                    record.encoding_version
+                ),
+            });
+        }
+        let data = match Json::from(&record.data) {
+            Json::Object(map) => map,
+            _ => {
+                return Err(crate::Error::Decode {
+                    lsn,
+                    reason: "event data is not an object".into(),
+                })
+            }
+        };
+        Ok(Event {
+            ts_micros: record.ts_micros,
+            event_type: record.event_type,
+            session: record.session,
+            agent: record.agent,
+            data,
+        })
+    }
+}
+
+/// What a stored record means to this version of agentrail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Event(Event),
+    /// A kind this version does not know and may skip (format spec section 7).
+    Skipped {
+        kind: u16,
+    },
+}
+
+/// Decodes a record: events are decoded, unknown skippable kinds are passed over, unknown
+/// must-understand kinds are an error.
+pub fn decode_record(record: &Record) -> crate::Result<Decoded> {
+    match record.kind {
+        KIND_EVENT => Event::decode(record.lsn, &record.payload).map(Decoded::Event),
+        kind if record.flags & crate::journal::format::FRAME_FLAG_MUST_UNDERSTAND != 0 => {
+            Err(crate::Error::UnknownKind {
+                lsn: record.lsn,
+                kind,
+            })
+        }
+        kind => Ok(Decoded::Skipped { kind }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_round_trips_through_the_disk_encoding_keeping_key_order_and_numbers() {
+        let line = r#"{"type":"note","ts":"2026-11-23T01:02:03.5+01:00","agent":"a","data":{"z":1,"a":[true,null,-2,1.5,18446744073709551615],"m":{"k":"v"}}}"#;
+        let event = Event::from_json_line(line, 1, 0).unwrap();
+        let decoded = Event::decode(9, &event.encode()).unwrap();
+        assert_eq!(decoded, event);
+        let json = serde_json::to_string(&decoded.to_json(9)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"lsn":9,"ts":"2026-11-23T00:02:03.500000Z","type":"note","agent":"a","data":{"z":1,"a":[true,null,-2,1.5,18446744073709551615],"m":{"k":"v"}}}"#
+        );
+    }
+
+    #[test]
+    fn bad_lines_name_the_line_and_the_field() {
+        let cases = [
+            ("[1]", None),
+            ("{", None),
+            (r#"{"data":{}}"#, Some("type")),
+            (r#"{"type":"x"}"#, Some("data")),
+            (r#"{"type":"x","data":[]}"#, Some("data")),
+            (r#"{"type":7,"data":{}}"#, Some("type")),
+            (r#"{"type":"x","data":{},"ts":"yesterday"}"#, Some("ts")),
+            (r#"{"type":"x","data":{},"session":3}"#, Some("session")),
+            (r#"{"type":"x","data":{},"extra":3}"#, Some("extra")),
+        ];
+        for (text, field) in cases {
+            let error = Event::from_json_line(text, 4, 0).unwrap_err();
+            assert_eq!(error.line, 4, "{text}");
+            assert_eq!(error.field.as_deref(), field, "{text}");
+        }
+    }
+}
