@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub type MappedBytes = Arc<dyn Deref<Target = [u8]> + Send + Sync>;
 
 /// An open file.
+#[allow(clippy::len_without_is_empty)] // a file's length, not a collection's
 pub trait VfsFile: Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at the end).
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
