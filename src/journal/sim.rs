@@ -7,7 +7,7 @@
 //! and every later mutation too, as if the process died there.
 
 use super::vfs::{MappedBytes, Vfs, VfsFile, VfsLock};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -47,6 +47,9 @@ struct State {
     next_inode: u64,
     names: BTreeMap<PathBuf, u64>,
     durable_names: BTreeMap<PathBuf, u64>,
+    /// Directories made by `create_dir_all`; they survive a crash (the journal never depends
+    /// on a directory's own creation being durable).
+    dirs: BTreeSet<PathBuf>,
     syncs: u64,
     fail_at_sync: Option<u64>,
     failed: bool,
@@ -160,6 +163,7 @@ impl SimFs {
             next_inode: state.next_inode,
             durable_names: names.clone(),
             names,
+            dirs: state.dirs.clone(),
             ..State::default()
         };
         SimFs {
@@ -333,8 +337,11 @@ impl Drop for SimLock {
 }
 
 impl Vfs for SimFs {
-    fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
-        Ok(())
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.mutate(|state| {
+            state.dirs.extend(dir.ancestors().map(Path::to_path_buf));
+            Ok(())
+        })
     }
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         let state = self.lock_state();
@@ -349,7 +356,8 @@ impl Vfs for SimFs {
             .collect())
     }
     fn exists(&self, path: &Path) -> bool {
-        self.lock_state().names.contains_key(path)
+        let state = self.lock_state();
+        state.names.contains_key(path) || state.dirs.contains(path)
     }
     fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
         let inode = *self
@@ -420,5 +428,20 @@ impl Vfs for SimFs {
             fs: self.clone(),
             held: Mutex::new(false),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_directory_exists_and_survives_a_crash() {
+        let fs = SimFs::new();
+        let dir = Path::new("/a/journal");
+        assert!(!fs.exists(dir));
+        fs.create_dir_all(dir).unwrap();
+        assert!(fs.exists(dir) && fs.exists(Path::new("/a")));
+        assert!(fs.crash_image(CrashMode::DropUnsynced).exists(dir));
     }
 }
