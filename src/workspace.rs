@@ -3,6 +3,8 @@
 //! passes the working directory or `AGENTRAIL_DIR` (the library reads no environment).
 
 use crate::error::{Error, Result};
+use crate::journal::segment::write_file_atomically;
+use crate::journal::vfs::StdFs;
 use crate::journal::{self, Durability, Journal, Options};
 use std::path::{Path, PathBuf};
 
@@ -34,34 +36,39 @@ impl Workspace {
     }
 
     /// Creates a workspace at `root` (the `.agentrail` directory itself) with its journal.
+    /// Options are checked before anything is created, and a failure part way removes what
+    /// was made, so a workspace is either whole or absent.
     pub fn init(root: &Path, segment_bytes: u64) -> Result<Workspace> {
         if root.exists() {
             return Err(Error::AlreadyExists(root.to_path_buf()));
         }
-        let config = Config {
-            format_version: journal::format::FORMAT_VERSION,
-            segment_bytes,
-        };
         let options = Options {
             segment_bytes,
             ..Options::default()
         };
-        let journal_dir = root.join("journal");
+        options.check()?;
+        let config = Config {
+            format_version: journal::format::FORMAT_VERSION,
+            segment_bytes,
+        };
         std::fs::create_dir_all(root)
             .map_err(|error| Error::io(format!("creating {}", root.display()), error))?;
-        let text = serde_json::to_string_pretty(&config)
-            .map_err(|error| Error::io("encoding config", error.into()))?;
-        std::fs::write(root.join(CONFIG_FILE), text + "\n").map_err(|error| {
-            Error::io(
-                format!("writing {}", root.join(CONFIG_FILE).display()),
-                error,
-            )
-        })?;
-        Journal::create(&journal_dir, options)?.close();
-        Ok(Workspace {
+        let made = Self::populate(root, &config, options);
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(root);
+        }
+        made.map(|()| Workspace {
             root: root.to_path_buf(),
             config,
         })
+    }
+
+    fn populate(root: &Path, config: &Config, options: Options) -> Result<()> {
+        Journal::create(root.join("journal"), options)?.close();
+        let text = serde_json::to_string_pretty(config)
+            .map_err(|error| Error::io("encoding config", error.into()))?
+            + "\n";
+        write_file_atomically(&StdFs, root, &root.join(CONFIG_FILE), text.as_bytes())
     }
 
     /// Opens the workspace at `root` (the `.agentrail` directory itself).

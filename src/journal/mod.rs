@@ -93,7 +93,8 @@ impl Default for Options {
 }
 
 impl Options {
-    fn check(&self) -> Result<()> {
+    /// Checks the options against the format's limits.
+    pub fn check(&self) -> Result<()> {
         if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
             return Err(Error::Limit {
                 what: "segment size in bytes",
