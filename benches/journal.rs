@@ -22,17 +22,33 @@ use std::time::{Duration, Instant};
 
 const SIZES: [(usize, &str); 3] = [(256, "256B"), (4096, "4KiB"), (1 << 20, "1MiB")];
 const THREADS: [usize; 3] = [1, 4, 16];
-const MODES: [(Durability, &str); 3] = [(Durability::Always, "always"), (Durability::Batch, "batch"), (Durability::Never, "never")];
+const MODES: [(Durability, &str); 3] = [
+    (Durability::Always, "always"),
+    (Durability::Batch, "batch"),
+    (Durability::Never, "never"),
+];
 
 fn bench_dir(name: &str) -> tempfile::TempDir {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&root).expect("creating target/bench-data");
-    tempfile::Builder::new().prefix(name).tempdir_in(root).expect("creating a bench directory")
+    tempfile::Builder::new()
+        .prefix(name)
+        .tempdir_in(root)
+        .expect("creating a bench directory")
 }
 
 /// A record payload that compresses about as well as agent events do (text-like, repetitive).
 fn payload(size: usize, seed: u64) -> Vec<u8> {
-    let words = ["tool_output ", "exit_code=0 ", "cargo test ", "input_tokens ", "the agent ", "decided ", "{\"k\":", "12345 "];
+    let words = [
+        "tool_output ",
+        "exit_code=0 ",
+        "cargo test ",
+        "input_tokens ",
+        "the agent ",
+        "decided ",
+        "{\"k\":",
+        "12345 ",
+    ];
     let mut out = Vec::with_capacity(size);
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     while out.len() < size {
@@ -46,23 +62,35 @@ fn payload(size: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Runs `iters` operations split over `threads` threads and returns the wall time.
-fn run_threads(iters: u64, threads: usize, operation: impl Fn(u64) + Send + Sync + 'static) -> Duration {
+fn run_threads(
+    iters: u64,
+    threads: usize,
+    operation: impl Fn(u64) + Send + Sync + 'static,
+) -> Duration {
     let operation = Arc::new(operation);
     let per_thread = iters.div_ceil(threads as u64);
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|thread| {
             let operation = operation.clone();
-            std::thread::spawn(move || (0..per_thread).for_each(|index| operation(thread as u64 * per_thread + index)))
+            std::thread::spawn(move || {
+                (0..per_thread).for_each(|index| operation(thread as u64 * per_thread + index))
+            })
         })
         .collect();
-    handles.into_iter().for_each(|handle| handle.join().expect("bench thread"));
+    handles
+        .into_iter()
+        .for_each(|handle| handle.join().expect("bench thread"));
     start.elapsed()
 }
 
 fn fdatasync_latency(c: &mut Criterion) {
     let dir = bench_dir("fsync");
-    let mut file = OpenOptions::new().create(true).append(true).open(dir.path().join("f")).expect("open");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("f"))
+        .expect("open");
     let block = vec![7u8; 4096];
     c.bench_function("fdatasync/4KiB_write_then_fdatasync", |b| {
         b.iter(|| {
@@ -74,7 +102,10 @@ fn fdatasync_latency(c: &mut Criterion) {
 
 fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
     for (size, size_name) in SIZES {
         group.throughput(Throughput::Elements(1));
         for (mode, mode_name) in MODES {
@@ -83,11 +114,22 @@ fn append(c: &mut Criterion) {
                 group.bench_function(id, |b| {
                     b.iter_custom(|iters| {
                         let dir = bench_dir("append");
-                        let journal = Arc::new(Journal::create(dir.path(), Options { durability: mode, ..Options::default() }).expect("create"));
+                        let journal = Arc::new(
+                            Journal::create(
+                                dir.path(),
+                                Options {
+                                    durability: mode,
+                                    ..Options::default()
+                                },
+                            )
+                            .expect("create"),
+                        );
                         let record = Arc::new(payload(size, 1));
                         let writer = journal.clone();
                         let elapsed = run_threads(iters, threads, move |_| {
-                            writer.append(KIND_EVENT, record.as_ref().clone()).expect("append");
+                            writer
+                                .append(KIND_EVENT, record.as_ref().clone())
+                                .expect("append");
                         });
                         drop(journal);
                         elapsed
@@ -96,19 +138,26 @@ fn append(c: &mut Criterion) {
             }
         }
         for threads in THREADS {
-            group.bench_function(BenchmarkId::new(format!("{size_name}/naive_write_fdatasync"), threads), |b| {
-                b.iter_custom(|iters| {
-                    let dir = bench_dir("naive");
-                    let file = OpenOptions::new().create(true).append(true).open(dir.path().join("log")).expect("open");
-                    let file = Arc::new(Mutex::new(file));
-                    let record = Arc::new(payload(size, 1));
-                    run_threads(iters, threads, move |_| {
-                        let mut file = file.lock().expect("lock");
-                        file.write_all(&record).expect("write");
-                        file.sync_data().expect("fdatasync");
+            group.bench_function(
+                BenchmarkId::new(format!("{size_name}/naive_write_fdatasync"), threads),
+                |b| {
+                    b.iter_custom(|iters| {
+                        let dir = bench_dir("naive");
+                        let file = OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(dir.path().join("log"))
+                            .expect("open");
+                        let file = Arc::new(Mutex::new(file));
+                        let record = Arc::new(payload(size, 1));
+                        run_threads(iters, threads, move |_| {
+                            let mut file = file.lock().expect("lock");
+                            file.write_all(&record).expect("write");
+                            file.sync_data().expect("fdatasync");
+                        })
                     })
-                })
-            });
+                },
+            );
         }
     }
     group.finish();
@@ -120,10 +169,24 @@ const REPLAY_RECORD_SIZE: usize = 4096;
 
 fn replay(c: &mut Criterion) {
     let dir = bench_dir("replay");
-    let journal = Journal::create(dir.path(), Options { durability: Durability::Never, ..Options::default() }).expect("create");
+    let journal = Journal::create(
+        dir.path(),
+        Options {
+            durability: Durability::Never,
+            ..Options::default()
+        },
+    )
+    .expect("create");
     let count = REPLAY_RECORD_BYTES / REPLAY_RECORD_SIZE;
     for chunk in 0..count / 1024 {
-        let records = (0..1024).map(|index| agentrail::journal::NewRecord::new(KIND_EVENT, payload(REPLAY_RECORD_SIZE, (chunk * 1024 + index) as u64))).collect();
+        let records = (0..1024)
+            .map(|index| {
+                agentrail::journal::NewRecord::new(
+                    KIND_EVENT,
+                    payload(REPLAY_RECORD_SIZE, (chunk * 1024 + index) as u64),
+                )
+            })
+            .collect();
         journal.append_batch(records).expect("append");
     }
     journal.sync().expect("sync");
@@ -133,11 +196,14 @@ fn replay(c: &mut Criterion) {
     {
         let mut raw = File::create(&raw_path).expect("create raw");
         for index in 0..count {
-            raw.write_all(&payload(REPLAY_RECORD_SIZE, index as u64)).expect("write raw");
+            raw.write_all(&payload(REPLAY_RECORD_SIZE, index as u64))
+                .expect("write raw");
         }
     }
     let mut group = c.benchmark_group("replay");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Bytes(REPLAY_RECORD_BYTES as u64));
     group.bench_function("journal_sealed_segments", |b| {
         b.iter(|| {
