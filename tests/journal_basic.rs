@@ -93,3 +93,68 @@ fn concurrent_appenders_get_unique_contiguous_lsns() {
     lsns.sort();
     assert_eq!(lsns, (1..=800).collect::<Vec<_>>());
 }
+
+#[test]
+fn deleting_every_segment_is_reported_not_restarted_at_lsn_1() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let journal = Journal::create(
+            dir.path(),
+            Options {
+                checkpoint_interval_bytes: 1,
+                ..small_options()
+            },
+        )
+        .unwrap();
+        for lsn in 1..=10 {
+            journal.append(KIND_EVENT, payload(lsn)).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "seg") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let error = Journal::open(dir.path(), small_options()).unwrap_err();
+    assert!(error.is_corruption(), "{error}");
+    assert!(error.to_string().contains("no segment files"), "{error}");
+}
+
+#[test]
+fn a_damaged_record_before_the_checkpoint_is_corruption_and_is_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let journal = Journal::create(
+            dir.path(),
+            Options {
+                checkpoint_interval_bytes: 1,
+                ..small_options()
+            },
+        )
+        .unwrap();
+        for lsn in 1..=10 {
+            journal.append(KIND_EVENT, payload(lsn)).unwrap();
+        }
+    }
+    let segment = dir.path().join("00000000000000000001.seg");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let length = bytes.len();
+    // Damage the last record's payload and make the checkpoint unusable, so recovery must scan
+    // the segment from its start: the damaged record is synced data, not a torn write.
+    bytes[length - 2] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+    let checkpoint = dir.path().join("checkpoint");
+    let mut checkpoint_bytes = std::fs::read(&checkpoint).unwrap();
+    checkpoint_bytes[48] ^= 1; // last_record_offset, then re-seal its CRC
+    let crc = crc32fast::hash(&checkpoint_bytes[..52]);
+    checkpoint_bytes[52..56].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&checkpoint, &checkpoint_bytes).unwrap();
+    let error = Journal::open(dir.path(), small_options()).unwrap_err();
+    assert!(error.is_corruption(), "{error}");
+    assert_eq!(
+        std::fs::metadata(&segment).unwrap().len() as usize,
+        length,
+        "nothing may be truncated"
+    );
+}

@@ -191,11 +191,17 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
     let mut report = RecoveryReport::default();
     remove_temp_files(vfs, dir, &mut report)?;
     let segments = list_segments(vfs, dir)?;
+    let checkpoint = read_checkpoint(vfs, dir);
     if segments.is_empty() {
+        if let Some(checkpoint) = checkpoint.filter(|checkpoint| checkpoint.next_lsn > 1) {
+            return Err(Error::corruption(dir.join(CHECKPOINT_FILE), 32, format!(
+                "the checkpoint records LSNs up to {} as durable, but the journal has no segment files",
+                checkpoint.next_lsn - 1
+            )));
+        }
         report.created_segment = true;
         return Ok((new_segment_tail(vfs, dir, 1, 0)?, report));
     }
-    let checkpoint = read_checkpoint(vfs, dir);
     let from_checkpoint = match &checkpoint {
         Some(checkpoint) => checkpoint_start(vfs, dir, &segments, checkpoint)?,
         None => None,
@@ -205,7 +211,7 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
         Some(start) => start,
         None => last_segment_start(vfs, dir, &segments)?,
     };
-    let tail = walk(vfs, dir, &segments, start, &mut report)?;
+    let tail = walk(vfs, dir, &segments, start, checkpoint.as_ref(), &mut report)?;
     if let Some(checkpoint) = checkpoint {
         if tail.next_lsn < checkpoint.next_lsn {
             return Err(Error::corruption(
@@ -247,6 +253,7 @@ fn walk(
     dir: &Path,
     segments: &[u64],
     start: Start,
+    durable: Option<&Checkpoint>,
     report: &mut RecoveryReport,
 ) -> Result<Tail> {
     let (mut next_lsn, mut chain) = (start.next_lsn, start.chain);
@@ -301,7 +308,7 @@ fn walk(
             chain,
             last_record_offset,
         };
-        scan_active(&mut tail, report)?;
+        scan_active(&mut tail, durable, report)?;
         return Ok(tail);
     }
     Err(Error::corruption(
@@ -335,7 +342,13 @@ pub fn check_link(
 
 /// Reads the active segment from `tail.end` to the end of the file, advancing `tail`, and
 /// truncates a torn tail.
-pub fn scan_active(tail: &mut Tail, report: &mut RecoveryReport) -> Result<()> {
+/// `durable` is the checkpoint, if one decodes: bytes before its position were synced, so a bad
+/// frame there is corruption even with nothing valid after it, and is never truncated.
+pub fn scan_active(
+    tail: &mut Tail,
+    durable: Option<&Checkpoint>,
+    report: &mut RecoveryReport,
+) -> Result<()> {
     let path = tail.path.clone();
     let length = tail
         .file
@@ -356,7 +369,7 @@ pub fn scan_active(tail: &mut Tail, report: &mut RecoveryReport) -> Result<()> {
                 tail.next_lsn += 1;
                 position = frame.end();
             }
-            Err(error) => return end_at_bad_frame(tail, report, &buffer, position, error),
+            Err(error) => return end_at_bad_frame(tail, durable, report, &buffer, position, error),
         }
     }
     tail.end = base + buffer.len() as u64;
@@ -365,6 +378,7 @@ pub fn scan_active(tail: &mut Tail, report: &mut RecoveryReport) -> Result<()> {
 
 fn end_at_bad_frame(
     tail: &mut Tail,
+    durable: Option<&Checkpoint>,
     report: &mut RecoveryReport,
     buffer: &[u8],
     position: usize,
@@ -373,12 +387,19 @@ fn end_at_bad_frame(
     let base = tail.end;
     let offset = base + position as u64;
     let valid_after = find_valid_frame_after(buffer, position, tail.next_lsn);
-    if matches!(error, FrameError::WrongLsn { .. }) || valid_after.is_some() {
+    let synced = durable.is_some_and(|checkpoint| {
+        checkpoint.segment > tail.segment
+            || checkpoint.segment == tail.segment && checkpoint.offset > offset
+    });
+    if matches!(error, FrameError::WrongLsn { .. }) || valid_after.is_some() || synced {
         let reason = match valid_after {
             Some(at) => format!(
                 "{error}; a valid record follows at offset {}",
                 base + at as u64
             ),
+            None if synced => {
+                format!("{error}, before the position the checkpoint recorded as synced")
+            }
             None => error.to_string(),
         };
         return Err(Error::corruption(&tail.path, offset, reason));

@@ -196,7 +196,8 @@ impl Writer {
         match stat {
             Ok((inode, length)) if inode == self.tail.inode && length == self.tail.end => Ok(()),
             Ok((inode, length)) if inode == self.tail.inode && length > self.tail.end => {
-                scan_active(&mut self.tail, &mut RecoveryReport::default()).map_err(into_damaged)
+                scan_active(&mut self.tail, None, &mut RecoveryReport::default())
+                    .map_err(into_damaged)
             }
             _ => {
                 let (tail, _report) =
