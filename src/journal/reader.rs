@@ -11,11 +11,46 @@ use super::segment::{
 };
 use super::vfs::{Vfs, VfsFile};
 use crate::error::{Error, Result};
+use crossbeam_channel::Receiver;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How much of an active segment a reader fetches at a time.
 const ACTIVE_READ_CHUNK_BYTES: usize = 1024 * 1024;
+/// How many decompressed blocks a sealed segment's prefetch thread keeps ready.
+const PREFETCH_BLOCKS: usize = 4;
+
+/// Decompresses a sealed segment's blocks, from `first_block` on, on a thread of its own, so
+/// that decompression (most of a replay's cost) overlaps checking and handing out records. The
+/// thread stops at the first error, at the last block, or when the reader is dropped.
+fn prefetch_blocks(
+    segment: SealedSegment,
+    first_block: usize,
+) -> Result<Receiver<Result<Vec<u8>>>> {
+    let (sender, receiver) = crossbeam_channel::bounded(PREFETCH_BLOCKS);
+    std::thread::Builder::new()
+        .name("agentrail-prefetch".into())
+        .spawn(move || {
+            for number in first_block..segment.blocks.len() {
+                let block = segment.block(number);
+                let failed = block.is_err();
+                if sender.send(block).is_err() || failed {
+                    break;
+                }
+            }
+        })
+        .map_err(|error| Error::io("starting a block prefetch thread", error))?;
+    Ok(receiver)
+}
+
+fn next_block(path: &Path, blocks: &Receiver<Result<Vec<u8>>>) -> Result<Vec<u8>> {
+    blocks.recv().map_err(|_| {
+        Error::io(
+            format!("reading {}", path.display()),
+            std::io::Error::other("the block prefetch thread stopped"),
+        )
+    })?
+}
 
 /// One record as stored: its LSN, kind, flags and payload bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +64,7 @@ pub struct Record {
 enum Source {
     Sealed {
         segment: SealedSegment,
+        blocks: Receiver<Result<Vec<u8>>>,
         block: usize,
         buffer: Vec<u8>,
         position: usize,
@@ -121,10 +157,12 @@ impl Reader {
                 return Err(Error::corruption(&path, segment.file_bytes(), format!("segment ends at LSN {}, before LSN {} which the next segment should start with", segment.footer.last_lsn, self.next_lsn)));
             }
             let block = segment.block_for(self.next_lsn);
-            let buffer = segment.block(block)?;
+            let blocks = prefetch_blocks(segment.clone(), block)?;
+            let buffer = next_block(&path, &blocks)?;
             let cursor_lsn = segment.blocks[block].first_lsn;
             return Ok(Source::Sealed {
                 segment,
+                blocks,
                 block,
                 buffer,
                 position: 0,
@@ -150,11 +188,14 @@ impl Reader {
             let found = match self.source.as_mut() {
                 Some(Source::Sealed {
                     segment,
+                    blocks,
                     block,
                     buffer,
                     position,
                     cursor_lsn,
-                }) => sealed_next(segment, block, buffer, position, cursor_lsn, next_lsn)?,
+                }) => sealed_next(
+                    segment, blocks, block, buffer, position, cursor_lsn, next_lsn,
+                )?,
                 Some(Source::Active {
                     path,
                     file,
@@ -190,6 +231,7 @@ impl Reader {
 /// The next record at or after `next_lsn` from a sealed segment, or `None` at its end.
 fn sealed_next(
     segment: &SealedSegment,
+    blocks: &Receiver<Result<Vec<u8>>>,
     block: &mut usize,
     buffer: &mut Vec<u8>,
     position: &mut usize,
@@ -202,7 +244,7 @@ fn sealed_next(
                 return Ok(None);
             }
             *block += 1;
-            *buffer = segment.block(*block)?;
+            *buffer = next_block(&segment.path, blocks)?;
             *position = 0;
         }
         let frame = decode_frame(buffer, *position, *cursor_lsn).map_err(|error| {

@@ -316,6 +316,26 @@ pub fn encode_sealed(path: &Path, raw: &[u8], input: SealInput) -> Result<Vec<u8
     Ok(out)
 }
 
+thread_local! {
+    /// One zstd decompression context per thread: creating one per block cost 4% of replay.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompresses one block of at most `capacity` bytes with this thread's context.
+fn decompress(compressed: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match slot.as_mut() {
+            Some(decompressor) => decompressor.decompress(compressed, capacity),
+            None => zstd::bulk::decompress(compressed, capacity),
+        }
+    })
+}
+
 /// A sealed segment opened for reading: its mapped bytes, checked footer and block index.
 #[derive(Clone)]
 pub struct SealedSegment {
@@ -451,7 +471,7 @@ impl SealedSegment {
                 format!("block {number} checksum mismatch"),
             ));
         }
-        let raw = zstd::bulk::decompress(compressed, entry.raw_len as usize).map_err(|error| {
+        let raw = decompress(compressed, entry.raw_len as usize).map_err(|error| {
             Error::corruption(
                 &self.path,
                 entry.offset,
