@@ -1,0 +1,198 @@
+//! Torn tails at every byte. A real journal (one sealed segment and an active one) is built once;
+//! then, for every byte offset inside the last records of its active segment, the segment is
+//! cut there, or keeps its length with the rest zeroed, or with the rest garbage, as a crash in
+//! the middle of a write can leave it (`format-spec/journal.md` section 9). Reopening must keep
+//! exactly the complete records before the damage, report what it dropped and from which LSN,
+//! and append right after them; `verify` must call the same bytes a torn tail, not corruption.
+
+mod common;
+
+use agentrail::journal::vfs::StdFs;
+use agentrail::journal::{verify, Durability, Journal, Options, TornTail, KIND_EVENT};
+use common::{
+    active_frames, assert_deterministic_prefix, checkpoint_position, fast_tempdir, payload,
+    read_all, segment_names, splitmix, DiskImage, FrameSpan, SEGMENT_HEADER_BYTES,
+};
+use std::path::Path;
+
+const SEGMENT_BYTES: u64 = 64 * 1024;
+
+fn options(durability: Durability) -> Options {
+    Options {
+        segment_bytes: SEGMENT_BYTES,
+        durability,
+        ..Options::default()
+    }
+}
+
+/// A journal image and what its active segment holds.
+struct Built {
+    image: DiskImage,
+    active: String,
+    active_first_lsn: u64,
+    frames: Vec<FrameSpan>,
+}
+
+/// Appends records one by one until the journal has `sealed` sealed segments and an active
+/// segment with `active_records` records, then keeps the directory's bytes.
+fn build(sealed: usize, active_records: u64) -> Built {
+    let dir = fast_tempdir();
+    // Durability never: the image is read back from the page cache, and building is fast.
+    let journal = Journal::create(dir.path(), options(Durability::Never)).unwrap();
+    let mut lsn = 0;
+    loop {
+        let segments = segment_names(dir.path());
+        assert!(segments.len() <= sealed + 1);
+        if segments.len() == sealed + 1 {
+            let first: u64 = segments[sealed][..20].parse().unwrap();
+            if lsn + 1 - first == active_records {
+                break;
+            }
+        }
+        lsn += 1;
+        assert_eq!(journal.append(KIND_EVENT, payload(lsn)).unwrap(), lsn);
+    }
+    journal.close();
+    let image = DiskImage::capture(dir.path());
+    let active = image.segments()[sealed].clone();
+    let active_first_lsn = active[..20].parse().unwrap();
+    let frames = active_frames(image.file(&active));
+    assert_eq!(frames.len() as u64, active_records);
+    // The checkpoint (written at each roll) must sit at the start of the active segment, so
+    // that every cut below is after the position it records as synced: a cut before it would
+    // be a disk that lied, not a crash.
+    if sealed > 0 {
+        let start = SEGMENT_HEADER_BYTES as u64;
+        let position = checkpoint_position(image.file("checkpoint"));
+        assert_eq!(position, (active_first_lsn, start, active_first_lsn));
+    }
+    Built {
+        image,
+        active,
+        active_first_lsn,
+        frames,
+    }
+}
+
+/// What a crash left where the last write was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Damage {
+    /// The file ends at the cut.
+    Cut,
+    /// The file kept its length; the bytes from the cut on are zeros.
+    Zeros,
+    /// The file kept its length; the bytes from the cut on are garbage.
+    Garbage,
+}
+
+fn damage_segment(original: &[u8], cut: usize, damage: Damage) -> Vec<u8> {
+    let mut bytes = original[..cut].to_vec();
+    match damage {
+        Damage::Cut => {}
+        Damage::Zeros => bytes.resize(original.len(), 0),
+        Damage::Garbage => {
+            let mut state = cut as u64;
+            bytes.extend((cut..original.len()).map(|_| splitmix(&mut state) as u8));
+        }
+    }
+    bytes
+}
+
+/// Runs one case in `dir` (which holds the built image) and restores the active segment after.
+fn check_cut(dir: &Path, built: &Built, cut: usize, damage: Damage) {
+    let context = format!("cut at byte {cut}, {damage:?}");
+    let original = built.image.file(&built.active);
+    let damaged = damage_segment(original, cut, damage);
+    let active_path = dir.join(&built.active);
+    std::fs::write(&active_path, &damaged).unwrap();
+
+    let complete: Vec<&FrameSpan> = built.frames.iter().filter(|f| f.end <= cut).collect();
+    let boundary = complete
+        .last()
+        .map_or(SEGMENT_HEADER_BYTES, |frame| frame.end);
+    let last_lsn = built.active_first_lsn + complete.len() as u64 - 1;
+    let torn = (damaged.len() > boundary).then(|| TornTail {
+        segment: active_path.clone(),
+        offset: boundary as u64,
+        bytes_dropped: (damaged.len() - boundary) as u64,
+        lsn: last_lsn + 1,
+    });
+
+    let verified = verify(&StdFs, dir).unwrap();
+    assert!(
+        verified.is_ok(),
+        "{context}: verify: {:?}",
+        verified.problems
+    );
+    assert_eq!(verified.torn_tail, torn, "{context}: verify's torn tail");
+
+    let journal = Journal::open(dir, options(Durability::Always)).unwrap();
+    assert_eq!(journal.recovery_report().torn_tail, torn, "{context}");
+    assert_eq!(journal.last_lsn(), last_lsn, "{context}");
+    let records = read_all(&journal).unwrap();
+    assert_eq!(records.len() as u64, last_lsn, "{context}");
+    assert_deterministic_prefix(&records, &context);
+    let next = journal.append(KIND_EVENT, payload(last_lsn + 1)).unwrap();
+    assert_eq!(next, last_lsn + 1, "{context}: the next append's LSN");
+    drop(journal);
+
+    // The appended record is in the file right after the kept ones, and the log verifies.
+    let verified = verify(&StdFs, dir).unwrap();
+    assert!(verified.is_ok(), "{context}: verify after the append");
+    assert_eq!(
+        verified.torn_tail, None,
+        "{context}: verify after the append"
+    );
+    assert_eq!(verified.last_good_lsn, last_lsn + 1, "{context}");
+    let expected_len = boundary + common::FRAME_HEADER_BYTES + payload(last_lsn + 1).len();
+    let length = std::fs::metadata(&active_path).unwrap().len() as usize;
+    assert_eq!(
+        length, expected_len,
+        "{context}: the torn bytes were not cut"
+    );
+    assert_eq!(segment_names(dir).len(), built.image.segments().len());
+    std::fs::write(&active_path, original).unwrap();
+}
+
+/// Cuts at every byte offset from the start of the last `records` frames to the end of the
+/// file; with `every_variant` false, only the plain cut is tried at every offset, and the
+/// zeroed and garbage tails at every 7th offset and around each frame's edges.
+fn check_cuts(built: &Built, records: usize, every_variant: bool) {
+    let dir = fast_tempdir();
+    built.image.restore(dir.path());
+    let frames = &built.frames[built.frames.len() - records..];
+    let end = built.image.file(&built.active).len();
+    let near_an_edge = |cut: usize| {
+        frames
+            .iter()
+            .any(|frame| frame.start.abs_diff(cut) <= 2 || frame.end.abs_diff(cut) <= 2)
+    };
+    for damage in [Damage::Cut, Damage::Zeros, Damage::Garbage] {
+        for cut in frames[0].start..=end {
+            let sampled = cut % 7 == 0 || near_an_edge(cut);
+            if every_variant || damage == Damage::Cut || sampled {
+                check_cut(dir.path(), built, cut, damage);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_torn_tail_at_every_byte_of_the_last_three_records_is_cut_and_reported() {
+    let built = build(1, 12);
+    check_cuts(&built, 3, true);
+}
+
+#[test]
+fn a_torn_first_record_of_a_segment_leaves_the_previous_segment_whole() {
+    // Cutting inside the first record of the active segment leaves it empty: the log then ends
+    // with the sealed segment's last record, and the next append still goes to this segment.
+    let built = build(1, 2);
+    check_cuts(&built, 2, false);
+}
+
+#[test]
+fn a_torn_tail_in_the_first_segment_can_leave_the_journal_empty() {
+    let built = build(0, 3);
+    check_cuts(&built, 3, false);
+}
