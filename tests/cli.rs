@@ -856,7 +856,6 @@ fn a_flipped_byte_in_the_active_segment_stops_appends_until_repair() {
 }
 
 #[test]
-#[ignore = "bug in src/journal/verify.rs: repair under-reports the LSNs it drops from a damaged active segment"]
 fn repair_of_a_damaged_active_segment_reports_every_dropped_lsn() {
     let dir = Dir::initialized();
     damage_active_record(&dir, 50, 20);
@@ -871,7 +870,6 @@ fn repair_of_a_damaged_active_segment_reports_every_dropped_lsn() {
 }
 
 #[test]
-#[ignore = "bug in src/journal/verify.rs: verify leaves out the good records before the damage in the damaged segment"]
 fn verify_of_a_damaged_active_segment_counts_the_good_records_before_the_damage() {
     let dir = Dir::initialized();
     damage_active_record(&dir, 50, 20);

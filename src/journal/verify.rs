@@ -33,6 +33,8 @@ pub struct SegmentSummary {
     pub file_bytes: u64,
     /// Bytes of record frames (uncompressed).
     pub record_bytes: u64,
+    /// The highest LSN of any valid record seen in the segment, after damage too (0 if none).
+    pub last_lsn_seen: u64,
 }
 
 /// The result of [`verify`].
@@ -117,6 +119,11 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
         let is_last = index + 1 == segments.len();
         let check = check_segment(vfs, dir, first_lsn, expected, is_last, checkpoint.as_ref());
         report.segments.push(check.summary.clone());
+        if report.damage.is_none() {
+            // The records before the first damage are good, in the damaged segment too.
+            report.records += check.summary.records;
+            report.last_good_lsn = check.good.next_lsn - 1;
+        }
         if let Some(problem) = check.problem {
             report.problems.push(problem);
             if report.damage.is_none() {
@@ -125,9 +132,6 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
                     ..check.good
                 });
             }
-        } else if report.damage.is_none() {
-            report.records += check.summary.records;
-            report.last_good_lsn = check.good.next_lsn - 1;
         }
         report.torn_tail = check.torn;
         expected = check.end;
@@ -169,6 +173,7 @@ fn check_segment(
             sealed: false,
             file_bytes: 0,
             record_bytes: 0,
+            last_lsn_seen: 0,
         },
         problem: None,
         torn: None,
@@ -263,6 +268,7 @@ fn check_frames(raw: &[u8], base_offset: u64, check: &mut SegmentCheck) -> Optio
                 check.good.last_record_offset = base_offset + position as u64;
                 check.good.next_lsn += 1;
                 check.summary.records += 1;
+                check.summary.last_lsn_seen = frame.header.lsn;
                 check.summary.record_bytes += frame.header.frame_len();
                 check
                     .good
@@ -287,6 +293,9 @@ fn check_active(
     if let Some((position, reason)) = check_frames(raw, base, check) {
         let offset = base + position as u64;
         let valid_after = find_valid_frame_after(raw, position, check.good.next_lsn);
+        if let Some(at) = valid_after {
+            check.summary.last_lsn_seen = last_lsn_from(raw, at);
+        }
         if valid_after.is_some() || offset < durable_end {
             return Err(Error::corruption(path, offset, reason));
         }
@@ -305,6 +314,28 @@ fn check_active(
     Ok(())
 }
 
+/// The LSN of the last valid frame from `first_valid` on, hopping over damage between frames.
+fn last_lsn_from(raw: &[u8], first_valid: usize) -> u64 {
+    let mut last = 0;
+    let mut position = Some(first_valid);
+    while let Some(at) = position {
+        let Some(lsn_bytes) = raw.get(at + 8..at + 16) else {
+            break;
+        };
+        let lsn = u64::from_le_bytes(lsn_bytes.try_into().unwrap_or_default());
+        let Ok(frame) = decode_frame(raw, at, lsn) else {
+            break;
+        };
+        last = lsn;
+        position = if decode_frame(raw, frame.end(), lsn + 1).is_ok() {
+            Some(frame.end())
+        } else {
+            find_valid_frame_after(raw, frame.end() - 1, lsn + 1)
+        };
+    }
+    last
+}
+
 fn check_sealed(
     vfs: &dyn Vfs,
     path: &Path,
@@ -312,6 +343,7 @@ fn check_sealed(
     check: &mut SegmentCheck,
 ) -> Result<()> {
     let segment = SealedSegment::open(vfs, path, first_lsn)?;
+    check.summary.last_lsn_seen = segment.footer.last_lsn;
     for (number, entry) in segment.blocks.iter().enumerate() {
         let raw = segment.block(number)?;
         if let Some((position, reason)) = check_frames(&raw, 0, check) {
@@ -424,9 +456,13 @@ fn cut_at_damage(
     report.last_lsn = damage.next_lsn - 1;
     let seen_after: u64 = verified.segments[damage.index..]
         .iter()
-        .map(|summary| summary.first_lsn + summary.records)
+        .map(|summary| summary.last_lsn_seen)
         .max()
         .unwrap_or(0);
-    report.dropped_through_lsn = seen_after.saturating_sub(1).max(damage.next_lsn);
+    report.dropped_through_lsn = if seen_after > report.last_lsn {
+        seen_after
+    } else {
+        0
+    };
     Ok(())
 }
