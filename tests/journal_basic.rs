@@ -158,3 +158,37 @@ fn a_damaged_record_before_the_checkpoint_is_corruption_and_is_not_truncated() {
         "nothing may be truncated"
     );
 }
+
+#[test]
+fn once_a_reader_sees_a_damaged_sealed_segment_writers_refuse_until_repair() {
+    use agentrail::journal::{repair, verify, vfs::StdFs};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    {
+        let journal = Journal::create(&path, small_options()).unwrap();
+        for lsn in 1..=300 {
+            journal.append(KIND_EVENT, payload(lsn)).unwrap();
+        }
+    }
+    let first = path.join("00000000000000000001.seg");
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[40] ^= 0x01; // inside the first compressed block
+    std::fs::write(&first, &bytes).unwrap();
+
+    // Open scans only the tail, so the damage is not seen yet.
+    let journal = Journal::open(&path, small_options()).unwrap();
+    assert_eq!(journal.append(KIND_EVENT, b"before".to_vec()).unwrap(), 301);
+    let error = journal.iter().unwrap().find_map(|record| record.err()).expect("the reader must hit the damage");
+    assert!(error.is_corruption(), "{error}");
+    let refused = journal.append(KIND_EVENT, b"after".to_vec()).unwrap_err();
+    assert!(matches!(refused, agentrail::Error::Damaged(_)), "{refused}");
+    drop(journal);
+    let refused = Journal::open(&path, small_options()).unwrap().append(KIND_EVENT, b"x".to_vec()).unwrap_err();
+    assert!(matches!(refused, agentrail::Error::Damaged(_)), "a new writer refuses too: {refused}");
+
+    let report = repair(&StdFs, &path, &dir.path().join("aside")).unwrap();
+    assert_eq!(report.last_lsn, 0, "the damage is in the first block of the first segment");
+    assert!(verify(&StdFs, &path).unwrap().is_ok());
+    let journal = Journal::open(&path, small_options()).unwrap();
+    assert_eq!(journal.append(KIND_EVENT, b"again".to_vec()).unwrap(), 1);
+}

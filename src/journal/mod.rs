@@ -41,6 +41,39 @@ pub const SEGMENT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 pub const CHECKPOINT_INTERVAL_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
 /// Name of the lock file in the journal directory.
 pub const LOCK_FILE: &str = "LOCK";
+/// Name of the damage marker: present once corruption was seen, until `repair` removes it.
+pub const DAMAGE_MARKER_FILE: &str = "DAMAGED";
+
+/// Records that the journal in `dir` is damaged, so that every writer refuses appends until
+/// `repair`. Open scans only the tail, so damage deeper in the log is first seen by a reader or
+/// by verify; the marker makes that sighting stick. Best effort: the error that caused the
+/// call is what the caller reports.
+pub fn mark_damaged(vfs: &dyn Vfs, dir: &Path, error: &Error) {
+    if error.is_corruption() && !vfs.exists(&dir.join(DAMAGE_MARKER_FILE)) {
+        let text = format!("{error}\n");
+        let _ = segment::write_file_atomically(
+            vfs,
+            dir,
+            &dir.join(DAMAGE_MARKER_FILE),
+            text.as_bytes(),
+        );
+    }
+}
+
+/// The damage recorded by [`mark_damaged`], if any.
+pub fn damage_marker(vfs: &dyn Vfs, dir: &Path) -> Option<String> {
+    let path = dir.join(DAMAGE_MARKER_FILE);
+    if !vfs.exists(&path) {
+        return None;
+    }
+    let mut text = vec![0u8; 4096];
+    let length = vfs
+        .open(&path)
+        .and_then(|file| file.read_at(&mut text, 0))
+        .unwrap_or(0);
+    text.truncate(length);
+    Some(String::from_utf8_lossy(&text).trim().to_string())
+}
 
 /// Record kind of an agentrail event (`format-spec/journal.md` section 7).
 pub const KIND_EVENT: u16 = 1;
@@ -175,6 +208,9 @@ impl Journal {
         lock.lock()
             .map_err(|error| Error::io("taking the journal lock", error))?;
         let recovered = recovery::recover(vfs.as_ref(), &dir);
+        if let Err(error) = &recovered {
+            mark_damaged(vfs.as_ref(), &dir, error);
+        }
         lock.unlock()
             .map_err(|error| Error::io("releasing the journal lock", error))?;
         let (tail, report) = recovered?;

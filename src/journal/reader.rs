@@ -378,8 +378,9 @@ impl Iterator for Reader {
             return None;
         }
         let result = self.next_record();
-        if result.is_err() {
+        if let Err(error) = &result {
             self.done = true;
+            super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
         }
         Some(result)
     }

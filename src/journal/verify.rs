@@ -87,8 +87,17 @@ struct SegmentCheck {
 }
 
 /// Checks every record of the journal in `dir` under its lock.
+/// Changes no log data; when it finds damage it records it in the damage marker, so that
+/// writers refuse appends until `repair`.
 pub fn verify(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
-    with_lock(vfs, dir, || verify_unlocked(vfs, dir))
+    with_lock(vfs, dir, || {
+        let report = verify_unlocked(vfs, dir)?;
+        if let Some(problem) = report.problems.first() {
+            let error = Error::corruption(&problem.segment, problem.offset, problem.reason.clone());
+            super::mark_damaged(vfs, dir, &error);
+        }
+        Ok(report)
+    })
 }
 
 fn with_lock<T>(vfs: &dyn Vfs, dir: &Path, work: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -408,8 +417,20 @@ pub fn repair(vfs: &dyn Vfs, dir: &Path, aside_dir: &Path) -> Result<RepairRepor
             }
             Some(damage) => cut_at_damage(vfs, dir, aside_dir, &verified, damage, &mut report)?,
         }
+        clear_damage_marker(vfs, dir)?;
         Ok(report)
     })
+}
+
+/// The log is sound again: writers may append.
+fn clear_damage_marker(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    let marker = dir.join(super::DAMAGE_MARKER_FILE);
+    if vfs.exists(&marker) {
+        vfs.remove_file(&marker)
+            .map_err(io_error(&marker, "removing"))?;
+        vfs.sync_dir(dir).map_err(io_error(dir, "syncing"))?;
+    }
+    Ok(())
 }
 
 fn cut_at_damage(

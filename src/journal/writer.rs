@@ -196,8 +196,11 @@ impl Writer {
         match stat {
             Ok((inode, length)) if inode == self.tail.inode && length == self.tail.end => Ok(()),
             Ok((inode, length)) if inode == self.tail.inode && length > self.tail.end => {
-                scan_active(&mut self.tail, None, &mut RecoveryReport::default())
-                    .map_err(into_damaged)
+                let scanned = scan_active(&mut self.tail, None, &mut RecoveryReport::default());
+                if let Err(error) = &scanned {
+                    super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
+                }
+                scanned.map_err(into_damaged)
             }
             _ => {
                 let (tail, _report) =
@@ -209,6 +212,9 @@ impl Writer {
     }
 
     fn commit_locked(&mut self, appends: &[&Vec<NewRecord>]) -> Result<Vec<Range<u64>>> {
+        if let Some(damage) = super::damage_marker(self.vfs.as_ref(), &self.dir) {
+            return Err(Error::Damaged(damage));
+        }
         self.refresh()?;
         let mut buffer = Vec::new();
         let mut ranges = Vec::with_capacity(appends.len());
