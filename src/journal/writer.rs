@@ -90,7 +90,9 @@ impl Writer {
             tail,
             shared,
             poisoned: None,
-            unsynced: false,
+            // Bytes recovery found past the checkpoint may never have been synced (an earlier
+            // handle in mode `never`): the next `sync` must really sync.
+            unsynced: report.scanned_bytes > 0,
             last_sync: Instant::now(),
             bytes_since_checkpoint: report.scanned_bytes,
         }
@@ -200,12 +202,14 @@ impl Writer {
                 if let Err(error) = &scanned {
                     super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
                 }
+                // Another writer's records, perhaps unsynced: a `sync` from here covers them.
+                self.unsynced = true;
                 scanned.map_err(into_damaged)
             }
             _ => {
-                let (tail, _report) =
-                    recover(self.vfs.as_ref(), &self.dir).map_err(into_damaged)?;
+                let (tail, report) = recover(self.vfs.as_ref(), &self.dir).map_err(into_damaged)?;
                 self.tail = tail;
+                self.unsynced = report.scanned_bytes > 0;
                 Ok(())
             }
         }
