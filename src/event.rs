@@ -35,8 +35,35 @@ pub enum Value {
     UInt(u64),
     Float(f64),
     String(String),
-    Array(Vec<Value>),
-    Object(Vec<(String, Value)>),
+    Array(#[serde(deserialize_with = "nested")] Vec<Value>),
+    Object(#[serde(deserialize_with = "nested")] Vec<(String, Value)>),
+}
+
+/// Deepest nesting of arrays and objects a stored value may have. serde_json refuses JSON
+/// nested deeper than 128, so no event made from a JSON line comes near it; postcard has no
+/// limit of its own, and decoding bad bytes nested without bound would overflow the stack.
+pub const VALUE_NESTING_DEPTH_MAX: usize = 128;
+
+thread_local! {
+    static VALUE_NESTING_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Decodes the content of an array or object, refusing to nest deeper than the limit.
+fn nested<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let depth = VALUE_NESTING_DEPTH.with(|depth| depth.replace(depth.get() + 1)) + 1;
+    let result = if depth > VALUE_NESTING_DEPTH_MAX {
+        Err(serde::de::Error::custom(format!(
+            "event data is nested deeper than {VALUE_NESTING_DEPTH_MAX} levels"
+        )))
+    } else {
+        T::deserialize(deserializer)
+    };
+    VALUE_NESTING_DEPTH.with(|depth| depth.set(depth.get() - 1));
+    result
 }
 
 /// The disk type of an event, version 1.

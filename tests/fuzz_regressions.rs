@@ -2,6 +2,7 @@
 //! library's public API so that it runs with `cargo test`, without a fuzzer. Each test names
 //! the target and the minimized input that found it.
 
+use agentrail::event::{Event, VALUE_NESTING_DEPTH_MAX};
 use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::{Durability, Journal, Options, KIND_EVENT};
 use std::path::Path;
@@ -59,4 +60,43 @@ fn sync_covers_records_appended_by_another_handle() {
         1,
         "the synced record was lost in a crash"
     );
+}
+
+/// An event payload (postcard, `format-spec/journal.md` section 7) whose data is an object
+/// holding `arrays` arrays nested in each other around a null.
+fn nested_event_payload(arrays: usize) -> Vec<u8> {
+    // encoding_version 1, ts 0, event_type "", session None, agent None.
+    let mut payload = vec![1, 0, 0, 0, 0];
+    // data: Object (variant 7) of one entry, key "a".
+    payload.extend_from_slice(&[7, 1, 1, b'a']);
+    for _ in 0..arrays {
+        // Array (variant 6) of one element.
+        payload.extend_from_slice(&[6, 1]);
+    }
+    payload.push(0);
+    payload
+}
+
+/// `fuzz/fuzz_targets/decode_segment.rs`, which hands its raw input to `Event::decode`: bytes
+/// nesting arrays 50,000 deep (`01 00 00 00 00`, then `06 01` repeated, then `00`) overflowed
+/// the stack and aborted the process, since postcard decodes nested values by recursion with no
+/// limit. Any record of kind `event` could carry them.
+#[test]
+fn event_decode_refuses_data_nested_without_bound_instead_of_overflowing_the_stack() {
+    let mut raw = vec![1, 0, 0, 0, 0];
+    for _ in 0..50_000 {
+        raw.extend_from_slice(&[6, 1]);
+    }
+    raw.push(0);
+    assert!(Event::decode(1, &raw).is_err());
+    assert!(Event::decode(1, &nested_event_payload(1_000_000)).is_err());
+}
+
+#[test]
+fn event_decode_accepts_data_nested_up_to_the_limit() {
+    // The data object is one level, each array one more.
+    let deepest = nested_event_payload(VALUE_NESTING_DEPTH_MAX - 1);
+    assert!(Event::decode(1, &deepest).is_ok());
+    // postcard replaces the limit's message by its own generic one, so only the refusal shows.
+    assert!(Event::decode(1, &nested_event_payload(VALUE_NESTING_DEPTH_MAX)).is_err());
 }
