@@ -207,7 +207,11 @@ impl Writer {
                 scanned.map_err(into_damaged)
             }
             _ => {
-                let (tail, report) = recover(self.vfs.as_ref(), &self.dir).map_err(into_damaged)?;
+                let recovered = recover(self.vfs.as_ref(), &self.dir);
+                if let Err(error) = &recovered {
+                    super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
+                }
+                let (tail, report) = recovered.map_err(into_damaged)?;
                 self.tail = tail;
                 self.unsynced = report.scanned_bytes > 0;
                 Ok(())
