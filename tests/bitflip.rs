@@ -241,6 +241,7 @@ fn check_flip(dir: &Path, built: &Built, flip: &Flip) -> Noticed {
     };
     std::fs::write(&path, pristine).unwrap();
     assert_eq!(segment_names(dir), built.image.segments(), "{context}");
+    built.image.remove_other_files(dir);
     noticed
 }
 
@@ -333,6 +334,7 @@ fn open_refuses_a_damaged_record_followed_by_valid_ones_and_names_its_offset() {
             }
             // Nothing was cut: the valid records after the damage are still there for repair.
             assert_eq!(std::fs::read(&path).unwrap(), damaged);
+            built.image.remove_other_files(dir.path());
         }
     }
 }
@@ -419,7 +421,12 @@ fn a_flipped_checkpoint_is_ignored_and_loses_nothing() {
         let records = read_all(&journal).unwrap();
         assert_eq!(records.len() as u64, built.records, "{context}");
         assert_deterministic_prefix(&records, &context);
+        let next = journal
+            .append(KIND_EVENT, payload(built.records + 1))
+            .unwrap();
+        assert_eq!(next, built.records + 1, "{context}");
         drop(journal);
         assert!(verify(&StdFs, dir.path()).unwrap().is_ok(), "{context}");
+        built.image.restore(dir.path());
     }
 }

@@ -150,8 +150,9 @@ fn check_cut(dir: &Path, built: &Built, cut: usize, damage: Damage) {
         length, expected_len,
         "{context}: the torn bytes were not cut"
     );
-    assert_eq!(segment_names(dir).len(), built.image.segments().len());
+    assert_eq!(segment_names(dir), built.image.segments(), "{context}");
     std::fs::write(&active_path, original).unwrap();
+    built.image.remove_other_files(dir);
 }
 
 /// Cuts at every byte offset from the start of the last `records` frames to the end of the

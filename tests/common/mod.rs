@@ -103,15 +103,20 @@ impl DiskImage {
     /// Makes `dir` hold exactly these files.
     pub fn restore(&self, dir: &Path) {
         std::fs::create_dir_all(dir).unwrap();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !self.files.iter().any(|(kept, _)| *kept == name) {
-                std::fs::remove_file(entry.path()).unwrap();
-            }
-        }
+        self.remove_other_files(dir);
         for (name, bytes) in &self.files {
             std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+
+    /// Removes the files of `dir` that are not in the image (a damage marker, a new segment),
+    /// so that the next case starts from the image again.
+    pub fn remove_other_files(&self, dir: &Path) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if !self.files.iter().any(|(kept, _)| *kept == name) {
+                std::fs::remove_file(dir.join(name)).unwrap();
+            }
         }
     }
 
