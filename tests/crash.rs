@@ -16,7 +16,9 @@ mod common;
 
 use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::vfs::{MappedBytes, Vfs, VfsFile, VfsLock};
-use agentrail::journal::{verify, Durability, Journal, NewRecord, Options, KIND_EVENT};
+use agentrail::journal::{
+    verify, Durability, Journal, NewRecord, Options, RecoveryReport, KIND_EVENT,
+};
 use agentrail::Error;
 use common::{assert_deterministic_prefix, payload, read_all, splitmix};
 use std::collections::hash_map::DefaultHasher;
@@ -64,14 +66,18 @@ fn rotating_mode(point: u64) -> CrashMode {
 }
 
 /// The sizes of a workload's requests, in order: one record (sent with `append`) or a batch of
-/// 2 to 8 (sent with `append_batch`), `records` records in all.
+/// 2 to 8, now and then of 20 to 40 (sent with `append_batch`), `records` records in all.
 fn workload(records: u64, seed: u64) -> Vec<u64> {
     let mut state = seed;
     let mut sizes = Vec::new();
     let mut total = 0;
     while total < records {
         let roll = splitmix(&mut state);
-        let size = if roll % 5 < 3 { 1 } else { 2 + roll / 5 % 7 };
+        let size = match roll % 40 {
+            0 => 20 + roll / 40 % 21, // a batch that spans a roll or two
+            1..=24 => 1,
+            _ => 2 + roll / 40 % 7,
+        };
         let size = size.min(records - total);
         sizes.push(size);
         total += size;
@@ -148,11 +154,17 @@ fn run_workload(
 }
 
 /// Opens a crash image of a deterministic workload and checks it against what the workload had
-/// been told; returns the number of records recovered.
-fn check_image(image: &SimFs, durability: Durability, progress: Progress, context: &str) -> u64 {
+/// been told; returns the number of records recovered and what recovery reported.
+fn check_image(
+    image: &SimFs,
+    durability: Durability,
+    progress: Progress,
+    context: &str,
+) -> (u64, RecoveryReport) {
     let vfs: Arc<dyn Vfs> = Arc::new(image.clone());
     let journal = Journal::open(DIR, options(vfs, durability))
         .unwrap_or_else(|error| panic!("{context}: open failed: {error}"));
+    let report = journal.recovery_report().clone();
     let records = read_all(&journal).unwrap_or_else(|error| panic!("{context}: read: {error}"));
     let recovered = records.len() as u64;
     assert_deterministic_prefix(&records, context);
@@ -184,7 +196,7 @@ fn check_image(image: &SimFs, durability: Durability, progress: Progress, contex
     );
     journal.close();
     assert_verifies(image, recovered + 1, context);
-    recovered
+    (recovered, report)
 }
 
 fn assert_verifies(image: &SimFs, last_lsn: u64, context: &str) {
@@ -233,11 +245,46 @@ fn run_until_sync_fails(
     }
 }
 
+/// Which situations the images of a test led recovery through, so that a test can show it
+/// reached them.
+#[derive(Debug, Default)]
+struct Situations {
+    torn_tails: u64,
+    created_segments: u64,
+    removed_temp_files: u64,
+    without_checkpoint: u64,
+    unacknowledged_kept: u64,
+    unacknowledged_lost: u64,
+}
+
+impl Situations {
+    fn add(&mut self, progress: Progress, recovered: u64, report: &RecoveryReport) {
+        self.torn_tails += u64::from(report.torn_tail.is_some());
+        self.created_segments += u64::from(report.created_segment);
+        self.removed_temp_files += u64::from(!report.removed_temp_files.is_empty());
+        self.without_checkpoint += u64::from(!report.from_checkpoint);
+        self.unacknowledged_kept += u64::from(recovered > progress.acknowledged);
+        self.unacknowledged_lost += u64::from(recovered < progress.attempted);
+    }
+
+    fn assert_all_seen(&self) {
+        let counts = [
+            self.torn_tails,
+            self.created_segments,
+            self.removed_temp_files,
+            self.without_checkpoint,
+            self.unacknowledged_kept,
+            self.unacknowledged_lost,
+        ];
+        assert!(counts.iter().all(|&count| count > 0), "{self:?}");
+    }
+}
+
 #[test]
 fn a_crash_at_every_sync_point_loses_no_acknowledged_record() {
     let sizes = workload(200, 1);
     let mut sync = 1;
-    let mut checked = 0;
+    let mut situations = Situations::default();
     loop {
         let fs = SimFs::new();
         let Some(progress) = run_until_sync_fails(&fs, Durability::Always, &sizes, sync) else {
@@ -248,17 +295,16 @@ fn a_crash_at_every_sync_point_loses_no_acknowledged_record() {
             let image = fs.crash_image(mode);
             if seen.insert(fingerprint(&image)) {
                 let context = format!("sync {sync}, {mode:?}, {progress:?}");
-                check_image(&image, Durability::Always, progress, &context);
-                checked += 1;
+                let (recovered, report) =
+                    check_image(&image, Durability::Always, progress, &context);
+                situations.add(progress, recovered, &report);
             }
         }
         sync += 1;
     }
     // 200 records in 4 KiB segments: at least one sync per request, six per roll.
-    assert!(
-        sync > 150 && checked > 2 * sync,
-        "{sync} sync points, {checked} images"
-    );
+    assert!(sync > 150, "only {sync} sync points");
+    situations.assert_all_seen();
 }
 
 /// A file-system call, as a hook sees it before it happens.
@@ -571,40 +617,55 @@ struct ThreadLog {
     attempted: u64,
 }
 
-/// Runs `THREADS` threads appending their own records until one request fails.
-fn run_threads(fs: &SimFs, per_thread: u64) -> Vec<ThreadLog> {
+/// Runs `THREADS` threads appending their own records until one request fails. With
+/// `own_handles`, each thread opens its own handle, so each has its own writer, and the
+/// writers take turns under the journal's lock, each following what the others appended and
+/// rolled (as separate processes do); otherwise they share one handle.
+fn run_threads(fs: &SimFs, per_thread: u64, own_handles: bool) -> Vec<ThreadLog> {
     let vfs: Arc<dyn Vfs> = Arc::new(fs.clone());
-    let Ok(journal) = Journal::create(DIR, options(vfs, Durability::Always)) else {
-        return (0..THREADS).map(|_| ThreadLog::default()).collect();
+    let failed_early = || (0..THREADS).map(|_| ThreadLog::default()).collect();
+    let Ok(first) = Journal::create(DIR, options(vfs.clone(), Durability::Always)) else {
+        return failed_early();
     };
-    let journal = Arc::new(journal);
-    let threads: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            let journal = journal.clone();
-            std::thread::spawn(move || {
-                let mut log = ThreadLog::default();
-                for size in workload(per_thread, thread + 10) {
-                    let first = log.attempted;
-                    log.attempted += size;
-                    let records = (first..first + size)
-                        .map(|sequence| {
-                            NewRecord::new(KIND_EVENT, thread_payload(thread, sequence))
-                        })
-                        .collect();
-                    let Ok(lsns) = journal.append_batch(records) else {
-                        break;
-                    };
-                    assert_eq!(lsns.end - lsns.start, size);
-                    log.acknowledged.extend((first..first + size).zip(lsns));
-                }
-                log
-            })
+    let mut handles = vec![Arc::new(first)];
+    for _ in 1..THREADS {
+        if !own_handles {
+            handles.push(handles[0].clone());
+            continue;
+        }
+        let Ok(handle) = Journal::open(DIR, options(vfs.clone(), Durability::Always)) else {
+            return failed_early();
+        };
+        handles.push(Arc::new(handle));
+    }
+    let threads: Vec<_> = handles
+        .into_iter()
+        .zip(0..THREADS)
+        .map(|(journal, thread)| {
+            std::thread::spawn(move || append_as(&journal, thread, per_thread))
         })
         .collect();
     threads
         .into_iter()
         .map(|thread| thread.join().unwrap())
         .collect()
+}
+
+fn append_as(journal: &Journal, thread: u64, per_thread: u64) -> ThreadLog {
+    let mut log = ThreadLog::default();
+    for size in workload(per_thread, thread + 10) {
+        let first = log.attempted;
+        log.attempted += size;
+        let records = (first..first + size)
+            .map(|sequence| NewRecord::new(KIND_EVENT, thread_payload(thread, sequence)))
+            .collect();
+        let Ok(lsns) = journal.append_batch(records) else {
+            break;
+        };
+        assert_eq!(lsns.end - lsns.start, size);
+        log.acknowledged.extend((first..first + size).zip(lsns));
+    }
+    log
 }
 
 /// Checks a crash image of [`run_threads`]: a gap-free log in which each thread's records are
@@ -652,33 +713,40 @@ fn check_threads_image(image: &SimFs, logs: &[ThreadLog], context: &str) {
     assert_verifies(image, recovered + 1, context);
 }
 
-#[test]
-fn concurrent_appenders_lose_nothing_acknowledged_at_sampled_sync_points() {
-    // Four threads: requests are grouped into one write and one sync, so acknowledgements
-    // arrive in groups and the threads' records interleave.
+fn check_threads_at_sampled_sync_points(own_handles: bool) {
     let per_thread = 150;
     let mut sync = 1;
     let mut points = 0;
     loop {
         let fs = SimFs::new();
         fs.fail_at_sync(sync);
-        let logs = run_threads(&fs, per_thread);
+        let logs = run_threads(&fs, per_thread, own_handles);
         if !fs.has_failed() {
             let finished: u64 = logs.iter().map(|log| log.acknowledged.len() as u64).sum();
             assert_eq!(finished, THREADS * per_thread);
             break;
         }
         for mode in crash_modes(sync) {
-            check_threads_image(
-                &fs.crash_image(mode),
-                &logs,
-                &format!("sync {sync}, {mode:?}"),
-            );
+            let context = format!("own handles {own_handles}, sync {sync}, {mode:?}");
+            check_threads_image(&fs.crash_image(mode), &logs, &context);
         }
         points += 1;
         sync += 1 + sync / 8;
     }
     assert!(points > 20, "only {points} sync points");
+}
+
+#[test]
+fn concurrent_appenders_lose_nothing_acknowledged_at_sampled_sync_points() {
+    // Four threads on one handle: requests are grouped into one write and one sync, so
+    // acknowledgements arrive in groups and the threads' records interleave.
+    check_threads_at_sampled_sync_points(false);
+}
+
+#[test]
+fn concurrent_writers_lose_nothing_acknowledged_at_sampled_sync_points() {
+    // Four handles, four writers: each commit follows the others' appends and rolls first.
+    check_threads_at_sampled_sync_points(true);
 }
 
 /// A hook that fails the `nth` call of kind `fail` once, and counts every mutation after it.
@@ -713,43 +781,60 @@ fn inject_once(fail: Call, nth: u64, verdict: Verdict) -> (Hook, Arc<Injector>) 
     (hook, injector)
 }
 
+/// Sends the workload's requests (and, outside mode `always`, a `sync` after every third) until
+/// one fails; returns the failure and the first LSN not acknowledged.
+fn run_until_failure(
+    journal: &Journal,
+    durability: Durability,
+    sizes: &[u64],
+    progress: &SharedProgress,
+) -> Option<(Error, u64)> {
+    let mut next = 1;
+    for (number, &size) in sizes.iter().enumerate() {
+        progress.attempted.store(next + size - 1, Ordering::SeqCst);
+        match send(journal, next, size) {
+            Ok(range) => next = range.end,
+            Err(error) => return Some((error, next)),
+        }
+        progress.acknowledged.store(next - 1, Ordering::SeqCst);
+        if durability != Durability::Always && number % 3 == 2 {
+            if let Err(error) = journal.sync() {
+                return Some((error, next));
+            }
+            progress.synced.store(next - 1, Ordering::SeqCst);
+        }
+    }
+    None
+}
+
 /// Runs the workload on a file system that fails the `nth` call of kind `fail` once and works
 /// again after it; returns `false` when the workload made fewer such calls.
-fn poisoning_case(fail: Call, nth: u64, verdict: Verdict, sizes: &[u64]) -> bool {
-    let context = format!("{fail:?} number {nth} fails ({verdict:?})");
+fn poisoning_case(
+    durability: Durability,
+    fail: Call,
+    nth: u64,
+    verdict: Verdict,
+    sizes: &[u64],
+) -> bool {
+    let context = format!("{durability:?}: {fail:?} number {nth} fails ({verdict:?})");
     let (hook, injector) = inject_once(fail, nth, verdict);
     let fs = SimFs::new();
     let vfs: Arc<dyn Vfs> = Arc::new(HookFs {
         fs: fs.clone(),
         hook,
     });
-    let progress = SharedProgress::default();
-    let Ok(journal) = Journal::create(DIR, options(vfs.clone(), Durability::Always)) else {
+    let Ok(journal) = Journal::create(DIR, options(vfs, durability)) else {
         // The failure hit the creation of the journal; there was no writer to poison.
         return injector.failed_at.load(Ordering::SeqCst) != 0;
     };
-    let mut next = 1;
-    let mut failure = None;
-    for &size in sizes {
-        progress.attempted.store(next + size - 1, Ordering::SeqCst);
-        match send(&journal, next, size) {
-            Ok(range) => {
-                next = range.end;
-                progress.acknowledged.store(next - 1, Ordering::SeqCst);
-            }
-            Err(error) => {
-                failure = Some(error);
-                break;
-            }
-        }
-    }
-    let Some(failure) = failure else {
+    let progress = SharedProgress::default();
+    let Some((failure, next)) = run_until_failure(&journal, durability, sizes, &progress) else {
         assert_eq!(injector.failed_at.load(Ordering::SeqCst), 0, "{context}");
         return false;
     };
     assert!(
         matches!(failure, Error::Io { .. } | Error::Poisoned(_)),
-        "{context}: the failed append returned {failure}"
+        "{context}: the failed request returned {failure}"
     );
     // The file system works again, but the writer must not: every later request fails, and
     // it touches the disk no more.
@@ -760,32 +845,30 @@ fn poisoning_case(fail: Call, nth: u64, verdict: Verdict, sizes: &[u64]) -> bool
             "{context}: an append after the failure returned {later:?}"
         );
     }
+    let sync = journal.sync();
     assert!(
-        matches!(journal.sync(), Err(Error::Poisoned(_))),
-        "{context}: sync"
+        matches!(sync, Err(Error::Poisoned(_))),
+        "{context}: {sync:?}"
     );
     journal.close();
+    let after = injector.after.load(Ordering::SeqCst);
     assert_eq!(
-        injector.after.load(Ordering::SeqCst),
-        0,
-        "{context}: wrote after failing"
+        after, 0,
+        "{context}: {after} writes, syncs or renames after the failure"
     );
     let progress = progress.get();
     for mode in crash_modes(nth) {
+        let image = fs.crash_image(mode);
         check_image(
-            &fs.crash_image(mode),
-            Durability::Always,
+            &image,
+            durability,
             progress,
-            &context,
+            &format!("{context}, {mode:?}"),
         );
     }
     // The same process may open the journal again: recovery makes it whole.
-    check_image(
-        &fs,
-        Durability::Always,
-        progress,
-        &format!("{context}, reopened"),
-    );
+    let context = format!("{context}, reopened");
+    check_image(&fs, durability, progress, &context);
     true
 }
 
@@ -802,9 +885,27 @@ fn a_failed_write_sync_or_rename_poisons_the_writer() {
     ];
     for (call, verdict) in cases {
         let mut nth = 1;
-        while poisoning_case(call, nth, verdict, &sizes) {
+        while poisoning_case(Durability::Always, call, nth, verdict, &sizes) {
             nth += 1 + nth / 6;
         }
         assert!(nth > 8, "{call:?}: only {nth} calls in the workload");
+    }
+}
+
+#[test]
+fn a_failed_sync_poisons_the_writer_in_modes_batch_and_never() {
+    // Here the failing sync may be one that `Journal::sync` asked for, outside any append.
+    let sizes = workload(120, 6);
+    for durability in [Durability::Batch, Durability::Never] {
+        for (call, verdict) in [
+            (Call::SyncFile, Verdict::Fail),
+            (Call::Write, Verdict::FailHalfway),
+        ] {
+            let mut nth = 1;
+            while poisoning_case(durability, call, nth, verdict, &sizes) {
+                nth += 1 + nth / 4;
+            }
+            assert!(nth > 8, "{durability:?}, {call:?}: only {nth} calls");
+        }
     }
 }
