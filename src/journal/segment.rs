@@ -151,13 +151,20 @@ pub fn decode_frame(
     Ok(frame)
 }
 
-/// Looks for any complete, valid frame starting after `from` whose LSN is at least `min_lsn`.
-/// Finding one means the damage at `from` is followed by good records: corruption, not a torn
-/// tail. The LSN bound filters most offsets before a checksum is computed.
+/// Looks for any complete, valid frame after the bad frame at `from` whose LSN is at least
+/// `min_lsn`. Finding one means the damage at `from` is followed by good records: corruption,
+/// not a torn tail. When the header at `from` passes its checksum, the bytes its length claims
+/// are its own and the search starts after them: a torn record's payload may hold anything,
+/// the bytes of a valid frame included, and those are not a record that follows it. The LSN
+/// bound filters most offsets before a checksum is computed.
 pub fn find_valid_frame_after(buffer: &[u8], from: usize, min_lsn: u64) -> Option<usize> {
     let last_start = buffer.len().checked_sub(FRAME_HEADER_BYTES)?;
     let lsn_max = min_lsn.saturating_add((buffer.len() / FRAME_HEADER_BYTES) as u64);
-    for position in from + 1..=last_start {
+    let first = match read_header_bytes(buffer, from).map(|bytes| FrameHeader::decode(&bytes)) {
+        Some(Ok(header)) => from.saturating_add(header.frame_len() as usize),
+        _ => from + 1,
+    };
+    for position in first..=last_start {
         let lsn = u64::from_le_bytes(buffer[position + 8..position + 16].try_into().ok()?);
         if lsn < min_lsn || lsn > lsn_max {
             continue;
