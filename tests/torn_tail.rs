@@ -7,6 +7,7 @@
 
 mod common;
 
+use agentrail::journal::format::FrameHeader;
 use agentrail::journal::vfs::StdFs;
 use agentrail::journal::{verify, Durability, Journal, Options, TornTail, KIND_EVENT};
 use common::{
@@ -196,4 +197,60 @@ fn a_torn_first_record_of_a_segment_leaves_the_previous_segment_whole() {
 fn a_torn_tail_in_the_first_segment_can_leave_the_journal_empty() {
     let built = build(0, 3);
     check_cuts(&built, 3, false);
+}
+
+/// A payload that carries, in its middle, the bytes of a complete and valid frame for LSN
+/// `embedded_lsn`: an agent may record anything, the bytes of a journal included.
+fn payload_with_an_embedded_frame(embedded_lsn: u64) -> (Vec<u8>, std::ops::Range<usize>) {
+    let inner = b"an embedded record".to_vec();
+    let header = FrameHeader::for_payload(embedded_lsn, KIND_EVENT, 0, &inner).encode();
+    let mut bytes = b"tool output: ".to_vec();
+    let start = bytes.len();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&inner);
+    let end = bytes.len();
+    bytes.extend_from_slice(&[b'.'; 100]);
+    (bytes, start..end)
+}
+
+#[test]
+fn a_torn_record_whose_payload_holds_a_valid_frame_is_still_a_torn_tail() {
+    // The torn record's header is whole and its checksum good, so its length says where the
+    // next record would start; a frame inside its own payload is not a record that follows.
+    for embedded_lsn in [6, 7, 9] {
+        let dir = fast_tempdir();
+        let journal = Journal::create(dir.path(), options(Durability::Always)).unwrap();
+        for lsn in 1..=5 {
+            journal.append(KIND_EVENT, payload(lsn)).unwrap();
+        }
+        let (special, embedded) = payload_with_an_embedded_frame(embedded_lsn);
+        assert_eq!(journal.append(KIND_EVENT, special.clone()).unwrap(), 6);
+        journal.close();
+        let image = DiskImage::capture(dir.path());
+        let active = image.segments()[0].clone();
+        let original = image.file(&active).to_vec();
+        let frames = active_frames(&original);
+        let torn_start = frames[5].start;
+        let payload_start = torn_start + common::FRAME_HEADER_BYTES;
+        let first_cut = payload_start + embedded.end;
+        for damage in [Damage::Cut, Damage::Zeros, Damage::Garbage] {
+            for cut in first_cut..original.len() {
+                let context = format!("embedded LSN {embedded_lsn}, cut at {cut}, {damage:?}");
+                image.restore(dir.path());
+                let damaged = damage_segment(&original, cut, damage);
+                std::fs::write(dir.path().join(&active), &damaged).unwrap();
+                let verified = verify(&StdFs, dir.path()).unwrap();
+                assert!(verified.is_ok(), "{context}: {:?}", verified.problems);
+                let journal = Journal::open(dir.path(), options(Durability::Always))
+                    .unwrap_or_else(|error| panic!("{context}: {error}"));
+                let torn = journal.recovery_report().torn_tail.clone().unwrap();
+                assert_eq!(torn.offset, torn_start as u64, "{context}");
+                assert_eq!(torn.lsn, 6, "{context}");
+                assert_eq!(journal.append(KIND_EVENT, payload(6)).unwrap(), 6);
+                let records = read_all(&journal).unwrap();
+                assert_deterministic_prefix(&records, &context);
+                assert_eq!(records.len(), 6, "{context}");
+            }
+        }
+    }
 }
