@@ -161,10 +161,31 @@ fn check_image(
     progress: Progress,
     context: &str,
 ) -> (u64, RecoveryReport) {
+    // A crash is not damage: verify, run before anything opens the image, may see a torn
+    // tail but no problem.
+    let before = verify(image, Path::new(DIR))
+        .unwrap_or_else(|error| panic!("{context}: verify before open: {error}"));
+    assert!(
+        before.is_ok(),
+        "{context}: verify before open: {:?}",
+        before.problems
+    );
     let vfs: Arc<dyn Vfs> = Arc::new(image.clone());
     let journal = Journal::open(DIR, options(vfs, durability))
         .unwrap_or_else(|error| panic!("{context}: open failed: {error}"));
     let report = journal.recovery_report().clone();
+    let torn = report
+        .torn_tail
+        .as_ref()
+        .map(|torn| (torn.offset, torn.lsn));
+    let torn_before = before
+        .torn_tail
+        .as_ref()
+        .map(|torn| (torn.offset, torn.lsn));
+    assert_eq!(
+        torn, torn_before,
+        "{context}: verify and open disagree on the torn tail"
+    );
     let records = read_all(&journal).unwrap_or_else(|error| panic!("{context}: read: {error}"));
     let recovered = records.len() as u64;
     assert_deterministic_prefix(&records, context);
