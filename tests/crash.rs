@@ -931,9 +931,9 @@ fn a_failed_sync_poisons_the_writer_in_modes_batch_and_never() {
     }
 }
 
-/// One session of [`sessions_that_each_recover_then_crash_lose_nothing_acknowledged`]: opens the journal on `fs`, checks what it recovered,
-/// and appends the workload's records after it until the `sync`-th sync fails. Returns the
-/// highest LSN handed to the journal.
+/// One session of a journal that crashes again and again: opens the journal on `fs`, checks
+/// what it recovered, and appends the workload's records after it until the `sync`-th sync
+/// fails. Returns the highest LSN handed to the journal.
 fn crashing_session(
     fs: &SimFs,
     durability: Durability,
