@@ -178,16 +178,29 @@ fn once_a_reader_sees_a_damaged_sealed_segment_writers_refuse_until_repair() {
     // Open scans only the tail, so the damage is not seen yet.
     let journal = Journal::open(&path, small_options()).unwrap();
     assert_eq!(journal.append(KIND_EVENT, b"before".to_vec()).unwrap(), 301);
-    let error = journal.iter().unwrap().find_map(|record| record.err()).expect("the reader must hit the damage");
+    let error = journal
+        .iter()
+        .unwrap()
+        .find_map(|record| record.err())
+        .expect("the reader must hit the damage");
     assert!(error.is_corruption(), "{error}");
     let refused = journal.append(KIND_EVENT, b"after".to_vec()).unwrap_err();
     assert!(matches!(refused, agentrail::Error::Damaged(_)), "{refused}");
     drop(journal);
-    let refused = Journal::open(&path, small_options()).unwrap().append(KIND_EVENT, b"x".to_vec()).unwrap_err();
-    assert!(matches!(refused, agentrail::Error::Damaged(_)), "a new writer refuses too: {refused}");
+    let refused = Journal::open(&path, small_options())
+        .unwrap()
+        .append(KIND_EVENT, b"x".to_vec())
+        .unwrap_err();
+    assert!(
+        matches!(refused, agentrail::Error::Damaged(_)),
+        "a new writer refuses too: {refused}"
+    );
 
     let report = repair(&StdFs, &path, &dir.path().join("aside")).unwrap();
-    assert_eq!(report.last_lsn, 0, "the damage is in the first block of the first segment");
+    assert_eq!(
+        report.last_lsn, 0,
+        "the damage is in the first block of the first segment"
+    );
     assert!(verify(&StdFs, &path).unwrap().is_ok());
     let journal = Journal::open(&path, small_options()).unwrap();
     assert_eq!(journal.append(KIND_EVENT, b"again".to_vec()).unwrap(), 1);
