@@ -197,6 +197,12 @@ fn check_flip(dir: &Path, built: &Built, flip: &Flip) -> Noticed {
     damaged[flip.offset] ^= 1 << flip.bit;
     std::fs::write(&path, &damaged).unwrap();
 
+    let noticed = open_and_read(dir, built, flip, &path, &context);
+    check_refusal(dir, built, noticed, &path, &context);
+
+    // Verify sees the damage as it was, before open cut anything or anyone marked it.
+    built.image.remove_other_files(dir);
+    std::fs::write(&path, &damaged).unwrap();
     let verified = verify(&StdFs, dir).unwrap_or_else(|error| panic!("{context}: {error}"));
     let named = verified
         .problems
@@ -212,37 +218,58 @@ fn check_flip(dir: &Path, built: &Built, flip: &Flip) -> Noticed {
         verified.problems
     );
 
-    let noticed = match Journal::open(dir, built.options.clone()) {
-        Err(error) => {
-            assert_corruption_in(&error, &path, &context);
-            Noticed::OpenFailed
-        }
-        Ok(journal) => {
-            let torn = journal.recovery_report().torn_tail.clone();
-            match (read_all(&journal), torn) {
-                (Err(error), _) => {
-                    assert!(error.is_corruption(), "{context}: reading: {error}");
-                    Noticed::ReadFailed
-                }
-                (Ok(records), Some(torn)) => {
-                    assert!(flip.in_last_record, "{context}: a torn tail {torn:?}");
-                    assert!(torn.segment == path && torn.offset <= flip.offset as u64);
-                    assert_eq!(records.len() as u64, torn.lsn - 1, "{context}");
-                    assert_eq!(torn.lsn, built.records, "{context}");
-                    assert_deterministic_prefix(&records, &context);
-                    Noticed::TornTail
-                }
-                (Ok(records), None) => panic!(
-                    "{context}: open and a full read of {} records succeeded, no torn tail",
-                    records.len()
-                ),
-            }
-        }
-    };
     std::fs::write(&path, pristine).unwrap();
     assert_eq!(segment_names(dir), built.image.segments(), "{context}");
     built.image.remove_other_files(dir);
     noticed
+}
+
+/// Opens the damaged journal and reads every record; says which of them noticed the damage.
+fn open_and_read(dir: &Path, built: &Built, flip: &Flip, path: &Path, context: &str) -> Noticed {
+    let journal = match Journal::open(dir, built.options.clone()) {
+        Err(error) => {
+            assert_corruption_in(&error, path, context);
+            return Noticed::OpenFailed;
+        }
+        Ok(journal) => journal,
+    };
+    let torn = journal.recovery_report().torn_tail.clone();
+    match (read_all(&journal), torn) {
+        (Err(error), _) => {
+            assert!(error.is_corruption(), "{context}: reading: {error}");
+            Noticed::ReadFailed
+        }
+        (Ok(records), Some(torn)) => {
+            assert!(flip.in_last_record, "{context}: a torn tail {torn:?}");
+            assert!(torn.segment == path && torn.offset <= flip.offset as u64);
+            assert_eq!(records.len() as u64, torn.lsn - 1, "{context}");
+            assert_eq!(torn.lsn, built.records, "{context}");
+            assert_deterministic_prefix(&records, context);
+            Noticed::TornTail
+        }
+        (Ok(records), None) => panic!(
+            "{context}: open and a full read of {} records succeeded, no torn tail",
+            records.len()
+        ),
+    }
+}
+
+/// Once corruption has been seen, by open or by a reader, no writer may append (section 9,
+/// the damage marker); a torn tail is no corruption, and appending goes on after it.
+fn check_refusal(dir: &Path, built: &Built, noticed: Noticed, path: &Path, context: &str) {
+    let appended = match Journal::open(dir, built.options.clone()) {
+        Err(error) => {
+            assert_corruption_in(&error, path, context);
+            None
+        }
+        Ok(journal) => Some(journal.append(KIND_EVENT, b"after the damage".to_vec())),
+    };
+    match (noticed, appended) {
+        (Noticed::TornTail, Some(Ok(lsn))) => assert_eq!(lsn, built.records, "{context}"),
+        (Noticed::TornTail, other) => panic!("{context}: append after a torn tail: {other:?}"),
+        (_, None | Some(Err(_))) => {}
+        (_, Some(Ok(lsn))) => panic!("{context}: appended LSN {lsn} after corruption was seen"),
+    }
 }
 
 fn assert_corruption_in(error: &Error, path: &Path, context: &str) {
