@@ -457,3 +457,43 @@ fn a_flipped_checkpoint_is_ignored_and_loses_nothing() {
         built.image.restore(dir.path());
     }
 }
+
+/// Damage beyond one bit: open or a full read must fail, and verify must report a problem.
+fn assert_detected(dir: &Path, built: &Built, context: &str) {
+    let verified = verify(&StdFs, dir).unwrap();
+    assert!(!verified.is_ok(), "{context}: verify found nothing");
+    built.image.remove_other_files(dir);
+    if let Ok(journal) = Journal::open(dir, built.options.clone()) {
+        let read = read_all(&journal);
+        assert!(
+            matches!(&read, Err(error) if error.is_corruption()),
+            "{context}: {:?}",
+            read.map(|records| records.len())
+        );
+    }
+}
+
+#[test]
+fn a_missing_or_truncated_sealed_segment_is_never_skipped() {
+    let built = two_sealed_one_active();
+    let dir = fast_tempdir();
+    for file in &built.sealed {
+        built.image.restore(dir.path());
+        std::fs::remove_file(dir.path().join(file)).unwrap();
+        assert_detected(dir.path(), &built, &format!("{file} missing"));
+        let bytes = built.image.file(file);
+        let layout = sealed_layout(bytes);
+        let cuts = [
+            SEGMENT_HEADER_BYTES,
+            layout.blocks[0].0 + layout.blocks[0].1 / 2,
+            layout.index_offset,
+            layout.footer_offset,
+            bytes.len() - 1,
+        ];
+        for cut in cuts {
+            built.image.restore(dir.path());
+            std::fs::write(dir.path().join(file), &bytes[..cut]).unwrap();
+            assert_detected(dir.path(), &built, &format!("{file} cut at {cut}"));
+        }
+    }
+}
