@@ -10,7 +10,7 @@ use super::format::{
 };
 use super::segment::{
     create_segment, decode_frame, find_valid_frame_after, io_error, list_segments,
-    read_segment_header, segment_path, FrameError, SealedSegment, TEMP_SUFFIX,
+    read_segment_header, segment_name, segment_path, FrameError, SealedSegment, TEMP_SUFFIX,
 };
 use super::vfs::{Vfs, VfsFile};
 use crate::error::{Error, Result};
@@ -103,6 +103,21 @@ pub fn read_checkpoint(vfs: &dyn Vfs, dir: &Path) -> Option<Checkpoint> {
     let mut bytes = [0u8; CHECKPOINT_BYTES];
     file.read_exact_at(&mut bytes, 0).ok()?;
     Checkpoint::decode(&bytes)
+}
+
+/// Says why a checkpoint cannot belong to a journal holding `segments`: it is written only
+/// once the segment it names is durable, so that segment missing means it was removed with
+/// whatever records it held, which recovery must not paper over with a fresh segment.
+pub fn checkpoint_segment_missing(segments: &[u64], checkpoint: &Checkpoint) -> Option<String> {
+    segments
+        .binary_search(&checkpoint.segment)
+        .is_err()
+        .then(|| {
+            format!(
+                "the checkpoint names segment {}, which is missing: its records are lost",
+                segment_name(checkpoint.segment)
+            )
+        })
 }
 
 /// Checks that a checkpoint still describes the log: its segment exists, the position is in
@@ -201,6 +216,12 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
         }
         report.created_segment = true;
         return Ok((new_segment_tail(vfs, dir, 1, 0)?, report));
+    }
+    if let Some(reason) = checkpoint
+        .as_ref()
+        .and_then(|checkpoint| checkpoint_segment_missing(&segments, checkpoint))
+    {
+        return Err(Error::corruption(dir.join(CHECKPOINT_FILE), 16, reason));
     }
     let from_checkpoint = match &checkpoint {
         Some(checkpoint) => checkpoint_start(vfs, dir, &segments, checkpoint)?,

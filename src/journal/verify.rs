@@ -5,7 +5,9 @@
 //! segment back as the active segment, and says which LSNs were dropped.
 
 use super::format::{chain_next, Checkpoint, SegmentHeader, SEGMENT_HEADER_BYTES};
-use super::recovery::{read_checkpoint, recover, RecoveryReport, TornTail, CHECKPOINT_FILE};
+use super::recovery::{
+    checkpoint_segment_missing, read_checkpoint, recover, RecoveryReport, TornTail, CHECKPOINT_FILE,
+};
 use super::segment::{
     decode_frame, find_valid_frame_after, io_error, list_segments, read_segment_header,
     segment_path, write_file_atomically, SealedSegment,
@@ -146,7 +148,14 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
         expected = check.end;
     }
     if let Some(checkpoint) = checkpoint {
-        if report.damage.is_none() && report.last_good_lsn + 1 < checkpoint.next_lsn {
+        let missing = checkpoint_segment_missing(&segments, &checkpoint);
+        if let Some(reason) = missing.filter(|_| !segments.is_empty()) {
+            report.problems.push(Problem {
+                segment: dir.join(CHECKPOINT_FILE),
+                offset: 16,
+                reason,
+            });
+        } else if report.damage.is_none() && report.last_good_lsn + 1 < checkpoint.next_lsn {
             report.problems.push(Problem {
                 segment: dir.join(CHECKPOINT_FILE),
                 offset: 32,
