@@ -497,3 +497,26 @@ fn a_missing_or_truncated_sealed_segment_is_never_skipped() {
         }
     }
 }
+
+#[test]
+fn a_missing_active_segment_is_not_a_fresh_start() {
+    // The checkpoint names the active segment, so that segment was durable: if it is gone, its
+    // records are lost, and open must say so rather than start a new segment in its place.
+    let built = two_sealed_one_active();
+    let dir = fast_tempdir();
+    built.image.restore(dir.path());
+    std::fs::remove_file(dir.path().join(&built.active)).unwrap();
+    let verified = verify(&StdFs, dir.path()).unwrap();
+    assert!(!verified.is_ok(), "verify found nothing");
+    built.image.remove_other_files(dir.path());
+    let opened = Journal::open(dir.path(), built.options.clone());
+    assert!(
+        matches!(&opened, Err(error) if error.is_corruption()),
+        "open: {opened:?}"
+    );
+    assert_eq!(
+        segment_names(dir.path()),
+        built.sealed,
+        "open created a segment"
+    );
+}
