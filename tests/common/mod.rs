@@ -196,20 +196,49 @@ pub struct FrameSpan {
 /// The frames of an undamaged active segment, read by their length fields (section 4).
 pub fn active_frames(segment: &[u8]) -> Vec<FrameSpan> {
     assert!(!is_sealed(segment), "not an active segment");
+    frames_from(segment, SEGMENT_HEADER_BYTES)
+}
+
+/// The frames back to back in `bytes` from `start` to the end (an active segment's body, or a
+/// sealed block once decompressed).
+pub fn frames_from(bytes: &[u8], start: usize) -> Vec<FrameSpan> {
     let mut frames = Vec::new();
-    let mut at = SEGMENT_HEADER_BYTES;
-    while at < segment.len() {
-        let len = u32_at(segment, at + 4) as usize;
+    let mut at = start;
+    while at < bytes.len() {
+        let len = u32_at(bytes, at + 4) as usize;
         let end = at + FRAME_HEADER_BYTES + len;
-        assert!(end <= segment.len(), "the image's last frame is incomplete");
+        assert!(end <= bytes.len(), "the last frame is incomplete");
         frames.push(FrameSpan {
-            lsn: u64_at(segment, at + 8),
+            lsn: u64_at(bytes, at + 8),
             start: at,
             end,
         });
         at = end;
     }
     frames
+}
+
+/// Rebuilds a one-block sealed segment around new uncompressed frames, with every checksum
+/// around them (block, index, footer) recomputed, as if damage had slipped in before sealing.
+pub fn reseal_one_block(sealed: &[u8], raw: &[u8]) -> Vec<u8> {
+    let layout = sealed_layout(sealed);
+    assert_eq!(layout.blocks.len(), 1, "not a one-block sealed segment");
+    let compressed = zstd::bulk::compress(raw, 3).unwrap();
+    let mut out = sealed[..SEGMENT_HEADER_BYTES].to_vec();
+    out.extend_from_slice(&compressed);
+    let mut entry = sealed[layout.index_offset..layout.footer_offset].to_vec();
+    entry[16..20].copy_from_slice(&(compressed.len() as u32).to_le_bytes());
+    entry[20..24].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+    entry[28..32].copy_from_slice(&crc32fast::hash(&compressed).to_le_bytes());
+    let index_offset = out.len() as u64;
+    out.extend_from_slice(&entry);
+    let mut footer = sealed[layout.footer_offset..].to_vec();
+    footer[0..8].copy_from_slice(&index_offset.to_le_bytes());
+    footer[28..32].copy_from_slice(&crc32fast::hash(&entry).to_le_bytes());
+    let footer_crc = crc32fast::hash(&footer[0..36]);
+    footer[36..40].copy_from_slice(&footer_crc.to_le_bytes());
+    out.extend_from_slice(&footer);
+    out
 }
 
 /// Where the parts of a sealed segment lie (section 5).
