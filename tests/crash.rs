@@ -642,8 +642,7 @@ struct ThreadLog {
 /// `own_handles`, each thread opens its own handle, so each has its own writer, and the
 /// writers take turns under the journal's lock, each following what the others appended and
 /// rolled (as separate processes do); otherwise they share one handle.
-fn run_threads(fs: &SimFs, per_thread: u64, own_handles: bool) -> Vec<ThreadLog> {
-    let vfs: Arc<dyn Vfs> = Arc::new(fs.clone());
+fn run_threads(vfs: Arc<dyn Vfs>, per_thread: u64, own_handles: bool) -> Vec<ThreadLog> {
     let failed_early = || (0..THREADS).map(|_| ThreadLog::default()).collect();
     let Ok(first) = Journal::create(DIR, options(vfs.clone(), Durability::Always)) else {
         return failed_early();
@@ -681,6 +680,9 @@ fn append_as(journal: &Journal, thread: u64, per_thread: u64) -> ThreadLog {
             .map(|sequence| NewRecord::new(KIND_EVENT, thread_payload(thread, sequence)))
             .collect();
         let Ok(lsns) = journal.append_batch(records) else {
+            // The writer is poisoned now, for every thread that shares it.
+            let again = journal.append(KIND_EVENT, thread_payload(thread, log.attempted));
+            assert!(matches!(again, Err(Error::Poisoned(_))), "{again:?}");
             break;
         };
         assert_eq!(lsns.end - lsns.start, size);
@@ -741,7 +743,7 @@ fn check_threads_at_sampled_sync_points(own_handles: bool) {
     loop {
         let fs = SimFs::new();
         fs.fail_at_sync(sync);
-        let logs = run_threads(&fs, per_thread, own_handles);
+        let logs = run_threads(Arc::new(fs.clone()), per_thread, own_handles);
         if !fs.has_failed() {
             let finished: u64 = logs.iter().map(|log| log.acknowledged.len() as u64).sum();
             assert_eq!(finished, THREADS * per_thread);
@@ -768,6 +770,41 @@ fn concurrent_appenders_lose_nothing_acknowledged_at_sampled_sync_points() {
 fn concurrent_writers_lose_nothing_acknowledged_at_sampled_sync_points() {
     // Four handles, four writers: each commit follows the others' appends and rolls first.
     check_threads_at_sampled_sync_points(true);
+}
+
+#[test]
+fn one_writers_io_failure_leaves_the_other_writers_going() {
+    // Four handles; one write is cut halfway, or one sync fails, and the file system works
+    // again. The writer that met the failure is poisoned; the others go on, each first
+    // following the log past what the failed one left (a torn frame is cut, unacknowledged
+    // records are kept), and nothing acknowledged is lost, now or after a crash.
+    let per_thread = 100;
+    for (call, verdict) in [
+        (Call::Write, Verdict::FailHalfway),
+        (Call::SyncFile, Verdict::Fail),
+    ] {
+        for nth in [5, 17, 40, 90, 150] {
+            let context = format!("{call:?} number {nth} fails ({verdict:?})");
+            let (hook, injector) = inject_once(call, nth, verdict);
+            let fs = SimFs::new();
+            let vfs: Arc<dyn Vfs> = Arc::new(HookFs {
+                fs: fs.clone(),
+                hook,
+            });
+            let logs = run_threads(vfs, per_thread, true);
+            assert_ne!(injector.failed_at.load(Ordering::SeqCst), 0, "{context}");
+            let stopped = logs
+                .iter()
+                .filter(|log| log.acknowledged.len() as u64 != per_thread)
+                .count();
+            assert_eq!(stopped, 1, "{context}: threads stopped");
+            for mode in crash_modes(nth) {
+                let image = fs.crash_image(mode);
+                check_threads_image(&image, &logs, &format!("{context}, {mode:?}"));
+            }
+            check_threads_image(&fs, &logs, &format!("{context}, reopened"));
+        }
+    }
 }
 
 /// A hook that fails the `nth` call of kind `fail` once, and counts every mutation after it.
