@@ -9,7 +9,9 @@ mod common;
 
 use agentrail::journal::format::FrameHeader;
 use agentrail::journal::vfs::StdFs;
-use agentrail::journal::{verify, Durability, Journal, Options, TornTail, KIND_EVENT};
+use agentrail::journal::{
+    verify, Durability, Journal, Options, TornTail, CHECKPOINT_INTERVAL_BYTES_DEFAULT, KIND_EVENT,
+};
 use common::{
     active_frames, assert_deterministic_prefix, checkpoint_position, fast_tempdir, payload,
     read_all, segment_names, splitmix, DiskImage, FrameSpan, SEGMENT_HEADER_BYTES,
@@ -37,9 +39,27 @@ struct Built {
 /// Appends records one by one until the journal has `sealed` sealed segments and an active
 /// segment with `active_records` records, then keeps the directory's bytes.
 fn build(sealed: usize, active_records: u64) -> Built {
+    let built = build_with(sealed, active_records, CHECKPOINT_INTERVAL_BYTES_DEFAULT);
+    // The checkpoint (written at each roll) must sit at the start of the active segment, so
+    // that every cut below is after the position it records as synced: a cut before it would
+    // be a disk that lied, not a crash.
+    if sealed > 0 {
+        let start = SEGMENT_HEADER_BYTES as u64;
+        let first = built.active_first_lsn;
+        let position = checkpoint_position(built.image.file("checkpoint"));
+        assert_eq!(position, (first, start, first));
+    }
+    built
+}
+
+fn build_with(sealed: usize, active_records: u64, checkpoint_interval_bytes: u64) -> Built {
     let dir = fast_tempdir();
     // Durability never: the image is read back from the page cache, and building is fast.
-    let journal = Journal::create(dir.path(), options(Durability::Never)).unwrap();
+    let building = Options {
+        checkpoint_interval_bytes,
+        ..options(Durability::Never)
+    };
+    let journal = Journal::create(dir.path(), building).unwrap();
     let mut lsn = 0;
     loop {
         let segments = segment_names(dir.path());
@@ -59,14 +79,6 @@ fn build(sealed: usize, active_records: u64) -> Built {
     let active_first_lsn = active[..20].parse().unwrap();
     let frames = active_frames(image.file(&active));
     assert_eq!(frames.len() as u64, active_records);
-    // The checkpoint (written at each roll) must sit at the start of the active segment, so
-    // that every cut below is after the position it records as synced: a cut before it would
-    // be a disk that lied, not a crash.
-    if sealed > 0 {
-        let start = SEGMENT_HEADER_BYTES as u64;
-        let position = checkpoint_position(image.file("checkpoint"));
-        assert_eq!(position, (active_first_lsn, start, active_first_lsn));
-    }
     Built {
         image,
         active,
@@ -107,7 +119,12 @@ fn check_cut(dir: &Path, built: &Built, cut: usize, damage: Damage) {
     let active_path = dir.join(&built.active);
     std::fs::write(&active_path, &damaged).unwrap();
 
-    let complete: Vec<&FrameSpan> = built.frames.iter().filter(|f| f.end <= cut).collect();
+    // Zeros or garbage may happen to equal the bytes they replace (an empty payload's CRC is
+    // zero): the records up to the first byte that really changed are whole.
+    let changed = (cut..original.len())
+        .find(|&at| damaged.get(at) != Some(&original[at]))
+        .unwrap_or(original.len());
+    let complete: Vec<&FrameSpan> = built.frames.iter().filter(|f| f.end <= changed).collect();
     let boundary = complete
         .last()
         .map_or(SEGMENT_HEADER_BYTES, |frame| frame.end);
@@ -251,6 +268,61 @@ fn a_torn_record_whose_payload_holds_a_valid_frame_is_still_a_torn_tail() {
                 assert_deterministic_prefix(&records, &context);
                 assert_eq!(records.len(), 6, "{context}");
             }
+        }
+    }
+}
+
+#[test]
+fn bytes_missing_before_the_checkpoint_are_corruption_and_nothing_is_cut() {
+    // With a checkpoint inside the active segment, the bytes before its position were synced:
+    // losing them is a disk that lied, not a crash. Open must refuse and cut nothing, and
+    // verify must call it corruption; after the checkpoint, cuts are torn tails as ever.
+    let built = build_with(1, 30, 2 * 1024);
+    let (segment, checkpoint, _) = checkpoint_position(built.image.file("checkpoint"));
+    assert_eq!(segment, built.active_first_lsn);
+    let checkpoint = checkpoint as usize;
+    let before: Vec<&FrameSpan> = built
+        .frames
+        .iter()
+        .filter(|f| f.end <= checkpoint)
+        .collect();
+    assert!(before.len() >= 2 && checkpoint < built.frames.last().unwrap().start);
+    let dir = fast_tempdir();
+    built.image.restore(dir.path());
+    let path = dir.path().join(&built.active);
+    let original = built.image.file(&built.active);
+    let first = before[before.len() - 2].start;
+    for damage in [Damage::Cut, Damage::Zeros] {
+        for cut in (first..checkpoint).step_by(3) {
+            let context = format!("cut at byte {cut} before the checkpoint at {checkpoint}");
+            let damaged = damage_segment(original, cut, damage);
+            std::fs::write(&path, &damaged).unwrap();
+            let verified = verify(&StdFs, dir.path()).unwrap();
+            assert!(!verified.is_ok(), "{context}: verify found nothing");
+            built.image.remove_other_files(dir.path());
+            // A shorter file than the checkpoint's position fails open. Zeros keep the length,
+            // and open, which reads on from the checkpoint, may not see them: the reader must.
+            if let Ok(journal) = Journal::open(dir.path(), options(Durability::Always)) {
+                assert_eq!(damage, Damage::Zeros, "{context}: open did not refuse");
+                let read = read_all(&journal);
+                assert!(
+                    matches!(&read, Err(error) if error.is_corruption()),
+                    "{context}: {damage:?}: read {:?}",
+                    read.map(|records| records.len())
+                );
+            }
+            let kept = std::fs::read(&path).unwrap();
+            let synced = checkpoint.min(damaged.len());
+            assert!(kept.len() >= synced, "{context}: synced bytes cut");
+            assert_eq!(
+                kept[..synced],
+                damaged[..synced],
+                "{context}: synced bytes changed"
+            );
+            built.image.remove_other_files(dir.path());
+        }
+        for cut in (checkpoint..original.len()).step_by(5) {
+            check_cut(dir.path(), &built, cut, damage);
         }
     }
 }
