@@ -549,7 +549,7 @@ fn crashes_before_syncs_of_a_workload_of_thousands_of_records_lose_nothing_ackno
             return None;
         }
         let sync = syncs.fetch_add(1, Ordering::SeqCst) + 1;
-        (sync % 7 == 0).then(|| rotating_mode(sync / 7))
+        sync.is_multiple_of(7).then(|| rotating_mode(sync / 7))
     });
     assert!(checked > 200, "only {checked} images checked");
 }

@@ -33,7 +33,7 @@ pub fn payload(lsn: u64) -> Vec<u8> {
     let mut bytes = lsn.to_le_bytes().to_vec();
     while bytes.len() < len {
         let word = splitmix(&mut state);
-        if word % 2 == 0 {
+        if word.is_multiple_of(2) {
             bytes.extend_from_slice(b"tool_call ");
         } else {
             bytes.extend_from_slice(&word.to_le_bytes());
