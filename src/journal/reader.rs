@@ -287,8 +287,13 @@ fn fill(
     buffer.drain(..*position);
     *buffer_offset += *position as u64;
     *position = 0;
-    let want = needed.max(ACTIVE_READ_CHUNK_BYTES);
     let have = buffer.len();
+    let file_len = file
+        .len()
+        .map_err(io_error(path, "reading the length of"))?;
+    let left_in_file = file_len.saturating_sub(*buffer_offset + have as u64) as usize;
+    // A chunk at a time, but never more than the file holds: most active segments are small.
+    let want = needed.max(ACTIVE_READ_CHUNK_BYTES.min(left_in_file));
     buffer.resize(have + want, 0);
     let mut filled = have;
     while filled < buffer.len() {

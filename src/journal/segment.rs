@@ -158,12 +158,18 @@ pub fn decode_frame(
 /// the bytes of a valid frame included, and those are not a record that follows it. The LSN
 /// bound filters most offsets before a checksum is computed.
 pub fn find_valid_frame_after(buffer: &[u8], from: usize, min_lsn: u64) -> Option<usize> {
-    let last_start = buffer.len().checked_sub(FRAME_HEADER_BYTES)?;
-    let lsn_max = min_lsn.saturating_add((buffer.len() / FRAME_HEADER_BYTES) as u64);
     let first = match read_header_bytes(buffer, from).map(|bytes| FrameHeader::decode(&bytes)) {
         Some(Ok(header)) => from.saturating_add(header.frame_len() as usize),
         _ => from + 1,
     };
+    find_valid_frame_from(buffer, first, min_lsn)
+}
+
+/// Looks for a complete, valid frame starting at `first` or later whose LSN is at least
+/// `min_lsn`.
+pub fn find_valid_frame_from(buffer: &[u8], first: usize, min_lsn: u64) -> Option<usize> {
+    let last_start = buffer.len().checked_sub(FRAME_HEADER_BYTES)?;
+    let lsn_max = min_lsn.saturating_add((buffer.len() / FRAME_HEADER_BYTES) as u64);
     for position in first..=last_start {
         let lsn = u64::from_le_bytes(buffer[position + 8..position + 16].try_into().ok()?);
         if lsn < min_lsn || lsn > lsn_max {

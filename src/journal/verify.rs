@@ -9,8 +9,8 @@ use super::recovery::{
     checkpoint_segment_missing, read_checkpoint, recover, RecoveryReport, TornTail, CHECKPOINT_FILE,
 };
 use super::segment::{
-    decode_frame, find_valid_frame_after, io_error, list_segments, read_segment_header,
-    segment_path, write_file_atomically, SealedSegment,
+    decode_frame, find_valid_frame_after, find_valid_frame_from, io_error, list_segments,
+    read_segment_header, segment_path, write_file_atomically, SealedSegment,
 };
 use super::vfs::Vfs;
 use super::LOCK_FILE;
@@ -348,7 +348,7 @@ fn last_lsn_from(raw: &[u8], first_valid: usize) -> u64 {
         position = if decode_frame(raw, frame.end(), lsn + 1).is_ok() {
             Some(frame.end())
         } else {
-            find_valid_frame_after(raw, frame.end() - 1, lsn + 1)
+            find_valid_frame_from(raw, frame.end(), lsn + 1)
         };
     }
     last
