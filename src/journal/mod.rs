@@ -11,6 +11,7 @@
 pub mod format;
 pub mod reader;
 pub mod recovery;
+mod reply;
 pub mod segment;
 pub mod sim;
 pub mod verify;
@@ -288,20 +289,20 @@ impl Journal {
                 });
             }
         }
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = reply::reply_slot();
         self.send(Request::Append { records, reply })?;
         answer
-            .recv()
-            .map_err(|_| Error::Poisoned("the writer thread has stopped".into()))?
+            .wait()
+            .ok_or_else(|| Error::Poisoned("the writer thread has stopped".into()))?
     }
 
     /// Syncs every record written so far (useful in modes `batch` and `never`).
     pub fn sync(&self) -> Result<()> {
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = reply::reply_slot();
         self.send(Request::Sync { reply })?;
         answer
-            .recv()
-            .map_err(|_| Error::Poisoned("the writer thread has stopped".into()))?
+            .wait()
+            .ok_or_else(|| Error::Poisoned("the writer thread has stopped".into()))?
     }
 
     /// Reads records from `lsn` to the last one written when this is called.

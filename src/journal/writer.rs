@@ -5,13 +5,14 @@
 
 use super::format::{chain_next, FrameHeader, FRAME_HEADER_BYTES};
 use super::recovery::{recover, scan_active, RecoveryReport, Tail, CHECKPOINT_FILE};
+use super::reply::Replier;
 use super::segment::{
     create_segment, io_error, seal_segment, segment_path, write_file_atomically, SealInput,
 };
 use super::vfs::{Vfs, VfsLock};
 use super::{Durability, NewRecord};
 use crate::error::{Error, Result};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,16 +21,18 @@ use std::time::{Duration, Instant};
 
 /// A batch is closed once it holds this many bytes of records (more if one request is larger).
 pub const GROUP_COMMIT_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// The longest a batch waits for more appenders in mode `always` (see `Writer::gather`).
+pub const GROUP_COMMIT_WAIT_MAX: Duration = Duration::from_millis(2);
 /// In mode `batch`, the longest time written records stay unsynced.
 pub const BATCH_SYNC_INTERVAL: Duration = Duration::from_millis(50);
 
 pub(crate) enum Request {
     Append {
         records: Vec<NewRecord>,
-        reply: Sender<Result<Range<u64>>>,
+        reply: Replier<Result<Range<u64>>>,
     },
     Sync {
-        reply: Sender<Result<()>>,
+        reply: Replier<Result<()>>,
     },
 }
 
@@ -69,6 +72,9 @@ pub(crate) struct Writer {
     pub unsynced: bool,
     pub last_sync: Instant,
     pub bytes_since_checkpoint: u64,
+    /// Requests in the last batch, and how long the last `fdatasync` took: `gather` uses both.
+    pub last_batch_requests: usize,
+    pub last_sync_duration: Duration,
 }
 
 impl Writer {
@@ -95,6 +101,8 @@ impl Writer {
             unsynced: report.scanned_bytes > 0,
             last_sync: Instant::now(),
             bytes_since_checkpoint: report.scanned_bytes,
+            last_batch_requests: 1,
+            last_sync_duration: Duration::ZERO,
         }
     }
 
@@ -105,20 +113,45 @@ impl Writer {
                 Some(request) => request,
                 None => break,
             };
-            let mut batch = vec![first];
-            let mut bytes = batch[0].bytes();
-            while bytes < GROUP_COMMIT_BYTES_MAX {
-                let Ok(request) = requests.try_recv() else {
-                    break;
-                };
-                bytes += request.bytes();
-                batch.push(request);
-            }
+            let batch = self.gather(first, &requests);
+            self.last_batch_requests = batch.len();
             self.handle(batch);
         }
         if self.unsynced && self.config.durability != Durability::Never {
             let _ = self.sync();
         }
+    }
+
+    /// Takes every request waiting behind `first`. In mode `always`, when fewer are waiting
+    /// than the last batch held, it waits a little for the rest: after an `fdatasync` the
+    /// writer wakes every appender of the batch, and on few cores it would otherwise start the
+    /// next sync before most of them have asked again, halving the batches (measured: 8 of 16
+    /// appenders per sync). The wait is at most half the last sync's duration, and nothing
+    /// when the last batch held a single request, so a lone appender never waits.
+    fn gather(&mut self, first: Request, requests: &Receiver<Request>) -> Vec<Request> {
+        let mut bytes = first.bytes();
+        let mut batch = vec![first];
+        let wait = if self.config.durability == Durability::Always && self.last_batch_requests > 1 {
+            (self.last_sync_duration / 2).min(GROUP_COMMIT_WAIT_MAX)
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + wait;
+        while bytes < GROUP_COMMIT_BYTES_MAX {
+            let request = match requests.try_recv() {
+                Ok(request) => request,
+                Err(_) if batch.len() < self.last_batch_requests => {
+                    match requests.recv_deadline(deadline) {
+                        Ok(request) => request,
+                        Err(_) => break,
+                    }
+                }
+                Err(_) => break,
+            };
+            bytes += request.bytes();
+            batch.push(request);
+        }
+        batch
     }
 
     /// Waits for a request; in mode `batch` with unsynced records, syncs when the interval ends.
@@ -164,10 +197,10 @@ impl Writer {
                         Ok(_) => Ok(ranges.next().unwrap_or(0..0)),
                         Err(error) => Err(error.duplicate()),
                     };
-                    let _ = reply.send(answer);
+                    reply.send(answer);
                 }
                 Request::Sync { reply } => {
-                    let _ = reply.send(result.as_ref().map(|_| ()).map_err(Error::duplicate));
+                    reply.send(result.as_ref().map(|_| ()).map_err(Error::duplicate));
                 }
             }
         }
@@ -294,7 +327,10 @@ impl Writer {
             return Err(Error::Poisoned(reason.clone()));
         }
         if self.unsynced {
-            if let Err(error) = self.tail.file.sync_data() {
+            let started = Instant::now();
+            let synced = self.tail.file.sync_data();
+            self.last_sync_duration = started.elapsed();
+            if let Err(error) = synced {
                 let error = Error::io(format!("syncing {}", self.tail.path.display()), error);
                 self.poisoned = Some(error.to_string());
                 return Err(error);
