@@ -205,3 +205,34 @@ fn once_a_reader_sees_a_damaged_sealed_segment_writers_refuse_until_repair() {
     let journal = Journal::open(&path, small_options()).unwrap();
     assert_eq!(journal.append(KIND_EVENT, b"again".to_vec()).unwrap(), 1);
 }
+
+#[test]
+fn appends_batched_with_a_concurrent_sync_still_get_their_lsns() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        durability: Durability::Never,
+        ..small_options()
+    };
+    let journal = Arc::new(Journal::create(dir.path(), options).unwrap());
+    let syncer = {
+        let journal = journal.clone();
+        std::thread::spawn(move || (0..2000).for_each(|_| journal.sync().unwrap()))
+    };
+    let appenders: Vec<_> = (0..4)
+        .map(|_| {
+            let journal = journal.clone();
+            std::thread::spawn(move || {
+                (0..500)
+                    .map(|_| journal.append(KIND_EVENT, vec![1; 64]).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut lsns: Vec<u64> = appenders
+        .into_iter()
+        .flat_map(|thread| thread.join().unwrap())
+        .collect();
+    syncer.join().unwrap();
+    lsns.sort_unstable();
+    assert_eq!(lsns, (1..=2000).collect::<Vec<_>>());
+}

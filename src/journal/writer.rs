@@ -182,25 +182,25 @@ impl Writer {
         let wants_sync = batch
             .iter()
             .any(|request| matches!(request, Request::Sync { .. }));
-        let mut result = self.commit(&appends);
-        if result.is_ok() && wants_sync {
-            result = self.sync().map(|()| Vec::new());
-        }
-        let mut ranges = match &result {
-            Ok(ranges) => ranges.clone().into_iter(),
-            Err(_) => Vec::new().into_iter(),
+        let committed = self.commit(&appends);
+        // A sync asked for in the same batch answers the sync requests only: the appends are
+        // answered by their commit, with their own LSNs.
+        let synced = match &committed {
+            Ok(_) if wants_sync => self.sync(),
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.duplicate()),
         };
+        let mut ranges = committed.as_ref().map(|ranges| ranges.iter().cloned());
         for request in batch {
             match request {
-                Request::Append { reply, .. } => {
-                    let answer = match &result {
-                        Ok(_) => Ok(ranges.next().unwrap_or(0..0)),
-                        Err(error) => Err(error.duplicate()),
-                    };
-                    reply.send(answer);
-                }
+                Request::Append { reply, .. } => reply.send(match &mut ranges {
+                    Ok(ranges) => ranges.next().ok_or_else(|| {
+                        Error::Poisoned("the writer lost track of a request's LSNs".into())
+                    }),
+                    Err(error) => Err(error.duplicate()),
+                }),
                 Request::Sync { reply } => {
-                    reply.send(result.as_ref().map(|_| ()).map_err(Error::duplicate));
+                    reply.send(synced.as_ref().map(|()| ()).map_err(Error::duplicate))
                 }
             }
         }
