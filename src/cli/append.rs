@@ -8,18 +8,19 @@ use agentrail::event::{now_micros, Event};
 use agentrail::journal::{NewRecord, KIND_EVENT};
 use std::io::{BufRead, Write};
 
-/// Reads and validates the events given on the command line or stdin.
-fn read_events(json: Option<String>) -> Result<Vec<Event>, CliError> {
+/// Reads and validates the events given on the command line or stdin, and encodes each as
+/// soon as it is valid, so that only the encoded records are held until the append.
+fn read_records(json: Option<String>) -> Result<Vec<NewRecord>, CliError> {
     let now = now_micros();
     let bad_input = |error: agentrail::event::InputError| {
         CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was appended"))
     };
     if let Some(text) = json {
-        return Ok(vec![
-            Event::from_json_line(&text, 1, now).map_err(bad_input)?
-        ]);
+        return Ok(vec![record(
+            &Event::from_json_line(&text, 1, now).map_err(bad_input)?,
+        )]);
     }
-    let mut events = Vec::new();
+    let mut records = Vec::new();
     for (index, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.map_err(|error| {
             CliError::new(
@@ -33,19 +34,21 @@ fn read_events(json: Option<String>) -> Result<Vec<Event>, CliError> {
         if line.trim().is_empty() {
             continue;
         }
-        events.push(Event::from_json_line(&line, index + 1, now).map_err(bad_input)?);
+        records.push(record(
+            &Event::from_json_line(&line, index + 1, now).map_err(bad_input)?,
+        ));
     }
-    Ok(events)
+    Ok(records)
+}
+
+fn record(event: &Event) -> NewRecord {
+    NewRecord::new(KIND_EVENT, event.encode())
 }
 
 pub fn run(json: Option<String>) -> CliResult {
-    let events = read_events(json)?;
+    let records = read_records(json)?;
     let workspace = open_workspace()?;
     let journal = open_journal(&workspace)?;
-    let records = events
-        .iter()
-        .map(|event| NewRecord::new(KIND_EVENT, event.encode()))
-        .collect();
     let lsns = journal.append_batch(records)?;
     journal.close();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
