@@ -18,8 +18,8 @@ use agentrail::journal::vfs::StdFs;
 use agentrail::journal::{verify, Durability, Journal, Options, KIND_EVENT};
 use agentrail::Error;
 use common::{
-    active_frames, assert_deterministic_prefix, checkpoint_position, fast_tempdir, payload,
-    read_all, sealed_layout, segment_names, DiskImage, FrameSpan, FRAME_HEADER_BYTES,
+    active_frames, append_until, assert_deterministic_prefix, checkpoint_position, fast_tempdir,
+    payload, read_all, sealed_layout, segment_names, DiskImage, FrameSpan, FRAME_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
 };
 use std::path::Path;
@@ -69,19 +69,7 @@ fn build(segment_bytes: u64, checkpoint_interval_bytes: u64, sealed: usize, acti
         ..options.clone()
     };
     let journal = Journal::create(dir.path(), building).unwrap();
-    let mut lsn = 0;
-    loop {
-        let segments = segment_names(dir.path());
-        assert!(segments.len() <= sealed + 1);
-        if segments.len() == sealed + 1 {
-            let first: u64 = segments[sealed][..20].parse().unwrap();
-            if lsn + 1 - first == active {
-                break;
-            }
-        }
-        lsn += 1;
-        assert_eq!(journal.append(KIND_EVENT, payload(lsn)).unwrap(), lsn);
-    }
+    let lsn = append_until(&journal, dir.path(), sealed, active);
     journal.close();
     let image = DiskImage::capture(dir.path());
     let mut segments = image.segments();

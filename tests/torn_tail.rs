@@ -13,8 +13,8 @@ use agentrail::journal::{
     verify, Durability, Journal, Options, TornTail, CHECKPOINT_INTERVAL_BYTES_DEFAULT, KIND_EVENT,
 };
 use common::{
-    active_frames, assert_deterministic_prefix, checkpoint_position, fast_tempdir, payload,
-    read_all, segment_names, splitmix, DiskImage, FrameSpan, SEGMENT_HEADER_BYTES,
+    active_frames, append_until, assert_deterministic_prefix, checkpoint_position, fast_tempdir,
+    payload, read_all, segment_names, splitmix, DiskImage, FrameSpan, SEGMENT_HEADER_BYTES,
 };
 use std::path::Path;
 
@@ -60,19 +60,7 @@ fn build_with(sealed: usize, active_records: u64, checkpoint_interval_bytes: u64
         ..options(Durability::Never)
     };
     let journal = Journal::create(dir.path(), building).unwrap();
-    let mut lsn = 0;
-    loop {
-        let segments = segment_names(dir.path());
-        assert!(segments.len() <= sealed + 1);
-        if segments.len() == sealed + 1 {
-            let first: u64 = segments[sealed][..20].parse().unwrap();
-            if lsn + 1 - first == active_records {
-                break;
-            }
-        }
-        lsn += 1;
-        assert_eq!(journal.append(KIND_EVENT, payload(lsn)).unwrap(), lsn);
-    }
+    append_until(&journal, dir.path(), sealed, active_records);
     journal.close();
     let image = DiskImage::capture(dir.path());
     let active = image.segments()[sealed].clone();

@@ -283,3 +283,26 @@ pub fn checkpoint_position(checkpoint: &[u8]) -> (u64, u64, u64) {
         u64_at(checkpoint, 32),
     )
 }
+
+/// Appends `payload(lsn)` records to a fresh `journal` in `dir` until it has exactly `sealed`
+/// sealed segments and `active_records` records in the active one; returns the last LSN.
+pub fn append_until(journal: &Journal, dir: &Path, sealed: usize, active_records: u64) -> u64 {
+    let mut lsn = 0;
+    loop {
+        let segments = segment_names(dir);
+        assert!(segments.len() <= sealed + 1);
+        if segments.len() == sealed + 1 {
+            let first: u64 = segments[sealed][..20].parse().unwrap();
+            if lsn + 1 - first == active_records {
+                return lsn;
+            }
+        }
+        lsn += 1;
+        assert_eq!(
+            journal
+                .append(agentrail::journal::KIND_EVENT, payload(lsn))
+                .unwrap(),
+            lsn
+        );
+    }
+}
