@@ -94,22 +94,23 @@ fn concurrent_appenders_get_unique_contiguous_lsns() {
     assert_eq!(lsns, (1..=800).collect::<Vec<_>>());
 }
 
+/// A closed journal of ten records whose checkpoint was rewritten after every append.
+fn ten_records_checkpointed_after_each() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        checkpoint_interval_bytes: 1,
+        ..small_options()
+    };
+    let journal = Journal::create(dir.path(), options).unwrap();
+    for lsn in 1..=10 {
+        journal.append(KIND_EVENT, payload(lsn)).unwrap();
+    }
+    dir
+}
+
 #[test]
 fn deleting_every_segment_is_reported_not_restarted_at_lsn_1() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let journal = Journal::create(
-            dir.path(),
-            Options {
-                checkpoint_interval_bytes: 1,
-                ..small_options()
-            },
-        )
-        .unwrap();
-        for lsn in 1..=10 {
-            journal.append(KIND_EVENT, payload(lsn)).unwrap();
-        }
-    }
+    let dir = ten_records_checkpointed_after_each();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|ext| ext == "seg") {
@@ -123,20 +124,7 @@ fn deleting_every_segment_is_reported_not_restarted_at_lsn_1() {
 
 #[test]
 fn a_damaged_record_before_the_checkpoint_is_corruption_and_is_not_truncated() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let journal = Journal::create(
-            dir.path(),
-            Options {
-                checkpoint_interval_bytes: 1,
-                ..small_options()
-            },
-        )
-        .unwrap();
-        for lsn in 1..=10 {
-            journal.append(KIND_EVENT, payload(lsn)).unwrap();
-        }
-    }
+    let dir = ten_records_checkpointed_after_each();
     let segment = dir.path().join("00000000000000000001.seg");
     let mut bytes = std::fs::read(&segment).unwrap();
     let length = bytes.len();

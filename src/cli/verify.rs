@@ -1,6 +1,7 @@
 //! `agentrail verify` and `agentrail repair`.
 
 use super::{open_workspace, CliError, CliResult, EXIT_BAD_INPUT};
+use agentrail::journal::verify::Problem;
 use agentrail::journal::{self, vfs::StdFs, RepairReport, VerifyReport};
 use serde_json::json;
 
@@ -13,6 +14,17 @@ fn verify_json(report: &VerifyReport) -> serde_json::Value {
         "problems": report.problems,
         "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped, "lsn": torn.lsn})),
     })
+}
+
+fn print_problems(label: &str, problems: &[Problem]) {
+    for problem in problems {
+        println!(
+            "{label}: {} at byte offset {}: {}",
+            problem.segment.display(),
+            problem.offset,
+            problem.reason
+        );
+    }
 }
 
 fn print_verify(report: &VerifyReport) {
@@ -36,14 +48,7 @@ fn print_verify(report: &VerifyReport) {
             record_bytes
         );
     }
-    for problem in &report.problems {
-        println!(
-            "corruption: {} at byte offset {}: {}",
-            problem.segment.display(),
-            problem.offset,
-            problem.reason
-        );
-    }
+    print_problems("corruption", &report.problems);
     if let Some(torn) = &report.torn_tail {
         println!("torn tail: {} bytes at {} byte offset {} (LSN {} was never completed); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn);
     }
@@ -74,14 +79,7 @@ pub fn run_verify(json: bool) -> CliResult {
 }
 
 fn print_repair(report: &RepairReport) {
-    for problem in &report.problems {
-        println!(
-            "found: {} at byte offset {}: {}",
-            problem.segment.display(),
-            problem.offset,
-            problem.reason
-        );
-    }
+    print_problems("found", &report.problems);
     for (from, to) in &report.moved {
         println!("moved {} to {}", from.display(), to.display());
     }
