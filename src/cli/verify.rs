@@ -16,6 +16,12 @@ fn verify_json(report: &VerifyReport) -> serde_json::Value {
     })
 }
 
+/// "1 segment", "3 segments".
+fn counted(count: usize, noun: &str) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {noun}{plural}")
+}
+
 fn print_problems(label: &str, problems: &[Problem]) {
     for problem in problems {
         println!(
@@ -40,8 +46,8 @@ fn print_verify(report: &VerifyReport) {
         .sum();
     if report.is_ok() {
         println!(
-            "ok: {} segments, {} records (LSN 1 to {}), {} bytes on disk for {} bytes of records",
-            report.segments.len(),
+            "ok: {}, {} records (LSN 1 to {}), {} bytes on disk for {} bytes of records",
+            counted(report.segments.len(), "segment"),
             report.records,
             report.last_good_lsn,
             file_bytes,
@@ -71,8 +77,8 @@ pub fn run_verify(json: bool) -> CliResult {
         Err(CliError::new(
             EXIT_BAD_INPUT,
             format!(
-                "the journal is damaged ({} problems)",
-                report.problems.len()
+                "the journal is damaged ({})",
+                counted(report.problems.len(), "problem")
             ),
         ))
     }
