@@ -200,7 +200,7 @@ impl Writer {
                     Err(error) => Err(error.duplicate()),
                 }),
                 Request::Sync { reply } => {
-                    reply.send(synced.as_ref().map(|()| ()).map_err(Error::duplicate))
+                    reply.send(synced.as_ref().copied().map_err(Error::duplicate))
                 }
             }
         }
