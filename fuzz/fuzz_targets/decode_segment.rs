@@ -31,6 +31,10 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use std::sync::Arc;
 
+#[path = "cursor.rs"]
+mod cursor;
+use cursor::Cursor;
+
 const JOURNAL_DIR: &str = "/journal";
 const ASIDE_DIR: &str = "/damaged";
 const CHECKPOINT_FILE: &str = "checkpoint";
@@ -109,28 +113,6 @@ fn write_forged_checkpoint(fs: &SimFs, dir: &Path, fields: &[u8]) {
     };
     put_file(fs, &dir.join(CHECKPOINT_FILE), &checkpoint.encode());
     fs.sync_dir(dir).expect("SimFs syncs directories");
-}
-
-/// Reads little pieces off the input, yielding zeros once it is used up.
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn byte(&mut self) -> u8 {
-        let Some((&first, rest)) = self.0.split_first() else {
-            return 0;
-        };
-        self.0 = rest;
-        first
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.byte(), self.byte()])
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()])
-    }
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 fn payload(len: usize, seed: u32) -> Vec<u8> {

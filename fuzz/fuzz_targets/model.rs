@@ -19,30 +19,15 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use std::sync::Arc;
 
+#[path = "cursor.rs"]
+mod cursor;
+use cursor::Cursor;
+
 const JOURNAL_DIR: &str = "/journal";
 /// Operations run per input: enough for several rolls and crashes, few enough to stay fast.
 const OPERATIONS_MAX: usize = 96;
 const BATCH_RECORDS_MAX: usize = 20;
 const PAYLOAD_BYTES_MAX: usize = 6000;
-
-/// Reads little pieces off the input, yielding zeros once it is used up.
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn byte(&mut self) -> u8 {
-        let Some((&first, rest)) = self.0.split_first() else {
-            return 0;
-        };
-        self.0 = rest;
-        first
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.byte(), self.byte()])
-    }
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 /// The model: every record that may be in the log, in LSN order, and how many of them are
 /// known to be in it (acknowledged) and known to survive a crash (durable).
