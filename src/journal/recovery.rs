@@ -9,8 +9,8 @@ use super::format::{
     chain_next, Checkpoint, FrameHeader, CHECKPOINT_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::segment::{
-    create_segment, decode_frame, find_valid_frame_after, io_error, list_segments,
-    read_segment_header, segment_name, segment_path, FrameError, SealedSegment, TEMP_SUFFIX,
+    create_segment, decode_frame, find_valid_frame_after, io_error, read_segment_header,
+    segment_name, segment_path, segments_among, FrameError, SealedSegment, TEMP_SUFFIX,
 };
 use super::vfs::{Vfs, VfsFile};
 use crate::error::{Error, Result};
@@ -82,13 +82,18 @@ struct Start {
     at_segment_start: bool,
 }
 
-fn remove_temp_files(vfs: &dyn Vfs, dir: &Path, report: &mut RecoveryReport) -> Result<()> {
-    let names = vfs.list_dir(dir).map_err(io_error(dir, "listing"))?;
-    for name in names.into_iter().filter(|name| name.ends_with(TEMP_SUFFIX)) {
-        let path = dir.join(&name);
+/// Removes leftover temporary files among `names`, the files of `dir`.
+fn remove_temp_files(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    names: &[String],
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    for name in names.iter().filter(|name| name.ends_with(TEMP_SUFFIX)) {
+        let path = dir.join(name);
         vfs.remove_file(&path)
             .map_err(io_error(&path, "removing"))?;
-        report.removed_temp_files.push(name);
+        report.removed_temp_files.push(name.clone());
     }
     if !report.removed_temp_files.is_empty() {
         vfs.sync_dir(dir)
@@ -204,8 +209,10 @@ fn last_segment_start(vfs: &dyn Vfs, dir: &Path, segments: &[u64]) -> Result<Sta
 /// segment where needed. The caller holds the journal's lock.
 pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
     let mut report = RecoveryReport::default();
-    remove_temp_files(vfs, dir, &mut report)?;
-    let segments = list_segments(vfs, dir)?;
+    // One listing serves both: a temporary file is never a segment.
+    let names = vfs.list_dir(dir).map_err(io_error(dir, "listing"))?;
+    remove_temp_files(vfs, dir, &names, &mut report)?;
+    let segments = segments_among(&names);
     let checkpoint = read_checkpoint(vfs, dir);
     if segments.is_empty() {
         if let Some(checkpoint) = checkpoint.filter(|checkpoint| checkpoint.next_lsn > 1) {

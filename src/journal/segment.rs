@@ -47,12 +47,17 @@ pub fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<u64>> {
     let names = vfs
         .list_dir(dir)
         .map_err(|error| Error::io(format!("listing {}", dir.display()), error))?;
+    Ok(segments_among(&names))
+}
+
+/// The first LSNs of the segments among file `names`, in log order.
+pub fn segments_among(names: &[String]) -> Vec<u64> {
     let mut segments: Vec<u64> = names
         .iter()
         .filter_map(|name| parse_segment_name(name))
         .collect();
     segments.sort_unstable();
-    Ok(segments)
+    segments
 }
 
 /// A record frame decoded from a buffer.
