@@ -2,12 +2,14 @@
 //! journal, and rebuilds from it whatever an agent or its operator needs to know.
 //!
 //! Layers, with data flowing one way: [`event`] gives records meaning, [`journal`] keeps the
-//! bytes, [`workspace`] finds the `.agentrail` directory. The `agentrail` binary is a thin
-//! shell over them; this library does no terminal I/O and reads no environment variables.
+//! bytes, [`project`] rebuilds views from the events, [`workspace`] finds the `.agentrail`
+//! directory. The `agentrail` binary is a thin shell over them; this library does no terminal
+//! I/O and reads no environment variables.
 
 pub mod error;
 pub mod event;
 pub mod journal;
+pub mod project;
 pub mod workspace;
 
 pub use error::{Error, Result};

@@ -1,0 +1,141 @@
+//! The `active` projection: only the sessions that are open now. A command run for every event
+//! an agent records ("which session is this event for?") loads this one rather than
+//! `sessions`, so its cost stays that of the open sessions: an ended session is forgotten, and
+//! the checkpoint stays a few hundred bytes however long the journal grows.
+//!
+//! It follows the same rules as `sessions` (see [`super::sessions`]), so the two agree on which
+//! sessions are open, their starts, and their last events.
+
+use super::fields;
+use super::Projection;
+use crate::event::Event;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An open session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ActiveSession {
+    pub id: String,
+    pub task: Option<String>,
+    pub agent: Option<String>,
+    pub start_lsn: u64,
+    pub start_ts_micros: i64,
+    /// LSN and timestamp of the session's last event so far.
+    pub last_lsn: u64,
+    pub last_ts_micros: i64,
+}
+
+/// The open sessions, by id and by start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Active {
+    by_id: BTreeMap<String, ActiveSession>,
+    /// Id of the open session each start LSN began.
+    by_start: BTreeMap<u64, String>,
+}
+
+impl Active {
+    /// The open session with this id.
+    pub fn get(&self, id: &str) -> Option<&ActiveSession> {
+        self.by_id.get(id)
+    }
+
+    pub fn is_open(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// The open session that started last.
+    pub fn most_recent_open(&self) -> Option<&ActiveSession> {
+        self.by_start
+            .values()
+            .next_back()
+            .and_then(|id| self.by_id.get(id))
+    }
+
+    /// The open sessions, in the order they started.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &ActiveSession> + '_ {
+        self.by_start.values().filter_map(|id| self.by_id.get(id))
+    }
+
+    /// How many sessions are open.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn start(&mut self, id: &str, lsn: u64, event: &Event) {
+        let session = ActiveSession {
+            id: id.to_owned(),
+            task: fields::owned_text(&event.data, "task"),
+            agent: event.agent.clone(),
+            start_lsn: lsn,
+            start_ts_micros: event.ts_micros,
+            last_lsn: lsn,
+            last_ts_micros: event.ts_micros,
+        };
+        self.by_start.insert(lsn, id.to_owned());
+        self.by_id.insert(id.to_owned(), session);
+    }
+
+    fn end(&mut self, id: &str) {
+        if let Some(session) = self.by_id.remove(id) {
+            self.by_start.remove(&session.start_lsn);
+        }
+    }
+}
+
+impl Projection for Active {
+    const NAME: &'static str = "active";
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, lsn: u64, event: &Event) {
+        let Some(id) = event.session.as_deref() else {
+            return;
+        };
+        match event.event_type.as_str() {
+            "session_start" if !self.is_open(id) => self.start(id, lsn, event),
+            "session_end" => self.end(id),
+            _ => {
+                if let Some(session) = self.by_id.get_mut(id) {
+                    session.last_lsn = lsn;
+                    session.last_ts_micros = event.ts_micros;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str, session: &str) -> Event {
+        Event {
+            ts_micros: 7,
+            event_type: event_type.into(),
+            session: Some(session.into()),
+            agent: None,
+            data: Default::default(),
+        }
+    }
+
+    #[test]
+    fn ended_sessions_are_forgotten_and_the_newest_open_one_is_found() {
+        let mut active = Active::default();
+        active.apply(1, &event("session_start", "a"));
+        active.apply(2, &event("session_start", "b"));
+        active.apply(3, &event("action", "a"));
+        active.apply(4, &event("session_start", "a"));
+        active.apply(5, &event("action", "nobody"));
+        assert_eq!(active.most_recent_open().unwrap().id, "b");
+        assert_eq!(active.get("a").unwrap().last_lsn, 4);
+        active.apply(6, &event("session_end", "b"));
+        assert!(!active.is_open("b"));
+        assert_eq!(active.most_recent_open().unwrap().id, "a");
+        active.apply(7, &event("session_end", "a"));
+        assert!(active.is_empty());
+        assert_eq!(active, Active::default());
+    }
+}

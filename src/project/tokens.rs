@@ -1,0 +1,153 @@
+//! The `tokens` projection: what the language-model calls (`llm_call` events) cost, in tokens
+//! and dollars, overall and by session, agent and model. [`TokenTotals`] is also what the
+//! `sessions` projection keeps per session, so both add a call up the same way.
+
+use super::fields;
+use super::Projection;
+use crate::event::Event;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+
+/// The key under which calls without a session, an agent or a model are counted. A real
+/// session, agent or model literally named `(none)` shares it.
+pub const NO_KEY: &str = "(none)";
+
+/// Sums over `llm_call` events. Counts saturate at `u64::MAX` rather than wrap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TokenTotals {
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub cost_usd: f64,
+}
+
+impl TokenTotals {
+    /// One call, from an `llm_call` event's data. A token count that is missing, negative,
+    /// fractional or not a number counts as 0; so does a cost that is not a finite,
+    /// non-negative number.
+    pub fn of_call(data: &Map<String, Json>) -> TokenTotals {
+        TokenTotals {
+            calls: 1,
+            input_tokens: fields::count(data, "input_tokens"),
+            output_tokens: fields::count(data, "output_tokens"),
+            cache_read_tokens: fields::count(data, "cache_read_tokens"),
+            cache_creation_tokens: fields::count(data, "cache_creation_tokens"),
+            cost_usd: fields::amount(data, "cost_usd"),
+        }
+    }
+
+    /// Adds `other` to these totals.
+    pub fn add(&mut self, other: &TokenTotals) {
+        self.calls = self.calls.saturating_add(other.calls);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
+        self.cache_creation_tokens = self
+            .cache_creation_tokens
+            .saturating_add(other.cache_creation_tokens);
+        self.cost_usd += other.cost_usd;
+    }
+}
+
+/// Token totals of every `llm_call` in the journal: overall, and keyed by session, agent and
+/// model (the `model` data field), with [`NO_KEY`] for calls that lack one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Tokens {
+    pub total: TokenTotals,
+    pub by_session: BTreeMap<String, TokenTotals>,
+    pub by_agent: BTreeMap<String, TokenTotals>,
+    pub by_model: BTreeMap<String, TokenTotals>,
+}
+
+fn add_under(map: &mut BTreeMap<String, TokenTotals>, key: Option<&str>, call: &TokenTotals) {
+    let key = key.unwrap_or(NO_KEY);
+    match map.get_mut(key) {
+        Some(totals) => totals.add(call),
+        None => {
+            map.insert(key.to_owned(), call.clone());
+        }
+    }
+}
+
+impl Projection for Tokens {
+    const NAME: &'static str = "tokens";
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, _lsn: u64, event: &Event) {
+        if event.event_type != "llm_call" {
+            return;
+        }
+        let call = TokenTotals::of_call(&event.data);
+        self.total.add(&call);
+        add_under(&mut self.by_session, event.session.as_deref(), &call);
+        add_under(&mut self.by_agent, event.agent.as_deref(), &call);
+        let model = fields::text(&event.data, "model");
+        add_under(&mut self.by_model, model, &call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(session: Option<&str>, agent: Option<&str>, data: Json) -> Event {
+        let Json::Object(data) = data else {
+            unreachable!()
+        };
+        Event {
+            ts_micros: 0,
+            event_type: "llm_call".into(),
+            session: session.map(str::to_owned),
+            agent: agent.map(str::to_owned),
+            data,
+        }
+    }
+
+    #[test]
+    fn calls_add_up_by_session_agent_and_model_with_a_key_for_none() {
+        let mut tokens = Tokens::default();
+        let first = json!({"model": "m1", "input_tokens": 10, "output_tokens": 5,
+            "cache_read_tokens": 3, "cost_usd": 0.5});
+        let second = json!({"input_tokens": -4, "output_tokens": "7", "cost_usd": "x",
+            "cache_creation_tokens": 2});
+        tokens.apply(1, &call(Some("s"), Some("a"), first));
+        tokens.apply(2, &call(None, Some("a"), second));
+        let mut note = call(Some("s"), None, json!({"input_tokens": 100}));
+        note.event_type = "note".into();
+        tokens.apply(3, &note);
+        let expected_total = TokenTotals {
+            calls: 2,
+            input_tokens: 10,
+            output_tokens: 5,
+            cache_read_tokens: 3,
+            cache_creation_tokens: 2,
+            cost_usd: 0.5,
+        };
+        assert_eq!(tokens.total, expected_total);
+        assert_eq!(tokens.by_agent["a"], expected_total);
+        assert_eq!(tokens.by_session["s"].input_tokens, 10);
+        assert_eq!(tokens.by_session[NO_KEY].cache_creation_tokens, 2);
+        assert_eq!(tokens.by_model["m1"].calls, 1);
+        assert_eq!(tokens.by_model[NO_KEY].calls, 1);
+        assert_eq!(tokens.by_session.len(), 2);
+    }
+
+    #[test]
+    fn counts_saturate() {
+        let mut totals = TokenTotals {
+            input_tokens: u64::MAX - 1,
+            ..TokenTotals::default()
+        };
+        totals.add(&TokenTotals {
+            input_tokens: 5,
+            ..TokenTotals::default()
+        });
+        assert_eq!(totals.input_tokens, u64::MAX);
+    }
+}
