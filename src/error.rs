@@ -55,6 +55,11 @@ pub enum Error {
     /// The journal is damaged and the writer refuses to append until `repair` runs.
     #[error("the journal is damaged and refuses appends until `agentrail repair`: {0}")]
     Damaged(String),
+
+    /// A projection's state cannot be checkpointed: its name is not a valid file stem, or its
+    /// state does not encode.
+    #[error("projection {name:?} cannot be checkpointed: {reason}")]
+    Projection { name: &'static str, reason: String },
 }
 
 /// The library's result type.
@@ -115,6 +120,10 @@ impl Error {
             },
             Error::Poisoned(reason) => Error::Poisoned(reason.clone()),
             Error::Damaged(reason) => Error::Damaged(reason.clone()),
+            Error::Projection { name, reason } => Error::Projection {
+                name,
+                reason: reason.clone(),
+            },
         }
     }
 
