@@ -44,17 +44,18 @@ pub(super) struct Spec {
 }
 
 /// The `KEY` part of a `KEY=VALUE` or `KEY: VALUE`: an identifier that may carry dots and
-/// dashes, preceded by the start of the text or a character that cannot continue a name.
+/// dashes, preceded by the start of the text or a character that cannot continue a name, and
+/// perhaps quoted or subscripted (`ENV['TOKEN'] = ...`).
 macro_rules! assigned_key {
     () => {
-        r#"(?:^|[^A-Za-z0-9_])(?P<keyquote>["']?)(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?[ \t]*"#
+        r#"(?:^|[^A-Za-z0-9_])(?P<keyquote>["']?)(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\]?[ \t]*"#
     };
 }
 
 /// Stems of secret names followed by a separator: the hint of both assignment detectors.
 macro_rules! secret_stem {
     () => {
-        r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*["']?[ \t]*"#
+        r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*["']?\]?[ \t]*"#
     };
 }
 
@@ -231,8 +232,13 @@ fn looks_random(found: &Found) -> bool {
         && secret.iter().any(u8::is_ascii_lowercase)
 }
 
+/// Spaces around `=` mark source code rather than a shell or `.env` line, so there a value
+/// named like a secret (`token = new_token`) is a variable.
 fn secret_assignment_with_equals(found: &Found) -> bool {
-    assigns_to_secret_name(found) && (found.secret_quoted || !looks_like_code(found.secret_text()))
+    let key_end = found.key.as_ref().map_or(found.secret.start, |key| key.end);
+    let spaced = found.text[key_end..found.secret.start].contains([' ', '\t']);
+    assigns_to_secret_name(found)
+        && (found.secret_quoted || !looks_like_code(found.secret_text(), spaced))
 }
 
 /// An unquoted key before `:` must start its line (after indentation or list, diff and
@@ -254,13 +260,17 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
     let key_starts_line = before_key
         .chars()
         .all(|c| c.is_whitespace() || "-+#>*/;|".contains(c));
-    (found.key_quoted || key_starts_line) && !looks_like_code(found.secret_text())
+    (found.key_quoted || key_starts_line) && !looks_like_code(found.secret_text(), false)
 }
 
 fn assigns_to_secret_name(found: &Found) -> bool {
     let key = found.key.clone().map_or("", |key| &found.text[key]);
     let value = found.secret_text();
-    is_secret_name(key) && !value.is_empty() && !is_placeholder(value)
+    // `password=password` is a keyword argument passing a variable along.
+    is_secret_name(key)
+        && !value.is_empty()
+        && !value.eq_ignore_ascii_case(key)
+        && !is_placeholder(value)
 }
 
 /// Values that stand for a secret without being one: `$TOKEN`, `${{ secrets.X }}`,
@@ -284,12 +294,14 @@ fn is_placeholder(value: &str) -> bool {
 }
 
 /// Unquoted values that are source code rather than a secret: `get_token()`, `&str`,
-/// `String,`, `Token::new`, `== expected`, and variables named like secrets (`args.password`).
-fn looks_like_code(value: &str) -> bool {
+/// `String,`, `auth_header}`, `Token::new`, `== expected`, and variables named like secrets:
+/// always when dotted (`args.password`), and when `spaced` for a plain name
+/// (`token = new_token`), since `PASSWORD=myPassword1` is a password.
+fn looks_like_code(value: &str, spaced: bool) -> bool {
     value.contains('(')
         || value.starts_with(['&', '*', '[', '{', '=', '>', '<', ':'])
-        || value.ends_with([',', ';', '{'])
-        || (is_identifier_path(value) && is_secret_name(value))
+        || value.ends_with([',', ';', '{', '}', ')', ']'])
+        || ((spaced || value.contains('.')) && is_identifier_path(value) && is_secret_name(value))
 }
 
 fn is_identifier_path(value: &str) -> bool {
