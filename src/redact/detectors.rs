@@ -177,6 +177,12 @@ pub(super) const BUILTIN: &[Spec] = &[
         accept: always,
     },
     Spec {
+        kind: "basic_auth",
+        pattern: r#"(?-u:\b)curl[ \t][^\r\n]*?[ \t](?:-u|--user)[ \t=]*["']?[^\s:"']+:(?P<secret>[^\s"']+)"#,
+        hint: r"curl[ \t][^\r\n]*?[ \t](?:-u|--user)",
+        accept: always,
+    },
+    Spec {
         kind: "bearer_token",
         // Without the header name, only a token that looks like one: "Bearer authentication"
         // is prose.
@@ -210,6 +216,13 @@ pub(super) const BUILTIN: &[Spec] = &[
         ),
         hint: concat!(secret_stem!(), ":"),
         accept: secret_assignment_with_colon,
+    },
+    Spec {
+        kind: "secret_assignment",
+        // A JSON member inside a JSON string inside a string: `{\"password\":\"...\"}`.
+        pattern: r#"\\"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\\"[ \t]*:[ \t]*\\"(?P<secret_dq>(?:[^"\\\r\n]|\\[^"\r\n])*)\\""#,
+        hint: r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*\\"[ \t]*:"#,
+        accept: assigns_to_secret_name,
     },
 ];
 
