@@ -1,0 +1,474 @@
+//! Inline redaction of secrets. Before an event reaches the journal, every string in it
+//! (`data` at any depth, `session`, `agent`) passes the built-in detectors for the credential
+//! formats people leak, plus the user's own patterns, and each match is replaced by a marker
+//! naming the kind removed: `[REDACTED:github_token]`. An object member whose key names a
+//! secret (`"password"`, `"api_key"`, ...) has its string value replaced whole by
+//! `[REDACTED:secret_field]`. Object keys themselves are never rewritten: a key is structure,
+//! and a secret used as a key is beyond what this module promises.
+//!
+//! Speed: almost no string carries a secret, so a string first meets one [`RegexSet`] of cheap
+//! hints, a necessary condition of every detector, and comes back borrowed, unallocated, when
+//! none matches. Only the detectors whose hint matched then run, in order, each on the output
+//! of the one before. A pass repeats until it changes nothing, and nothing inside an existing
+//! marker is ever replaced, so redacting twice gives what redacting once gave.
+//!
+//! The detectors themselves live in `redact/detectors.rs`, the rule for secret names in
+//! `redact/keys.rs`.
+
+mod detectors;
+mod keys;
+
+use crate::event::Event;
+use detectors::{Found, BUILTIN};
+use regex::{CaptureLocations, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+/// What every marker starts with; a marker is this, a kind in `[a-z0-9_]+`, and `]`.
+pub const REDACTION_MARKER_PREFIX: &str = "[REDACTED:";
+/// The kind reported for a string under an object key that names a secret.
+pub const SECRET_FIELD_KIND: &str = "secret_field";
+
+/// Largest compiled program of one detector's regex (the `regex` crate's size limit).
+pub const REGEX_SIZE_BYTES_MAX: usize = 1 << 20;
+/// Largest compiled program of the prefilter, which holds every detector's hint.
+pub const PREFILTER_SIZE_BYTES_MAX: usize = 8 << 20;
+/// Cache of the lazy DFA, per regex and per thread using it.
+pub const DFA_CACHE_BYTES_MAX: usize = 2 << 20;
+/// Longest user pattern accepted, in bytes of regex source.
+pub const USER_PATTERN_BYTES_MAX: usize = 4096;
+/// Longest user pattern name, which becomes its kind.
+pub const PATTERN_NAME_BYTES_MAX: usize = 64;
+/// Most user patterns accepted.
+pub const USER_PATTERNS_COUNT_MAX: usize = 256;
+/// Most passes over one string. Two suffice unless a replacement makes a new match; the limit
+/// only bounds a pathological user pattern.
+pub const REDACTION_PASSES_MAX: usize = 8;
+
+/// A user pattern from `config.json`. Its matches are reported with `name` as their kind;
+/// when the regex has a group named `secret`, only that group is replaced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PatternConfig {
+    pub name: String,
+    pub regex: String,
+}
+
+/// Why user patterns were refused. `index` is the pattern's 0-based position in the list given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedactError {
+    /// The name is empty, too long, or has characters other than `a-z`, `0-9` and `_`.
+    #[error("redaction pattern {index} ({name:?}): a name must be 1 to {PATTERN_NAME_BYTES_MAX} bytes of a-z, 0-9 and _")]
+    InvalidName { index: usize, name: String },
+
+    /// The regex does not compile, or is too large.
+    #[error("redaction pattern {index} ({name:?}) is not a usable regex: {reason}")]
+    InvalidRegex {
+        index: usize,
+        name: String,
+        reason: String,
+    },
+
+    /// More patterns than [`USER_PATTERNS_COUNT_MAX`].
+    #[error("{count} redaction patterns given, but at most {USER_PATTERNS_COUNT_MAX} are allowed")]
+    TooManyPatterns { count: usize },
+
+    /// Each pattern compiles alone, but all of them together exceed the prefilter's size.
+    #[error("the redaction patterns together are too large to search at once: {reason}")]
+    PrefilterTooLarge { reason: String },
+}
+
+/// One compiled detector.
+#[derive(Debug, Clone)]
+struct Detector {
+    /// `[REDACTED:<kind>]`.
+    marker: String,
+    regex: Regex,
+    /// Groups whose name starts with `secret`, each with whether it holds a quoted value.
+    secret_groups: Vec<(usize, bool)>,
+    key_group: Option<usize>,
+    key_quote_group: Option<usize>,
+    accept: fn(&Found) -> bool,
+}
+
+/// Finds and replaces secrets. Build it once and share it by reference: it is `Send + Sync`,
+/// and the `regex` crate keeps per-thread search state internally.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    detectors: Vec<Detector>,
+    /// Pattern `i` is a necessary condition for `detectors[i]` to match.
+    prefilter: RegexSet,
+}
+
+impl Redactor {
+    /// Only the built-in detectors.
+    pub fn builtin() -> Redactor {
+        static BUILTIN_REDACTOR: OnceLock<Redactor> = OnceLock::new();
+        BUILTIN_REDACTOR
+            .get_or_init(|| {
+                // With no user patterns nothing can be refused; a unit test proves it.
+                Redactor::new(&[]).expect("built-in redaction patterns compile")
+            })
+            .clone()
+    }
+
+    /// The built-in detectors, then the user's patterns in the order given (so a built-in
+    /// kind wins when both match the same text). A user pattern's kind is its name.
+    pub fn new(extra: &[PatternConfig]) -> Result<Redactor, RedactError> {
+        if extra.len() > USER_PATTERNS_COUNT_MAX {
+            return Err(RedactError::TooManyPatterns { count: extra.len() });
+        }
+        let mut detectors = Vec::with_capacity(BUILTIN.len() + extra.len());
+        let mut hints: Vec<&str> = Vec::with_capacity(BUILTIN.len() + extra.len());
+        detectors.extend_from_slice(builtin_detectors());
+        hints.extend(BUILTIN.iter().map(|spec| spec.hint));
+        for (index, pattern) in extra.iter().enumerate() {
+            detectors.push(user_detector(index, pattern)?);
+            hints.push(&pattern.regex);
+        }
+        let prefilter = RegexSetBuilder::new(hints)
+            .size_limit(PREFILTER_SIZE_BYTES_MAX)
+            .dfa_size_limit(DFA_CACHE_BYTES_MAX)
+            .build()
+            .map_err(|error| RedactError::PrefilterTooLarge {
+                reason: error.to_string(),
+            })?;
+        Ok(Redactor {
+            detectors,
+            prefilter,
+        })
+    }
+
+    /// `text` with every secret replaced by its marker; borrowed when nothing matched.
+    pub fn redact_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut current = Cow::Borrowed(text);
+        for _ in 0..REDACTION_PASSES_MAX {
+            match self.redact_pass(&current) {
+                Some(next) => current = Cow::Owned(next),
+                None => break,
+            }
+        }
+        current
+    }
+
+    /// Redacts every string in `value`, at any depth, and replaces whole every string member
+    /// whose key names a secret. Keys are left as they are.
+    pub fn redact_json(&self, value: &mut Json) {
+        let mut pending = vec![value];
+        self.redact_pending(&mut pending);
+    }
+
+    /// Redacts `event.data` as [`Redactor::redact_json`] does, and the session and agent.
+    pub fn redact_event(&self, event: &mut Event) {
+        for name in [&mut event.session, &mut event.agent].into_iter().flatten() {
+            self.redact_string(name);
+        }
+        let mut pending = Vec::new();
+        self.push_members(&mut event.data, &mut pending);
+        self.redact_pending(&mut pending);
+    }
+
+    /// Walks with an explicit stack: values built in memory may nest deeper than the stack.
+    fn redact_pending<'v>(&self, pending: &mut Vec<&'v mut Json>) {
+        while let Some(value) = pending.pop() {
+            match value {
+                Json::String(text) => self.redact_string(text),
+                Json::Array(items) => pending.extend(items.iter_mut()),
+                Json::Object(members) => self.push_members(members, pending),
+                Json::Null | Json::Bool(_) | Json::Number(_) => {}
+            }
+        }
+    }
+
+    fn push_members<'v>(
+        &self,
+        members: &'v mut Map<String, Json>,
+        pending: &mut Vec<&'v mut Json>,
+    ) {
+        for (key, member) in members.iter_mut() {
+            match member {
+                Json::String(text) if keys::is_secret_name(key) => redact_whole(text),
+                _ => pending.push(member),
+            }
+        }
+    }
+
+    fn redact_string(&self, text: &mut String) {
+        if let Cow::Owned(redacted) = self.redact_str(text) {
+            *text = redacted;
+        }
+    }
+
+    /// One pass of every detector whose hint matches; `None` when nothing changed.
+    fn redact_pass(&self, text: &str) -> Option<String> {
+        if !self.prefilter.is_match(text) {
+            return None;
+        }
+        let mut output: Option<String> = None;
+        for index in self.prefilter.matches(text).iter() {
+            let input = output.as_deref().unwrap_or(text);
+            if let Some(next) = self.detectors[index].apply(input) {
+                output = Some(next);
+            }
+        }
+        output
+    }
+}
+
+/// The built-in detectors, compiled once per process.
+fn builtin_detectors() -> &'static [Detector] {
+    static DETECTORS: OnceLock<Vec<Detector>> = OnceLock::new();
+    DETECTORS.get_or_init(|| {
+        BUILTIN
+            .iter()
+            .map(|spec| {
+                // The built-in patterns are constants; a unit test proves they compile.
+                let regex = compile(spec.pattern).expect("built-in redaction pattern compiles");
+                Detector::new(spec.kind, regex, spec.accept)
+            })
+            .collect()
+    })
+}
+
+/// Replaces a secret member's value whole, unless it is empty or already one marker.
+fn redact_whole(text: &mut String) {
+    let already = marker_spans(text).first() == Some(&(0..text.len()));
+    if !text.is_empty() && !already {
+        *text = marker(SECRET_FIELD_KIND);
+    }
+}
+
+fn marker(kind: &str) -> String {
+    format!("{REDACTION_MARKER_PREFIX}{kind}]")
+}
+
+fn compile(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_BYTES_MAX)
+        .dfa_size_limit(DFA_CACHE_BYTES_MAX)
+        .build()
+        .map_err(|error| error.to_string())
+}
+
+fn user_detector(index: usize, pattern: &PatternConfig) -> Result<Detector, RedactError> {
+    let name = &pattern.name;
+    let name_is_valid = !name.is_empty()
+        && name.len() <= PATTERN_NAME_BYTES_MAX
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
+    if !name_is_valid {
+        return Err(RedactError::InvalidName {
+            index,
+            name: name.clone(),
+        });
+    }
+    let invalid = |reason| RedactError::InvalidRegex {
+        index,
+        name: name.clone(),
+        reason,
+    };
+    if pattern.regex.len() > USER_PATTERN_BYTES_MAX {
+        return Err(invalid(format!(
+            "it is {} bytes long, and the limit is {USER_PATTERN_BYTES_MAX}",
+            pattern.regex.len()
+        )));
+    }
+    let regex = compile(&pattern.regex).map_err(invalid)?;
+    Ok(Detector::new(name, regex, |_| true))
+}
+
+impl Detector {
+    fn new(kind: &str, regex: Regex, accept: fn(&Found) -> bool) -> Detector {
+        let group = |wanted: &str| regex.capture_names().position(|name| name == Some(wanted));
+        let secret_groups = regex
+            .capture_names()
+            .enumerate()
+            .filter_map(|(index, name)| {
+                let name = name?;
+                name.starts_with("secret")
+                    .then_some((index, name == "secret_dq" || name == "secret_sq"))
+            })
+            .collect();
+        Detector {
+            marker: marker(kind),
+            secret_groups,
+            key_group: group("key"),
+            key_quote_group: group("keyquote"),
+            accept,
+            regex,
+        }
+    }
+
+    /// `text` with this detector's accepted matches replaced; `None` when there were none.
+    /// A turned-away match is searched again one character later, so that a rejected
+    /// `url=...?token=...` does not hide the `token=` inside it.
+    fn apply(&self, text: &str) -> Option<String> {
+        let markers = marker_spans(text);
+        let mut locations = self.regex.capture_locations();
+        let mut output = String::new();
+        let mut copied = 0;
+        let mut position = 0;
+        while position <= text.len() {
+            let Some(matched) = self.regex.captures_read_at(&mut locations, text, position) else {
+                break;
+            };
+            match self.accepted_secret(text, &locations, &markers) {
+                Some(secret) => {
+                    output.push_str(&text[copied..secret.start]);
+                    output.push_str(&self.marker);
+                    copied = secret.end;
+                    position = matched.end().max(secret.end);
+                }
+                None => position = next_char_start(text, matched.start()),
+            }
+        }
+        if output.is_empty() {
+            return None;
+        }
+        output.push_str(&text[copied..]);
+        Some(output)
+    }
+
+    /// The range to replace, if this match is a secret not already redacted.
+    fn accepted_secret(
+        &self,
+        text: &str,
+        locations: &CaptureLocations,
+        markers: &[Range<usize>],
+    ) -> Option<Range<usize>> {
+        let span = |group: usize| locations.get(group).map(|(start, end)| start..end);
+        let (secret, secret_quoted) = self
+            .secret_groups
+            .iter()
+            .find_map(|&(group, quoted)| Some((span(group)?, quoted)))
+            .or_else(|| Some((span(0)?, false)))?;
+        let overlaps_marker = markers
+            .iter()
+            .any(|marker| marker.start < secret.end && secret.start < marker.end);
+        if secret.is_empty() || overlaps_marker {
+            return None;
+        }
+        let found = Found {
+            text,
+            secret: secret.clone(),
+            secret_quoted,
+            key: self.key_group.and_then(span),
+            key_quoted: self
+                .key_quote_group
+                .and_then(span)
+                .is_some_and(|quote| !quote.is_empty()),
+        };
+        (self.accept)(&found).then_some(secret)
+    }
+}
+
+/// Where the markers already in `text` are; empty, without allocating, when there are none.
+fn marker_spans(text: &str) -> Vec<Range<usize>> {
+    text.match_indices(REDACTION_MARKER_PREFIX)
+        .filter_map(|(start, _)| {
+            let kind_start = start + REDACTION_MARKER_PREFIX.len();
+            let kind_length = text[kind_start..]
+                .bytes()
+                .take_while(|byte| {
+                    byte.is_ascii_lowercase() || byte.is_ascii_digit() || *byte == b'_'
+                })
+                .count();
+            let end = kind_start + kind_length;
+            (kind_length > 0 && text[end..].starts_with(']')).then_some(start..end + 1)
+        })
+        .collect()
+}
+
+fn next_char_start(text: &str, at: usize) -> usize {
+    at + text[at..].chars().next().map_or(1, char::len_utf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_pattern_and_hint_compiles() {
+        for spec in BUILTIN {
+            compile(spec.pattern).unwrap_or_else(|error| panic!("{}: {error}", spec.kind));
+            compile(spec.hint).unwrap_or_else(|error| panic!("{} hint: {error}", spec.kind));
+        }
+        let redactor = Redactor::builtin();
+        assert_eq!(redactor.detectors.len(), BUILTIN.len());
+    }
+
+    #[test]
+    fn builtin_kinds_are_snake_case() {
+        for spec in BUILTIN {
+            assert!(
+                spec.kind
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{}",
+                spec.kind
+            );
+        }
+    }
+
+    #[test]
+    fn markers_are_found_only_when_well_formed() {
+        let text = "a [REDACTED:jwt] b [REDACTED:] [REDACTED:Nope] [REDACTED:x_1]";
+        let spans: Vec<&str> = marker_spans(text).into_iter().map(|s| &text[s]).collect();
+        assert_eq!(spans, ["[REDACTED:jwt]", "[REDACTED:x_1]"]);
+    }
+
+    #[test]
+    fn nothing_matched_means_borrowed() {
+        let redactor = Redactor::builtin();
+        let text = "cargo test: 42 passed; 0 failed";
+        assert!(matches!(redactor.redact_str(text), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_rejected_match_does_not_hide_a_secret_inside_it() {
+        let redactor = Redactor::builtin();
+        let text = "url=https://example.test/cb?access_token=abc123def456&state=1";
+        assert_eq!(
+            redactor.redact_str(text),
+            "url=https://example.test/cb?access_token=[REDACTED:secret_assignment]&state=1"
+        );
+    }
+
+    #[test]
+    fn secret_members_are_replaced_whole_and_only_strings() {
+        let redactor = Redactor::builtin();
+        let mut value = serde_json::json!({
+            "password": "hunter2", "token_count": 3, "secret": true,
+            "credentials": {"user": "bob", "pass": "x"}, "api_key": ["nested ok"],
+            "auth": "", "token": "[REDACTED:github_token]"
+        });
+        redactor.redact_json(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "password": "[REDACTED:secret_field]", "token_count": 3, "secret": true,
+                "credentials": {"user": "bob", "pass": "x"}, "api_key": ["nested ok"],
+                "auth": "", "token": "[REDACTED:github_token]"
+            })
+        );
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let mut value = Json::String("password=hunter2".into());
+        for _ in 0..100_000 {
+            value = Json::Array(vec![value]);
+        }
+        Redactor::builtin().redact_json(&mut value);
+        let mut inner = &value;
+        while let Json::Array(items) = inner {
+            inner = &items[0];
+        }
+        assert_eq!(inner, "password=[REDACTED:secret_assignment]");
+        // Dropping 100 000 nested arrays recurses in serde_json; leak it instead.
+        std::mem::forget(value);
+    }
+}

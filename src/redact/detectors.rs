@@ -1,0 +1,325 @@
+//! The built-in detectors: for each kind of credential, the regex that finds it, a cheaper
+//! hint regex for the prefilter, and a check that turns away look-alikes the regex cannot.
+//!
+//! Conventions every pattern here follows, relied on by the engine in `super`:
+//! - the text to replace is the first participating group whose name starts with `secret`
+//!   (the whole match when there is none), so context such as a header name, a URL's user or a
+//!   `KEY=` stays readable; `secret_dq` and `secret_sq` mark a value that was quoted;
+//! - a `key` group holds the name a value was assigned to, `keyquote` the quote before it;
+//! - every match of `pattern` is also a match of `hint`, so the prefilter never hides a secret;
+//! - word boundaries are ASCII (`(?-u:\b)`), which keeps the lazy DFA working on non-ASCII text.
+//!
+//! The order is the order detectors run in: specific formats before generic rules, so that
+//! `GITHUB_TOKEN=ghp_...` is reported as `github_token`, not as `secret_assignment`.
+
+use super::keys::is_secret_name;
+use std::ops::Range;
+
+/// One match a detector's regex found, for its check to accept or turn away.
+pub(super) struct Found<'t> {
+    /// The whole text searched.
+    pub text: &'t str,
+    /// The text the marker would replace.
+    pub secret: Range<usize>,
+    /// The secret was written between quotes.
+    pub secret_quoted: bool,
+    /// The name the value was assigned to, for detectors with a `key` group.
+    pub key: Option<Range<usize>>,
+    /// The key was written between quotes.
+    pub key_quoted: bool,
+}
+
+impl Found<'_> {
+    fn secret_text(&self) -> &str {
+        &self.text[self.secret.clone()]
+    }
+}
+
+/// A built-in detector before compilation.
+pub(super) struct Spec {
+    pub kind: &'static str,
+    pub pattern: &'static str,
+    pub hint: &'static str,
+    pub accept: fn(&Found) -> bool,
+}
+
+/// The `KEY` part of a `KEY=VALUE` or `KEY: VALUE`: an identifier that may carry dots and
+/// dashes, preceded by the start of the text or a character that cannot continue a name, and
+/// perhaps quoted or subscripted (`ENV['TOKEN'] = ...`).
+macro_rules! assigned_key {
+    () => {
+        r#"(?:^|[^A-Za-z0-9_])(?P<keyquote>["']?)(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\]?[ \t]*"#
+    };
+}
+
+/// Stems of secret names followed by a separator: the hint of both assignment detectors.
+macro_rules! secret_stem {
+    () => {
+        r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*["']?\]?[ \t]*"#
+    };
+}
+
+/// Authorization header (or `authorization=` parameter) up to its scheme.
+macro_rules! authorization {
+    () => {
+        r#"(?i)(?-u:\b)(?:proxy-)?authorization["']?[ \t]*[:=][ \t]*["']?"#
+    };
+}
+
+pub(super) const BUILTIN: &[Spec] = &[
+    Spec {
+        kind: "private_key",
+        // A block cut off before its END line (truncated tool output) is redacted to the end.
+        pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
+        hint: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY",
+        accept: always,
+    },
+    Spec {
+        kind: "jwt",
+        pattern: r"(?-u:\b)eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+        hint: r"eyJ[A-Za-z0-9_-]{8,}\.eyJ",
+        accept: always,
+    },
+    Spec {
+        kind: "aws_access_key_id",
+        pattern: r"(?-u:\b)(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?-u:\b)",
+        hint: r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
+        accept: always,
+    },
+    Spec {
+        kind: "aws_secret_access_key",
+        pattern: r#"(?i)secret_?access_?key["']?[ \t]*[:=][ \t]*["']?(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+        hint: r"(?i)secret_?access_?key",
+        accept: always,
+    },
+    Spec {
+        kind: "gcp_api_key",
+        pattern: r"(?-u:\b)(?P<secret>AIza[0-9A-Za-z_-]{35})(?:[^0-9A-Za-z_-]|$)",
+        hint: r"AIza[0-9A-Za-z_-]{35}",
+        accept: always,
+    },
+    Spec {
+        kind: "gcp_private_key_id",
+        pattern: r#"(?i)private_?key_?id["']?[ \t]*[:=][ \t]*["']?(?P<secret>[0-9a-f]{40})(?-u:\b)"#,
+        hint: r"(?i)private_?key_?id",
+        accept: always,
+    },
+    Spec {
+        kind: "azure_account_key",
+        pattern: r"(?i)(?-u:\b)(?:Account|SharedAccess)Key[ \t]*=[ \t]*(?P<secret>[A-Za-z0-9+/]{20,}={0,2})",
+        hint: r"(?i)(?:Account|SharedAccess)Key[ \t]*=",
+        accept: always,
+    },
+    Spec {
+        kind: "github_token",
+        pattern: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+        hint: r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22}",
+        accept: always,
+    },
+    Spec {
+        kind: "gitlab_token",
+        pattern: r"(?-u:\b)gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,}",
+        hint: r"gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20}",
+        accept: always,
+    },
+    Spec {
+        kind: "slack_token",
+        pattern: r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}",
+        hint: r"xox[abprs]-[A-Za-z0-9-]{10}",
+        accept: always,
+    },
+    Spec {
+        kind: "slack_webhook",
+        pattern: r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/-]+)",
+        hint: r"hooks\.slack\.com/",
+        accept: always,
+    },
+    Spec {
+        kind: "stripe_key",
+        pattern: r"(?-u:\b)(?:(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10,}|whsec_[0-9A-Za-z]{20,})",
+        hint: r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10}|whsec_[0-9A-Za-z]{20}",
+        accept: always,
+    },
+    Spec {
+        kind: "npm_token",
+        pattern: r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)",
+        hint: r"npm_[A-Za-z0-9]{36}",
+        accept: always,
+    },
+    Spec {
+        kind: "huggingface_token",
+        pattern: r"(?-u:\b)hf_[A-Za-z0-9]{34,}(?-u:\b)",
+        hint: r"hf_[A-Za-z0-9]{34}",
+        accept: always,
+    },
+    Spec {
+        kind: "anthropic_api_key",
+        pattern: r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}",
+        hint: r"sk-ant-[A-Za-z0-9_-]{20}",
+        accept: always,
+    },
+    Spec {
+        kind: "openai_api_key",
+        pattern: r"(?-u:\b)sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
+        hint: r"sk-[A-Za-z0-9_-]{20}",
+        accept: looks_random,
+    },
+    Spec {
+        kind: "bearer_token",
+        pattern: concat!(authorization!(), r#"bearer[ \t]+(?P<secret>[^\s"',;]+)"#),
+        hint: concat!(authorization!(), r"bearer[ \t]"),
+        accept: always,
+    },
+    Spec {
+        kind: "basic_auth",
+        pattern: concat!(authorization!(), r#"basic[ \t]+(?P<secret>[^\s"',;]+)"#),
+        hint: concat!(authorization!(), r"basic[ \t]"),
+        accept: always,
+    },
+    Spec {
+        kind: "basic_auth",
+        pattern: r#"(?-u:\b)curl[ \t][^\r\n]*?[ \t](?:-u|--user)[ \t=]*["']?[^\s:"']+:(?P<secret>[^\s"']+)"#,
+        hint: r"curl[ \t][^\r\n]*?[ \t](?:-u|--user)",
+        accept: always,
+    },
+    Spec {
+        kind: "bearer_token",
+        // Without the header name, only a token that looks like one: "Bearer authentication"
+        // is prose.
+        pattern: r"(?i)(?-u:\b)bearer[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)",
+        hint: r"(?i)bearer[ \t]+[A-Za-z0-9._~+/-]{16}",
+        accept: has_digit,
+    },
+    Spec {
+        kind: "url_password",
+        pattern: r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:(?P<secret>[^\s/@"'<>]+)@"#,
+        hint: r#"://[^\s:/@"'<>]*:[^\s/@"'<>]+@"#,
+        accept: always,
+    },
+    Spec {
+        kind: "secret_assignment",
+        // `KEY=VALUE`, `export KEY="VALUE"`, `?access_token=VALUE&...`: the value is one word
+        // or one quoted string.
+        pattern: concat!(
+            assigned_key!(),
+            r#"=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"',;&)}]+))"#
+        ),
+        hint: concat!(secret_stem!(), "="),
+        accept: secret_assignment_with_equals,
+    },
+    Spec {
+        kind: "secret_assignment",
+        // `KEY: VALUE` (YAML, headers, JSON): an unquoted value runs to the end of the line.
+        pattern: concat!(
+            assigned_key!(),
+            r#":[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"'](?:[^\r\n]*[^\s])?))"#
+        ),
+        hint: concat!(secret_stem!(), ":"),
+        accept: secret_assignment_with_colon,
+    },
+    Spec {
+        kind: "secret_assignment",
+        // A JSON member inside a JSON string inside a string: `{\"password\":\"...\"}`.
+        pattern: r#"\\"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\\"[ \t]*:[ \t]*\\"(?P<secret_dq>(?:[^"\\\r\n]|\\[^"\r\n])*)\\""#,
+        hint: r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*\\"[ \t]*:"#,
+        accept: assigns_to_secret_name,
+    },
+];
+
+fn always(_: &Found) -> bool {
+    true
+}
+
+fn has_digit(found: &Found) -> bool {
+    found
+        .secret_text()
+        .bytes()
+        .any(|byte| byte.is_ascii_digit())
+}
+
+/// Random keys mix digits and both cases; `sk-` followed by hyphenated words does not.
+fn looks_random(found: &Found) -> bool {
+    let secret = found.secret_text().as_bytes();
+    secret.iter().any(u8::is_ascii_digit)
+        && secret.iter().any(u8::is_ascii_uppercase)
+        && secret.iter().any(u8::is_ascii_lowercase)
+}
+
+/// Spaces around `=` mark source code rather than a shell or `.env` line, so there a value
+/// named like a secret (`token = new_token`) is a variable.
+fn secret_assignment_with_equals(found: &Found) -> bool {
+    let key_end = found.key.as_ref().map_or(found.secret.start, |key| key.end);
+    let spaced = found.text[key_end..found.secret.start].contains([' ', '\t']);
+    assigns_to_secret_name(found)
+        && (found.secret_quoted || !looks_like_code(found.secret_text(), spaced))
+}
+
+/// An unquoted key before `:` must start its line (after indentation or list, diff and
+/// comment marks), so that `Error: token: expired` in prose is left alone while YAML and
+/// header lines are redacted.
+fn secret_assignment_with_colon(found: &Found) -> bool {
+    if !assigns_to_secret_name(found) {
+        return false;
+    }
+    if found.secret_quoted {
+        return true;
+    }
+    let key_start = found
+        .key
+        .as_ref()
+        .map_or(found.secret.start, |key| key.start);
+    let line_start = found.text[..key_start].rfind('\n').map_or(0, |at| at + 1);
+    let before_key = &found.text[line_start..key_start];
+    let key_starts_line = before_key
+        .chars()
+        .all(|c| c.is_whitespace() || "-+#>*/;|".contains(c));
+    (found.key_quoted || key_starts_line) && !looks_like_code(found.secret_text(), false)
+}
+
+fn assigns_to_secret_name(found: &Found) -> bool {
+    let key = found.key.clone().map_or("", |key| &found.text[key]);
+    let value = found.secret_text();
+    // `password=password` is a keyword argument passing a variable along.
+    is_secret_name(key)
+        && !value.is_empty()
+        && !value.eq_ignore_ascii_case(key)
+        && !is_placeholder(value)
+}
+
+/// Values that stand for a secret without being one: `$TOKEN`, `${{ secrets.X }}`,
+/// `%PASSWORD%`, `<your-token>`, `{{ token }}`, and flags such as `true` or `null`.
+fn is_placeholder(value: &str) -> bool {
+    const FLAGS: &[&str] = &[
+        "true",
+        "false",
+        "null",
+        "none",
+        "nil",
+        "undefined",
+        "yes",
+        "no",
+    ];
+    value.starts_with('$')
+        || (value.len() > 1 && value.starts_with('%') && value.ends_with('%'))
+        || (value.starts_with('<') && value.ends_with('>'))
+        || value.starts_with("{{")
+        || FLAGS.iter().any(|flag| flag.eq_ignore_ascii_case(value))
+}
+
+/// Unquoted values that are source code rather than a secret: `get_token()`, `&str`,
+/// `String,`, `auth_header}`, `Token::new`, `== expected`, and variables named like secrets:
+/// always when dotted (`args.password`), and when `spaced` for a plain name
+/// (`token = new_token`), since `PASSWORD=myPassword1` is a password.
+fn looks_like_code(value: &str, spaced: bool) -> bool {
+    value.contains('(')
+        || value.starts_with(['&', '*', '[', '{', '=', '>', '<', ':'])
+        || value.ends_with([',', ';', '{', '}', ')', ']'])
+        || ((spaced || value.contains('.')) && is_identifier_path(value) && is_secret_name(value))
+}
+
+fn is_identifier_path(value: &str) -> bool {
+    value.split('.').all(|part| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}

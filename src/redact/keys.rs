@@ -1,0 +1,244 @@
+//! Which names name a secret. One rule serves two callers: the `KEY=VALUE` detectors, which
+//! look at the key written before a value, and the JSON member rule, which looks at an object
+//! member's key. A name is split into words (`DB_PASSWORD`, `db-password`, `dbPassword` and
+//! `DBPassword` all give `db` + `password`), and it names a secret when a word, or a pair of
+//! adjacent words, is on the lists below. Whole words, not substrings, keep `input_tokens`,
+//! `tokenizer`, `author` and `keyword` ordinary; a last word that describes a secret rather
+//! than holding one (`token_count`, `password_file`, `auth_type`) makes the name ordinary too.
+
+/// Substrings every secret name contains, checked first so that ordinary names (nearly all of
+/// them) cost one short scan and no word splitting.
+const SECRET_STEMS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credential",
+];
+
+/// Words that make a name a secret's name wherever they appear in it.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "secrets",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "secretkey",
+    "clientsecret",
+    "authtoken",
+    "accesstoken",
+    "refreshtoken",
+    "credential",
+    "credentials",
+    "auth",
+    "authorization",
+];
+
+/// Words that name a secret only inside a longer name: `DB_PASS` holds a password, while a
+/// line `PASS: test_append` is a test result.
+const SECRET_WORDS_NOT_ALONE: &[&str] = &["pass"];
+
+/// Adjacent words that together name a secret: `API_KEY`, `accessKey`, `private-key`.
+const SECRET_WORD_PAIRS: &[(&str, &str)] = &[
+    ("api", "key"),
+    ("access", "key"),
+    ("private", "key"),
+    ("signing", "key"),
+    ("encryption", "key"),
+    ("master", "key"),
+];
+
+/// A name ending in one of these words is about a secret and does not hold one.
+const DESCRIBING_WORDS: &[&str] = &[
+    "count",
+    "counts",
+    "len",
+    "length",
+    "size",
+    "type",
+    "kind",
+    "name",
+    "names",
+    "file",
+    "path",
+    "dir",
+    "url",
+    "uri",
+    "endpoint",
+    "method",
+    "mode",
+    "scheme",
+    "provider",
+    "enabled",
+    "disabled",
+    "required",
+    "ttl",
+    "expiry",
+    "expires",
+    "expiration",
+    "at",
+    "policy",
+    "limit",
+    "max",
+    "min",
+    "timeout",
+    "version",
+    "hint",
+    "prompt",
+    "label",
+    "usage",
+    "used",
+    "rate",
+];
+
+/// Whole names that are not secrets though they contain a secret word: the shell's working
+/// directory variables, which appear in every environment dump.
+const ORDINARY_NAMES: &[&str] = &["pwd", "oldpwd"];
+
+/// True when `name` (an object key or the key of a `KEY=VALUE` line) names a secret.
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    if !SECRET_STEMS
+        .iter()
+        .any(|stem| contains_ignore_ascii_case(name, stem))
+    {
+        return false;
+    }
+    if ORDINARY_NAMES
+        .iter()
+        .any(|ordinary| ordinary.eq_ignore_ascii_case(name))
+    {
+        return false;
+    }
+    let mut secret = false;
+    let mut secret_if_not_alone = false;
+    let mut word_count = 0;
+    let mut previous = "";
+    for word in words(name) {
+        word_count += 1;
+        secret |= is_one_of(word, SECRET_WORDS)
+            || SECRET_WORD_PAIRS.iter().any(|(first, second)| {
+                first.eq_ignore_ascii_case(previous) && second.eq_ignore_ascii_case(word)
+            });
+        secret_if_not_alone |= is_one_of(word, SECRET_WORDS_NOT_ALONE);
+        previous = word;
+    }
+    (secret || (secret_if_not_alone && word_count > 1)) && !is_one_of(previous, DESCRIBING_WORDS)
+}
+
+fn is_one_of(word: &str, list: &[&str]) -> bool {
+    list.iter().any(|listed| listed.eq_ignore_ascii_case(word))
+}
+
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// The words of a name: runs of ASCII letters, split where camelCase starts a new word.
+/// Digits, punctuation and non-ASCII characters separate words and are dropped.
+fn words(name: &str) -> Words<'_> {
+    Words { name, position: 0 }
+}
+
+struct Words<'n> {
+    name: &'n str,
+    position: usize,
+}
+
+impl<'n> Iterator for Words<'n> {
+    type Item = &'n str;
+
+    fn next(&mut self) -> Option<&'n str> {
+        let bytes = self.name.as_bytes();
+        let start = (self.position..bytes.len()).find(|&at| bytes[at].is_ascii_alphabetic())?;
+        let mut end = start + 1;
+        while end < bytes.len() && bytes[end].is_ascii_alphabetic() && !starts_word(bytes, end) {
+            end += 1;
+        }
+        self.position = end;
+        // Both ends sit next to ASCII letters, so they are character boundaries.
+        Some(&self.name[start..end])
+    }
+}
+
+/// True when the letter at `at` starts a new camelCase word: `apiKey` at `K`, `APIKey` at `K`.
+fn starts_word(bytes: &[u8], at: usize) -> bool {
+    let previous = bytes[at - 1];
+    let current = bytes[at];
+    let next_is_lower = bytes.get(at + 1).is_some_and(u8::is_ascii_lowercase);
+    (previous.is_ascii_lowercase() && current.is_ascii_uppercase())
+        || (previous.is_ascii_uppercase() && current.is_ascii_uppercase() && next_is_lower)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_into_words_at_punctuation_digits_and_camel_case() {
+        let split = |name| words(name).collect::<Vec<_>>();
+        assert_eq!(split("DB_PASSWORD"), ["DB", "PASSWORD"]);
+        assert_eq!(split("x-api-key"), ["x", "api", "key"]);
+        assert_eq!(split("apiKey"), ["api", "Key"]);
+        assert_eq!(split("APIKey2"), ["API", "Key"]);
+        assert_eq!(split("__"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn secret_names_are_recognised_with_prefixes_suffixes_and_any_case() {
+        for name in [
+            "password",
+            "DB_PASSWORD",
+            "GITHUB_TOKEN",
+            "api_key",
+            "apiKey",
+            "APIKEY",
+            "X-Api-Key",
+            "aws_secret_access_key",
+            "client_secret",
+            "PRIVATE_KEY",
+            "credentials",
+            "AUTH",
+            "Authorization",
+            "smtp_pass",
+            "DB_PWD",
+            "private_key_id",
+            "password_hash",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn ordinary_names_are_not_secret_names() {
+        for name in [
+            "input_tokens",
+            "max_tokens",
+            "tokenizer",
+            "author",
+            "keyword",
+            "cache_key",
+            "key",
+            "token_count",
+            "password_file",
+            "auth_type",
+            "PASS",
+            "passed",
+            "PWD",
+            "OLDPWD",
+            "model",
+            "",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! Redaction at the library level: every built-in detector on a corpus of fake secrets placed
+//! in every position an event can hold a string, a negative corpus of ordinary agent text that
+//! must come back unchanged, the secret-name rule for object members, user patterns, and
+//! properties (idempotence, no panics) over generated strings.
+//!
+//! Every secret in `tests/redaction/corpus.jsonl` is made up: right shape and length, obviously
+//! fake value (`FAKE`, `EXAMPLE`, `0123456789`).
+
+use agentrail::event::Event;
+use agentrail::redact::{PatternConfig, RedactError, Redactor, REDACTION_MARKER_PREFIX};
+use proptest::prelude::*;
+use serde_json::{json, Value as Json};
+use std::borrow::Cow;
+
+#[derive(Debug, serde::Deserialize)]
+struct Sample {
+    kind: String,
+    text: String,
+    secret: String,
+    /// False for samples that must end their string (a PEM block cut off before its END line).
+    #[serde(default = "yes")]
+    wrap: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Ordinary {
+    note: String,
+    text: String,
+}
+
+fn samples() -> Vec<Sample> {
+    jsonl(include_str!("redaction/corpus.jsonl"))
+}
+
+fn ordinary_texts() -> Vec<Ordinary> {
+    jsonl(include_str!("redaction/negative.jsonl"))
+}
+
+fn jsonl<T: serde::de::DeserializeOwned>(text: &str) -> Vec<T> {
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("line {}: {error}", index + 1))
+        })
+        .collect()
+}
+
+/// Where a string can sit in an event's data, as JSON pointers: the fields agents write, an
+/// unknown field, nested objects, arrays of strings, arrays of objects, arrays of arrays.
+const DATA_POSITIONS: &[&str] = &[
+    "/prompt",
+    "/response",
+    "/stdout",
+    "/stderr",
+    "/content",
+    "/diff",
+    "/zz_unknown_field",
+    "/locals/note",
+    "/locals/frame/detail",
+    "/messages/0/content",
+    "/args/1",
+    "/matrix/0/0",
+];
+
+/// An event holding `text` at every position of [`DATA_POSITIONS`] and as session and agent.
+fn event_with_text_everywhere(text: &str) -> Event {
+    let data = json!({
+        "prompt": text, "response": text, "stdout": text, "stderr": text,
+        "content": text, "diff": text, "zz_unknown_field": text,
+        "locals": {"note": text, "lsn": 7, "frame": {"detail": text}},
+        "messages": [{"role": "user", "content": text}],
+        "args": ["--verbose", text],
+        "matrix": [[text, 1], [true, null]],
+        "input_tokens": 1200,
+    });
+    let object = json!({"type": "tool_output", "session": text, "agent": text, "data": data});
+    let Json::Object(object) = object else {
+        unreachable!("json! of an object literal is an object")
+    };
+    Event::from_json_object(object, 1, 0).expect("a well-formed event")
+}
+
+/// Every string the event holds at a known position, named by its position.
+fn strings_at_positions(event: &Event) -> Vec<(String, String)> {
+    let data = Json::Object(event.data.clone());
+    let mut found: Vec<(String, String)> = DATA_POSITIONS
+        .iter()
+        .map(|position| {
+            let value = data.pointer(position).and_then(Json::as_str);
+            (
+                position.to_string(),
+                value.unwrap_or("<missing>").to_owned(),
+            )
+        })
+        .collect();
+    found.push(("session".into(), event.session.clone().unwrap_or_default()));
+    found.push(("agent".into(), event.agent.clone().unwrap_or_default()));
+    found
+}
+
+fn marker(kind: &str) -> String {
+    format!("{REDACTION_MARKER_PREFIX}{kind}]")
+}
+
+#[test]
+fn every_sample_is_redacted_in_every_position_keeping_the_text_around_it() {
+    let redactor = Redactor::builtin();
+    for sample in samples() {
+        let after = if sample.wrap {
+            "\ncontext after >>>"
+        } else {
+            ""
+        };
+        let text = format!("<<< context before\n{}{after}", sample.text);
+        let expected = text.replace(&sample.secret, &marker(&sample.kind));
+        let mut event = event_with_text_everywhere(&text);
+        redactor.redact_event(&mut event);
+        for (position, redacted) in strings_at_positions(&event) {
+            assert_eq!(
+                redacted, expected,
+                "kind {} at {position}, sample {:?}",
+                sample.kind, sample.text
+            );
+            assert!(!redacted.contains(&sample.secret));
+        }
+        assert_eq!(event.data["input_tokens"], 1200);
+        assert_eq!(event.data["locals"]["lsn"], 7);
+    }
+}
+
+#[test]
+fn the_corpus_covers_every_builtin_kind() {
+    let kinds: std::collections::BTreeSet<String> =
+        samples().into_iter().map(|sample| sample.kind).collect();
+    for kind in [
+        "private_key",
+        "jwt",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "gcp_api_key",
+        "gcp_private_key_id",
+        "azure_account_key",
+        "github_token",
+        "gitlab_token",
+        "slack_token",
+        "slack_webhook",
+        "stripe_key",
+        "npm_token",
+        "huggingface_token",
+        "anthropic_api_key",
+        "openai_api_key",
+        "bearer_token",
+        "basic_auth",
+        "url_password",
+        "secret_assignment",
+    ] {
+        assert!(kinds.contains(kind), "no sample of {kind}");
+    }
+}
+
+#[test]
+fn ordinary_agent_text_comes_back_unchanged_and_unallocated() {
+    let redactor = Redactor::builtin();
+    for ordinary in ordinary_texts() {
+        let redacted = redactor.redact_str(&ordinary.text);
+        assert_eq!(redacted, ordinary.text, "{}", ordinary.note);
+        assert!(matches!(redacted, Cow::Borrowed(_)), "{}", ordinary.note);
+        let original = event_with_text_everywhere(&ordinary.text);
+        let mut event = original.clone();
+        redactor.redact_event(&mut event);
+        assert_eq!(event, original, "{}", ordinary.note);
+    }
+}
+
+#[test]
+fn members_named_like_secrets_lose_their_string_values_whole() {
+    let mut event = event_with_text_everywhere("nothing secret");
+    event.data["locals"] = json!({
+        "password": "hunter2", "api_key": "abc", "DB_PASSWORD": "p4ss word",
+        "githubToken": "not even token shaped", "client_secret": "",
+        "password_attempts": 3, "token": 42, "auth": null, "secret": false,
+        "credentials": {"user": "bob", "note": "password=hunter3"},
+        "secrets": ["listed", "Bearer abcdefghijklmnop0123"],
+        "input_tokens": 1200, "author": "Ada", "token_count": 9, "keyword": "fn"
+    });
+    event
+        .data
+        .insert("api_token".into(), json!("top level too"));
+    Redactor::builtin().redact_event(&mut event);
+    let field = marker("secret_field");
+    assert_eq!(
+        event.data["locals"],
+        json!({
+            "password": field, "api_key": field, "DB_PASSWORD": field,
+            "githubToken": field, "client_secret": "",
+            "password_attempts": 3, "token": 42, "auth": null, "secret": false,
+            "credentials": {"user": "bob", "note": "password=[REDACTED:secret_assignment]"},
+            "secrets": ["listed", "Bearer [REDACTED:bearer_token]"],
+            "input_tokens": 1200, "author": "Ada", "token_count": 9, "keyword": "fn"
+        })
+    );
+    assert_eq!(event.data["api_token"], json!(field));
+}
+
+#[test]
+fn redact_json_covers_the_value_itself_whatever_its_shape() {
+    let redactor = Redactor::builtin();
+    let mut text = json!("AKIAIOSFODNN7EXAMPLE");
+    redactor.redact_json(&mut text);
+    assert_eq!(text, json!(marker("aws_access_key_id")));
+    let mut list = json!([{"password": "x"}, ["AKIAIOSFODNN7EXAMPLE"], 3]);
+    redactor.redact_json(&mut list);
+    assert_eq!(
+        list,
+        json!([{"password": marker("secret_field")}, [marker("aws_access_key_id")], 3])
+    );
+}
+
+#[test]
+fn object_keys_are_not_rewritten() {
+    let mut value = json!({"AKIAIOSFODNN7EXAMPLE": "AKIAIOSFODNN7EXAMPLE"});
+    Redactor::builtin().redact_json(&mut value);
+    assert_eq!(
+        value,
+        json!({"AKIAIOSFODNN7EXAMPLE": marker("aws_access_key_id")})
+    );
+}
+
+#[test]
+fn a_user_pattern_redacts_with_its_name_as_kind_and_may_keep_context() {
+    let redactor = Redactor::new(&[
+        PatternConfig {
+            name: "ticket_token".into(),
+            regex: r"\bitk_[0-9a-f]{16}\b".into(),
+        },
+        PatternConfig {
+            name: "employee_pin".into(),
+            regex: r"(?i)\bpin (?P<secret>\d{4,8})\b".into(),
+        },
+    ])
+    .expect("valid patterns");
+    assert_eq!(
+        redactor.redact_str("use itk_0123456789abcdef now, PIN 123456 ok"),
+        "use [REDACTED:ticket_token] now, PIN [REDACTED:employee_pin] ok"
+    );
+    // Built-ins still run.
+    assert_eq!(
+        redactor.redact_str("AKIAIOSFODNN7EXAMPLE"),
+        marker("aws_access_key_id")
+    );
+}
+
+#[test]
+fn a_user_pattern_matching_the_empty_string_changes_nothing() {
+    let pattern = PatternConfig {
+        name: "anything".into(),
+        regex: "x*".into(),
+    };
+    let redactor = Redactor::new(&[pattern]).expect("valid pattern");
+    assert_eq!(redactor.redact_str("abc"), "abc");
+    assert_eq!(redactor.redact_str("axxb"), "a[REDACTED:anything]b");
+}
+
+#[test]
+fn a_bad_user_regex_is_refused_naming_the_pattern() {
+    let good = PatternConfig {
+        name: "fine".into(),
+        regex: "fine_[0-9]+".into(),
+    };
+    let bad = PatternConfig {
+        name: "broken_one".into(),
+        regex: "(unclosed".into(),
+    };
+    let error = Redactor::new(&[good.clone(), bad]).expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        matches!(&error, RedactError::InvalidRegex { index: 1, name, .. } if name == "broken_one"),
+        "{error:?}"
+    );
+    assert!(
+        message.contains("broken_one") && message.contains("1"),
+        "{message}"
+    );
+
+    let huge = PatternConfig {
+        name: "huge".into(),
+        regex: "a{1000}{1000}".into(),
+    };
+    let error = Redactor::new(&[huge]).expect_err("too large");
+    assert!(
+        matches!(error, RedactError::InvalidRegex { index: 0, .. }),
+        "{error:?}"
+    );
+
+    for name in ["", "Upper", "has-dash", "spa ce", &"n".repeat(65)] {
+        let pattern = PatternConfig {
+            name: name.into(),
+            regex: "x".into(),
+        };
+        let error = Redactor::new(&[good.clone(), pattern]).expect_err("bad name");
+        assert!(
+            matches!(&error, RedactError::InvalidName { index: 1, name: got } if got == name),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn too_many_user_patterns_are_refused() {
+    let pattern = PatternConfig {
+        name: "p".into(),
+        regex: "p_[0-9]{8}".into(),
+    };
+    let many = vec![pattern; agentrail::redact::USER_PATTERNS_COUNT_MAX + 1];
+    let error = Redactor::new(&many).expect_err("too many");
+    assert!(
+        matches!(error, RedactError::TooManyPatterns { .. }),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn the_redactor_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Redactor>();
+}
+
+/// Pieces of secrets, separators and markers, so that generated strings come near detectors.
+const FRAGMENTS: &[&str] = &[
+    "password=",
+    "TOKEN: ",
+    "\"api_key\": \"",
+    "Authorization: Bearer ",
+    "Bearer ",
+    "Basic ",
+    "ghp_",
+    "FAKEfake0123456789FAKEfake0123456789",
+    "AKIAIOSFODNN7EXAMPLE",
+    "sk-ant-",
+    "sk-proj-",
+    "eyJhbGciOiJIUzI1NiJ9.",
+    "eyJzdWIiOiJmYWtlIn0.",
+    "postgres://u:",
+    "@host",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----END RSA PRIVATE KEY-----",
+    "[REDACTED:",
+    "[REDACTED:jwt]",
+    "]",
+    "=",
+    ":",
+    "\n",
+    " ",
+    "'",
+    "\"",
+    "$",
+    "(",
+];
+
+fn fragment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[ -~\n]{0,24}",
+        prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn redacting_twice_is_redacting_once(parts in prop::collection::vec(fragment(), 0..10)) {
+        let redactor = Redactor::builtin();
+        let text = parts.concat();
+        let once = redactor.redact_str(&text).into_owned();
+        let twice = redactor.redact_str(&once);
+        prop_assert_eq!(twice.as_ref(), once.as_str());
+    }
+
+    #[test]
+    fn redacting_an_event_twice_is_redacting_it_once(
+        parts in prop::collection::vec(fragment(), 0..6),
+        key in prop::sample::select(&["password", "note", "api_key", "stdout"][..]),
+    ) {
+        let redactor = Redactor::builtin();
+        let text = parts.concat();
+        let mut event = event_with_text_everywhere(&text);
+        event.data.insert(key.to_owned(), json!(text));
+        redactor.redact_event(&mut event);
+        let once = event.clone();
+        redactor.redact_event(&mut event);
+        prop_assert_eq!(event, once);
+    }
+}
