@@ -227,8 +227,8 @@ fn reading_the_v1_golden_journal_from_the_middle() {
 #[test]
 fn the_v1_golden_journal_takes_new_appends() {
     let golden = GoldenCopy::new();
-    let event = r#"{"ts":"2027-01-01T00:00:00.000000Z","type":"note","data":{"after":"golden"}}"#;
-    let output = golden.run(&["append", "--json", event]);
+    let event = r#"{"ts":"2027-01-01T00:00:00.000000Z","type":"action","data":{"description":"after golden"}}"#;
+    let output = golden.run(&["append", "--event", event]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let next = GOLDEN_EVENTS as u64 + 2;
     assert_eq!(text(&output.stdout), format!("{next}\n"));
@@ -236,7 +236,7 @@ fn the_v1_golden_journal_takes_new_appends() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let expected = expected_export()
         + &format!(
-            "{{\"lsn\":{next},\"ts\":\"2027-01-01T00:00:00.000000Z\",\"type\":\"note\",\"data\":{{\"after\":\"golden\"}}}}\n"
+            "{{\"lsn\":{next},\"ts\":\"2027-01-01T00:00:00.000000Z\",\"type\":\"action\",\"data\":{{\"description\":\"after golden\"}}}}\n"
         );
     assert_eq!(text(&output.stdout), expected);
     assert!(golden.run(&["verify"]).status.success());

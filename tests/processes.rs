@@ -49,9 +49,9 @@ fn seeded_rng(test: &str) -> StdRng {
 fn event_line(batch: &str, index: usize, pad_bytes: usize) -> String {
     json!({
         "ts": "2026-01-02T03:04:05.000000Z",
-        "type": "process_test",
+        "type": "action",
         "agent": batch,
-        "data": {"batch": batch, "index": index, "pad": "p".repeat(pad_bytes)},
+        "data": {"description": "process test", "batch": batch, "index": index, "pad": "p".repeat(pad_bytes)},
     })
     .to_string()
 }

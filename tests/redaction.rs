@@ -69,6 +69,7 @@ const DATA_POSITIONS: &[&str] = &[
 /// An event holding `text` at every position of [`DATA_POSITIONS`] and as session and agent.
 fn event_with_text_everywhere(text: &str) -> Event {
     let data = json!({
+        "tool": "bash",
         "prompt": text, "response": text, "stdout": text, "stderr": text,
         "content": text, "diff": text, "zz_unknown_field": text,
         "locals": {"note": text, "lsn": 7, "frame": {"detail": text}},

@@ -2,8 +2,13 @@
 //! session and agent, and a JSON object of data. This module converts between three shapes, on
 //! purpose kept apart so a change to one cannot silently change another: the JSON line a user
 //! writes and reads, the in-memory [`Event`], and the on-disk [`EventRecord`] encoded with
-//! postcard (`format-spec/journal.md` section 7). The next issue closes the set of types; here
-//! any type name is stored.
+//! postcard (`format-spec/journal.md` section 7). Input is checked against the closed set of
+//! types in [`schema`] (`format-spec/events.md`); what is read back from disk is not, so that
+//! journals holding older or newer type names stay readable.
+
+pub mod schema;
+
+pub use schema::EventType;
 
 use crate::journal::{Record, KIND_EVENT};
 use serde::{Deserialize, Serialize};
@@ -11,8 +16,6 @@ use serde_json::{Map, Number, Value as Json};
 
 /// The encoding version written in every event record.
 pub const EVENT_ENCODING_VERSION: u8 = 1;
-/// Longest accepted event type name.
-pub const EVENT_TYPE_BYTES_MAX: usize = 128;
 
 /// An event in memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,11 +82,20 @@ pub struct EventRecord {
 
 /// Why an input line is not an event. `field` names the offending field, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}{}: {message}", .field.as_ref().map(|field| format!(", field `{field}`")).unwrap_or_default())]
+#[error("{}{}: {message}", line_label(*.line), .field.as_ref().map(|field| format!("{}field `{field}`", if *.line == 0 { "" } else { ", " })).unwrap_or_default())]
 pub struct InputError {
     pub line: usize,
     pub field: Option<String>,
     pub message: String,
+}
+
+/// `line 4`, or nothing for input that did not come from a file (line 0).
+fn line_label(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}")
+    }
 }
 
 impl From<&Json> for Value {
@@ -146,6 +158,17 @@ pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// At most 64 characters of a user's text, for quoting it in an error.
+fn truncate_for_message(text: &str) -> String {
+    match text.char_indices().nth(EVENT_TYPE_QUOTE_CHARS_MAX) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Characters of an unknown type name quoted back in an error.
+const EVENT_TYPE_QUOTE_CHARS_MAX: usize = 64;
+
 fn input_error(line: usize, field: Option<&str>, message: impl Into<String>) -> InputError {
     InputError {
         line,
@@ -196,25 +219,28 @@ impl Event {
                 "unknown field: an event has lsn, ts, type, session, agent and data",
             ));
         }
-        let event_type = match object.get("type") {
-            Some(Json::String(text)) if !text.is_empty() && text.len() <= EVENT_TYPE_BYTES_MAX => {
-                text.clone()
-            }
-            Some(Json::String(_)) => {
-                return Err(input_error(
+        let kind = match object.get("type") {
+            Some(Json::String(text)) => EventType::parse(text).ok_or_else(|| {
+                input_error(
                     line,
                     Some("type"),
-                    format!("must be 1 to {EVENT_TYPE_BYTES_MAX} bytes long"),
-                ))
-            }
+                    format!(
+                        "unknown event type {:?}; the types are {}",
+                        truncate_for_message(text),
+                        EventType::names()
+                    ),
+                )
+            })?,
             Some(_) => return Err(input_error(line, Some("type"), "must be a string")),
             None => return Err(input_error(line, Some("type"), "is missing")),
         };
-        let data = match object.remove("data") {
+        let mut data = match object.remove("data") {
             Some(Json::Object(data)) => data,
             Some(_) => return Err(input_error(line, Some("data"), "must be a JSON object")),
             None => return Err(input_error(line, Some("data"), "is missing")),
         };
+        schema::check_data(kind, &mut data)
+            .map_err(|error| input_error(line, Some(&error.field), error.message))?;
         let ts_micros = match object.get("ts") {
             None | Some(Json::Null) => now_micros,
             Some(Json::String(text)) => {
@@ -226,11 +252,44 @@ impl Event {
         let agent = optional_string(&object, line, "agent")?;
         Ok(Event {
             ts_micros,
-            event_type,
+            event_type: kind.as_str().to_owned(),
             session,
             agent,
             data,
         })
+    }
+
+    /// A new event stamped now, checked like an input line (errors carry line 0).
+    pub fn new(
+        kind: EventType,
+        session: Option<String>,
+        agent: Option<String>,
+        mut data: Map<String, Json>,
+    ) -> Result<Event, InputError> {
+        schema::check_data(kind, &mut data)
+            .map_err(|error| input_error(0, Some(&error.field), error.message))?;
+        Ok(Event {
+            ts_micros: now_micros(),
+            event_type: kind.as_str().to_owned(),
+            session,
+            agent,
+            data,
+        })
+    }
+
+    /// The event's type, if it is one this version knows (stored events may carry others).
+    pub fn kind(&self) -> Option<EventType> {
+        EventType::parse(&self.event_type)
+    }
+
+    /// A string field of `data`, if present and a string.
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.data.get(field).and_then(Json::as_str)
+    }
+
+    /// A non-negative integer field of `data`, if present and one.
+    pub fn count(&self, field: &str) -> Option<u64> {
+        self.data.get(field).and_then(Json::as_u64)
     }
 
     /// The canonical JSON object: `lsn`, `ts`, `type`, `session` and `agent` when present, `data`.
@@ -338,14 +397,14 @@ mod tests {
 
     #[test]
     fn a_line_round_trips_through_the_disk_encoding_keeping_key_order_and_numbers() {
-        let line = r#"{"type":"note","ts":"2026-11-23T01:02:03.5+01:00","agent":"a","data":{"z":1,"a":[true,null,-2,1.5,18446744073709551615],"m":{"k":"v"}}}"#;
+        let line = r#"{"type":"decision","ts":"2026-11-23T01:02:03.5+01:00","agent":"a","data":{"z":1,"choice":"c","a":[true,null,-2,1.5,18446744073709551615],"m":{"k":"v"}}}"#;
         let event = Event::from_json_line(line, 1, 0).unwrap();
         let decoded = Event::decode(9, &event.encode()).unwrap();
         assert_eq!(decoded, event);
         let json = serde_json::to_string(&decoded.to_json(9)).unwrap();
         assert_eq!(
             json,
-            r#"{"lsn":9,"ts":"2026-11-23T00:02:03.500000Z","type":"note","agent":"a","data":{"z":1,"a":[true,null,-2,1.5,18446744073709551615],"m":{"k":"v"}}}"#
+            r#"{"lsn":9,"ts":"2026-11-23T00:02:03.500000Z","type":"decision","agent":"a","data":{"z":1,"choice":"c","a":[true,null,-2,1.5,18446744073709551615],"m":{"k":"v"}}}"#
         );
     }
 
@@ -355,12 +414,31 @@ mod tests {
             ("[1]", None),
             ("{", None),
             (r#"{"data":{}}"#, Some("type")),
-            (r#"{"type":"x"}"#, Some("data")),
-            (r#"{"type":"x","data":[]}"#, Some("data")),
+            (r#"{"type":"note","data":{}}"#, Some("type")),
+            (r#"{"type":"action"}"#, Some("data")),
+            (r#"{"type":"action","data":[]}"#, Some("data")),
             (r#"{"type":7,"data":{}}"#, Some("type")),
-            (r#"{"type":"x","data":{},"ts":"yesterday"}"#, Some("ts")),
-            (r#"{"type":"x","data":{},"session":3}"#, Some("session")),
-            (r#"{"type":"x","data":{},"extra":3}"#, Some("extra")),
+            (r#"{"type":"action","data":{}}"#, Some("data.description")),
+            (
+                r#"{"type":"llm_call","data":{"model":"m","input_tokens":-1,"output_tokens":1}}"#,
+                Some("data.input_tokens"),
+            ),
+            (
+                r#"{"type":"llm_call","data":{"model":"m","input_tokens":1,"output_tokens":2.5}}"#,
+                Some("data.output_tokens"),
+            ),
+            (
+                r#"{"type":"action","data":{"description":"d"},"ts":"yesterday"}"#,
+                Some("ts"),
+            ),
+            (
+                r#"{"type":"action","data":{"description":"d"},"session":3}"#,
+                Some("session"),
+            ),
+            (
+                r#"{"type":"action","data":{"description":"d"},"extra":3}"#,
+                Some("extra"),
+            ),
         ];
         for (text, field) in cases {
             let error = Event::from_json_line(text, 4, 0).unwrap_err();

@@ -1,0 +1,410 @@
+//! The closed set of event types and the shape of each one's `data`: which fields are required,
+//! what JSON type each must have, and the caps applied to bulky fields before storing. Field
+//! names follow the OpenTelemetry GenAI semantic conventions where those have one
+//! (`gen_ai.request.model` → `model`, `gen_ai.usage.input_tokens` → `input_tokens`, ...).
+//! Fields a type does not name are kept unchanged. `format-spec/events.md` is the contract.
+
+use serde_json::{Map, Value as Json};
+use std::fmt;
+
+/// Longest `stdout` or `stderr` a `tool_output` event stores; longer streams keep their head and
+/// tail around an omission marker and get `truncated: true`.
+pub const TOOL_OUTPUT_STREAM_BYTES_MAX: usize = 10 * 1024;
+/// Lines of a `git_diff`'s `diff` stored; longer diffs keep the first lines and get
+/// `truncated: true`.
+pub const GIT_DIFF_LINES_MAX: usize = 50;
+
+/// Every event type agentrail accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    SessionStart,
+    SessionEnd,
+    Action,
+    LlmCall,
+    ToolOutput,
+    Failure,
+    GitDiff,
+    Decision,
+    Commit,
+    Task,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 10] = [
+        EventType::SessionStart,
+        EventType::SessionEnd,
+        EventType::Action,
+        EventType::LlmCall,
+        EventType::ToolOutput,
+        EventType::Failure,
+        EventType::GitDiff,
+        EventType::Decision,
+        EventType::Commit,
+        EventType::Task,
+    ];
+
+    /// The name used in JSON and on disk.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::SessionStart => "session_start",
+            EventType::SessionEnd => "session_end",
+            EventType::Action => "action",
+            EventType::LlmCall => "llm_call",
+            EventType::ToolOutput => "tool_output",
+            EventType::Failure => "failure",
+            EventType::GitDiff => "git_diff",
+            EventType::Decision => "decision",
+            EventType::Commit => "commit",
+            EventType::Task => "task",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
+    /// The type names, comma-separated, for error messages.
+    pub fn names() -> String {
+        EventType::ALL.map(EventType::as_str).join(", ")
+    }
+
+    fn fields(self) -> &'static [Field] {
+        use Shape::*;
+        match self {
+            EventType::SessionStart => const { &[req("task", Text)] },
+            EventType::SessionEnd => {
+                const {
+                    &[
+                        req("status", OneOf(&["completed", "committed", "aborted"])),
+                        opt("message", Text),
+                        opt("description", Text),
+                    ]
+                }
+            }
+            EventType::Action => const { &[req("description", Text), opt("kind", Text)] },
+            EventType::LlmCall => {
+                const {
+                    &[
+                        req("model", Text),
+                        req("input_tokens", Count),
+                        req("output_tokens", Count),
+                        opt("cache_read_tokens", Count),
+                        opt("cache_creation_tokens", Count),
+                        opt("cost_usd", Amount),
+                        opt("latency_ms", Count),
+                        opt("prompt", Text),
+                        opt("response", Text),
+                    ]
+                }
+            }
+            EventType::ToolOutput => {
+                const {
+                    &[
+                        req("tool", Text),
+                        opt("command", Text),
+                        opt("exit_code", Integer),
+                        opt("stdout", Text),
+                        opt("stderr", Text),
+                        opt("duration_ms", Count),
+                        opt("truncated", Flag),
+                    ]
+                }
+            }
+            EventType::Failure => {
+                const {
+                    &[
+                        req("error_type", Text),
+                        req("message", Text),
+                        opt("location", Text),
+                        opt("locals", Object),
+                    ]
+                }
+            }
+            EventType::GitDiff => {
+                const {
+                    &[
+                        req("diff", Text),
+                        opt("stat", Text),
+                        opt("files", Texts),
+                        opt("truncated", Flag),
+                    ]
+                }
+            }
+            EventType::Decision => {
+                const {
+                    &[
+                        req("choice", Text),
+                        opt("rationale", Text),
+                        opt("options", Texts),
+                    ]
+                }
+            }
+            EventType::Commit => {
+                const {
+                    &[
+                        req("kind", OneOf(&["append", "edit", "pin"])),
+                        req("message", Text),
+                        req("content", Text),
+                    ]
+                }
+            }
+            EventType::Task => {
+                const {
+                    &[
+                        req("id", Text),
+                        req("status", OneOf(&["started", "done", "failed"])),
+                        opt("result", Any),
+                    ]
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// What JSON a field must hold.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Text,
+    /// A non-negative integer (token counts, milliseconds).
+    Count,
+    /// Any integer (exit codes may be negative).
+    Integer,
+    /// A finite, non-negative number (money).
+    Amount,
+    Flag,
+    Object,
+    /// An array of strings.
+    Texts,
+    OneOf(&'static [&'static str]),
+    Any,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    name: &'static str,
+    shape: Shape,
+    required: bool,
+}
+
+const fn req(name: &'static str, shape: Shape) -> Field {
+    Field {
+        name,
+        shape,
+        required: true,
+    }
+}
+
+const fn opt(name: &'static str, shape: Shape) -> Field {
+    Field {
+        name,
+        shape,
+        required: false,
+    }
+}
+
+/// Why a field of `data` is not what its type needs: the field's name and the complaint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Checks `data` against the type's fields, then applies the caps (which may change `data`).
+pub fn check_data(kind: EventType, data: &mut Map<String, Json>) -> Result<(), FieldError> {
+    for field in kind.fields() {
+        match data.get(field.name) {
+            None | Some(Json::Null) if field.required => {
+                return Err(field_error(field.name, "is missing".into()))
+            }
+            None | Some(Json::Null) => {}
+            Some(value) => check_shape(field.shape, value)
+                .map_err(|message| field_error(field.name, message))?,
+        }
+    }
+    apply_caps(kind, data);
+    Ok(())
+}
+
+fn field_error(name: &str, message: String) -> FieldError {
+    FieldError {
+        field: format!("data.{name}"),
+        message,
+    }
+}
+
+fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
+    let fits = match shape {
+        Shape::Text => value.is_string(),
+        Shape::Count => value.is_u64(),
+        Shape::Integer => value.is_i64() || value.is_u64(),
+        Shape::Amount => value.as_f64().is_some_and(|amount| amount >= 0.0),
+        Shape::Flag => value.is_boolean(),
+        Shape::Object => value.is_object(),
+        Shape::Texts => value
+            .as_array()
+            .is_some_and(|items| items.iter().all(Json::is_string)),
+        Shape::OneOf(choices) => value.as_str().is_some_and(|text| choices.contains(&text)),
+        Shape::Any => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(match shape {
+        Shape::Text => "must be a string".into(),
+        Shape::Count => format!("must be a non-negative integer, not {value}"),
+        Shape::Integer => format!("must be an integer, not {value}"),
+        Shape::Amount => format!("must be a non-negative number, not {value}"),
+        Shape::Flag => "must be true or false".into(),
+        Shape::Object => "must be a JSON object".into(),
+        Shape::Texts => "must be an array of strings".into(),
+        Shape::OneOf(choices) => format!("must be one of {}, not {value}", choices.join(", ")),
+        Shape::Any => unreachable!("every value fits Any"),
+    })
+}
+
+fn apply_caps(kind: EventType, data: &mut Map<String, Json>) {
+    let mut truncated = false;
+    match kind {
+        EventType::ToolOutput => {
+            for stream in ["stdout", "stderr"] {
+                if let Some(Json::String(text)) = data.get_mut(stream) {
+                    if let Some(capped) = cap_head_tail(text, TOOL_OUTPUT_STREAM_BYTES_MAX) {
+                        *text = capped;
+                        truncated = true;
+                    }
+                }
+            }
+        }
+        EventType::GitDiff => {
+            if let Some(Json::String(diff)) = data.get_mut("diff") {
+                if let Some(capped) = first_lines(diff, GIT_DIFF_LINES_MAX) {
+                    *diff = capped;
+                    truncated = true;
+                }
+            }
+        }
+        _ => {}
+    }
+    if truncated {
+        data.insert("truncated".into(), Json::Bool(true));
+    }
+}
+
+/// `text` cut to at most `bytes_max` bytes, keeping its head and tail around a marker that says
+/// how many bytes were left out; `None` when it already fits.
+pub fn cap_head_tail(text: &str, bytes_max: usize) -> Option<String> {
+    if text.len() <= bytes_max {
+        return None;
+    }
+    let keep = bytes_max.saturating_sub(CAP_MARKER_BYTES_MAX);
+    let head_end = floor_char_boundary(text, keep / 2);
+    let tail_start = ceil_char_boundary(text, text.len() - (keep - head_end));
+    let omitted = tail_start - head_end;
+    Some(join_head_tail(
+        &text[..head_end],
+        omitted,
+        &text[tail_start..],
+    ))
+}
+
+/// Room kept for the omission marker in a capped text; no marker takes more.
+pub const CAP_MARKER_BYTES_MAX: usize = 64;
+
+/// A head and a tail around the marker saying how many bytes between them were left out.
+pub fn join_head_tail(head: &str, omitted: usize, tail: &str) -> String {
+    format!("{head}\n[... {omitted} bytes omitted ...]\n{tail}")
+}
+
+/// The first `lines_max` lines of `text`, or `None` when it has no more.
+pub fn first_lines(text: &str, lines_max: usize) -> Option<String> {
+    let mut ends = text.match_indices('\n').map(|(index, _)| index);
+    let end = ends.nth(lines_max.checked_sub(1)?)?;
+    // A text whose last kept line ends it exactly has nothing more.
+    (end + 1 < text.len()).then(|| text[..end].to_owned())
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+fn ceil_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index += 1;
+    }
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(value: Json) -> Map<String, Json> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn every_type_name_parses_back() {
+        for kind in EventType::ALL {
+            assert_eq!(EventType::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventType::parse("note"), None);
+    }
+
+    #[test]
+    fn token_counts_must_be_non_negative_integers() {
+        for bad in [json!(-1), json!(1.5), json!("3"), json!(null)] {
+            let mut fields = data(json!({"model": "m", "input_tokens": bad, "output_tokens": 1}));
+            let error = check_data(EventType::LlmCall, &mut fields).unwrap_err();
+            assert_eq!(error.field, "data.input_tokens", "{bad}");
+        }
+        let mut fields = data(json!({"model": "m", "input_tokens": 0, "output_tokens": 7}));
+        check_data(EventType::LlmCall, &mut fields).unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_and_optional_nulls_allowed() {
+        let mut fields = data(json!({"choice": "a", "rationale": null, "extra": {"x": [1]}}));
+        check_data(EventType::Decision, &mut fields).unwrap();
+        assert_eq!(fields["extra"], json!({"x": [1]}));
+    }
+
+    #[test]
+    fn long_tool_output_keeps_head_and_tail_within_the_cap() {
+        let stdout = format!("HEAD{}TAIL", "é".repeat(20_000));
+        let mut fields = data(json!({"tool": "bash", "stdout": stdout, "stderr": "short"}));
+        check_data(EventType::ToolOutput, &mut fields).unwrap();
+        let capped = fields["stdout"].as_str().unwrap();
+        assert!(capped.len() <= TOOL_OUTPUT_STREAM_BYTES_MAX);
+        assert!(capped.starts_with("HEAD") && capped.ends_with("TAIL"));
+        assert!(capped.contains("bytes omitted"));
+        assert_eq!(fields["stderr"], json!("short"));
+        assert_eq!(fields["truncated"], json!(true));
+        // Capping is idempotent: a capped event checked again is unchanged.
+        let again = fields.clone();
+        check_data(EventType::ToolOutput, &mut fields).unwrap();
+        assert_eq!(fields, again);
+    }
+
+    #[test]
+    fn a_diff_keeps_its_first_fifty_lines() {
+        let diff: String = (0..80).map(|line| format!("+line {line}\n")).collect();
+        let mut fields = data(json!({"diff": diff}));
+        check_data(EventType::GitDiff, &mut fields).unwrap();
+        assert_eq!(fields["diff"].as_str().unwrap().lines().count(), 50);
+        assert_eq!(fields["truncated"], json!(true));
+        let short: String = (0..50).map(|line| format!("+line {line}\n")).collect();
+        assert_eq!(first_lines(&short, 50), None);
+    }
+}
