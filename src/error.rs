@@ -60,6 +60,18 @@ pub enum Error {
     /// state does not encode.
     #[error("projection {name:?} cannot be checkpointed: {reason}")]
     Projection { name: &'static str, reason: String },
+
+    /// The workspace's `config.json` is not valid (`line` 0 when the fault has no line).
+    #[error("{}{}: {reason}", .path.display(), if *.line == 0 { String::new() } else { format!(" line {line}") })]
+    Config {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    /// An event given to the library is not valid; nothing of the call was written.
+    #[error("{0}")]
+    Input(#[from] crate::event::InputError),
 }
 
 /// The library's result type.
@@ -124,6 +136,12 @@ impl Error {
                 name,
                 reason: reason.clone(),
             },
+            Error::Config { path, line, reason } => Error::Config {
+                path: path.clone(),
+                line: *line,
+                reason: reason.clone(),
+            },
+            Error::Input(error) => Error::Input(error.clone()),
         }
     }
 

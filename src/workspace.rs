@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::journal::segment::write_file_atomically;
 use crate::journal::vfs::StdFs;
 use crate::journal::{self, Durability, Journal, Options};
+use crate::redact::{PatternConfig, Redactor};
 use std::path::{Path, PathBuf};
 
 /// Name of the workspace directory.
@@ -17,6 +18,23 @@ const CONFIG_FILE: &str = "config.json";
 pub struct Config {
     pub format_version: u32,
     pub segment_bytes: u64,
+    /// Patterns redacted besides the built-in detectors (`format-spec/events.md`).
+    #[serde(default, skip_serializing_if = "RedactConfig::is_empty")]
+    pub redact: RedactConfig,
+}
+
+/// The `redact` section of `config.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactConfig {
+    #[serde(default)]
+    pub patterns: Vec<PatternConfig>,
+}
+
+impl RedactConfig {
+    fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
 }
 
 /// An opened `.agentrail` directory.
@@ -50,6 +68,7 @@ impl Workspace {
         let config = Config {
             format_version: journal::format::FORMAT_VERSION,
             segment_bytes,
+            redact: RedactConfig::default(),
         };
         std::fs::create_dir_all(root)
             .map_err(|error| Error::io(format!("creating {}", root.display()), error))?;
@@ -78,10 +97,10 @@ impl Workspace {
             std::io::ErrorKind::NotFound => Error::NotFound(root.to_path_buf()),
             _ => Error::io(format!("reading {}", path.display()), error),
         })?;
-        let config: Config = serde_json::from_str(&text).map_err(|error| Error::Corruption {
-            segment: path.clone(),
-            offset: 0,
-            reason: format!("config is not valid: {error}"),
+        let config: Config = serde_json::from_str(&text).map_err(|error| Error::Config {
+            path: path.clone(),
+            line: error.line(),
+            reason: error.to_string(),
         })?;
         Ok(Workspace {
             root: root.to_path_buf(),
@@ -99,6 +118,20 @@ impl Workspace {
 
     pub fn journal_dir(&self) -> PathBuf {
         self.root.join("journal")
+    }
+
+    /// Where projection checkpoints live: `projections/`. Deleting it loses nothing.
+    pub fn projections_dir(&self) -> PathBuf {
+        self.root.join("projections")
+    }
+
+    /// The redactor for this workspace: the built-in detectors and the config's patterns.
+    pub fn redactor(&self) -> Result<Redactor> {
+        Redactor::new(&self.config.redact.patterns).map_err(|error| Error::Config {
+            path: self.root.join(CONFIG_FILE),
+            line: 0,
+            reason: error.to_string(),
+        })
     }
 
     /// Where `repair` moves damaged segments: `damaged/<unix-seconds>`.

@@ -1,0 +1,182 @@
+//! Recording through the library: the closed event set and its bad-input matrix, the caps,
+//! redaction on the way to disk, JSONL import (all or nothing), and the projections a recorder
+//! answers from.
+
+use agentrail::event::{decode_record, Decoded, Event, EventType};
+use agentrail::import::encode_lines;
+use agentrail::journal::Durability;
+use agentrail::project::{Active, Sessions, Tokens};
+use agentrail::recorder::{object, Recorder};
+use agentrail::workspace::Workspace;
+use serde_json::{json, Value};
+
+fn recorder() -> (tempfile::TempDir, Recorder) {
+    let temp = tempfile::tempdir().unwrap();
+    let workspace = Workspace::init(&temp.path().join(".agentrail"), 65536).unwrap();
+    let recorder = Recorder::open(workspace, Durability::Never).unwrap();
+    (temp, recorder)
+}
+
+fn stored(recorder: &Recorder) -> Vec<Value> {
+    recorder
+        .journal()
+        .read_from(1)
+        .unwrap()
+        .map(|record| {
+            let record = record.unwrap();
+            match decode_record(&record).unwrap() {
+                Decoded::Event(event) => event.to_json(record.lsn),
+                Decoded::Skipped { kind } => panic!("unexpected kind {kind}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_type_accepts_its_minimal_data_and_refuses_it_without_a_required_field() {
+    let minimal = [
+        (EventType::SessionStart, json!({"task": "t"})),
+        (EventType::SessionEnd, json!({"status": "completed"})),
+        (EventType::Action, json!({"description": "d"})),
+        (
+            EventType::LlmCall,
+            json!({"model": "m", "input_tokens": 1, "output_tokens": 2}),
+        ),
+        (EventType::ToolOutput, json!({"tool": "bash"})),
+        (
+            EventType::Failure,
+            json!({"error_type": "E", "message": "m"}),
+        ),
+        (EventType::GitDiff, json!({"diff": "+a"})),
+        (EventType::Decision, json!({"choice": "c"})),
+        (
+            EventType::Commit,
+            json!({"kind": "pin", "message": "m", "content": "c"}),
+        ),
+        (EventType::Task, json!({"id": "t1", "status": "started"})),
+    ];
+    assert_eq!(minimal.len(), EventType::ALL.len());
+    for (kind, data) in minimal {
+        Event::new(kind, None, None, object(data.clone())).unwrap();
+        for field in data.as_object().unwrap().keys() {
+            let mut without = object(data.clone());
+            without.remove(field);
+            let error = Event::new(kind, None, None, without).unwrap_err();
+            assert_eq!(
+                error.field.as_deref(),
+                Some(format!("data.{field}").as_str()),
+                "{kind}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_data_fields_come_back_unchanged() {
+    let (_temp, recorder) = recorder();
+    let data = json!({"choice": "c", "x-vendor": {"nested": [1, 2.5, null, "s"]}, "zzz": true});
+    recorder
+        .record(Event::new(EventType::Decision, None, None, object(data.clone())).unwrap())
+        .unwrap();
+    assert_eq!(stored(&recorder)[0]["data"], data);
+}
+
+#[test]
+fn import_is_all_or_nothing_and_names_the_first_bad_line() {
+    let (_temp, recorder) = recorder();
+    let good = r#"{"type":"action","data":{"description":"ok"}}"#;
+    let bad = r#"{"type":"llm_call","data":{"model":"m","input_tokens":-1,"output_tokens":1}}"#;
+    // Large enough to be parsed on several threads: the error must still be the first line.
+    let mut lines: Vec<&str> = vec![good; 40_000];
+    lines[25_000] = bad;
+    lines[39_000] = "not json";
+    let text = lines.join("\n");
+    let error = encode_lines(&recorder, &text, 0).err().unwrap();
+    assert_eq!(error.line, 25_001);
+    assert_eq!(error.field.as_deref(), Some("data.input_tokens"));
+    assert!(stored(&recorder).is_empty());
+    lines[25_000] = good;
+    lines[39_000] = good;
+    let records = encode_lines(&recorder, &lines.join("\n"), 0).unwrap();
+    assert_eq!(records.len(), 40_000);
+}
+
+#[test]
+fn import_keeps_order_across_threads() {
+    let (_temp, recorder) = recorder();
+    let text: String = (0..30_000)
+        .map(|index| json!({"type": "action", "data": {"description": format!("step {index}"), "pad": "x".repeat(40)}}).to_string() + "\n")
+        .collect();
+    let records = encode_lines(&recorder, &text, 0).unwrap();
+    recorder.journal().append_batch(records).unwrap();
+    let events = stored(&recorder);
+    assert_eq!(events.len(), 30_000);
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(event["data"]["description"], json!(format!("step {index}")));
+    }
+}
+
+#[test]
+fn imported_secrets_are_redacted_in_every_field() {
+    let (_temp, recorder) = recorder();
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let line = json!({
+        "type": "llm_call", "session": "s-1", "agent": "a",
+        "data": {"model": "m", "input_tokens": 1, "output_tokens": 1, "prompt": format!("key {key}"),
+                 "unknown": {"deep": [format!("x {key} y")]}}
+    })
+    .to_string();
+    let records = encode_lines(&recorder, &line, 0).unwrap();
+    recorder.journal().append_batch(records).unwrap();
+    let text = stored(&recorder)[0].to_string();
+    assert!(!text.contains(key), "{text}");
+    assert_eq!(text.matches("[REDACTED:").count(), 2, "{text}");
+}
+
+#[test]
+fn sessions_and_tokens_follow_what_is_recorded() {
+    let (_temp, recorder) = recorder();
+    let (id, _) = recorder
+        .start_session("task", Some("agent-1".into()))
+        .unwrap();
+    let call = |tokens: u64| {
+        let data = json!({"model": "m", "input_tokens": tokens, "output_tokens": 1});
+        Event::new(
+            EventType::LlmCall,
+            Some(id.clone()),
+            Some("agent-1".into()),
+            object(data),
+        )
+        .unwrap()
+    };
+    recorder.record_all(vec![call(10), call(20)]).unwrap();
+    assert_eq!(
+        recorder
+            .load::<Active>()
+            .unwrap()
+            .state
+            .most_recent_open()
+            .unwrap()
+            .id,
+        id
+    );
+    let tokens = recorder.load::<Tokens>().unwrap().state;
+    assert_eq!(tokens.total.input_tokens, 30);
+    assert_eq!(tokens.by_session[&id].calls, 2);
+    let end = Event::new(
+        EventType::SessionEnd,
+        Some(id.clone()),
+        None,
+        object(json!({"status": "aborted"})),
+    )
+    .unwrap();
+    recorder.record(end).unwrap();
+    assert!(recorder
+        .load::<Active>()
+        .unwrap()
+        .state
+        .most_recent_open()
+        .is_none());
+    let sessions = recorder.load::<Sessions>().unwrap().state;
+    assert_eq!(sessions.get(&id).unwrap().status.as_str(), "aborted");
+}
