@@ -159,9 +159,9 @@ fn normalize_damaged_seconds(text: &str) -> String {
 fn event(index: usize) -> String {
     json!({
         "ts": "2026-01-02T03:04:05.000000Z",
-        "type": "tool_call",
+        "type": "action",
         "session": "s-1",
-        "data": {"index": index, "pad": "x".repeat(60 + index % 50)},
+        "data": {"description": "step", "index": index, "pad": "x".repeat(60 + index % 50)},
     })
     .to_string()
 }
@@ -324,7 +324,7 @@ fn the_workspace_is_found_from_a_subdirectory_and_agentrail_dir_overrides_it() {
     let output = dir
         .command()
         .current_dir(&nested)
-        .args(["append", "--json", &event(1)])
+        .args(["append", "--event", &event(1)])
         .output()
         .unwrap();
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
@@ -339,7 +339,7 @@ fn the_workspace_is_found_from_a_subdirectory_and_agentrail_dir_overrides_it() {
     dir.command()
         .current_dir(&nested)
         .env("AGENTRAIL_DIR", &other)
-        .args(["append", "--json", &event(2)])
+        .args(["append", "--event", &event(2)])
         .assert()
         .success()
         .stdout("1\n");
@@ -359,7 +359,7 @@ fn append_prints_one_lsn_per_event_and_continues_the_sequence() {
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     assert_eq!(stdout(&output), "4\n5\n");
     dir.command()
-        .args(["append", "--json", &event(5)])
+        .args(["append", "--event", &event(5)])
         .assert()
         .success()
         .stdout("6\n");
@@ -381,82 +381,86 @@ fn append_prints_one_lsn_per_event_and_continues_the_sequence() {
 /// One malformed event per case: the text, and the field the message must name.
 fn bad_events() -> Vec<(&'static str, String, Option<&'static str>)> {
     vec![
-        ("not JSON", r#"{"type":"note","data":"#.into(), None),
+        ("not JSON", r#"{"type":"action","data":"#.into(), None),
         ("not JSON either", "type=note".into(), None),
         ("an array", "[1,2]".into(), None),
         ("a string", r#""note""#.into(), None),
         ("a number", "42".into(), None),
         ("null", "null".into(), None),
-        ("missing type", r#"{"data":{}}"#.into(), Some("type")),
-        ("missing data", r#"{"type":"note"}"#.into(), Some("data")),
+        (
+            "missing type",
+            r#"{"data":{"description":"d"}}"#.into(),
+            Some("type"),
+        ),
+        ("missing data", r#"{"type":"action"}"#.into(), Some("data")),
         (
             "data an array",
-            r#"{"type":"note","data":[1]}"#.into(),
+            r#"{"type":"action","data":[1]}"#.into(),
             Some("data"),
         ),
         (
             "data a string",
-            r#"{"type":"note","data":"x"}"#.into(),
+            r#"{"type":"action","data":"x"}"#.into(),
             Some("data"),
         ),
         (
             "data null",
-            r#"{"type":"note","data":null}"#.into(),
+            r#"{"type":"action","data":null}"#.into(),
             Some("data"),
         ),
         (
             "type a number",
-            r#"{"type":7,"data":{}}"#.into(),
+            r#"{"type":7,"data":{"description":"d"}}"#.into(),
             Some("type"),
         ),
         (
             "type null",
-            r#"{"type":null,"data":{}}"#.into(),
+            r#"{"type":null,"data":{"description":"d"}}"#.into(),
             Some("type"),
         ),
         (
             "type empty",
-            r#"{"type":"","data":{}}"#.into(),
+            r#"{"type":"","data":{"description":"d"}}"#.into(),
             Some("type"),
         ),
         (
             "type too long",
-            json!({"type": "t".repeat(129), "data": {}}).to_string(),
+            json!({"type": "t".repeat(129), "data": {"description": "d"}}).to_string(),
             Some("type"),
         ),
         (
             "ts not a date",
-            r#"{"type":"note","ts":"yesterday","data":{}}"#.into(),
+            r#"{"type":"action","ts":"yesterday","data":{"description":"d"}}"#.into(),
             Some("ts"),
         ),
         (
             "ts without offset",
-            r#"{"type":"note","ts":"2026-01-01T00:00:00","data":{}}"#.into(),
+            r#"{"type":"action","ts":"2026-01-01T00:00:00","data":{"description":"d"}}"#.into(),
             Some("ts"),
         ),
         (
             "ts a number",
-            r#"{"type":"note","ts":1700000000,"data":{}}"#.into(),
+            r#"{"type":"action","ts":1700000000,"data":{"description":"d"}}"#.into(),
             Some("ts"),
         ),
         (
             "session a number",
-            r#"{"type":"note","session":3,"data":{}}"#.into(),
+            r#"{"type":"action","session":3,"data":{"description":"d"}}"#.into(),
             Some("session"),
         ),
         (
             "agent an object",
-            r#"{"type":"note","agent":{},"data":{}}"#.into(),
+            r#"{"type":"action","agent":{},"data":{"description":"d"}}"#.into(),
             Some("agent"),
         ),
         (
             "unknown field",
-            r#"{"type":"note","data":{},"extra":1}"#.into(),
+            r#"{"type":"action","data":{"description":"d"},"extra":1}"#.into(),
             Some("extra"),
         ),
         (
             "misspelt field",
-            r#"{"type":"note","Data":{}}"#.into(),
+            r#"{"type":"action","Data":{}}"#.into(),
             Some("Data"),
         ),
     ]
@@ -497,7 +501,7 @@ fn append_rejects_every_malformed_event_naming_line_and_field_and_writes_nothing
 fn append_rejects_a_bad_json_argument() {
     let dir = Dir::initialized();
     for (name, bad, field) in bad_events() {
-        let output = dir.run(&["append", "--json", &bad]);
+        let output = dir.run(&["append", "--event", &bad]);
         let message = stderr(&output);
         assert_eq!(exit_code(&output), 2, "{name}: {message}");
         assert!(message.contains("line 1"), "{name}: {message}");
@@ -529,7 +533,9 @@ fn a_bad_third_line_of_five_writes_none_of_the_five() {
     assert_eq!(earlier, vec![1, 2, 3, 4]);
     let before = dir.export_text();
     let mut lines = events(10..15);
-    lines[2] = r#"{"type":"note","ts":"2026-13-45T00:00:00Z","data":{"index":12}}"#.into();
+    lines[2] =
+        r#"{"type":"action","ts":"2026-13-45T00:00:00Z","data":{"description":"d","index":12}}"#
+            .into();
     let output = dir.run_with_stdin(&["append"], lines.join("\n") + "\n");
     assert_eq!(exit_code(&output), 2);
     assert_eq!(stdout(&output), "");
@@ -549,7 +555,7 @@ fn a_bogus_sync_mode_exits_2_and_the_valid_modes_work() {
     let dir = Dir::initialized();
     let output = dir
         .command()
-        .args(["append", "--json", &event(0)])
+        .args(["append", "--event", &event(0)])
         .env("AGENTRAIL_SYNC", "bogus")
         .output()
         .unwrap();
@@ -566,7 +572,7 @@ fn a_bogus_sync_mode_exits_2_and_the_valid_modes_work() {
     assert_eq!(dir.export_text(), "");
     for (index, mode) in ["always", "batch", "never", ""].into_iter().enumerate() {
         dir.command()
-            .args(["append", "--json", &event(index)])
+            .args(["append", "--event", &event(index)])
             .env("AGENTRAIL_SYNC", mode)
             .assert()
             .success()
@@ -579,11 +585,11 @@ fn a_bogus_sync_mode_exits_2_and_the_valid_modes_work() {
 fn export_round_trips_every_field_as_appended_plus_lsn() {
     let dir = Dir::initialized();
     let inputs = [
-        json!({"ts": "2026-01-02T03:04:05.123456Z", "type": "user_message", "session": "s1", "agent": "planner", "data": {"text": "héllo, 世界 🌍", "lines": ["a", "b"]}}),
-        json!({"ts": "1969-07-20T20:17:40.000000Z", "type": "note", "data": {}}),
-        json!({"ts": "2026-01-02T03:04:05.000001Z", "type": "tool_result", "session": "s1", "data": {"z": 1, "a": {"nested": {"deep": [1, [2, [3, {"k": null}]]]}}, "m": true}}),
-        json!({"ts": "2026-01-02T03:04:05.000000Z", "type": "numbers", "agent": "calc", "data": {"max_u64": u64::MAX, "min_i64": i64::MIN, "neg": -42, "float": 1.5, "small": -0.25, "pi": std::f64::consts::PI, "zero": 0}}),
-        json!({"ts": "2026-01-02T03:04:05.000000Z", "type": "escapes", "data": {"quote": "\"", "newline": "a\nb", "nul": "\u{0}", "tab": "\t"}}),
+        json!({"ts": "2026-01-02T03:04:05.123456Z", "type": "decision", "session": "s1", "agent": "planner", "data": {"choice": "héllo, 世界 🌍", "options": ["a", "b"]}}),
+        json!({"ts": "1969-07-20T20:17:40.000000Z", "type": "action", "data": {"description": "d"}}),
+        json!({"ts": "2026-01-02T03:04:05.000001Z", "type": "tool_output", "session": "s1", "data": {"tool": "t", "z": 1, "a": {"nested": {"deep": [1, [2, [3, {"k": null}]]]}}, "m": true}}),
+        json!({"ts": "2026-01-02T03:04:05.000000Z", "type": "task", "agent": "calc", "data": {"id": "n", "status": "done", "max_u64": u64::MAX, "min_i64": i64::MIN, "neg": -42, "float": 1.5, "small": -0.25, "pi": std::f64::consts::PI, "zero": 0}}),
+        json!({"ts": "2026-01-02T03:04:05.000000Z", "type": "action", "data": {"description": "escapes", "quote": "\"", "newline": "a\nb", "nul": "\u{0}", "tab": "\t"}}),
     ];
     let lines: Vec<String> = inputs.iter().map(Value::to_string).collect();
     assert_eq!(dir.append(&lines), vec![1, 2, 3, 4, 5]);
@@ -602,10 +608,10 @@ fn export_round_trips_every_field_as_appended_plus_lsn() {
 fn export_normalizes_timestamps_to_utc_and_stamps_events_without_one() {
     let dir = Dir::initialized();
     let lines = [
-        r#"{"type":"a","ts":"2026-01-02T03:04:05+05:30","data":{}}"#.to_string(),
-        r#"{"type":"b","ts":"2026-01-02T03:04:05.5-01:00","data":{}}"#.to_string(),
-        r#"{"type":"c","ts":null,"session":null,"agent":null,"data":{},"lsn":77}"#.to_string(),
-        r#"{"type":"d","data":{}}"#.to_string(),
+        r#"{"type":"action","ts":"2026-01-02T03:04:05+05:30","data":{"description":"d"}}"#.to_string(),
+        r#"{"type":"action","ts":"2026-01-02T03:04:05.5-01:00","data":{"description":"d"}}"#.to_string(),
+        r#"{"type":"action","ts":null,"session":null,"agent":null,"data":{"description":"d"},"lsn":77}"#.to_string(),
+        r#"{"type":"action","data":{"description":"d"}}"#.to_string(),
     ];
     assert_eq!(dir.append(&lines), vec![1, 2, 3, 4]);
     let exported = dir.export();
@@ -694,7 +700,7 @@ fn verify_reports_a_torn_tail_and_the_next_append_truncates_it() {
     drop(file);
     let verify = dir.run(&["verify"]);
     assert_eq!(exit_code(&verify), 0, "a torn tail is not damage");
-    let append = dir.run(&["append", "--json", &event(3)]);
+    let append = dir.run(&["append", "--event", &event(3)]);
     assert_eq!(exit_code(&append), 0, "{}", stderr(&append));
     assert_eq!(stdout(&append), "4\n");
     let transcript = format!(
@@ -823,7 +829,7 @@ fn a_flipped_byte_in_the_active_segment_stops_appends_until_repair() {
         "{}",
         stdout(&verify)
     );
-    let append = dir.run(&["append", "--json", &event(999)]);
+    let append = dir.run(&["append", "--event", &event(999)]);
     assert_eq!(
         exit_code(&append),
         2,

@@ -1,59 +1,52 @@
 //! `agentrail append`: validate every input line first, then append them all as one batch, and
 //! print the LSNs once they are durable. A bad line writes nothing.
 
-use super::{
-    open_journal, open_workspace, output_error, write_out, CliError, CliResult, EXIT_BAD_INPUT,
-};
-use agentrail::event::{now_micros, Event};
-use agentrail::journal::{NewRecord, KIND_EVENT};
-use std::io::{BufRead, Write};
+use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT};
+use agentrail::event::{now_micros, Event, InputError};
+use agentrail::import::encode_lines;
+use serde_json::json;
+use std::io::Read;
 
-/// Reads and validates the events given on the command line or stdin, and encodes each as
-/// soon as it is valid, so that only the encoded records are held until the append.
-fn read_records(json: Option<String>) -> Result<Vec<NewRecord>, CliError> {
-    let now = now_micros();
-    let bad_input = |error: agentrail::event::InputError| {
-        CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was appended"))
-    };
-    if let Some(text) = json {
-        return Ok(vec![record(
-            &Event::from_json_line(&text, 1, now).map_err(bad_input)?,
-        )]);
-    }
-    let mut records = Vec::new();
-    for (index, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = line.map_err(|error| {
+/// A bad input line, said so that the person knows nothing was stored.
+pub fn bad_input(error: InputError) -> CliError {
+    CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was appended"))
+}
+
+/// All of stdin, or an error naming the line where it stopped being readable text.
+pub fn read_stdin() -> Result<String, CliError> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|error| {
             CliError::new(
                 EXIT_BAD_INPUT,
-                format!(
-                    "line {}: cannot read stdin: {error}; nothing was appended",
-                    index + 1
-                ),
+                format!("cannot read stdin: {error}; nothing was appended"),
             )
         })?;
-        if line.trim().is_empty() {
-            continue;
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&byte| byte == b'\n').count() + 1;
+        CliError::new(
+            EXIT_BAD_INPUT,
+            format!("line {line}: not UTF-8 text; nothing was appended"),
+        )
+    })
+}
+
+pub fn run(event: Option<String>, json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let now = now_micros();
+    let records = match event {
+        Some(text) => {
+            vec![recorder.encode(Event::from_json_line(&text, 1, now).map_err(bad_input)?)]
         }
-        records.push(record(
-            &Event::from_json_line(&line, index + 1, now).map_err(bad_input)?,
-        ));
-    }
-    Ok(records)
-}
-
-fn record(event: &Event) -> NewRecord {
-    NewRecord::new(KIND_EVENT, event.encode())
-}
-
-pub fn run(json: Option<String>) -> CliResult {
-    let records = read_records(json)?;
-    let workspace = open_workspace()?;
-    let journal = open_journal(&workspace)?;
-    let lsns = journal.append_batch(records)?;
-    journal.close();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for lsn in lsns {
-        write_out(&mut out, format!("{lsn}\n").as_bytes())?;
-    }
-    out.flush().map_err(output_error)
+        None => encode_lines(&recorder, &read_stdin()?, now).map_err(bad_input)?,
+    };
+    let lsns = recorder.journal().append_batch(records)?;
+    recorder.close();
+    let listed: Vec<u64> = lsns.clone().collect();
+    emit(json, &json!({ "lsns": listed }), || {
+        lsns.map(|lsn| format!("{lsn}\n")).collect()
+    })
 }

@@ -2,8 +2,13 @@
 //! [`CliError`] that carries its exit code and a hint for the person at the terminal.
 
 mod append;
+mod event;
 mod export;
+mod import;
 mod init;
+mod query;
+mod run;
+mod session;
 mod verify;
 
 use agentrail::journal::{Durability, Journal};
@@ -24,6 +29,9 @@ pub const EXIT_BAD_INPUT: i32 = 2;
     about = "A crash-safe flight recorder for AI agents"
 )]
 struct Cli {
+    /// Print one compact JSON object on stdout instead of the human form.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,12 +44,20 @@ enum Command {
         #[arg(long, default_value_t = agentrail::journal::SEGMENT_BYTES_DEFAULT)]
         segment_bytes: u64,
     },
-    /// Append events: JSON objects, one per line on stdin, or one given with --json. Prints
+    /// The journal, the current session and the token totals.
+    Status,
+    /// Append events: JSON objects, one per line on stdin, or one given with --event. Prints
     /// the assigned LSNs once they are durable.
     Append {
         /// One event as a JSON object, instead of stdin.
         #[arg(long, value_name = "OBJECT")]
-        json: Option<String>,
+        event: Option<String>,
+    },
+    /// Import JSON lines from FILE (`-` for stdin): every line is checked first, then all are
+    /// appended with one sync at the end. `lsn` in the input is ignored.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Write every event as one JSON line, in LSN order.
     Export {
@@ -49,18 +65,46 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Start, inspect and end a work session.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
+    /// Record one typed event in the current session.
+    #[command(subcommand)]
+    Event(event::EventCommand),
+    /// Run a command, pass its output through, and record a tool_output with its exit code,
+    /// duration, and stdout and stderr (10 KiB each, head and tail kept). Exits with the
+    /// command's exit code.
+    Run {
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
+    },
+    /// Record the working tree's `git diff` (its stat and first 50 lines).
+    Diff,
+    /// List events, newest last.
+    Log(query::LogArgs),
+    /// Show one event (by LSN) or one session (by id) with its events.
+    Show {
+        #[arg(value_name = "LSN|SESSION")]
+        target: String,
+    },
+    /// Token totals, overall or by session, agent or model.
+    Tokens {
+        #[arg(long, value_enum)]
+        by: Option<query::TokensBy>,
+    },
+    /// What an agent needs after a crash: the open session, its last events, the token totals.
+    Resume,
+    /// Drop every projection checkpoint and replay the journal from LSN 1.
+    Rebuild,
     /// Check every record of every segment; exit 2 and name file and offset on damage.
-    Verify {
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify,
     /// Move damaged segments aside and cut the log after the last good record.
-    Repair {
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Repair,
 }
 
 /// An error on its way to the terminal.
@@ -94,7 +138,9 @@ impl From<agentrail::Error> for CliError {
             | Error::Damaged(_)
             | Error::UnknownKind { .. }
             | Error::Decode { .. }
-            | Error::Limit { .. } => EXIT_BAD_INPUT,
+            | Error::Limit { .. }
+            | Error::Config { .. }
+            | Error::Input(_) => EXIT_BAD_INPUT,
             _ => EXIT_FAILURE,
         };
         let hint = match &error {
@@ -110,6 +156,12 @@ impl From<agentrail::Error> for CliError {
     }
 }
 
+impl From<agentrail::event::InputError> for CliError {
+    fn from(error: agentrail::event::InputError) -> CliError {
+        CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was recorded"))
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(error: std::io::Error) -> CliError {
         CliError::new(EXIT_FAILURE, error.to_string())
@@ -121,24 +173,72 @@ pub type CliResult = Result<(), CliError>;
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    let json = cli.json;
     let result = match cli.command {
-        Command::Init { segment_bytes } => init::run(segment_bytes),
-        Command::Append { json } => append::run(json),
+        Command::Init { segment_bytes } => init::run(segment_bytes, json),
+        Command::Status => query::status(json),
+        Command::Append { .. } | Command::Import { .. } if recording_off() => Ok(()),
+        Command::Append { event } => append::run(event, json),
+        Command::Import { file } => import::run(&file, json),
         Command::Export { output } => export::run(output),
-        Command::Verify { json } => verify::run_verify(json),
-        Command::Repair { json } => verify::run_repair(json),
+        Command::Session(command) => session::run(command, json),
+        Command::Event(_) | Command::Diff if recording_off() => Ok(()),
+        Command::Event(command) => event::run(command, json),
+        Command::Run { command } => return run::run(&command, json),
+        Command::Diff => event::diff(json),
+        Command::Log(args) => query::log(&args, json),
+        Command::Show { target } => query::show(&target, json),
+        Command::Tokens { by } => query::tokens(by, json),
+        Command::Resume => query::resume(json),
+        Command::Rebuild => query::rebuild(json),
+        Command::Verify => verify::run_verify(json),
+        Command::Repair => verify::run_repair(json),
     };
     match result {
         Ok(()) => 0,
-        Err(error) if error.message == BROKEN_PIPE => 0,
-        Err(error) => {
-            eprintln!("agentrail: {}", error.message);
-            if let Some(hint) = error.hint {
-                eprintln!("hint: {hint}");
-            }
-            error.code
-        }
+        Err(error) => report(error),
     }
+}
+
+/// Tells the person about an error and returns its exit code.
+pub fn report(error: CliError) -> i32 {
+    if error.message == BROKEN_PIPE {
+        return 0;
+    }
+    eprintln!("agentrail: {}", error.message);
+    if let Some(hint) = error.hint {
+        eprintln!("hint: {hint}");
+    }
+    error.code
+}
+
+/// True when `AGENTRAIL=off`: every recording command is then a silent no-op that exits 0
+/// (`run` still runs its command).
+pub fn recording_off() -> bool {
+    std::env::var("AGENTRAIL").is_ok_and(|value| value.eq_ignore_ascii_case("off"))
+}
+
+/// Prints one compact JSON object (with `--json`) or the human form.
+pub fn emit(json: bool, value: &serde_json::Value, human: impl FnOnce() -> String) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    let text = if json { value.to_string() } else { human() };
+    write_out(&mut out, text.as_bytes())?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        write_out(&mut out, b"\n")?;
+    }
+    out.flush().map_err(output_error)
+}
+
+/// Opens the workspace for recording and answering: journal, redactor and projections.
+pub fn open_recorder() -> Result<agentrail::recorder::Recorder, CliError> {
+    let workspace = open_workspace()?;
+    let recorder = agentrail::recorder::Recorder::open(workspace, durability()?)?;
+    report_recovery_of(&recorder);
+    Ok(recorder)
+}
+
+pub fn report_recovery_of(recorder: &agentrail::recorder::Recorder) {
+    report_recovery(recorder.journal());
 }
 
 const BROKEN_PIPE: &str = "\u{0}broken pipe";
@@ -189,6 +289,12 @@ pub fn durability() -> Result<Durability, CliError> {
 /// Opens the journal and tells the person about anything recovery had to do.
 pub fn open_journal(workspace: &Workspace) -> Result<Journal, CliError> {
     let journal = workspace.open_journal(durability()?)?;
+    report_recovery(&journal);
+    Ok(journal)
+}
+
+/// Tells the person about anything recovery had to do.
+fn report_recovery(journal: &Journal) {
     if let Some(torn) = &journal.recovery_report().torn_tail {
         eprintln!(
             "agentrail: recovered from an interrupted write: dropped {} bytes at {} byte offset {} (LSN {} was incomplete and never acknowledged)",
@@ -198,5 +304,4 @@ pub fn open_journal(workspace: &Workspace) -> Result<Journal, CliError> {
             torn.lsn
         );
     }
-    Ok(journal)
 }

@@ -1,0 +1,327 @@
+//! `agentrail event llm-call|tool-output|failure|git-diff|decision` (a flag per field) and
+//! `agentrail diff`. Each records one typed event in the current session, or in none when no
+//! session is open, and prints its LSN.
+
+use super::session::current_session;
+use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
+use agentrail::event::{Event, EventType};
+use agentrail::recorder::Recorder;
+use clap::{Args, Subcommand};
+use serde_json::{json, Map, Value as Json};
+
+/// Where an event goes: overrides of the current session and its agent.
+#[derive(Debug, Args)]
+pub struct Envelope {
+    /// Record in this session instead of the current one.
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// The agent's name (default: the session's agent, or AGENTRAIL_AGENT).
+    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME")]
+    agent: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// A model call and its token usage.
+    LlmCall {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        input_tokens: u64,
+        #[arg(long)]
+        output_tokens: u64,
+        #[arg(long)]
+        cache_read_tokens: Option<u64>,
+        #[arg(long)]
+        cache_creation_tokens: Option<u64>,
+        #[arg(long, value_name = "USD")]
+        cost_usd: Option<f64>,
+        #[arg(long)]
+        latency_ms: Option<u64>,
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long)]
+        response: Option<String>,
+        #[command(flatten)]
+        envelope: Envelope,
+    },
+    /// A tool's output (stdout and stderr are capped at 10 KiB each, head and tail kept).
+    ToolOutput {
+        #[arg(long)]
+        tool: String,
+        #[arg(long)]
+        command: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        exit_code: Option<i64>,
+        #[arg(long)]
+        stdout: Option<String>,
+        #[arg(long)]
+        stderr: Option<String>,
+        #[arg(long)]
+        duration_ms: Option<u64>,
+        #[command(flatten)]
+        envelope: Envelope,
+    },
+    /// A failure: the error and the variables at the failing frame (secrets are redacted).
+    Failure {
+        #[arg(long)]
+        error_type: String,
+        #[arg(long)]
+        message: String,
+        #[arg(long)]
+        location: Option<String>,
+        /// A local variable as name=value; repeat for more.
+        #[arg(long = "local", value_name = "NAME=VALUE")]
+        locals: Vec<String>,
+        #[command(flatten)]
+        envelope: Envelope,
+    },
+    /// A diff (its first 50 lines are kept).
+    GitDiff {
+        #[arg(long)]
+        diff: String,
+        #[arg(long)]
+        stat: Option<String>,
+        /// A changed file; repeat for more.
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<String>,
+        #[command(flatten)]
+        envelope: Envelope,
+    },
+    /// A decision and why.
+    Decision {
+        #[arg(value_name = "CHOICE")]
+        choice: String,
+        #[arg(long)]
+        rationale: Option<String>,
+        /// An option that was considered; repeat for more.
+        #[arg(long = "option", value_name = "TEXT")]
+        options: Vec<String>,
+        #[command(flatten)]
+        envelope: Envelope,
+    },
+}
+
+/// Members from (name, value) pairs, leaving out absent values and empty lists.
+fn members(pairs: Vec<(&str, Json)>) -> Map<String, Json> {
+    pairs
+        .into_iter()
+        .filter(|(_, value)| {
+            !value.is_null() && value.as_array().is_none_or(|items| !items.is_empty())
+        })
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
+fn locals(pairs: &[String]) -> Result<Json, CliError> {
+    let mut locals = Map::new();
+    for pair in pairs {
+        let (name, value) = pair.split_once('=').ok_or_else(|| {
+            CliError::new(
+                EXIT_BAD_INPUT,
+                format!("--local {pair:?}: must be NAME=VALUE; nothing was recorded"),
+            )
+        })?;
+        locals.insert(name.to_owned(), value.into());
+    }
+    Ok(if locals.is_empty() {
+        Json::Null
+    } else {
+        Json::Object(locals)
+    })
+}
+
+fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelope), CliError> {
+    Ok(match command {
+        EventCommand::LlmCall {
+            model,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_creation_tokens,
+            cost_usd,
+            latency_ms,
+            prompt,
+            response,
+            envelope,
+        } => (
+            EventType::LlmCall,
+            members(vec![
+                ("model", model.into()),
+                ("input_tokens", input_tokens.into()),
+                ("output_tokens", output_tokens.into()),
+                ("cache_read_tokens", json!(cache_read_tokens)),
+                ("cache_creation_tokens", json!(cache_creation_tokens)),
+                ("cost_usd", json!(cost_usd)),
+                ("latency_ms", json!(latency_ms)),
+                ("prompt", json!(prompt)),
+                ("response", json!(response)),
+            ]),
+            envelope,
+        ),
+        EventCommand::ToolOutput {
+            tool,
+            command,
+            exit_code,
+            stdout,
+            stderr,
+            duration_ms,
+            envelope,
+        } => (
+            EventType::ToolOutput,
+            members(vec![
+                ("tool", tool.into()),
+                ("command", json!(command)),
+                ("exit_code", json!(exit_code)),
+                ("stdout", json!(stdout)),
+                ("stderr", json!(stderr)),
+                ("duration_ms", json!(duration_ms)),
+            ]),
+            envelope,
+        ),
+        EventCommand::Failure {
+            error_type,
+            message,
+            location,
+            locals: pairs,
+            envelope,
+        } => (
+            EventType::Failure,
+            members(vec![
+                ("error_type", error_type.into()),
+                ("message", message.into()),
+                ("location", json!(location)),
+                ("locals", locals(&pairs)?),
+            ]),
+            envelope,
+        ),
+        EventCommand::GitDiff {
+            diff,
+            stat,
+            files,
+            envelope,
+        } => (
+            EventType::GitDiff,
+            members(vec![
+                ("diff", diff.into()),
+                ("stat", json!(stat)),
+                ("files", json!(files)),
+            ]),
+            envelope,
+        ),
+        EventCommand::Decision {
+            choice,
+            rationale,
+            options,
+            envelope,
+        } => (
+            EventType::Decision,
+            members(vec![
+                ("choice", choice.into()),
+                ("rationale", json!(rationale)),
+                ("options", json!(options)),
+            ]),
+            envelope,
+        ),
+    })
+}
+
+/// Records an event in the envelope's session, else the current one, else none.
+pub fn record(
+    recorder: &Recorder,
+    kind: EventType,
+    data: Map<String, Json>,
+    envelope: Envelope,
+) -> Result<(u64, Option<String>), CliError> {
+    let (session, session_agent) = match envelope.session {
+        Some(id) => (Some(id), None),
+        None => current_session(recorder)?.map_or((None, None), |(id, agent)| (Some(id), agent)),
+    };
+    let agent = envelope.agent.or(session_agent);
+    let event = Event::new(kind, session.clone(), agent, data)
+        .map_err(|error| CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was recorded")))?;
+    Ok((recorder.record(event)?, session))
+}
+
+pub fn run(command: EventCommand, json: bool) -> CliResult {
+    let (kind, data, envelope) = build(command)?;
+    let recorder = open_recorder()?;
+    let recorded = record(&recorder, kind, data, envelope);
+    recorder.close();
+    let (lsn, session) = recorded?;
+    emit(
+        json,
+        &json!({ "lsn": lsn, "type": kind.as_str(), "session": session }),
+        || lsn.to_string(),
+    )
+}
+
+/// The default envelope: the current session and its agent.
+pub fn current_envelope() -> Envelope {
+    Envelope {
+        session: None,
+        agent: std::env::var("AGENTRAIL_AGENT")
+            .ok()
+            .filter(|agent| !agent.is_empty()),
+    }
+}
+
+/// Runs git with `args` in the working directory and returns its stdout.
+fn git(args: &[&str]) -> Result<String, CliError> {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .output()
+        .map_err(|error| {
+            CliError::new(EXIT_FAILURE, format!("running git: {error}"))
+                .with_hint("agentrail diff needs git on PATH")
+        })?;
+    if !output.status.success() {
+        return Err(CliError::new(
+            EXIT_FAILURE,
+            format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Git's empty tree: what a repository without commits is compared with.
+const GIT_EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+/// `agentrail diff`: records the working tree's `git diff` against HEAD (against the empty
+/// tree in a repository without commits).
+pub fn diff(json: bool) -> CliResult {
+    let base = match git(&["rev-parse", "--verify", "--quiet", "HEAD"]) {
+        Ok(_) => "HEAD",
+        Err(_) => GIT_EMPTY_TREE,
+    };
+    let diff = git(&["diff", "--no-color", base])?;
+    if diff.is_empty() {
+        return emit(json, &json!({ "lsn": null, "changed": false }), || {
+            "no changes in the working tree; nothing was recorded".into()
+        });
+    }
+    let stat = git(&["diff", "--no-color", "--stat", base])?;
+    let files: Vec<Json> = git(&["diff", "--name-only", base])?
+        .lines()
+        .map(Json::from)
+        .collect();
+    let summary = stat.lines().last().unwrap_or_default().trim().to_owned();
+    let data = members(vec![
+        ("diff", diff.into()),
+        ("stat", stat.trim_end().into()),
+        ("files", Json::Array(files)),
+    ]);
+    let recorder = open_recorder()?;
+    let recorded = record(&recorder, EventType::GitDiff, data, current_envelope());
+    recorder.close();
+    let (lsn, session) = recorded?;
+    emit(
+        json,
+        &json!({ "lsn": lsn, "changed": true, "session": session, "stat": summary }),
+        || format!("{lsn} {summary}"),
+    )
+}

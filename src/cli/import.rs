@@ -1,0 +1,52 @@
+//! `agentrail import FILE|-`: check every line, then append them all with no sync per event
+//! (one at the end), and say how many events were stored.
+
+use super::append::{bad_input, read_stdin};
+use super::{emit, open_workspace, report_recovery_of, CliError, CliResult, EXIT_BAD_INPUT};
+use agentrail::event::now_micros;
+use agentrail::import::encode_lines;
+use agentrail::journal::Durability;
+use agentrail::recorder::Recorder;
+use serde_json::json;
+use std::path::Path;
+
+pub fn run(file: &Path, json: bool) -> CliResult {
+    let text = if file == Path::new("-") {
+        read_stdin()?
+    } else {
+        std::fs::read_to_string(file).map_err(|error| {
+            CliError::new(
+                EXIT_BAD_INPUT,
+                format!("reading {}: {error}; nothing was appended", file.display()),
+            )
+        })?
+    };
+    // Mode `never` while appending, one sync before answering: an import is durable as a
+    // whole when this command says so, without paying an fdatasync per batch.
+    let recorder = Recorder::open(open_workspace()?, Durability::Never)?;
+    report_recovery_of(&recorder);
+    let records = encode_lines(&recorder, &text, now_micros()).map_err(bad_input)?;
+    drop(text);
+    let count = records.len() as u64;
+    let lsns = if count == 0 {
+        0..0
+    } else {
+        recorder.journal().append_batch(records)?
+    };
+    recorder.journal().sync()?;
+    recorder.close();
+    let range = json!({ "first_lsn": lsns.start, "last_lsn": lsns.end.saturating_sub(1) });
+    emit(
+        json,
+        &json!({ "imported": count, "lsns": range }),
+        || match count {
+            0 => "imported 0 events".into(),
+            1 => format!("imported 1 event (LSN {})", lsns.start),
+            _ => format!(
+                "imported {count} events (LSN {} to {})",
+                lsns.start,
+                lsns.end - 1
+            ),
+        },
+    )
+}

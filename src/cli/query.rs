@@ -1,0 +1,421 @@
+//! The reading commands: `status`, `log`, `show`, `tokens`, `resume` and `rebuild`. They answer
+//! from projections (brought up to date from their checkpoints) and read events by LSN; their
+//! human form is short on purpose, since agents pay for every token they read.
+
+use super::session::current_session;
+use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
+use agentrail::event::{decode_record, format_ts, Decoded, Event};
+use agentrail::project::{SessionInfo, Sessions, Stats, TokenTotals, Tokens};
+use agentrail::recorder::Recorder;
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Events `log` lists when not told how many.
+const LOG_EVENTS_DEFAULT: usize = 20;
+/// Events of the open session `resume` shows.
+const RESUME_EVENTS: usize = 10;
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Show the last N events (default 20).
+    #[arg(long, value_name = "N")]
+    last: Option<usize>,
+    /// Only events of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// Only events of this session.
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TokensBy {
+    Session,
+    Agent,
+    Model,
+}
+
+/// "1 call", "3 calls".
+fn counted(count: u64, noun: &str) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {noun}{plural}")
+}
+
+/// The RFC 3339 time to the second, for human output.
+fn short_ts(ts_micros: i64) -> String {
+    let full = format_ts(ts_micros);
+    match full.find('.') {
+        Some(dot) => format!("{}Z", &full[..dot]),
+        None => full,
+    }
+}
+
+fn totals_json(totals: &TokenTotals) -> Json {
+    json!({
+        "calls": totals.calls,
+        "input_tokens": totals.input_tokens,
+        "output_tokens": totals.output_tokens,
+        "cache_read_tokens": totals.cache_read_tokens,
+        "cache_creation_tokens": totals.cache_creation_tokens,
+        "cost_usd": totals.cost_usd,
+    })
+}
+
+fn totals_line(totals: &TokenTotals) -> String {
+    let mut line = format!(
+        "{}, in {}, out {}",
+        counted(totals.calls, "call"),
+        totals.input_tokens,
+        totals.output_tokens
+    );
+    if totals.cache_read_tokens + totals.cache_creation_tokens > 0 {
+        line += &format!(
+            ", cache read {}, cache write {}",
+            totals.cache_read_tokens, totals.cache_creation_tokens
+        );
+    }
+    if totals.cost_usd > 0.0 {
+        line += &format!(", ${:.4}", totals.cost_usd);
+    }
+    line
+}
+
+pub fn session_json(session: &SessionInfo) -> Json {
+    json!({
+        "id": session.id,
+        "task": session.task,
+        "agent": session.agent,
+        "status": session.status.as_str(),
+        "start": format_ts(session.start_ts_micros),
+        "end": session.end_ts_micros.map(format_ts),
+        "duration_ms": session.duration_micros().map(|micros| micros / 1000),
+        "events": session.events,
+        "actions": session.actions,
+        "last_lsn": session.last_lsn,
+        "message": session.message,
+        "description": session.description,
+        "tokens": totals_json(&session.tokens),
+    })
+}
+
+/// One line about a session.
+pub fn session_line(session: &SessionInfo) -> String {
+    let mut line = format!(
+        "{} {} {:?}",
+        session.id,
+        session.status,
+        session.task.as_deref().unwrap_or_default()
+    );
+    if let Some(agent) = &session.agent {
+        line += &format!(" agent={agent}");
+    }
+    line += &format!(" started {}", short_ts(session.start_ts_micros));
+    if let Some(micros) = session.duration_micros() {
+        line += &format!(" took {:.1}s", micros as f64 / 1e6);
+    }
+    line += &format!(
+        "; {}, {}; tokens {}",
+        counted(session.events, "event"),
+        counted(session.actions, "action"),
+        totals_line(&session.tokens)
+    );
+    if let Some(message) = &session.message {
+        line += &format!("; {message:?}");
+    }
+    line
+}
+
+/// A few words saying what an event is about.
+fn summary(event: &Event) -> String {
+    let text = |field: &str| event.text(field).unwrap_or_default().to_owned();
+    let first_line = |field: &str| text(field).lines().next().unwrap_or_default().to_owned();
+    match event.event_type.as_str() {
+        "session_start" => text("task"),
+        "session_end" => format!("{} {}", text("status"), text("message"))
+            .trim_end()
+            .to_owned(),
+        "action" => text("description"),
+        "llm_call" => format!(
+            "{} in={} out={}",
+            text("model"),
+            event.count("input_tokens").unwrap_or(0),
+            event.count("output_tokens").unwrap_or(0)
+        ),
+        "tool_output" => {
+            let command = event
+                .text("command")
+                .map_or_else(|| text("tool"), |_| first_line("command"));
+            match event.data.get("exit_code") {
+                Some(code) => format!("{command} exit={code}"),
+                None => command,
+            }
+        }
+        "failure" => format!("{}: {}", text("error_type"), first_line("message")),
+        "git_diff" => match event.text("stat") {
+            Some(stat) => stat.lines().last().unwrap_or_default().trim().to_owned(),
+            None => format!("{} lines", text("diff").lines().count()),
+        },
+        "decision" => text("choice"),
+        "commit" => format!("{} {}", text("kind"), first_line("message")),
+        "task" => format!("{} {}", text("id"), text("status")),
+        _ => String::new(),
+    }
+}
+
+fn shorten(text: &str, chars_max: usize) -> String {
+    match text.char_indices().nth(chars_max) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Characters of an event summary in `log`'s human form.
+const SUMMARY_CHARS_MAX: usize = 100;
+
+fn log_line(lsn: u64, event: &Event) -> String {
+    let mut line = format!("{lsn} {} {}", short_ts(event.ts_micros), event.event_type);
+    if let Some(session) = &event.session {
+        line += &format!(" {session}");
+    }
+    let summary = summary(event);
+    if !summary.is_empty() {
+        line += &format!(
+            " {}",
+            shorten(&summary.replace('\n', " "), SUMMARY_CHARS_MAX)
+        );
+    }
+    line
+}
+
+/// Events from `first_lsn` on that pass `keep`, at most the last `last` of them.
+fn scan(
+    recorder: &Recorder,
+    first_lsn: u64,
+    last: usize,
+    keep: impl Fn(&Event) -> bool,
+) -> Result<Vec<(u64, Event)>, CliError> {
+    let mut found = VecDeque::with_capacity(last.min(1024));
+    if last == 0 {
+        return Ok(Vec::new());
+    }
+    for record in recorder.journal().read_from(first_lsn.max(1))? {
+        let record = record?;
+        if let Decoded::Event(event) = decode_record(&record)? {
+            if keep(&event) {
+                if found.len() == last {
+                    found.pop_front();
+                }
+                found.push_back((record.lsn, event));
+            }
+        }
+    }
+    Ok(found.into())
+}
+
+fn events_json(events: &[(u64, Event)]) -> Json {
+    Json::Array(
+        events
+            .iter()
+            .map(|(lsn, event)| event.to_json(*lsn))
+            .collect(),
+    )
+}
+
+fn events_lines(events: &[(u64, Event)]) -> String {
+    events
+        .iter()
+        .map(|(lsn, event)| log_line(*lsn, event) + "\n")
+        .collect()
+}
+
+pub fn log(args: &LogArgs, json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let last = args.last.unwrap_or(LOG_EVENTS_DEFAULT);
+    let filtered = args.event_type.is_some() || args.session.is_some();
+    // Unfiltered, the last N events are the last N LSNs: no need to read the rest.
+    let first_lsn = if filtered {
+        1
+    } else {
+        recorder.journal().last_lsn().saturating_sub(last as u64) + 1
+    };
+    let events = scan(&recorder, first_lsn, last, |event| {
+        args.event_type
+            .as_ref()
+            .is_none_or(|kind| &event.event_type == kind)
+            && args
+                .session
+                .as_ref()
+                .is_none_or(|id| event.session.as_ref() == Some(id))
+    })?;
+    recorder.close();
+    emit(json, &json!({ "events": events_json(&events) }), || {
+        events_lines(&events)
+    })
+}
+
+pub fn show(target: &str, json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let shown = match target.parse::<u64>() {
+        Ok(lsn) => show_event(&recorder, lsn, json),
+        Err(_) => show_session(&recorder, target, json),
+    };
+    recorder.close();
+    shown
+}
+
+fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
+    let last = recorder.journal().last_lsn();
+    if lsn == 0 || lsn > last {
+        return Err(CliError::new(
+            EXIT_FAILURE,
+            format!("no event at LSN {lsn}: the journal holds LSN 1 to {last}"),
+        ));
+    }
+    let record = recorder
+        .journal()
+        .read_from(lsn)?
+        .next()
+        .ok_or_else(|| CliError::new(EXIT_FAILURE, format!("no record at LSN {lsn}")))??;
+    let Decoded::Event(event) = decode_record(&record)? else {
+        return Err(CliError::new(
+            EXIT_FAILURE,
+            format!("LSN {lsn} holds a record of a kind this version does not know"),
+        ));
+    };
+    let value = event.to_json(lsn);
+    emit(json, &value, || {
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    })
+}
+
+fn show_session(recorder: &Recorder, id: &str, json: bool) -> CliResult {
+    let sessions = recorder.load::<Sessions>()?.state;
+    let session = sessions.get(id).ok_or_else(|| {
+        CliError::new(
+            EXIT_BAD_INPUT,
+            format!("{id:?} is neither an LSN nor a session id in this journal"),
+        )
+        .with_hint("`agentrail log` lists LSNs and session ids")
+    })?;
+    let events = scan(recorder, session.start_lsn, usize::MAX, |event| {
+        event.session.as_deref() == Some(id)
+    })?;
+    let value = json!({ "session": session_json(session), "events": events_json(&events) });
+    emit(json, &value, || {
+        format!("{}\n{}", session_line(session), events_lines(&events))
+    })
+}
+
+pub fn tokens(by: Option<TokensBy>, json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let tokens = recorder.load::<Tokens>()?.state;
+    recorder.close();
+    let total = BTreeMap::from([("total".to_owned(), tokens.total.clone())]);
+    let table = match by {
+        None => &total,
+        Some(TokensBy::Session) => &tokens.by_session,
+        Some(TokensBy::Agent) => &tokens.by_agent,
+        Some(TokensBy::Model) => &tokens.by_model,
+    };
+    let value: serde_json::Map<String, Json> = table
+        .iter()
+        .map(|(key, totals)| (key.clone(), totals_json(totals)))
+        .collect();
+    emit(json, &Json::Object(value), || {
+        table
+            .iter()
+            .map(|(key, totals)| format!("{key}: {}\n", totals_line(totals)))
+            .collect()
+    })
+}
+
+pub fn status(json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let stats = recorder.load::<Stats>()?.state;
+    let tokens = recorder.load::<Tokens>()?.state;
+    let session = match current_session(&recorder)? {
+        Some((id, _)) => recorder.load::<Sessions>()?.state.get(&id).cloned(),
+        None => None,
+    };
+    let journal_dir = recorder.workspace().journal_dir();
+    recorder.close();
+    let value = json!({
+        "journal": {
+            "path": journal_dir,
+            "events": stats.events,
+            "last_lsn": stats.last_lsn,
+            "first_ts": stats.first_ts_micros.map(format_ts),
+            "last_ts": stats.last_ts_micros.map(format_ts),
+            "sessions": stats.sessions_started,
+        },
+        "session": session.as_ref().map(session_json),
+        "tokens": totals_json(&tokens.total),
+    });
+    emit(json, &value, || {
+        let session = session.as_ref().map_or("none".into(), session_line);
+        format!(
+            "journal: {} ({}, {}, last LSN {})\nsession: {session}\ntokens: {}",
+            journal_dir.display(),
+            counted(stats.events, "event"),
+            counted(stats.sessions_started, "session"),
+            stats.last_lsn,
+            totals_line(&tokens.total)
+        )
+    })
+}
+
+pub fn resume(json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let tokens = recorder.load::<Tokens>()?.state;
+    let session = match current_session(&recorder)? {
+        Some((id, _)) => recorder.load::<Sessions>()?.state.get(&id).cloned(),
+        None => None,
+    };
+    let events = match &session {
+        Some(session) => scan(&recorder, session.start_lsn, RESUME_EVENTS, |event| {
+            event.session.as_deref() == Some(session.id.as_str())
+        })?,
+        None => Vec::new(),
+    };
+    recorder.close();
+    let value = json!({
+        "session": session.as_ref().map(session_json),
+        "last_events": events_json(&events),
+        "tokens": totals_json(&tokens.total),
+    });
+    emit(json, &value, || {
+        match &session {
+        Some(session) => format!(
+            "session: {}\nlast events:\n{}tokens (all sessions): {}",
+            session_line(session),
+            events_lines(&events),
+            totals_line(&tokens.total)
+        ),
+        None => format!(
+            "session: none open (start one with `agentrail session start TASK`)\ntokens (all sessions): {}",
+            totals_line(&tokens.total)
+        ),
+    }
+    })
+}
+
+pub fn rebuild(json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let report = recorder.projector().rebuild(recorder.journal())?;
+    recorder.close();
+    let value = json!({
+        "events": report.events,
+        "records": report.records,
+        "seconds": report.elapsed.as_secs_f64(),
+        "events_per_second": report.events_per_second.round(),
+    });
+    emit(json, &value, || {
+        format!(
+            "rebuilt every projection from {} events in {:.3} s ({:.0} events/s)",
+            report.events,
+            report.elapsed.as_secs_f64(),
+            report.events_per_second
+        )
+    })
+}

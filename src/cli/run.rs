@@ -1,0 +1,224 @@
+//! `agentrail run -- CMD [ARGS]...`: runs the command with its output passed through as it
+//! comes, then records a `tool_output` with the exit code, the duration, and stdout and stderr
+//! each capped at 10 KiB (head and tail kept, `truncated` set). Exits with the command's code.
+//! Only the head and tail of each stream are held in memory, whatever the command prints.
+
+use super::event::{current_envelope, record};
+use super::{emit, open_recorder, recording_off, CliError, EXIT_FAILURE};
+use agentrail::event::schema::{
+    join_head_tail, CAP_MARKER_BYTES_MAX, TOOL_OUTPUT_STREAM_BYTES_MAX,
+};
+use agentrail::event::EventType;
+use serde_json::{json, Map, Value as Json};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Exit code when the command cannot be started (as a shell says for "command not found").
+const EXIT_CANNOT_RUN: i32 = 127;
+/// Bytes kept from each end of a stream: a UTF-8 character cut at either end becomes one
+/// replacement character (up to 3 bytes), hence the slack.
+const STREAM_END_BYTES: usize = (TOOL_OUTPUT_STREAM_BYTES_MAX - CAP_MARKER_BYTES_MAX) / 2 - 4;
+
+/// The head and tail of a stream and how long it was.
+#[derive(Default)]
+struct Capture {
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    total: usize,
+}
+
+impl Capture {
+    fn push(&mut self, mut bytes: &[u8]) {
+        self.total += bytes.len();
+        let room = STREAM_END_BYTES.saturating_sub(self.head.len());
+        let (to_head, rest) = bytes.split_at(room.min(bytes.len()));
+        self.head.extend_from_slice(to_head);
+        bytes = rest;
+        if bytes.len() > STREAM_END_BYTES {
+            bytes = &bytes[bytes.len() - STREAM_END_BYTES..];
+        }
+        self.tail.extend(bytes);
+        let excess = self.tail.len().saturating_sub(STREAM_END_BYTES);
+        self.tail.drain(..excess);
+    }
+
+    /// The text to store and whether anything was left out.
+    fn text(self) -> (String, bool) {
+        let omitted = self.total - self.head.len() - self.tail.len();
+        let (mut head, tail): (Vec<u8>, Vec<u8>) = (self.head, self.tail.into());
+        if omitted == 0 {
+            head.extend(tail);
+            return (String::from_utf8_lossy(&head).into_owned(), false);
+        }
+        let (head, tail) = (
+            String::from_utf8_lossy(&head),
+            String::from_utf8_lossy(&tail),
+        );
+        (join_head_tail(&head, omitted, &tail), true)
+    }
+}
+
+/// Copies a child's stream to ours as it comes and captures it.
+fn tee(mut from: impl Read, mut to: impl Write) -> Capture {
+    let mut capture = Capture::default();
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                capture.push(&buffer[..read]);
+                // A closed stdout of ours must not stop the command: keep capturing.
+                let _ = to.write_all(&buffer[..read]).and_then(|()| to.flush());
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    capture
+}
+
+/// What the command did.
+struct Outcome {
+    exit_code: i32,
+    duration_ms: u64,
+    stdout: Capture,
+    stderr: Capture,
+}
+
+fn execute(command: &[String]) -> Result<Outcome, std::io::Error> {
+    let started = Instant::now();
+    let mut child = Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let child_out = child.stdout.take().expect("stdout is piped");
+    let child_err = child.stderr.take().expect("stderr is piped");
+    let (stdout, stderr) = std::thread::scope(|scope| {
+        let out = scope.spawn(|| tee(child_out, std::io::stdout()));
+        let err = scope.spawn(|| tee(child_err, std::io::stderr()));
+        (
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+        )
+    });
+    let status = child.wait()?;
+    Ok(Outcome {
+        exit_code: exit_code(status),
+        duration_ms: started.elapsed().as_millis() as u64,
+        stdout,
+        stderr,
+    })
+}
+
+/// The status as a shell reports it: the exit code, or 128 + the signal.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return 128 + signal;
+        }
+    }
+    status.code().unwrap_or(EXIT_FAILURE)
+}
+
+fn data(command: &[String], outcome: Outcome) -> Map<String, Json> {
+    let (stdout, stdout_cut) = outcome.stdout.text();
+    let (stderr, stderr_cut) = outcome.stderr.text();
+    let mut data = Map::new();
+    data.insert("tool".into(), command[0].clone().into());
+    data.insert("command".into(), shell_words(command).into());
+    data.insert("exit_code".into(), outcome.exit_code.into());
+    data.insert("stdout".into(), stdout.into());
+    data.insert("stderr".into(), stderr.into());
+    data.insert("duration_ms".into(), outcome.duration_ms.into());
+    if stdout_cut || stderr_cut {
+        data.insert("truncated".into(), true.into());
+    }
+    data
+}
+
+/// The command line as one string, words with spaces or quotes quoted.
+fn shell_words(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|word| {
+            if !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs the command and returns the process exit code (the command's).
+pub fn run(command: &[String], json: bool) -> i32 {
+    let recorder = if recording_off() {
+        None
+    } else {
+        match open_recorder() {
+            Ok(recorder) => Some(recorder),
+            Err(error) => return super::report(error),
+        }
+    };
+    let outcome = match execute(command) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("agentrail: cannot run {}: {error}", command[0]);
+            let mut stderr = Capture::default();
+            stderr.push(format!("cannot run {}: {error}", command[0]).as_bytes());
+            Outcome {
+                exit_code: EXIT_CANNOT_RUN,
+                duration_ms: 0,
+                stdout: Capture::default(),
+                stderr,
+            }
+        }
+    };
+    let exit = outcome.exit_code;
+    let Some(recorder) = recorder else {
+        return exit;
+    };
+    let recorded = record(
+        &recorder,
+        EventType::ToolOutput,
+        data(command, outcome),
+        current_envelope(),
+    );
+    recorder.close();
+    let printed = recorded.and_then(|(lsn, session)| {
+        if json {
+            emit(
+                true,
+                &json!({ "lsn": lsn, "exit_code": exit, "session": session }),
+                String::new,
+            )
+        } else {
+            Ok(())
+        }
+    });
+    match printed {
+        Ok(()) => exit,
+        Err(error) => {
+            let code = super::report(CliError::new(
+                error.code,
+                format!("the command ran, but was not recorded: {}", error.message),
+            ));
+            if exit == 0 {
+                code
+            } else {
+                exit
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `agentrail session start|status|log|commit|abort`: a work session as a git-like unit. Later
+//! commands find the session in `AGENTRAIL_SESSION`, else take the most recent open one.
+
+use super::{emit, open_recorder, recording_off, CliError, CliResult, EXIT_FAILURE};
+use agentrail::event::{format_ts, Event, EventType};
+use agentrail::project::{Active, Sessions};
+use agentrail::recorder::{object, Recorder};
+use clap::Subcommand;
+use serde_json::json;
+
+/// What a command without an open session says.
+pub const NO_SESSION: &str = "No active session. Use 'agentrail session start' first.";
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Start a session and print its id; export AGENTRAIL_SESSION=<id> to keep parallel agents apart.
+    Start {
+        #[arg(value_name = "TASK")]
+        task: String,
+        #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME")]
+        agent: Option<String>,
+    },
+    /// The current session: task, agent, events, actions and tokens.
+    Status,
+    /// Record an action in the current session.
+    Log {
+        #[arg(value_name = "DESCRIPTION")]
+        description: String,
+        /// What kind of action (edit, test, search, ...).
+        #[arg(long = "type", value_name = "KIND")]
+        kind: Option<String>,
+    },
+    /// End the current session with a commit message.
+    Commit {
+        #[arg(value_name = "MESSAGE")]
+        message: String,
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+    /// End the current session as aborted.
+    Abort,
+}
+
+/// The session later commands act on: `AGENTRAIL_SESSION` when set, else the most recent open
+/// session. `None` when there is neither.
+pub fn current_session(recorder: &Recorder) -> Result<Option<(String, Option<String>)>, CliError> {
+    let active = recorder.load::<Active>()?.state;
+    if let Some(id) = std::env::var("AGENTRAIL_SESSION")
+        .ok()
+        .filter(|id| !id.is_empty())
+    {
+        let agent = active.get(&id).and_then(|session| session.agent.clone());
+        return Ok(Some((id, agent)));
+    }
+    Ok(active
+        .most_recent_open()
+        .map(|session| (session.id.clone(), session.agent.clone())))
+}
+
+/// The current session, which must be open.
+fn open_session(recorder: &Recorder) -> Result<(String, Option<String>), CliError> {
+    let active = recorder.load::<Active>()?.state;
+    let (id, agent) = current_session(recorder)?.ok_or_else(no_session)?;
+    if !active.is_open(&id) {
+        return Err(CliError::new(
+            EXIT_FAILURE,
+            format!("session {id} (from AGENTRAIL_SESSION) is not open"),
+        )
+        .with_hint("start one with `agentrail session start TASK`, or unset AGENTRAIL_SESSION"));
+    }
+    Ok((id, agent))
+}
+
+fn no_session() -> CliError {
+    CliError::new(EXIT_FAILURE, NO_SESSION)
+}
+
+pub fn run(command: SessionCommand, json: bool) -> CliResult {
+    if recording_off() && !matches!(command, SessionCommand::Status) {
+        return Ok(());
+    }
+    let recorder = open_recorder()?;
+    let result = match command {
+        SessionCommand::Start { task, agent } => start(&recorder, &task, agent, json),
+        SessionCommand::Status => status(&recorder, json),
+        SessionCommand::Log { description, kind } => {
+            let mut data = object(json!({ "description": description }));
+            if let Some(kind) = kind {
+                data.insert("kind".into(), kind.into());
+            }
+            record_in_session(&recorder, EventType::Action, data, json)
+        }
+        SessionCommand::Commit {
+            message,
+            description,
+        } => end(&recorder, "committed", Some(message), description, json),
+        SessionCommand::Abort => end(&recorder, "aborted", None, None, json),
+    };
+    recorder.close();
+    result
+}
+
+fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {
+    let (id, lsn) = recorder.start_session(task, agent)?;
+    emit(json, &json!({ "session": id, "lsn": lsn }), || id.clone())
+}
+
+fn status(recorder: &Recorder, json: bool) -> CliResult {
+    let (id, _) = current_session(recorder)?.ok_or_else(no_session)?;
+    let sessions = recorder.load::<Sessions>()?.state;
+    let session = sessions
+        .get(&id)
+        .ok_or_else(|| CliError::new(EXIT_FAILURE, format!("no session {id} in this journal")))?;
+    let value = super::query::session_json(session);
+    emit(json, &value, || super::query::session_line(session))
+}
+
+fn record_in_session(
+    recorder: &Recorder,
+    kind: EventType,
+    data: serde_json::Map<String, serde_json::Value>,
+    json: bool,
+) -> CliResult {
+    let (id, agent) = open_session(recorder)?;
+    let event = Event::new(kind, Some(id.clone()), agent, data)?;
+    let lsn = recorder.record(event)?;
+    emit(json, &json!({ "lsn": lsn, "session": id }), || {
+        lsn.to_string()
+    })
+}
+
+fn end(
+    recorder: &Recorder,
+    status: &str,
+    message: Option<String>,
+    description: Option<String>,
+    json: bool,
+) -> CliResult {
+    let (id, agent) = open_session(recorder)?;
+    let mut data = object(json!({ "status": status }));
+    if let Some(message) = message {
+        data.insert("message".into(), message.into());
+    }
+    if let Some(description) = description {
+        data.insert("description".into(), description.into());
+    }
+    let event = Event::new(EventType::SessionEnd, Some(id.clone()), agent, data)?;
+    let ts = format_ts(event.ts_micros);
+    let lsn = recorder.record(event)?;
+    let value = json!({ "session": id, "status": status, "lsn": lsn, "ts": ts });
+    emit(json, &value, || format!("{status} {id} (LSN {lsn})"))
+}

@@ -1,0 +1,721 @@
+//! The agents' commands as an agent drives them: sessions, typed events, `run`, `diff`, `log`,
+//! `show`, `tokens`, `status`, `resume`, `import`, `rebuild`, `--json` on every command and
+//! `AGENTRAIL=off`. What a person reads is pinned by insta snapshots over a fixed scenario
+//! (imported with fixed timestamps and session ids, so the output does not move); what must
+//! hold whatever the wording is asserted directly.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Output;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
+
+struct Dir {
+    temp: tempfile::TempDir,
+}
+
+impl Dir {
+    /// A temporary directory with an initialized workspace.
+    fn initialized() -> Dir {
+        let dir = Dir {
+            temp: tempfile::tempdir().unwrap(),
+        };
+        let output = dir.run(&["init", "--segment-bytes", "65536"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        dir
+    }
+
+    fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    fn command(&self) -> assert_cmd::Command {
+        let mut command = assert_cmd::Command::new(BIN);
+        command.current_dir(self.path());
+        for variable in [
+            "AGENTRAIL_DIR",
+            "AGENTRAIL_SYNC",
+            "AGENTRAIL_SESSION",
+            "AGENTRAIL_AGENT",
+            "AGENTRAIL",
+        ] {
+            command.env_remove(variable);
+        }
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command();
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.args(args).output().unwrap()
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        self.command()
+            .args(args)
+            .write_stdin(stdin)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        // Before the subcommand, so that `run` does not pass it on to its command.
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let stdout = self.ok(&with_json);
+        assert_eq!(
+            stdout.lines().count(),
+            1,
+            "{args:?} --json printed more than one line: {stdout}"
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{args:?}: {error}: {stdout}"))
+    }
+
+    fn export(&self) -> Vec<Value> {
+        self.ok(&["export"])
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn render(&self, output: &Output) -> String {
+        let canonical = self.path().canonicalize().unwrap();
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            output.status.code().unwrap_or(-1),
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+        .replace(canonical.to_str().unwrap(), "[TMP]")
+        .replace(self.path().to_str().unwrap(), "[TMP]")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fixed scenario: two sessions of two agents, one committed, one still open.
+fn scenario() -> String {
+    let events = [
+        json!({"ts": "2026-11-23T10:00:00Z", "type": "session_start", "session": "s-000000000001", "agent": "planner", "data": {"task": "fix the flaky test"}}),
+        json!({"ts": "2026-11-23T10:00:05Z", "type": "llm_call", "session": "s-000000000001", "agent": "planner", "data": {"model": "claude-sonnet-4", "input_tokens": 1200, "output_tokens": 300, "cache_read_tokens": 800, "cost_usd": 0.012}}),
+        json!({"ts": "2026-11-23T10:00:09Z", "type": "action", "session": "s-000000000001", "agent": "planner", "data": {"description": "read tests/crash.rs", "kind": "search"}}),
+        json!({"ts": "2026-11-23T10:00:20Z", "type": "tool_output", "session": "s-000000000001", "agent": "planner", "data": {"tool": "cargo", "command": "cargo test", "exit_code": 101, "stdout": "test result: FAILED", "duration_ms": 5400}}),
+        json!({"ts": "2026-11-23T10:00:21Z", "type": "failure", "session": "s-000000000001", "agent": "planner", "data": {"error_type": "AssertionError", "message": "left == right failed", "location": "tests/crash.rs:88"}}),
+        json!({"ts": "2026-11-23T10:00:30Z", "type": "decision", "session": "s-000000000001", "agent": "planner", "data": {"choice": "wait for the writer", "rationale": "the race is in the test"}}),
+        json!({"ts": "2026-11-23T10:01:00Z", "type": "session_end", "session": "s-000000000001", "agent": "planner", "data": {"status": "committed", "message": "fix the race in the crash test"}}),
+        json!({"ts": "2026-11-23T11:00:00Z", "type": "session_start", "session": "s-000000000002", "agent": "coder", "data": {"task": "add the tokens command"}}),
+        json!({"ts": "2026-11-23T11:00:04Z", "type": "llm_call", "session": "s-000000000002", "agent": "coder", "data": {"model": "gpt-5", "input_tokens": 5000, "output_tokens": 700}}),
+        json!({"ts": "2026-11-23T11:00:09Z", "type": "git_diff", "session": "s-000000000002", "agent": "coder", "data": {"diff": "+fn tokens() {}", "stat": " src/cli/query.rs | 1 +\n 1 file changed, 1 insertion(+)"}}),
+    ];
+    events
+        .iter()
+        .map(|event| event.to_string() + "\n")
+        .collect()
+}
+
+fn with_scenario() -> Dir {
+    let dir = Dir::initialized();
+    let output = dir.run_stdin(&["import", "-"], &scenario());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    dir
+}
+
+#[test]
+fn a_session_from_start_to_commit() {
+    let dir = Dir::initialized();
+    let id = dir
+        .ok(&["session", "start", "fix the bug", "--agent", "planner"])
+        .trim()
+        .to_owned();
+    assert!(id.starts_with("s-") && id.len() == 14, "{id}");
+    dir.ok(&["session", "log", "read src/lib.rs", "--type", "search"]);
+    dir.ok(&[
+        "event",
+        "llm-call",
+        "--model",
+        "m1",
+        "--input-tokens",
+        "100",
+        "--output-tokens",
+        "20",
+    ]);
+    dir.ok(&[
+        "event",
+        "decision",
+        "use a mutex",
+        "--rationale",
+        "simplest",
+    ]);
+    let status = dir.json(&["session", "status"]);
+    assert_eq!(status["id"], json!(id));
+    assert_eq!(status["status"], json!("open"));
+    assert_eq!(status["agent"], json!("planner"));
+    assert_eq!(status["actions"], json!(1));
+    assert_eq!(status["events"], json!(4));
+    assert_eq!(status["tokens"]["input_tokens"], json!(100));
+    let committed = dir.json(&["session", "commit", "fixed it", "--description", "details"]);
+    assert_eq!(committed["status"], json!("committed"));
+    let events = dir.export();
+    assert!(events.iter().all(|event| event["session"] == json!(id)));
+    assert!(events
+        .iter()
+        .all(|event| event["agent"] == json!("planner")));
+    assert_eq!(
+        events.last().unwrap()["data"],
+        json!({"status": "committed", "message": "fixed it", "description": "details"})
+    );
+    // The session is over: session commands now have nothing to act on.
+    let output = dir.run(&["session", "log", "more"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        "agentrail: No active session. Use 'agentrail session start' first.\n"
+    );
+}
+
+#[test]
+fn without_a_session_session_commands_exit_1_and_events_have_no_session() {
+    let dir = Dir::initialized();
+    for args in [
+        &["session", "log", "x"][..],
+        &["session", "commit", "m"],
+        &["session", "abort"],
+        &["session", "status"],
+    ] {
+        let output = dir.run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(text(&output.stderr)
+            .contains("No active session. Use 'agentrail session start' first."));
+    }
+    dir.ok(&["event", "decision", "go"]);
+    assert_eq!(dir.export()[0].get("session"), None);
+}
+
+#[test]
+fn agentrail_session_keeps_parallel_agents_apart() {
+    let dir = Dir::initialized();
+    let first = dir.ok(&["session", "start", "one"]).trim().to_owned();
+    let second = dir.ok(&["session", "start", "two"]).trim().to_owned();
+    // Without the variable, the most recent open session is used.
+    dir.ok(&["session", "log", "to the second"]);
+    let output = dir.run_env(
+        &["session", "log", "to the first"],
+        &[("AGENTRAIL_SESSION", &first)],
+    );
+    assert!(output.status.success());
+    let output = dir.run_env(&["session", "abort"], &[("AGENTRAIL_SESSION", &first)]);
+    assert!(output.status.success());
+    let events = dir.export();
+    let actions: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|event| event["type"] == "action")
+        .map(|event| {
+            (
+                event["session"].as_str().unwrap(),
+                event["data"]["description"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (second.as_str(), "to the second"),
+            (first.as_str(), "to the first")
+        ]
+    );
+    // The first is aborted; the second is still the current one.
+    assert_eq!(dir.json(&["session", "status"])["id"], json!(second));
+    let output = dir.run_env(
+        &["session", "log", "late"],
+        &[("AGENTRAIL_SESSION", &first)],
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn every_command_has_json_output() {
+    let dir = with_scenario();
+    let id = dir.json(&["session", "start", "json check"])["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(dir.json(&["session", "log", "x"])["lsn"].is_u64());
+    assert_eq!(dir.json(&["session", "status"])["id"], json!(id));
+    for args in [
+        &[
+            "event",
+            "llm-call",
+            "--model",
+            "m",
+            "--input-tokens",
+            "1",
+            "--output-tokens",
+            "2",
+        ][..],
+        &[
+            "event",
+            "tool-output",
+            "--tool",
+            "bash",
+            "--exit-code",
+            "-1",
+        ],
+        &[
+            "event",
+            "failure",
+            "--error-type",
+            "E",
+            "--message",
+            "m",
+            "--local",
+            "x=1",
+        ],
+        &["event", "git-diff", "--diff", "+a", "--file", "a.rs"],
+        &["event", "decision", "c", "--option", "a", "--option", "b"],
+    ] {
+        let value = dir.json(args);
+        assert!(value["lsn"].is_u64(), "{args:?}: {value}");
+        assert_eq!(value["session"], json!(id), "{args:?}");
+    }
+    assert!(dir.json(&["log"])["events"].is_array());
+    assert!(dir.json(&["show", "1"])["type"].is_string());
+    assert!(dir.json(&["show", "s-000000000001"])["events"].is_array());
+    assert!(dir.json(&["tokens"])["total"].is_object());
+    assert!(dir.json(&["status"])["journal"]["events"].is_u64());
+    assert_eq!(dir.json(&["resume"])["session"]["id"], json!(id));
+    assert!(dir.json(&["rebuild"])["events_per_second"].is_number());
+    assert!(dir.json(&["verify"])["ok"].as_bool().unwrap());
+    assert_eq!(
+        dir.json(&[
+            "append",
+            "--event",
+            r#"{"type":"action","data":{"description":"d"}}"#
+        ])["lsns"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        dir.json(&["session", "commit", "done"])["status"],
+        json!("committed")
+    );
+    assert!(dir.json(&["run", "true"])["lsn"].is_u64());
+}
+
+#[test]
+fn the_scenario_as_a_person_reads_it() {
+    let dir = with_scenario();
+    insta::assert_snapshot!("log", dir.render(&dir.run(&["log"])));
+    insta::assert_snapshot!(
+        "log_last_2_type_llm_call",
+        dir.render(&dir.run(&["log", "--last", "2", "--type", "llm_call"]))
+    );
+    insta::assert_snapshot!("show_lsn", dir.render(&dir.run(&["show", "2"])));
+    insta::assert_snapshot!(
+        "show_session",
+        dir.render(&dir.run(&["show", "s-000000000001"]))
+    );
+    insta::assert_snapshot!("tokens", dir.render(&dir.run(&["tokens"])));
+    insta::assert_snapshot!(
+        "tokens_by_model",
+        dir.render(&dir.run(&["tokens", "--by", "model"]))
+    );
+    insta::assert_snapshot!(
+        "session_status",
+        dir.render(&dir.run(&["session", "status"]))
+    );
+    insta::assert_snapshot!("status", dir.render(&dir.run(&["status"])));
+    insta::assert_snapshot!("resume", dir.render(&dir.run(&["resume"])));
+    insta::assert_snapshot!("show_unknown", dir.render(&dir.run(&["show", "nonsense"])));
+}
+
+#[test]
+fn tokens_json_is_keyed_by_what_was_asked() {
+    let dir = with_scenario();
+    let by_model = dir.json(&["tokens", "--by", "model"]);
+    assert_eq!(by_model["claude-sonnet-4"]["input_tokens"], json!(1200));
+    assert_eq!(by_model["claude-sonnet-4"]["cache_read_tokens"], json!(800));
+    assert_eq!(by_model["gpt-5"]["output_tokens"], json!(700));
+    let by_agent = dir.json(&["tokens", "--by", "agent"]);
+    assert_eq!(by_agent["coder"]["input_tokens"], json!(5000));
+    let by_session = dir.json(&["tokens", "--by", "session"]);
+    assert_eq!(by_session["s-000000000001"]["output_tokens"], json!(300));
+    assert_eq!(dir.json(&["tokens"])["total"]["input_tokens"], json!(6200));
+}
+
+#[test]
+fn log_filters_by_type_session_and_count() {
+    let dir = with_scenario();
+    let lsns = |args: &[&str]| -> Vec<u64> {
+        dir.json(args)["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["lsn"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(lsns(&["log"]), (1..=10).collect::<Vec<_>>());
+    assert_eq!(lsns(&["log", "--last", "3"]), [8, 9, 10]);
+    assert_eq!(lsns(&["log", "--type", "llm_call"]), [2, 9]);
+    assert_eq!(lsns(&["log", "--session", "s-000000000002"]), [8, 9, 10]);
+    assert_eq!(
+        lsns(&["log", "--session", "s-000000000001", "--last", "2"]),
+        [6, 7]
+    );
+}
+
+#[test]
+fn run_passes_output_through_records_it_and_exits_with_the_command_code() {
+    let dir = Dir::initialized();
+    let output = dir.run(&["run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(text(&output.stdout), "out\n");
+    assert_eq!(text(&output.stderr), "err\n");
+    let event = dir.export().pop().unwrap();
+    assert_eq!(event["type"], json!("tool_output"));
+    assert_eq!(event["data"]["tool"], json!("sh"));
+    assert_eq!(
+        event["data"]["command"],
+        json!("sh -c 'echo out; echo err >&2; exit 3'")
+    );
+    assert_eq!(event["data"]["exit_code"], json!(3));
+    assert_eq!(event["data"]["stdout"], json!("out\n"));
+    assert_eq!(event["data"]["stderr"], json!("err\n"));
+    assert!(event["data"]["duration_ms"].is_u64());
+    assert_eq!(event["data"].get("truncated"), None);
+}
+
+#[test]
+fn run_keeps_head_and_tail_of_long_output() {
+    let dir = Dir::initialized();
+    let script =
+        "echo FIRST; i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done; echo LAST";
+    let output = dir.run(&["run", "--", "sh", "-c", script]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout).lines().count(),
+        3002,
+        "the output is passed through whole"
+    );
+    let event = dir.export().pop().unwrap();
+    let stdout = event["data"]["stdout"].as_str().unwrap();
+    assert!(stdout.len() <= 10 * 1024, "{}", stdout.len());
+    assert!(stdout.starts_with("FIRST\n") && stdout.ends_with("LAST\n"));
+    assert!(stdout.contains("bytes omitted"));
+    assert_eq!(event["data"]["truncated"], json!(true));
+}
+
+#[test]
+fn run_of_a_missing_command_exits_127_and_records_why() {
+    let dir = Dir::initialized();
+    let output = dir.run(&["run", "--", "no-such-command-agentrail"]);
+    assert_eq!(output.status.code(), Some(127));
+    let event = dir.export().pop().unwrap();
+    assert_eq!(event["data"]["exit_code"], json!(127));
+    assert!(event["data"]["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("cannot run"));
+}
+
+#[test]
+fn diff_records_the_working_tree_diff() {
+    let dir = Dir::initialized();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "git {args:?}: {}",
+            text(&status.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    std::fs::write(dir.path().join("a.txt"), "one\n").unwrap();
+    git(&["add", "a.txt"]);
+    git(&["commit", "-q", "-m", "first"]);
+    assert!(dir.ok(&["diff"]).contains("nothing was recorded"));
+    let long: String = (0..80).map(|line| format!("line {line}\n")).collect();
+    std::fs::write(dir.path().join("a.txt"), long).unwrap();
+    let printed = dir.ok(&["diff"]);
+    assert!(printed.contains("1 file changed"), "{printed}");
+    let event = dir.export().pop().unwrap();
+    assert_eq!(event["type"], json!("git_diff"));
+    assert_eq!(event["data"]["files"], json!(["a.txt"]));
+    assert_eq!(event["data"]["diff"].as_str().unwrap().lines().count(), 50);
+    assert_eq!(event["data"]["truncated"], json!(true));
+    assert!(event["data"]["stat"].as_str().unwrap().contains("a.txt"));
+}
+
+#[test]
+fn agentrail_off_makes_recording_commands_silent_no_ops() {
+    let dir = Dir::initialized();
+    let off = [("AGENTRAIL", "off")];
+    for args in [
+        &["session", "start", "t"][..],
+        &["session", "log", "x"],
+        &["session", "commit", "m"],
+        &["event", "decision", "c"],
+        &[
+            "event",
+            "llm-call",
+            "--model",
+            "m",
+            "--input-tokens",
+            "1",
+            "--output-tokens",
+            "1",
+        ],
+        &[
+            "append",
+            "--event",
+            r#"{"type":"action","data":{"description":"d"}}"#,
+        ],
+        &["diff"],
+    ] {
+        let output = dir.run_env(args, &off);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(
+            output.stdout.is_empty() && output.stderr.is_empty(),
+            "{args:?}"
+        );
+    }
+    // `run` still runs the command and exits with its code, and records nothing.
+    let output = dir.run_env(&["run", "--", "sh", "-c", "echo hi; exit 4"], &off);
+    assert_eq!(output.status.code(), Some(4));
+    assert_eq!(text(&output.stdout), "hi\n");
+    assert!(dir.export().is_empty());
+}
+
+#[test]
+fn import_then_export_round_trips_but_for_lsn() {
+    let dir = with_scenario();
+    let first = dir.ok(&["export"]);
+    let other = Dir::initialized();
+    std::fs::write(other.path().join("events.jsonl"), &first).unwrap();
+    let imported = other.json(&["import", "events.jsonl"]);
+    assert_eq!(imported["imported"], json!(10));
+    let second = other.ok(&["export"]);
+    assert_eq!(first, second);
+    // The LSNs in the input are ignored: importing again appends after the first ten.
+    let again = other.json(&["import", "events.jsonl"]);
+    assert_eq!(again["lsns"], json!({"first_lsn": 11, "last_lsn": 20}));
+}
+
+#[test]
+fn import_rejects_bad_input_naming_line_and_field_and_writes_nothing() {
+    let dir = with_scenario();
+    let before = dir.ok(&["export"]);
+    let good = r#"{"type":"action","data":{"description":"ok"}}"#;
+    let cases = [
+        ("not JSON", "{\"type\":", "line 2", None),
+        (
+            "unknown type",
+            r#"{"type":"nope","data":{}}"#,
+            "line 2",
+            Some("`type`"),
+        ),
+        (
+            "missing field",
+            r#"{"type":"llm_call","data":{"model":"m","output_tokens":1}}"#,
+            "line 2",
+            Some("`data.input_tokens`"),
+        ),
+        (
+            "negative tokens",
+            r#"{"type":"llm_call","data":{"model":"m","input_tokens":-5,"output_tokens":1}}"#,
+            "line 2",
+            Some("`data.input_tokens`"),
+        ),
+        (
+            "fractional tokens",
+            r#"{"type":"llm_call","data":{"model":"m","input_tokens":5,"output_tokens":1.5}}"#,
+            "line 2",
+            Some("`data.output_tokens`"),
+        ),
+        (
+            "bad ts",
+            r#"{"type":"action","ts":"noon","data":{"description":"d"}}"#,
+            "line 2",
+            Some("`ts`"),
+        ),
+        (
+            "bad status",
+            r#"{"type":"session_end","data":{"status":"paused"}}"#,
+            "line 2",
+            Some("`data.status`"),
+        ),
+    ];
+    for (name, bad, line, field) in cases {
+        let input = format!("{good}\n{bad}\n{good}\n");
+        let output = dir.run_stdin(&["import", "-"], &input);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        let message = text(&output.stderr);
+        assert!(message.contains(line), "{name}: {message}");
+        if let Some(field) = field {
+            assert!(message.contains(field), "{name}: {message}");
+        }
+        assert!(
+            message.contains("nothing was appended"),
+            "{name}: {message}"
+        );
+    }
+    assert_eq!(dir.ok(&["export"]), before);
+    insta::assert_snapshot!(
+        "import_bad_tokens",
+        dir.render(&dir.run_stdin(
+            &["import", "-"],
+            &format!("{good}\n{good}\n{}\n", cases[3].1)
+        ))
+    );
+}
+
+#[test]
+fn secrets_are_redacted_before_they_reach_disk() {
+    let dir = Dir::initialized();
+    dir.ok(&["session", "start", "deploy"]);
+    dir.ok(&[
+        "event",
+        "failure",
+        "--error-type",
+        "AuthError",
+        "--message",
+        "login with AKIAIOSFODNN7EXAMPLE failed",
+        "--local",
+        "password=hunter2-is-my-password",
+        "--local",
+        "url=postgres://app:s3cr3tP4ss@db.internal:5432/app",
+    ]);
+    dir.ok(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "echo GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    ]);
+    let exported = dir.ok(&["export"]);
+    for secret in [
+        "AKIAIOSFODNN7EXAMPLE",
+        "hunter2-is-my-password",
+        "s3cr3tP4ss",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    ] {
+        assert!(
+            !exported.contains(secret),
+            "{secret} reached the journal: {exported}"
+        );
+    }
+    assert!(exported.contains("[REDACTED:"), "{exported}");
+    // The bytes on disk hold no secret either (segments may be compressed only when sealed).
+    for entry in std::fs::read_dir(dir.path().join(".agentrail/journal")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("hunter2-is-my-password"));
+    }
+}
+
+#[test]
+fn a_user_pattern_in_config_is_redacted_and_a_bad_one_is_refused() {
+    let dir = Dir::initialized();
+    let config_path = dir.path().join(".agentrail/config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["redact"] =
+        json!({"patterns": [{"name": "internal_token", "regex": "itk_[A-Za-z0-9]{8}"}]});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    dir.ok(&["event", "decision", "use itk_ABCD1234 for staging"]);
+    let event = dir.export().pop().unwrap();
+    assert_eq!(
+        event["data"]["choice"],
+        json!("use [REDACTED:internal_token] for staging")
+    );
+    config["redact"] = json!({"patterns": [{"name": "broken", "regex": "itk_[A-Z"}]});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let output = dir.run(&["event", "decision", "x"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("broken"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(dir.export().len(), 1);
+}
+
+#[test]
+fn damaged_stale_or_missing_checkpoints_are_rebuilt_by_commands() {
+    let dir = with_scenario();
+    let expected = dir.json(&["tokens", "--by", "model"]);
+    let projections = dir.path().join(".agentrail/projections");
+    let checkpoints: Vec<_> = std::fs::read_dir(&projections)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(!checkpoints.is_empty());
+    for checkpoint in &checkpoints {
+        let mut bytes = std::fs::read(checkpoint).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(checkpoint, bytes).unwrap();
+    }
+    assert_eq!(dir.json(&["tokens", "--by", "model"]), expected);
+    std::fs::remove_dir_all(&projections).unwrap();
+    assert_eq!(dir.json(&["tokens", "--by", "model"]), expected);
+    let rebuilt = dir.json(&["rebuild"]);
+    assert_eq!(rebuilt["events"], json!(10));
+    assert_eq!(dir.json(&["tokens", "--by", "model"]), expected);
+}
+
+#[test]
+fn bad_event_flags_exit_2_and_record_nothing() {
+    let dir = Dir::initialized();
+    let output = dir.run(&[
+        "event",
+        "failure",
+        "--error-type",
+        "E",
+        "--message",
+        "m",
+        "--local",
+        "novalue",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--local"));
+    let output = dir.run(&[
+        "event",
+        "llm-call",
+        "--model",
+        "m",
+        "--input-tokens",
+        "-3",
+        "--output-tokens",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(dir.export().is_empty());
+}
