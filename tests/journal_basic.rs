@@ -224,3 +224,31 @@ fn appends_batched_with_a_concurrent_sync_still_get_their_lsns() {
     lsns.sort_unstable();
     assert_eq!(lsns, (1..=2000).collect::<Vec<_>>());
 }
+
+#[test]
+fn reads_of_any_lsn_in_an_active_segment_past_several_checkpoints_return_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let options = Options {
+        segment_bytes: 16 * 1024 * 1024,
+        checkpoint_interval_bytes: 64 * 1024,
+        durability: Durability::Never,
+        ..Options::default()
+    };
+    let journal = Journal::create(&path, options).unwrap();
+    let records: Vec<NewRecord> = (1..=400u64)
+        .map(|lsn| NewRecord::new(KIND_EVENT, payload(lsn)))
+        .collect();
+    for chunk in records.chunks(7) {
+        journal.append_batch(chunk.to_vec()).unwrap();
+    }
+    journal.sync().unwrap();
+    // The checkpoint now sits in the middle of the active segment: reads before, at and
+    // after it must all find their record.
+    for lsn in 1..=400u64 {
+        let record = journal.read_from(lsn).unwrap().next().unwrap().unwrap();
+        assert_eq!((record.lsn, record.payload), (lsn, payload(lsn)));
+    }
+    let all = read_all(&journal);
+    assert_eq!(all.len(), 400);
+}

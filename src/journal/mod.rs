@@ -309,13 +309,17 @@ impl Journal {
     pub fn read_from(&self, lsn: u64) -> Result<Reader> {
         let last_lsn = self.last_lsn();
         let segments = segment::list_segments(self.vfs.as_ref(), &self.dir)?;
+        // The recovery checkpoint marks a frame boundary in the active segment: a read of a
+        // recent LSN starts there instead of at the segment's first record.
+        let start_hint = recovery::read_checkpoint(self.vfs.as_ref(), &self.dir);
         Ok(Reader::new(
             self.vfs.clone(),
             &self.dir,
             segments,
             lsn,
             last_lsn,
-        ))
+        )
+        .with_start_hint(start_hint))
     }
 
     /// Reads every record.

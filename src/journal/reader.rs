@@ -4,7 +4,7 @@
 //! reader stops at the last LSN the journal had when the reader was made: anything failing a
 //! check before that is corruption, reported with its file and offset.
 
-use super::format::SEGMENT_HEADER_BYTES;
+use super::format::{Checkpoint, SEGMENT_HEADER_BYTES};
 use super::segment::{
     decode_frame, decode_frame_header, io_error, read_segment_header, segment_path, FrameError,
     SealedSegment,
@@ -92,6 +92,9 @@ pub struct Reader {
     finished_segment: Option<u64>,
     current_segment: u64,
     done: bool,
+    /// A known frame boundary (the recovery checkpoint's), where reading an active segment
+    /// may start instead of at its first record.
+    start_hint: Option<Checkpoint>,
 }
 
 impl Reader {
@@ -112,7 +115,17 @@ impl Reader {
             finished_segment: None,
             current_segment: 0,
             done: false,
+            start_hint: None,
         }
+    }
+
+    /// Lets reads of an active segment start at the checkpoint's position when the LSN asked
+    /// for is at or after it: a read near the end of a 64 MiB segment then hops over at most
+    /// one checkpoint interval of frames. The frames found there are checked as any others, so
+    /// a hint that does not match the log is corruption, as recovery treats it.
+    pub(crate) fn with_start_hint(mut self, hint: Option<Checkpoint>) -> Reader {
+        self.start_hint = hint;
+        self
     }
 
     /// The last LSN this reader will return.
@@ -169,13 +182,23 @@ impl Reader {
                 cursor_lsn,
             });
         }
+        let (buffer_offset, cursor_lsn) = match &self.start_hint {
+            Some(hint)
+                if hint.segment == first_lsn
+                    && hint.next_lsn <= self.next_lsn
+                    && hint.offset >= SEGMENT_HEADER_BYTES as u64 =>
+            {
+                (hint.offset, hint.next_lsn)
+            }
+            _ => (SEGMENT_HEADER_BYTES as u64, first_lsn),
+        };
         Ok(Source::Active {
             path,
             file,
             buffer: Vec::new(),
-            buffer_offset: SEGMENT_HEADER_BYTES as u64,
+            buffer_offset,
             position: 0,
-            cursor_lsn: first_lsn,
+            cursor_lsn,
         })
     }
 
