@@ -45,22 +45,27 @@ pub enum SessionCommand {
 /// session. `None` when there is neither.
 pub fn current_session(recorder: &Recorder) -> Result<Option<(String, Option<String>)>, CliError> {
     let active = recorder.load::<Active>()?.state;
+    Ok(session_in(&active))
+}
+
+/// The current session among the open ones in `active`.
+fn session_in(active: &Active) -> Option<(String, Option<String>)> {
     if let Some(id) = std::env::var("AGENTRAIL_SESSION")
         .ok()
         .filter(|id| !id.is_empty())
     {
         let agent = active.get(&id).and_then(|session| session.agent.clone());
-        return Ok(Some((id, agent)));
+        return Some((id, agent));
     }
-    Ok(active
+    active
         .most_recent_open()
-        .map(|session| (session.id.clone(), session.agent.clone())))
+        .map(|session| (session.id.clone(), session.agent.clone()))
 }
 
 /// The current session, which must be open.
 fn open_session(recorder: &Recorder) -> Result<(String, Option<String>), CliError> {
     let active = recorder.load::<Active>()?.state;
-    let (id, agent) = current_session(recorder)?.ok_or_else(no_session)?;
+    let (id, agent) = session_in(&active).ok_or_else(no_session)?;
     if !active.is_open(&id) {
         return Err(CliError::new(
             EXIT_FAILURE,
