@@ -1,12 +1,14 @@
 //! The built-in detectors: for each kind of credential, the regex that finds it, a cheaper
-//! hint regex for the prefilter, and a check that turns away look-alikes the regex cannot.
+//! hint regex and a yet cheaper gate that strings must pass first, and a check that turns
+//! away look-alikes the regex cannot.
 //!
 //! Conventions every pattern here follows, relied on by the engine in `super`:
 //! - the text to replace is the first participating group whose name starts with `secret`
 //!   (the whole match when there is none), so context such as a header name, a URL's user or a
 //!   `KEY=` stays readable; `secret_dq` and `secret_sq` mark a value that was quoted;
 //! - a `key` group holds the name a value was assigned to, `keyquote` the quote before it;
-//! - every match of `pattern` is also a match of `hint`, so the prefilter never hides a secret;
+//! - every accepted match of `pattern` also matches `hint` and passes `gate`, so the fast path
+//!   never hides a secret (the corpus in `tests/redaction/` has a sample for every detector);
 //! - word boundaries are ASCII (`(?-u:\b)`), which keeps the lazy DFA working on non-ASCII text.
 //!
 //! The order is the order detectors run in: specific formats before generic rules, so that
