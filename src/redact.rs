@@ -6,11 +6,16 @@
 //! `[REDACTED:secret_field]`. Object keys themselves are never rewritten: a key is structure,
 //! and a secret used as a key is beyond what this module promises.
 //!
-//! Speed: almost no string carries a secret, so a string first meets one [`RegexSet`] of cheap
-//! hints, a necessary condition of every detector, and comes back borrowed, unallocated, when
-//! none matches. Only the detectors whose hint matched then run, in order, each on the output
-//! of the one before. A pass repeats until it changes nothing, and nothing inside an existing
-//! marker is ever replaced, so redacting twice gives what redacting once gave.
+//! Speed: almost no string carries a secret, so a string first meets a gate that is a necessary
+//! condition of every detector and runs at memory speed: a search for the literals every
+//! token format contains (`ghp_`, `AKIA`, `eyJ`, `://`, ...), and a look at the name before
+//! each `=` and `:` for a secret stem (for the `KEY=VALUE` family). A string that passes meets
+//! one [`RegexSet`] of hints, a closer necessary condition per detector; a string that fails
+//! either comes back borrowed, unallocated. Only the detectors whose hint matched then run, in
+//! order, each on the output of the one before. A pass repeats until it changes nothing, and
+//! nothing inside an existing marker is ever replaced, so redacting twice gives what
+//! redacting once gave. User patterns have no gate: with any configured, every string also
+//! meets a [`RegexSet`] of them.
 //!
 //! The detectors themselves live in `redact/detectors.rs`, the rule for secret names in
 //! `redact/keys.rs`.
@@ -19,7 +24,7 @@ mod detectors;
 mod keys;
 
 use crate::event::Event;
-use detectors::{Found, BUILTIN};
+use detectors::{Found, Gate, BUILTIN};
 use regex::{CaptureLocations, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde_json::{Map, Value as Json};
 use std::borrow::Cow;
@@ -33,8 +38,8 @@ pub const SECRET_FIELD_KIND: &str = "secret_field";
 
 /// Largest compiled program of one detector's regex (the `regex` crate's size limit).
 pub const REGEX_SIZE_BYTES_MAX: usize = 1 << 20;
-/// Largest compiled program of the prefilter, which holds every detector's hint.
-pub const PREFILTER_SIZE_BYTES_MAX: usize = 8 << 20;
+/// Largest compiled program of a regex set: every detector's hint, or every user pattern.
+pub const REGEX_SET_SIZE_BYTES_MAX: usize = 8 << 20;
 /// Cache of the lazy DFA, per regex and per thread using it.
 pub const DFA_CACHE_BYTES_MAX: usize = 2 << 20;
 /// Longest user pattern accepted, in bytes of regex source.
@@ -48,7 +53,8 @@ pub const USER_PATTERNS_COUNT_MAX: usize = 256;
 pub const REDACTION_PASSES_MAX: usize = 8;
 
 /// A user pattern from `config.json`. Its matches are reported with `name` as their kind;
-/// when the regex has a group named `secret`, only that group is replaced.
+/// when the regex has a group named `secret` (or any name starting with `secret`), only the
+/// first such group that took part in the match is replaced, keeping the context around it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PatternConfig {
     pub name: String,
@@ -75,9 +81,9 @@ pub enum RedactError {
     #[error("{count} redaction patterns given, but at most {USER_PATTERNS_COUNT_MAX} are allowed")]
     TooManyPatterns { count: usize },
 
-    /// Each pattern compiles alone, but all of them together exceed the prefilter's size.
+    /// Each pattern compiles alone, but all of them together exceed [`REGEX_SET_SIZE_BYTES_MAX`].
     #[error("the redaction patterns together are too large to search at once: {reason}")]
-    PrefilterTooLarge { reason: String },
+    PatternsTooLarge { reason: String },
 }
 
 /// One compiled detector.
@@ -98,8 +104,18 @@ struct Detector {
 #[derive(Debug, Clone)]
 pub struct Redactor {
     detectors: Vec<Detector>,
+    /// The built-in gate literals; see the module documentation.
+    gate_literals: Regex,
+    /// The user patterns, which have no gate of their own; `None` when there are none.
+    user_patterns: Option<RegexSet>,
     /// Pattern `i` is a necessary condition for `detectors[i]` to match.
-    prefilter: RegexSet,
+    hints: RegexSet,
+}
+
+/// The built-in detectors and their gate, compiled once per process.
+struct Builtin {
+    detectors: Vec<Detector>,
+    gate_literals: Regex,
 }
 
 impl Redactor {
@@ -120,24 +136,23 @@ impl Redactor {
         if extra.len() > USER_PATTERNS_COUNT_MAX {
             return Err(RedactError::TooManyPatterns { count: extra.len() });
         }
-        let mut detectors = Vec::with_capacity(BUILTIN.len() + extra.len());
-        let mut hints: Vec<&str> = Vec::with_capacity(BUILTIN.len() + extra.len());
-        detectors.extend_from_slice(builtin_detectors());
-        hints.extend(BUILTIN.iter().map(|spec| spec.hint));
+        let builtin = compiled_builtin();
+        let mut detectors = builtin.detectors.clone();
         for (index, pattern) in extra.iter().enumerate() {
             detectors.push(user_detector(index, pattern)?);
-            hints.push(&pattern.regex);
         }
-        let prefilter = RegexSetBuilder::new(hints)
-            .size_limit(PREFILTER_SIZE_BYTES_MAX)
-            .dfa_size_limit(DFA_CACHE_BYTES_MAX)
-            .build()
-            .map_err(|error| RedactError::PrefilterTooLarge {
-                reason: error.to_string(),
-            })?;
+        let user_regexes = extra.iter().map(|pattern| pattern.regex.as_str());
+        let user_patterns = if extra.is_empty() {
+            None
+        } else {
+            Some(regex_set(user_regexes.clone())?)
+        };
+        let hints = regex_set(BUILTIN.iter().map(|spec| spec.hint).chain(user_regexes))?;
         Ok(Redactor {
             detectors,
-            prefilter,
+            gate_literals: builtin.gate_literals.clone(),
+            user_patterns,
+            hints,
         })
     }
 
@@ -171,7 +186,7 @@ impl Redactor {
     }
 
     /// Walks with an explicit stack: values built in memory may nest deeper than the stack.
-    fn redact_pending<'v>(&self, pending: &mut Vec<&'v mut Json>) {
+    fn redact_pending(&self, pending: &mut Vec<&mut Json>) {
         while let Some(value) = pending.pop() {
             match value {
                 Json::String(text) => self.redact_string(text),
@@ -201,13 +216,23 @@ impl Redactor {
         }
     }
 
+    /// False when no detector can match `text`; cheap, and false for nearly every string.
+    fn passes_gate(&self, text: &str) -> bool {
+        self.gate_literals.is_match(text)
+            || keys::names_a_secret_before_a_separator(text)
+            || self
+                .user_patterns
+                .as_ref()
+                .is_some_and(|patterns| patterns.is_match(text))
+    }
+
     /// One pass of every detector whose hint matches; `None` when nothing changed.
     fn redact_pass(&self, text: &str) -> Option<String> {
-        if !self.prefilter.is_match(text) {
+        if !self.passes_gate(text) || !self.hints.is_match(text) {
             return None;
         }
         let mut output: Option<String> = None;
-        for index in self.prefilter.matches(text).iter() {
+        for index in self.hints.matches(text).iter() {
             let input = output.as_deref().unwrap_or(text);
             if let Some(next) = self.detectors[index].apply(input) {
                 output = Some(next);
@@ -217,19 +242,43 @@ impl Redactor {
     }
 }
 
-/// The built-in detectors, compiled once per process.
-fn builtin_detectors() -> &'static [Detector] {
-    static DETECTORS: OnceLock<Vec<Detector>> = OnceLock::new();
-    DETECTORS.get_or_init(|| {
-        BUILTIN
+fn compiled_builtin() -> &'static Builtin {
+    static BUILTIN_COMPILED: OnceLock<Builtin> = OnceLock::new();
+    BUILTIN_COMPILED.get_or_init(|| {
+        let detectors = BUILTIN
             .iter()
             .map(|spec| {
                 // The built-in patterns are constants; a unit test proves they compile.
                 let regex = compile(spec.pattern).expect("built-in redaction pattern compiles");
                 Detector::new(spec.kind, regex, spec.accept)
             })
-            .collect()
+            .collect();
+        let mut literals: Vec<String> = BUILTIN
+            .iter()
+            .flat_map(|spec| match spec.gate {
+                Gate::Literals(literals) => literals,
+                Gate::SecretNameThenSeparator => &[][..],
+            })
+            .map(|literal| regex::escape(literal))
+            .collect();
+        literals.sort();
+        literals.dedup();
+        let gate_literals = compile(&literals.join("|")).expect("escaped literals compile");
+        Builtin {
+            detectors,
+            gate_literals,
+        }
     })
+}
+
+fn regex_set<'p>(patterns: impl IntoIterator<Item = &'p str>) -> Result<RegexSet, RedactError> {
+    RegexSetBuilder::new(patterns)
+        .size_limit(REGEX_SET_SIZE_BYTES_MAX)
+        .dfa_size_limit(DFA_CACHE_BYTES_MAX)
+        .build()
+        .map_err(|error| RedactError::PatternsTooLarge {
+            reason: error.to_string(),
+        })
 }
 
 /// Replaces a secret member's value whole, unless it is empty or already one marker.

@@ -1,12 +1,14 @@
 //! The built-in detectors: for each kind of credential, the regex that finds it, a cheaper
-//! hint regex for the prefilter, and a check that turns away look-alikes the regex cannot.
+//! hint regex and a yet cheaper gate that strings must pass first, and a check that turns
+//! away look-alikes the regex cannot.
 //!
 //! Conventions every pattern here follows, relied on by the engine in `super`:
 //! - the text to replace is the first participating group whose name starts with `secret`
 //!   (the whole match when there is none), so context such as a header name, a URL's user or a
 //!   `KEY=` stays readable; `secret_dq` and `secret_sq` mark a value that was quoted;
 //! - a `key` group holds the name a value was assigned to, `keyquote` the quote before it;
-//! - every match of `pattern` is also a match of `hint`, so the prefilter never hides a secret;
+//! - every accepted match of `pattern` also matches `hint` and passes `gate`, so the fast path
+//!   never hides a secret (the corpus in `tests/redaction/` has a sample for every detector);
 //! - word boundaries are ASCII (`(?-u:\b)`), which keeps the lazy DFA working on non-ASCII text.
 //!
 //! The order is the order detectors run in: specific formats before generic rules, so that
@@ -39,8 +41,20 @@ impl Found<'_> {
 pub(super) struct Spec {
     pub kind: &'static str,
     pub pattern: &'static str,
+    /// A necessary condition of `pattern`, cheap for the prefilter's `RegexSet`.
     pub hint: &'static str,
+    /// A yet cheaper necessary condition, checked first on every string.
+    pub gate: Gate,
     pub accept: fn(&Found) -> bool,
+}
+
+/// What any match of a detector must contain, so that a string without it skips the detector.
+pub(super) enum Gate {
+    /// One of these literals, case-sensitive.
+    Literals(&'static [&'static str]),
+    /// An `=` or `:` after a name containing a secret stem (see
+    /// [`super::keys::names_a_secret_before_a_separator`]).
+    SecretNameThenSeparator,
 }
 
 /// The `KEY` part of a `KEY=VALUE` or `KEY: VALUE`: an identifier that may carry dots and
@@ -72,128 +86,151 @@ pub(super) const BUILTIN: &[Spec] = &[
         // A block cut off before its END line (truncated tool output) is redacted to the end.
         pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
         hint: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY",
+        gate: Gate::Literals(&["-----BEGIN"]),
         accept: always,
     },
     Spec {
         kind: "jwt",
         pattern: r"(?-u:\b)eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
         hint: r"eyJ[A-Za-z0-9_-]{8,}\.eyJ",
+        gate: Gate::Literals(&["eyJ"]),
         accept: always,
     },
     Spec {
         kind: "aws_access_key_id",
         pattern: r"(?-u:\b)(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?-u:\b)",
         hint: r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
+        gate: Gate::Literals(&["A3T", "AKIA", "ASIA", "ABIA", "ACCA"]),
         accept: always,
     },
     Spec {
         kind: "aws_secret_access_key",
         pattern: r#"(?i)secret_?access_?key["']?[ \t]*[:=][ \t]*["']?(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
         hint: r"(?i)secret_?access_?key",
+        gate: Gate::SecretNameThenSeparator,
         accept: always,
     },
     Spec {
         kind: "gcp_api_key",
         pattern: r"(?-u:\b)(?P<secret>AIza[0-9A-Za-z_-]{35})(?:[^0-9A-Za-z_-]|$)",
         hint: r"AIza[0-9A-Za-z_-]{35}",
+        gate: Gate::Literals(&["AIza"]),
         accept: always,
     },
     Spec {
         kind: "gcp_private_key_id",
         pattern: r#"(?i)private_?key_?id["']?[ \t]*[:=][ \t]*["']?(?P<secret>[0-9a-f]{40})(?-u:\b)"#,
         hint: r"(?i)private_?key_?id",
+        gate: Gate::SecretNameThenSeparator,
         accept: always,
     },
     Spec {
         kind: "azure_account_key",
         pattern: r"(?i)(?-u:\b)(?:Account|SharedAccess)Key[ \t]*=[ \t]*(?P<secret>[A-Za-z0-9+/]{20,}={0,2})",
         hint: r"(?i)(?:Account|SharedAccess)Key[ \t]*=",
+        gate: Gate::SecretNameThenSeparator,
         accept: always,
     },
     Spec {
         kind: "github_token",
         pattern: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
         hint: r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22}",
+        gate: Gate::Literals(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
         accept: always,
     },
     Spec {
         kind: "gitlab_token",
         pattern: r"(?-u:\b)gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,}",
         hint: r"gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20}",
+        gate: Gate::Literals(&[
+            "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glsoat-", "glcbt-",
+        ]),
         accept: always,
     },
     Spec {
         kind: "slack_token",
         pattern: r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}",
         hint: r"xox[abprs]-[A-Za-z0-9-]{10}",
+        gate: Gate::Literals(&["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"]),
         accept: always,
     },
     Spec {
         kind: "slack_webhook",
         pattern: r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/-]+)",
         hint: r"hooks\.slack\.com/",
+        gate: Gate::Literals(&["hooks.slack.com/"]),
         accept: always,
     },
     Spec {
         kind: "stripe_key",
         pattern: r"(?-u:\b)(?:(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10,}|whsec_[0-9A-Za-z]{20,})",
         hint: r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10}|whsec_[0-9A-Za-z]{20}",
+        gate: Gate::Literals(&["_live_", "_test_", "whsec_"]),
         accept: always,
     },
     Spec {
         kind: "npm_token",
         pattern: r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)",
         hint: r"npm_[A-Za-z0-9]{36}",
+        gate: Gate::Literals(&["npm_"]),
         accept: always,
     },
     Spec {
         kind: "huggingface_token",
         pattern: r"(?-u:\b)hf_[A-Za-z0-9]{34,}(?-u:\b)",
         hint: r"hf_[A-Za-z0-9]{34}",
+        gate: Gate::Literals(&["hf_"]),
         accept: always,
     },
     Spec {
         kind: "anthropic_api_key",
         pattern: r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}",
         hint: r"sk-ant-[A-Za-z0-9_-]{20}",
+        gate: Gate::Literals(&["sk-ant-"]),
         accept: always,
     },
     Spec {
         kind: "openai_api_key",
         pattern: r"(?-u:\b)sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
         hint: r"sk-[A-Za-z0-9_-]{20}",
+        gate: Gate::Literals(&["sk-"]),
         accept: looks_random,
     },
     Spec {
         kind: "bearer_token",
         pattern: concat!(authorization!(), r#"bearer[ \t]+(?P<secret>[^\s"',;]+)"#),
         hint: concat!(authorization!(), r"bearer[ \t]"),
+        gate: Gate::SecretNameThenSeparator,
         accept: always,
     },
     Spec {
         kind: "basic_auth",
         pattern: concat!(authorization!(), r#"basic[ \t]+(?P<secret>[^\s"',;]+)"#),
         hint: concat!(authorization!(), r"basic[ \t]"),
+        gate: Gate::SecretNameThenSeparator,
         accept: always,
     },
     Spec {
         kind: "basic_auth",
         pattern: r#"(?-u:\b)curl[ \t][^\r\n]*?[ \t](?:-u|--user)[ \t=]*["']?[^\s:"']+:(?P<secret>[^\s"']+)"#,
         hint: r"curl[ \t][^\r\n]*?[ \t](?:-u|--user)",
+        gate: Gate::Literals(&["curl"]),
         accept: always,
     },
     Spec {
         kind: "bearer_token",
         // Without the header name, only a token that looks like one: "Bearer authentication"
         // is prose.
-        pattern: r"(?i)(?-u:\b)bearer[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)",
-        hint: r"(?i)bearer[ \t]+[A-Za-z0-9._~+/-]{16}",
+        pattern: r"(?-u:\b)(?:bearer|Bearer|BEARER)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)",
+        hint: r"(?:bearer|Bearer|BEARER)[ \t]+[A-Za-z0-9._~+/-]{16}",
+        gate: Gate::Literals(&["bearer", "Bearer", "BEARER"]),
         accept: has_digit,
     },
     Spec {
         kind: "url_password",
         pattern: r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:(?P<secret>[^\s/@"'<>]+)@"#,
         hint: r#"://[^\s:/@"'<>]*:[^\s/@"'<>]+@"#,
+        gate: Gate::Literals(&["://"]),
         accept: always,
     },
     Spec {
@@ -205,6 +242,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             r#"=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"',;&)}]+))"#
         ),
         hint: concat!(secret_stem!(), "="),
+        gate: Gate::SecretNameThenSeparator,
         accept: secret_assignment_with_equals,
     },
     Spec {
@@ -215,6 +253,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             r#":[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"'](?:[^\r\n]*[^\s])?))"#
         ),
         hint: concat!(secret_stem!(), ":"),
+        gate: Gate::SecretNameThenSeparator,
         accept: secret_assignment_with_colon,
     },
     Spec {
@@ -222,6 +261,7 @@ pub(super) const BUILTIN: &[Spec] = &[
         // A JSON member inside a JSON string inside a string: `{\"password\":\"...\"}`.
         pattern: r#"\\"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\\"[ \t]*:[ \t]*\\"(?P<secret_dq>(?:[^"\\\r\n]|\\[^"\r\n])*)\\""#,
         hint: r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*\\"[ \t]*:"#,
+        gate: Gate::SecretNameThenSeparator,
         accept: assigns_to_secret_name,
     },
 ];

@@ -17,6 +17,11 @@ const SECRET_STEMS: &[&str] = &[
     "auth",
     "credential",
 ];
+/// The first letters of [`SECRET_STEMS`], lowercase: most positions in a name start none.
+const SECRET_STEM_FIRST_BYTES: &[u8] = b"pstkac";
+/// Bytes looked at together when searching for separators: a block without any is skipped
+/// by one branch, which the compiler vectorizes.
+const SEPARATOR_BLOCK_BYTES: usize = 32;
 
 /// Words that make a name a secret's name wherever they appear in it.
 const SECRET_WORDS: &[&str] = &[
@@ -104,10 +109,7 @@ const ORDINARY_NAMES: &[&str] = &["pwd", "oldpwd"];
 
 /// True when `name` (an object key or the key of a `KEY=VALUE` line) names a secret.
 pub(crate) fn is_secret_name(name: &str) -> bool {
-    if !SECRET_STEMS
-        .iter()
-        .any(|stem| contains_ignore_ascii_case(name, stem))
-    {
+    if !has_secret_stem(name) {
         return false;
     }
     if ORDINARY_NAMES
@@ -132,15 +134,58 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
     (secret || (secret_if_not_alone && word_count > 1)) && !is_one_of(previous, DESCRIBING_WORDS)
 }
 
-fn is_one_of(word: &str, list: &[&str]) -> bool {
-    list.iter().any(|listed| listed.eq_ignore_ascii_case(word))
+/// True when some `=` or `:` in `text` follows a name containing a secret stem, perhaps with
+/// spaces, quotes, a `]` or a backslash between them: the cheap test a string must pass before
+/// any `KEY=VALUE` detector runs on it. Each byte is looked at a bounded number of times, since
+/// the scan back from a separator stops at the separator before it.
+pub(crate) fn names_a_secret_before_a_separator(text: &str) -> bool {
+    let is_separator = |byte: u8| byte == b'=' || byte == b':';
+    let blocks = text.as_bytes().chunks(SEPARATOR_BLOCK_BYTES).enumerate();
+    let mut blocks_with_separators = blocks.filter(|(_, block)| {
+        block
+            .iter()
+            .fold(false, |any, &byte| any | is_separator(byte))
+    });
+    blocks_with_separators.any(|(block_index, block)| {
+        let block_start = block_index * SEPARATOR_BLOCK_BYTES;
+        let mut separators = block
+            .iter()
+            .enumerate()
+            .filter(|(_, &byte)| is_separator(byte));
+        separators.any(|(offset, _)| has_secret_stem(name_before(text, block_start + offset)))
+    })
 }
 
-fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
+/// The name that a separator at `separator` assigns to, skipping spaces, quotes, `]` and `\`.
+fn name_before(text: &str, separator: usize) -> &str {
+    let bytes = text.as_bytes();
+    let is_between = |byte: u8| matches!(byte, b' ' | b'\t' | b'"' | b'\'' | b']' | b'\\');
+    let is_name = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-');
+    let mut name_end = separator;
+    while name_end > 0 && is_between(bytes[name_end - 1]) {
+        name_end -= 1;
+    }
+    let mut name_start = name_end;
+    while name_start > 0 && is_name(bytes[name_start - 1]) {
+        name_start -= 1;
+    }
+    // Both ends sit next to ASCII bytes, so they are character boundaries.
+    &text[name_start..name_end]
+}
+
+fn has_secret_stem(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (0..bytes.len()).any(|at| {
+        let rest = &bytes[at..];
+        SECRET_STEM_FIRST_BYTES.contains(&rest[0].to_ascii_lowercase())
+            && SECRET_STEMS.iter().any(|stem| {
+                rest.len() >= stem.len() && rest[..stem.len()].eq_ignore_ascii_case(stem.as_bytes())
+            })
+    })
+}
+
+fn is_one_of(word: &str, list: &[&str]) -> bool {
+    list.iter().any(|listed| listed.eq_ignore_ascii_case(word))
 }
 
 /// The words of a name: runs of ASCII letters, split where camelCase starts a new word.
@@ -215,6 +260,42 @@ mod tests {
             "password_hash",
         ] {
             assert!(is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn stem_first_bytes_are_the_stems_first_bytes() {
+        let mut firsts: Vec<u8> = SECRET_STEMS.iter().map(|stem| stem.as_bytes()[0]).collect();
+        firsts.sort();
+        firsts.dedup();
+        let mut listed = SECRET_STEM_FIRST_BYTES.to_vec();
+        listed.sort();
+        assert_eq!(firsts, listed);
+    }
+
+    #[test]
+    fn a_secret_name_before_a_separator_is_noticed() {
+        for text in [
+            "DB_PASSWORD=x",
+            "a: 1\n  api_key: x",
+            "{\"token\" : 1}",
+            "ENV['SECRET'] = 1",
+            "{\\\"auth\\\":1}",
+            "Proxy-Authorization:",
+            &format!("{}x_token={}", "a".repeat(31), "b".repeat(40)),
+            &format!("{}PASSWORD: x", ".".repeat(64)),
+        ] {
+            assert!(names_a_secret_before_a_separator(text), "{text}");
+        }
+        for text in [
+            "",
+            "=",
+            "src/lib.rs:212:9",
+            "a = b",
+            "token is here",
+            "passed 0 failed",
+        ] {
+            assert!(!names_a_secret_before_a_separator(text), "{text}");
         }
     }
 
