@@ -3,7 +3,8 @@
 //!
 //! Layers, with data flowing one way: [`journal`] keeps the bytes, [`event`] gives records
 //! meaning, [`redact`] removes secrets before anything is stored, [`recorder`] and [`import`]
-//! are the ways events come in, [`project`] rebuilds views from them, [`workspace`] finds the
+//! are the ways events come in, [`project`] rebuilds views from them and [`query`] reads them
+//! back, [`workspace`] finds the
 //! `.agentrail` directory. The `agentrail` binary is a thin shell over them; this library does
 //! no terminal I/O and reads no environment variables.
 
@@ -12,6 +13,7 @@ pub mod event;
 pub mod import;
 pub mod journal;
 pub mod project;
+pub mod query;
 pub mod recorder;
 pub mod redact;
 pub mod workspace;

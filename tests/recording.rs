@@ -180,3 +180,88 @@ fn sessions_and_tokens_follow_what_is_recorded() {
     let sessions = recorder.load::<Sessions>().unwrap().state;
     assert_eq!(sessions.get(&id).unwrap().status.as_str(), "aborted");
 }
+
+#[test]
+fn the_current_session_is_the_requested_one_else_the_most_recent_open_one() {
+    use agentrail::query::current_session;
+    let (_temp, recorder) = recorder();
+    let active = || recorder.load::<Active>().unwrap().state;
+    assert_eq!(current_session(&active(), None), None);
+    let (first, _) = recorder.start_session("one", Some("a1".into())).unwrap();
+    let (second, _) = recorder.start_session("two", None).unwrap();
+    assert_eq!(
+        current_session(&active(), None),
+        Some((second.clone(), None))
+    );
+    assert_eq!(
+        current_session(&active(), Some(&first)),
+        Some((first.clone(), Some("a1".into())))
+    );
+    let end = Event::new(
+        EventType::SessionEnd,
+        Some(second),
+        None,
+        object(json!({"status": "completed"})),
+    )
+    .unwrap();
+    recorder.record(end).unwrap();
+    assert_eq!(
+        current_session(&active(), None),
+        Some((first, Some("a1".into())))
+    );
+    // A requested session is honoured even when it is not open (the caller decides).
+    assert_eq!(
+        current_session(&active(), Some("s-gone")),
+        Some(("s-gone".into(), None))
+    );
+}
+
+#[test]
+fn last_events_keeps_only_the_last_that_pass_and_event_at_finds_one() {
+    use agentrail::query::{event_at, last_events, Found};
+    let (_temp, recorder) = recorder();
+    let events: Vec<Event> = (0..50)
+        .map(|index| {
+            let kind = if index % 5 == 0 {
+                EventType::Decision
+            } else {
+                EventType::Action
+            };
+            let field = if kind == EventType::Decision {
+                "choice"
+            } else {
+                "description"
+            };
+            Event::new(
+                kind,
+                None,
+                None,
+                object(json!({ field: format!("e{index}") })),
+            )
+            .unwrap()
+        })
+        .collect();
+    recorder.record_all(events).unwrap();
+    let decisions = last_events(recorder.journal(), 1, 3, |event| {
+        event.event_type == "decision"
+    })
+    .unwrap();
+    let lsns: Vec<u64> = decisions.iter().map(|(lsn, _)| *lsn).collect();
+    assert_eq!(lsns, [36, 41, 46]);
+    assert_eq!(decisions[2].1.text("choice"), Some("e45"));
+    assert!(last_events(recorder.journal(), 1, 0, |_| true)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        last_events(recorder.journal(), 48, 10, |_| true)
+            .unwrap()
+            .len(),
+        3
+    );
+    match event_at(recorder.journal(), 7).unwrap() {
+        Found::Event(event) => assert_eq!(event.text("description"), Some("e6")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(event_at(recorder.journal(), 0).unwrap(), Found::Absent);
+    assert_eq!(event_at(recorder.journal(), 51).unwrap(), Found::Absent);
+}

@@ -4,12 +4,13 @@
 
 use super::session::current_session;
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
-use agentrail::event::{decode_record, format_ts, Decoded, Event};
+use agentrail::event::{format_ts, Event};
 use agentrail::project::{SessionInfo, Sessions, Stats, TokenTotals, Tokens};
+use agentrail::query::{event_at, Found};
 use agentrail::recorder::Recorder;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value as Json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// Events `log` lists when not told how many.
 const LOG_EVENTS_DEFAULT: usize = 20;
@@ -188,29 +189,19 @@ fn log_line(lsn: u64, event: &Event) -> String {
     line
 }
 
-/// Events from `first_lsn` on that pass `keep`, at most the last `last` of them.
+/// The last events from `first_lsn` on that pass `keep`.
 fn scan(
     recorder: &Recorder,
     first_lsn: u64,
     last: usize,
     keep: impl Fn(&Event) -> bool,
 ) -> Result<Vec<(u64, Event)>, CliError> {
-    let mut found = VecDeque::with_capacity(last.min(1024));
-    if last == 0 {
-        return Ok(Vec::new());
-    }
-    for record in recorder.journal().read_from(first_lsn.max(1))? {
-        let record = record?;
-        if let Decoded::Event(event) = decode_record(&record)? {
-            if keep(&event) {
-                if found.len() == last {
-                    found.pop_front();
-                }
-                found.push_back((record.lsn, event));
-            }
-        }
-    }
-    Ok(found.into())
+    Ok(agentrail::query::last_events(
+        recorder.journal(),
+        first_lsn,
+        last,
+        keep,
+    )?)
 }
 
 fn events_json(events: &[(u64, Event)]) -> Json {
@@ -265,23 +256,21 @@ pub fn show(target: &str, json: bool) -> CliResult {
 }
 
 fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
-    let last = recorder.journal().last_lsn();
-    if lsn == 0 || lsn > last {
-        return Err(CliError::new(
-            EXIT_FAILURE,
-            format!("no event at LSN {lsn}: the journal holds LSN 1 to {last}"),
-        ));
-    }
-    let record = recorder
-        .journal()
-        .read_from(lsn)?
-        .next()
-        .ok_or_else(|| CliError::new(EXIT_FAILURE, format!("no record at LSN {lsn}")))??;
-    let Decoded::Event(event) = decode_record(&record)? else {
-        return Err(CliError::new(
-            EXIT_FAILURE,
-            format!("LSN {lsn} holds a record of a kind this version does not know"),
-        ));
+    let event = match event_at(recorder.journal(), lsn)? {
+        Found::Event(event) => event,
+        Found::Skipped => {
+            return Err(CliError::new(
+                EXIT_FAILURE,
+                format!("LSN {lsn} holds a record of a kind this version does not know"),
+            ))
+        }
+        Found::Absent => {
+            let last = recorder.journal().last_lsn();
+            return Err(CliError::new(
+                EXIT_FAILURE,
+                format!("no event at LSN {lsn}: the journal holds LSN 1 to {last}"),
+            ));
+        }
     };
     let value = event.to_json(lsn);
     emit(json, &value, || {

@@ -48,18 +48,12 @@ pub fn current_session(recorder: &Recorder) -> Result<Option<(String, Option<Str
     Ok(session_in(&active))
 }
 
-/// The current session among the open ones in `active`.
+/// The current session among the open ones in `active`, honouring `AGENTRAIL_SESSION`.
 fn session_in(active: &Active) -> Option<(String, Option<String>)> {
-    if let Some(id) = std::env::var("AGENTRAIL_SESSION")
+    let requested = std::env::var("AGENTRAIL_SESSION")
         .ok()
-        .filter(|id| !id.is_empty())
-    {
-        let agent = active.get(&id).and_then(|session| session.agent.clone());
-        return Some((id, agent));
-    }
-    active
-        .most_recent_open()
-        .map(|session| (session.id.clone(), session.agent.clone()))
+        .filter(|id| !id.is_empty());
+    agentrail::query::current_session(active, requested.as_deref())
 }
 
 /// The current session, which must be open.
