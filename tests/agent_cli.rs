@@ -304,6 +304,12 @@ fn every_command_has_json_output() {
     assert_eq!(dir.json(&["resume"])["session"]["id"], json!(id));
     assert!(dir.json(&["rebuild"])["events_per_second"].is_number());
     assert!(dir.json(&["verify"])["ok"].as_bool().unwrap());
+    assert!(
+        dir.json(&["export", "-o", "out.jsonl"])["exported"]
+            .as_u64()
+            .unwrap()
+            > 10
+    );
     assert_eq!(
         dir.json(&[
             "append",

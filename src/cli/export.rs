@@ -1,13 +1,16 @@
 //! `agentrail export`: every event as one canonical JSON line, in LSN order.
 
 use super::{
-    open_journal, open_workspace, output_error, write_out, CliError, CliResult, EXIT_FAILURE,
+    emit, open_journal, open_workspace, output_error, write_out, CliError, CliResult, EXIT_FAILURE,
 };
 use agentrail::event::{decode_record, Decoded};
+use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub fn run(output: Option<PathBuf>) -> CliResult {
+/// Writes the lines to stdout or `output`. With `--json` and a file, stdout gets one object
+/// saying how many events were written (to stdout, the lines are JSON already).
+pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
     let workspace = open_workspace()?;
     let journal = open_journal(&workspace)?;
     let sink: Box<dyn Write> = match &output {
@@ -20,7 +23,7 @@ pub fn run(output: Option<PathBuf>) -> CliResult {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
-    let mut skipped = 0u64;
+    let (mut skipped, mut exported) = (0u64, 0u64);
     for record in journal.iter()? {
         let record = record?;
         match decode_record(&record)? {
@@ -29,6 +32,7 @@ pub fn run(output: Option<PathBuf>) -> CliResult {
                     .map_err(|error| CliError::new(EXIT_FAILURE, error.to_string()))?;
                 line.push(b'\n');
                 write_out(&mut out, &line)?;
+                exported += 1;
             }
             Decoded::Skipped { .. } => skipped += 1,
         }
@@ -37,5 +41,12 @@ pub fn run(output: Option<PathBuf>) -> CliResult {
     if skipped > 0 {
         eprintln!("agentrail: skipped {skipped} records of kinds this version does not know");
     }
-    Ok(())
+    match output {
+        Some(path) if json => emit(
+            true,
+            &json!({ "exported": exported, "skipped": skipped, "file": path }),
+            String::new,
+        ),
+        _ => Ok(()),
+    }
 }

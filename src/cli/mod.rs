@@ -180,7 +180,7 @@ pub fn run() -> i32 {
         Command::Append { .. } | Command::Import { .. } if recording_off() => Ok(()),
         Command::Append { event } => append::run(event, json),
         Command::Import { file } => import::run(&file, json),
-        Command::Export { output } => export::run(output),
+        Command::Export { output } => export::run(output, json),
         Command::Session(command) => session::run(command, json),
         Command::Event(_) | Command::Diff if recording_off() => Ok(()),
         Command::Event(command) => event::run(command, json),
