@@ -119,20 +119,22 @@ impl From<&Json> for Value {
     }
 }
 
-impl From<&Value> for Json {
-    fn from(value: &Value) -> Json {
+/// Moves a stored value into JSON without copying its strings (decoding is the hot path of
+/// every replay).
+impl From<Value> for Json {
+    fn from(value: Value) -> Json {
         match value {
             Value::Null => Json::Null,
-            Value::Bool(flag) => Json::Bool(*flag),
-            Value::Int(int) => Json::Number((*int).into()),
-            Value::UInt(uint) => Json::Number((*uint).into()),
-            Value::Float(float) => Number::from_f64(*float).map_or(Json::Null, Json::Number),
-            Value::String(text) => Json::String(text.clone()),
-            Value::Array(items) => Json::Array(items.iter().map(Json::from).collect()),
+            Value::Bool(flag) => Json::Bool(flag),
+            Value::Int(int) => Json::Number(int.into()),
+            Value::UInt(uint) => Json::Number(uint.into()),
+            Value::Float(float) => Number::from_f64(float).map_or(Json::Null, Json::Number),
+            Value::String(text) => Json::String(text),
+            Value::Array(items) => Json::Array(items.into_iter().map(Json::from).collect()),
             Value::Object(pairs) => Json::Object(
                 pairs
-                    .iter()
-                    .map(|(key, value)| (key.clone(), Json::from(value)))
+                    .into_iter()
+                    .map(|(key, value)| (key, Json::from(value)))
                     .collect(),
             ),
         }
@@ -347,7 +349,7 @@ impl Event {
                 ),
             });
         }
-        let data = match Json::from(&record.data) {
+        let data = match Json::from(record.data) {
             Json::Object(map) => map,
             _ => {
                 return Err(crate::Error::Decode {
