@@ -3,9 +3,10 @@
 //! the data as JSON text, an index on `events(session_id)`, WAL, one transaction, each line
 //! parsed with serde_json for its columns) and a plain JSONL file.
 //!
-//! The workload is `common/workload.rs` (sessions of 20-200 events, about 1.4 KB each, 40%
-//! `llm_call`, 30% `tool_output`), with a `session_start` before and a `session_end` after each
-//! session added here, cut to exactly N lines (so the last session may stay open).
+//! The workload is `common/workload.rs` (sessions of 20-200 events, 40% `llm_call`, 30%
+//! `tool_output`), with a `session_start` before and a `session_end` after each session added
+//! here, cut to exactly N lines (so the last session may stay open): 1,749 bytes per JSON line
+//! on average.
 //!
 //! - `import/200k/{agentrail,sqlite,jsonl}`: 200k events from JSONL text already in memory.
 //!   agentrail does what `agentrail import` does: open the workspace with the recorder in mode
