@@ -232,7 +232,12 @@ impl Fixture {
                 if text.is_empty() {
                     break;
                 }
-                let records = encode_lines(&recorder, &text, now_micros()).expect("valid lines");
+                let records = encode_lines(
+                    recorder.redactor().expect("a valid config"),
+                    &text,
+                    now_micros(),
+                )
+                .expect("valid lines");
                 recorder.journal().append_batch(records).expect("appending");
             }
             recorder.journal().sync().expect("syncing");
@@ -351,7 +356,12 @@ fn import_agentrail(text: &str) -> Duration {
     let started = Instant::now();
     let workspace = Workspace::open(&root).expect("opening the workspace");
     let recorder = Recorder::open(workspace, Durability::Never).expect("opening the recorder");
-    let records = encode_lines(&recorder, text, now_micros()).expect("valid lines");
+    let records = encode_lines(
+        recorder.redactor().expect("a valid config"),
+        text,
+        now_micros(),
+    )
+    .expect("valid lines");
     let lsns = recorder.journal().append_batch(records).expect("appending");
     recorder.journal().sync().expect("syncing");
     recorder.close();

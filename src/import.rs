@@ -4,7 +4,8 @@
 
 use crate::event::{Event, InputError};
 use crate::journal::NewRecord;
-use crate::recorder::Recorder;
+use crate::recorder::encode;
+use crate::redact::Redactor;
 
 /// Threads that parse one input at most.
 pub const IMPORT_THREADS_MAX: usize = 8;
@@ -14,7 +15,7 @@ const PARALLEL_INPUT_BYTES_MIN: usize = 1024 * 1024;
 /// Parses, checks, redacts and encodes every non-blank line of `text`. The first bad line (by
 /// line number) is the error; `now_micros` stamps events that carry no `ts`.
 pub fn encode_lines(
-    recorder: &Recorder,
+    redactor: &Redactor,
     text: &str,
     now_micros: i64,
 ) -> Result<Vec<NewRecord>, InputError> {
@@ -22,14 +23,14 @@ pub fn encode_lines(
         .map_or(1, usize::from)
         .min(IMPORT_THREADS_MAX);
     if threads == 1 || text.len() < PARALLEL_INPUT_BYTES_MIN {
-        return encode_chunk(recorder, text, 1, now_micros);
+        return encode_chunk(redactor, text, 1, now_micros);
     }
     let chunks = split_at_lines(text, threads);
     let results: Vec<Result<Vec<NewRecord>, InputError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .iter()
             .map(|&(first_line, chunk)| {
-                scope.spawn(move || encode_chunk(recorder, chunk, first_line, now_micros))
+                scope.spawn(move || encode_chunk(redactor, chunk, first_line, now_micros))
             })
             .collect();
         handles
@@ -45,7 +46,7 @@ pub fn encode_lines(
 }
 
 fn encode_chunk(
-    recorder: &Recorder,
+    redactor: &Redactor,
     chunk: &str,
     first_line: usize,
     now_micros: i64,
@@ -56,7 +57,7 @@ fn encode_chunk(
             continue;
         }
         let event = Event::from_json_line(line, first_line + index, now_micros)?;
-        records.push(recorder.encode(event));
+        records.push(encode(redactor, event));
     }
     Ok(records)
 }

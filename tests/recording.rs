@@ -91,13 +91,15 @@ fn import_is_all_or_nothing_and_names_the_first_bad_line() {
     lines[25_000] = bad;
     lines[39_000] = "not json";
     let text = lines.join("\n");
-    let error = encode_lines(&recorder, &text, 0).err().unwrap();
+    let error = encode_lines(recorder.redactor().unwrap(), &text, 0)
+        .err()
+        .unwrap();
     assert_eq!(error.line, 25_001);
     assert_eq!(error.field.as_deref(), Some("data.input_tokens"));
     assert!(stored(&recorder).is_empty());
     lines[25_000] = good;
     lines[39_000] = good;
-    let records = encode_lines(&recorder, &lines.join("\n"), 0).unwrap();
+    let records = encode_lines(recorder.redactor().unwrap(), &lines.join("\n"), 0).unwrap();
     assert_eq!(records.len(), 40_000);
 }
 
@@ -107,7 +109,7 @@ fn import_keeps_order_across_threads() {
     let text: String = (0..30_000)
         .map(|index| json!({"type": "action", "data": {"description": format!("step {index}"), "pad": "x".repeat(40)}}).to_string() + "\n")
         .collect();
-    let records = encode_lines(&recorder, &text, 0).unwrap();
+    let records = encode_lines(recorder.redactor().unwrap(), &text, 0).unwrap();
     recorder.journal().append_batch(records).unwrap();
     let events = stored(&recorder);
     assert_eq!(events.len(), 30_000);
@@ -126,7 +128,7 @@ fn imported_secrets_are_redacted_in_every_field() {
                  "unknown": {"deep": [format!("x {key} y")]}}
     })
     .to_string();
-    let records = encode_lines(&recorder, &line, 0).unwrap();
+    let records = encode_lines(recorder.redactor().unwrap(), &line, 0).unwrap();
     recorder.journal().append_batch(records).unwrap();
     let text = stored(&recorder)[0].to_string();
     assert!(!text.contains(key), "{text}");

@@ -4,6 +4,7 @@
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT};
 use agentrail::event::{now_micros, Event, InputError};
 use agentrail::import::encode_lines;
+use agentrail::recorder::encode;
 use serde_json::json;
 use std::io::Read;
 
@@ -37,11 +38,13 @@ pub fn read_stdin() -> Result<String, CliError> {
 pub fn run(event: Option<String>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let now = now_micros();
+    let redactor = recorder.redactor()?;
     let records = match event {
-        Some(text) => {
-            vec![recorder.encode(Event::from_json_line(&text, 1, now).map_err(bad_input)?)]
-        }
-        None => encode_lines(&recorder, &read_stdin()?, now).map_err(bad_input)?,
+        Some(text) => vec![encode(
+            redactor,
+            Event::from_json_line(&text, 1, now).map_err(bad_input)?,
+        )],
+        None => encode_lines(redactor, &read_stdin()?, now).map_err(bad_input)?,
     };
     let lsns = recorder.journal().append_batch(records)?;
     recorder.close();

@@ -25,7 +25,7 @@ pub fn run(file: &Path, json: bool) -> CliResult {
     // whole when this command says so, without paying an fdatasync per batch.
     let recorder = Recorder::open(open_workspace()?, Durability::Never)?;
     report_recovery_of(&recorder);
-    let records = encode_lines(&recorder, &text, now_micros()).map_err(bad_input)?;
+    let records = encode_lines(recorder.redactor()?, &text, now_micros()).map_err(bad_input)?;
     drop(text);
     let count = records.len() as u64;
     let lsns = if count == 0 {
