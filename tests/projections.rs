@@ -5,8 +5,8 @@
 use agentrail::event::Event;
 use agentrail::journal::{Durability, Journal, NewRecord, Options, KIND_EVENT};
 use agentrail::project::{
-    Active, CheckpointStatus, Projection, Projector, SessionStatus, Sessions, Stats, TokenTotals,
-    Tokens, NO_KEY,
+    Active, CheckpointStatus, Projection, Projector, SessionStatus, SessionTokens, Sessions, Stats,
+    TokenTotals, Tokens, NO_KEY,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
@@ -185,6 +185,7 @@ struct All {
     sessions: Sessions,
     active: Active,
     tokens: Tokens,
+    session_tokens: SessionTokens,
     stats: Stats,
 }
 
@@ -193,6 +194,7 @@ fn load_all(projector: &Projector, journal: &Journal) -> All {
         sessions: projector.load::<Sessions>(journal).unwrap().state,
         active: projector.load::<Active>(journal).unwrap().state,
         tokens: projector.load::<Tokens>(journal).unwrap().state,
+        session_tokens: projector.load::<SessionTokens>(journal).unwrap().state,
         stats: projector.load::<Stats>(journal).unwrap().state,
     }
 }
@@ -297,7 +299,7 @@ fn active_tokens_and_stats_of_the_scenario() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        calls(&tokens.by_session),
+        calls(&all.session_tokens.by_session),
         pairs(&[(NO_KEY, 1), ("s1", 1), ("s2", 2)])
     );
     assert_eq!(
@@ -599,14 +601,20 @@ fn rebuild_drops_and_recreates_every_checkpoint() {
     assert!(unrelated.exists());
     let expected = fresh(&journal);
     assert_eq!(load_all(&projector, &journal), expected);
-    for name in [Sessions::NAME, Active::NAME, Tokens::NAME, Stats::NAME] {
+    for name in [
+        Sessions::NAME,
+        Active::NAME,
+        Tokens::NAME,
+        SessionTokens::NAME,
+        Stats::NAME,
+    ] {
         assert!(projector.checkpoint_path(name).is_file(), "{name}");
     }
     assert_eq!(
         projector.load::<Stats>(&journal).unwrap().checkpoint,
         CheckpointStatus::Current
     );
-    assert_eq!(projector.drop_checkpoints().unwrap(), 4);
+    assert_eq!(projector.drop_checkpoints().unwrap(), 5);
     assert_eq!(projector.drop_checkpoints().unwrap(), 0);
     assert!(unrelated.exists());
     let missing = projector.load::<Tokens>(&journal).unwrap();
@@ -729,12 +737,13 @@ fn event_of(
     event(ts, event_type, session, agent, data)
 }
 
-/// The four projections folded in memory, without the projector.
+/// The built-in projections folded in memory, without the projector.
 fn folded(items: &[Item]) -> All {
     let mut all = All {
         sessions: Sessions::default(),
         active: Active::default(),
         tokens: Tokens::default(),
+        session_tokens: SessionTokens::default(),
         stats: Stats::default(),
     };
     for (index, item) in items.iter().enumerate() {
@@ -743,6 +752,7 @@ fn folded(items: &[Item]) -> All {
             all.sessions.apply(lsn, event);
             all.active.apply(lsn, event);
             all.tokens.apply(lsn, event);
+            all.session_tokens.apply(lsn, event);
             all.stats.apply(lsn, event);
         }
     }

@@ -5,7 +5,7 @@
 use agentrail::event::{decode_record, Decoded, Event, EventType};
 use agentrail::import::encode_lines;
 use agentrail::journal::Durability;
-use agentrail::project::{Active, Sessions, Tokens};
+use agentrail::project::{Active, SessionTokens, Sessions, Tokens};
 use agentrail::recorder::{object, Recorder};
 use agentrail::workspace::Workspace;
 use serde_json::{json, Value};
@@ -164,7 +164,8 @@ fn sessions_and_tokens_follow_what_is_recorded() {
     );
     let tokens = recorder.load::<Tokens>().unwrap().state;
     assert_eq!(tokens.total.input_tokens, 30);
-    assert_eq!(tokens.by_session[&id].calls, 2);
+    let by_session = recorder.load::<SessionTokens>().unwrap().state.by_session;
+    assert_eq!(by_session[&id].calls, 2);
     let end = Event::new(
         EventType::SessionEnd,
         Some(id.clone()),

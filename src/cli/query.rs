@@ -5,7 +5,7 @@
 use super::session::current_session;
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::event::{format_ts, Event};
-use agentrail::project::{SessionInfo, Sessions, Stats, TokenTotals, Tokens};
+use agentrail::project::{SessionInfo, SessionTokens, Sessions, Stats, TokenTotals, Tokens};
 use agentrail::query::{event_at, Found};
 use agentrail::recorder::Recorder;
 use clap::{Args, ValueEnum};
@@ -298,15 +298,18 @@ fn show_session(recorder: &Recorder, id: &str, json: bool) -> CliResult {
 
 pub fn tokens(by: Option<TokensBy>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
-    let tokens = recorder.load::<Tokens>()?.state;
-    recorder.close();
-    let total = BTreeMap::from([("total".to_owned(), tokens.total.clone())]);
+    // Sessions grow with the journal, agents and models do not: only `--by session` loads
+    // the per-session totals.
     let table = match by {
-        None => &total,
-        Some(TokensBy::Session) => &tokens.by_session,
-        Some(TokensBy::Agent) => &tokens.by_agent,
-        Some(TokensBy::Model) => &tokens.by_model,
+        Some(TokensBy::Session) => recorder.load::<SessionTokens>()?.state.by_session,
+        Some(TokensBy::Agent) => recorder.load::<Tokens>()?.state.by_agent,
+        Some(TokensBy::Model) => recorder.load::<Tokens>()?.state.by_model,
+        None => {
+            let total = recorder.load::<Tokens>()?.state.total;
+            BTreeMap::from([("total".to_owned(), total)])
+        }
     };
+    recorder.close();
     let value: serde_json::Map<String, Json> = table
         .iter()
         .map(|(key, totals)| (key.clone(), totals_json(totals)))

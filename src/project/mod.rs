@@ -18,7 +18,7 @@ pub mod tokens;
 pub use active::{Active, ActiveSession};
 pub use sessions::{SessionInfo, SessionStatus, Sessions};
 pub use stats::Stats;
-pub use tokens::{TokenTotals, Tokens, NO_KEY};
+pub use tokens::{SessionTokens, TokenTotals, Tokens, NO_KEY};
 
 use crate::error::{Error, Result};
 use crate::event::{decode_record, Decoded, Event};
@@ -120,6 +120,7 @@ fn built_in() -> Vec<Box<dyn AnyProjection>> {
         Box::<Sessions>::default(),
         Box::<Active>::default(),
         Box::<Tokens>::default(),
+        Box::<SessionTokens>::default(),
         Box::<Stats>::default(),
     ]
 }

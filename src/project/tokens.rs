@@ -1,6 +1,9 @@
-//! The `tokens` projection: what the language-model calls (`llm_call` events) cost, in tokens
-//! and dollars, overall and by session, agent and model. [`TokenTotals`] is also what the
-//! `sessions` projection keeps per session, so both add a call up the same way.
+//! The `tokens` and `session_tokens` projections: what the language-model calls (`llm_call`
+//! events) cost, in tokens and dollars, overall and by agent and model (`tokens`), and by
+//! session (`session_tokens`). Sessions are kept apart because their number grows with the
+//! journal while agents and models stay few: `agentrail tokens` and `status` load a checkpoint
+//! whose size does not grow with the journal. [`TokenTotals`] is also what the `sessions`
+//! projection keeps per session, so all add a call up the same way.
 
 use super::fields;
 use super::Projection;
@@ -54,14 +57,20 @@ impl TokenTotals {
     }
 }
 
-/// Token totals of every `llm_call` in the journal: overall, and keyed by session, agent and
-/// model (the `model` data field), with [`NO_KEY`] for calls that lack one.
+/// Token totals of every `llm_call` in the journal: overall, and keyed by agent and model (the
+/// `model` data field), with [`NO_KEY`] for calls that lack one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Tokens {
     pub total: TokenTotals,
-    pub by_session: BTreeMap<String, TokenTotals>,
     pub by_agent: BTreeMap<String, TokenTotals>,
     pub by_model: BTreeMap<String, TokenTotals>,
+}
+
+/// Token totals of every `llm_call` keyed by its session, with [`NO_KEY`] for calls without
+/// one (sessions never started are counted too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SessionTokens {
+    pub by_session: BTreeMap<String, TokenTotals>,
 }
 
 fn add_under(map: &mut BTreeMap<String, TokenTotals>, key: Option<&str>, call: &TokenTotals) {
@@ -76,7 +85,8 @@ fn add_under(map: &mut BTreeMap<String, TokenTotals>, key: Option<&str>, call: &
 
 impl Projection for Tokens {
     const NAME: &'static str = "tokens";
-    const VERSION: u32 = 1;
+    /// 2: `by_session` moved to [`SessionTokens`].
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, _lsn: u64, event: &Event) {
         if event.event_type != "llm_call" {
@@ -84,10 +94,22 @@ impl Projection for Tokens {
         }
         let call = TokenTotals::of_call(&event.data);
         self.total.add(&call);
-        add_under(&mut self.by_session, event.session.as_deref(), &call);
         add_under(&mut self.by_agent, event.agent.as_deref(), &call);
         let model = fields::text(&event.data, "model");
         add_under(&mut self.by_model, model, &call);
+    }
+}
+
+impl Projection for SessionTokens {
+    const NAME: &'static str = "session_tokens";
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, _lsn: u64, event: &Event) {
+        if event.event_type != "llm_call" {
+            return;
+        }
+        let call = TokenTotals::of_call(&event.data);
+        add_under(&mut self.by_session, event.session.as_deref(), &call);
     }
 }
 
@@ -112,15 +134,22 @@ mod tests {
     #[test]
     fn calls_add_up_by_session_agent_and_model_with_a_key_for_none() {
         let mut tokens = Tokens::default();
+        let mut sessions = SessionTokens::default();
         let first = json!({"model": "m1", "input_tokens": 10, "output_tokens": 5,
             "cache_read_tokens": 3, "cost_usd": 0.5});
         let second = json!({"input_tokens": -4, "output_tokens": "7", "cost_usd": "x",
             "cache_creation_tokens": 2});
-        tokens.apply(1, &call(Some("s"), Some("a"), first));
-        tokens.apply(2, &call(None, Some("a"), second));
+        for (lsn, event) in [
+            (1, call(Some("s"), Some("a"), first)),
+            (2, call(None, Some("a"), second)),
+        ] {
+            tokens.apply(lsn, &event);
+            sessions.apply(lsn, &event);
+        }
         let mut note = call(Some("s"), None, json!({"input_tokens": 100}));
         note.event_type = "note".into();
         tokens.apply(3, &note);
+        sessions.apply(3, &note);
         let expected_total = TokenTotals {
             calls: 2,
             input_tokens: 10,
@@ -131,11 +160,11 @@ mod tests {
         };
         assert_eq!(tokens.total, expected_total);
         assert_eq!(tokens.by_agent["a"], expected_total);
-        assert_eq!(tokens.by_session["s"].input_tokens, 10);
-        assert_eq!(tokens.by_session[NO_KEY].cache_creation_tokens, 2);
+        assert_eq!(sessions.by_session["s"].input_tokens, 10);
+        assert_eq!(sessions.by_session[NO_KEY].cache_creation_tokens, 2);
         assert_eq!(tokens.by_model["m1"].calls, 1);
         assert_eq!(tokens.by_model[NO_KEY].calls, 1);
-        assert_eq!(tokens.by_session.len(), 2);
+        assert_eq!(sessions.by_session.len(), 2);
     }
 
     #[test]
