@@ -238,8 +238,7 @@ pub fn record(
         None => current_session(recorder)?.map_or((None, None), |(id, agent)| (Some(id), agent)),
     };
     let agent = envelope.agent.or(session_agent);
-    let event = Event::new(kind, session.clone(), agent, data)
-        .map_err(|error| CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was recorded")))?;
+    let event = Event::new(kind, session.clone(), agent, data)?;
     Ok((recorder.record(event)?, session))
 }
 
