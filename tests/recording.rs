@@ -268,3 +268,105 @@ fn last_events_keeps_only_the_last_that_pass_and_event_at_finds_one() {
     assert_eq!(event_at(recorder.journal(), 0).unwrap(), Found::Absent);
     assert_eq!(event_at(recorder.journal(), 51).unwrap(), Found::Absent);
 }
+
+mod properties {
+    use agentrail::event::schema::{cap_head_tail, first_lines};
+    use agentrail::event::Event;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Capping keeps any text within the cap, at character boundaries, with its head and
+        /// tail, and capping again changes nothing.
+        #[test]
+        fn capping_keeps_head_and_tail_within_the_cap(text in "\\PC{0,400}", cap in 70usize..300) {
+            match cap_head_tail(&text, cap) {
+                None => prop_assert!(text.len() <= cap),
+                Some(capped) => {
+                    prop_assert!(capped.len() <= cap, "{} > {}", capped.len(), cap);
+                    let (head, rest) = capped.split_once("\n[... ").unwrap();
+                    let tail = rest.split_once(" bytes omitted ...]\n").unwrap().1;
+                    prop_assert!(text.starts_with(head) && text.ends_with(tail));
+                    prop_assert_eq!(cap_head_tail(&capped, cap), None);
+                }
+            }
+        }
+
+        #[test]
+        fn first_lines_keeps_a_prefix_of_whole_lines(lines in prop::collection::vec("[a-z]{0,5}", 0..80), keep in 1usize..60) {
+            let text = lines.join("\n");
+            let expected: Vec<&str> = text.lines().take(keep).collect();
+            match first_lines(&text, keep) {
+                None => prop_assert!(text.lines().count() <= keep),
+                Some(kept) => prop_assert_eq!(kept, expected.join("\n")),
+            }
+        }
+
+        /// No input line makes parsing panic; what parses survives the disk encoding.
+        #[test]
+        fn any_line_parses_or_is_refused_and_what_parses_round_trips(line in any_line()) {
+            if let Ok(event) = Event::from_json_line(&line, 1, 0) {
+                prop_assert_eq!(Event::decode(1, &event.encode()).unwrap(), event);
+            }
+        }
+    }
+
+    /// JSON-ish lines: mostly event-shaped, with random types, fields and values.
+    fn any_line() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            Just("null".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| f.to_string()),
+            "\\PC{0,20}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just("[\"a\",1]".to_owned()),
+            Just("{\"k\":{\"n\":[]}}".to_owned()),
+        ];
+        let field = prop_oneof![
+            Just("task"),
+            Just("status"),
+            Just("model"),
+            Just("input_tokens"),
+            Just("output_tokens"),
+            Just("tool"),
+            Just("stdout"),
+            Just("diff"),
+            Just("choice"),
+            Just("kind"),
+            Just("id"),
+            Just("description"),
+            Just("error_type"),
+            Just("message"),
+            Just("content"),
+            Just("x"),
+        ];
+        let kind = prop_oneof![
+            Just("session_start"),
+            Just("session_end"),
+            Just("action"),
+            Just("llm_call"),
+            Just("tool_output"),
+            Just("failure"),
+            Just("git_diff"),
+            Just("decision"),
+            Just("commit"),
+            Just("task"),
+            Just("nope"),
+        ];
+        (
+            kind,
+            prop::collection::vec((field, value), 0..6),
+            "\\PC{0,3}",
+        )
+            .prop_map(|(kind, fields, noise)| {
+                let data: Vec<String> =
+                    fields.iter().map(|(f, v)| format!("\"{f}\":{v}")).collect();
+                format!(
+                    "{{\"type\":\"{kind}\",\"data\":{{{}}}}}{noise}",
+                    data.join(",")
+                )
+            })
+    }
+}
