@@ -252,3 +252,85 @@ fn reads_of_any_lsn_in_an_active_segment_past_several_checkpoints_return_that_re
     let all = read_all(&journal);
     assert_eq!(all.len(), 400);
 }
+
+/// A file system that remembers which files were opened for writing.
+#[derive(Debug, Default)]
+struct OpenLog {
+    written: std::sync::Mutex<Vec<std::path::PathBuf>>,
+}
+
+impl agentrail::journal::vfs::Vfs for OpenLog {
+    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        agentrail::journal::vfs::StdFs.create_dir_all(dir)
+    }
+    fn list_dir(&self, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+        agentrail::journal::vfs::StdFs.list_dir(dir)
+    }
+    fn exists(&self, path: &std::path::Path) -> bool {
+        agentrail::journal::vfs::StdFs.exists(path)
+    }
+    fn open(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<Box<dyn agentrail::journal::vfs::VfsFile>> {
+        self.written.lock().unwrap().push(path.to_path_buf());
+        agentrail::journal::vfs::StdFs.open(path)
+    }
+    fn open_read(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<Box<dyn agentrail::journal::vfs::VfsFile>> {
+        agentrail::journal::vfs::StdFs.open_read(path)
+    }
+    fn create(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<Box<dyn agentrail::journal::vfs::VfsFile>> {
+        self.written.lock().unwrap().push(path.to_path_buf());
+        agentrail::journal::vfs::StdFs.create(path)
+    }
+    fn map(&self, path: &std::path::Path) -> std::io::Result<agentrail::journal::vfs::MappedBytes> {
+        agentrail::journal::vfs::StdFs.map(path)
+    }
+    fn stat(&self, path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+        agentrail::journal::vfs::StdFs.stat(path)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        agentrail::journal::vfs::StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        agentrail::journal::vfs::StdFs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        agentrail::journal::vfs::StdFs.sync_dir(dir)
+    }
+    fn open_lock(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<Box<dyn agentrail::journal::vfs::VfsLock>> {
+        agentrail::journal::vfs::StdFs.open_lock(path)
+    }
+}
+
+#[test]
+fn reading_and_verifying_open_no_file_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let log = Arc::new(OpenLog::default());
+    let options = Options {
+        vfs: log.clone(),
+        ..small_options()
+    };
+    let journal = Journal::create(&path, options).unwrap();
+    for lsn in 1..=300u64 {
+        journal.append(KIND_EVENT, payload(lsn)).unwrap();
+    }
+    log.written.lock().unwrap().clear();
+    assert_eq!(read_all(&journal).len(), 300);
+    assert_eq!(journal.read_from(250).unwrap().count(), 51);
+    agentrail::journal::verify(log.as_ref(), &path).unwrap();
+    assert_eq!(
+        *log.written.lock().unwrap(),
+        Vec::<std::path::PathBuf>::new()
+    );
+}

@@ -162,7 +162,10 @@ impl Reader {
             ));
         }
         self.current_segment = first_lsn;
-        let file = self.vfs.open(&path).map_err(io_error(&path, "opening"))?;
+        let file = self
+            .vfs
+            .open_read(&path)
+            .map_err(io_error(&path, "opening"))?;
         let header = read_segment_header(file.as_ref(), &path, first_lsn)?;
         if header.is_sealed() {
             let segment = SealedSegment::open(self.vfs.as_ref(), &path, first_lsn)?;

@@ -104,7 +104,7 @@ fn remove_temp_files(
 
 /// Reads the checkpoint, if there is one that decodes.
 pub fn read_checkpoint(vfs: &dyn Vfs, dir: &Path) -> Option<Checkpoint> {
-    let file = vfs.open(&dir.join(CHECKPOINT_FILE)).ok()?;
+    let file = vfs.open_read(&dir.join(CHECKPOINT_FILE)).ok()?;
     let mut bytes = [0u8; CHECKPOINT_BYTES];
     file.read_exact_at(&mut bytes, 0).ok()?;
     Checkpoint::decode(&bytes)

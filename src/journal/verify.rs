@@ -236,7 +236,7 @@ fn check_segment_body(
     checkpoint: Option<&Checkpoint>,
     check: &mut SegmentCheck,
 ) -> Result<()> {
-    let file = vfs.open(path).map_err(io_error(path, "opening"))?;
+    let file = vfs.open_read(path).map_err(io_error(path, "opening"))?;
     check.summary.file_bytes = file
         .len()
         .map_err(io_error(path, "reading the length of"))?;

@@ -58,6 +58,11 @@ pub trait Vfs: Send + Sync + fmt::Debug + 'static {
     fn exists(&self, path: &Path) -> bool;
     /// Opens an existing file for reading and writing.
     fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
+    /// Opens an existing file for reading only: what readers, `verify` and the checkpoint
+    /// reader use, so that reading needs no write permission. By default, [`Vfs::open`].
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        self.open(path)
+    }
     /// Creates a file, or empties it if it exists.
     fn create(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
     /// The whole content of a file that nobody writes any more (a sealed segment).
@@ -131,6 +136,10 @@ impl Vfs for StdFs {
     }
     fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(Box::new(StdFile(file)))
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let file = OpenOptions::new().read(true).open(path)?;
         Ok(Box::new(StdFile(file)))
     }
     fn create(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
