@@ -27,7 +27,8 @@ pub struct Commit {
     pub message: String,
     pub target: Option<String>,
     pub tokens: u64,
-    /// True when the event gave no count and the tokenizer counted the content.
+    /// True when the tokenizer counted the content (the event gave no count, or names the
+    /// `tokenizer` that counted it), false when the count was given.
     pub tokens_counted: bool,
     pub agent: String,
     pub session: Option<String>,
@@ -155,7 +156,7 @@ impl Graph {
             message,
             target,
             tokens,
-            tokens_counted: given_tokens.is_none(),
+            tokens_counted: given_tokens.is_none() || data.contains_key("tokenizer"),
             agent,
             session: event.session.clone(),
             ts_micros: event.ts_micros,

@@ -10,7 +10,7 @@
 use super::graph::{refs_to_json, Commit, Graph};
 use super::id::{commit_id, CommitFields};
 use super::materialize::{materialize, Context};
-use super::tokens::count_tokens;
+use super::tokens::{count_tokens, TOKENIZER};
 use super::{CommitKind, ContextError, Head, Refs};
 use crate::error::Result;
 use crate::event::schema::is_branch_name;
@@ -154,6 +154,9 @@ impl<'r> Agent<'r> {
             ts_micros: event.ts_micros,
         });
         event.data.insert("tokens".into(), counted.into());
+        if tokens.is_none() {
+            event.data.insert("tokenizer".into(), TOKENIZER.into());
+        }
         event.data.insert("id".into(), id.clone().into());
         Commit {
             id,

@@ -153,6 +153,7 @@ impl EventType {
                         opt("parents", CommitIds),
                         opt("target", CommitId),
                         opt("tokens", Count),
+                        opt("tokenizer", Text),
                         opt("id", CommitId),
                         opt("move_head", Flag),
                     ]
