@@ -127,7 +127,7 @@ mod tests {
         let id = commit_id(&fields(&[], "a"));
         assert!(crate::event::schema::is_commit_id(&id));
         assert_ne!(id, commit_id(&fields(&[], "b")));
-        assert_ne!(id, commit_id(&fields(&[id.clone()], "a")));
+        assert_ne!(id, commit_id(&fields(std::slice::from_ref(&id), "a")));
         let mut other = fields(&[], "a");
         other.session = Some("");
         assert_ne!(id, commit_id(&other), "absent and empty differ");
