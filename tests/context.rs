@@ -645,7 +645,7 @@ fn check(recorder: &Recorder, graph: &Graph, model: &Model) -> Result<(), TestCa
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn random_operations_agree_with_the_model(ops in proptest::collection::vec(op(), 1..30)) {
@@ -662,7 +662,11 @@ proptest! {
         }
         // ... incrementally from the checkpoint the operations kept ...
         let loaded = recorder.load::<Graph>().unwrap();
-        prop_assert_eq!(loaded.checkpoint, CheckpointStatus::Current);
+        // (There is a checkpoint once an operation has loaded the graph: none ran on an empty graph
+        // when every operation was skipped.)
+        if recorder.journal().last_lsn() > 0 {
+            prop_assert_eq!(loaded.checkpoint, CheckpointStatus::Current);
+        }
         check(&recorder, &loaded.state, &model)?;
         // ... and after a rebuild.
         recorder.projector().rebuild(recorder.journal()).unwrap();
