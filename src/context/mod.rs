@@ -1,7 +1,7 @@
 //! Context version control: git for an agent's context window. Each agent has a DAG of
 //! commits (blocks of context), named branches and a HEAD; every change is an event in the
 //! journal, and the graph is the [`Graph`] projection rebuilt from them. [`ops`] validates an
-//! operation against the graph and appends its events in one batch; [`materialize`] reads the
+//! operation against the graph and appends its events in one batch; [`materialize()`] reads the
 //! blocks reachable from a commit back from the journal, in order, edits applied: the prompt an
 //! agent resumes from.
 //!

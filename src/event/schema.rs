@@ -504,3 +504,69 @@ mod tests {
         assert_eq!(first_lines(&short, 50), None);
     }
 }
+
+#[cfg(test)]
+mod context_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(kind: EventType, value: Json) -> Result<(), FieldError> {
+        let mut data = value.as_object().unwrap().clone();
+        check_data(kind, &mut data)
+    }
+
+    #[test]
+    fn commit_ids_heads_and_branches_have_their_shapes() {
+        let id = "a".repeat(64);
+        let commit = |extra: Json| {
+            let mut data = json!({"kind": "append", "message": "m", "content": "c"});
+            data.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            check(EventType::Commit, data)
+        };
+        commit(json!({"parents": [id], "id": id, "tokens": 3, "move_head": false})).unwrap();
+        for (bad, field) in [
+            (json!({"parents": ["abcd"]}), "data.parents"),
+            (json!({"id": "A".repeat(64)}), "data.id"),
+            (json!({"tokens": -1}), "data.tokens"),
+            (json!({"move_head": "no"}), "data.move_head"),
+        ] {
+            assert_eq!(commit(bad.clone()).unwrap_err().field, field, "{bad}");
+        }
+        let edit = json!({"kind": "edit", "message": "m", "content": "c"});
+        assert_eq!(
+            check(EventType::Commit, edit).unwrap_err().field,
+            "data.target"
+        );
+        let update = |head: Json, branches: Json| {
+            check(
+                EventType::RefUpdate,
+                json!({"op": "switch", "agent": "a", "head": head, "branches": branches}),
+            )
+        };
+        update(json!({"branch": "main"}), json!({})).unwrap();
+        update(json!({"detached": id}), json!({"main": id, "topic": id})).unwrap();
+        for (head, branches, field) in [
+            (json!({"branch": "a b"}), json!({}), "data.head"),
+            (json!({"detached": "abcd"}), json!({}), "data.head"),
+            (
+                json!({"branch": "main", "detached": id}),
+                json!({}),
+                "data.head",
+            ),
+            (
+                json!({"branch": "main"}),
+                json!({"-x": id}),
+                "data.branches",
+            ),
+            (
+                json!({"branch": "main"}),
+                json!({"main": "abcd"}),
+                "data.branches",
+            ),
+        ] {
+            assert_eq!(update(head, branches).unwrap_err().field, field);
+        }
+    }
+}
