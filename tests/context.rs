@@ -112,6 +112,26 @@ fn the_id_is_the_hash_of_the_stored_fields() {
 }
 
 #[test]
+fn a_secret_in_a_block_is_redacted_before_the_id_is_computed() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let commit = agent
+        .commit(request(
+            CommitKind::Append,
+            "aws configure set aws_access_key_id AKIAIOSFODNN7EXAMPLE",
+            None,
+        ))
+        .unwrap();
+    let graph = agent.graph().unwrap();
+    assert_eq!(graph.rejected, 0);
+    assert!(graph.commit(&commit.id).is_some());
+    let context = agent.context(None).unwrap();
+    assert!(!context.blocks[0].content.contains("AKIAIOSFODNN7EXAMPLE"));
+    assert!(context.blocks[0].content.contains("[REDACTED:"));
+}
+
+#[test]
 fn branch_switch_checkout_and_reset() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);
