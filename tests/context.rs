@@ -534,6 +534,46 @@ impl Model {
     }
 }
 
+/// A commit of kind, content and (for an edit) target chosen by index, on the model's HEAD.
+fn step_commit(
+    agent: &Agent,
+    model: &mut Model,
+    (kind, content, target): (u8, u8, usize),
+    head: Option<String>,
+) -> Result<(), TestCaseError> {
+    let kind = [CommitKind::Append, CommitKind::Pin, CommitKind::Edit][kind as usize];
+    let content = CONTENTS[content as usize];
+    let target = (kind == CommitKind::Edit)
+        .then(|| model.pick(target))
+        .flatten();
+    let valid = kind != CommitKind::Edit
+        || target
+            .as_ref()
+            .is_some_and(|t| model.chain(head.as_deref()).contains(t));
+    let result = agent.commit(request(kind, content, target.as_deref()));
+    prop_assert_eq!(
+        result.is_ok(),
+        valid,
+        "{:?}",
+        result.as_ref().err().map(ToString::to_string)
+    );
+    if let Ok(commit) = result {
+        prop_assert_eq!(commit.parents.first(), head.as_ref());
+        model.ids.push(commit.id.clone());
+        let modeled = ModelCommit {
+            parent: head,
+            kind,
+            content: content.into(),
+            target,
+        };
+        model.commits.insert(commit.id.clone(), modeled);
+        let mut after = model.refs.clone();
+        after.move_head_to(&commit.id);
+        model.move_refs("commit", after);
+    }
+    Ok(())
+}
+
 /// Applies `op` to the library and the model; both must agree on whether it is valid.
 fn step(agent: &Agent, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
     let head = model.refs.head_commit().map(str::to_owned);
@@ -542,39 +582,7 @@ fn step(agent: &Agent, model: &mut Model, op: &Op) -> Result<(), TestCaseError> 
             kind,
             content,
             target,
-        } => {
-            let kind = [CommitKind::Append, CommitKind::Pin, CommitKind::Edit][*kind as usize];
-            let content = CONTENTS[*content as usize];
-            let target = (kind == CommitKind::Edit)
-                .then(|| model.pick(*target))
-                .flatten();
-            let valid = kind != CommitKind::Edit
-                || target
-                    .as_ref()
-                    .is_some_and(|t| model.chain(head.as_deref()).contains(t));
-            let result = agent.commit(request(kind, content, target.as_deref()));
-            prop_assert_eq!(
-                result.is_ok(),
-                valid,
-                "{:?}: {:?}",
-                op,
-                result.as_ref().err().map(ToString::to_string)
-            );
-            if let Ok(commit) = result {
-                prop_assert_eq!(commit.parents.first(), head.as_ref());
-                model.ids.push(commit.id.clone());
-                let modeled = ModelCommit {
-                    parent: head,
-                    kind,
-                    content: content.into(),
-                    target,
-                };
-                model.commits.insert(commit.id.clone(), modeled);
-                let mut after = model.refs.clone();
-                after.move_head_to(&commit.id);
-                model.move_refs("commit", after);
-            }
-        }
+        } => step_commit(agent, model, (*kind, *content, *target), head)?,
         Op::Branch { name, at } => {
             let name = NAMES[*name as usize];
             let at = at.and_then(|at| model.pick(at));

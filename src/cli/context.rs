@@ -35,28 +35,32 @@ pub enum KindArg {
     Pin,
 }
 
+/// What `commit` takes.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    #[arg(short, long, value_name = "MSG")]
+    message: String,
+    #[arg(long, value_enum, default_value = "append")]
+    kind: KindArg,
+    /// For --kind edit: the commit whose content this replaces.
+    #[arg(long, value_name = "COMMIT")]
+    target: Option<String>,
+    /// The block's token count; counted with o200k_base when not given.
+    #[arg(long, value_name = "N")]
+    tokens: Option<u64>,
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    content: Option<String>,
+    #[arg(long, value_name = "F")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    agent: AgentArg,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ContextCommand {
     /// Commit a block of context on HEAD (content from --content, --file, else stdin) and print
     /// its short id.
-    Commit {
-        #[arg(short, long, value_name = "MSG")]
-        message: String,
-        #[arg(long, value_enum, default_value = "append")]
-        kind: KindArg,
-        /// For --kind edit: the commit whose content this replaces.
-        #[arg(long, value_name = "COMMIT")]
-        target: Option<String>,
-        /// The block's token count; counted with o200k_base when not given.
-        #[arg(long, value_name = "N")]
-        tokens: Option<u64>,
-        #[arg(long, value_name = "TEXT", conflicts_with = "file")]
-        content: Option<String>,
-        #[arg(long, value_name = "F")]
-        file: Option<PathBuf>,
-        #[command(flatten)]
-        agent: AgentArg,
-    },
+    Commit(CommitArgs),
     /// Create branch NAME at AT (a branch or commit; default HEAD), or list branches.
     Branch {
         #[arg(value_name = "NAME", required_unless_present = "list")]
@@ -140,30 +144,7 @@ pub fn run(command: ContextCommand, json: bool) -> CliResult {
 fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResult {
     use ContextCommand::*;
     match command {
-        Commit {
-            message,
-            kind,
-            target,
-            tokens,
-            content,
-            file,
-            agent,
-        } => {
-            let content = read_content(content, file)?;
-            let kind = match kind {
-                KindArg::Append => CommitKind::Append,
-                KindArg::Edit => CommitKind::Edit,
-                KindArg::Pin => CommitKind::Pin,
-            };
-            let request = CommitRequest {
-                kind,
-                message,
-                content,
-                target,
-                tokens,
-            };
-            commit(recorder, &agent.agent, request, json)
-        }
+        Commit(args) => commit(recorder, args, json),
         Branch {
             list: true, agent, ..
         } => branch_list(recorder, &agent.agent, json),
@@ -265,8 +246,20 @@ fn read_content(content: Option<String>, file: Option<PathBuf>) -> Result<String
     Ok(text)
 }
 
-fn commit(recorder: &Recorder, agent: &str, request: CommitRequest, json: bool) -> CliResult {
-    let commit = with_agent(recorder, agent, |ops| ops.commit(request))?;
+fn commit(recorder: &Recorder, args: CommitArgs, json: bool) -> CliResult {
+    let kind = match args.kind {
+        KindArg::Append => CommitKind::Append,
+        KindArg::Edit => CommitKind::Edit,
+        KindArg::Pin => CommitKind::Pin,
+    };
+    let request = CommitRequest {
+        kind,
+        message: args.message,
+        content: read_content(args.content, args.file)?,
+        target: args.target,
+        tokens: args.tokens,
+    };
+    let commit = with_agent(recorder, &args.agent.agent, |ops| ops.commit(request))?;
     let value = json!({
         "id": commit.id,
         "short": short_id(&commit.id),
