@@ -145,6 +145,8 @@ impl From<agentrail::Error> for CliError {
             | Error::Limit { .. }
             | Error::Config { .. }
             | Error::Input(_) => EXIT_BAD_INPUT,
+            Error::Context(agentrail::context::ContextError::NothingToUndo { .. }) => EXIT_FAILURE,
+            Error::Context(_) => EXIT_BAD_INPUT,
             _ => EXIT_FAILURE,
         };
         let hint = match &error {
