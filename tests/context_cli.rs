@@ -214,7 +214,7 @@ fn an_agent_commits_branches_and_resumes_from_its_context() {
     let status = dir.ok(&["status"]);
     assert!(
         status.contains(&format!(
-            "context: agent main, detached at {first} at {first}"
+            "context: agent main, detached at {first} at {first}, 6 tokens (6 counted with o200k_base, the rest given)"
         )),
         "{status}"
     );
@@ -278,6 +278,7 @@ fn json_shapes() {
     assert_eq!(status["context"]["branch"], json!("topic"));
     assert_eq!(status["context"]["tokens"], json!(2));
     assert_eq!(status["context"]["tokenizer"], json!("o200k_base"));
+    assert_eq!(status["context"]["tokens_counted"], json!(2));
     let undone = dir.json(&["undo"]);
     assert_eq!(undone["head"], json!({"branch": "main"}));
 }

@@ -540,12 +540,20 @@ pub fn status_context(
         .context(None)
         .map_err(context_error)?;
     let budget = recorder.workspace().config().context.budget_tokens;
+    // Which tokens the tokenizer counted, and which the commits gave.
+    let counted: u64 = context
+        .blocks
+        .iter()
+        .filter(|block| block.tokens_counted)
+        .map(|block| block.tokens)
+        .sum();
     let warning = budget.and_then(|budget| budget_warning(context.tokens, budget));
     let value = json!({
         "agent": agent,
         "branch": refs.branch(),
         "head": refs.head_commit(),
         "tokens": context.tokens,
+        "tokens_counted": counted,
         "tokenizer": agentrail::context::tokens::TOKENIZER,
         "budget_tokens": budget,
         "warning": warning,
@@ -560,6 +568,10 @@ pub fn status_context(
     );
     if let Some(budget) = budget {
         line += &format!(" of {budget}");
+    }
+    if counted > 0 {
+        let tokenizer = agentrail::context::tokens::TOKENIZER;
+        line += &format!(" ({counted} counted with {tokenizer}, the rest given)");
     }
     if let Some(warning) = &warning {
         line += &format!("\nwarning: {warning}");

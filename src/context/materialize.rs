@@ -25,6 +25,8 @@ pub struct Block {
     pub message: String,
     pub content: String,
     pub tokens: u64,
+    /// True when the tokenizer counted `tokens`, false when the commit gave them.
+    pub tokens_counted: bool,
     /// The last edit applied to the block, if any.
     pub edited_by: Option<String>,
 }
@@ -95,6 +97,7 @@ impl<'a> Builder<'a> {
             message: commit.message.clone(),
             content,
             tokens: commit.tokens,
+            tokens_counted: commit.tokens_counted,
             edited_by: None,
         });
     }
@@ -117,6 +120,7 @@ impl<'a> Builder<'a> {
             .insert(index);
         block.content = content;
         block.tokens = commit.tokens;
+        block.tokens_counted = commit.tokens_counted;
         block.edited_by = Some(commit.id.clone());
         self.block_of.insert(&commit.id, index);
     }
