@@ -72,6 +72,10 @@ pub enum Error {
     /// An event given to the library is not valid; nothing of the call was written.
     #[error("{0}")]
     Input(#[from] crate::event::InputError),
+
+    /// A context operation names what does not exist or cannot be done; nothing was written.
+    #[error("{0}")]
+    Context(#[from] crate::context::ContextError),
 }
 
 /// The library's result type.
@@ -142,6 +146,7 @@ impl Error {
                 reason: reason.clone(),
             },
             Error::Input(error) => Error::Input(error.clone()),
+            Error::Context(error) => Error::Context(error.clone()),
         }
     }
 

@@ -4,10 +4,11 @@
 //! Layers, with data flowing one way: [`journal`] keeps the bytes, [`event`] gives records
 //! meaning, [`redact`] removes secrets before anything is stored, [`recorder`] and [`import`]
 //! are the ways events come in, [`project`] rebuilds views from them and [`query`] reads them
-//! back, [`workspace`] finds the
+//! back, [`context`] versions each agent's context window on top of them, [`workspace`] finds the
 //! `.agentrail` directory. The `agentrail` binary is a thin shell over them; this library does
 //! no terminal I/O and reads no environment variables.
 
+pub mod context;
 pub mod error;
 pub mod event;
 pub mod import;

@@ -21,6 +21,25 @@ pub struct Config {
     /// Patterns redacted besides the built-in detectors (`format-spec/events.md`).
     #[serde(default, skip_serializing_if = "RedactConfig::is_empty")]
     pub redact: RedactConfig,
+    /// Context version control settings (`README.md`, "Context version control").
+    #[serde(default, skip_serializing_if = "ContextConfig::is_empty")]
+    pub context: ContextConfig,
+}
+
+/// The `context` section of `config.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextConfig {
+    /// The tokens an agent's materialized context should stay under; `status` warns at 80%
+    /// and at 100% of it.
+    #[serde(default)]
+    pub budget_tokens: Option<u64>,
+}
+
+impl ContextConfig {
+    fn is_empty(&self) -> bool {
+        self.budget_tokens.is_none()
+    }
 }
 
 /// The `redact` section of `config.json`.
@@ -69,6 +88,7 @@ impl Workspace {
             format_version: journal::format::FORMAT_VERSION,
             segment_bytes,
             redact: RedactConfig::default(),
+            context: ContextConfig::default(),
         };
         std::fs::create_dir_all(root)
             .map_err(|error| Error::io(format!("creating {}", root.display()), error))?;

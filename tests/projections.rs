@@ -607,6 +607,7 @@ fn rebuild_drops_and_recreates_every_checkpoint() {
         Tokens::NAME,
         SessionTokens::NAME,
         Stats::NAME,
+        agentrail::context::Graph::NAME,
     ] {
         assert!(projector.checkpoint_path(name).is_file(), "{name}");
     }
@@ -614,7 +615,7 @@ fn rebuild_drops_and_recreates_every_checkpoint() {
         projector.load::<Stats>(&journal).unwrap().checkpoint,
         CheckpointStatus::Current
     );
-    assert_eq!(projector.drop_checkpoints().unwrap(), 5);
+    assert_eq!(projector.drop_checkpoints().unwrap(), 6);
     assert_eq!(projector.drop_checkpoints().unwrap(), 0);
     assert!(unrelated.exists());
     let missing = projector.load::<Tokens>(&journal).unwrap();

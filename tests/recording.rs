@@ -54,6 +54,10 @@ fn every_type_accepts_its_minimal_data_and_refuses_it_without_a_required_field()
             json!({"kind": "pin", "message": "m", "content": "c"}),
         ),
         (EventType::Task, json!({"id": "t1", "status": "started"})),
+        (
+            EventType::RefUpdate,
+            json!({"op": "switch", "agent": "a", "head": {"branch": "main"}, "branches": {}}),
+        ),
     ];
     assert_eq!(minimal.len(), EventType::ALL.len());
     for (kind, data) in minimal {

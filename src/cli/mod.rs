@@ -2,6 +2,7 @@
 //! [`CliError`] that carries its exit code and a hint for the person at the terminal.
 
 mod append;
+mod context;
 mod event;
 mod export;
 mod import;
@@ -85,11 +86,12 @@ enum Command {
     },
     /// Record the working tree's `git diff` (its stat and first 50 lines).
     Diff,
-    /// List events, newest last.
+    /// List events, newest last; with --graph, --oneline or --all, the agent's context commits.
     Log(query::LogArgs),
-    /// Show one event (by LSN) or one session (by id) with its events.
+    /// Show one event (by LSN), one session (by id) with its events, or one context commit
+    /// (by id prefix) with its content.
     Show {
-        #[arg(value_name = "LSN|SESSION")]
+        #[arg(value_name = "LSN|SESSION|COMMIT")]
         target: String,
     },
     /// Token totals, overall or by session, agent or model.
@@ -105,6 +107,8 @@ enum Command {
     Verify,
     /// Move damaged segments aside and cut the log after the last good record.
     Repair,
+    #[command(flatten)]
+    Context(context::ContextCommand),
 }
 
 /// An error on its way to the terminal.
@@ -141,6 +145,8 @@ impl From<agentrail::Error> for CliError {
             | Error::Limit { .. }
             | Error::Config { .. }
             | Error::Input(_) => EXIT_BAD_INPUT,
+            Error::Context(agentrail::context::ContextError::NothingToUndo { .. }) => EXIT_FAILURE,
+            Error::Context(_) => EXIT_BAD_INPUT,
             _ => EXIT_FAILURE,
         };
         let hint = match &error {
@@ -193,6 +199,7 @@ pub fn run() -> i32 {
         Command::Rebuild => query::rebuild(json),
         Command::Verify => verify::run_verify(json),
         Command::Repair => verify::run_repair(json),
+        Command::Context(command) => context::run(command, json),
     };
     match result {
         Ok(()) => 0,

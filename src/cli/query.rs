@@ -28,6 +28,28 @@ pub struct LogArgs {
     /// Only events of this session.
     #[arg(long, value_name = "ID")]
     session: Option<String>,
+    /// List the agent's context commits as a graph, newest first.
+    #[arg(long)]
+    graph: bool,
+    /// List the agent's context commits one per line.
+    #[arg(long)]
+    oneline: bool,
+    /// List the context commits reachable from every ref, not only HEAD.
+    #[arg(long)]
+    all: bool,
+    /// The agent whose context commits to list.
+    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT)]
+    agent: String,
+}
+
+impl LogArgs {
+    fn context_style(&self) -> Option<super::context::LogStyle> {
+        (self.graph || self.oneline || self.all).then_some(super::context::LogStyle {
+            graph: self.graph,
+            oneline: self.oneline,
+            all: self.all,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -222,6 +244,11 @@ fn events_lines(events: &[(u64, Event)]) -> String {
 
 pub fn log(args: &LogArgs, json: bool) -> CliResult {
     let recorder = open_recorder()?;
+    if let Some(style) = args.context_style() {
+        let listed = super::context::log(&recorder, &args.agent, style, json);
+        recorder.close();
+        return listed;
+    }
     let last = args.last.unwrap_or(LOG_EVENTS_DEFAULT);
     let filtered = args.event_type.is_some() || args.session.is_some();
     // Unfiltered, the last N events are the last N LSNs: no need to read the rest.
@@ -249,7 +276,7 @@ pub fn show(target: &str, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let shown = match target.parse::<u64>() {
         Ok(lsn) => show_event(&recorder, lsn, json),
-        Err(_) => show_session(&recorder, target, json),
+        Err(_) => show_session_or_commit(&recorder, target, json),
     };
     recorder.close();
     shown
@@ -278,15 +305,30 @@ fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
     })
 }
 
-fn show_session(recorder: &Recorder, id: &str, json: bool) -> CliResult {
+/// A session by id, else a context commit by id prefix (when `target` is 4 or more hex digits).
+fn show_session_or_commit(recorder: &Recorder, target: &str, json: bool) -> CliResult {
     let sessions = recorder.load::<Sessions>()?.state;
-    let session = sessions.get(id).ok_or_else(|| {
-        CliError::new(
+    if let Some(session) = sessions.get(target) {
+        return show_session(recorder, session, json);
+    }
+    let looks_like_id = target.len() >= agentrail::context::COMMIT_PREFIX_HEX_DIGITS_MIN
+        && target.bytes().all(|byte| byte.is_ascii_hexdigit());
+    if !looks_like_id {
+        return Err(CliError::new(
             EXIT_BAD_INPUT,
-            format!("{id:?} is neither an LSN nor a session id in this journal"),
+            format!("{target:?} is neither an LSN nor a session id in this journal"),
         )
-        .with_hint("`agentrail log` lists LSNs and session ids")
-    })?;
+        .with_hint("`agentrail log` lists LSNs and session ids"));
+    }
+    let graph = recorder.load::<agentrail::context::Graph>()?.state;
+    let commit = graph
+        .resolve(target)
+        .map_err(|error| super::context::context_error(error.into()))?;
+    super::context::show_commit(recorder, commit, json)
+}
+
+fn show_session(recorder: &Recorder, session: &SessionInfo, json: bool) -> CliResult {
+    let id = session.id.as_str();
     let events = scan(recorder, session.start_lsn, usize::MAX, |event| {
         event.session.as_deref() == Some(id)
     })?;
@@ -331,6 +373,11 @@ pub fn status(json: bool) -> CliResult {
         None => None,
     };
     let journal_dir = recorder.workspace().journal_dir();
+    let agent = std::env::var("AGENTRAIL_AGENT")
+        .ok()
+        .filter(|agent| !agent.is_empty())
+        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
+    let context = super::context::status_context(&recorder, &agent)?;
     recorder.close();
     let value = json!({
         "journal": {
@@ -343,17 +390,23 @@ pub fn status(json: bool) -> CliResult {
         },
         "session": session.as_ref().map(session_json),
         "tokens": totals_json(&tokens.total),
+        "context": context.as_ref().map(|(value, _)| value),
     });
     emit(json, &value, || {
         let session = session.as_ref().map_or("none".into(), session_line);
-        format!(
+        let mut text = format!(
             "journal: {} ({}, {}, last LSN {})\nsession: {session}\ntokens: {}",
             journal_dir.display(),
             counted(stats.events, "event"),
             counted(stats.sessions_started, "session"),
             stats.last_lsn,
             totals_line(&tokens.total)
-        )
+        );
+        if let Some((_, line)) = &context {
+            text += "\n";
+            text += line;
+        }
+        text
     })
 }
 

@@ -27,10 +27,11 @@ pub enum EventType {
     Decision,
     Commit,
     Task,
+    RefUpdate,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::SessionStart,
         EventType::SessionEnd,
         EventType::Action,
@@ -41,6 +42,7 @@ impl EventType {
         EventType::Decision,
         EventType::Commit,
         EventType::Task,
+        EventType::RefUpdate,
     ];
 
     /// The name used in JSON and on disk.
@@ -56,6 +58,7 @@ impl EventType {
             EventType::Decision => "decision",
             EventType::Commit => "commit",
             EventType::Task => "task",
+            EventType::RefUpdate => "ref_update",
         }
     }
 
@@ -147,6 +150,12 @@ impl EventType {
                         req("kind", OneOf(&["append", "edit", "pin"])),
                         req("message", Text),
                         req("content", Text),
+                        opt("parents", CommitIds),
+                        opt("target", CommitId),
+                        opt("tokens", Count),
+                        opt("tokenizer", Text),
+                        opt("id", CommitId),
+                        opt("move_head", Flag),
                     ]
                 }
             }
@@ -156,6 +165,17 @@ impl EventType {
                         req("id", Text),
                         req("status", OneOf(&["started", "done", "failed"])),
                         opt("result", Any),
+                    ]
+                }
+            }
+            EventType::RefUpdate => {
+                const {
+                    &[
+                        req("op", Text),
+                        req("agent", Text),
+                        req("head", Head),
+                        req("branches", Branches),
+                        opt("mode", OneOf(&["soft", "hard"])),
                     ]
                 }
             }
@@ -185,6 +205,14 @@ enum Shape {
     Texts,
     OneOf(&'static [&'static str]),
     Any,
+    /// A full context commit id: 64 lowercase hex digits.
+    CommitId,
+    /// An array of full commit ids.
+    CommitIds,
+    /// `{"branch": NAME}` or `{"detached": ID}`.
+    Head,
+    /// An object of branch names to full commit ids.
+    Branches,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +257,7 @@ pub fn check_data(kind: EventType, data: &mut Map<String, Json>) -> Result<(), F
                 .map_err(|message| field_error(field.name, message))?,
         }
     }
+    check_cross_fields(kind, data)?;
     apply_caps(kind, data);
     Ok(())
 }
@@ -253,6 +282,18 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
             .is_some_and(|items| items.iter().all(Json::is_string)),
         Shape::OneOf(choices) => value.as_str().is_some_and(|text| choices.contains(&text)),
         Shape::Any => true,
+        Shape::CommitId => value.as_str().is_some_and(is_commit_id),
+        Shape::CommitIds => value.as_array().is_some_and(|items| {
+            items
+                .iter()
+                .all(|item| item.as_str().is_some_and(is_commit_id))
+        }),
+        Shape::Head => is_head(value),
+        Shape::Branches => value.as_object().is_some_and(|branches| {
+            branches
+                .iter()
+                .all(|(name, id)| is_branch_name(name) && id.as_str().is_some_and(is_commit_id))
+        }),
     };
     if fits {
         return Ok(());
@@ -267,7 +308,62 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
         Shape::Texts => "must be an array of strings".into(),
         Shape::OneOf(choices) => format!("must be one of {}, not {value}", choices.join(", ")),
         Shape::Any => unreachable!("every value fits Any"),
+        Shape::CommitId => format!("must be a full commit id (64 hex digits), not {value}"),
+        Shape::CommitIds => "must be an array of full commit ids (64 hex digits)".into(),
+        Shape::Head => {
+            format!("must be {{\"branch\": NAME}} or {{\"detached\": ID}}, not {value}")
+        }
+        Shape::Branches => "must be an object of branch names to full commit ids".into(),
     })
+}
+
+/// Hex digits in a full context commit id (a SHA-256).
+pub const COMMIT_ID_HEX_DIGITS: usize = 64;
+/// Longest branch name accepted, in bytes.
+pub const BRANCH_NAME_BYTES_MAX: usize = 200;
+
+/// True for 64 lowercase hex digits.
+pub fn is_commit_id(text: &str) -> bool {
+    text.len() == COMMIT_ID_HEX_DIGITS
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
+/// A branch name: 1 to 200 bytes, no whitespace or control characters, not starting with `-`
+/// (it would read as an option).
+pub fn is_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= BRANCH_NAME_BYTES_MAX
+        && !name.starts_with('-')
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn is_head(value: &Json) -> bool {
+    let Some(head) = value.as_object() else {
+        return false;
+    };
+    if head.len() != 1 {
+        return false;
+    }
+    match (head.get("branch"), head.get("detached")) {
+        (Some(Json::String(name)), None) => is_branch_name(name),
+        (None, Some(Json::String(id))) => is_commit_id(id),
+        _ => false,
+    }
+}
+
+/// Rules that tie fields together: an `edit` commit names its `target`.
+fn check_cross_fields(kind: EventType, data: &Map<String, Json>) -> Result<(), FieldError> {
+    let is_edit = data.get("kind").and_then(Json::as_str) == Some("edit");
+    let has_target = !matches!(data.get("target"), None | Some(Json::Null));
+    if kind == EventType::Commit && is_edit && !has_target {
+        return Err(field_error(
+            "target",
+            "is missing: an edit commit names the commit it replaces".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn apply_caps(kind: EventType, data: &mut Map<String, Json>) {
@@ -406,5 +502,71 @@ mod tests {
         assert_eq!(fields["truncated"], json!(true));
         let short: String = (0..50).map(|line| format!("+line {line}\n")).collect();
         assert_eq!(first_lines(&short, 50), None);
+    }
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(kind: EventType, value: Json) -> Result<(), FieldError> {
+        let mut data = value.as_object().unwrap().clone();
+        check_data(kind, &mut data)
+    }
+
+    #[test]
+    fn commit_ids_heads_and_branches_have_their_shapes() {
+        let id = "a".repeat(64);
+        let commit = |extra: Json| {
+            let mut data = json!({"kind": "append", "message": "m", "content": "c"});
+            data.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            check(EventType::Commit, data)
+        };
+        commit(json!({"parents": [id], "id": id, "tokens": 3, "move_head": false})).unwrap();
+        for (bad, field) in [
+            (json!({"parents": ["abcd"]}), "data.parents"),
+            (json!({"id": "A".repeat(64)}), "data.id"),
+            (json!({"tokens": -1}), "data.tokens"),
+            (json!({"move_head": "no"}), "data.move_head"),
+        ] {
+            assert_eq!(commit(bad.clone()).unwrap_err().field, field, "{bad}");
+        }
+        let edit = json!({"kind": "edit", "message": "m", "content": "c"});
+        assert_eq!(
+            check(EventType::Commit, edit).unwrap_err().field,
+            "data.target"
+        );
+        let update = |head: Json, branches: Json| {
+            check(
+                EventType::RefUpdate,
+                json!({"op": "switch", "agent": "a", "head": head, "branches": branches}),
+            )
+        };
+        update(json!({"branch": "main"}), json!({})).unwrap();
+        update(json!({"detached": id}), json!({"main": id, "topic": id})).unwrap();
+        for (head, branches, field) in [
+            (json!({"branch": "a b"}), json!({}), "data.head"),
+            (json!({"detached": "abcd"}), json!({}), "data.head"),
+            (
+                json!({"branch": "main", "detached": id}),
+                json!({}),
+                "data.head",
+            ),
+            (
+                json!({"branch": "main"}),
+                json!({"-x": id}),
+                "data.branches",
+            ),
+            (
+                json!({"branch": "main"}),
+                json!({"main": "abcd"}),
+                "data.branches",
+            ),
+        ] {
+            assert_eq!(update(head, branches).unwrap_err().field, field);
+        }
     }
 }

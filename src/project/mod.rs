@@ -122,6 +122,7 @@ fn built_in() -> Vec<Box<dyn AnyProjection>> {
         Box::<Tokens>::default(),
         Box::<SessionTokens>::default(),
         Box::<Stats>::default(),
+        Box::<crate::context::Graph>::default(),
     ]
 }
 

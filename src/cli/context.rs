@@ -1,0 +1,595 @@
+//! The context commands: `commit`, `branch`, `switch`, `checkout`, `reset`, `context`, `reflog`
+//! and `undo`, plus the context forms of `log`, `show` and `status`. Thin over
+//! `agentrail::context`: this module picks the agent (`--agent`, else `AGENTRAIL_AGENT`, else
+//! `main`) and the session, reads the content to commit, and prints.
+
+use super::session::current_session;
+use super::{
+    emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
+};
+use agentrail::context::graph::refs_to_json;
+use agentrail::context::id::short_id;
+use agentrail::context::materialize::content_at;
+use agentrail::context::{
+    Agent, Commit, CommitKind, CommitRequest, Context, ContextError, Graph, Head, RefMove, Refs,
+    ResetMode, DEFAULT_AGENT,
+};
+use agentrail::recorder::Recorder;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Value as Json};
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Whose context a command acts on.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArg {
+    /// The agent whose context this is.
+    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = DEFAULT_AGENT)]
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Append,
+    Edit,
+    Pin,
+}
+
+/// What `commit` takes.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    #[arg(short, long, value_name = "MSG")]
+    message: String,
+    #[arg(long, value_enum, default_value = "append")]
+    kind: KindArg,
+    /// For --kind edit: the commit whose content this replaces.
+    #[arg(long, value_name = "COMMIT")]
+    target: Option<String>,
+    /// The block's token count; counted with o200k_base when not given.
+    #[arg(long, value_name = "N")]
+    tokens: Option<u64>,
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    content: Option<String>,
+    #[arg(long, value_name = "F")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    agent: AgentArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// Commit a block of context on HEAD (content from --content, --file, else stdin) and print
+    /// its short id.
+    Commit(CommitArgs),
+    /// Create branch NAME at AT (a branch or commit; default HEAD), or list branches.
+    Branch {
+        #[arg(value_name = "NAME", required_unless_present = "list")]
+        name: Option<String>,
+        #[arg(value_name = "AT")]
+        at: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        list: bool,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Put HEAD on branch NAME.
+    Switch {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Detach HEAD at COMMIT.
+    Checkout {
+        #[arg(value_name = "COMMIT")]
+        commit: String,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Move HEAD's branch (or detached HEAD) to COMMIT.
+    #[command(group = clap::ArgGroup::new("mode").required(true).args(["soft", "hard"]))]
+    Reset {
+        /// The later commits stay reachable from the reflog.
+        #[arg(long)]
+        soft: bool,
+        /// The later commits may be collected by a future gc.
+        #[arg(long)]
+        hard: bool,
+        #[arg(value_name = "COMMIT")]
+        commit: String,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// The materialized context at HEAD (or --at): the prompt an agent resumes from.
+    Context {
+        #[arg(long, value_name = "COMMIT")]
+        at: Option<String>,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Every move of the agent's refs, newest first.
+    Reflog {
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Put the refs back as they were before the last ref move (each undo goes one further).
+    Undo {
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+}
+
+impl ContextCommand {
+    /// True for the commands that record (and so do nothing under `AGENTRAIL=off`).
+    fn records(&self) -> bool {
+        !matches!(
+            self,
+            ContextCommand::Context { .. }
+                | ContextCommand::Reflog { .. }
+                | ContextCommand::Branch { list: true, .. }
+        )
+    }
+}
+
+pub fn run(command: ContextCommand, json: bool) -> CliResult {
+    if command.records() && recording_off() {
+        return Ok(());
+    }
+    let recorder = open_recorder()?;
+    let result = dispatch(&recorder, command, json);
+    recorder.close();
+    result
+}
+
+fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResult {
+    use ContextCommand::*;
+    match command {
+        Commit(args) => commit(recorder, args, json),
+        Branch {
+            list: true, agent, ..
+        } => branch_list(recorder, &agent.agent, json),
+        Branch {
+            name, at, agent, ..
+        } => {
+            let name = name.unwrap_or_default();
+            let refs = with_agent(recorder, &agent.agent, |ops| {
+                ops.branch(&name, at.as_deref())
+            })?;
+            let at = refs.branches.get(&name).cloned().unwrap_or_default();
+            emit(json, &json!({ "branch": name, "at": at }), || {
+                format!("created branch {name} at {}", short_id(&at))
+            })
+        }
+        Switch { name, agent } => {
+            let refs = with_agent(recorder, &agent.agent, |ops| ops.switch(&name))?;
+            emit_refs(json, "switch", &refs)
+        }
+        Checkout { commit, agent } => {
+            let refs = with_agent(recorder, &agent.agent, |ops| ops.checkout(&commit))?;
+            emit_refs(json, "checkout", &refs)
+        }
+        Reset {
+            hard,
+            commit,
+            agent,
+            ..
+        } => {
+            let mode = if hard {
+                ResetMode::Hard
+            } else {
+                ResetMode::Soft
+            };
+            let refs = with_agent(recorder, &agent.agent, |ops| ops.reset(mode, &commit))?;
+            emit_refs(json, &format!("reset --{}", mode.as_str()), &refs)
+        }
+        Context { at, agent } => context(recorder, &agent.agent, at.as_deref(), json),
+        Reflog { agent } => reflog(recorder, &agent.agent, json),
+        Undo { agent } => {
+            let refs = with_agent(recorder, &agent.agent, |ops| ops.undo())?;
+            emit_refs(json, "undo", &refs)
+        }
+    }
+}
+
+/// Runs one operation of `agent`'s context, in the current session if there is one.
+fn with_agent<T>(
+    recorder: &Recorder,
+    agent: &str,
+    operation: impl FnOnce(&Agent) -> agentrail::Result<T>,
+) -> Result<T, CliError> {
+    let session = current_session(recorder)?.map(|(id, _)| id);
+    let ops = Agent::new(recorder, agent, session);
+    operation(&ops).map_err(context_error)
+}
+
+/// A library error with the exit code a context user expects: what names nothing, or cannot
+/// be done, is bad input (2), except having nothing to undo, which is a failed operation (1).
+pub fn context_error(error: agentrail::Error) -> CliError {
+    match &error {
+        agentrail::Error::Context(ContextError::NothingToUndo { .. }) => {
+            CliError::new(EXIT_FAILURE, error.to_string())
+        }
+        agentrail::Error::Context(ContextError::AmbiguousPrefix { .. }) => {
+            CliError::new(EXIT_BAD_INPUT, error.to_string())
+                .with_hint("give more hex digits of the id")
+        }
+        agentrail::Error::Context(_) => CliError::new(EXIT_BAD_INPUT, error.to_string()).with_hint(
+            "`agentrail log --oneline` lists commits, `agentrail branch --list` branches",
+        ),
+        agentrail::Error::Input(input) => CliError::from(input.clone()),
+        _ => CliError::from(error),
+    }
+}
+
+/// The content of a commit: `--content`, else the file, else stdin.
+fn read_content(content: Option<String>, file: Option<PathBuf>) -> Result<String, CliError> {
+    if let Some(content) = content {
+        return Ok(content);
+    }
+    if let Some(file) = file {
+        return std::fs::read_to_string(&file).map_err(|error| {
+            CliError::new(
+                EXIT_BAD_INPUT,
+                format!("--file {}: {error}", file.display()),
+            )
+        });
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|error| {
+            CliError::new(
+                EXIT_BAD_INPUT,
+                format!("reading the content from stdin: {error}"),
+            )
+        })?;
+    Ok(text)
+}
+
+fn commit(recorder: &Recorder, args: CommitArgs, json: bool) -> CliResult {
+    let kind = match args.kind {
+        KindArg::Append => CommitKind::Append,
+        KindArg::Edit => CommitKind::Edit,
+        KindArg::Pin => CommitKind::Pin,
+    };
+    let request = CommitRequest {
+        kind,
+        message: args.message,
+        content: read_content(args.content, args.file)?,
+        target: args.target,
+        tokens: args.tokens,
+    };
+    let commit = with_agent(recorder, &args.agent.agent, |ops| ops.commit(request))?;
+    let value = json!({
+        "id": commit.id,
+        "short": short_id(&commit.id),
+        "parents": commit.parents,
+        "kind": commit.kind.as_str(),
+        "tokens": commit.tokens,
+        "tokens_counted": commit.tokens_counted,
+        "agent": commit.agent,
+        "session": commit.session,
+        "lsn": commit.lsn,
+    });
+    emit(json, &value, || short_id(&commit.id).to_owned())
+}
+
+/// `main`, or `detached at 0123abcd4567`.
+pub fn head_label(refs: &Refs) -> String {
+    match &refs.head {
+        Head::Branch(name) => name.clone(),
+        Head::Detached(id) => format!("detached at {}", short_id(id)),
+    }
+}
+
+fn refs_json(refs: &Refs) -> Json {
+    let (head, branches) = refs_to_json(refs);
+    json!({ "head": head, "head_commit": refs.head_commit(), "branches": branches })
+}
+
+fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
+    emit(json, &refs_json(refs), || {
+        let at = refs
+            .head_commit()
+            .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
+        format!("{op}: HEAD {} ({at})", head_label(refs))
+    })
+}
+
+fn branch_list(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
+    let refs = recorder.load::<Graph>()?.state.refs(agent);
+    emit(json, &refs_json(&refs), || {
+        let mut lines = String::new();
+        if let Head::Detached(id) = &refs.head {
+            lines += &format!("* (detached at {})\n", short_id(id));
+        }
+        if refs.branches.is_empty() {
+            lines += &format!("* {} (unborn)\n", head_label(&refs));
+        }
+        for (name, id) in &refs.branches {
+            let mark = if refs.branch() == Some(name) {
+                "*"
+            } else {
+                " "
+            };
+            lines += &format!("{mark} {name} {}\n", short_id(id));
+        }
+        lines
+    })
+}
+
+fn blocks_json(context: &Context) -> Json {
+    Json::Array(
+        context
+            .blocks
+            .iter()
+            .map(|block| {
+                json!({
+                    "id": block.id,
+                    "kind": block.kind.as_str(),
+                    "message": block.message,
+                    "content": block.content,
+                    "tokens": block.tokens,
+                    "edited_by": block.edited_by,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn context(recorder: &Recorder, agent: &str, at: Option<&str>, json: bool) -> CliResult {
+    let context = Agent::new(recorder, agent, None)
+        .context(at)
+        .map_err(context_error)?;
+    let value = json!({
+        "agent": agent,
+        "at": context.at,
+        "blocks": blocks_json(&context),
+        "tokens": context.tokens,
+    });
+    emit(json, &value, || {
+        context
+            .blocks
+            .iter()
+            .map(|block| block.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    })
+}
+
+fn refs_line(refs: &Refs) -> String {
+    let at = refs
+        .head_commit()
+        .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
+    format!("{}@{at}", head_label(refs))
+}
+
+fn reflog(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
+    let graph = recorder.load::<Graph>()?.state;
+    let moves: Vec<&RefMove> = graph.reflog(agent).iter().rev().collect();
+    let value = json!({
+        "agent": agent,
+        "moves": moves.iter().map(|entry| json!({
+            "op": entry.op,
+            "mode": entry.mode,
+            "lsn": entry.lsn,
+            "ts": agentrail::event::format_ts(entry.ts_micros),
+            "before": refs_json(&entry.before),
+            "after": refs_json(&entry.after),
+        })).collect::<Vec<_>>(),
+    });
+    emit(json, &value, || {
+        moves
+            .iter()
+            .map(|entry| {
+                let op = match &entry.mode {
+                    Some(mode) => format!("{} --{mode}", entry.op),
+                    None => entry.op.clone(),
+                };
+                format!(
+                    "{} {op}: {} -> {}\n",
+                    entry.lsn,
+                    refs_line(&entry.before),
+                    refs_line(&entry.after)
+                )
+            })
+            .collect()
+    })
+}
+
+/// One commit as JSON, without its content.
+pub fn commit_json(commit: &Commit) -> Json {
+    json!({
+        "id": commit.id,
+        "parents": commit.parents,
+        "kind": commit.kind.as_str(),
+        "message": commit.message,
+        "target": commit.target,
+        "tokens": commit.tokens,
+        "tokens_counted": commit.tokens_counted,
+        "agent": commit.agent,
+        "session": commit.session,
+        "ts": agentrail::event::format_ts(commit.ts_micros),
+        "lsn": commit.lsn,
+    })
+}
+
+/// How `log` lists context commits.
+#[derive(Debug, Clone, Copy)]
+pub struct LogStyle {
+    pub graph: bool,
+    pub oneline: bool,
+    pub all: bool,
+}
+
+/// `log --graph|--oneline|--all`: the agent's commits reachable from HEAD (or from every ref
+/// with `all`), newest first, with each one's token cost.
+pub fn log(recorder: &Recorder, agent: &str, style: LogStyle, json: bool) -> CliResult {
+    let graph = recorder.load::<Graph>()?.state;
+    let refs = graph.refs(agent);
+    let tips: Vec<&str> = if style.all {
+        refs.pointed_at().collect()
+    } else {
+        refs.head_commit().into_iter().collect()
+    };
+    let mut commits = graph.topological(&tips);
+    commits.reverse();
+    let value = json!({
+        "agent": agent,
+        "commits": commits.iter().map(|commit| commit_json(commit)).collect::<Vec<_>>(),
+    });
+    emit(json, &value, || {
+        commits
+            .iter()
+            .map(|commit| log_entry(commit, &refs, style))
+            .collect()
+    })
+}
+
+/// The refs at a commit, as `(HEAD -> main, topic)`, or nothing.
+fn decorations(id: &str, refs: &Refs) -> String {
+    let mut names = Vec::new();
+    if let Head::Detached(head) = &refs.head {
+        if head == id {
+            names.push("HEAD".to_owned());
+        }
+    }
+    for (name, at) in &refs.branches {
+        if at == id {
+            let head = if refs.branch() == Some(name) {
+                "HEAD -> "
+            } else {
+                ""
+            };
+            names.push(format!("{head}{name}"));
+        }
+    }
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", names.join(", "))
+    }
+}
+
+fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
+    let (first, rest) = if style.graph { ("* ", "| ") } else { ("", "") };
+    let decorations = decorations(&commit.id, refs);
+    let target = commit
+        .target
+        .as_deref()
+        .map_or(String::new(), |target| format!(" of {}", short_id(target)));
+    if style.oneline {
+        return format!(
+            "{first}{}{decorations} {}{target} {} tokens {}\n",
+            short_id(&commit.id),
+            commit.kind.as_str(),
+            commit.tokens,
+            commit.message.lines().next().unwrap_or_default()
+        );
+    }
+    let mut entry = format!("{first}commit {}{decorations}\n", commit.id);
+    if commit.parents.len() > 1 {
+        let parents: Vec<&str> = commit.parents.iter().map(|id| short_id(id)).collect();
+        entry += &format!("{rest}merge: {}\n", parents.join(" "));
+    }
+    entry += &format!(
+        "{rest}{}{target}, {} tokens, {}\n",
+        commit.kind.as_str(),
+        commit.tokens,
+        agentrail::event::format_ts(commit.ts_micros)
+    );
+    for line in commit.message.lines() {
+        entry += &format!("{rest}    {line}\n");
+    }
+    entry + rest.trim_end() + "\n"
+}
+
+/// `show COMMIT`: one commit with its content.
+pub fn show_commit(recorder: &Recorder, commit: &Commit, json: bool) -> CliResult {
+    let content = content_at(recorder.journal(), commit)?;
+    let mut value = commit_json(commit);
+    value["content"] = Json::String(content.clone());
+    emit(json, &value, || {
+        format!(
+            "commit {}\n{}, {} tokens, agent {}, {}\n    {}\n\n{content}",
+            commit.id,
+            commit.kind.as_str(),
+            commit.tokens,
+            commit.agent,
+            agentrail::event::format_ts(commit.ts_micros),
+            commit.message
+        )
+    })
+}
+
+/// Share of the budget from which `status` warns, and from which it says the budget is spent.
+const BUDGET_WARN_PERCENT: u64 = 80;
+const BUDGET_FULL_PERCENT: u64 = 100;
+
+/// `status`'s context part for `agent`: `None` when the agent has no refs at all.
+pub fn status_context(
+    recorder: &Recorder,
+    agent: &str,
+) -> Result<Option<(Json, String)>, CliError> {
+    let graph = recorder.load::<Graph>()?.state;
+    if !graph.agents().any(|name| name == agent) {
+        return Ok(None);
+    }
+    let refs = graph.refs(agent);
+    let context = Agent::new(recorder, agent, None)
+        .context(None)
+        .map_err(context_error)?;
+    let budget = recorder.workspace().config().context.budget_tokens;
+    // Which tokens the tokenizer counted, and which the commits gave.
+    let counted: u64 = context
+        .blocks
+        .iter()
+        .filter(|block| block.tokens_counted)
+        .map(|block| block.tokens)
+        .sum();
+    let warning = budget.and_then(|budget| budget_warning(context.tokens, budget));
+    let value = json!({
+        "agent": agent,
+        "branch": refs.branch(),
+        "head": refs.head_commit(),
+        "tokens": context.tokens,
+        "tokens_counted": counted,
+        "tokenizer": agentrail::context::tokens::TOKENIZER,
+        "budget_tokens": budget,
+        "warning": warning,
+    });
+    let head = refs
+        .head_commit()
+        .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
+    let mut line = format!(
+        "context: agent {agent}, {} at {head}, {} tokens",
+        head_label(&refs),
+        context.tokens
+    );
+    if let Some(budget) = budget {
+        line += &format!(" of {budget}");
+    }
+    if counted > 0 {
+        let tokenizer = agentrail::context::tokens::TOKENIZER;
+        line += &format!(" ({counted} counted with {tokenizer}, the rest given)");
+    }
+    if let Some(warning) = &warning {
+        line += &format!("\nwarning: {warning}");
+    }
+    Ok(Some((value, line)))
+}
+
+fn budget_warning(tokens: u64, budget: u64) -> Option<String> {
+    let percent = tokens.saturating_mul(100) / budget.max(1);
+    if percent >= BUDGET_FULL_PERCENT {
+        Some(format!(
+            "the context is over its budget ({percent}% of {budget} tokens)"
+        ))
+    } else if percent >= BUDGET_WARN_PERCENT {
+        Some(format!(
+            "the context is at {percent}% of its budget of {budget} tokens"
+        ))
+    } else {
+        None
+    }
+}

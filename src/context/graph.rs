@@ -1,0 +1,330 @@
+//! The `graph` projection: every context commit by id (without its content, which stays in
+//! the journal at the commit's LSN, so the checkpoint stays small), each agent's refs, and each
+//! agent's reflog (every move of its refs). It is rebuilt from `commit` and `ref_update` events
+//! like every projection. An event that would break the graph's invariants (a parent or target
+//! that does not exist, an `id` that does not match its hash, a ref to an unknown commit, a
+//! commit seen before) changes nothing and is counted in `rejected`, since `apply` accepts any
+//! event and the library's operations check before they append.
+//!
+//! Architecture invariant: every parent and target of a commit is a commit inserted before it
+//! (so the graph has no cycles), and every ref points at a commit.
+
+use super::id::{commit_id, resolve_prefix, CommitFields};
+use super::tokens::count_tokens;
+use super::{CommitKind, ContextError, Head, Refs, DEFAULT_AGENT};
+use crate::event::{Event, EventType};
+use crate::project::Projection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, HashSet};
+
+/// One context commit, without its content (read it from the journal at `lsn`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    pub id: String,
+    pub parents: Vec<String>,
+    pub kind: CommitKind,
+    pub message: String,
+    pub target: Option<String>,
+    pub tokens: u64,
+    /// True when the tokenizer counted the content (the event gave no count, or names the
+    /// `tokenizer` that counted it), false when the count was given.
+    pub tokens_counted: bool,
+    pub agent: String,
+    pub session: Option<String>,
+    pub ts_micros: i64,
+    /// The LSN of the `commit` event that holds the content.
+    pub lsn: u64,
+}
+
+/// One move of an agent's refs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefMove {
+    /// What moved them: `commit`, `branch`, `switch`, `checkout`, `reset`, `undo`, ...
+    pub op: String,
+    /// `soft` or `hard` for a reset.
+    pub mode: Option<String>,
+    pub before: Refs,
+    pub after: Refs,
+    pub lsn: u64,
+    pub ts_micros: i64,
+}
+
+/// An agent's refs and reflog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRefs {
+    pub refs: Refs,
+    pub reflog: Vec<RefMove>,
+}
+
+/// The context graph of every agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Graph {
+    commits: BTreeMap<String, Commit>,
+    agents: BTreeMap<String, AgentRefs>,
+    /// Context events that changed nothing because they would have broken the graph.
+    pub rejected: u64,
+}
+
+impl Projection for Graph {
+    const NAME: &'static str = "graph";
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, lsn: u64, event: &Event) {
+        let applied = match event.kind() {
+            Some(EventType::Commit) => self.apply_commit(lsn, event),
+            Some(EventType::RefUpdate) => self.apply_ref_update(lsn, event),
+            _ => return,
+        };
+        if applied.is_none() {
+            self.rejected += 1;
+        }
+    }
+}
+
+/// The agent an event belongs to.
+pub fn agent_of(event: &Event) -> &str {
+    event.agent.as_deref().unwrap_or(DEFAULT_AGENT)
+}
+
+impl Graph {
+    fn apply_commit(&mut self, lsn: u64, event: &Event) -> Option<()> {
+        let agent = agent_of(event).to_owned();
+        let refs = self.refs(&agent);
+        let parents = match event.data.get("parents") {
+            None | Some(Json::Null) => refs.head_commit().map(str::to_owned).into_iter().collect(),
+            Some(parents) => strings(parents)?,
+        };
+        let commit = self.commit_of(lsn, event, parents, agent)?;
+        let move_head = event.data.get("move_head").and_then(Json::as_bool) != Some(false);
+        let id = commit.id.clone();
+        let agent = commit.agent.clone();
+        self.commits.insert(id.clone(), commit);
+        if move_head {
+            let mut after = refs.clone();
+            after.move_head_to(&id);
+            self.move_refs(&agent, "commit", None, after, lsn, event.ts_micros);
+        }
+        Some(())
+    }
+
+    /// The commit an event describes, if its fields are whole and its parents, target and id
+    /// are consistent with the graph.
+    fn commit_of(
+        &self,
+        lsn: u64,
+        event: &Event,
+        parents: Vec<String>,
+        agent: String,
+    ) -> Option<Commit> {
+        let data = &event.data;
+        let kind = CommitKind::parse(data.get("kind")?.as_str()?)?;
+        let content = data.get("content")?.as_str()?;
+        let message = data.get("message")?.as_str()?.to_owned();
+        let target = optional_text(data, "target")?;
+        let given_tokens = match data.get("tokens") {
+            None | Some(Json::Null) => None,
+            Some(tokens) => Some(tokens.as_u64()?),
+        };
+        let known = |id: &String| self.commits.contains_key(id);
+        if !parents.iter().all(known) || !target.iter().all(known) {
+            return None;
+        }
+        if (kind == CommitKind::Edit) != target.is_some() {
+            return None;
+        }
+        let tokens = given_tokens.unwrap_or_else(|| count_tokens(content));
+        let id = commit_id(&CommitFields {
+            parents: &parents,
+            kind,
+            content,
+            message: &message,
+            target: target.as_deref(),
+            tokens,
+            agent: &agent,
+            session: event.session.as_deref(),
+            ts_micros: event.ts_micros,
+        });
+        let claimed = optional_text(data, "id")?;
+        if claimed.is_some_and(|claimed| claimed != id) || self.commits.contains_key(&id) {
+            return None;
+        }
+        Some(Commit {
+            id,
+            parents,
+            kind,
+            message,
+            target,
+            tokens,
+            tokens_counted: given_tokens.is_none() || data.contains_key("tokenizer"),
+            agent,
+            session: event.session.clone(),
+            ts_micros: event.ts_micros,
+            lsn,
+        })
+    }
+
+    fn apply_ref_update(&mut self, lsn: u64, event: &Event) -> Option<()> {
+        let data = &event.data;
+        let op = data.get("op")?.as_str()?;
+        let agent = data.get("agent")?.as_str()?.to_owned();
+        let after = refs_from_json(data.get("head")?, data.get("branches")?)?;
+        if !after.pointed_at().all(|id| self.commits.contains_key(id)) {
+            return None;
+        }
+        let mode = optional_text(data, "mode")?;
+        self.move_refs(&agent, op, mode, after, lsn, event.ts_micros);
+        Some(())
+    }
+
+    fn move_refs(
+        &mut self,
+        agent: &str,
+        op: &str,
+        mode: Option<String>,
+        after: Refs,
+        lsn: u64,
+        ts_micros: i64,
+    ) {
+        let entry = self.agents.entry(agent.to_owned()).or_default();
+        let before = std::mem::replace(&mut entry.refs, after.clone());
+        entry.reflog.push(RefMove {
+            op: op.to_owned(),
+            mode,
+            before,
+            after,
+            lsn,
+            ts_micros,
+        });
+    }
+
+    /// An agent's refs (a new agent's when it has none yet).
+    pub fn refs(&self, agent: &str) -> Refs {
+        self.agents
+            .get(agent)
+            .map(|entry| entry.refs.clone())
+            .unwrap_or_default()
+    }
+
+    /// An agent's ref moves, oldest first.
+    pub fn reflog(&self, agent: &str) -> &[RefMove] {
+        self.agents
+            .get(agent)
+            .map_or(&[], |entry| entry.reflog.as_slice())
+    }
+
+    /// The agents that have refs.
+    pub fn agents(&self) -> impl Iterator<Item = &str> {
+        self.agents.keys().map(String::as_str)
+    }
+
+    pub fn commit(&self, id: &str) -> Option<&Commit> {
+        self.commits.get(id)
+    }
+
+    /// Every commit, by id.
+    pub fn commits(&self) -> &BTreeMap<String, Commit> {
+        &self.commits
+    }
+
+    /// The commit a unique prefix of 4 or more hex digits names.
+    pub fn resolve(&self, prefix: &str) -> Result<&Commit, ContextError> {
+        let id = resolve_prefix(&self.commits, prefix)?;
+        Ok(&self.commits[&id])
+    }
+
+    /// The commits reachable from `tips`, parents before children: a depth-first walk that
+    /// takes each commit's first parent first, so a first-parent line comes out in order and a
+    /// merge's second side comes after the first's.
+    pub fn topological(&self, tips: &[&str]) -> Vec<&Commit> {
+        let mut order = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for tip in tips {
+            self.post_order(tip, &mut seen, &mut order);
+        }
+        order
+    }
+
+    fn post_order<'a>(
+        &'a self,
+        tip: &str,
+        seen: &mut HashSet<&'a str>,
+        order: &mut Vec<&'a Commit>,
+    ) {
+        let Some(tip) = self.commits.get(tip) else {
+            return;
+        };
+        if !seen.insert(&tip.id) {
+            return;
+        }
+        // An explicit stack, since a context may hold more commits than the call stack frames.
+        let mut stack: Vec<(&Commit, usize)> = vec![(tip, 0)];
+        while let Some((commit, next)) = stack.pop() {
+            match commit.parents.get(next) {
+                Some(parent) => {
+                    stack.push((commit, next + 1));
+                    if let Some(parent) = self.commits.get(parent) {
+                        if seen.insert(&parent.id) {
+                            stack.push((parent, 0));
+                        }
+                    }
+                }
+                None => order.push(commit),
+            }
+        }
+    }
+
+    /// True when `ancestor` is `descendant` or reachable from it.
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
+        self.topological(&[descendant])
+            .iter()
+            .any(|commit| commit.id == ancestor)
+    }
+}
+
+/// Refs from a `ref_update`'s `head` and `branches`, if they have the right shape.
+pub fn refs_from_json(head: &Json, branches: &Json) -> Option<Refs> {
+    let head = head.as_object()?;
+    let head = match (head.get("branch"), head.get("detached")) {
+        (Some(name), None) => Head::Branch(name.as_str()?.to_owned()),
+        (None, Some(id)) => Head::Detached(id.as_str()?.to_owned()),
+        _ => return None,
+    };
+    let branches = branches
+        .as_object()?
+        .iter()
+        .map(|(name, id)| Some((name.clone(), id.as_str()?.to_owned())))
+        .collect::<Option<BTreeMap<_, _>>>()?;
+    Some(Refs { head, branches })
+}
+
+/// The `head` and `branches` JSON of a `ref_update` for `refs`.
+pub fn refs_to_json(refs: &Refs) -> (Json, Json) {
+    let head = match &refs.head {
+        Head::Branch(name) => serde_json::json!({ "branch": name }),
+        Head::Detached(id) => serde_json::json!({ "detached": id }),
+    };
+    let branches = refs
+        .branches
+        .iter()
+        .map(|(name, id)| (name.clone(), Json::String(id.clone())))
+        .collect::<Map<_, _>>();
+    (head, Json::Object(branches))
+}
+
+fn strings(value: &Json) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|item| item.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `Some(None)` when absent or null, `Some(Some(text))` for a string, `None` for anything else.
+fn optional_text(data: &Map<String, Json>, field: &str) -> Option<Option<String>> {
+    match data.get(field) {
+        None | Some(Json::Null) => Some(None),
+        Some(Json::String(text)) => Some(Some(text.clone())),
+        Some(_) => None,
+    }
+}

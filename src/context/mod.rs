@@ -1,0 +1,160 @@
+//! Context version control: git for an agent's context window. Each agent has a DAG of
+//! commits (blocks of context), named branches and a HEAD; every change is an event in the
+//! journal, and the graph is the [`Graph`] projection rebuilt from them. [`ops`] validates an
+//! operation against the graph and appends its events in one batch; [`materialize()`] reads the
+//! blocks reachable from a commit back from the journal, in order, edits applied: the prompt an
+//! agent resumes from.
+//!
+//! Two event types carry it (`format-spec/events.md`): `commit` (one block, and the move of
+//! HEAD onto it unless `move_head` is false) and `ref_update` (an agent's full ref state after
+//! an operation). Architecture invariant: one event is one atomic ref change, so a crash leaves
+//! the refs as before or after an operation, never in between; operations that write several
+//! commits write them with `move_head: false` and then one `ref_update`.
+
+pub mod graph;
+pub mod id;
+pub mod materialize;
+pub mod ops;
+pub mod tokens;
+
+pub use graph::{AgentRefs, Commit, Graph, RefMove};
+pub use id::{commit_id, CommitFields, COMMIT_PREFIX_HEX_DIGITS_MIN};
+pub use materialize::{materialize, Block, Context};
+pub use ops::{Agent, CommitRequest, ResetMode};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The agent a context belongs to when none is named.
+pub const DEFAULT_AGENT: &str = "main";
+/// The branch a new agent starts on, unborn until its first commit.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// What a commit's content does to the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CommitKind {
+    /// A new block at the end.
+    Append,
+    /// Replaces its target's content in place.
+    Edit,
+    /// A block compression must keep verbatim.
+    Pin,
+}
+
+impl CommitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitKind::Append => "append",
+            CommitKind::Edit => "edit",
+            CommitKind::Pin => "pin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CommitKind> {
+        [CommitKind::Append, CommitKind::Edit, CommitKind::Pin]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// Where an agent's HEAD is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Head {
+    /// On a branch, which may be unborn (named, but with no commit yet).
+    Branch(String),
+    /// On a commit, outside any branch.
+    Detached(String),
+}
+
+/// An agent's refs: its HEAD and its branches (name to full commit id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Refs {
+    pub head: Head,
+    pub branches: BTreeMap<String, String>,
+}
+
+impl Default for Refs {
+    /// A new agent's refs: on the unborn branch `main`.
+    fn default() -> Refs {
+        Refs {
+            head: Head::Branch(DEFAULT_BRANCH.to_owned()),
+            branches: BTreeMap::new(),
+        }
+    }
+}
+
+impl Refs {
+    /// The commit HEAD points at; `None` on an unborn branch.
+    pub fn head_commit(&self) -> Option<&str> {
+        match &self.head {
+            Head::Branch(name) => self.branches.get(name).map(String::as_str),
+            Head::Detached(id) => Some(id),
+        }
+    }
+
+    /// The branch HEAD is on; `None` when detached.
+    pub fn branch(&self) -> Option<&str> {
+        match &self.head {
+            Head::Branch(name) => Some(name),
+            Head::Detached(_) => None,
+        }
+    }
+
+    /// Moves what HEAD points at (its branch, or the detached HEAD itself) to `id`.
+    pub fn move_head_to(&mut self, id: &str) {
+        match &mut self.head {
+            Head::Branch(name) => {
+                self.branches.insert(name.clone(), id.to_owned());
+            }
+            Head::Detached(detached) => *detached = id.to_owned(),
+        }
+    }
+
+    /// Every commit a ref points at.
+    pub fn pointed_at(&self) -> impl Iterator<Item = &str> {
+        let detached = match &self.head {
+            Head::Detached(id) => Some(id.as_str()),
+            Head::Branch(_) => None,
+        };
+        self.branches.values().map(String::as_str).chain(detached)
+    }
+}
+
+/// Why a context operation cannot be done. Nothing was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    #[error(
+        "commit id prefix {prefix:?} must be at least {COMMIT_PREFIX_HEX_DIGITS_MIN} hex digits"
+    )]
+    PrefixTooShort { prefix: String },
+    #[error("{text:?} is not a commit id prefix: only the hex digits 0-9 and a-f")]
+    NotHex { text: String },
+    #[error("no commit {prefix} in this journal")]
+    UnknownCommit { prefix: String },
+    #[error("commit id prefix {prefix} is ambiguous: it matches {}", .candidates.join(", "))]
+    AmbiguousPrefix {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error("commit {id} belongs to agent {owner:?}, not {agent:?}")]
+    OtherAgent {
+        id: String,
+        owner: String,
+        agent: String,
+    },
+    #[error("agent {agent:?} has no branch {name:?}")]
+    UnknownBranch { agent: String, name: String },
+    #[error("agent {agent:?} already has a branch {name:?}")]
+    BranchExists { agent: String, name: String },
+    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
+    BadBranchName { name: String },
+    #[error("agent {agent:?} has no commit yet (HEAD is on the unborn branch {branch:?})")]
+    Unborn { agent: String, branch: String },
+    #[error("the edit's target {target} is not in the context at HEAD")]
+    TargetNotInContext { target: String },
+    #[error("agent {agent:?} has no ref move to undo")]
+    NothingToUndo { agent: String },
+    #[error("commit {id} names the id it must have wrong (it hashes to {computed})")]
+    IdMismatch { id: String, computed: String },
+}

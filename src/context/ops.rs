@@ -1,0 +1,307 @@
+//! The context operations of one agent: each loads the graph, checks everything it can before
+//! writing (names, prefixes, targets, that HEAD is born), builds its events and appends them
+//! as one batch, so an operation that fails records nothing. A commit is one `commit` event
+//! (which also moves HEAD); every other ref change is one `ref_update` event carrying the
+//! agent's full refs after it, so the refs after a crash are those before or after.
+//!
+//! Two processes operating on one agent at once are not serialized: each checks against the
+//! graph it loaded, and the later `ref_update` wins, as the reflog shows.
+
+use super::graph::{refs_to_json, Commit, Graph};
+use super::id::{commit_id, CommitFields};
+use super::materialize::{materialize, Context};
+use super::tokens::{count_tokens, TOKENIZER};
+use super::{CommitKind, ContextError, Head, Refs};
+use crate::error::Result;
+use crate::event::schema::is_branch_name;
+use crate::event::{Event, EventType};
+use crate::recorder::Recorder;
+use serde_json::{json, Map, Value as Json};
+
+/// What `commit` records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRequest {
+    pub kind: CommitKind,
+    pub message: String,
+    pub content: String,
+    /// For an edit: the commit it replaces (a branch name or an id prefix).
+    pub target: Option<String>,
+    /// The block's tokens, when the caller knows them; else the tokenizer counts them.
+    pub tokens: Option<u64>,
+}
+
+/// How far `reset` goes. Both move the ref; `hard` says the commits left behind may be
+/// collected (by a later `gc`), `soft` that they stay reachable from the reflog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetMode {
+    Soft,
+    Hard,
+}
+
+impl ResetMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetMode::Soft => "soft",
+            ResetMode::Hard => "hard",
+        }
+    }
+}
+
+/// One agent's context, operated on through a recorder.
+pub struct Agent<'r> {
+    recorder: &'r Recorder,
+    name: String,
+    session: Option<String>,
+}
+
+impl<'r> Agent<'r> {
+    /// The context of agent `name`; commits record `session` when given.
+    pub fn new(
+        recorder: &'r Recorder,
+        name: impl Into<String>,
+        session: Option<String>,
+    ) -> Agent<'r> {
+        Agent {
+            recorder,
+            name: name.into(),
+            session,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The graph, brought up to date from its checkpoint.
+    pub fn graph(&self) -> Result<Graph> {
+        Ok(self.recorder.load::<Graph>()?.state)
+    }
+
+    /// The full id `rev` names: one of the agent's branches, else a commit id prefix of one of
+    /// the agent's commits.
+    pub fn resolve(&self, graph: &Graph, rev: &str) -> Result<String, ContextError> {
+        if let Some(id) = graph.refs(&self.name).branches.get(rev) {
+            return Ok(id.clone());
+        }
+        let commit = graph.resolve(rev)?;
+        if commit.agent != self.name {
+            return Err(ContextError::OtherAgent {
+                id: commit.id.clone(),
+                owner: commit.agent.clone(),
+                agent: self.name.clone(),
+            });
+        }
+        Ok(commit.id.clone())
+    }
+
+    /// Records a block on HEAD and moves HEAD (its branch, or the detached HEAD) onto it.
+    pub fn commit(&self, request: CommitRequest) -> Result<Commit> {
+        let graph = self.graph()?;
+        let parents: Vec<String> = graph
+            .refs(&self.name)
+            .head_commit()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        let target = match &request.target {
+            Some(rev) => Some(self.target_in_context(&graph, rev, parents.first())?),
+            None => None,
+        };
+        let mut data = Map::new();
+        data.insert("kind".into(), request.kind.as_str().into());
+        data.insert("message".into(), request.message.into());
+        data.insert("content".into(), request.content.into());
+        data.insert("parents".into(), json!(parents));
+        if let Some(target) = &target {
+            data.insert("target".into(), target.clone().into());
+        }
+        let mut event = Event::new(
+            EventType::Commit,
+            self.session.clone(),
+            Some(self.name.clone()),
+            data,
+        )?;
+        // The id covers the content as stored, so it is computed after redaction, which is
+        // idempotent: the recorder's second pass changes nothing.
+        self.recorder.redactor()?.redact_event(&mut event);
+        let commit = self.stamp(&mut event, request.tokens, parents, request.kind, target);
+        let lsn = self.recorder.record(event)?;
+        Ok(Commit { lsn, ..commit })
+    }
+
+    /// Adds `tokens` and `id` to a redacted commit event; the commit it describes.
+    fn stamp(
+        &self,
+        event: &mut Event,
+        tokens: Option<u64>,
+        parents: Vec<String>,
+        kind: CommitKind,
+        target: Option<String>,
+    ) -> Commit {
+        let content = event.text("content").unwrap_or_default();
+        let message = event.text("message").unwrap_or_default().to_owned();
+        let counted = tokens.unwrap_or_else(|| count_tokens(content));
+        let agent = event.agent.clone().unwrap_or_else(|| self.name.clone());
+        let id = commit_id(&CommitFields {
+            parents: &parents,
+            kind,
+            content,
+            message: &message,
+            target: target.as_deref(),
+            tokens: counted,
+            agent: &agent,
+            session: event.session.as_deref(),
+            ts_micros: event.ts_micros,
+        });
+        event.data.insert("tokens".into(), counted.into());
+        if tokens.is_none() {
+            event.data.insert("tokenizer".into(), TOKENIZER.into());
+        }
+        event.data.insert("id".into(), id.clone().into());
+        Commit {
+            id,
+            parents,
+            kind,
+            message,
+            target,
+            tokens: counted,
+            tokens_counted: tokens.is_none(),
+            agent,
+            session: event.session.clone(),
+            ts_micros: event.ts_micros,
+            lsn: 0,
+        }
+    }
+
+    /// The full id of an edit's target, which must be in the context at `head`.
+    fn target_in_context(&self, graph: &Graph, rev: &str, head: Option<&String>) -> Result<String> {
+        let target = self.resolve(graph, rev)?;
+        match head {
+            Some(head) if graph.is_ancestor(&target, head) => Ok(target),
+            _ => Err(ContextError::TargetNotInContext { target }.into()),
+        }
+    }
+
+    /// Creates branch `name` at `at` (a branch or a commit), else at HEAD. HEAD stays.
+    pub fn branch(&self, name: &str, at: Option<&str>) -> Result<Refs> {
+        let graph = self.graph()?;
+        let mut refs = graph.refs(&self.name);
+        if !is_branch_name(name) {
+            return Err(ContextError::BadBranchName {
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        if refs.branches.contains_key(name) {
+            return Err(ContextError::BranchExists {
+                agent: self.name.clone(),
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        let id = match at {
+            Some(rev) => self.resolve(&graph, rev)?,
+            None => self.head_commit(&refs)?,
+        };
+        refs.branches.insert(name.to_owned(), id);
+        self.update_refs("branch", None, refs)
+    }
+
+    /// Puts HEAD on branch `name`.
+    pub fn switch(&self, name: &str) -> Result<Refs> {
+        let mut refs = self.graph()?.refs(&self.name);
+        if !refs.branches.contains_key(name) {
+            return Err(ContextError::UnknownBranch {
+                agent: self.name.clone(),
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        refs.head = Head::Branch(name.to_owned());
+        self.update_refs("switch", None, refs)
+    }
+
+    /// Detaches HEAD at `rev` (a branch or a commit).
+    pub fn checkout(&self, rev: &str) -> Result<Refs> {
+        let graph = self.graph()?;
+        let mut refs = graph.refs(&self.name);
+        refs.head = Head::Detached(self.resolve(&graph, rev)?);
+        self.update_refs("checkout", None, refs)
+    }
+
+    /// Moves HEAD's branch (or the detached HEAD) to `rev`.
+    pub fn reset(&self, mode: ResetMode, rev: &str) -> Result<Refs> {
+        let graph = self.graph()?;
+        let mut refs = graph.refs(&self.name);
+        let id = self.resolve(&graph, rev)?;
+        refs.move_head_to(&id);
+        self.update_refs("reset", Some(mode), refs)
+    }
+
+    /// Puts the refs back as they were before the last ref move that is not undone yet: each
+    /// `undo` in a row reaches one move further back. Nothing is removed from the journal.
+    pub fn undo(&self) -> Result<Refs> {
+        let graph = self.graph()?;
+        let refs =
+            undo_target(graph.reflog(&self.name)).ok_or_else(|| ContextError::NothingToUndo {
+                agent: self.name.clone(),
+            })?;
+        self.update_refs("undo", None, refs)
+    }
+
+    /// The context at `at` (a branch or a commit), else at HEAD.
+    pub fn context(&self, at: Option<&str>) -> Result<Context> {
+        let graph = self.graph()?;
+        let tip = match at {
+            Some(rev) => Some(self.resolve(&graph, rev)?),
+            None => graph.refs(&self.name).head_commit().map(str::to_owned),
+        };
+        materialize(self.recorder.journal(), &graph, tip.as_deref())
+    }
+
+    fn head_commit(&self, refs: &Refs) -> Result<String, ContextError> {
+        refs.head_commit()
+            .map(str::to_owned)
+            .ok_or_else(|| ContextError::Unborn {
+                agent: self.name.clone(),
+                branch: refs.branch().unwrap_or_default().to_owned(),
+            })
+    }
+
+    /// Records the agent's refs after an operation as one `ref_update`.
+    fn update_refs(&self, op: &str, mode: Option<ResetMode>, refs: Refs) -> Result<Refs> {
+        let (head, branches) = refs_to_json(&refs);
+        let mut data = Map::new();
+        data.insert("op".into(), op.into());
+        data.insert("agent".into(), self.name.clone().into());
+        data.insert("head".into(), head);
+        data.insert("branches".into(), branches);
+        if let Some(mode) = mode {
+            data.insert("mode".into(), Json::from(mode.as_str()));
+        }
+        let event = Event::new(
+            EventType::RefUpdate,
+            self.session.clone(),
+            Some(self.name.clone()),
+            data,
+        )?;
+        self.recorder.record(event)?;
+        Ok(refs)
+    }
+}
+
+/// The refs an `undo` restores: walking the reflog back, each `undo` skips one more earlier
+/// move; the first move not skipped is undone by restoring the refs before it.
+pub fn undo_target(reflog: &[super::RefMove]) -> Option<Refs> {
+    let mut skip = 0usize;
+    for entry in reflog.iter().rev() {
+        if entry.op == "undo" {
+            skip += 1;
+        } else if skip > 0 {
+            skip -= 1;
+        } else {
+            return Some(entry.before.clone());
+        }
+    }
+    None
+}

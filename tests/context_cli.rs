@@ -1,0 +1,477 @@
+//! The context commands through the binary: a session of commands as an agent drives them,
+//! the `--json` shapes, bad input (exit 2, naming the field), unknown and ambiguous id prefixes,
+//! `--agent` and `AGENTRAIL_AGENT`, and `AGENTRAIL=off`. Human output is pinned by insta
+//! snapshots over commits imported with fixed times, so their ids do not move.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Output;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
+
+struct Dir {
+    temp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn initialized() -> Dir {
+        let dir = Dir {
+            temp: tempfile::tempdir().unwrap(),
+        };
+        let output = dir.run(&["init", "--segment-bytes", "65536"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        dir
+    }
+
+    fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    fn command(&self, env: &[(&str, &str)]) -> assert_cmd::Command {
+        let mut command = assert_cmd::Command::new(BIN);
+        command.current_dir(self.path());
+        for variable in [
+            "AGENTRAIL_DIR",
+            "AGENTRAIL_SESSION",
+            "AGENTRAIL_AGENT",
+            "AGENTRAIL",
+        ] {
+            command.env_remove(variable);
+        }
+        command.env("AGENTRAIL_SYNC", "never");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(&[]).args(args).output().unwrap()
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(env).args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let stdout = self.ok(&with_json);
+        assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+
+    fn events(&self) -> usize {
+        self.ok(&["export"]).lines().count()
+    }
+
+    fn import(&self, lines: &str) {
+        let output = self
+            .command(&[])
+            .args(["import", "-"])
+            .write_stdin(lines)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+
+    fn render(&self, output: &Output) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            output.status.code().unwrap_or(-1),
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Commit events as an import gives them: no parents (each lands on HEAD), fixed times and
+/// token counts, so their ids are the same on every run.
+fn imported(count: usize) -> String {
+    (0..count)
+        .map(|index| {
+            let kind = if index == 1 { "pin" } else { "append" };
+            json!({
+                "ts": format!("2026-11-23T10:{:02}:{:02}Z", index / 60, index % 60),
+                "type": "commit",
+                "session": "s-000000000001",
+                "data": {"kind": kind, "message": format!("block {index}"), "content": format!("content {index}"), "tokens": 10 + index},
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_commits_branches_and_resumes_from_its_context() {
+    let dir = Dir::initialized();
+    let first = dir.ok(&[
+        "commit",
+        "-m",
+        "system",
+        "--content",
+        "You are a coding agent.",
+    ]);
+    let first = first.trim();
+    assert_eq!(first.len(), 12);
+    std::fs::write(dir.path().join("task.txt"), "Fix the flaky test.").unwrap();
+    dir.ok(&[
+        "commit", "-m", "task", "--kind", "pin", "--file", "task.txt",
+    ]);
+    let output = dir
+        .command(&[])
+        .args(["commit", "-m", "plan", "--tokens", "3"])
+        .write_stdin("Plan: read the test.")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    dir.ok(&["branch", "try-a"]);
+    dir.ok(&["switch", "try-a"]);
+    dir.ok(&[
+        "commit",
+        "-m",
+        "a",
+        "--content",
+        "Tried A: it failed.",
+        "--tokens",
+        "5",
+    ]);
+    dir.ok(&[
+        "commit",
+        "-m",
+        "fix",
+        "--kind",
+        "edit",
+        "--target",
+        first,
+        "--content",
+        "You are a careful coding agent.",
+    ]);
+    assert_eq!(
+        dir.ok(&["context"]),
+        "You are a careful coding agent.\n\nFix the flaky test.\n\nPlan: read the test.\n\nTried A: it failed.\n"
+    );
+    dir.ok(&["switch", "main"]);
+    assert_eq!(
+        dir.ok(&["context"]),
+        "You are a coding agent.\n\nFix the flaky test.\n\nPlan: read the test.\n"
+    );
+    assert_eq!(dir.ok(&["context", "--at", "try-a"]).lines().count(), 7);
+    let listed = dir.ok(&["branch", "--list"]);
+    assert!(
+        listed.contains("* main") && listed.contains("  try-a"),
+        "{listed}"
+    );
+    let oneline = dir.ok(&["log", "--oneline", "--all"]);
+    assert_eq!(oneline.lines().count(), 5, "{oneline}");
+    assert!(
+        oneline.lines().next().unwrap().contains("(try-a) edit of"),
+        "{oneline}"
+    );
+    assert!(
+        oneline.contains("(HEAD -> main) append 3 tokens plan"),
+        "{oneline}"
+    );
+    assert_eq!(dir.ok(&["log", "--graph"]).matches("* commit ").count(), 3);
+    // All digits read as an LSN in `show`; a full id never does.
+    let full = dir.json(&["log", "--oneline"])["commits"][2]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(full.starts_with(first));
+    let shown = dir.ok(&["show", &full]);
+    assert!(
+        shown.starts_with("commit ") && shown.ends_with("You are a coding agent.\n"),
+        "{shown}"
+    );
+    // Reset and undo: the refs move, the commits stay.
+    dir.ok(&["reset", "--hard", first]);
+    assert_eq!(dir.ok(&["context"]), "You are a coding agent.\n");
+    dir.ok(&["undo"]);
+    assert_eq!(dir.ok(&["context"]).lines().count(), 5);
+    let reflog = dir.ok(&["reflog"]);
+    assert!(
+        reflog.lines().next().unwrap().contains(" undo: main@"),
+        "{reflog}"
+    );
+    assert!(reflog.contains(" reset --hard: main@"), "{reflog}");
+    dir.ok(&["checkout", first]);
+    let status = dir.ok(&["status"]);
+    assert!(
+        status.contains(&format!(
+            "context: agent main, detached at {first} at {first}, 6 tokens (6 counted with o200k_base, the rest given)"
+        )),
+        "{status}"
+    );
+}
+
+#[test]
+fn json_shapes() {
+    let dir = Dir::initialized();
+    let commit = dir.json(&["commit", "-m", "m", "--content", "hello world"]);
+    let keys: Vec<&str> = commit
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "short",
+            "parents",
+            "kind",
+            "tokens",
+            "tokens_counted",
+            "agent",
+            "session",
+            "lsn"
+        ]
+    );
+    assert_eq!(commit["tokens"], json!(2));
+    assert_eq!(commit["tokens_counted"], json!(true));
+    assert_eq!(commit["parents"], json!([]));
+    let id = commit["id"].as_str().unwrap();
+    let context = dir.json(&["context"]);
+    assert_eq!(context["tokens"], json!(2));
+    assert_eq!(context["at"], json!(id));
+    assert_eq!(
+        context["blocks"],
+        json!([{"id": id, "kind": "append", "message": "m", "content": "hello world", "tokens": 2, "edited_by": null}])
+    );
+    let branch = dir.json(&["branch", "topic"]);
+    assert_eq!(branch, json!({"branch": "topic", "at": id}));
+    let switched = dir.json(&["switch", "topic"]);
+    assert_eq!(
+        switched,
+        json!({"head": {"branch": "topic"}, "head_commit": id, "branches": {"main": id, "topic": id}})
+    );
+    assert_eq!(dir.json(&["branch", "--list"]), switched);
+    let reflog = dir.json(&["reflog"]);
+    let moves = reflog["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 3);
+    assert_eq!(moves[0]["op"], json!("switch"));
+    assert_eq!(moves[0]["before"]["head"], json!({"branch": "main"}));
+    assert_eq!(moves[2]["before"]["head_commit"], json!(null));
+    let log = dir.json(&["log", "--oneline"]);
+    assert_eq!(log["commits"][0]["id"], json!(id));
+    assert_eq!(log["commits"][0]["tokens"], json!(2));
+    let shown = dir.json(&["show", &id[..8]]);
+    assert_eq!(shown["content"], json!("hello world"));
+    let status = dir.json(&["status"]);
+    assert_eq!(status["context"]["branch"], json!("topic"));
+    assert_eq!(status["context"]["tokens"], json!(2));
+    assert_eq!(status["context"]["tokenizer"], json!("o200k_base"));
+    assert_eq!(status["context"]["tokens_counted"], json!(2));
+    let undone = dir.json(&["undo"]);
+    assert_eq!(undone["head"], json!({"branch": "main"}));
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_field_and_records_nothing() {
+    let dir = Dir::initialized();
+    dir.ok(&["commit", "-m", "m", "--content", "c"]);
+    let before = dir.events();
+    for (args, named) in [
+        (
+            &["commit", "-m", "x", "--kind", "edit", "--content", "y"][..],
+            "data.target",
+        ),
+        (
+            &["commit", "-m", "x", "--kind", "bogus", "--content", "y"],
+            "--kind",
+        ),
+        (
+            &["commit", "-m", "x", "--tokens=-1", "--content", "y"],
+            "--tokens",
+        ),
+        (&["commit", "--content", "y"], "--message"),
+        (&["commit", "-m", "x", "--file", "missing.txt"], "--file"),
+        (&["reset", "main"], "--soft|--hard"),
+        (&["branch", "bad name"], "bad name"),
+        (&["switch", "nowhere"], "nowhere"),
+        (&["checkout", "xyz!"], "xyz!"),
+        (&["checkout", "abc"], "at least 4 hex digits"),
+    ] {
+        let output = dir.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            text(&output.stderr).contains(named),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    assert_eq!(dir.events(), before);
+    let nothing = Dir::initialized();
+    let output = nothing.run(&["undo"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("no ref move to undo"));
+}
+
+#[test]
+fn unknown_and_ambiguous_prefixes_are_clear_errors() {
+    let dir = Dir::initialized();
+    dir.import(&imported(600));
+    let log = dir.json(&["log", "--oneline"]);
+    let mut ids: Vec<String> = log["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|commit| commit["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 600);
+    ids.sort();
+    let shared = ids
+        .windows(2)
+        .find(|pair| pair[0][..4] == pair[1][..4])
+        .expect("600 ids share some 4-digit prefix");
+    let prefix = &shared[0][..4];
+    for args in [["checkout", prefix], ["show", prefix]] {
+        let output = dir.run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!("commit id prefix {prefix} is ambiguous")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(&shared[1][..12]), "{stderr}");
+    }
+    let unused = (0..=0xffffu32)
+        .map(|value| format!("{value:04x}"))
+        // All digits would read as an LSN in `show`.
+        .filter(|candidate| candidate.bytes().any(|byte| byte.is_ascii_alphabetic()))
+        .find(|candidate| !ids.iter().any(|id| id.starts_with(candidate.as_str())))
+        .unwrap();
+    for args in [["checkout", &unused], ["show", &unused]] {
+        let output = dir.run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(text(&output.stderr).contains(&format!("no commit {unused} in this journal")));
+    }
+    dir.ok(&["checkout", &shared[0][..10]]);
+}
+
+#[test]
+fn imported_history_as_a_person_reads_it() {
+    let dir = Dir::initialized();
+    dir.import(&imported(4));
+    dir.ok(&["branch", "topic", "fdcf4685"]);
+    insta::assert_snapshot!(
+        "log_oneline",
+        dir.render(&dir.run(&["log", "--oneline", "--all"]))
+    );
+    insta::assert_snapshot!("log_graph", dir.render(&dir.run(&["log", "--graph"])));
+    insta::assert_snapshot!("context", dir.render(&dir.run(&["context"])));
+    let config = dir.path().join(".agentrail/config.json");
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let context_lines = |budget: u64| {
+        let mut value = original.clone();
+        value["context"] = json!({ "budget_tokens": budget });
+        std::fs::write(&config, value.to_string()).unwrap();
+        let status = dir.ok(&["status"]);
+        status
+            .lines()
+            .skip(3)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let line =
+        |budget: u64| format!("context: agent main, main at 594e68999b5b, 46 tokens of {budget}");
+    assert_eq!(context_lines(60), [line(60)]);
+    assert_eq!(
+        context_lines(50),
+        [
+            line(50),
+            "warning: the context is at 92% of its budget of 50 tokens".into()
+        ]
+    );
+    assert_eq!(
+        context_lines(40),
+        [
+            line(40),
+            "warning: the context is over its budget (115% of 40 tokens)".into()
+        ]
+    );
+}
+
+#[test]
+fn agents_have_separate_contexts() {
+    let dir = Dir::initialized();
+    dir.ok(&["commit", "-m", "m", "--content", "main's"]);
+    dir.ok(&[
+        "commit",
+        "-m",
+        "m",
+        "--content",
+        "planner's",
+        "--agent",
+        "planner",
+    ]);
+    let output = dir.run_env(
+        &["commit", "-m", "m", "--content", "coder's"],
+        &[("AGENTRAIL_AGENT", "coder")],
+    );
+    assert!(output.status.success());
+    assert_eq!(dir.ok(&["context"]), "main's\n");
+    assert_eq!(dir.ok(&["context", "--agent", "planner"]), "planner's\n");
+    let output = dir.run_env(&["context"], &[("AGENTRAIL_AGENT", "coder")]);
+    assert_eq!(text(&output.stdout), "coder's\n");
+    let planner = dir.json(&["log", "--oneline", "--agent", "planner"]);
+    assert_eq!(planner["commits"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn recording_off_records_nothing_and_reads_still_work() {
+    let dir = Dir::initialized();
+    let id = dir.json(&["commit", "-m", "m", "--content", "kept"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = dir.events();
+    let off = [("AGENTRAIL", "off")];
+    for args in [
+        &["commit", "-m", "m", "--content", "dropped"][..],
+        &["branch", "topic"],
+        &["switch", "main"],
+        &["checkout", &id],
+        &["reset", "--soft", &id],
+        &["undo"],
+    ] {
+        let output = dir.run_env(args, &off);
+        assert!(output.status.success(), "{args:?}");
+        assert_eq!(text(&output.stdout), "", "{args:?}");
+    }
+    assert_eq!(dir.events(), before);
+    assert_eq!(text(&dir.run_env(&["context"], &off).stdout), "kept\n");
+    assert!(text(&dir.run_env(&["branch", "--list"], &off).stdout).contains("* main"));
+}
+
+#[test]
+fn show_keeps_lsns_and_sessions_first() {
+    let dir = Dir::initialized();
+    dir.import(&imported(2));
+    assert_eq!(dir.json(&["show", "1"])["lsn"], json!(1));
+    let output = dir.run(&["show", "nonsense"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("is neither an LSN nor a session id"));
+}
