@@ -103,9 +103,11 @@ impl Recorder {
     }
 }
 
-/// The record for an event: redacted by `redactor`, then encoded.
+/// The record for an event: redacted by `redactor`, a commit given its token count if it has
+/// none, then encoded.
 pub fn encode(redactor: &Redactor, mut event: Event) -> NewRecord {
     redactor.redact_event(&mut event);
+    crate::context::tokens::store_token_count(&mut event);
     NewRecord::new(KIND_EVENT, event.encode())
 }
 

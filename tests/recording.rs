@@ -374,3 +374,19 @@ mod properties {
             })
     }
 }
+
+#[test]
+fn an_imported_commit_without_a_token_count_is_stored_with_one() {
+    let (_temp, recorder) = recorder();
+    let lines = [
+        r#"{"type":"commit","agent":"a","data":{"kind":"append","message":"m","content":"You are a careful coding agent."}}"#,
+        r#"{"type":"commit","agent":"a","data":{"kind":"pin","message":"m","content":"x","tokens":99}}"#,
+    ];
+    let records = encode_lines(recorder.redactor().unwrap(), &lines.join("\n"), 0).unwrap();
+    recorder.journal().append_batch(records).unwrap();
+    let events = stored(&recorder);
+    assert_eq!(events[0]["data"]["tokens"], json!(7));
+    assert_eq!(events[0]["data"]["tokenizer"], json!("o200k_base"));
+    assert_eq!(events[1]["data"]["tokens"], json!(99));
+    assert_eq!(events[1]["data"].get("tokenizer"), None);
+}

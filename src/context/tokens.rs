@@ -16,6 +16,18 @@ pub fn count_tokens(content: &str) -> u64 {
 /// The name of the encoding [`count_tokens`] uses, for `status` and the docs.
 pub const TOKENIZER: &str = "o200k_base";
 
+/// Gives a `commit` event without a token count the count of its content, marked as counted,
+/// so that the count (and the commit id built on it) is fixed when the event is written, not
+/// recomputed by every replay with whatever tokenizer version replays it.
+pub fn store_token_count(event: &mut crate::event::Event) {
+    if event.event_type != "commit" || event.data.get("tokens").is_some_and(|t| !t.is_null()) {
+        return;
+    }
+    let counted = count_tokens(event.text("content").unwrap_or_default());
+    event.data.insert("tokens".into(), counted.into());
+    event.data.insert("tokenizer".into(), TOKENIZER.into());
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
