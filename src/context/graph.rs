@@ -37,6 +37,49 @@ pub struct Commit {
     pub lsn: u64,
 }
 
+/// What a commit event says, before its id: the fields the id is computed from, with the
+/// event's session and time.
+pub(crate) struct Draft<'a> {
+    pub parents: Vec<String>,
+    pub kind: CommitKind,
+    pub content: &'a str,
+    pub message: String,
+    pub target: Option<String>,
+    pub tokens: u64,
+    pub tokens_counted: bool,
+    pub agent: String,
+}
+
+impl Draft<'_> {
+    /// The commit, its id computed from these fields and `event`'s session and time.
+    pub(crate) fn commit(self, event: &Event, lsn: u64) -> Commit {
+        let id = commit_id(&CommitFields {
+            parents: &self.parents,
+            kind: self.kind,
+            content: self.content,
+            message: &self.message,
+            target: self.target.as_deref(),
+            tokens: self.tokens,
+            agent: &self.agent,
+            session: event.session.as_deref(),
+            ts_micros: event.ts_micros,
+        });
+        Commit {
+            id,
+            parents: self.parents,
+            kind: self.kind,
+            message: self.message,
+            target: self.target,
+            tokens: self.tokens,
+            tokens_counted: self.tokens_counted,
+            agent: self.agent,
+            session: event.session.clone(),
+            ts_micros: event.ts_micros,
+            lsn,
+        }
+    }
+}
+
 /// One move of an agent's refs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefMove {
@@ -133,35 +176,24 @@ impl Graph {
         if (kind == CommitKind::Edit) != target.is_some() {
             return None;
         }
-        let tokens = given_tokens.unwrap_or_else(|| count_tokens(content));
-        let id = commit_id(&CommitFields {
-            parents: &parents,
-            kind,
-            content,
-            message: &message,
-            target: target.as_deref(),
-            tokens,
-            agent: &agent,
-            session: event.session.as_deref(),
-            ts_micros: event.ts_micros,
-        });
-        let claimed = optional_text(data, "id")?;
-        if claimed.is_some_and(|claimed| claimed != id) || self.commits.contains_key(&id) {
-            return None;
-        }
-        Some(Commit {
-            id,
+        let commit = Draft {
             parents,
             kind,
+            content,
             message,
             target,
-            tokens,
+            tokens: given_tokens.unwrap_or_else(|| count_tokens(content)),
             tokens_counted: given_tokens.is_none() || data.contains_key("tokenizer"),
             agent,
-            session: event.session.clone(),
-            ts_micros: event.ts_micros,
-            lsn,
-        })
+        }
+        .commit(event, lsn);
+        let claimed = optional_text(data, "id")?;
+        if claimed.is_some_and(|claimed| claimed != commit.id)
+            || self.commits.contains_key(&commit.id)
+        {
+            return None;
+        }
+        Some(commit)
     }
 
     fn apply_ref_update(&mut self, lsn: u64, event: &Event) -> Option<()> {

@@ -7,8 +7,7 @@
 //! Two processes operating on one agent at once are not serialized: each checks against the
 //! graph it loaded, and the later `ref_update` wins, as the reflog shows.
 
-use super::graph::{refs_to_json, Commit, Graph};
-use super::id::{commit_id, CommitFields};
+use super::graph::{refs_to_json, Commit, Draft, Graph};
 use super::materialize::{materialize, Context};
 use super::tokens::{count_tokens, TOKENIZER};
 use super::{CommitKind, ContextError, Head, Refs};
@@ -138,39 +137,25 @@ impl<'r> Agent<'r> {
         kind: CommitKind,
         target: Option<String>,
     ) -> Commit {
-        let content = event.text("content").unwrap_or_default();
-        let message = event.text("message").unwrap_or_default().to_owned();
-        let counted = tokens.unwrap_or_else(|| count_tokens(content));
-        let agent = event.agent.clone().unwrap_or_else(|| self.name.clone());
-        let id = commit_id(&CommitFields {
-            parents: &parents,
+        let counted =
+            tokens.unwrap_or_else(|| count_tokens(event.text("content").unwrap_or_default()));
+        let commit = Draft {
+            parents,
             kind,
-            content,
-            message: &message,
-            target: target.as_deref(),
+            content: event.text("content").unwrap_or_default(),
+            message: event.text("message").unwrap_or_default().to_owned(),
+            target,
             tokens: counted,
-            agent: &agent,
-            session: event.session.as_deref(),
-            ts_micros: event.ts_micros,
-        });
+            tokens_counted: tokens.is_none(),
+            agent: event.agent.clone().unwrap_or_else(|| self.name.clone()),
+        }
+        .commit(event, 0);
         event.data.insert("tokens".into(), counted.into());
         if tokens.is_none() {
             event.data.insert("tokenizer".into(), TOKENIZER.into());
         }
-        event.data.insert("id".into(), id.clone().into());
-        Commit {
-            id,
-            parents,
-            kind,
-            message,
-            target,
-            tokens: counted,
-            tokens_counted: tokens.is_none(),
-            agent,
-            session: event.session.clone(),
-            ts_micros: event.ts_micros,
-            lsn: 0,
-        }
+        event.data.insert("id".into(), commit.id.clone().into());
+        commit
     }
 
     /// The full id of an edit's target, which must be in the context at `head`.
