@@ -5,112 +5,11 @@
 //! hold whatever the wording is asserted directly.
 
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
+#[path = "common/workspace_dir.rs"]
+mod workspace_dir;
 
-struct Dir {
-    temp: tempfile::TempDir,
-}
-
-impl Dir {
-    /// A temporary directory with an initialized workspace.
-    fn initialized() -> Dir {
-        let dir = Dir {
-            temp: tempfile::tempdir().unwrap(),
-        };
-        let output = dir.run(&["init", "--segment-bytes", "65536"]);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        dir
-    }
-
-    fn path(&self) -> &Path {
-        self.temp.path()
-    }
-
-    fn command(&self) -> assert_cmd::Command {
-        let mut command = assert_cmd::Command::new(BIN);
-        command.current_dir(self.path());
-        for variable in [
-            "AGENTRAIL_DIR",
-            "AGENTRAIL_SYNC",
-            "AGENTRAIL_SESSION",
-            "AGENTRAIL_AGENT",
-            "AGENTRAIL",
-        ] {
-            command.env_remove(variable);
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().unwrap()
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut command = self.command();
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        command.args(args).output().unwrap()
-    }
-
-    fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        self.command()
-            .args(args)
-            .write_stdin(stdin)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed and returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
-        text(&output.stdout)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        // Before the subcommand, so that `run` does not pass it on to its command.
-        let mut with_json = vec!["--json"];
-        with_json.extend_from_slice(args);
-        let stdout = self.ok(&with_json);
-        assert_eq!(
-            stdout.lines().count(),
-            1,
-            "{args:?} --json printed more than one line: {stdout}"
-        );
-        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{args:?}: {error}: {stdout}"))
-    }
-
-    fn export(&self) -> Vec<Value> {
-        self.ok(&["export"])
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-
-    fn render(&self, output: &Output) -> String {
-        let canonical = self.path().canonicalize().unwrap();
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            output.status.code().unwrap_or(-1),
-            text(&output.stdout),
-            text(&output.stderr)
-        )
-        .replace(canonical.to_str().unwrap(), "[TMP]")
-        .replace(self.path().to_str().unwrap(), "[TMP]")
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use workspace_dir::{text, Dir};
 
 /// A fixed scenario: two sessions of two agents, one committed, one still open.
 fn scenario() -> String {

@@ -4,100 +4,11 @@
 //! snapshots over commits imported with fixed times, so their ids do not move.
 
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
+#[path = "common/workspace_dir.rs"]
+mod workspace_dir;
 
-struct Dir {
-    temp: tempfile::TempDir,
-}
-
-impl Dir {
-    fn initialized() -> Dir {
-        let dir = Dir {
-            temp: tempfile::tempdir().unwrap(),
-        };
-        let output = dir.run(&["init", "--segment-bytes", "65536"]);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        dir
-    }
-
-    fn path(&self) -> &Path {
-        self.temp.path()
-    }
-
-    fn command(&self, env: &[(&str, &str)]) -> assert_cmd::Command {
-        let mut command = assert_cmd::Command::new(BIN);
-        command.current_dir(self.path());
-        for variable in [
-            "AGENTRAIL_DIR",
-            "AGENTRAIL_SESSION",
-            "AGENTRAIL_AGENT",
-            "AGENTRAIL",
-        ] {
-            command.env_remove(variable);
-        }
-        command.env("AGENTRAIL_SYNC", "never");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(&[]).args(args).output().unwrap()
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        self.command(env).args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
-        text(&output.stdout)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut with_json = vec!["--json"];
-        with_json.extend_from_slice(args);
-        let stdout = self.ok(&with_json);
-        assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
-        serde_json::from_str(&stdout).unwrap()
-    }
-
-    fn events(&self) -> usize {
-        self.ok(&["export"]).lines().count()
-    }
-
-    fn import(&self, lines: &str) {
-        let output = self
-            .command(&[])
-            .args(["import", "-"])
-            .write_stdin(lines)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", text(&output.stderr));
-    }
-
-    fn render(&self, output: &Output) -> String {
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            output.status.code().unwrap_or(-1),
-            text(&output.stdout),
-            text(&output.stderr)
-        )
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use workspace_dir::{text, Dir};
 
 /// Commit events as an import gives them: no parents (each lands on HEAD), fixed times and
 /// token counts, so their ids are the same on every run.
@@ -119,7 +30,7 @@ fn imported(count: usize) -> String {
 
 #[test]
 fn an_agent_commits_branches_and_resumes_from_its_context() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     let first = dir.ok(&[
         "commit",
         "-m",
@@ -222,7 +133,7 @@ fn an_agent_commits_branches_and_resumes_from_its_context() {
 
 #[test]
 fn json_shapes() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     let commit = dir.json(&["commit", "-m", "m", "--content", "hello world"]);
     let keys: Vec<&str> = commit
         .as_object()
@@ -285,9 +196,9 @@ fn json_shapes() {
 
 #[test]
 fn bad_input_exits_2_naming_the_field_and_records_nothing() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     dir.ok(&["commit", "-m", "m", "--content", "c"]);
-    let before = dir.events();
+    let before = dir.export().len();
     for (args, named) in [
         (
             &["commit", "-m", "x", "--kind", "edit", "--content", "y"][..],
@@ -322,8 +233,8 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
             text(&output.stderr)
         );
     }
-    assert_eq!(dir.events(), before);
-    let nothing = Dir::initialized();
+    assert_eq!(dir.export().len(), before);
+    let nothing = Dir::initialized_with_sync(Some("never"));
     let output = nothing.run(&["undo"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("no ref move to undo"));
@@ -331,7 +242,7 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
 
 #[test]
 fn unknown_and_ambiguous_prefixes_are_clear_errors() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     dir.import(&imported(600));
     let log = dir.json(&["log", "--oneline"]);
     let mut ids: Vec<String> = log["commits"]
@@ -373,7 +284,7 @@ fn unknown_and_ambiguous_prefixes_are_clear_errors() {
 
 #[test]
 fn imported_history_as_a_person_reads_it() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     dir.import(&imported(4));
     dir.ok(&["branch", "topic", "fdcf4685"]);
     insta::assert_snapshot!(
@@ -416,7 +327,7 @@ fn imported_history_as_a_person_reads_it() {
 
 #[test]
 fn agents_have_separate_contexts() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     dir.ok(&["commit", "-m", "m", "--content", "main's"]);
     dir.ok(&[
         "commit",
@@ -442,12 +353,12 @@ fn agents_have_separate_contexts() {
 
 #[test]
 fn recording_off_records_nothing_and_reads_still_work() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     let id = dir.json(&["commit", "-m", "m", "--content", "kept"])["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let before = dir.events();
+    let before = dir.export().len();
     let off = [("AGENTRAIL", "off")];
     for args in [
         &["commit", "-m", "m", "--content", "dropped"][..],
@@ -461,14 +372,14 @@ fn recording_off_records_nothing_and_reads_still_work() {
         assert!(output.status.success(), "{args:?}");
         assert_eq!(text(&output.stdout), "", "{args:?}");
     }
-    assert_eq!(dir.events(), before);
+    assert_eq!(dir.export().len(), before);
     assert_eq!(text(&dir.run_env(&["context"], &off).stdout), "kept\n");
     assert!(text(&dir.run_env(&["branch", "--list"], &off).stdout).contains("* main"));
 }
 
 #[test]
 fn show_keeps_lsns_and_sessions_first() {
-    let dir = Dir::initialized();
+    let dir = Dir::initialized_with_sync(Some("never"));
     dir.import(&imported(2));
     assert_eq!(dir.json(&["show", "1"])["lsn"], json!(1));
     let output = dir.run(&["show", "nonsense"]);
