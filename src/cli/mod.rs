@@ -219,6 +219,12 @@ pub fn report(error: CliError) -> i32 {
     error.code
 }
 
+/// "1 segment", "3 calls": a count and its noun, plural unless the count is 1.
+pub fn counted(count: u64, noun: &str) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {noun}{plural}")
+}
+
 /// True when `AGENTRAIL=off`: every recording command is then a silent no-op that exits 0
 /// (`run` still runs its command).
 pub fn recording_off() -> bool {

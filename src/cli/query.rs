@@ -3,7 +3,7 @@
 //! human form is short on purpose, since agents pay for every token they read.
 
 use super::session::current_session;
-use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
+use super::{counted, emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::event::{format_ts, Event};
 use agentrail::project::{SessionInfo, SessionTokens, Sessions, Stats, TokenTotals, Tokens};
 use agentrail::query::{event_at, Found};
@@ -57,12 +57,6 @@ pub enum TokensBy {
     Session,
     Agent,
     Model,
-}
-
-/// "1 call", "3 calls".
-fn counted(count: u64, noun: &str) -> String {
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {noun}{plural}")
 }
 
 /// The RFC 3339 time to the second, for human output.

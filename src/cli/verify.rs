@@ -1,6 +1,6 @@
 //! `agentrail verify` and `agentrail repair`.
 
-use super::{open_workspace, CliError, CliResult, EXIT_BAD_INPUT};
+use super::{counted, open_workspace, CliError, CliResult, EXIT_BAD_INPUT};
 use agentrail::journal::verify::Problem;
 use agentrail::journal::{self, vfs::StdFs, RepairReport, VerifyReport};
 use serde_json::json;
@@ -14,12 +14,6 @@ fn verify_json(report: &VerifyReport) -> serde_json::Value {
         "problems": report.problems,
         "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped, "lsn": torn.lsn})),
     })
-}
-
-/// "1 segment", "3 segments".
-fn counted(count: usize, noun: &str) -> String {
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {noun}{plural}")
 }
 
 fn print_problems(label: &str, problems: &[Problem]) {
@@ -47,7 +41,7 @@ fn print_verify(report: &VerifyReport) {
     if report.is_ok() {
         println!(
             "ok: {}, {} records (LSN 1 to {}), {} bytes on disk for {} bytes of records",
-            counted(report.segments.len(), "segment"),
+            counted(report.segments.len() as u64, "segment"),
             report.records,
             report.last_good_lsn,
             file_bytes,
@@ -78,7 +72,7 @@ pub fn run_verify(json: bool) -> CliResult {
             EXIT_BAD_INPUT,
             format!(
                 "the journal is damaged ({})",
-                counted(report.problems.len(), "problem")
+                counted(report.problems.len() as u64, "problem")
             ),
         ))
     }
