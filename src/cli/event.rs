@@ -259,9 +259,7 @@ pub fn run(command: EventCommand, json: bool) -> CliResult {
 pub fn current_envelope() -> Envelope {
     Envelope {
         session: None,
-        agent: std::env::var("AGENTRAIL_AGENT")
-            .ok()
-            .filter(|agent| !agent.is_empty()),
+        agent: super::env_agent(),
     }
 }
 

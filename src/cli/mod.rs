@@ -225,6 +225,13 @@ pub fn counted(count: u64, noun: &str) -> String {
     format!("{count} {noun}{plural}")
 }
 
+/// `AGENTRAIL_AGENT`, when set and not empty.
+pub fn env_agent() -> Option<String> {
+    std::env::var("AGENTRAIL_AGENT")
+        .ok()
+        .filter(|agent| !agent.is_empty())
+}
+
 /// True when `AGENTRAIL=off`: every recording command is then a silent no-op that exits 0
 /// (`run` still runs its command).
 pub fn recording_off() -> bool {

@@ -367,10 +367,7 @@ pub fn status(json: bool) -> CliResult {
         None => None,
     };
     let journal_dir = recorder.workspace().journal_dir();
-    let agent = std::env::var("AGENTRAIL_AGENT")
-        .ok()
-        .filter(|agent| !agent.is_empty())
-        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
+    let agent = super::env_agent().unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
     let context = super::context::status_context(&recorder, &agent)?;
     recorder.close();
     let value = json!({
