@@ -5,7 +5,7 @@
 
 use agentrail::context::{
     commit_id, materialize, Agent, CommitFields, CommitKind, CommitRequest, ContextError, Graph,
-    Head, Refs, ResetMode,
+    Head, NewCommit, RefChange, Refs, ResetMode,
 };
 use agentrail::event::{Event, EventType};
 use agentrail::journal::Durability;
@@ -106,6 +106,7 @@ fn the_id_is_the_hash_of_the_stored_fields() {
         agent: "main",
         session: None,
         ts_micros: commit.ts_micros,
+        links: &Default::default(),
     });
     assert_eq!(commit.id, expected);
     assert_eq!(agent.graph().unwrap().commit(&expected).unwrap().lsn, 1);
@@ -702,4 +703,65 @@ proptest! {
         prop_assert_eq!(&rebuilt.state, &loaded.state);
         check(&recorder, &rebuilt.state, &model)?;
     }
+}
+
+#[test]
+fn an_operation_writes_its_commits_then_one_ref_update_that_may_move_other_agents() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let parent = Agent::new(&recorder, "lead", None);
+    let base = append(&parent, "base");
+    let child = Agent::new(&recorder, "helper", None);
+    let new = |content: &str, parents: Vec<String>, links: &[(&str, &str)]| NewCommit {
+        kind: CommitKind::Append,
+        message: content.to_owned(),
+        content: content.to_owned(),
+        parents,
+        target: None,
+        tokens: None,
+        links: links
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+    };
+    let (root_event, root) = child
+        .commit_event(new("task", vec![], &[("spawned_from", &base)]), false)
+        .unwrap();
+    let (plain_event, plain) = child.commit_event(new("task", vec![], &[]), false).unwrap();
+    assert_ne!(root.id, plain.id, "links are covered by the id");
+    drop(plain_event);
+    let (spawn_event, spawn) = parent
+        .commit_event(
+            new("spawned", vec![base.clone()], &[("child_root", &root.id)]),
+            false,
+        )
+        .unwrap();
+    let mut refs = parent.graph().unwrap().refs("lead");
+    refs.move_head_to(&spawn.id);
+    let mut child_refs = Refs::default();
+    child_refs.move_head_to(&root.id);
+    let change = RefChange {
+        op: "spawn".into(),
+        mode: None,
+        refs: refs.clone(),
+        also: BTreeMap::from([("helper".to_owned(), child_refs.clone())]),
+    };
+    let written = parent
+        .record_op(change, vec![(root_event, root), (spawn_event, spawn)])
+        .unwrap();
+    assert_eq!(
+        written.iter().map(|commit| commit.lsn).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let graph = parent.graph().unwrap();
+    assert_eq!(graph.refs("lead"), refs);
+    assert_eq!(graph.refs("helper"), child_refs);
+    assert_eq!(graph.reflog("helper").last().unwrap().op, "spawn");
+    assert_eq!(graph.reflog("helper").last().unwrap().lsn, 4);
+    assert_eq!(
+        graph.commit(&written[0].id).unwrap().links["spawned_from"],
+        base
+    );
+    assert_eq!(graph.rejected, 0);
+    assert_eq!(contents(&child, None), ["task"]);
 }

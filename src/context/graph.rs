@@ -35,6 +35,10 @@ pub struct Commit {
     pub ts_micros: i64,
     /// The LSN of the `commit` event that holds the content.
     pub lsn: u64,
+    /// Named pointers from the event's `links`: `child` and `child_root` on a spawn,
+    /// `parent_agent` and `spawned_from` on a child's root, and so on (section 7 of
+    /// `format-spec/events.md`).
+    pub links: BTreeMap<String, String>,
 }
 
 /// What a commit event says, before its id: the fields the id is computed from, with the
@@ -48,6 +52,7 @@ pub(crate) struct Draft<'a> {
     pub tokens: u64,
     pub tokens_counted: bool,
     pub agent: String,
+    pub links: BTreeMap<String, String>,
 }
 
 impl Draft<'_> {
@@ -63,6 +68,7 @@ impl Draft<'_> {
             agent: &self.agent,
             session: event.session.as_deref(),
             ts_micros: event.ts_micros,
+            links: &self.links,
         });
         Commit {
             id,
@@ -76,6 +82,7 @@ impl Draft<'_> {
             session: event.session.clone(),
             ts_micros: event.ts_micros,
             lsn,
+            links: self.links,
         }
     }
 }
@@ -111,7 +118,7 @@ pub struct Graph {
 
 impl Projection for Graph {
     const NAME: &'static str = "graph";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, lsn: u64, event: &Event) {
         let applied = match event.kind() {
@@ -185,6 +192,7 @@ impl Graph {
             tokens: given_tokens.unwrap_or_else(|| count_tokens(content)),
             tokens_counted: given_tokens.is_none() || data.contains_key("tokenizer"),
             agent,
+            links: links_of(data)?,
         }
         .commit(event, lsn);
         let claimed = optional_text(data, "id")?;
@@ -201,11 +209,24 @@ impl Graph {
         let op = data.get("op")?.as_str()?;
         let agent = data.get("agent")?.as_str()?.to_owned();
         let after = refs_from_json(data.get("head")?, data.get("branches")?)?;
-        if !after.pointed_at().all(|id| self.commits.contains_key(id)) {
+        let mut moves = vec![(agent, after)];
+        if let Some(also) = data.get("also").filter(|also| !also.is_null()) {
+            for (other, refs) in also.as_object()? {
+                let refs = refs.as_object()?;
+                moves.push((
+                    other.clone(),
+                    refs_from_json(refs.get("head")?, refs.get("branches")?)?,
+                ));
+            }
+        }
+        let known = |id: &str| self.commits.contains_key(id);
+        if !moves.iter().all(|(_, refs)| refs.pointed_at().all(known)) {
             return None;
         }
         let mode = optional_text(data, "mode")?;
-        self.move_refs(&agent, op, mode, after, lsn, event.ts_micros);
+        for (agent, after) in moves {
+            self.move_refs(&agent, op, mode.clone(), after, lsn, event.ts_micros);
+        }
         Some(())
     }
 
@@ -342,6 +363,18 @@ pub fn refs_to_json(refs: &Refs) -> (Json, Json) {
         .map(|(name, id)| (name.clone(), Json::String(id.clone())))
         .collect::<Map<_, _>>();
     (head, Json::Object(branches))
+}
+
+/// A commit event's `links`: empty when absent, `None` when not an object of strings.
+fn links_of(data: &Map<String, Json>) -> Option<BTreeMap<String, String>> {
+    match data.get("links") {
+        None | Some(Json::Null) => Some(BTreeMap::new()),
+        Some(links) => links
+            .as_object()?
+            .iter()
+            .map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+            .collect(),
+    }
 }
 
 fn strings(value: &Json) -> Option<Vec<String>> {

@@ -26,6 +26,9 @@ pub struct CommitFields<'a> {
     pub agent: &'a str,
     pub session: Option<&'a str>,
     pub ts_micros: i64,
+    /// Named pointers (to a spawned child, a collapsed head, a rebased original); hashed only
+    /// when there are any, so commits without links keep the ids they had before links.
+    pub links: &'a BTreeMap<String, String>,
 }
 
 /// The id of a commit: 64 lowercase hex digits.
@@ -44,6 +47,13 @@ pub fn commit_id(fields: &CommitFields) -> String {
     put_text(&mut hasher, fields.agent);
     put_optional(&mut hasher, fields.session);
     hasher.update(fields.ts_micros.to_le_bytes());
+    if !fields.links.is_empty() {
+        hasher.update((fields.links.len() as u64).to_le_bytes());
+        for (name, value) in fields.links {
+            put_text(&mut hasher, name);
+            put_text(&mut hasher, value);
+        }
+    }
     hasher
         .finalize()
         .iter()

@@ -20,7 +20,7 @@ pub mod tokens;
 pub use graph::{AgentRefs, Commit, Graph, RefMove};
 pub use id::{commit_id, CommitFields, COMMIT_PREFIX_HEX_DIGITS_MIN};
 pub use materialize::{materialize, Block, Context};
-pub use ops::{Agent, CommitRequest, ResetMode};
+pub use ops::{Agent, CommitRequest, NewCommit, RefChange, ResetMode};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

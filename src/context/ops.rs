@@ -16,6 +16,7 @@ use crate::event::schema::is_branch_name;
 use crate::event::{Event, EventType};
 use crate::recorder::Recorder;
 use serde_json::{json, Map, Value as Json};
+use std::collections::BTreeMap;
 
 /// What `commit` records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,34 @@ pub struct CommitRequest {
     pub target: Option<String>,
     /// The block's tokens, when the caller knows them; else the tokenizer counts them.
     pub tokens: Option<u64>,
+}
+
+/// A commit an operation writes, before its id: see [`Agent::commit_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCommit {
+    pub kind: CommitKind,
+    pub message: String,
+    pub content: String,
+    /// Full ids.
+    pub parents: Vec<String>,
+    /// For an edit: the full id of the commit it replaces.
+    pub target: Option<String>,
+    /// The block's tokens, when known; else the tokenizer counts them.
+    pub tokens: Option<u64>,
+    /// Named pointers the id covers (`format-spec/events.md`, section 7).
+    pub links: BTreeMap<String, String>,
+}
+
+/// The refs an operation leaves: one `ref_update`, one reflog entry per agent it moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefChange {
+    /// What moved them: `merge`, `rebase`, `spawn`, ...
+    pub op: String,
+    pub mode: Option<ResetMode>,
+    /// The operating agent's refs after the operation.
+    pub refs: Refs,
+    /// Other agents' refs after it, moved by the same event (a spawn starts its child).
+    pub also: BTreeMap<String, Refs>,
 }
 
 /// How far `reset` goes. Both move the ref; `hard` says the commits left behind may be
@@ -106,13 +135,38 @@ impl<'r> Agent<'r> {
             Some(rev) => Some(self.target_in_context(&graph, rev, parents.first())?),
             None => None,
         };
+        let new = NewCommit {
+            kind: request.kind,
+            message: request.message,
+            content: request.content,
+            parents,
+            target,
+            tokens: request.tokens,
+            links: BTreeMap::new(),
+        };
+        let (event, commit) = self.commit_event(new, true)?;
+        let lsn = self.recorder.record(event)?;
+        Ok(Commit { lsn, ..commit })
+    }
+
+    /// The event of a new commit of this agent, redacted, with its `tokens` (counted when not
+    /// given) and `id`, and the commit it describes (LSN 0 until recorded). With `move_head`
+    /// false the event adds the commit without moving any ref, for operations that write
+    /// several commits and then one `ref_update` (see [`Agent::record_op`]).
+    pub fn commit_event(&self, new: NewCommit, move_head: bool) -> Result<(Event, Commit)> {
         let mut data = Map::new();
-        data.insert("kind".into(), request.kind.as_str().into());
-        data.insert("message".into(), request.message.into());
-        data.insert("content".into(), request.content.into());
-        data.insert("parents".into(), json!(parents));
-        if let Some(target) = &target {
+        data.insert("kind".into(), new.kind.as_str().into());
+        data.insert("message".into(), new.message.into());
+        data.insert("content".into(), new.content.into());
+        data.insert("parents".into(), json!(new.parents));
+        if let Some(target) = &new.target {
             data.insert("target".into(), target.clone().into());
+        }
+        if !move_head {
+            data.insert("move_head".into(), false.into());
+        }
+        if !new.links.is_empty() {
+            data.insert("links".into(), json!(new.links));
         }
         let mut event = Event::new(
             EventType::Commit,
@@ -123,9 +177,16 @@ impl<'r> Agent<'r> {
         // The id covers the content as stored, so it is computed after redaction, which is
         // idempotent: the recorder's second pass changes nothing.
         self.recorder.redactor()?.redact_event(&mut event);
-        let commit = self.stamp(&mut event, request.tokens, parents, request.kind, target);
-        let lsn = self.recorder.record(event)?;
-        Ok(Commit { lsn, ..commit })
+        let links = links_of(&event);
+        let commit = self.stamp(
+            &mut event,
+            new.tokens,
+            new.parents,
+            new.kind,
+            new.target,
+            links,
+        );
+        Ok((event, commit))
     }
 
     /// Adds `tokens` and `id` to a redacted commit event; the commit it describes.
@@ -136,6 +197,7 @@ impl<'r> Agent<'r> {
         parents: Vec<String>,
         kind: CommitKind,
         target: Option<String>,
+        links: BTreeMap<String, String>,
     ) -> Commit {
         let counted =
             tokens.unwrap_or_else(|| count_tokens(event.text("content").unwrap_or_default()));
@@ -148,6 +210,7 @@ impl<'r> Agent<'r> {
             tokens: counted,
             tokens_counted: tokens.is_none(),
             agent: event.agent.clone().unwrap_or_else(|| self.name.clone()),
+            links,
         }
         .commit(event, 0);
         event.data.insert("tokens".into(), counted.into());
@@ -156,6 +219,26 @@ impl<'r> Agent<'r> {
         }
         event.data.insert("id".into(), commit.id.clone().into());
         commit
+    }
+
+    /// Records an operation that writes several commits: `commits` (built by
+    /// [`Agent::commit_event`] with `move_head` false), then one `ref_update` carrying this
+    /// agent's refs after the operation and those of every agent in `also`, appended as one
+    /// batch. A crash leaves the refs as before (the commits are there, unreferenced) or after.
+    /// Returns the commits with their LSNs.
+    pub fn record_op(
+        &self,
+        change: RefChange,
+        commits: Vec<(Event, Commit)>,
+    ) -> Result<Vec<Commit>> {
+        let (events, mut written): (Vec<Event>, Vec<Commit>) = commits.into_iter().unzip();
+        let mut events = events;
+        events.push(self.ref_update_event(&change)?);
+        let lsns = self.recorder.record_all(events)?;
+        for (commit, lsn) in written.iter_mut().zip(lsns) {
+            commit.lsn = lsn;
+        }
+        Ok(written)
     }
 
     /// The full id of an edit's target, which must be in the context at `head`.
@@ -255,23 +338,44 @@ impl<'r> Agent<'r> {
 
     /// Records the agent's refs after an operation as one `ref_update`.
     fn update_refs(&self, op: &str, mode: Option<ResetMode>, refs: Refs) -> Result<Refs> {
-        let (head, branches) = refs_to_json(&refs);
+        let change = RefChange {
+            op: op.to_owned(),
+            mode,
+            refs,
+            also: BTreeMap::new(),
+        };
+        self.recorder.record(self.ref_update_event(&change)?)?;
+        Ok(change.refs)
+    }
+
+    /// The `ref_update` event of a ref change.
+    fn ref_update_event(&self, change: &RefChange) -> Result<Event> {
+        let (head, branches) = refs_to_json(&change.refs);
         let mut data = Map::new();
-        data.insert("op".into(), op.into());
+        data.insert("op".into(), change.op.clone().into());
         data.insert("agent".into(), self.name.clone().into());
         data.insert("head".into(), head);
         data.insert("branches".into(), branches);
-        if let Some(mode) = mode {
+        if let Some(mode) = change.mode {
             data.insert("mode".into(), Json::from(mode.as_str()));
         }
-        let event = Event::new(
+        if !change.also.is_empty() {
+            let also = change
+                .also
+                .iter()
+                .map(|(agent, refs)| {
+                    let (head, branches) = refs_to_json(refs);
+                    (agent.clone(), json!({ "head": head, "branches": branches }))
+                })
+                .collect::<Map<_, _>>();
+            data.insert("also".into(), Json::Object(also));
+        }
+        Ok(Event::new(
             EventType::RefUpdate,
             self.session.clone(),
             Some(self.name.clone()),
             data,
-        )?;
-        self.recorder.record(event)?;
-        Ok(refs)
+        )?)
     }
 }
 
@@ -289,4 +393,19 @@ pub fn undo_target(reflog: &[super::RefMove]) -> Option<Refs> {
         }
     }
     None
+}
+
+/// The `links` of a (redacted) commit event, as the id covers them.
+fn links_of(event: &Event) -> BTreeMap<String, String> {
+    event
+        .data
+        .get("links")
+        .and_then(Json::as_object)
+        .map(|links| {
+            links
+                .iter()
+                .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }

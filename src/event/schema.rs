@@ -156,6 +156,7 @@ impl EventType {
                         opt("tokenizer", Text),
                         opt("id", CommitId),
                         opt("move_head", Flag),
+                        opt("links", Links),
                     ]
                 }
             }
@@ -176,6 +177,7 @@ impl EventType {
                         req("head", Head),
                         req("branches", Branches),
                         opt("mode", OneOf(&["soft", "hard"])),
+                        opt("also", AgentRefs),
                     ]
                 }
             }
@@ -213,6 +215,10 @@ enum Shape {
     Head,
     /// An object of branch names to full commit ids.
     Branches,
+    /// An object of link names to strings (a commit's pointers: ids, agent names).
+    Links,
+    /// An object of agent names to `{"head": HEAD, "branches": BRANCHES}`.
+    AgentRefs,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -294,6 +300,12 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
                 .iter()
                 .all(|(name, id)| is_branch_name(name) && id.as_str().is_some_and(is_commit_id))
         }),
+        Shape::Links => value
+            .as_object()
+            .is_some_and(|links| links.values().all(Json::is_string)),
+        Shape::AgentRefs => value
+            .as_object()
+            .is_some_and(|agents| agents.values().all(is_agent_refs)),
     };
     if fits {
         return Ok(());
@@ -314,7 +326,23 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
             format!("must be {{\"branch\": NAME}} or {{\"detached\": ID}}, not {value}")
         }
         Shape::Branches => "must be an object of branch names to full commit ids".into(),
+        Shape::Links => "must be an object of names to strings".into(),
+        Shape::AgentRefs => {
+            "must be an object of agent names to {\"head\": .., \"branches\": ..}".into()
+        }
     })
+}
+
+/// True for `{"head": HEAD, "branches": BRANCHES}`, an agent's full refs.
+fn is_agent_refs(value: &Json) -> bool {
+    let Some(refs) = value.as_object() else {
+        return false;
+    };
+    refs.len() == 2
+        && refs.get("head").is_some_and(is_head)
+        && refs
+            .get("branches")
+            .is_some_and(|branches| check_shape(Shape::Branches, branches).is_ok())
 }
 
 /// Hex digits in a full context commit id (a SHA-256).
