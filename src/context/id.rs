@@ -129,8 +129,11 @@ mod tests {
             agent: "main",
             session: None,
             ts_micros: 1,
+            links: &NO_LINKS,
         }
     }
+
+    static NO_LINKS: BTreeMap<String, String> = BTreeMap::new();
 
     #[test]
     fn ids_are_64_hex_and_change_with_every_field() {
