@@ -183,8 +183,8 @@ fn branch_switch_checkout_and_reset() {
     assert_eq!(refs.head, Head::Branch("topic".into()));
     agent.reset(ResetMode::Soft, &on_topic).unwrap();
     let graph = agent.graph().unwrap();
-    let modes: Vec<Option<&str>> = graph
-        .reflog("main")
+    let reflog = graph.reflog("main");
+    let modes: Vec<Option<&str>> = reflog
         .iter()
         .filter(|entry| entry.op == "reset")
         .map(|entry| entry.mode.as_deref())

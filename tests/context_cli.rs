@@ -99,6 +99,15 @@ fn an_agent_commits_branches_and_resumes_from_its_context() {
         "{oneline}"
     );
     assert_eq!(dir.ok(&["log", "--graph"]).matches("* commit ").count(), 3);
+    let newest_two = dir.ok(&["log", "--oneline", "--all", "-n", "2"]);
+    assert_eq!(
+        newest_two,
+        oneline
+            .lines()
+            .take(2)
+            .map(|line| format!("{line}\n"))
+            .collect::<String>()
+    );
     // All digits read as an LSN in `show`; a full id never does.
     let full = dir.json(&["log", "--oneline"])["commits"][2]["id"]
         .as_str()

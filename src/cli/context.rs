@@ -366,7 +366,8 @@ fn refs_line(refs: &Refs) -> String {
 
 fn reflog(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
     let graph = recorder.load::<Graph>()?.state;
-    let moves: Vec<&RefMove> = graph.reflog(agent).iter().rev().collect();
+    let reflog = graph.reflog(agent);
+    let moves: Vec<&RefMove> = reflog.iter().rev().collect();
     let value = json!({
         "agent": agent,
         "moves": moves.iter().map(|entry| json!({
@@ -420,10 +421,12 @@ pub struct LogStyle {
     pub graph: bool,
     pub oneline: bool,
     pub all: bool,
+    /// At most this many commits.
+    pub limit: Option<usize>,
 }
 
-/// `log --graph|--oneline|--all`: the agent's commits reachable from HEAD (or from every ref
-/// with `all`), newest first, with each one's token cost.
+/// `log --graph|--oneline|--all [-n N]`: the agent's commits reachable from HEAD (or from
+/// every ref with `all`), newest first (by LSN), with each one's token cost.
 pub fn log(recorder: &Recorder, agent: &str, style: LogStyle, json: bool) -> CliResult {
     let graph = recorder.load::<Graph>()?.state;
     let refs = graph.refs(agent);
@@ -432,8 +435,7 @@ pub fn log(recorder: &Recorder, agent: &str, style: LogStyle, json: bool) -> Cli
     } else {
         refs.head_commit().into_iter().collect()
     };
-    let mut commits = graph.topological(&tips);
-    commits.reverse();
+    let commits = graph.newest_first(&tips, style.limit);
     let value = json!({
         "agent": agent,
         "commits": commits.iter().map(|commit| commit_json(commit)).collect::<Vec<_>>(),

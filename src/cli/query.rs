@@ -37,6 +37,9 @@ pub struct LogArgs {
     /// List the context commits reachable from every ref, not only HEAD.
     #[arg(long)]
     all: bool,
+    /// With --graph, --oneline or --all: only the N newest commits.
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    max_count: Option<usize>,
     /// The agent whose context commits to list.
     #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT)]
     agent: String,
@@ -48,6 +51,7 @@ impl LogArgs {
             graph: self.graph,
             oneline: self.oneline,
             all: self.all,
+            limit: self.max_count,
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::event::{Event, EventType};
 use crate::project::Projection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
 
 /// One context commit, without its content (read it from the journal at `lsn`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,11 +100,75 @@ pub struct RefMove {
     pub ts_micros: i64,
 }
 
-/// An agent's refs and reflog.
+/// An agent's refs and reflog. The reflog keeps of each move only what changed (HEAD, and
+/// the branches that moved), so its size grows with the moves, not with moves times branches;
+/// [`Graph::reflog`] rebuilds the full refs before and after each move, walking back from the
+/// current refs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRefs {
     pub refs: Refs,
-    pub reflog: Vec<RefMove>,
+    reflog: Vec<StoredMove>,
+}
+
+/// One move of an agent's refs, as kept: what changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredMove {
+    op: String,
+    mode: Option<String>,
+    /// HEAD before, when the move changed it.
+    head_before: Option<Head>,
+    /// Each branch the move changed: its name and where it pointed before (`None`: it did
+    /// not exist) and after (`None`: it was deleted).
+    branches: Vec<(String, Option<String>, Option<String>)>,
+    lsn: u64,
+    ts_micros: i64,
+}
+
+impl StoredMove {
+    fn new(
+        op: &str,
+        mode: Option<String>,
+        before: &Refs,
+        after: &Refs,
+        lsn: u64,
+        ts_micros: i64,
+    ) -> StoredMove {
+        let names: BTreeSet<&String> = before
+            .branches
+            .keys()
+            .chain(after.branches.keys())
+            .collect();
+        let branches = names
+            .into_iter()
+            .filter_map(|name| {
+                let (was, is) = (before.branches.get(name), after.branches.get(name));
+                (was != is).then(|| (name.clone(), was.cloned(), is.cloned()))
+            })
+            .collect();
+        StoredMove {
+            op: op.to_owned(),
+            mode,
+            head_before: (before.head != after.head).then(|| before.head.clone()),
+            branches,
+            lsn,
+            ts_micros,
+        }
+    }
+
+    /// The refs before this move, from the refs after it.
+    fn undo(&self, after: &Refs) -> Refs {
+        let mut before = after.clone();
+        if let Some(head) = &self.head_before {
+            before.head = head.clone();
+        }
+        for (name, was, _) in &self.branches {
+            match was {
+                Some(id) => before.branches.insert(name.clone(), id.clone()),
+                None => before.branches.remove(name),
+            };
+        }
+        before
+    }
 }
 
 /// The context graph of every agent.
@@ -118,7 +182,7 @@ pub struct Graph {
 
 impl Projection for Graph {
     const NAME: &'static str = "graph";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
 
     fn apply(&mut self, lsn: u64, event: &Event) {
         let applied = match event.kind() {
@@ -240,15 +304,9 @@ impl Graph {
         ts_micros: i64,
     ) {
         let entry = self.agents.entry(agent.to_owned()).or_default();
-        let before = std::mem::replace(&mut entry.refs, after.clone());
-        entry.reflog.push(RefMove {
-            op: op.to_owned(),
-            mode,
-            before,
-            after,
-            lsn,
-            ts_micros,
-        });
+        let stored = StoredMove::new(op, mode, &entry.refs, &after, lsn, ts_micros);
+        entry.refs = after;
+        entry.reflog.push(stored);
     }
 
     /// An agent's refs (a new agent's when it has none yet).
@@ -259,11 +317,34 @@ impl Graph {
             .unwrap_or_default()
     }
 
-    /// An agent's ref moves, oldest first.
-    pub fn reflog(&self, agent: &str) -> &[RefMove] {
-        self.agents
-            .get(agent)
-            .map_or(&[], |entry| entry.reflog.as_slice())
+    /// An agent's ref moves, oldest first, each with the full refs before and after it.
+    pub fn reflog(&self, agent: &str) -> Vec<RefMove> {
+        let mut moves: Vec<RefMove> = self.reflog_newest_first(agent).collect();
+        moves.reverse();
+        moves
+    }
+
+    /// An agent's ref moves, newest first, each rebuilt only when the walk reaches it.
+    pub fn reflog_newest_first<'a>(&'a self, agent: &str) -> impl Iterator<Item = RefMove> + 'a {
+        let entry = self.agents.get(agent);
+        let mut after = entry.map(|entry| entry.refs.clone()).unwrap_or_default();
+        let stored = entry.map_or(&[][..], |entry| entry.reflog.as_slice());
+        stored.iter().rev().map(move |stored| {
+            let before = stored.undo(&after);
+            RefMove {
+                op: stored.op.clone(),
+                mode: stored.mode.clone(),
+                before: before.clone(),
+                after: std::mem::replace(&mut after, before),
+                lsn: stored.lsn,
+                ts_micros: stored.ts_micros,
+            }
+        })
+    }
+
+    /// How many times an agent's refs moved.
+    pub fn reflog_len(&self, agent: &str) -> usize {
+        self.agents.get(agent).map_or(0, |entry| entry.reflog.len())
     }
 
     /// The agents that have refs.
@@ -325,6 +406,36 @@ impl Graph {
                 None => order.push(commit),
             }
         }
+    }
+
+    /// The commits reachable from `tips`, newest (highest LSN) first, at most `limit` of them.
+    /// A commit's parents always have lower LSNs, so this is a topological order too; with a
+    /// limit it visits only about `limit` commits, however long the history.
+    pub fn newest_first<'a>(&'a self, tips: &[&str], limit: Option<usize>) -> Vec<&'a Commit> {
+        let mut frontier: BinaryHeap<(u64, &'a str)> = BinaryHeap::new();
+        let mut queued: HashSet<&'a str> = HashSet::new();
+        let mut push = |id: &str, frontier: &mut BinaryHeap<(u64, &'a str)>| {
+            if let Some((id, commit)) = self.commits.get_key_value(id) {
+                if queued.insert(id.as_str()) {
+                    frontier.push((commit.lsn, id.as_str()));
+                }
+            }
+        };
+        for tip in tips {
+            push(tip, &mut frontier);
+        }
+        let mut order = Vec::new();
+        while order.len() < limit.unwrap_or(usize::MAX) {
+            let Some((_, id)) = frontier.pop() else {
+                break;
+            };
+            let commit = &self.commits[id];
+            for parent in &commit.parents {
+                push(parent, &mut frontier);
+            }
+            order.push(commit);
+        }
+        order
     }
 
     /// True when `ancestor` is `descendant` or reachable from it.

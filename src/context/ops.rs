@@ -310,10 +310,11 @@ impl<'r> Agent<'r> {
     /// `undo` in a row reaches one move further back. Nothing is removed from the journal.
     pub fn undo(&self) -> Result<Refs> {
         let graph = self.graph()?;
-        let refs =
-            undo_target(graph.reflog(&self.name)).ok_or_else(|| ContextError::NothingToUndo {
+        let refs = undo_target(graph.reflog_newest_first(&self.name)).ok_or_else(|| {
+            ContextError::NothingToUndo {
                 agent: self.name.clone(),
-            })?;
+            }
+        })?;
         self.update_refs("undo", None, refs)
     }
 
@@ -379,17 +380,17 @@ impl<'r> Agent<'r> {
     }
 }
 
-/// The refs an `undo` restores: walking the reflog back, each `undo` skips one more earlier
-/// move; the first move not skipped is undone by restoring the refs before it.
-pub fn undo_target(reflog: &[super::RefMove]) -> Option<Refs> {
+/// The refs an `undo` restores: walking the reflog back (`newest_first`), each `undo` skips
+/// one more earlier move; the first move not skipped is undone by restoring the refs before it.
+pub fn undo_target(newest_first: impl Iterator<Item = super::RefMove>) -> Option<Refs> {
     let mut skip = 0usize;
-    for entry in reflog.iter().rev() {
+    for entry in newest_first {
         if entry.op == "undo" {
             skip += 1;
         } else if skip > 0 {
             skip -= 1;
         } else {
-            return Some(entry.before.clone());
+            return Some(entry.before);
         }
     }
     None
