@@ -12,6 +12,7 @@
 use super::graph::{Commit, Graph};
 use super::CommitKind;
 use crate::error::{Error, Result};
+use crate::event::{decode_record, Decoded};
 use crate::journal::Journal;
 use crate::query::{event_at, Found};
 use std::collections::{BTreeSet, HashMap};
@@ -47,9 +48,9 @@ pub fn materialize(journal: &Journal, graph: &Graph, at: Option<&str>) -> Result
         Some(at) => graph.topological(&[at]),
         None => Vec::new(),
     };
+    let mut contents = contents_at(journal, &commits)?;
     let mut builder = Builder::default();
-    for commit in commits {
-        let content = content_at(journal, commit)?;
+    for (commit, content) in commits.into_iter().zip(contents.drain(..)) {
         if commit.kind == CommitKind::Edit {
             builder.edit(commit, content);
         } else {
@@ -123,6 +124,67 @@ impl<'a> Builder<'a> {
         block.tokens_counted = commit.tokens_counted;
         block.edited_by = Some(commit.id.clone());
         self.block_of.insert(&commit.id, index);
+    }
+}
+
+/// Records a read may pass over rather than start again at the next LSN it needs (which
+/// finds the segment, and in a sealed one decompresses the block, again).
+const CONTENT_READ_GAP_RECORDS_MAX: u64 = 4096;
+
+/// The contents of `commits`, in their order, read in one forward pass over the journal that
+/// starts over only to jump a gap of more than [`CONTENT_READ_GAP_RECORDS_MAX`] records:
+/// reading each by its LSN would decompress a block per commit.
+pub fn contents_at(journal: &Journal, commits: &[&Commit]) -> Result<Vec<String>> {
+    let mut by_lsn: Vec<(u64, usize)> = commits
+        .iter()
+        .enumerate()
+        .map(|(index, commit)| (commit.lsn, index))
+        .collect();
+    by_lsn.sort_unstable();
+    let mut contents = vec![String::new(); commits.len()];
+    let mut reader: Option<(crate::journal::Reader, u64)> = None;
+    for (lsn, index) in by_lsn {
+        let near = reader
+            .as_ref()
+            .is_some_and(|(_, next)| *next <= lsn && lsn - *next <= CONTENT_READ_GAP_RECORDS_MAX);
+        if !near {
+            reader = Some((journal.read_from(lsn)?, lsn));
+        }
+        let (records, next) = reader.as_mut().expect("a reader was just made");
+        contents[index] = content_in(records, next, lsn, commits[index])?;
+    }
+    Ok(contents)
+}
+
+/// Reads `records` (at `*next`) up to `lsn` and returns the content of the commit there.
+fn content_in(
+    records: &mut crate::journal::Reader,
+    next: &mut u64,
+    lsn: u64,
+    commit: &Commit,
+) -> Result<String> {
+    let missing = |reason: &str| Error::Decode {
+        lsn: commit.lsn,
+        reason: format!("the content of commit {} {reason}", commit.id),
+    };
+    loop {
+        let Some(record) = records.next() else {
+            return Err(missing("is not in the journal"));
+        };
+        let record = record?;
+        *next = record.lsn + 1;
+        if record.lsn < lsn {
+            continue;
+        }
+        return match decode_record(&record)? {
+            Decoded::Event(event) => event
+                .data
+                .get("content")
+                .and_then(|content| content.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| missing("is not a string")),
+            Decoded::Skipped { .. } => Err(missing("is not in the journal")),
+        };
     }
 }
 
