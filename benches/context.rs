@@ -208,7 +208,7 @@ fn build_workspace(root: &Path, blocks: &[Block]) {
             events.push(event);
         }
         recorder.record_all(events).expect("recording");
-        if ids.len() % 1_000 == 0 {
+        if ids.len().is_multiple_of(FIXTURE_BATCH_COMMITS) {
             let name = format!("at-{}", ids.len());
             agent.branch(&name, None).expect("a branch");
         }
