@@ -126,7 +126,11 @@ impl Agent<'_> {
             Some(task) => format!("Spawned sub-agent {child} with the task:\n{task}"),
             None => format!("Spawned sub-agent {child}."),
         };
-        let mut spawn = append(format!("spawn {child}"), spawn_text, from.into_iter().collect());
+        let mut spawn = append(
+            format!("spawn {child}"),
+            spawn_text,
+            from.into_iter().collect(),
+        );
         spawn.links = links(&[(LINK_CHILD, child), (LINK_CHILD_ROOT, &root.1.id)]);
         let spawn = self.commit_event(spawn, false)?;
         refs.move_head_to(&spawn.1.id);
@@ -249,7 +253,10 @@ impl Agent<'_> {
         };
         let child = commit.links.get(LINK_CHILD).ok_or_else(not_subagent)?;
         let (kind, line) = if let Some(head) = commit.links.get(LINK_CHILD_HEAD) {
-            (SubagentCommitKind::Collapse, first_parent_line(&graph, head))
+            (
+                SubagentCommitKind::Collapse,
+                first_parent_line(&graph, head),
+            )
         } else if let Some(root) = commit.links.get(LINK_CHILD_ROOT) {
             let now = graph.refs(child).head_commit().map(str::to_owned);
             let line = now.map_or_else(Vec::new, |head| first_parent_line(&graph, &head));
@@ -284,7 +291,10 @@ pub fn first_parent_line<'g>(graph: &'g Graph, tip: &str) -> Vec<&'g Commit> {
     let mut next = graph.commit(tip);
     while let Some(commit) = next {
         line.push(commit);
-        next = commit.parents.first().and_then(|parent| graph.commit(parent));
+        next = commit
+            .parents
+            .first()
+            .and_then(|parent| graph.commit(parent));
     }
     line.reverse();
     line
