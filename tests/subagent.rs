@@ -411,7 +411,7 @@ fn diff_lists_the_commits_each_side_lacks_and_a_text_diff() {
     let ids = |commits: &[agentrail::context::Commit]| -> Vec<String> {
         commits.iter().map(|commit| commit.id.clone()).collect()
     };
-    assert_eq!(ids(&diff.only_from), [on_main.clone()]);
+    assert_eq!(ids(&diff.only_from), std::slice::from_ref(&on_main));
     assert_eq!(ids(&diff.only_to), [a2, a1]);
     assert_eq!(
         diff.unified,
