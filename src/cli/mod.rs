@@ -86,8 +86,9 @@ enum Command {
         command: Vec<String>,
     },
     /// Record the working tree's `git diff` (its stat and first 50 lines); with two revisions
-    /// A B (branches or commits of --agent), compare the agent's contexts at A and B instead.
+    /// A B, compare the agent's contexts at A and B instead.
     Diff {
+        /// None: record the git diff; two: the revisions (branches or commits) to compare.
         #[arg(value_name = "A B")]
         revisions: Vec<String>,
         #[command(flatten)]

@@ -29,8 +29,8 @@ use std::time::Instant;
 
 #[derive(Debug, Subcommand)]
 pub enum SubagentCommand {
-    /// Start sub-agent CHILD (a new agent): its root commit holds the task and points back;
-    /// a spawn commit on this agent's HEAD points at it.
+    /// Start sub-agent CHILD (a new agent) from HEAD: a root commit holding the task on the
+    /// child, a spawn commit pointing at it on this agent.
     Spawn {
         #[arg(value_name = "CHILD")]
         child: String,
