@@ -192,7 +192,7 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
 }
 
 /// Runs one operation of `agent`'s context, in the current session if there is one.
-fn with_agent<T>(
+pub(super) fn with_agent<T>(
     recorder: &Recorder,
     agent: &str,
     operation: impl FnOnce(&Agent) -> agentrail::Result<T>,
@@ -282,7 +282,7 @@ pub fn head_label(refs: &Refs) -> String {
     }
 }
 
-fn refs_json(refs: &Refs) -> Json {
+pub(super) fn refs_json(refs: &Refs) -> Json {
     let (head, branches) = refs_to_json(refs);
     json!({ "head": head, "head_commit": refs.head_commit(), "branches": branches })
 }
@@ -318,7 +318,7 @@ fn branch_list(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
     })
 }
 
-fn blocks_json(context: &Context) -> Json {
+pub(super) fn blocks_json(context: &Context) -> Json {
     Json::Array(
         context
             .blocks
@@ -357,7 +357,7 @@ fn context(recorder: &Recorder, agent: &str, at: Option<&str>, json: bool) -> Cl
     })
 }
 
-fn refs_line(refs: &Refs) -> String {
+pub(super) fn refs_line(refs: &Refs) -> String {
     let at = refs
         .head_commit()
         .map_or("unborn".to_owned(), |id| short_id(id).to_owned());

@@ -10,6 +10,7 @@ mod init;
 mod query;
 mod run;
 mod session;
+mod subagent;
 mod verify;
 
 use agentrail::journal::{Durability, Journal};
@@ -84,8 +85,15 @@ enum Command {
         )]
         command: Vec<String>,
     },
-    /// Record the working tree's `git diff` (its stat and first 50 lines).
-    Diff,
+    /// Record the working tree's `git diff` (its stat and first 50 lines); with two revisions
+    /// A B, compare the agent's contexts at A and B instead.
+    Diff {
+        /// None: record the git diff; two: the revisions (branches or commits) to compare.
+        #[arg(value_name = "A B")]
+        revisions: Vec<String>,
+        #[command(flatten)]
+        agent: context::AgentArg,
+    },
     /// List events, newest last; with --graph, --oneline or --all, the agent's context commits.
     Log(query::LogArgs),
     /// Show one event (by LSN), one session (by id) with its events, or one context commit
@@ -109,6 +117,8 @@ enum Command {
     Repair,
     #[command(flatten)]
     Context(context::ContextCommand),
+    #[command(flatten)]
+    Subagent(subagent::SubagentCommand),
 }
 
 /// An error on its way to the terminal.
@@ -188,10 +198,10 @@ pub fn run() -> i32 {
         Command::Import { file } => import::run(&file, json),
         Command::Export { output } => export::run(output, json),
         Command::Session(command) => session::run(command, json),
-        Command::Event(_) | Command::Diff if recording_off() => Ok(()),
+        Command::Event(_) if recording_off() => Ok(()),
         Command::Event(command) => event::run(command, json),
         Command::Run { command } => return run::run(&command, json),
-        Command::Diff => event::diff(json),
+        Command::Diff { revisions, agent } => subagent::diff(&revisions, &agent.agent, json),
         Command::Log(args) => query::log(&args, json),
         Command::Show { target } => query::show(&target, json),
         Command::Tokens { by } => query::tokens(by, json),
@@ -200,6 +210,7 @@ pub fn run() -> i32 {
         Command::Verify => verify::run_verify(json),
         Command::Repair => verify::run_repair(json),
         Command::Context(command) => context::run(command, json),
+        Command::Subagent(command) => subagent::run(command, json),
     };
     match result {
         Ok(()) => 0,

@@ -13,8 +13,10 @@
 
 pub mod graph;
 pub mod id;
+pub mod inspect;
 pub mod materialize;
 pub mod ops;
+pub mod subagent;
 pub mod tokens;
 
 pub use graph::{AgentRefs, Commit, Graph, RefMove};
@@ -157,4 +159,24 @@ pub enum ContextError {
     NothingToUndo { agent: String },
     #[error("commit {id} names the id it must have wrong (it hashes to {computed})")]
     IdMismatch { id: String, computed: String },
+    #[error("{name:?} is not an agent name for a sub-agent: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
+    BadAgentName { name: String },
+    #[error("agent {agent:?} cannot spawn itself")]
+    SpawnItself { agent: String },
+    #[error("agent {agent:?} already has a context; a sub-agent must be a new agent")]
+    AgentExists { agent: String },
+    #[error("no agent {agent:?} in this journal")]
+    UnknownAgent { agent: String },
+    #[error("agent {child:?} was not spawned by agent {parent:?}")]
+    NotAChild { parent: String, child: String },
+    #[error("commit {id} is neither a spawn nor a collapse: it links to no sub-agent")]
+    NotASubagentCommit { id: String },
+    #[error("the summarizer of agent {child:?} failed: {reason}")]
+    SummarizerFailed { child: String, reason: String },
+    #[error("the summary of agent {child:?} is empty")]
+    EmptySummary { child: String },
+    #[error("the text to blame is empty")]
+    EmptyBlameText,
+    #[error("LSN {lsn} is past the end of the journal (its last LSN is {last})")]
+    LsnBeyondJournal { lsn: u64, last: u64 },
 }

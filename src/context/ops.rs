@@ -100,6 +100,16 @@ impl<'r> Agent<'r> {
         &self.name
     }
 
+    /// The recorder this agent's operations append through.
+    pub fn recorder(&self) -> &'r Recorder {
+        self.recorder
+    }
+
+    /// The session this agent's commits record, if any.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
     /// The graph, brought up to date from its checkpoint.
     pub fn graph(&self) -> Result<Graph> {
         Ok(self.recorder.load::<Graph>()?.state)

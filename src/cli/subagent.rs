@@ -1,0 +1,534 @@
+//! The sub-agent and inspection commands: `spawn`, `collapse`, `expand`, `blame`, `audit`, and
+//! `diff A B` (the two-revision form of `diff`; with none it records the working tree's git
+//! diff as before). Thin over `agentrail::context::{subagent, inspect}`; this module also runs
+//! a collapse's `--summarizer` command, which the library leaves to its caller.
+//!
+//! The summarizer protocol: `sh -c CMD` gets the child's materialized context on stdin (the
+//! JSON of `context --json`) and prints the summary on stdout. When its last non-empty line is
+//! a JSON object with a `usage` member, `{"usage":{"input_tokens":N,"output_tokens":M},
+//! "model":"..."}`, that line is not part of the summary and is recorded as an `llm_call`.
+
+use super::context::{
+    blocks_json, commit_json, context_error, head_label, refs_json, with_agent, AgentArg,
+};
+use super::session::current_session;
+use super::{
+    counted, emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
+};
+use agentrail::context::id::short_id;
+use agentrail::context::inspect::{context_text, AuditBound, BlameHit, ContextDiff};
+use agentrail::context::subagent::{CommitText, Expansion, SubagentCommitKind};
+use agentrail::context::{Agent, Commit, Context, ContextError};
+use agentrail::event::{Event, EventType};
+use agentrail::recorder::{object, Recorder};
+use clap::Subcommand;
+use serde_json::{json, Value as Json};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+#[derive(Debug, Subcommand)]
+pub enum SubagentCommand {
+    /// Start sub-agent CHILD (a new agent) from HEAD: a root commit holding the task on the
+    /// child, a spawn commit pointing at it on this agent.
+    Spawn {
+        #[arg(value_name = "CHILD")]
+        child: String,
+        /// The child's first block (default: a line naming its parent).
+        #[arg(long, value_name = "TEXT")]
+        task: Option<String>,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Fold sub-agent CHILD back: one commit on HEAD with its output, a summary and its head.
+    #[command(group = clap::ArgGroup::new("summary_source").required(true).args(["summary", "summarizer"]))]
+    Collapse {
+        #[arg(value_name = "CHILD")]
+        child: String,
+        #[arg(long, value_name = "TEXT")]
+        summary: Option<String>,
+        /// A shell command: the child's context as JSON on stdin, the summary on stdout.
+        #[arg(long, value_name = "CMD")]
+        summarizer: Option<String>,
+        /// The child's final output (default: the content of its HEAD commit).
+        #[arg(long, value_name = "TEXT")]
+        output: Option<String>,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Show a spawn or collapse COMMIT with the child's commits inline.
+    Expand {
+        #[arg(value_name = "COMMIT")]
+        commit: String,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Which commit brought TEXT into the context at HEAD (or --at), and the edit that last
+    /// changed it. Exits 1 when no block holds it.
+    Blame {
+        #[arg(value_name = "TEXT")]
+        text: String,
+        #[arg(long, value_name = "COMMIT")]
+        at: Option<String>,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// What the agent's context held at an LSN, or at a time (the last event at or before it).
+    Audit {
+        #[arg(long, value_name = "TIME|LSN")]
+        at: String,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+}
+
+impl SubagentCommand {
+    fn records(&self) -> bool {
+        matches!(
+            self,
+            SubagentCommand::Spawn { .. } | SubagentCommand::Collapse { .. }
+        )
+    }
+}
+
+pub fn run(command: SubagentCommand, json: bool) -> CliResult {
+    if command.records() && recording_off() {
+        return Ok(());
+    }
+    let recorder = open_recorder()?;
+    let result = dispatch(&recorder, command, json);
+    recorder.close();
+    result
+}
+
+fn dispatch(recorder: &Recorder, command: SubagentCommand, json: bool) -> CliResult {
+    use SubagentCommand::*;
+    match command {
+        Spawn { child, task, agent } => spawn(recorder, &agent.agent, &child, task, json),
+        Collapse {
+            child,
+            summary,
+            summarizer,
+            output,
+            agent,
+        } => {
+            let source = match (summary, summarizer) {
+                (Some(text), _) => Summary::Text(text),
+                (None, Some(command)) => Summary::Command(command),
+                (None, None) => unreachable!("clap requires --summary or --summarizer"),
+            };
+            collapse(recorder, &agent.agent, &child, source, output, json)
+        }
+        Expand { commit, agent } => expand(recorder, &agent.agent, &commit, json),
+        Blame { text, at, agent } => blame(recorder, &agent.agent, &text, at.as_deref(), json),
+        Audit { at, agent } => audit(recorder, &agent.agent, &at, json),
+    }
+}
+
+fn spawn(
+    recorder: &Recorder,
+    parent: &str,
+    child: &str,
+    task: Option<String>,
+    json: bool,
+) -> CliResult {
+    let spawned = with_agent(recorder, parent, |ops| ops.spawn(child, task.as_deref()))?;
+    let value = json!({
+        "parent": parent,
+        "child": child,
+        "spawn": spawned.spawn.id,
+        "root": spawned.root.id,
+        "lsn": spawned.spawn.lsn + 1,
+    });
+    emit(json, &value, || {
+        format!(
+            "spawned {child} at {} (its root; {parent} at {})",
+            short_id(&spawned.root.id),
+            short_id(&spawned.spawn.id)
+        )
+    })
+}
+
+/// Where a collapse's summary comes from.
+enum Summary {
+    Text(String),
+    Command(String),
+}
+
+/// What a summarizer's usage line says.
+struct Usage {
+    model: String,
+    input_tokens: u64,
+    output_tokens: u64,
+    latency_ms: u64,
+}
+
+fn collapse(
+    recorder: &Recorder,
+    parent: &str,
+    child: &str,
+    source: Summary,
+    output: Option<String>,
+    json: bool,
+) -> CliResult {
+    let mut usage = None;
+    let session = current_session(recorder)?.map(|(id, _)| id);
+    let result =
+        Agent::new(recorder, parent, session).collapse(child, output, |context| match source {
+            Summary::Text(text) => Ok(text),
+            Summary::Command(command) => {
+                let (summary, used) = summarize(&command, child, context)?;
+                usage = used;
+                Ok(summary)
+            }
+        });
+    // The model call happened whether or not the collapse was then recorded.
+    let llm_call = match usage {
+        Some(usage) => Some(record_usage(recorder, parent, usage)?),
+        None => None,
+    };
+    let collapsed = result.map_err(summarizer_failure)?;
+    let value = json!({
+        "parent": parent,
+        "child": child,
+        "id": collapsed.commit.id,
+        "child_head": collapsed.child_head,
+        "summary": collapsed.summary,
+        "output": collapsed.output,
+        "tokens": collapsed.commit.tokens,
+        "llm_call_lsn": llm_call,
+    });
+    emit(json, &value, || short_id(&collapsed.commit.id).to_owned())
+}
+
+/// A failed summarizer is a failed operation (exit 1), not bad input.
+fn summarizer_failure(error: agentrail::Error) -> CliError {
+    match &error {
+        agentrail::Error::Context(ContextError::SummarizerFailed { .. }) => {
+            CliError::new(EXIT_FAILURE, format!("{error}; nothing was recorded"))
+        }
+        agentrail::Error::Context(
+            ContextError::NotAChild { .. } | ContextError::UnknownAgent { .. },
+        ) => CliError::new(EXIT_BAD_INPUT, error.to_string())
+            .with_hint("collapse runs as the parent: name it with --agent or AGENTRAIL_AGENT"),
+        _ => context_error(error),
+    }
+}
+
+/// Runs the summarizer on the child's context: its summary, and its usage line if it printed one.
+fn summarize(
+    command: &str,
+    child: &str,
+    context: &Context,
+) -> Result<(String, Option<Usage>), String> {
+    let input = json!({
+        "agent": child,
+        "at": context.at,
+        "blocks": blocks_json(context),
+        "tokens": context.tokens,
+    })
+    .to_string();
+    let started = Instant::now();
+    let mut process = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| format!("running sh -c {command:?}: {error}"))?;
+    let stdin = process.stdin.take();
+    // Written from another thread so a summarizer that prints before reading cannot deadlock;
+    // one that never reads its stdin closes the pipe, which is not an error.
+    let writer = std::thread::spawn(move || {
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+    });
+    let finished = process
+        .wait_with_output()
+        .map_err(|error| format!("waiting for sh -c {command:?}: {error}"))?;
+    let _ = writer.join();
+    if !finished.status.success() {
+        return Err(format!("sh -c {command:?} failed ({})", finished.status));
+    }
+    let stdout =
+        String::from_utf8(finished.stdout).map_err(|_| "its output is not UTF-8".to_owned())?;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    split_usage(&stdout, latency_ms)
+}
+
+/// The summary and the usage line, when the last non-empty line of `stdout` is one.
+fn split_usage(stdout: &str, latency_ms: u64) -> Result<(String, Option<Usage>), String> {
+    let trimmed = stdout.trim_end();
+    let (body, last) = match trimmed.rfind('\n') {
+        Some(newline) => (&trimmed[..newline], &trimmed[newline + 1..]),
+        None => ("", trimmed),
+    };
+    let line: Option<serde_json::Map<String, Json>> = serde_json::from_str(last.trim()).ok();
+    let Some(line) = line.filter(|line| line.contains_key("usage")) else {
+        return Ok((trimmed.to_owned(), None));
+    };
+    let count = |name: &str| {
+        line["usage"][name]
+            .as_u64()
+            .ok_or_else(|| format!("its usage line has no count usage.{name}: {last}"))
+    };
+    let usage = Usage {
+        model: line
+            .get("model")
+            .and_then(Json::as_str)
+            .unwrap_or("unknown")
+            .to_owned(),
+        input_tokens: count("input_tokens")?,
+        output_tokens: count("output_tokens")?,
+        latency_ms,
+    };
+    Ok((body.trim_end().to_owned(), Some(usage)))
+}
+
+/// Records the summarizer's model call as an `llm_call` of the parent; its LSN.
+fn record_usage(recorder: &Recorder, parent: &str, usage: Usage) -> Result<u64, CliError> {
+    let session = current_session(recorder)?.map(|(id, _)| id);
+    let data = object(json!({
+        "model": usage.model,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "latency_ms": usage.latency_ms,
+    }));
+    let event = Event::new(EventType::LlmCall, session, Some(parent.to_owned()), data)?;
+    Ok(recorder.record(event)?)
+}
+
+fn text_json(entry: &CommitText) -> Json {
+    let mut value = commit_json(&entry.commit);
+    value["links"] = json!(entry.commit.links);
+    value["content"] = Json::String(entry.content.clone());
+    value
+}
+
+fn expand(recorder: &Recorder, agent: &str, rev: &str, json: bool) -> CliResult {
+    let expansion = with_agent(recorder, agent, |ops| ops.expand(rev))?;
+    let kind = match expansion.kind {
+        SubagentCommitKind::Spawn => "spawn",
+        SubagentCommitKind::Collapse => "collapse",
+    };
+    let value = json!({
+        "kind": kind,
+        "child": expansion.child,
+        "commit": text_json(&expansion.commit),
+        "child_commits": expansion.child_commits.iter().map(text_json).collect::<Vec<_>>(),
+    });
+    emit(json, &value, || expansion_text(kind, &expansion))
+}
+
+fn expansion_text(kind: &str, expansion: &Expansion) -> String {
+    let commit = &expansion.commit.commit;
+    let mut text = format!(
+        "{kind} {} of {} by {}\n",
+        short_id(&commit.id),
+        expansion.child,
+        commit.agent
+    );
+    text += &indented(&expansion.commit.content, "    ");
+    for entry in &expansion.child_commits {
+        text += &format!(
+            "| {} {}\n",
+            short_id(&entry.commit.id),
+            first_line(&entry.commit)
+        );
+        text += &indented(&entry.content, "|     ");
+    }
+    text
+}
+
+fn first_line(commit: &Commit) -> String {
+    let message = commit.message.lines().next().unwrap_or_default();
+    format!(
+        "{} {} tokens {message}",
+        commit.kind.as_str(),
+        commit.tokens
+    )
+}
+
+fn indented(content: &str, prefix: &str) -> String {
+    content
+        .lines()
+        .map(|line| match line {
+            "" => format!("{}\n", prefix.trim_end()),
+            line => format!("{prefix}{line}\n"),
+        })
+        .collect()
+}
+
+fn hit_json(hit: &BlameHit) -> Json {
+    json!({
+        "index": hit.index,
+        "commit": hit.block.id,
+        "edited_by": hit.block.edited_by,
+        "message": hit.block.message,
+        "lines": hit.lines.iter().map(|(line, text)| json!({"line": line, "text": text})).collect::<Vec<_>>(),
+    })
+}
+
+fn blame(recorder: &Recorder, agent: &str, text: &str, at: Option<&str>, json: bool) -> CliResult {
+    let blame = with_agent(recorder, agent, |ops| ops.blame(text, at))?;
+    let value = json!({
+        "agent": agent,
+        "at": blame.at,
+        "text": text,
+        "hits": blame.hits.iter().map(hit_json).collect::<Vec<_>>(),
+    });
+    if blame.hits.is_empty() {
+        if json {
+            emit(json, &value, String::new)?;
+        }
+        let at = blame
+            .at
+            .as_deref()
+            .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
+        return Err(CliError::new(
+            EXIT_FAILURE,
+            format!("no block of agent {agent}'s context at {at} holds {text:?}"),
+        ));
+    }
+    emit(json, &value, || blame.hits.iter().map(hit_text).collect())
+}
+
+/// `0123abcd4567 (edited by 89ab01cd23ef) block 1 line 2: Be brief.`, one line per match.
+fn hit_text(hit: &BlameHit) -> String {
+    let edited = hit
+        .block
+        .edited_by
+        .as_deref()
+        .map_or(String::new(), |edit| {
+            format!(" (edited by {})", short_id(edit))
+        });
+    hit.lines
+        .iter()
+        .map(|(line, text)| {
+            format!(
+                "{}{edited} block {} line {line}: {text}\n",
+                short_id(&hit.block.id),
+                hit.index + 1
+            )
+        })
+        .collect()
+}
+
+/// `--at`: all digits is an LSN, else an RFC 3339 time.
+fn audit_bound(at: &str) -> Result<AuditBound, CliError> {
+    if !at.is_empty() && at.bytes().all(|byte| byte.is_ascii_digit()) {
+        return at.parse().map(AuditBound::Lsn).map_err(|_| {
+            CliError::new(EXIT_BAD_INPUT, format!("--at {at}: the LSN is too large"))
+        });
+    }
+    agentrail::event::parse_ts(at)
+        .map(AuditBound::Time)
+        .map_err(|_| {
+            CliError::new(
+                EXIT_BAD_INPUT,
+                format!("--at {at:?} is neither an LSN nor an RFC 3339 time"),
+            )
+            .with_hint("give an LSN (`agentrail log`) or a time such as 2026-11-23T10:00:00Z")
+        })
+}
+
+fn audit(recorder: &Recorder, agent: &str, at: &str, json: bool) -> CliResult {
+    let bound = audit_bound(at)?;
+    let audit = Agent::new(recorder, agent, None)
+        .audit(bound)
+        .map_err(audit_error)?;
+    let ts = audit.ts_micros.map(agentrail::event::format_ts);
+    let value = json!({
+        "agent": agent,
+        "lsn": audit.lsn,
+        "ts": ts,
+        "refs": refs_json(&audit.refs),
+        "at": audit.context.at,
+        "blocks": blocks_json(&audit.context),
+        "tokens": audit.context.tokens,
+    });
+    emit(json, &value, || {
+        let head = audit
+            .context
+            .at
+            .as_deref()
+            .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
+        let when = ts.map_or(String::new(), |ts| format!(" ({ts})"));
+        format!(
+            "agent {agent} at LSN {}{when}: {} at {head}, {}, {} tokens\n\n{}",
+            audit.lsn,
+            head_label(&audit.refs),
+            counted(audit.context.blocks.len() as u64, "block"),
+            audit.context.tokens,
+            context_text(&audit.context)
+        )
+    })
+}
+
+fn audit_error(error: agentrail::Error) -> CliError {
+    match &error {
+        agentrail::Error::Context(ContextError::UnknownAgent { .. }) => {
+            CliError::new(EXIT_BAD_INPUT, error.to_string())
+                .with_hint("name the agent with --agent or AGENTRAIL_AGENT")
+        }
+        agentrail::Error::Context(ContextError::LsnBeyondJournal { .. }) => {
+            CliError::new(EXIT_BAD_INPUT, error.to_string())
+        }
+        _ => context_error(error),
+    }
+}
+
+/// `diff`: no revision records the working tree's git diff; two compare contexts.
+pub fn diff(revisions: &[String], agent: &str, json: bool) -> CliResult {
+    match revisions {
+        [] if recording_off() => Ok(()),
+        [] => super::event::diff(json),
+        [from, to] => context_diff(agent, from, to, json),
+        _ => Err(CliError::new(
+            EXIT_BAD_INPUT,
+            format!(
+                "diff takes no revision (to record the working tree's git diff) or two (to compare two contexts), not {}",
+                revisions.len()
+            ),
+        )
+        .with_hint("agentrail diff main try-a")),
+    }
+}
+
+fn context_diff(agent: &str, from: &str, to: &str, json: bool) -> CliResult {
+    let recorder = open_recorder()?;
+    let diff = Agent::new(&recorder, agent, None)
+        .diff(from, to)
+        .map_err(context_error);
+    recorder.close();
+    let diff = diff?;
+    let list = |commits: &[Commit]| commits.iter().map(commit_json).collect::<Vec<_>>();
+    let value = json!({
+        "agent": agent,
+        "from": diff.from,
+        "to": diff.to,
+        "only_from": list(&diff.only_from),
+        "only_to": list(&diff.only_to),
+        "diff": diff.unified,
+    });
+    emit(json, &value, || diff_text(from, to, &diff))
+}
+
+fn diff_text(from: &str, to: &str, diff: &ContextDiff) -> String {
+    let mut text = String::new();
+    for (name, commits) in [(from, &diff.only_from), (to, &diff.only_to)] {
+        if commits.is_empty() {
+            continue;
+        }
+        text += &format!("only in {name}:\n");
+        for commit in commits {
+            text += &format!("  {} {}\n", short_id(&commit.id), first_line(commit));
+        }
+    }
+    if !text.is_empty() && !diff.unified.is_empty() {
+        text += "\n";
+    }
+    text + &diff.unified
+}
