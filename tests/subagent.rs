@@ -80,7 +80,7 @@ fn spawn_starts_a_child_whose_root_points_back_in_one_ref_update() {
     child_refs.move_head_to(&root.id);
     assert_eq!(graph.refs("helper"), child_refs);
     for agent in ["lead", "helper"] {
-        let last = graph.reflog(agent).last().unwrap();
+        let last = graph.reflog(agent).pop().unwrap();
         assert_eq!((last.op.as_str(), last.lsn), ("spawn", 4), "{agent}");
     }
     let helper = Agent::new(&recorder, "helper", None);
