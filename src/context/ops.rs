@@ -100,6 +100,16 @@ impl<'r> Agent<'r> {
         &self.name
     }
 
+    /// The session this agent's commits record, if any.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// The recorder operations append through (for the operations in sibling modules).
+    pub(crate) fn recorder(&self) -> &'r Recorder {
+        self.recorder
+    }
+
     /// The graph, brought up to date from its checkpoint.
     pub fn graph(&self) -> Result<Graph> {
         Ok(self.recorder.load::<Graph>()?.state)
@@ -327,7 +337,7 @@ impl<'r> Agent<'r> {
         materialize(self.recorder.journal(), &graph, tip.as_deref())
     }
 
-    fn head_commit(&self, refs: &Refs) -> Result<String, ContextError> {
+    pub(crate) fn head_commit(&self, refs: &Refs) -> Result<String, ContextError> {
         refs.head_commit()
             .map(str::to_owned)
             .ok_or_else(|| ContextError::Unborn {
@@ -349,7 +359,7 @@ impl<'r> Agent<'r> {
     }
 
     /// The `ref_update` event of a ref change.
-    fn ref_update_event(&self, change: &RefChange) -> Result<Event> {
+    pub(crate) fn ref_update_event(&self, change: &RefChange) -> Result<Event> {
         let (head, branches) = refs_to_json(&change.refs);
         let mut data = Map::new();
         data.insert("op".into(), change.op.clone().into());
