@@ -192,7 +192,7 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
 }
 
 /// Runs one operation of `agent`'s context, in the current session if there is one.
-fn with_agent<T>(
+pub(super) fn with_agent<T>(
     recorder: &Recorder,
     agent: &str,
     operation: impl FnOnce(&Agent) -> agentrail::Result<T>,
@@ -282,12 +282,12 @@ pub fn head_label(refs: &Refs) -> String {
     }
 }
 
-fn refs_json(refs: &Refs) -> Json {
+pub(super) fn refs_json(refs: &Refs) -> Json {
     let (head, branches) = refs_to_json(refs);
     json!({ "head": head, "head_commit": refs.head_commit(), "branches": branches })
 }
 
-fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
+pub(super) fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
     emit(json, &refs_json(refs), || {
         let at = refs
             .head_commit()

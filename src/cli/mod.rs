@@ -8,6 +8,7 @@ mod export;
 mod import;
 mod init;
 mod query;
+mod rewrite;
 mod run;
 mod session;
 mod verify;
@@ -109,6 +110,8 @@ enum Command {
     Repair,
     #[command(flatten)]
     Context(context::ContextCommand),
+    #[command(flatten)]
+    Rewrite(rewrite::RewriteCommand),
 }
 
 /// An error on its way to the terminal.
@@ -200,6 +203,7 @@ pub fn run() -> i32 {
         Command::Verify => verify::run_verify(json),
         Command::Repair => verify::run_repair(json),
         Command::Context(command) => context::run(command, json),
+        Command::Rewrite(command) => rewrite::run(command, json),
     };
     match result {
         Ok(()) => 0,
