@@ -205,7 +205,7 @@ fn a_resolver_replaces_the_conflicting_blocks_and_its_tokens_are_an_llm_call() {
         panic!("expected a merge");
     };
     assert_eq!(resolutions.len(), 2);
-    assert_eq!(resolutions[0].parents, [merge.id.clone()]);
+    assert_eq!(resolutions[0].parents, std::slice::from_ref(&merge.id));
     assert_eq!(refs.head_commit(), Some(resolutions[1].id.as_str()));
     let context = agent.context(None).unwrap();
     let shown: Vec<(&str, CommitKind)> = context
@@ -328,7 +328,7 @@ fn compress_replaces_the_range_with_a_summary_keeps_pins_and_replays_later_commi
     );
     assert_eq!(rewrite.pins_checked, 1);
     assert!(rewrite.tokens_after < rewrite.tokens_before);
-    assert_eq!(rewrite.commits[0].parents, [system.clone()]);
+    assert_eq!(rewrite.commits[0].parents, std::slice::from_ref(&system));
     assert_eq!(rewrite.commits[0].links["compressed_to"], to);
     assert_eq!(rewrite.commits[1].links["pinned_from"], pin);
     assert_eq!(rewrite.commits[1].kind, CommitKind::Pin);

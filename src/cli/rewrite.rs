@@ -8,7 +8,7 @@ use super::context::{emit_refs, head_label, refs_json, with_agent, AgentArg};
 use super::{emit, open_recorder, recording_off, CliError, CliResult, EXIT_FAILURE};
 use agentrail::context::id::short_id;
 use agentrail::context::{
-    CompressInput, Conflict, ContextError, Generated, LlmUsage, MergeOutcome, Rewrite,
+    CompressInput, Conflict, ContextError, Generated, LlmUsage, MergeOutcome, Resolver, Rewrite,
 };
 use agentrail::recorder::Recorder;
 use clap::Subcommand;
@@ -189,11 +189,10 @@ fn merge(
         )
     };
     let outcome = run_op(recorder, agent, |ops| {
-        let resolve: Option<&mut dyn FnMut(&Conflict) -> agentrail::Result<Generated>> =
-            match resolver {
-                Some(_) => Some(&mut resolve),
-                None => None,
-            };
+        let resolve: Option<&mut Resolver> = match resolver {
+            Some(_) => Some(&mut resolve),
+            None => None,
+        };
         ops.merge(branch, message, resolve)
     })?;
     match outcome {

@@ -96,6 +96,9 @@ pub struct Generated {
     pub usage: Option<LlmUsage>,
 }
 
+/// What asks for the content of each conflict of a merge (the CLI's `--resolver CMD`).
+pub type Resolver<'a> = dyn FnMut(&Conflict) -> Result<Generated> + 'a;
+
 /// What a merge did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeOutcome {
@@ -105,7 +108,7 @@ pub enum MergeOutcome {
     FastForward { refs: Refs },
     /// A merge commit, and one resolution edit per conflict after it.
     Merged {
-        merge: Commit,
+        merge: Box<Commit>,
         resolutions: Vec<Commit>,
         conflicts: Vec<Conflict>,
         refs: Refs,
@@ -162,7 +165,7 @@ impl Agent<'_> {
         &self,
         theirs: &str,
         message: Option<String>,
-        resolve: Option<&mut dyn FnMut(&Conflict) -> Result<Generated>>,
+        resolve: Option<&mut Resolver>,
     ) -> Result<MergeOutcome> {
         let graph = self.graph()?;
         let mut refs = graph.refs(self.name());
@@ -206,7 +209,7 @@ impl Agent<'_> {
         }
         refs.move_head_to(&commits[commits.len() - 1].1.id);
         let mut written = self.record_rewrite("merge", refs.clone(), commits, &usage)?;
-        let merge = written.remove(0);
+        let merge = Box::new(written.remove(0));
         Ok(MergeOutcome::Merged {
             merge,
             resolutions: written,

@@ -22,7 +22,9 @@ pub mod tokens;
 pub use graph::{AgentRefs, Commit, Graph, RefMove};
 pub use id::{commit_id, CommitFields, COMMIT_PREFIX_HEX_DIGITS_MIN};
 pub use materialize::{materialize, Block, Context};
-pub use merge::{Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome};
+pub use merge::{
+    Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome, Resolver,
+};
 pub use ops::{Agent, CommitRequest, NewCommit, RefChange, ResetMode};
 pub use rewrite::{CompressInput, EditBeforeTarget, Rewrite};
 
