@@ -18,9 +18,11 @@ use std::process::{Command, Stdio};
 
 #[derive(Debug, Subcommand)]
 pub enum RewriteCommand {
-    /// Merge BRANCH (or a commit) into HEAD: a merge commit with two parents. Conflicts (both
-    /// sides edited one block, or pinned different content under one message) stop the merge
-    /// unless --resolver CMD resolves each.
+    /// Merge BRANCH into HEAD: a merge commit with two parents; conflicts stop it unless
+    /// --resolver CMD resolves them.
+    ///
+    /// A conflict is both sides editing one block, or pinning different content under one
+    /// message.
     Merge {
         #[arg(value_name = "BRANCH")]
         branch: String,
@@ -40,8 +42,7 @@ pub enum RewriteCommand {
         #[command(flatten)]
         agent: AgentArg,
     },
-    /// Replace the range FROM..TO of HEAD's line with one summary commit, replaying the later
-    /// commits on top; prints the context's tokens before and after.
+    /// Replace the range FROM..TO with one summary commit and replay the later commits on top.
     #[command(group = clap::ArgGroup::new("source").required(true).args(["summary", "summarizer"]))]
     Compress {
         #[arg(value_name = "FROM..TO")]
@@ -60,7 +61,7 @@ pub enum RewriteCommand {
         #[command(flatten)]
         agent: AgentArg,
     },
-    /// Put the range FROM..TO's commits in the order given, replaying the later commits on top.
+    /// Put the commits of the range FROM..TO in the order given and replay the later ones.
     Reorder {
         #[arg(value_name = "FROM..TO")]
         range: String,
