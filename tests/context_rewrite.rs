@@ -450,3 +450,31 @@ fn reorder_refuses_an_edit_before_its_target_unless_forced() {
         "reorder"
     );
 }
+
+#[test]
+fn a_compression_that_would_lose_a_pin_puts_the_refs_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "keep me");
+    // Pinning the same content later pins the earlier block (identical blocks are kept once),
+    // so the range holds the pin but not the block it pins.
+    commit(&agent, CommitKind::Pin, "rule", "keep me", None);
+    let to = append(&agent, "long story");
+    let head = agent.graph().unwrap().refs("main");
+    let range = format!("{}..{}", &base[..8], &to[..8]);
+    let error = agent
+        .compress(&range, true, None, &mut summarized("short"))
+        .unwrap_err();
+    let error = context_error(error);
+    assert_eq!(
+        error,
+        ContextError::PinLost {
+            pin: base.to_owned()
+        }
+    );
+    let graph = agent.graph().unwrap();
+    assert_eq!(graph.refs("main"), head);
+    assert_eq!(graph.reflog("main").last().unwrap().op, "undo");
+    assert_eq!(agent.context(None).unwrap().blocks[0].kind, CommitKind::Pin);
+}
