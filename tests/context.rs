@@ -1,11 +1,12 @@
 //! Context version control through the library: each operation on a scenario, commit id
 //! prefixes, undo, edits and pins in the materialized context, commit events imported without
 //! parents, events that would break the graph, and a model: random operation sequences against
-//! a tiny in-memory graph, checked after replay from the journal and after `rebuild`.
+//! a tiny in-memory graph (merges and rebases among them), checked after replay from the journal
+//! and after `rebuild`.
 
 use agentrail::context::{
-    commit_id, materialize, Agent, CommitFields, CommitKind, CommitRequest, ContextError, Graph,
-    Head, NewCommit, RefChange, Refs, ResetMode,
+    commit_id, materialize, Agent, Commit, CommitFields, CommitKind, CommitRequest, Conflict,
+    ContextError, Generated, Graph, Head, MergeOutcome, NewCommit, RefChange, Refs, ResetMode,
 };
 use agentrail::event::{Event, EventType};
 use agentrail::journal::Durability;
@@ -441,9 +442,25 @@ enum Op {
         commit: usize,
     },
     Undo,
+    Merge {
+        name: u8,
+    },
+    Rebase {
+        name: u8,
+    },
 }
 
 const NAMES: [&str; 3] = ["main", "topic", "spike"];
+/// In a merge or rebase: `main` when HEAD is on `topic`, else `topic`.
+const OTHER: u8 = u8::MAX;
+
+fn branch_name(model: &Model, name: u8) -> &'static str {
+    match (name, model.refs.branch()) {
+        (OTHER, Some("topic")) => "main",
+        (OTHER, _) => "topic",
+        (name, _) => NAMES[name as usize],
+    }
+}
 const CONTENTS: [&str; 5] = ["alpha", "beta", "gamma", "delta", "alpha"];
 
 fn op() -> impl Strategy<Value = Op> {
@@ -454,15 +471,42 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|commit| Op::Checkout { commit }),
         1 => (any::<bool>(), any::<usize>()).prop_map(|(hard, commit)| Op::Reset { hard, commit }),
         1 => Just(Op::Undo),
+        1 => (0u8..3).prop_map(|name| Op::Merge { name }),
+        1 => (0u8..3).prop_map(|name| Op::Rebase { name }),
+    ]
+}
+
+/// Operations on two branches, `main` and `topic`, that fork, merge and rebase often.
+fn fork_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u8..3, 0u8..5, any::<usize>()).prop_map(|(kind, content, target)| Op::Commit { kind, content, target }),
+        3 => (0u8..2).prop_map(|name| Op::Switch { name }),
+        1 => Just(Op::Merge { name: OTHER }),
+        1 => Just(Op::Rebase { name: OTHER }),
+        1 => Just(Op::Undo),
     ]
 }
 
 #[derive(Debug, Clone)]
 struct ModelCommit {
-    parent: Option<String>,
+    parents: Vec<String>,
     kind: CommitKind,
     content: String,
     target: Option<String>,
+    /// A merge resolution's `resolves` link.
+    resolves: Option<String>,
+}
+
+impl ModelCommit {
+    fn of(commit: &Commit, content: String) -> ModelCommit {
+        ModelCommit {
+            parents: commit.parents.clone(),
+            kind: commit.kind,
+            content,
+            target: commit.target.clone(),
+            resolves: commit.links.get("resolves").cloned(),
+        }
+    }
 }
 
 /// The graph as a test sees it: commits in order, refs, and the refs before each move.
@@ -479,27 +523,59 @@ impl Model {
         (!self.ids.is_empty()).then(|| self.ids[index % self.ids.len()].clone())
     }
 
-    /// The first-parent chain to `tip`, oldest first.
-    fn chain(&self, tip: Option<&str>) -> Vec<String> {
-        let mut chain = Vec::new();
-        let mut at = tip.map(str::to_owned);
-        while let Some(id) = at {
-            at = self.commits[&id].parent.clone();
-            chain.push(id);
+    /// The commits reachable from `tip`, parents first, each commit's first parent first.
+    fn walk(&self, tip: Option<&str>) -> Vec<String> {
+        let mut order = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        if let Some(tip) = tip {
+            self.visit(tip, &mut seen, &mut order);
         }
-        chain.reverse();
-        chain
+        order
+    }
+
+    fn visit(
+        &self,
+        id: &str,
+        seen: &mut std::collections::HashSet<String>,
+        order: &mut Vec<String>,
+    ) {
+        if !seen.insert(id.to_owned()) {
+            return;
+        }
+        for parent in &self.commits[id].parents {
+            self.visit(parent, seen, order);
+        }
+        order.push(id.to_owned());
+    }
+
+    fn is_ancestor(&self, ancestor: &str, tip: &str) -> bool {
+        self.walk(Some(tip)).iter().any(|id| id == ancestor)
     }
 
     fn context(&self, tip: Option<&str>) -> Vec<String> {
         let mut blocks: Vec<String> = Vec::new();
         let mut block_of: BTreeMap<String, usize> = BTreeMap::new();
-        for id in self.chain(tip) {
+        for id in self.walk(tip) {
             let commit = &self.commits[&id];
+            if commit.parents.len() > 1 {
+                continue;
+            }
             if commit.kind == CommitKind::Edit {
                 if let Some(&index) = commit.target.as_ref().and_then(|t| block_of.get(t)) {
                     blocks[index] = commit.content.clone();
                     block_of.insert(id, index);
+                    let gone = commit.resolves.as_ref().and_then(|r| block_of.get(r));
+                    if let Some(&gone) = gone.filter(|&&gone| gone != index) {
+                        blocks.remove(gone);
+                        let keep = if index > gone { index - 1 } else { index };
+                        for at in block_of.values_mut() {
+                            if *at == gone {
+                                *at = keep;
+                            } else if *at > gone {
+                                *at -= 1;
+                            }
+                        }
+                    }
                 }
                 continue;
             }
@@ -548,9 +624,10 @@ fn step_commit(
         .then(|| model.pick(target))
         .flatten();
     let valid = kind != CommitKind::Edit
-        || target
-            .as_ref()
-            .is_some_and(|t| model.chain(head.as_deref()).contains(t));
+        || target.as_ref().is_some_and(|t| {
+            head.as_deref()
+                .is_some_and(|head| model.is_ancestor(t, head))
+        });
     let result = agent.commit(request(kind, content, target.as_deref()));
     prop_assert_eq!(
         result.is_ok(),
@@ -561,13 +638,9 @@ fn step_commit(
     if let Ok(commit) = result {
         prop_assert_eq!(commit.parents.first(), head.as_ref());
         model.ids.push(commit.id.clone());
-        let modeled = ModelCommit {
-            parent: head,
-            kind,
-            content: content.into(),
-            target,
-        };
-        model.commits.insert(commit.id.clone(), modeled);
+        model
+            .commits
+            .insert(commit.id.clone(), ModelCommit::of(&commit, content.into()));
         let mut after = model.refs.clone();
         after.move_head_to(&commit.id);
         model.move_refs("commit", after);
@@ -632,6 +705,8 @@ fn step(agent: &Agent, model: &mut Model, op: &Op) -> Result<(), TestCaseError> 
             };
             model.move_refs(name, after);
         }
+        Op::Merge { name } => step_merge(agent, model, branch_name(model, *name), head)?,
+        Op::Rebase { name } => step_rebase(agent, model, branch_name(model, *name), head)?,
         Op::Undo => {
             let expected = model.undo_target();
             let result = agent.undo();
@@ -643,6 +718,115 @@ fn step(agent: &Agent, model: &mut Model, op: &Op) -> Result<(), TestCaseError> 
         }
     }
     Ok(())
+}
+
+/// Merges branch `name` with a resolver that always answers: the model predicts up to date,
+/// fast-forward or a merge commit `[HEAD, theirs]`, and learns the commits written.
+fn step_merge(
+    agent: &Agent,
+    model: &mut Model,
+    name: &str,
+    head: Option<String>,
+) -> Result<(), TestCaseError> {
+    let theirs = model.refs.branches.get(name).cloned();
+    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
+        Ok(Generated {
+            content: format!("{} & {}", conflict.ours.content, conflict.theirs.content),
+            usage: None,
+        })
+    };
+    let result = agent.merge(name, None, Some(&mut resolver));
+    let Some(theirs) = theirs else {
+        prop_assert!(result.is_err());
+        return Ok(());
+    };
+    let outcome = result.map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut after = model.refs.clone();
+    match (&outcome, head) {
+        (MergeOutcome::UpToDate, Some(head)) => {
+            prop_assert!(model.is_ancestor(&theirs, &head));
+            return Ok(());
+        }
+        (MergeOutcome::FastForward { refs }, head) => {
+            prop_assert!(head.is_none_or(|head| model.is_ancestor(&head, &theirs)));
+            after.move_head_to(&theirs);
+            prop_assert_eq!(refs, &after);
+        }
+        (
+            MergeOutcome::Merged {
+                merge,
+                resolutions,
+                conflicts,
+                ..
+            },
+            Some(head),
+        ) => {
+            prop_assert!(!model.is_ancestor(&theirs, &head) && !model.is_ancestor(&head, &theirs));
+            prop_assert_eq!(&merge.parents, &vec![head, theirs]);
+            learn(model, merge, String::new());
+            for (resolution, conflict) in resolutions.iter().zip(conflicts) {
+                let content = format!("{} & {}", conflict.ours.content, conflict.theirs.content);
+                learn(model, resolution, content);
+            }
+            let last = resolutions.last().unwrap_or(merge);
+            after.move_head_to(&last.id);
+        }
+        (outcome, head) => prop_assert!(false, "{:?} at {:?}", outcome, head),
+    }
+    model.move_refs("merge", after);
+    Ok(())
+}
+
+/// Rebases HEAD onto branch `name`: the model predicts nothing to do, a move, or a replay of
+/// its side's commits (merges left out) with `rebased_from` links, and learns them.
+fn step_rebase(
+    agent: &Agent,
+    model: &mut Model,
+    name: &str,
+    head: Option<String>,
+) -> Result<(), TestCaseError> {
+    let onto = model.refs.branches.get(name).cloned();
+    let result = agent.rebase(name);
+    let (Some(onto), Some(head)) = (onto, head) else {
+        prop_assert!(result.is_err());
+        return Ok(());
+    };
+    let rewrite = result.map_err(|e| TestCaseError::fail(e.to_string()))?;
+    if model.is_ancestor(&onto, &head) {
+        prop_assert!(rewrite.commits.is_empty());
+        return Ok(());
+    }
+    let behind: Vec<String> = model.walk(Some(&onto));
+    let replayed: Vec<String> = model
+        .walk(Some(&head))
+        .into_iter()
+        .filter(|id| !behind.contains(id) && model.commits[id].parents.len() <= 1)
+        .collect();
+    let originals: Vec<&str> = rewrite
+        .commits
+        .iter()
+        .map(|commit| commit.links["rebased_from"].as_str())
+        .collect();
+    prop_assert_eq!(
+        originals,
+        replayed.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for commit in &rewrite.commits {
+        let content = model.commits[&commit.links["rebased_from"]].content.clone();
+        learn(model, commit, content);
+    }
+    let mut after = model.refs.clone();
+    after.move_head_to(rewrite.commits.last().map_or(&onto, |commit| &commit.id));
+    prop_assert_eq!(&rewrite.refs, &after);
+    model.move_refs("rebase", after);
+    Ok(())
+}
+
+/// Adds a commit an operation wrote to the model.
+fn learn(model: &mut Model, commit: &Commit, content: String) {
+    model.ids.push(commit.id.clone());
+    let modeled = ModelCommit::of(commit, content);
+    model.commits.insert(commit.id.clone(), modeled);
 }
 
 /// The graph's invariants, and that it agrees with the model.
@@ -673,35 +857,55 @@ fn check(recorder: &Recorder, graph: &Graph, model: &Model) -> Result<(), TestCa
     Ok(())
 }
 
+/// Runs `ops` on the library and the model, checking after each replayed from the journal,
+/// then from the checkpoint, then after a rebuild.
+fn agrees_with_the_model(ops: &[Op]) -> Result<(), TestCaseError> {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let mut model = Model::default();
+    for op in ops {
+        step(&agent, &mut model, op)?;
+        // Replayed from the journal alone, with no checkpoint...
+        let fresh = tempfile::tempdir().unwrap();
+        let replayed = Projector::new(fresh.path())
+            .load::<Graph>(recorder.journal())
+            .unwrap();
+        check(&recorder, &replayed.state, &model)?;
+    }
+    // ... incrementally from the checkpoint the operations kept ...
+    let loaded = recorder.load::<Graph>().unwrap();
+    // (There is a checkpoint once an operation has loaded the graph: none ran on an empty graph
+    // when every operation was skipped.)
+    if recorder.journal().last_lsn() > 0 {
+        prop_assert_eq!(loaded.checkpoint, CheckpointStatus::Current);
+    }
+    check(&recorder, &loaded.state, &model)?;
+    // ... and after a rebuild.
+    recorder.projector().rebuild(recorder.journal()).unwrap();
+    let rebuilt = recorder.load::<Graph>().unwrap();
+    prop_assert_eq!(&rebuilt.state, &loaded.state);
+    check(&recorder, &rebuilt.state, &model)?;
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn random_operations_agree_with_the_model(ops in proptest::collection::vec(op(), 1..30)) {
-        let temp = tempfile::tempdir().unwrap();
-        let recorder = recorder(&temp);
-        let agent = Agent::new(&recorder, "main", None);
-        let mut model = Model::default();
-        for op in &ops {
-            step(&agent, &mut model, op)?;
-            // Replayed from the journal alone, with no checkpoint...
-            let fresh = tempfile::tempdir().unwrap();
-            let replayed = Projector::new(fresh.path()).load::<Graph>(recorder.journal()).unwrap();
-            check(&recorder, &replayed.state, &model)?;
-        }
-        // ... incrementally from the checkpoint the operations kept ...
-        let loaded = recorder.load::<Graph>().unwrap();
-        // (There is a checkpoint once an operation has loaded the graph: none ran on an empty graph
-        // when every operation was skipped.)
-        if recorder.journal().last_lsn() > 0 {
-            prop_assert_eq!(loaded.checkpoint, CheckpointStatus::Current);
-        }
-        check(&recorder, &loaded.state, &model)?;
-        // ... and after a rebuild.
-        recorder.projector().rebuild(recorder.journal()).unwrap();
-        let rebuilt = recorder.load::<Graph>().unwrap();
-        prop_assert_eq!(&rebuilt.state, &loaded.state);
-        check(&recorder, &rebuilt.state, &model)?;
+        agrees_with_the_model(&ops)?;
+    }
+
+    #[test]
+    fn forks_merges_and_rebases_agree_with_the_model(ops in proptest::collection::vec(fork_op(), 1..30)) {
+        // A first block, and `topic` at it.
+        let mut forked = vec![
+            Op::Commit { kind: 0, content: 0, target: 0 },
+            Op::Branch { name: 1, at: None },
+        ];
+        forked.extend(ops);
+        agrees_with_the_model(&forked)?;
     }
 }
 

@@ -287,7 +287,7 @@ pub(super) fn refs_json(refs: &Refs) -> Json {
     json!({ "head": head, "head_commit": refs.head_commit(), "branches": branches })
 }
 
-fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
+pub(super) fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
     emit(json, &refs_json(refs), || {
         let at = refs
             .head_commit()

@@ -8,6 +8,7 @@ mod export;
 mod import;
 mod init;
 mod query;
+mod rewrite;
 mod run;
 mod session;
 mod subagent;
@@ -119,6 +120,8 @@ enum Command {
     Context(context::ContextCommand),
     #[command(flatten)]
     Subagent(subagent::SubagentCommand),
+    #[command(flatten)]
+    Rewrite(rewrite::RewriteCommand),
 }
 
 /// An error on its way to the terminal.
@@ -211,6 +214,7 @@ pub fn run() -> i32 {
         Command::Repair => verify::run_repair(json),
         Command::Context(command) => context::run(command, json),
         Command::Subagent(command) => subagent::run(command, json),
+        Command::Rewrite(command) => rewrite::run(command, json),
     };
     match result {
         Ok(()) => 0,

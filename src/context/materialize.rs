@@ -7,7 +7,10 @@
 //! content is already there (identical blocks are kept once, as when two sides of a merge hold
 //! the same block; it stays pinned if either was); an `edit` replaces the content and token
 //! count of its target's block in place (an edit of an edit replaces the same block); an edit
-//! whose target is not in the context changes nothing.
+//! whose target is not in the context changes nothing. A merge commit (two or more parents)
+//! adds no block. An edit that resolves a merge conflict (its `resolves` link names the other
+//! side's commit) also drops that commit's block when it is another block than its target's,
+//! so two contradicting pins become the one resolved pin.
 
 use super::graph::{Commit, Graph};
 use super::CommitKind;
@@ -78,6 +81,9 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn add(&mut self, commit: &'a Commit, content: String) {
+        if commit.parents.len() > 1 {
+            return;
+        }
         let first_same = self.by_content.get(&content).and_then(|same| same.first());
         if let Some(&index) = first_same {
             if commit.kind == CommitKind::Pin {
@@ -124,6 +130,37 @@ impl<'a> Builder<'a> {
         block.tokens_counted = commit.tokens_counted;
         block.edited_by = Some(commit.id.clone());
         self.block_of.insert(&commit.id, index);
+        if let Some(resolved) = commit.links.get(super::merge::RESOLVES_LINK) {
+            self.drop_into(resolved, index);
+        }
+    }
+
+    /// Removes the block `resolved` brought in or edited, unless it is block `keep`; the
+    /// commits of the removed block then name `keep`, so later edits of either side's commits
+    /// replace the one block left.
+    fn drop_into(&mut self, resolved: &str, keep: usize) {
+        let Some(&gone) = self.block_of.get(resolved) else {
+            return;
+        };
+        if gone == keep {
+            return;
+        }
+        let removed = self.blocks.remove(gone);
+        if let Some(same) = self.by_content.get_mut(&removed.content) {
+            same.remove(&gone);
+        }
+        let keep = if keep > gone { keep - 1 } else { keep };
+        let shift = |index: usize| match index {
+            index if index == gone => keep,
+            index if index > gone => index - 1,
+            index => index,
+        };
+        for index in self.block_of.values_mut() {
+            *index = shift(*index);
+        }
+        for same in self.by_content.values_mut() {
+            *same = same.iter().map(|&index| shift(index)).collect();
+        }
     }
 }
 

@@ -15,14 +15,20 @@ pub mod graph;
 pub mod id;
 pub mod inspect;
 pub mod materialize;
+pub mod merge;
 pub mod ops;
+pub mod rewrite;
 pub mod subagent;
 pub mod tokens;
 
 pub use graph::{AgentRefs, Commit, Graph, RefMove};
 pub use id::{commit_id, CommitFields, COMMIT_PREFIX_HEX_DIGITS_MIN};
 pub use materialize::{materialize, Block, Context};
+pub use merge::{
+    Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome, Resolver,
+};
 pub use ops::{Agent, CommitRequest, NewCommit, RefChange, ResetMode};
+pub use rewrite::{CompressInput, EditBeforeTarget, Rewrite};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -179,4 +185,27 @@ pub enum ContextError {
     EmptyBlameText,
     #[error("LSN {lsn} is past the end of the journal (its last LSN is {last})")]
     LsnBeyondJournal { lsn: u64, last: u64 },
+    #[error("merging {theirs} conflicts: {}; nothing was recorded", .conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    MergeConflicts {
+        theirs: String,
+        conflicts: Vec<merge::Conflict>,
+    },
+    #[error("the {helper} failed: {reason}; nothing was recorded")]
+    HelperFailed { helper: String, reason: String },
+    #[error("{range:?} is not a range of HEAD's first-parent line: {reason}")]
+    BadRange { range: String, reason: String },
+    #[error("the range {range} holds the merge commit {merge}, which {op} cannot replay")]
+    MergeInRange {
+        range: String,
+        merge: String,
+        op: String,
+    },
+    #[error("--order: {reason}")]
+    BadOrder { reason: String },
+    #[error("the edit {edit} would come before its target {target} (with force it keeps its old target and changes nothing)")]
+    EditBeforeTarget { edit: String, target: String },
+    #[error("the edit {edit} targets {target}, which the compression would cut from it: compress a range holding both or neither")]
+    CompressCutsEdit { edit: String, target: String },
+    #[error("the pinned block {pin} did not survive the compression byte for byte; the refs were put back")]
+    PinLost { pin: String },
 }

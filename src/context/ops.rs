@@ -338,7 +338,7 @@ impl<'r> Agent<'r> {
         materialize(self.recorder.journal(), &graph, tip.as_deref())
     }
 
-    fn head_commit(&self, refs: &Refs) -> Result<String, ContextError> {
+    pub(crate) fn head_commit(&self, refs: &Refs) -> Result<String, ContextError> {
         refs.head_commit()
             .map(str::to_owned)
             .ok_or_else(|| ContextError::Unborn {
@@ -360,7 +360,7 @@ impl<'r> Agent<'r> {
     }
 
     /// The `ref_update` event of a ref change.
-    fn ref_update_event(&self, change: &RefChange) -> Result<Event> {
+    pub(crate) fn ref_update_event(&self, change: &RefChange) -> Result<Event> {
         let (head, branches) = refs_to_json(&change.refs);
         let mut data = Map::new();
         data.insert("op".into(), change.op.clone().into());

@@ -1,0 +1,384 @@
+//! The history-rewriting context commands: `merge`, `rebase`, `compress` and `reorder`. Thin
+//! over `agentrail::context`: the library takes the resolver and the summarizer as closures,
+//! and this module makes them out of a shell command (`sh -c CMD`, the input as one JSON object
+//! on stdin, the content on stdout, and optionally, as the last line, the model's token use:
+//! `{"usage": {"model": M, "input_tokens": N, "output_tokens": N}}`).
+
+use super::context::{emit_refs, head_label, refs_json, with_agent, AgentArg};
+use super::{emit, open_recorder, recording_off, CliError, CliResult, EXIT_FAILURE};
+use agentrail::context::id::short_id;
+use agentrail::context::{
+    CompressInput, Conflict, ContextError, Generated, LlmUsage, MergeOutcome, Resolver, Rewrite,
+};
+use agentrail::recorder::Recorder;
+use clap::Subcommand;
+use serde_json::{json, Value as Json};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[derive(Debug, Subcommand)]
+pub enum RewriteCommand {
+    /// Merge BRANCH into HEAD: a merge commit with two parents; conflicts stop it unless
+    /// --resolver CMD resolves them.
+    ///
+    /// A conflict is both sides editing one block, or pinning different content under one
+    /// message.
+    Merge {
+        #[arg(value_name = "BRANCH")]
+        branch: String,
+        /// Run `sh -c CMD` once per conflict: both sides as JSON on stdin, the merged content
+        /// on stdout.
+        #[arg(long, value_name = "CMD")]
+        resolver: Option<String>,
+        #[arg(short, long, value_name = "MSG")]
+        message: Option<String>,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Replay HEAD's commits since the merge base on top of ONTO as new commits.
+    Rebase {
+        #[arg(value_name = "ONTO")]
+        onto: String,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Replace the range FROM..TO with one summary commit and replay the later commits on top.
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["summary", "summarizer"]))]
+    Compress {
+        #[arg(value_name = "FROM..TO")]
+        range: String,
+        /// The summary's content.
+        #[arg(long, value_name = "TEXT")]
+        summary: Option<String>,
+        /// Run `sh -c CMD`: the range's blocks as JSON on stdin, the summary on stdout.
+        #[arg(long, value_name = "CMD")]
+        summarizer: Option<String>,
+        /// Keep the range's pinned blocks verbatim after the summary (and check they survived).
+        #[arg(long)]
+        respect_pins: bool,
+        #[arg(short, long, value_name = "MSG")]
+        message: Option<String>,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+    /// Put the commits of the range FROM..TO in the order given and replay the later ones.
+    Reorder {
+        #[arg(value_name = "FROM..TO")]
+        range: String,
+        /// Every commit of the range once, comma-separated.
+        #[arg(long, value_name = "ID,ID,...", value_delimiter = ',', required = true)]
+        order: Vec<String>,
+        /// Reorder even when an edit comes before its target (the edit then changes nothing).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        agent: AgentArg,
+    },
+}
+
+pub fn run(command: RewriteCommand, json: bool) -> CliResult {
+    if recording_off() {
+        return Ok(());
+    }
+    let recorder = open_recorder()?;
+    let result = dispatch(&recorder, command, json);
+    recorder.close();
+    result
+}
+
+fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResult {
+    match command {
+        RewriteCommand::Merge {
+            branch,
+            resolver,
+            message,
+            agent,
+        } => merge(recorder, &branch, resolver, message, &agent, json),
+        RewriteCommand::Rebase { onto, agent } => {
+            let rewrite = run_op(recorder, &agent, |ops| ops.rebase(&onto))?;
+            emit_rewrite(json, "rebase", &rewrite)
+        }
+        RewriteCommand::Compress {
+            range,
+            summary,
+            summarizer,
+            respect_pins,
+            message,
+            agent,
+        } => {
+            let mut summarize = |input: &CompressInput| match (&summary, &summarizer) {
+                (Some(text), _) => Ok(Generated {
+                    content: text.clone(),
+                    usage: None,
+                }),
+                (None, command) => run_helper(
+                    command.as_deref().unwrap_or_default(),
+                    "summarizer",
+                    &compress_input_json(input),
+                ),
+            };
+            let rewrite = run_op(recorder, &agent, |ops| {
+                ops.compress(&range, respect_pins, message, &mut summarize)
+            })?;
+            emit_rewrite(json, "compress", &rewrite)
+        }
+        RewriteCommand::Reorder {
+            range,
+            order,
+            force,
+            agent,
+        } => {
+            let rewrite = run_op(recorder, &agent, |ops| ops.reorder(&range, &order, force))?;
+            for warning in &rewrite.warnings {
+                eprintln!(
+                    "agentrail: warning: the edit {} now comes before its target {}, so it changes nothing",
+                    short_id(&warning.edit),
+                    short_id(&warning.target)
+                );
+            }
+            emit_rewrite(json, "reorder", &rewrite)
+        }
+    }
+}
+
+/// Runs an operation, with the exit codes of these commands: a conflict, a failed resolver or
+/// summarizer, and a lost pin are failed operations (1); the rest as the context commands.
+fn run_op<T>(
+    recorder: &Recorder,
+    agent: &AgentArg,
+    operation: impl FnOnce(&agentrail::context::Agent) -> agentrail::Result<T>,
+) -> Result<T, CliError> {
+    let mut failure = None;
+    let result = with_agent(recorder, &agent.agent, |ops| {
+        operation(ops).inspect_err(|error| failure = failed_operation(error))
+    });
+    match (result, failure) {
+        (Ok(value), _) => Ok(value),
+        (Err(_), Some(failure)) => Err(failure),
+        (Err(error), None) => Err(error),
+    }
+}
+
+fn failed_operation(error: &agentrail::Error) -> Option<CliError> {
+    let agentrail::Error::Context(context) = error else {
+        return None;
+    };
+    let hint = match context {
+        ContextError::MergeConflicts { .. } => {
+            "resolve with `--resolver CMD`, or change one side (`commit --kind edit`) and merge again"
+        }
+        ContextError::HelperFailed { .. } => "run the command by hand with the JSON on stdin",
+        ContextError::PinLost { .. } => "compress a range that holds no pin, or with --respect-pins",
+        _ => return None,
+    };
+    Some(CliError::new(EXIT_FAILURE, error.to_string()).with_hint(hint))
+}
+
+fn merge(
+    recorder: &Recorder,
+    branch: &str,
+    resolver: Option<String>,
+    message: Option<String>,
+    agent: &AgentArg,
+    json: bool,
+) -> CliResult {
+    let mut resolve = |conflict: &Conflict| {
+        run_helper(
+            resolver.as_deref().unwrap_or_default(),
+            "resolver",
+            &conflict_json(conflict),
+        )
+    };
+    let outcome = run_op(recorder, agent, |ops| {
+        let resolve: Option<&mut Resolver> = match resolver {
+            Some(_) => Some(&mut resolve),
+            None => None,
+        };
+        ops.merge(branch, message, resolve)
+    })?;
+    match outcome {
+        MergeOutcome::UpToDate => emit(json, &json!({ "merge": "up_to_date" }), || {
+            "already up to date".to_owned()
+        }),
+        MergeOutcome::FastForward { refs } => {
+            if json {
+                let mut value = refs_json(&refs);
+                value["merge"] = "fast_forward".into();
+                return emit(json, &value, String::new);
+            }
+            emit_refs(json, "merge (fast-forward)", &refs)
+        }
+        MergeOutcome::Merged {
+            merge,
+            resolutions,
+            conflicts,
+            refs,
+        } => {
+            let mut value = refs_json(&refs);
+            value["merge"] = "merged".into();
+            value["commit"] = merge.id.clone().into();
+            value["resolutions"] = json!(resolutions.iter().map(|c| &c.id).collect::<Vec<_>>());
+            value["conflicts"] = json!(conflicts);
+            emit(json, &value, || {
+                format!(
+                    "merged {branch}: {} ({} resolved), HEAD {}",
+                    short_id(&merge.id),
+                    super::counted(conflicts.len() as u64, "conflict"),
+                    head_label(&refs)
+                )
+            })
+        }
+    }
+}
+
+fn emit_rewrite(json: bool, op: &str, rewrite: &Rewrite) -> CliResult {
+    let mut value = refs_json(&rewrite.refs);
+    value["op"] = op.into();
+    value["commits"] = json!(rewrite
+        .commits
+        .iter()
+        .map(
+            |commit| json!({ "id": commit.id, "kind": commit.kind.as_str(), "links": commit.links })
+        )
+        .collect::<Vec<_>>());
+    value["tokens_before"] = rewrite.tokens_before.into();
+    value["tokens_after"] = rewrite.tokens_after.into();
+    value["pins_checked"] = rewrite.pins_checked.into();
+    value["warnings"] = json!(rewrite
+        .warnings
+        .iter()
+        .map(|warning| json!({ "edit": warning.edit, "target": warning.target }))
+        .collect::<Vec<_>>());
+    emit(json, &value, || {
+        let head = rewrite
+            .refs
+            .head_commit()
+            .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
+        let mut line = format!(
+            "{op}: {} written, HEAD {} ({head}), {} -> {} tokens",
+            super::counted(rewrite.commits.len() as u64, "commit"),
+            head_label(&rewrite.refs),
+            rewrite.tokens_before,
+            rewrite.tokens_after
+        );
+        if op == "compress" {
+            let pins = super::counted(rewrite.pins_checked as u64, "pinned block");
+            line += &format!(", {pins} checked byte for byte");
+        }
+        line
+    })
+}
+
+fn conflict_json(conflict: &Conflict) -> Json {
+    json!(conflict)
+}
+
+fn compress_input_json(input: &CompressInput) -> Json {
+    json!({
+        "from": input.from,
+        "to": input.to,
+        "blocks": input.blocks.iter().map(|block| json!({
+            "id": block.id,
+            "kind": block.kind.as_str(),
+            "message": block.message,
+            "content": block.content,
+            "tokens": block.tokens,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `sh -c command` with `input` on stdin; its stdout is the content, but for a last line
+/// that is a usage object. A command that cannot start, exits non-zero, or prints what is not
+/// UTF-8 fails the operation, which then records nothing.
+fn run_helper(command: &str, helper: &str, input: &Json) -> agentrail::Result<Generated> {
+    let failed = |reason: String| ContextError::HelperFailed {
+        helper: format!("{helper} `{command}`"),
+        reason,
+    };
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| failed(format!("cannot start it: {error}")))?;
+    let stdin = child.stdin.take();
+    let bytes = input.to_string().into_bytes();
+    // Written from another thread, so that a command printing before it reads all its input
+    // cannot block both sides on full pipes.
+    let writer = std::thread::spawn(move || {
+        // A command that exits without reading its input is not an error of ours.
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(&bytes);
+        }
+    });
+    let output = child
+        .wait_with_output()
+        .map_err(|error| failed(format!("waiting for it: {error}")))?;
+    let _ = writer.join();
+    if !output.status.success() {
+        let code = output
+            .status
+            .code()
+            .map_or("a signal".to_owned(), |code| format!("exit code {code}"));
+        return Err(failed(format!("it ended with {code}")).into());
+    }
+    let stdout = String::from_utf8(output.stdout)
+        .map_err(|_| failed("its output is not UTF-8".to_owned()))?;
+    Ok(parse_generated(&stdout))
+}
+
+/// A helper's stdout as content and usage: trailing newlines dropped, and a last line of the
+/// form `{"usage": {"model": M, "input_tokens": N, "output_tokens": N}}` taken as its token use.
+fn parse_generated(stdout: &str) -> Generated {
+    let text = stdout.trim_end_matches(['\n', '\r']);
+    let (rest, last) = match text.rsplit_once('\n') {
+        Some((rest, last)) => (rest, last),
+        None => ("", text),
+    };
+    match usage_of(last) {
+        Some(usage) => Generated {
+            content: rest.trim_end_matches(['\n', '\r']).to_owned(),
+            usage: Some(usage),
+        },
+        None => Generated {
+            content: text.to_owned(),
+            usage: None,
+        },
+    }
+}
+
+fn usage_of(line: &str) -> Option<LlmUsage> {
+    let value: Json = serde_json::from_str(line.trim()).ok()?;
+    let usage = value.get("usage")?;
+    Some(LlmUsage {
+        model: usage
+            .get("model")
+            .and_then(Json::as_str)
+            .unwrap_or("unknown")
+            .to_owned(),
+        input_tokens: usage.get("input_tokens")?.as_u64()?,
+        output_tokens: usage.get("output_tokens")?.as_u64()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_usage_line_is_token_use_not_content() {
+        let generated = parse_generated(
+            "merged\ntext\n{\"usage\": {\"model\": \"m\", \"input_tokens\": 3, \"output_tokens\": 2}}\n",
+        );
+        assert_eq!(generated.content, "merged\ntext");
+        assert_eq!(generated.usage.unwrap().input_tokens, 3);
+        let plain = parse_generated("just text\n\n");
+        assert_eq!(plain.content, "just text");
+        assert!(plain.usage.is_none());
+        let bad = parse_generated("x\n{\"usage\": {\"input_tokens\": -1}}");
+        assert!(bad.usage.is_none());
+        assert_eq!(bad.content, "x\n{\"usage\": {\"input_tokens\": -1}}");
+    }
+}

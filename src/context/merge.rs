@@ -1,0 +1,384 @@
+//! Merging a branch into HEAD: the merge base, the conflicts, and the merge commit. A merge
+//! whose other side is already in HEAD changes nothing; one whose HEAD is in the other side is a
+//! fast-forward (one `ref_update`, op `merge`); any other writes a merge commit with parents
+//! `[HEAD, theirs]` and no content (it adds no block: materializing walks both sides), then,
+//! when there were conflicts, one `edit` per conflict carrying the resolved content, then one
+//! `ref_update`, all as one batch.
+//!
+//! A conflict is two sides changing one thing differently since the merge base: both edited
+//! the same block (ending with different content), or both added a pin with the same message
+//! and different content. Without a resolver a conflicting merge records nothing and returns
+//! [`ContextError::MergeConflicts`]. The resolver is a closure: the library runs no process;
+//! the CLI's `--resolver CMD` is one such closure, and what it reports of its model's token
+//! use is recorded as an `llm_call` in the same batch.
+
+use super::graph::{Commit, Graph};
+use super::materialize::{content_at, materialize};
+use super::ops::{Agent, NewCommit, RefChange};
+use super::{CommitKind, ContextError, Refs};
+use crate::error::Result;
+use crate::event::{Event, EventType};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+/// The link a resolution edit carries to the other side's commit it resolves; when that
+/// commit's block is not the edit's target's (a pin conflict), materializing drops it.
+pub const RESOLVES_LINK: &str = "resolves";
+
+/// What conflicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictKind {
+    /// Both sides edited the same block.
+    Edit,
+    /// Both sides added a pin with the same message and different content.
+    Pin,
+}
+
+/// One side of a conflict: its commit (the last edit of the block, or the pin) and content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConflictSide {
+    pub commit: String,
+    pub content: String,
+}
+
+/// Two sides changing one thing differently since the merge base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    pub kind: ConflictKind,
+    /// For an edit conflict, the commit that brought the block in.
+    pub block: Option<String>,
+    /// The block's message (for a pin conflict, the message both pins share).
+    pub message: String,
+    /// For an edit conflict, the block's content at the merge base.
+    pub base: Option<String>,
+    pub ours: ConflictSide,
+    pub theirs: ConflictSide,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short = super::id::short_id;
+        match self.kind {
+            ConflictKind::Edit => write!(
+                out,
+                "both sides edited block {} ({:?}): {} and {}",
+                short(self.block.as_deref().unwrap_or_default()),
+                self.message,
+                short(&self.ours.commit),
+                short(&self.theirs.commit)
+            ),
+            ConflictKind::Pin => write!(
+                out,
+                "contradicting pins {:?}: {} and {}",
+                self.message,
+                short(&self.ours.commit),
+                short(&self.theirs.commit)
+            ),
+        }
+    }
+}
+
+/// A model's token use, as a resolver or summarizer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmUsage {
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// What a resolver or summarizer produced: the content, and its model's token use if known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    pub content: String,
+    pub usage: Option<LlmUsage>,
+}
+
+/// What asks for the content of each conflict of a merge (the CLI's `--resolver CMD`).
+pub type Resolver<'a> = dyn FnMut(&Conflict) -> Result<Generated> + 'a;
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// The other side was already in HEAD: nothing was recorded.
+    UpToDate,
+    /// HEAD was in the other side (or unborn): HEAD moved to it.
+    FastForward { refs: Refs },
+    /// A merge commit, and one resolution edit per conflict after it.
+    Merged {
+        merge: Box<Commit>,
+        resolutions: Vec<Commit>,
+        conflicts: Vec<Conflict>,
+        refs: Refs,
+    },
+}
+
+/// The best common ancestor of `ours` and `theirs`: of the commits reachable from both, the
+/// one recorded last (it cannot be an ancestor of another common one, whose LSN would be
+/// larger). `None` when the histories share no commit.
+pub fn merge_base(graph: &Graph, ours: &str, theirs: &str) -> Option<String> {
+    let reachable: HashSet<&str> = graph
+        .topological(&[ours])
+        .iter()
+        .map(|commit| commit.id.as_str())
+        .collect();
+    graph
+        .topological(&[theirs])
+        .into_iter()
+        .filter(|commit| reachable.contains(commit.id.as_str()))
+        .max_by_key(|commit| commit.lsn)
+        .map(|commit| commit.id.clone())
+}
+
+/// The commits reachable from `tip` and not from `base`, parents first.
+pub fn side<'g>(graph: &'g Graph, tip: &str, base: Option<&str>) -> Vec<&'g Commit> {
+    let behind: HashSet<&str> = base
+        .map(|base| graph.topological(&[base]))
+        .unwrap_or_default()
+        .iter()
+        .map(|commit| commit.id.as_str())
+        .collect();
+    graph
+        .topological(&[tip])
+        .into_iter()
+        .filter(|commit| !behind.contains(commit.id.as_str()))
+        .collect()
+}
+
+/// The commit that brought in the block `id` edits (itself unless it is an edit).
+pub fn block_root<'g>(graph: &'g Graph, id: &str) -> Option<&'g Commit> {
+    let mut commit = graph.commit(id)?;
+    while commit.kind == CommitKind::Edit {
+        commit = graph.commit(commit.target.as_deref()?)?;
+    }
+    Some(commit)
+}
+
+impl Agent<'_> {
+    /// Merges `theirs` (a branch or commit) into HEAD. `resolve` is asked for the content of
+    /// each conflict; without it a conflicting merge records nothing and fails with
+    /// [`ContextError::MergeConflicts`]. `message` names the merge commit (default
+    /// `merge THEIRS`).
+    pub fn merge(
+        &self,
+        theirs: &str,
+        message: Option<String>,
+        resolve: Option<&mut Resolver>,
+    ) -> Result<MergeOutcome> {
+        let graph = self.graph()?;
+        let mut refs = graph.refs(self.name());
+        let their_id = self.resolve(&graph, theirs)?;
+        let Some(head) = refs.head_commit().map(str::to_owned) else {
+            return self.fast_forward(refs, &their_id);
+        };
+        if graph.is_ancestor(&their_id, &head) {
+            return Ok(MergeOutcome::UpToDate);
+        }
+        if graph.is_ancestor(&head, &their_id) {
+            return self.fast_forward(refs, &their_id);
+        }
+        let conflicts = self.conflicts(&graph, &head, &their_id)?;
+        let resolutions = match (resolve, conflicts.is_empty()) {
+            (_, true) => Vec::new(),
+            (None, false) => {
+                return Err(ContextError::MergeConflicts {
+                    theirs: theirs.to_owned(),
+                    conflicts,
+                }
+                .into())
+            }
+            (Some(resolve), false) => conflicts.iter().map(resolve).collect::<Result<_>>()?,
+        };
+        let merge = NewCommit {
+            kind: CommitKind::Append,
+            message: message.unwrap_or_else(|| format!("merge {theirs}")),
+            content: String::new(),
+            parents: vec![head, their_id],
+            target: None,
+            tokens: None,
+            links: BTreeMap::new(),
+        };
+        let mut commits = vec![self.commit_event(merge, false)?];
+        let mut usage = Vec::new();
+        for (conflict, generated) in conflicts.iter().zip(resolutions) {
+            let parent = commits[commits.len() - 1].1.id.clone();
+            commits.push(self.commit_event(resolution(conflict, &generated, parent), false)?);
+            usage.extend(generated.usage);
+        }
+        refs.move_head_to(&commits[commits.len() - 1].1.id);
+        let mut written = self.record_rewrite("merge", refs.clone(), commits, &usage)?;
+        let merge = Box::new(written.remove(0));
+        Ok(MergeOutcome::Merged {
+            merge,
+            resolutions: written,
+            conflicts,
+            refs,
+        })
+    }
+
+    fn fast_forward(&self, mut refs: Refs, to: &str) -> Result<MergeOutcome> {
+        refs.move_head_to(to);
+        self.record_rewrite("merge", refs.clone(), Vec::new(), &[])?;
+        Ok(MergeOutcome::FastForward { refs })
+    }
+
+    /// The conflicts between HEAD (`ours`) and `theirs` since their merge base.
+    pub fn conflicts(&self, graph: &Graph, ours: &str, theirs: &str) -> Result<Vec<Conflict>> {
+        let base = merge_base(graph, ours, theirs);
+        let our_side = side(graph, ours, base.as_deref());
+        let their_side = side(graph, theirs, base.as_deref());
+        let mut conflicts = self.edit_conflicts(graph, &our_side, &their_side, base.as_deref())?;
+        conflicts.extend(self.pin_conflicts(&our_side, &their_side)?);
+        Ok(conflicts)
+    }
+
+    fn edit_conflicts(
+        &self,
+        graph: &Graph,
+        ours: &[&Commit],
+        theirs: &[&Commit],
+        base: Option<&str>,
+    ) -> Result<Vec<Conflict>> {
+        let ours = last_edits(graph, ours);
+        let theirs = last_edits(graph, theirs);
+        let journal = self.recorder().journal();
+        let mut conflicts = Vec::new();
+        for (root, our_edit) in &ours {
+            let Some(their_edit) = theirs.get(root) else {
+                continue;
+            };
+            let ours = content_at(journal, our_edit)?;
+            let theirs = content_at(journal, their_edit)?;
+            if ours == theirs {
+                continue;
+            }
+            let block = graph.commit(root).map(|commit| commit.message.clone());
+            conflicts.push(Conflict {
+                kind: ConflictKind::Edit,
+                block: Some(root.clone()),
+                message: block.unwrap_or_default(),
+                base: None,
+                ours: side_of(our_edit, ours),
+                theirs: side_of(their_edit, theirs),
+            });
+        }
+        if !conflicts.is_empty() {
+            let at_base = materialize(journal, graph, base)?;
+            for conflict in &mut conflicts {
+                conflict.base = at_base
+                    .blocks
+                    .iter()
+                    .find(|block| Some(&block.id) == conflict.block.as_ref())
+                    .map(|block| block.content.clone());
+            }
+        }
+        Ok(conflicts)
+    }
+
+    fn pin_conflicts(&self, ours: &[&Commit], theirs: &[&Commit]) -> Result<Vec<Conflict>> {
+        let journal = self.recorder().journal();
+        let pins = |commits: &[&Commit]| -> BTreeMap<String, Commit> {
+            commits
+                .iter()
+                .filter(|commit| commit.kind == CommitKind::Pin)
+                .map(|commit| (commit.message.clone(), (*commit).clone()))
+                .collect()
+        };
+        let theirs = pins(theirs);
+        let mut conflicts = Vec::new();
+        for (message, our_pin) in pins(ours) {
+            let Some(their_pin) = theirs.get(&message) else {
+                continue;
+            };
+            let ours = content_at(journal, &our_pin)?;
+            let theirs = content_at(journal, their_pin)?;
+            if ours != theirs {
+                conflicts.push(Conflict {
+                    kind: ConflictKind::Pin,
+                    block: None,
+                    message,
+                    base: None,
+                    ours: side_of(&our_pin, ours),
+                    theirs: side_of(their_pin, theirs),
+                });
+            }
+        }
+        Ok(conflicts)
+    }
+
+    /// Records an operation's commits, then an `llm_call` for each `usage`, then one
+    /// `ref_update` (op `op`) carrying `refs`, as one batch. Returns the commits with their
+    /// LSNs.
+    pub(crate) fn record_rewrite(
+        &self,
+        op: &str,
+        refs: Refs,
+        commits: Vec<(Event, Commit)>,
+        usage: &[LlmUsage],
+    ) -> Result<Vec<Commit>> {
+        let change = RefChange {
+            op: op.to_owned(),
+            mode: None,
+            refs,
+            also: BTreeMap::new(),
+        };
+        let (mut events, mut written): (Vec<Event>, Vec<Commit>) = commits.into_iter().unzip();
+        for usage in usage {
+            events.push(self.llm_call_event(usage)?);
+        }
+        events.push(self.ref_update_event(&change)?);
+        let lsns = self.recorder().record_all(events)?;
+        for (commit, lsn) in written.iter_mut().zip(lsns) {
+            commit.lsn = lsn;
+        }
+        Ok(written)
+    }
+
+    fn llm_call_event(&self, usage: &LlmUsage) -> Result<Event> {
+        let mut data = Map::new();
+        data.insert("model".into(), usage.model.clone().into());
+        data.insert("input_tokens".into(), Json::from(usage.input_tokens));
+        data.insert("output_tokens".into(), Json::from(usage.output_tokens));
+        Ok(Event::new(
+            EventType::LlmCall,
+            self.session().map(str::to_owned),
+            Some(self.name().to_owned()),
+            data,
+        )?)
+    }
+}
+
+/// Each block's last edit on a side, by the commit that brought the block in.
+fn last_edits<'g>(graph: &Graph, side: &[&'g Commit]) -> BTreeMap<String, &'g Commit> {
+    side.iter()
+        .filter(|commit| commit.kind == CommitKind::Edit)
+        .filter_map(|commit| Some((block_root(graph, &commit.id)?.id.clone(), *commit)))
+        .collect()
+}
+
+fn side_of(commit: &Commit, content: String) -> ConflictSide {
+    ConflictSide {
+        commit: commit.id.clone(),
+        content,
+    }
+}
+
+/// The edit that resolves a conflict: it replaces our side's block with the resolved content
+/// and, through its `resolves` link, drops their side's block when that is another block.
+fn resolution(conflict: &Conflict, generated: &Generated, parent: String) -> NewCommit {
+    let what = match conflict.kind {
+        ConflictKind::Edit => "edit",
+        ConflictKind::Pin => "pin",
+    };
+    NewCommit {
+        kind: CommitKind::Edit,
+        message: format!("resolve {what} conflict: {}", conflict.message),
+        content: generated.content.clone(),
+        parents: vec![parent],
+        target: Some(conflict.ours.commit.clone()),
+        tokens: None,
+        links: BTreeMap::from([(RESOLVES_LINK.to_owned(), conflict.theirs.commit.clone())]),
+    }
+}

@@ -1,0 +1,444 @@
+//! The operations that rewrite history: `rebase`, `compress` and `reorder`. None changes a
+//! commit: each writes new commits (with `move_head: false`), each pointing at the commit it
+//! replays through a `rebased_from` link, then one `ref_update` moving HEAD's branch (or the
+//! detached HEAD) onto the new line, all as one batch; the old commits stay, reachable from the
+//! reflog, so `undo` puts the refs back.
+//!
+//! Replaying a commit keeps its kind, message, content, token count and links, takes the
+//! previous new commit as its first parent, and points its target, its other parents and its
+//! links at the new copies of commits replayed before it (so an edit follows its target).
+//!
+//! A range `FROM..TO` is git's: the commits reachable from TO and not from FROM; both must be
+//! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit.
+
+use super::graph::{Commit, Graph};
+use super::materialize::{content_at, materialize, Block};
+use super::merge::{block_root, merge_base, side, Generated};
+use super::ops::{Agent, NewCommit};
+use super::{CommitKind, ContextError, Refs};
+use crate::error::Result;
+use crate::event::Event;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The link from a replayed commit to the commit it replays.
+pub const REBASED_FROM_LINK: &str = "rebased_from";
+/// The link from a compression's summary commit to the last commit it summarizes (TO).
+pub const COMPRESSED_TO_LINK: &str = "compressed_to";
+/// The link from a pin a compression kept to the commit that brought the pinned block in.
+pub const PINNED_FROM_LINK: &str = "pinned_from";
+
+/// What a summarizer is given: the blocks of the range, as in the context at TO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressInput {
+    pub from: Option<String>,
+    pub to: String,
+    pub blocks: Vec<Block>,
+}
+
+/// An edit a reorder puts before the commit it edits: it keeps its old target, which is then
+/// not in the context, so it changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditBeforeTarget {
+    pub edit: String,
+    pub target: String,
+}
+
+/// What a rewriting operation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    /// The new commits, oldest first (none when there was nothing to do).
+    pub commits: Vec<Commit>,
+    /// The refs after it.
+    pub refs: Refs,
+    /// The context's tokens at HEAD before and after.
+    pub tokens_before: u64,
+    pub tokens_after: u64,
+    /// Edits a forced reorder put before their targets.
+    pub warnings: Vec<EditBeforeTarget>,
+    /// The pinned blocks a compression checked, byte for byte, in the new context.
+    pub pins_checked: usize,
+}
+
+/// A range of HEAD's first-parent line.
+struct Range<'g> {
+    from: Option<String>,
+    to: String,
+    /// Reachable from TO and not from FROM, parents first.
+    commits: Vec<&'g Commit>,
+    /// HEAD's first-parent line after TO, oldest first.
+    later: Vec<&'g Commit>,
+}
+
+impl Agent<'_> {
+    /// Replays HEAD's commits since its merge base with `onto` (a branch or commit) on top of
+    /// `onto`, merge commits left out (their sides' commits are replayed in line). Nothing to
+    /// do when `onto` is in HEAD already; HEAD moves to `onto` when it is in `onto`.
+    pub fn rebase(&self, onto: &str) -> Result<Rewrite> {
+        let graph = self.graph()?;
+        let mut refs = graph.refs(self.name());
+        let head = self.head_commit(&refs)?;
+        let onto = self.resolve(&graph, onto)?;
+        let tokens_before = self.tokens_at(&graph, &head)?;
+        let mut commits = Vec::new();
+        if graph.is_ancestor(&onto, &head) {
+            return Ok(unchanged(refs, tokens_before));
+        } else if graph.is_ancestor(&head, &onto) {
+            refs.move_head_to(&onto);
+        } else {
+            let base = merge_base(&graph, &head, &onto);
+            let ours: Vec<&Commit> = side(&graph, &head, base.as_deref())
+                .into_iter()
+                .filter(|commit| commit.parents.len() <= 1)
+                .collect();
+            let tip = self.replay(&ours, Some(onto), &mut HashMap::new(), &mut commits)?;
+            refs.move_head_to(&tip.unwrap_or_default());
+        }
+        self.finish("rebase", refs, commits, &[], tokens_before)
+    }
+
+    /// Replaces the range with one summary commit (from `summarize`, given the range's blocks),
+    /// then, with `respect_pins`, the range's pinned blocks verbatim, then HEAD's later commits
+    /// replayed. Refuses an edit the cut would separate from its target. After recording,
+    /// checks that every pinned block kept survived byte for byte; if one did not, the refs
+    /// are put back (an `undo`) and the error names it.
+    pub fn compress(
+        &self,
+        range: &str,
+        respect_pins: bool,
+        message: Option<String>,
+        summarize: &mut dyn FnMut(&CompressInput) -> Result<Generated>,
+    ) -> Result<Rewrite> {
+        let graph = self.graph()?;
+        let mut refs = graph.refs(self.name());
+        let head = self.head_commit(&refs)?;
+        let cut = self.range(&graph, &head, range)?;
+        let journal = self.recorder().journal();
+        let in_range: HashSet<&str> = cut.commits.iter().map(|c| c.id.as_str()).collect();
+        let (pins, summarized): (Vec<Block>, Vec<Block>) =
+            materialize(journal, &graph, Some(&cut.to))?
+                .blocks
+                .into_iter()
+                .filter(|block| in_range.contains(block.id.as_str()))
+                .partition(|block| respect_pins && block.kind == CommitKind::Pin);
+        let kept: HashSet<&str> = pins.iter().map(|pin| pin.id.as_str()).collect();
+        check_cut(&graph, &cut, &in_range, &kept)?;
+        let generated = summarize(&CompressInput {
+            from: cut.from.clone(),
+            to: cut.to.clone(),
+            blocks: summarized,
+        })?;
+        let summary = NewCommit {
+            kind: CommitKind::Append,
+            message: message.unwrap_or_else(|| format!("compress {range}")),
+            content: generated.content,
+            parents: cut.from.iter().cloned().collect(),
+            target: None,
+            tokens: None,
+            links: BTreeMap::from([(COMPRESSED_TO_LINK.to_owned(), cut.to.clone())]),
+        };
+        let mut commits = vec![self.commit_event(summary, false)?];
+        let mut map = HashMap::new();
+        for pin in &pins {
+            let parent = commits[commits.len() - 1].1.id.clone();
+            let (event, kept) = self.commit_event(kept_pin(pin, parent), false)?;
+            for commit in &cut.commits {
+                if block_root(&graph, &commit.id).is_some_and(|root| root.id == pin.id) {
+                    map.insert(commit.id.clone(), kept.id.clone());
+                }
+            }
+            commits.push((event, kept));
+        }
+        let parent = Some(commits[commits.len() - 1].1.id.clone());
+        let tip = self.replay(&cut.later, parent, &mut map, &mut commits)?;
+        refs.move_head_to(&tip.unwrap_or_default());
+        let before = materialize(journal, &graph, Some(&head))?;
+        let usage = generated.usage.as_slice();
+        let mut rewrite = self.finish("compress", refs, commits, usage, before.tokens)?;
+        rewrite.pins_checked = self.check_pins(&before.blocks, &in_range, respect_pins)?;
+        Ok(rewrite)
+    }
+
+    /// Puts the range's commits in `order` (each of them once, as branch names or id prefixes)
+    /// and replays HEAD's later commits after them. An edit put before its target is refused
+    /// unless `force`, when it keeps its old target and so changes nothing (a warning).
+    pub fn reorder(&self, range: &str, order: &[String], force: bool) -> Result<Rewrite> {
+        let graph = self.graph()?;
+        let mut refs = graph.refs(self.name());
+        let head = self.head_commit(&refs)?;
+        let cut = self.range(&graph, &head, range)?;
+        if let Some(merge) = cut.commits.iter().find(|c| c.parents.len() > 1) {
+            return Err(ContextError::MergeInRange {
+                range: range.to_owned(),
+                merge: merge.id.clone(),
+                op: "reorder".to_owned(),
+            }
+            .into());
+        }
+        let ordered = self.ordered(&graph, &cut, order)?;
+        let warnings = edits_before_targets(&ordered);
+        if let (Some(first), false) = (warnings.first(), force) {
+            return Err(ContextError::EditBeforeTarget {
+                edit: first.edit.clone(),
+                target: first.target.clone(),
+            }
+            .into());
+        }
+        let tokens_before = self.tokens_at(&graph, &head)?;
+        let mut map = HashMap::new();
+        let mut commits = Vec::new();
+        let tip = self.replay(&ordered, cut.from.clone(), &mut map, &mut commits)?;
+        let tip = self.replay(&cut.later, tip, &mut map, &mut commits)?;
+        refs.move_head_to(&tip.unwrap_or_default());
+        let mut rewrite = self.finish("reorder", refs, commits, &[], tokens_before)?;
+        rewrite.warnings = warnings;
+        Ok(rewrite)
+    }
+
+    /// The range `text` names on HEAD's first-parent line.
+    fn range<'g>(&self, graph: &'g Graph, head: &str, text: &str) -> Result<Range<'g>> {
+        let bad = |reason: &str| ContextError::BadRange {
+            range: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (from, to) = text
+            .split_once("..")
+            .ok_or_else(|| bad("write it FROM..TO (or ..TO from the first commit)"))?;
+        if to.is_empty() {
+            return Err(bad("TO is missing").into());
+        }
+        let to = self.resolve(graph, to)?;
+        let from = match from {
+            "" => None,
+            from => Some(self.resolve(graph, from)?),
+        };
+        let line = first_parent_line(graph, head);
+        let position = |id: &str| line.iter().position(|commit| commit.id == id);
+        let to_at = position(&to).ok_or_else(|| bad("TO is not on HEAD's first-parent line"))?;
+        if let Some(from) = &from {
+            let from_at =
+                position(from).ok_or_else(|| bad("FROM is not on HEAD's first-parent line"))?;
+            if from_at >= to_at {
+                return Err(bad("FROM must come before TO").into());
+            }
+        }
+        Ok(Range {
+            commits: side(graph, &to, from.as_deref()),
+            later: line[to_at + 1..].to_vec(),
+            from,
+            to,
+        })
+    }
+
+    /// The range's commits in the order `order` names them: each exactly once.
+    fn ordered<'g>(
+        &self,
+        graph: &Graph,
+        cut: &Range<'g>,
+        order: &[String],
+    ) -> Result<Vec<&'g Commit>> {
+        let bad = |reason: String| ContextError::BadOrder { reason };
+        let mut ordered: Vec<&Commit> = Vec::new();
+        for rev in order {
+            let id = self.resolve(graph, rev)?;
+            let commit = cut
+                .commits
+                .iter()
+                .find(|commit| commit.id == id)
+                .ok_or_else(|| bad(format!("{rev} is not in the range")))?;
+            if ordered.iter().any(|seen| seen.id == id) {
+                return Err(bad(format!("{rev} is named twice")).into());
+            }
+            ordered.push(commit);
+        }
+        if ordered.len() != cut.commits.len() {
+            let reason = format!(
+                "it names {} of the range's {} commits; name each once",
+                ordered.len(),
+                cut.commits.len()
+            );
+            return Err(bad(reason).into());
+        }
+        Ok(ordered)
+    }
+
+    /// Writes a replay of `commits` after `parent`, each pointing at what `map` says replaced
+    /// its target, other parents and links; `map` learns each replayed commit. Returns the
+    /// last new commit (`parent` when `commits` is empty).
+    fn replay(
+        &self,
+        commits: &[&Commit],
+        mut parent: Option<String>,
+        map: &mut HashMap<String, String>,
+        out: &mut Vec<(Event, Commit)>,
+    ) -> Result<Option<String>> {
+        let journal = self.recorder().journal();
+        for commit in commits {
+            let mapped = |id: &String| map.get(id).cloned().unwrap_or_else(|| id.clone());
+            let mut parents: Vec<String> = parent.iter().cloned().collect();
+            parents.extend(commit.parents.iter().skip(1).map(mapped));
+            let mut links: BTreeMap<String, String> = commit
+                .links
+                .iter()
+                .map(|(name, value)| (name.clone(), mapped(value)))
+                .collect();
+            links.insert(REBASED_FROM_LINK.to_owned(), commit.id.clone());
+            let new = NewCommit {
+                kind: commit.kind,
+                message: commit.message.clone(),
+                content: content_at(journal, commit)?,
+                parents,
+                target: commit.target.as_ref().map(mapped),
+                tokens: (!commit.tokens_counted).then_some(commit.tokens),
+                links,
+            };
+            let (event, written) = self.commit_event(new, false)?;
+            map.insert(commit.id.clone(), written.id.clone());
+            parent = Some(written.id.clone());
+            out.push((event, written));
+        }
+        Ok(parent)
+    }
+
+    /// Records a rewrite and reports it.
+    fn finish(
+        &self,
+        op: &str,
+        refs: Refs,
+        commits: Vec<(Event, Commit)>,
+        usage: &[super::LlmUsage],
+        tokens_before: u64,
+    ) -> Result<Rewrite> {
+        let commits = self.record_rewrite(op, refs.clone(), commits, usage)?;
+        let tokens_after = self.context(None)?.tokens;
+        Ok(Rewrite {
+            commits,
+            refs,
+            tokens_before,
+            tokens_after,
+            warnings: Vec::new(),
+            pins_checked: 0,
+        })
+    }
+
+    fn tokens_at(&self, graph: &Graph, at: &str) -> Result<u64> {
+        Ok(materialize(self.recorder().journal(), graph, Some(at))?.tokens)
+    }
+
+    /// Checks that every pinned block of `before` a compression kept is a pinned block of the
+    /// context at HEAD now, byte for byte; puts the refs back when one is not. Returns how many
+    /// it checked.
+    fn check_pins(
+        &self,
+        before: &[Block],
+        in_range: &HashSet<&str>,
+        respect_pins: bool,
+    ) -> Result<usize> {
+        let after = self.context(None)?;
+        let kept: Vec<&Block> = before
+            .iter()
+            .filter(|block| block.kind == CommitKind::Pin)
+            .filter(|block| respect_pins || !in_range.contains(block.id.as_str()))
+            .collect();
+        for pin in &kept {
+            let survived = after
+                .blocks
+                .iter()
+                .any(|block| block.kind == CommitKind::Pin && block.content == pin.content);
+            if !survived {
+                self.undo()?;
+                return Err(ContextError::PinLost {
+                    pin: pin.id.clone(),
+                }
+                .into());
+            }
+        }
+        Ok(kept.len())
+    }
+}
+
+/// HEAD's first-parent line, oldest first.
+fn first_parent_line<'g>(graph: &'g Graph, head: &str) -> Vec<&'g Commit> {
+    let mut line = Vec::new();
+    let mut at = graph.commit(head);
+    while let Some(commit) = at {
+        line.push(commit);
+        at = commit
+            .parents
+            .first()
+            .and_then(|parent| graph.commit(parent));
+    }
+    line.reverse();
+    line
+}
+
+/// Refuses a compression that would separate an edit from its target: an edit in the range
+/// of a commit before it, or a later edit of a block the summary replaces (later edits of a
+/// pinned block kept follow the kept pin).
+fn check_cut(
+    graph: &Graph,
+    cut: &Range,
+    in_range: &HashSet<&str>,
+    kept: &HashSet<&str>,
+) -> Result<(), ContextError> {
+    let cut_apart = |commit: &Commit, target: &str| ContextError::CompressCutsEdit {
+        edit: commit.id.clone(),
+        target: target.to_owned(),
+    };
+    for commit in &cut.commits {
+        if let Some(target) = commit.target.as_deref() {
+            if !in_range.contains(target) {
+                return Err(cut_apart(commit, target));
+            }
+        }
+    }
+    for commit in &cut.later {
+        let Some(target) = commit.target.as_deref() else {
+            continue;
+        };
+        let root = block_root(graph, target).map(|root| root.id.as_str());
+        if in_range.contains(target) && !root.is_some_and(|root| kept.contains(root)) {
+            return Err(cut_apart(commit, target));
+        }
+    }
+    Ok(())
+}
+
+/// A pinned block a compression keeps, after `parent`.
+fn kept_pin(pin: &Block, parent: String) -> NewCommit {
+    NewCommit {
+        kind: CommitKind::Pin,
+        message: pin.message.clone(),
+        content: pin.content.clone(),
+        parents: vec![parent],
+        target: None,
+        tokens: (!pin.tokens_counted).then_some(pin.tokens),
+        links: BTreeMap::from([(PINNED_FROM_LINK.to_owned(), pin.id.clone())]),
+    }
+}
+
+/// The edits `ordered` puts before their targets.
+fn edits_before_targets(ordered: &[&Commit]) -> Vec<EditBeforeTarget> {
+    let position = |id: &str| ordered.iter().position(|commit| commit.id == id);
+    ordered
+        .iter()
+        .enumerate()
+        .filter_map(|(at, commit)| {
+            let target = commit.target.as_deref()?;
+            (position(target)? > at).then(|| EditBeforeTarget {
+                edit: commit.id.clone(),
+                target: target.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn unchanged(refs: Refs, tokens: u64) -> Rewrite {
+    Rewrite {
+        commits: Vec::new(),
+        refs,
+        tokens_before: tokens,
+        tokens_after: tokens,
+        warnings: Vec::new(),
+        pins_checked: 0,
+    }
+}

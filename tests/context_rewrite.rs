@@ -1,0 +1,480 @@
+//! The rewriting context operations through the library: merge (clean, up to date,
+//! fast-forward, edit and pin conflicts with and without a resolver), rebase, compress and
+//! reorder, each on a scenario, each undone by `undo`.
+
+use agentrail::context::{
+    Agent, CommitKind, CommitRequest, CompressInput, Conflict, ConflictKind, ContextError,
+    Generated, LlmUsage, MergeOutcome,
+};
+use agentrail::journal::Durability;
+use agentrail::recorder::Recorder;
+use agentrail::workspace::Workspace;
+use agentrail::Error;
+
+fn recorder(temp: &tempfile::TempDir) -> Recorder {
+    let workspace = Workspace::init(&temp.path().join(".agentrail"), 65536).unwrap();
+    Recorder::open(workspace, Durability::Never).unwrap()
+}
+
+fn commit(
+    agent: &Agent,
+    kind: CommitKind,
+    message: &str,
+    content: &str,
+    target: Option<&str>,
+) -> String {
+    agent
+        .commit(CommitRequest {
+            kind,
+            message: message.to_owned(),
+            content: content.to_owned(),
+            target: target.map(str::to_owned),
+            tokens: Some(content.len() as u64),
+        })
+        .unwrap()
+        .id
+}
+
+fn append(agent: &Agent, content: &str) -> String {
+    commit(agent, CommitKind::Append, content, content, None)
+}
+
+fn contents(agent: &Agent) -> Vec<String> {
+    let context = agent.context(None).unwrap();
+    context
+        .blocks
+        .into_iter()
+        .map(|block| block.content)
+        .collect()
+}
+
+fn context_error(error: Error) -> ContextError {
+    match error {
+        Error::Context(error) => error,
+        other => panic!("expected a context error, got {other}"),
+    }
+}
+
+/// `base` on main, then branch `topic` at it; HEAD stays on main.
+fn forked(agent: &Agent) -> String {
+    let base = append(agent, "base");
+    agent.branch("topic", None).unwrap();
+    base
+}
+
+#[test]
+fn a_clean_merge_has_two_parents_adds_no_block_and_keeps_identical_blocks_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    let ours = append(&agent, "ours");
+    append(&agent, "both");
+    agent.switch("topic").unwrap();
+    append(&agent, "theirs");
+    let theirs = append(&agent, "both");
+    agent.switch("main").unwrap();
+    let outcome = agent.merge("topic", None, None).unwrap();
+    let MergeOutcome::Merged {
+        merge, resolutions, ..
+    } = outcome
+    else {
+        panic!("expected a merge commit, got {outcome:?}");
+    };
+    assert!(resolutions.is_empty());
+    assert_eq!(merge.parents.len(), 2);
+    assert_eq!(merge.parents[1], theirs);
+    assert_eq!(merge.message, "merge topic");
+    assert_eq!(contents(&agent), ["base", "ours", "both", "theirs"]);
+    let graph = agent.graph().unwrap();
+    assert_eq!(graph.refs("main").head_commit(), Some(merge.id.as_str()));
+    assert_eq!(graph.reflog("main").last().unwrap().op, "merge");
+    // Merging again is up to date and records nothing.
+    let last = recorder.journal().last_lsn();
+    assert_eq!(
+        agent.merge("topic", None, None).unwrap(),
+        MergeOutcome::UpToDate
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    // Undo puts main back before the merge.
+    let refs = agent.undo().unwrap();
+    assert_ne!(refs.head_commit(), Some(ours.as_str()));
+    assert_eq!(contents(&agent), ["base", "ours", "both"]);
+}
+
+#[test]
+fn merging_a_descendant_fast_forwards() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    agent.switch("topic").unwrap();
+    let ahead = append(&agent, "ahead");
+    agent.switch("main").unwrap();
+    let outcome = agent.merge("topic", None, None).unwrap();
+    let MergeOutcome::FastForward { refs } = outcome else {
+        panic!("expected a fast-forward, got {outcome:?}");
+    };
+    assert_eq!(refs.head_commit(), Some(ahead.as_str()));
+    let graph = agent.graph().unwrap();
+    assert_eq!(graph.commits().len(), 2, "no merge commit");
+    assert_eq!(graph.reflog("main").last().unwrap().op, "merge");
+}
+
+/// Both sides edit `base`; both add a pin "rule" with other content.
+fn conflicting(agent: &Agent) -> String {
+    let base = forked(agent);
+    commit(agent, CommitKind::Edit, "ours", "base, ours", Some(&base));
+    commit(agent, CommitKind::Pin, "rule", "never push", None);
+    agent.switch("topic").unwrap();
+    commit(
+        agent,
+        CommitKind::Edit,
+        "theirs",
+        "base, theirs",
+        Some(&base),
+    );
+    commit(agent, CommitKind::Pin, "rule", "always push", None);
+    agent.switch("main").unwrap();
+    base
+}
+
+#[test]
+fn a_conflicting_merge_without_resolver_lists_the_conflicts_and_records_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = conflicting(&agent);
+    let last = recorder.journal().last_lsn();
+    let error = context_error(agent.merge("topic", None, None).unwrap_err());
+    let ContextError::MergeConflicts { conflicts, .. } = &error else {
+        panic!("expected conflicts, got {error}");
+    };
+    assert_eq!(conflicts.len(), 2, "{error}");
+    assert_eq!(conflicts[0].kind, ConflictKind::Edit);
+    assert_eq!(conflicts[0].block.as_deref(), Some(base.as_str()));
+    assert_eq!(conflicts[0].base.as_deref(), Some("base"));
+    assert_eq!(conflicts[0].ours.content, "base, ours");
+    assert_eq!(conflicts[0].theirs.content, "base, theirs");
+    assert_eq!(conflicts[1].kind, ConflictKind::Pin);
+    assert_eq!(conflicts[1].message, "rule");
+    assert!(
+        error.to_string().contains("contradicting pins \"rule\""),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    // A failing resolver records nothing either.
+    let mut failing = |_: &Conflict| -> agentrail::Result<Generated> {
+        Err(ContextError::HelperFailed {
+            helper: "resolver".into(),
+            reason: "exit 3".into(),
+        }
+        .into())
+    };
+    assert!(agent.merge("topic", None, Some(&mut failing)).is_err());
+    assert_eq!(recorder.journal().last_lsn(), last);
+}
+
+#[test]
+fn a_resolver_replaces_the_conflicting_blocks_and_its_tokens_are_an_llm_call() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", Some("s-1".into()));
+    conflicting(&agent);
+    let mut asked = Vec::new();
+    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
+        asked.push(conflict.kind);
+        Ok(Generated {
+            content: format!("{} + {}", conflict.ours.content, conflict.theirs.content),
+            usage: Some(LlmUsage {
+                model: "judge".into(),
+                input_tokens: 10,
+                output_tokens: 4,
+            }),
+        })
+    };
+    let outcome = agent.merge("topic", None, Some(&mut resolver)).unwrap();
+    assert_eq!(asked, [ConflictKind::Edit, ConflictKind::Pin]);
+    let MergeOutcome::Merged {
+        merge,
+        resolutions,
+        refs,
+        ..
+    } = outcome
+    else {
+        panic!("expected a merge");
+    };
+    assert_eq!(resolutions.len(), 2);
+    assert_eq!(resolutions[0].parents, std::slice::from_ref(&merge.id));
+    assert_eq!(refs.head_commit(), Some(resolutions[1].id.as_str()));
+    let context = agent.context(None).unwrap();
+    let shown: Vec<(&str, CommitKind)> = context
+        .blocks
+        .iter()
+        .map(|block| (block.content.as_str(), block.kind))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("base, ours + base, theirs", CommitKind::Append),
+            ("never push + always push", CommitKind::Pin),
+        ]
+    );
+    let exported: Vec<_> = (1..=recorder.journal().last_lsn())
+        .filter_map(
+            |lsn| match agentrail::query::event_at(recorder.journal(), lsn).unwrap() {
+                agentrail::query::Found::Event(event) => Some(event),
+                _ => None,
+            },
+        )
+        .filter(|event| event.event_type == "llm_call")
+        .collect();
+    assert_eq!(exported.len(), 2);
+    assert_eq!(exported[0].session.as_deref(), Some("s-1"));
+    assert_eq!(exported[0].count("input_tokens"), Some(10));
+    assert_eq!(agent.graph().unwrap().rejected, 0);
+}
+
+#[test]
+fn rebase_replays_the_branch_on_onto_with_edits_retargeted() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    append(&agent, "main work");
+    agent.switch("topic").unwrap();
+    let first = append(&agent, "topic work");
+    let edit = commit(
+        &agent,
+        CommitKind::Edit,
+        "sharper",
+        "topic work, sharper",
+        Some(&first),
+    );
+    let rewrite = agent.rebase("main").unwrap();
+    assert_eq!(rewrite.commits.len(), 2);
+    let main = agent.graph().unwrap().refs("main").branches["main"].clone();
+    assert_eq!(rewrite.commits[0].parents, [main]);
+    assert_eq!(rewrite.commits[0].links["rebased_from"], first);
+    assert_eq!(rewrite.commits[1].links["rebased_from"], edit);
+    assert_eq!(
+        rewrite.commits[1].target.as_deref(),
+        Some(rewrite.commits[0].id.as_str())
+    );
+    assert_eq!(
+        contents(&agent),
+        ["base", "main work", "topic work, sharper"]
+    );
+    assert_eq!(
+        rewrite.tokens_after,
+        rewrite.tokens_before + "main work".len() as u64
+    );
+    let graph = agent.graph().unwrap();
+    assert_eq!(graph.reflog("main").last().unwrap().op, "rebase");
+    assert!(graph.commit(&edit).is_some(), "the old commits stay");
+    // Already on main: nothing to do; undo puts topic back.
+    let last = recorder.journal().last_lsn();
+    assert!(agent.rebase("main").unwrap().commits.is_empty());
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(agent.undo().unwrap().branches["topic"], edit);
+    assert_eq!(contents(&agent), ["base", "topic work, sharper"]);
+}
+
+fn summarized(text: &str) -> impl FnMut(&CompressInput) -> agentrail::Result<Generated> + '_ {
+    move |_| {
+        Ok(Generated {
+            content: text.to_owned(),
+            usage: None,
+        })
+    }
+}
+
+#[test]
+fn compress_replaces_the_range_with_a_summary_keeps_pins_and_replays_later_commits() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let system = append(&agent, "system");
+    let first = append(&agent, "tried A: a long story");
+    let pin = commit(&agent, CommitKind::Pin, "rule", "never push", None);
+    commit(&agent, CommitKind::Edit, "shorter", "tried A", Some(&first));
+    let to = append(&agent, "tried B: another long story");
+    commit(
+        &agent,
+        CommitKind::Edit,
+        "rule",
+        "never push to main",
+        Some(&pin),
+    );
+    append(&agent, "now");
+    let mut seen = Vec::new();
+    let mut summarize = |input: &CompressInput| -> agentrail::Result<Generated> {
+        seen = input
+            .blocks
+            .iter()
+            .map(|block| block.content.clone())
+            .collect();
+        Ok(Generated {
+            content: "A and B failed".into(),
+            usage: None,
+        })
+    };
+    let range = format!("{}..{}", &system[..8], &to[..8]);
+    let rewrite = agent.compress(&range, true, None, &mut summarize).unwrap();
+    assert_eq!(seen, ["tried A", "tried B: another long story"]);
+    assert_eq!(
+        contents(&agent),
+        ["system", "A and B failed", "never push to main", "now"]
+    );
+    assert_eq!(rewrite.pins_checked, 1);
+    assert!(rewrite.tokens_after < rewrite.tokens_before);
+    assert_eq!(rewrite.commits[0].parents, std::slice::from_ref(&system));
+    assert_eq!(rewrite.commits[0].links["compressed_to"], to);
+    assert_eq!(rewrite.commits[1].links["pinned_from"], pin);
+    assert_eq!(rewrite.commits[1].kind, CommitKind::Pin);
+    // The later edit of the pin follows the kept pin.
+    assert_eq!(
+        rewrite.commits[2].target.as_deref(),
+        Some(rewrite.commits[1].id.as_str())
+    );
+    assert_eq!(agent.context(None).unwrap().blocks[2].kind, CommitKind::Pin);
+    assert_eq!(
+        agent.graph().unwrap().reflog("main").last().unwrap().op,
+        "compress"
+    );
+    agent.undo().unwrap();
+    assert_eq!(contents(&agent).len(), 5);
+    // Without --respect-pins the pin is summarized too, and the later edit of it would be cut
+    // from its target: refused, nothing recorded.
+    let last = recorder.journal().last_lsn();
+    let error = agent
+        .compress(&range, false, None, &mut summarized("x"))
+        .unwrap_err();
+    assert!(matches!(
+        context_error(error),
+        ContextError::CompressCutsEdit { .. }
+    ));
+    assert_eq!(recorder.journal().last_lsn(), last);
+    // From the first commit.
+    let rewrite = agent
+        .compress(
+            &format!("..{}", &system[..8]),
+            false,
+            Some("intro".into()),
+            &mut summarized("sys"),
+        )
+        .unwrap();
+    assert!(rewrite.commits[0].parents.is_empty());
+    assert_eq!(contents(&agent)[0], "sys");
+}
+
+#[test]
+fn ranges_must_lie_on_heads_first_parent_line() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = forked(&agent);
+    let on_main = append(&agent, "main");
+    agent.switch("topic").unwrap();
+    let on_topic = append(&agent, "topic");
+    agent.switch("main").unwrap();
+    for range in [
+        on_main.clone(),
+        format!("{on_main}.."),
+        format!("{base}..{on_topic}"),
+        format!("{on_main}..{base}"),
+    ] {
+        let error = agent
+            .compress(&range, true, None, &mut summarized("x"))
+            .unwrap_err();
+        assert!(
+            matches!(context_error(error), ContextError::BadRange { .. }),
+            "{range}"
+        );
+    }
+}
+
+#[test]
+fn reorder_refuses_an_edit_before_its_target_unless_forced() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    let one = append(&agent, "one");
+    let two = append(&agent, "two");
+    let edit = commit(&agent, CommitKind::Edit, "two'", "two, edited", Some(&two));
+    let range = format!("{base}..{edit}");
+    let order = |ids: &[&String]| ids.iter().map(|id| id[..8].to_owned()).collect::<Vec<_>>();
+    let rewrite = agent
+        .reorder(&range, &order(&[&two, &edit, &one]), false)
+        .unwrap();
+    assert_eq!(contents(&agent), ["base", "two, edited", "one"]);
+    assert!(rewrite.warnings.is_empty());
+    assert_eq!(
+        rewrite.commits[1].target.as_deref(),
+        Some(rewrite.commits[0].id.as_str())
+    );
+    agent.undo().unwrap();
+    let last = recorder.journal().last_lsn();
+    let error = agent
+        .reorder(&range, &order(&[&edit, &two, &one]), false)
+        .unwrap_err();
+    assert!(matches!(
+        context_error(error),
+        ContextError::EditBeforeTarget { .. }
+    ));
+    for bad in [
+        order(&[&two, &one]),
+        order(&[&two, &two, &one]),
+        order(&[&base, &two, &one]),
+    ] {
+        let error = agent.reorder(&range, &bad, false).unwrap_err();
+        assert!(
+            matches!(context_error(error), ContextError::BadOrder { .. }),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(recorder.journal().last_lsn(), last);
+    let rewrite = agent
+        .reorder(&range, &order(&[&edit, &two, &one]), true)
+        .unwrap();
+    assert_eq!(rewrite.warnings.len(), 1);
+    assert_eq!(rewrite.warnings[0].edit, edit);
+    assert_eq!(
+        contents(&agent),
+        ["base", "two", "one"],
+        "the edit changes nothing"
+    );
+    assert_eq!(
+        agent.graph().unwrap().reflog("main").last().unwrap().op,
+        "reorder"
+    );
+}
+
+#[test]
+fn a_compression_that_would_lose_a_pin_puts_the_refs_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "keep me");
+    // Pinning the same content later pins the earlier block (identical blocks are kept once),
+    // so the range holds the pin but not the block it pins.
+    commit(&agent, CommitKind::Pin, "rule", "keep me", None);
+    let to = append(&agent, "long story");
+    let head = agent.graph().unwrap().refs("main");
+    let range = format!("{}..{}", &base[..8], &to[..8]);
+    let error = agent
+        .compress(&range, true, None, &mut summarized("short"))
+        .unwrap_err();
+    let error = context_error(error);
+    assert_eq!(
+        error,
+        ContextError::PinLost {
+            pin: base.to_owned()
+        }
+    );
+    let graph = agent.graph().unwrap();
+    assert_eq!(graph.refs("main"), head);
+    assert_eq!(graph.reflog("main").last().unwrap().op, "undo");
+    assert_eq!(agent.context(None).unwrap().blocks[0].kind, CommitKind::Pin);
+}

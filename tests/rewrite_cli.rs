@@ -1,0 +1,273 @@
+//! `merge`, `rebase`, `compress` and `reorder` through the binary: a conflicting merge without
+//! a resolver (exit 1, conflicts listed, nothing recorded), with a failing resolver (the same),
+//! with a resolver whose token use becomes an `llm_call`; rebase, compress with `--summary` and
+//! `--summarizer`, reorder with and without `--force`, bad input (exit 2), and `undo` after each.
+
+use serde_json::Value;
+
+#[path = "common/workspace_dir.rs"]
+mod workspace_dir;
+
+use workspace_dir::{text, Dir};
+
+fn commit(dir: &Dir, args: &[&str]) -> String {
+    let mut all = vec!["commit"];
+    all.extend_from_slice(args);
+    dir.json(&all)["id"].as_str().unwrap().to_owned()
+}
+
+fn context(dir: &Dir) -> Vec<String> {
+    dir.json(&["context"])["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|block| block["content"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn events(dir: &Dir) -> usize {
+    dir.export().len()
+}
+
+/// Both sides of `topic` and `main` edit `base` and pin "rule" differently.
+fn conflicting(dir: &Dir) {
+    let base = commit(dir, &["-m", "base", "--content", "base"]);
+    dir.ok(&["branch", "topic"]);
+    commit(
+        dir,
+        &[
+            "-m",
+            "e",
+            "--kind",
+            "edit",
+            "--target",
+            &base,
+            "--content",
+            "ours",
+        ],
+    );
+    commit(
+        dir,
+        &["-m", "rule", "--kind", "pin", "--content", "never push"],
+    );
+    dir.ok(&["switch", "topic"]);
+    commit(
+        dir,
+        &[
+            "-m",
+            "e",
+            "--kind",
+            "edit",
+            "--target",
+            &base,
+            "--content",
+            "theirs",
+        ],
+    );
+    commit(
+        dir,
+        &["-m", "rule", "--kind", "pin", "--content", "always push"],
+    );
+    dir.ok(&["switch", "main"]);
+}
+
+#[test]
+fn a_conflicting_merge_stops_unless_a_resolver_resolves_it() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    conflicting(&dir);
+    let before = events(&dir);
+    let output = dir.run(&["merge", "topic"]);
+    assert_eq!(output.status.code(), Some(1), "{}", dir.render(&output));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("both sides edited block"), "{stderr}");
+    assert!(stderr.contains("contradicting pins \"rule\""), "{stderr}");
+    assert!(stderr.contains("nothing was recorded"), "{stderr}");
+    let output = dir.run(&["merge", "topic", "--resolver", "cat >/dev/null; exit 3"]);
+    assert_eq!(output.status.code(), Some(1), "{}", dir.render(&output));
+    assert!(text(&output.stderr).contains("exit code 3"));
+    assert_eq!(events(&dir), before);
+    // The resolver sees both sides as JSON and prints the merged content and its token use.
+    let resolver = r#"python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["kind"] + ": " + c["ours"]["content"] + " | " + c["theirs"]["content"]); print(json.dumps({"usage": {"model": "judge", "input_tokens": 7, "output_tokens": 3}}))'"#;
+    let merged = dir.json(&["merge", "topic", "--resolver", resolver]);
+    assert_eq!(merged["merge"], "merged", "{merged}");
+    assert_eq!(merged["conflicts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        context(&dir),
+        ["edit: ours | theirs", "pin: never push | always push"]
+    );
+    let tokens = dir.json(&["tokens", "--by", "model"]);
+    assert_eq!(tokens["judge"]["input_tokens"], 14, "{tokens}");
+    assert_eq!(tokens["judge"]["output_tokens"], 6, "{tokens}");
+    // Undo puts main back before the merge.
+    dir.ok(&["undo"]);
+    assert_eq!(context(&dir), ["ours", "never push"]);
+}
+
+#[test]
+fn merge_up_to_date_fast_forward_and_clean() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    commit(&dir, &["-m", "base", "--content", "base"]);
+    dir.ok(&["branch", "topic"]);
+    assert_eq!(dir.ok(&["merge", "topic"]), "already up to date\n");
+    dir.ok(&["switch", "topic"]);
+    commit(&dir, &["-m", "t", "--content", "theirs"]);
+    dir.ok(&["switch", "main"]);
+    let forward = dir.json(&["merge", "topic"]);
+    assert_eq!(forward["merge"], "fast_forward");
+    commit(&dir, &["-m", "o", "--content", "ours"]);
+    dir.ok(&["switch", "topic"]);
+    commit(&dir, &["-m", "t2", "--content", "more"]);
+    dir.ok(&["switch", "main"]);
+    let merged = dir.ok(&["merge", "topic", "-m", "bring in more"]);
+    assert!(
+        merged.starts_with("merged topic: ") && merged.contains("0 conflicts resolved"),
+        "{merged}"
+    );
+    assert_eq!(context(&dir), ["base", "theirs", "ours", "more"]);
+    let log = dir.ok(&["log", "--graph"]);
+    assert!(log.contains("merge: "), "{log}");
+}
+
+#[test]
+fn rebase_compress_and_reorder_rewrite_the_line_and_undo_puts_it_back() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let base = commit(&dir, &["-m", "base", "--content", "base"]);
+    dir.ok(&["branch", "topic"]);
+    commit(&dir, &["-m", "m", "--content", "main work"]);
+    dir.ok(&["switch", "topic"]);
+    let one = commit(
+        &dir,
+        &["-m", "one", "--content", "step one of a long story"],
+    );
+    let pin = commit(
+        &dir,
+        &["-m", "rule", "--kind", "pin", "--content", "keep me"],
+    );
+    let two = commit(
+        &dir,
+        &["-m", "two", "--content", "step two of a long story"],
+    );
+    let rebased = dir.json(&["rebase", "main"]);
+    assert_eq!(rebased["commits"].as_array().unwrap().len(), 3, "{rebased}");
+    assert_eq!(rebased["commits"][0]["links"]["rebased_from"], one.as_str());
+    assert_eq!(
+        context(&dir),
+        [
+            "base",
+            "main work",
+            "step one of a long story",
+            "keep me",
+            "step two of a long story"
+        ]
+    );
+    // Compress the rebased topic commits; the pin survives verbatim.
+    let head = rebased["head_commit"].as_str().unwrap().to_owned();
+    let range = format!("main..{}", &head[..8]);
+    let human = dir.ok(&[
+        "compress",
+        &range,
+        "--summary",
+        "two steps",
+        "--respect-pins",
+    ]);
+    assert!(
+        human.starts_with("compress: 2 commits written")
+            && human.contains("1 pinned block checked byte for byte"),
+        "{human}"
+    );
+    assert_eq!(context(&dir), ["base", "main work", "two steps", "keep me"]);
+    dir.ok(&["undo"]);
+    // A summarizer reads the blocks as JSON.
+    let summarizer = r#"python3 -c 'import json,sys; d=json.load(sys.stdin); print(str(len(d["blocks"])) + " blocks")'"#;
+    let compressed = dir.json(&["compress", &range, "--summarizer", summarizer]);
+    assert!(
+        compressed["tokens_after"].as_u64() < compressed["tokens_before"].as_u64(),
+        "{compressed}"
+    );
+    assert_eq!(context(&dir), ["base", "main work", "3 blocks"]);
+    dir.ok(&["undo"]);
+    dir.ok(&["undo"]);
+    assert_eq!(context(&dir).len(), 4, "back before the rebase");
+    // Reorder topic's own line.
+    let order = format!("{},{},{}", &two[..8], &one[..8], &pin[..8]);
+    let reordered = dir.json(&[
+        "reorder",
+        &format!("{}..{}", &base[..8], &two[..8]),
+        "--order",
+        &order,
+    ]);
+    assert!(reordered["warnings"].as_array().unwrap().is_empty());
+    assert_eq!(
+        context(&dir),
+        [
+            "base",
+            "step two of a long story",
+            "step one of a long story",
+            "keep me"
+        ]
+    );
+    let reflog = dir.ok(&["reflog"]);
+    assert!(
+        reflog.lines().next().unwrap().contains(" reorder: "),
+        "{reflog}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_and_records_nothing() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let base = commit(&dir, &["-m", "base", "--content", "base"]);
+    let two = commit(&dir, &["-m", "two", "--content", "two"]);
+    let edit = commit(
+        &dir,
+        &[
+            "-m",
+            "e",
+            "--kind",
+            "edit",
+            "--target",
+            &two,
+            "--content",
+            "two'",
+        ],
+    );
+    let before = events(&dir);
+    let range = format!("{}..{}", &base[..8], &edit[..8]);
+    let edit_first = format!("{},{}", &edit[..8], &two[..8]);
+    for args in [
+        vec!["merge", "nowhere"],
+        vec!["rebase", "abc"],
+        vec!["compress", "main", "--summary", "x"],
+        vec!["compress", &range],
+        vec!["reorder", &range, "--order", &two[..8]],
+        vec!["reorder", &range, "--order", &edit_first],
+    ] {
+        let output = dir.run(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            dir.render(&output)
+        );
+    }
+    let output = dir.run(&["reorder", &range, "--order", &edit_first]);
+    assert!(
+        text(&output.stderr).contains("would come before its target"),
+        "{}",
+        dir.render(&output)
+    );
+    assert_eq!(events(&dir), before);
+    let output = dir.run(&[
+        "--json",
+        "reorder",
+        &range,
+        "--order",
+        &edit_first,
+        "--force",
+    ]);
+    assert!(output.status.success(), "{}", dir.render(&output));
+    assert!(text(&output.stderr).contains("warning: the edit"));
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["warnings"][0]["edit"], edit.as_str());
+    assert_eq!(context(&dir), ["base", "two"]);
+}
