@@ -74,9 +74,9 @@ struct Builder<'a> {
     blocks: Vec<Block>,
     /// The block each commit so far brought in or edited.
     block_of: HashMap<&'a str, usize>,
-    /// The blocks holding each content (more than one only after edits), for keeping
-    /// identical blocks once.
-    by_content: HashMap<String, BTreeSet<usize>>,
+    /// The blocks by the CRC-32 of their content (several when contents collide, or after
+    /// edits), for keeping identical blocks once without a second copy of every content.
+    by_content: HashMap<u32, BTreeSet<usize>>,
 }
 
 impl<'a> Builder<'a> {
@@ -84,8 +84,13 @@ impl<'a> Builder<'a> {
         if commit.parents.len() > 1 {
             return;
         }
-        let first_same = self.by_content.get(&content).and_then(|same| same.first());
-        if let Some(&index) = first_same {
+        let key = crc32fast::hash(content.as_bytes());
+        let first_same = self.by_content.get(&key).and_then(|same| {
+            same.iter()
+                .copied()
+                .find(|&index| self.blocks[index].content == content)
+        });
+        if let Some(index) = first_same {
             if commit.kind == CommitKind::Pin {
                 self.blocks[index].kind = CommitKind::Pin;
             }
@@ -94,10 +99,7 @@ impl<'a> Builder<'a> {
         }
         let index = self.blocks.len();
         self.block_of.insert(&commit.id, index);
-        self.by_content
-            .entry(content.clone())
-            .or_default()
-            .insert(index);
+        self.by_content.entry(key).or_default().insert(index);
         self.blocks.push(Block {
             id: commit.id.clone(),
             kind: commit.kind,
@@ -118,13 +120,12 @@ impl<'a> Builder<'a> {
             return;
         };
         let block = &mut self.blocks[index];
-        if let Some(same) = self.by_content.get_mut(&block.content) {
+        let old_key = crc32fast::hash(block.content.as_bytes());
+        if let Some(same) = self.by_content.get_mut(&old_key) {
             same.remove(&index);
         }
-        self.by_content
-            .entry(content.clone())
-            .or_default()
-            .insert(index);
+        let key = crc32fast::hash(content.as_bytes());
+        self.by_content.entry(key).or_default().insert(index);
         block.content = content;
         block.tokens = commit.tokens;
         block.tokens_counted = commit.tokens_counted;
@@ -146,7 +147,8 @@ impl<'a> Builder<'a> {
             return;
         }
         let removed = self.blocks.remove(gone);
-        if let Some(same) = self.by_content.get_mut(&removed.content) {
+        let key = crc32fast::hash(removed.content.as_bytes());
+        if let Some(same) = self.by_content.get_mut(&key) {
             same.remove(&gone);
         }
         let keep = if keep > gone { keep - 1 } else { keep };
