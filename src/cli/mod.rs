@@ -143,6 +143,7 @@ impl From<agentrail::Error> for CliError {
             | Error::UnknownKind { .. }
             | Error::Decode { .. }
             | Error::Limit { .. }
+            | Error::NoSuchLsn { .. }
             | Error::Config { .. }
             | Error::Input(_) => EXIT_BAD_INPUT,
             Error::Context(agentrail::context::ContextError::NothingToUndo { .. }) => EXIT_FAILURE,

@@ -126,13 +126,25 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The content of a commit, read from its event.
+/// The text that stands for the content of a commit whose content gc or purge removed: one
+/// per commit, so that two removed blocks are not taken for the same block.
+pub fn removed_content(id: &str) -> String {
+    format!(
+        "[content of commit {} removed by gc or purge]",
+        super::id::short_id(id)
+    )
+}
+
+/// The content of a commit, read from its event ([`removed_content`] when it was removed).
 pub fn content_at(journal: &Journal, commit: &Commit) -> Result<String> {
     let missing = |reason: &str| Error::Decode {
         lsn: commit.lsn,
         reason: format!("the content of commit {} {reason}", commit.id),
     };
     match event_at(journal, commit.lsn)? {
+        Found::Event(event) if crate::event::tombstone::is_removed_commit(&event) => {
+            Ok(removed_content(&commit.id))
+        }
         Found::Event(event) => event
             .text("content")
             .map(str::to_owned)

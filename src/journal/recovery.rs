@@ -392,7 +392,7 @@ pub fn scan_active(
     while position < buffer.len() {
         match decode_frame(&buffer, position, tail.next_lsn) {
             Ok(frame) => {
-                tail.chain = chain_next(tail.chain, &frame.header_bytes);
+                tail.chain = chain_next(tail.chain, &frame.chain_bytes);
                 tail.last_record_offset = base + position as u64;
                 tail.next_lsn += 1;
                 position = frame.end();

@@ -282,7 +282,7 @@ fn check_frames(raw: &[u8], base_offset: u64, check: &mut SegmentCheck) -> Optio
     while position < raw.len() {
         match decode_frame(raw, position, check.good.next_lsn) {
             Ok(frame) => {
-                check.good.chain = chain_next(check.good.chain, &frame.header_bytes);
+                check.good.chain = chain_next(check.good.chain, &frame.chain_bytes);
                 check.good.last_record_offset = base_offset + position as u64;
                 check.good.next_lsn += 1;
                 check.summary.records += 1;
