@@ -5,6 +5,7 @@ mod append;
 mod context;
 mod event;
 mod export;
+mod gc;
 mod import;
 mod init;
 mod query;
@@ -107,6 +108,19 @@ enum Command {
     Verify,
     /// Move damaged segments aside and cut the log after the last good record.
     Repair,
+    /// Remove the content of context commits that no ref, and no reflog entry younger than
+    /// `context.gc_retention_days` (default 30), reaches. Rewrites sealed segments only.
+    Gc {
+        /// List what would be collected (count, LSNs, bytes) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove the content of the events at these LSNs, whatever their type (a secret that
+    /// slipped past redaction): each becomes a tombstone keeping its LSN, type and a SHA-256.
+    Purge {
+        #[arg(required = true, value_name = "LSN")]
+        lsns: Vec<u64>,
+    },
     #[command(flatten)]
     Context(context::ContextCommand),
 }
@@ -200,6 +214,8 @@ pub fn run() -> i32 {
         Command::Rebuild => query::rebuild(json),
         Command::Verify => verify::run_verify(json),
         Command::Repair => verify::run_repair(json),
+        Command::Gc { dry_run } => gc::run_gc(dry_run, json),
+        Command::Purge { lsns } => gc::run_purge(&lsns, json),
         Command::Context(command) => context::run(command, json),
     };
     match result {
