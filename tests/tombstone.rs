@@ -98,9 +98,11 @@ fn assert_records(journal: &Journal, targets: &BTreeSet<u64>) {
     }
 }
 
-/// The chain values that tie segments together: each segment's prev_chain and each sealed
-/// footer's end_chain and last LSN.
-fn links(fs: &SimFs) -> Vec<(u64, u32, Option<(u32, u64)>)> {
+/// A segment's first LSN and prev_chain, and, when sealed, its footer's end_chain and last LSN.
+type SegmentLinks = (u64, u32, Option<(u32, u64)>);
+
+/// The chain values that tie segments together.
+fn links(fs: &SimFs) -> Vec<SegmentLinks> {
     let dir = Path::new(DIR);
     list_segments(fs, dir)
         .unwrap()
