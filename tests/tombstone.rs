@@ -449,3 +449,28 @@ fn purge_keeps_counts_and_removes_text_of_any_event() {
     let refused = Event::from_json_line(&line, 3, 0).unwrap_err();
     assert_eq!(refused.field.as_deref(), Some("tombstone"));
 }
+
+/// A frame that passes every checksum but whose kept header is not its own is corruption, never
+/// a torn tail: recovery and verify agree, and nothing is truncated.
+#[test]
+fn a_tombstone_whose_kept_header_is_not_its_own_is_corruption() {
+    let fs = SimFs::new();
+    let journal = Journal::create(DIR, options(&fs)).unwrap();
+    journal.append(KIND_EVENT, payload(1)).unwrap();
+    journal.close();
+    let other = FrameHeader::for_payload(3, KIND_EVENT, 0, b"another record").encode();
+    let forged = Tombstone::encode(&other, &[0; 32], SUMMARY);
+    let header = FrameHeader::for_payload(2, KIND_EVENT, FRAME_FLAG_TOMBSTONE, &forged);
+    let path = segment_path(Path::new(DIR), 1);
+    let mut bytes = fs.read_file(&path).unwrap();
+    bytes.extend_from_slice(&header.encode());
+    bytes.extend_from_slice(&forged);
+    fs.write_file(&path, &bytes).unwrap();
+    let verified = verify(&fs, Path::new(DIR)).unwrap();
+    assert!(!verified.is_ok(), "verify reports the forged tombstone");
+    assert!(verified.torn_tail.is_none());
+    let _ = fs.remove_file(&Path::new(DIR).join("DAMAGED"));
+    let error = Journal::open(DIR, options(&fs)).unwrap_err();
+    assert!(error.is_corruption(), "{error}");
+    assert_eq!(fs.read_file(&path).unwrap(), bytes, "nothing was truncated");
+}

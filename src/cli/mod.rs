@@ -108,15 +108,20 @@ enum Command {
     Verify,
     /// Move damaged segments aside and cut the log after the last good record.
     Repair,
-    /// Remove the content of context commits that no ref, and no reflog entry younger than
-    /// `context.gc_retention_days` (default 30), reaches. Rewrites sealed segments only.
+    /// Remove the content of context commits that no ref or recent reflog entry reaches
+    ///
+    /// A reflog entry is recent when younger than `context.gc_retention_days` in
+    /// `.agentrail/config.json` (default 30). Each collected commit becomes a tombstone keeping
+    /// its LSN, id, parents and a SHA-256 of what was removed; sealed segments are rewritten.
     Gc {
         /// List what would be collected (count, LSNs, bytes) and change nothing.
         #[arg(long)]
         dry_run: bool,
     },
-    /// Remove the content of the events at these LSNs, whatever their type (a secret that
-    /// slipped past redaction): each becomes a tombstone keeping its LSN, type and a SHA-256.
+    /// Remove the content of the events at these LSNs (a secret that slipped through)
+    ///
+    /// Whatever their type, each becomes a tombstone keeping its LSN, type, envelope, counts
+    /// and a SHA-256 of what was removed. A record in the active segment is sealed in first.
     Purge {
         #[arg(required = true, value_name = "LSN")]
         lsns: Vec<u64>,

@@ -419,7 +419,12 @@ fn end_at_bad_frame(
         checkpoint.segment > tail.segment
             || checkpoint.segment == tail.segment && checkpoint.offset > offset
     });
-    if matches!(error, FrameError::WrongLsn { .. }) || valid_after.is_some() || synced {
+    // A wrong LSN or a bad tombstone passed every checksum: it is not a torn write.
+    let checked = matches!(
+        error,
+        FrameError::WrongLsn { .. } | FrameError::BadTombstone { .. }
+    );
+    if checked || valid_after.is_some() || synced {
         let reason = match valid_after {
             Some(at) => format!(
                 "{error}; a valid record follows at offset {}",
