@@ -44,6 +44,10 @@ pub enum Error {
         bound: String,
     },
 
+    /// An LSN given to the library is not in the journal.
+    #[error("no record at LSN {lsn}: the journal holds LSN 1 to {last_lsn}")]
+    NoSuchLsn { lsn: u64, last_lsn: u64 },
+
     /// A record payload could not be decoded.
     #[error("record LSN {lsn} cannot be decoded: {reason}")]
     Decode { lsn: u64, reason: String },
@@ -129,6 +133,10 @@ impl Error {
                 what,
                 value: *value,
                 bound: bound.clone(),
+            },
+            Error::NoSuchLsn { lsn, last_lsn } => Error::NoSuchLsn {
+                lsn: *lsn,
+                last_lsn: *last_lsn,
             },
             Error::Decode { lsn, reason } => Error::Decode {
                 lsn: *lsn,

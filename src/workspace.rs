@@ -34,11 +34,21 @@ pub struct ContextConfig {
     /// and at 100% of it.
     #[serde(default)]
     pub budget_tokens: Option<u64>,
+    /// `gc` keeps commits that a reflog entry younger than this many days names; default 30
+    /// (`crate::context::gc::GC_RETENTION_DAYS_DEFAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_retention_days: Option<u64>,
+    /// When true, `gc` no longer keeps a collapsed child's inner history through the collapse
+    /// commit's `child_head` and `child` links. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_collapsed_children: Option<bool>,
 }
 
 impl ContextConfig {
     fn is_empty(&self) -> bool {
         self.budget_tokens.is_none()
+            && self.gc_retention_days.is_none()
+            && self.gc_collapsed_children.is_none()
     }
 }
 

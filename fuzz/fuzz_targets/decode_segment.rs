@@ -7,8 +7,9 @@
 //!   and verify cross a sealed segment into an active one);
 //! - `0b10`: as above, with a checkpoint whose fields come from the first 28 bytes (encoded with a
 //!   valid checksum, so that recovery has to trust its fields and check them);
-//! - `0b11`: a real journal is written from the rest (record sizes and segment size), then damaged
-//!   by the operations that follow (xor, truncate, overwrite a word, remove a file).
+//! - `0b11`: a real journal is written from the rest (record sizes and segment size), one of its
+//!   records perhaps replaced by a tombstone, then damaged by the operations that follow (xor,
+//!   truncate, overwrite a word, remove a file).
 //!
 //! Then, on every input: `Event::decode` of the raw bytes, `SealedSegment::open` and `block()`
 //! of every segment, `verify`, `Journal::open`, a full read, a read from some LSN, one append,
@@ -25,7 +26,8 @@ use agentrail::journal::segment::{list_segments, segment_path, SealedSegment};
 use agentrail::journal::sim::SimFs;
 use agentrail::journal::vfs::Vfs;
 use agentrail::journal::{
-    repair, verify, Durability, Journal, NewRecord, Options, VerifyReport, KIND_EVENT,
+    repair, verify, Durability, Journal, NewRecord, Options, Record, Summarizer, VerifyReport,
+    KIND_EVENT,
 };
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
@@ -155,6 +157,16 @@ fn generate_and_damage(fs: &SimFs, dir: &Path, rest: &[u8]) -> bool {
             .append_batch(records)
             .expect("SimFs never fails here");
         journal.sync().expect("SimFs never fails here");
+        // Now and then tombstone one record, so that the decoders also meet tombstone frames
+        // and rewritten segments (format spec section 10).
+        let target = u64::from(cursor.byte());
+        if target != 0 && count > 0 {
+            let lsn = target % count as u64 + 1;
+            let summarize: Summarizer = Arc::new(|_record: &Record| Ok(b"kept".to_vec()));
+            journal
+                .tombstone(&[lsn], summarize)
+                .expect("SimFs never fails here");
+        }
     }
     let mut trusted = true;
     while !cursor.is_empty() {

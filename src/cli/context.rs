@@ -510,6 +510,19 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
 pub fn show_commit(recorder: &Recorder, commit: &Commit, json: bool) -> CliResult {
     let content = content_at(recorder.journal(), commit)?;
     let mut value = commit_json(commit);
+    if content == agentrail::context::materialize::removed_content(&commit.id) {
+        value["collected"] = Json::Bool(true);
+        return emit(json, &value, || {
+            format!(
+                "commit {}\n{}, {} tokens, agent {}, {}\n    collected by gc: its content and message were removed\n",
+                commit.id,
+                commit.kind.as_str(),
+                commit.tokens,
+                commit.agent,
+                agentrail::event::format_ts(commit.ts_micros),
+            )
+        });
+    }
     value["content"] = Json::String(content.clone());
     emit(json, &value, || {
         format!(

@@ -3,7 +3,7 @@
 use super::{
     emit, open_journal, open_workspace, output_error, write_out, CliError, CliResult, EXIT_FAILURE,
 };
-use agentrail::event::{decode_record, Decoded};
+use agentrail::event::{decode_record, tombstone_of, Decoded};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,7 +28,11 @@ pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
         let record = record?;
         match decode_record(&record)? {
             Decoded::Event(event) => {
-                let mut line = serde_json::to_vec(&event.to_json(record.lsn))
+                let object = match tombstone_of(&record) {
+                    Some((info, _)) => event.to_tombstone_json(record.lsn, &info),
+                    None => event.to_json(record.lsn),
+                };
+                let mut line = serde_json::to_vec(&object)
                     .map_err(|error| CliError::new(EXIT_FAILURE, error.to_string()))?;
                 line.push(b'\n');
                 write_out(&mut out, &line)?;

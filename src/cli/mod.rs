@@ -5,6 +5,7 @@ mod append;
 mod context;
 mod event;
 mod export;
+mod gc;
 mod import;
 mod init;
 mod query;
@@ -116,6 +117,24 @@ enum Command {
     Verify,
     /// Move damaged segments aside and cut the log after the last good record.
     Repair,
+    /// Remove the content of context commits that no ref or recent reflog entry reaches
+    ///
+    /// A reflog entry is recent when younger than `context.gc_retention_days` in
+    /// `.agentrail/config.json` (default 30). Each collected commit becomes a tombstone keeping
+    /// its LSN, id, parents and a SHA-256 of what was removed; sealed segments are rewritten.
+    Gc {
+        /// List what would be collected (count, LSNs, bytes) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove the content of the events at these LSNs (a secret that slipped through)
+    ///
+    /// Whatever their type, each becomes a tombstone keeping its LSN, type, envelope, counts
+    /// and a SHA-256 of what was removed. A record in the active segment is sealed in first.
+    Purge {
+        #[arg(required = true, value_name = "LSN")]
+        lsns: Vec<u64>,
+    },
     #[command(flatten)]
     Context(context::ContextCommand),
     #[command(flatten)]
@@ -156,6 +175,7 @@ impl From<agentrail::Error> for CliError {
             | Error::UnknownKind { .. }
             | Error::Decode { .. }
             | Error::Limit { .. }
+            | Error::NoSuchLsn { .. }
             | Error::Config { .. }
             | Error::Input(_) => EXIT_BAD_INPUT,
             Error::Context(agentrail::context::ContextError::NothingToUndo { .. }) => EXIT_FAILURE,
@@ -212,6 +232,8 @@ pub fn run() -> i32 {
         Command::Rebuild => query::rebuild(json),
         Command::Verify => verify::run_verify(json),
         Command::Repair => verify::run_repair(json),
+        Command::Gc { dry_run } => gc::run_gc(dry_run, json),
+        Command::Purge { lsns } => gc::run_purge(&lsns, json),
         Command::Context(command) => context::run(command, json),
         Command::Subagent(command) => subagent::run(command, json),
         Command::Rewrite(command) => rewrite::run(command, json),

@@ -297,7 +297,10 @@ fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
             ));
         }
     };
-    let value = event.to_json(lsn);
+    let value = match agentrail::event::tombstone::tombstone_at(recorder.journal(), lsn)? {
+        Some(info) => event.to_tombstone_json(lsn, &info),
+        None => event.to_json(lsn),
+    };
     emit(json, &value, || {
         serde_json::to_string_pretty(&value).unwrap_or_default()
     })

@@ -6,6 +6,11 @@
 //! commit seen before) changes nothing and is counted in `rejected`, since `apply` accepts any
 //! event and the library's operations check before they append.
 //!
+//! A `commit` event whose content gc or purge removed (a tombstone, `format-spec/events.md`
+//! section 8) still carries the commit's id, parents, kind, target, tokens and links: it becomes
+//! a *removed* commit, a placeholder with an empty message, so that later commits on top of it
+//! and reflog entries naming it still apply and every projection rebuilds after gc.
+//!
 //! Architecture invariant: every parent and target of a commit is a commit inserted before it
 //! (so the graph has no cycles), and every ref points at a commit.
 
@@ -176,13 +181,15 @@ impl StoredMove {
 pub struct Graph {
     commits: BTreeMap<String, Commit>,
     agents: BTreeMap<String, AgentRefs>,
+    /// Commits whose content gc or purge removed (placeholders without a message).
+    removed: BTreeSet<String>,
     /// Context events that changed nothing because they would have broken the graph.
     pub rejected: u64,
 }
 
 impl Projection for Graph {
     const NAME: &'static str = "graph";
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
 
     fn apply(&mut self, lsn: u64, event: &Event) {
         let applied = match event.kind() {
@@ -209,7 +216,15 @@ impl Graph {
             None | Some(Json::Null) => refs.head_commit().map(str::to_owned).into_iter().collect(),
             Some(parents) => strings(parents)?,
         };
-        let commit = self.commit_of(lsn, event, parents, agent)?;
+        let removed = crate::event::tombstone::is_removed_commit(event);
+        let commit = if removed {
+            self.removed_commit_of(lsn, event, parents, agent)?
+        } else {
+            self.commit_of(lsn, event, parents, agent)?
+        };
+        if removed {
+            self.removed.insert(commit.id.clone());
+        }
         let move_head = event.data.get("move_head").and_then(Json::as_bool) != Some(false);
         let id = commit.id.clone();
         let agent = commit.agent.clone();
@@ -266,6 +281,44 @@ impl Graph {
             return None;
         }
         Some(commit)
+    }
+
+    /// The placeholder of a removed commit: its id is taken as kept (the content it was
+    /// computed from is gone), its parents and target must be known as for any commit.
+    fn removed_commit_of(
+        &self,
+        lsn: u64,
+        event: &Event,
+        parents: Vec<String>,
+        agent: String,
+    ) -> Option<Commit> {
+        let data = &event.data;
+        let id = optional_text(data, "id")??;
+        let kind = CommitKind::parse(data.get("kind")?.as_str()?)?;
+        let target = optional_text(data, "target")?;
+        let known = |id: &String| self.commits.contains_key(id);
+        if !parents.iter().all(known) || !target.iter().all(known) || known(&id) {
+            return None;
+        }
+        Some(Commit {
+            id,
+            parents,
+            kind,
+            message: String::new(),
+            target,
+            tokens: data.get("tokens").and_then(Json::as_u64).unwrap_or(0),
+            tokens_counted: data.contains_key("tokenizer"),
+            agent,
+            session: event.session.clone(),
+            ts_micros: event.ts_micros,
+            lsn,
+            links: links_of(data)?,
+        })
+    }
+
+    /// True when gc or purge removed the content of commit `id`.
+    pub fn is_removed(&self, id: &str) -> bool {
+        self.removed.contains(id)
     }
 
     fn apply_ref_update(&mut self, lsn: u64, event: &Event) -> Option<()> {

@@ -216,28 +216,44 @@ fn content_in(
             continue;
         }
         return match decode_record(&record)? {
-            Decoded::Event(event) => event
-                .data
-                .get("content")
-                .and_then(|content| content.as_str())
-                .map(str::to_owned)
-                .ok_or_else(|| missing("is not a string")),
+            Decoded::Event(event) => content_of(&event, commit),
             Decoded::Skipped { .. } => Err(missing("is not in the journal")),
         };
     }
 }
 
-/// The content of a commit, read from its event.
+/// The text that stands for the content of a commit whose content gc or purge removed: one
+/// per commit, so that two removed blocks are not taken for the same block.
+pub fn removed_content(id: &str) -> String {
+    format!(
+        "[content of commit {} removed by gc or purge]",
+        super::id::short_id(id)
+    )
+}
+
+/// The content of a commit, read from its event ([`removed_content`] when it was removed).
 pub fn content_at(journal: &Journal, commit: &Commit) -> Result<String> {
     let missing = |reason: &str| Error::Decode {
         lsn: commit.lsn,
         reason: format!("the content of commit {} {reason}", commit.id),
     };
     match event_at(journal, commit.lsn)? {
-        Found::Event(event) => event
-            .text("content")
-            .map(str::to_owned)
-            .ok_or_else(|| missing("is not a string")),
+        Found::Event(event) => content_of(&event, commit),
         Found::Skipped | Found::Absent => Err(missing("is not in the journal")),
     }
+}
+
+/// The content of `commit` from its event: the marker of [`removed_content`] when gc or purge
+/// removed it.
+fn content_of(event: &crate::event::Event, commit: &Commit) -> Result<String> {
+    if crate::event::tombstone::is_removed_commit(event) {
+        return Ok(removed_content(&commit.id));
+    }
+    event
+        .text("content")
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Decode {
+            lsn: commit.lsn,
+            reason: format!("the content of commit {} is not a string", commit.id),
+        })
 }

@@ -11,6 +11,7 @@
 //! the refs as before or after an operation, never in between; operations that write several
 //! commits write them with `move_head: false` and then one `ref_update`.
 
+pub mod gc;
 pub mod graph;
 pub mod id;
 pub mod inspect;

@@ -7,8 +7,10 @@
 //! journals holding older or newer type names stay readable.
 
 pub mod schema;
+pub mod tombstone;
 
 pub use schema::EventType;
+pub use tombstone::{tombstone_of, TombstoneInfo};
 
 use crate::journal::{Record, KIND_EVENT};
 use serde::{Deserialize, Serialize};
@@ -209,6 +211,13 @@ impl Event {
         line: usize,
         now_micros: i64,
     ) -> Result<Event, InputError> {
+        if object.contains_key("tombstone") {
+            return Err(input_error(
+                line,
+                Some("tombstone"),
+                "this line is a tombstone (an event whose content gc or purge removed); it cannot be imported",
+            ));
+        }
         if let Some(unknown) = object.keys().find(|key| {
             !matches!(
                 key.as_str(),
@@ -310,6 +319,22 @@ impl Event {
         Json::Object(object)
     }
 
+    /// The canonical JSON object of a tombstoned event: as [`Event::to_json`], with a
+    /// `tombstone` member before `data` (`format-spec/events.md` section 8).
+    pub fn to_tombstone_json(&self, lsn: u64, info: &TombstoneInfo) -> Json {
+        let mut object = match self.to_json(lsn) {
+            Json::Object(object) => object,
+            _ => Map::new(),
+        };
+        let data = object.remove("data").unwrap_or(Json::Null);
+        object.insert(
+            "tombstone".into(),
+            serde_json::json!({ "sha256": info.sha256, "bytes": info.bytes }),
+        );
+        object.insert("data".into(), data);
+        Json::Object(object)
+    }
+
     /// The disk type for this event.
     pub fn to_record(&self) -> EventRecord {
         EventRecord {
@@ -380,9 +405,20 @@ pub enum Decoded {
 
 /// Decodes a record: events are decoded, unknown skippable kinds are passed over, unknown
 /// must-understand kinds are an error.
+/// A tombstone decodes to the event it kept (`format-spec/events.md` section 8).
 pub fn decode_record(record: &Record) -> crate::Result<Decoded> {
+    let payload = match tombstone_of(record) {
+        Some((_, summary)) => summary,
+        None if record.flags & crate::journal::format::FRAME_FLAG_TOMBSTONE != 0 => {
+            return Err(crate::Error::Decode {
+                lsn: record.lsn,
+                reason: "tombstone payload is damaged".into(),
+            })
+        }
+        None => &record.payload,
+    };
     match record.kind {
-        KIND_EVENT => Event::decode(record.lsn, &record.payload).map(Decoded::Event),
+        KIND_EVENT => Event::decode(record.lsn, payload).map(Decoded::Event),
         kind if record.flags & crate::journal::format::FRAME_FLAG_MUST_UNDERSTAND != 0 => {
             Err(crate::Error::UnknownKind {
                 lsn: record.lsn,

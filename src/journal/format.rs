@@ -26,8 +26,20 @@ pub const SEALED_BLOCK_BYTES_MAX: u32 =
 
 /// Segment flag: the segment is sealed (zstd blocks, index, footer).
 pub const SEGMENT_FLAG_SEALED: u32 = 1;
+/// Segment flag: the sealed segment holds tombstone frames (section 10 of the spec). A reader
+/// of format version 1 refuses it as an unknown flag instead of misreading a tombstone.
+pub const SEGMENT_FLAG_TOMBSTONES: u32 = 2;
+/// Every segment flag this version knows.
+pub const SEGMENT_FLAGS_KNOWN: u32 = SEGMENT_FLAG_SEALED | SEGMENT_FLAG_TOMBSTONES;
 /// Frame flag: a reader that does not know the record's kind must stop rather than skip it.
 pub const FRAME_FLAG_MUST_UNDERSTAND: u16 = 1;
+/// Frame flag: the frame is a tombstone; its payload starts with the original frame header
+/// and the SHA-256 of the original payload (section 10 of the spec).
+pub const FRAME_FLAG_TOMBSTONE: u16 = 2;
+/// Bytes of a SHA-256 digest.
+pub const SHA256_BYTES: usize = 32;
+/// Bytes a tombstone payload holds before the caller's summary: the kept header and the hash.
+pub const TOMBSTONE_PREFIX_BYTES: usize = FRAME_HEADER_BYTES + SHA256_BYTES;
 
 fn crc32(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
@@ -100,7 +112,7 @@ impl SegmentHeader {
             ));
         }
         let flags = u32_at(bytes, 12);
-        if flags & !SEGMENT_FLAG_SEALED != 0 {
+        if flags & !SEGMENT_FLAGS_KNOWN != 0 {
             return Err(format!("segment header has unknown flags {flags:#x}"));
         }
         Ok(SegmentHeader {
@@ -169,6 +181,10 @@ impl FrameHeader {
         })
     }
 
+    pub fn is_tombstone(&self) -> bool {
+        self.flags & FRAME_FLAG_TOMBSTONE != 0
+    }
+
     pub fn payload_matches(&self, payload: &[u8]) -> bool {
         payload.len() == self.payload_len as usize && crc32(payload) == self.payload_crc
     }
@@ -176,6 +192,61 @@ impl FrameHeader {
     /// Bytes of header plus payload.
     pub fn frame_len(&self) -> u64 {
         FRAME_HEADER_BYTES as u64 + u64::from(self.payload_len)
+    }
+}
+
+/// The payload of a tombstone frame: the header of the record it replaces, byte for byte (the
+/// chain continues over these bytes), the SHA-256 of the removed payload, and a summary the
+/// payload's owner chose to keep (for an event: its envelope and some fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tombstone<'a> {
+    pub kept_header_bytes: [u8; FRAME_HEADER_BYTES],
+    pub kept_header: FrameHeader,
+    pub payload_sha256: [u8; SHA256_BYTES],
+    pub summary: &'a [u8],
+}
+
+impl<'a> Tombstone<'a> {
+    /// The payload of a tombstone for the record with header `kept_header_bytes`.
+    pub fn encode(
+        kept_header_bytes: &[u8; FRAME_HEADER_BYTES],
+        payload_sha256: &[u8; SHA256_BYTES],
+        summary: &[u8],
+    ) -> Vec<u8> {
+        let mut payload = Vec::with_capacity(TOMBSTONE_PREFIX_BYTES + summary.len());
+        payload.extend_from_slice(kept_header_bytes);
+        payload.extend_from_slice(payload_sha256);
+        payload.extend_from_slice(summary);
+        payload
+    }
+
+    /// Decodes the payload of the tombstone frame with header `header`, checking that the kept
+    /// header is a valid, non-tombstone header of the same LSN and kind.
+    pub fn decode(header: &FrameHeader, payload: &'a [u8]) -> Result<Tombstone<'a>, String> {
+        if payload.len() < TOMBSTONE_PREFIX_BYTES {
+            return Err(format!(
+                "tombstone payload of {} bytes is shorter than its {TOMBSTONE_PREFIX_BYTES}-byte prefix",
+                payload.len()
+            ));
+        }
+        let mut kept_header_bytes = [0u8; FRAME_HEADER_BYTES];
+        kept_header_bytes.copy_from_slice(&payload[..FRAME_HEADER_BYTES]);
+        let kept_header = FrameHeader::decode(&kept_header_bytes)
+            .map_err(|_| "tombstone's kept header is damaged".to_string())?;
+        if kept_header.lsn != header.lsn
+            || kept_header.kind != header.kind
+            || kept_header.flags & FRAME_FLAG_TOMBSTONE != 0
+        {
+            return Err("tombstone's kept header is not the header of its record".into());
+        }
+        let mut payload_sha256 = [0u8; SHA256_BYTES];
+        payload_sha256.copy_from_slice(&payload[FRAME_HEADER_BYTES..TOMBSTONE_PREFIX_BYTES]);
+        Ok(Tombstone {
+            kept_header_bytes,
+            kept_header,
+            payload_sha256,
+            summary: &payload[TOMBSTONE_PREFIX_BYTES..],
+        })
     }
 }
 

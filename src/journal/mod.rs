@@ -12,6 +12,7 @@ pub mod format;
 pub mod reader;
 pub mod recovery;
 mod reply;
+pub mod rewrite;
 pub mod segment;
 pub mod sim;
 pub mod verify;
@@ -20,6 +21,7 @@ mod writer;
 
 pub use reader::{Reader, Record};
 pub use recovery::{RecoveryReport, TornTail};
+pub use rewrite::{Summarizer, TombstoneReport, Tombstoned};
 pub use verify::{repair, verify, RepairReport, VerifyReport};
 
 use crate::error::{Error, Result};
@@ -300,6 +302,24 @@ impl Journal {
     pub fn sync(&self) -> Result<()> {
         let (reply, answer) = reply::reply_slot();
         self.send(Request::Sync { reply })?;
+        answer
+            .wait()
+            .ok_or_else(|| Error::Poisoned("the writer thread has stopped".into()))?
+    }
+
+    /// Replaces the records at `lsns` by tombstones that keep each record's LSN, kind, original
+    /// frame header, the SHA-256 of its payload and what `summarize` makes of it
+    /// (`format-spec/journal.md` section 10). The sealed segments holding them are rewritten
+    /// under the journal's lock; when one is in the active segment, that segment is sealed
+    /// first. Fails with [`Error::NoSuchLsn`] before changing anything when an LSN is not in the
+    /// journal. Projection checkpoints are not this layer's business: callers drop them.
+    pub fn tombstone(&self, lsns: &[u64], summarize: Summarizer) -> Result<TombstoneReport> {
+        let (reply, answer) = reply::reply_slot();
+        self.send(Request::Tombstone {
+            lsns: lsns.iter().copied().collect(),
+            summarize,
+            reply,
+        })?;
         answer
             .wait()
             .ok_or_else(|| Error::Poisoned("the writer thread has stopped".into()))?

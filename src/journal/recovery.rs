@@ -392,7 +392,7 @@ pub fn scan_active(
     while position < buffer.len() {
         match decode_frame(&buffer, position, tail.next_lsn) {
             Ok(frame) => {
-                tail.chain = chain_next(tail.chain, &frame.header_bytes);
+                tail.chain = chain_next(tail.chain, &frame.chain_bytes);
                 tail.last_record_offset = base + position as u64;
                 tail.next_lsn += 1;
                 position = frame.end();
@@ -419,7 +419,12 @@ fn end_at_bad_frame(
         checkpoint.segment > tail.segment
             || checkpoint.segment == tail.segment && checkpoint.offset > offset
     });
-    if matches!(error, FrameError::WrongLsn { .. }) || valid_after.is_some() || synced {
+    // A wrong LSN or a bad tombstone passed every checksum: it is not a torn write.
+    let checked = matches!(
+        error,
+        FrameError::WrongLsn { .. } | FrameError::BadTombstone { .. }
+    );
+    if checked || valid_after.is_some() || synced {
         let reason = match valid_after {
             Some(at) => format!(
                 "{error}; a valid record follows at offset {}",

@@ -6,8 +6,9 @@
 
 use super::format::{
     chain_next, BlockIndexEntry, FrameHeader, FrameHeaderError, SealedFooter, SegmentHeader,
-    FOOTER_BYTES, FRAME_HEADER_BYTES, INDEX_ENTRY_BYTES, RECORD_PAYLOAD_BYTES_MAX,
-    SEALED_BLOCK_BYTES, SEALED_BLOCK_BYTES_MAX, SEGMENT_FLAG_SEALED, SEGMENT_HEADER_BYTES,
+    Tombstone, FOOTER_BYTES, FRAME_HEADER_BYTES, INDEX_ENTRY_BYTES, RECORD_PAYLOAD_BYTES_MAX,
+    SEALED_BLOCK_BYTES, SEALED_BLOCK_BYTES_MAX, SEGMENT_FLAG_SEALED, SEGMENT_FLAG_TOMBSTONES,
+    SEGMENT_HEADER_BYTES,
 };
 use super::vfs::{MappedBytes, Vfs, VfsFile};
 use crate::error::{Error, Result};
@@ -65,6 +66,9 @@ pub fn segments_among(names: &[String]) -> Vec<u64> {
 pub struct Frame {
     pub header: FrameHeader,
     pub header_bytes: [u8; FRAME_HEADER_BYTES],
+    /// The header bytes the chain continues over: the frame's own, or, for a tombstone (known
+    /// once [`decode_frame`] checked its payload), the header of the record it replaced.
+    pub chain_bytes: [u8; FRAME_HEADER_BYTES],
     /// Offset of the payload in the buffer.
     pub payload_start: usize,
 }
@@ -90,6 +94,8 @@ pub enum FrameError {
     WrongLsn { expected: u64, found: u64 },
     /// The payload's checksum does not match.
     BadPayload { lsn: u64 },
+    /// A tombstone whose payload passes its checksum but does not hold a valid kept header.
+    BadTombstone { lsn: u64, reason: String },
 }
 
 impl std::fmt::Display for FrameError {
@@ -102,6 +108,9 @@ impl std::fmt::Display for FrameError {
             }
             FrameError::BadPayload { lsn } => {
                 write!(f, "payload checksum mismatch in record LSN {lsn}")
+            }
+            FrameError::BadTombstone { lsn, reason } => {
+                write!(f, "record LSN {lsn}: {reason}")
             }
         }
     }
@@ -136,6 +145,7 @@ pub fn decode_frame_header(
     Ok(Frame {
         header,
         header_bytes,
+        chain_bytes: header_bytes,
         payload_start: position + FRAME_HEADER_BYTES,
     })
 }
@@ -146,7 +156,7 @@ pub fn decode_frame(
     position: usize,
     expected_lsn: u64,
 ) -> Result<Frame, FrameError> {
-    let frame = decode_frame_header(buffer, position, expected_lsn)?;
+    let mut frame = decode_frame_header(buffer, position, expected_lsn)?;
     let payload = buffer
         .get(frame.payload_start..frame.end())
         .ok_or(FrameError::Incomplete)?;
@@ -154,6 +164,15 @@ pub fn decode_frame(
         return Err(FrameError::BadPayload {
             lsn: frame.header.lsn,
         });
+    }
+    if frame.header.is_tombstone() {
+        let tombstone = Tombstone::decode(&frame.header, payload).map_err(|reason| {
+            FrameError::BadTombstone {
+                lsn: frame.header.lsn,
+                reason,
+            }
+        })?;
+        frame.chain_bytes = tombstone.kept_header_bytes;
     }
     Ok(frame)
 }
@@ -277,10 +296,15 @@ pub fn seal_segment(vfs: &dyn Vfs, dir: &Path, file: &dyn VfsFile, input: SealIn
 /// Builds the bytes of a sealed segment from the raw frames of an active one, checking every
 /// frame on the way so that damage is never sealed in.
 pub fn encode_sealed(path: &Path, raw: &[u8], input: SealInput) -> Result<Vec<u8>> {
-    let (spans, chain) = split_into_blocks(path, raw, input)?;
+    let (spans, chain, tombstones) = split_into_blocks(path, raw, input)?;
     let compressed = compress_blocks(raw, &spans)?;
     let header = SegmentHeader {
-        flags: SEGMENT_FLAG_SEALED,
+        flags: SEGMENT_FLAG_SEALED
+            | if tombstones {
+                SEGMENT_FLAG_TOMBSTONES
+            } else {
+                0
+            },
         first_lsn: input.first_lsn,
         prev_chain: input.prev_chain,
     };
@@ -320,8 +344,13 @@ struct BlockSpan {
     records: u32,
 }
 
-/// Checks every frame of `raw` and cuts it into blocks; returns them and the chain at the end.
-fn split_into_blocks(path: &Path, raw: &[u8], input: SealInput) -> Result<(Vec<BlockSpan>, u32)> {
+/// Checks every frame of `raw` and cuts it into blocks; returns them, the chain at the end, and
+/// whether any frame is a tombstone.
+fn split_into_blocks(
+    path: &Path,
+    raw: &[u8],
+    input: SealInput,
+) -> Result<(Vec<BlockSpan>, u32, bool)> {
     let mut spans = Vec::new();
     let mut span = BlockSpan {
         start: 0,
@@ -330,6 +359,7 @@ fn split_into_blocks(path: &Path, raw: &[u8], input: SealInput) -> Result<(Vec<B
         records: 0,
     };
     let (mut lsn, mut chain) = (input.first_lsn, input.prev_chain);
+    let mut tombstones = false;
     while span.end < raw.len() {
         let frame = decode_frame(raw, span.end, lsn).map_err(|error| {
             Error::corruption(
@@ -338,7 +368,8 @@ fn split_into_blocks(path: &Path, raw: &[u8], input: SealInput) -> Result<(Vec<B
                 error.to_string(),
             )
         })?;
-        chain = chain_next(chain, &frame.header_bytes);
+        chain = chain_next(chain, &frame.chain_bytes);
+        tombstones |= frame.header.is_tombstone();
         span.end = frame.end();
         span.records += 1;
         lsn += 1;
@@ -359,7 +390,7 @@ fn split_into_blocks(path: &Path, raw: &[u8], input: SealInput) -> Result<(Vec<B
             "segment content does not end where its writer recorded",
         ));
     }
-    Ok((spans, chain))
+    Ok((spans, chain, tombstones))
 }
 
 /// Compresses the blocks on up to `SEAL_THREADS_MAX` threads: the blocks are independent, and

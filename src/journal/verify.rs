@@ -10,7 +10,7 @@ use super::recovery::{
 };
 use super::segment::{
     decode_frame, find_valid_frame_after, find_valid_frame_from, io_error, list_segments,
-    read_segment_header, segment_path, write_file_atomically, SealedSegment,
+    read_segment_header, segment_path, write_file_atomically, FrameError, SealedSegment,
 };
 use super::vfs::Vfs;
 use super::LOCK_FILE;
@@ -277,12 +277,16 @@ fn check_segment_body(
 
 /// Checks the frames of a buffer starting at `check.good`'s position; returns the offset in the
 /// buffer of the first bad frame and why it is bad.
-fn check_frames(raw: &[u8], base_offset: u64, check: &mut SegmentCheck) -> Option<(usize, String)> {
+fn check_frames(
+    raw: &[u8],
+    base_offset: u64,
+    check: &mut SegmentCheck,
+) -> Option<(usize, FrameError)> {
     let mut position = 0;
     while position < raw.len() {
         match decode_frame(raw, position, check.good.next_lsn) {
             Ok(frame) => {
-                check.good.chain = chain_next(check.good.chain, &frame.header_bytes);
+                check.good.chain = chain_next(check.good.chain, &frame.chain_bytes);
                 check.good.last_record_offset = base_offset + position as u64;
                 check.good.next_lsn += 1;
                 check.summary.records += 1;
@@ -294,7 +298,7 @@ fn check_frames(raw: &[u8], base_offset: u64, check: &mut SegmentCheck) -> Optio
                     .extend_from_slice(&raw[position..frame.end()]);
                 position = frame.end();
             }
-            Err(error) => return Some((position, error.to_string())),
+            Err(error) => return Some((position, error)),
         }
     }
     None
@@ -308,14 +312,16 @@ fn check_active(
     check: &mut SegmentCheck,
 ) -> Result<()> {
     let base = SEGMENT_HEADER_BYTES as u64;
-    if let Some((position, reason)) = check_frames(raw, base, check) {
+    if let Some((position, error)) = check_frames(raw, base, check) {
         let offset = base + position as u64;
         let valid_after = find_valid_frame_after(raw, position, check.good.next_lsn);
         if let Some(at) = valid_after {
             check.summary.last_lsn_seen = last_lsn_from(raw, at);
         }
-        if valid_after.is_some() || offset < durable_end {
-            return Err(Error::corruption(path, offset, reason));
+        // As in recovery: a bad tombstone passed every checksum, so it is not a torn write.
+        let checked = matches!(error, FrameError::BadTombstone { .. });
+        if checked || valid_after.is_some() || offset < durable_end {
+            return Err(Error::corruption(path, offset, error.to_string()));
         }
         check.torn = Some(TornTail {
             segment: path.to_path_buf(),
@@ -364,11 +370,11 @@ fn check_sealed(
     check.summary.last_lsn_seen = segment.footer.last_lsn;
     for (number, entry) in segment.blocks.iter().enumerate() {
         let raw = segment.block(number)?;
-        if let Some((position, reason)) = check_frames(&raw, 0, check) {
+        if let Some((position, error)) = check_frames(&raw, 0, check) {
             return Err(Error::corruption(
                 path,
                 entry.offset,
-                format!("block {number} (uncompressed offset {position}): {reason}"),
+                format!("block {number} (uncompressed offset {position}): {error}"),
             ));
         }
     }

@@ -6,13 +6,16 @@
 use super::format::{chain_next, FrameHeader, FRAME_HEADER_BYTES};
 use super::recovery::{recover, scan_active, RecoveryReport, Tail, CHECKPOINT_FILE};
 use super::reply::Replier;
+use super::rewrite::{by_segment, rewrite_sealed, Summarizer, TombstoneReport};
 use super::segment::{
-    create_segment, io_error, seal_segment, segment_path, write_file_atomically, SealInput,
+    create_segment, io_error, list_segments, seal_segment, segment_path, write_file_atomically,
+    SealInput,
 };
 use super::vfs::{Vfs, VfsLock};
 use super::{Durability, NewRecord};
 use crate::error::{Error, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +37,11 @@ pub(crate) enum Request {
     Sync {
         reply: Replier<Result<()>>,
     },
+    Tombstone {
+        lsns: BTreeSet<u64>,
+        summarize: Summarizer,
+        reply: Replier<Result<TombstoneReport>>,
+    },
 }
 
 impl Request {
@@ -43,7 +51,7 @@ impl Request {
                 .iter()
                 .map(|record| record.payload.len() + FRAME_HEADER_BYTES)
                 .sum(),
-            Request::Sync { .. } => 0,
+            Request::Sync { .. } | Request::Tombstone { .. } => 0,
         }
     }
 }
@@ -176,7 +184,7 @@ impl Writer {
             .iter()
             .filter_map(|request| match request {
                 Request::Append { records, .. } => Some(records),
-                Request::Sync { .. } => None,
+                Request::Sync { .. } | Request::Tombstone { .. } => None,
             })
             .collect();
         let wants_sync = batch
@@ -202,6 +210,11 @@ impl Writer {
                 Request::Sync { reply } => {
                     reply.send(synced.as_ref().copied().map_err(Error::duplicate))
                 }
+                Request::Tombstone {
+                    lsns,
+                    summarize,
+                    reply,
+                } => reply.send(self.tombstone(&lsns, &summarize)),
             }
         }
     }
@@ -223,6 +236,64 @@ impl Writer {
             self.poisoned = Some(format!("{context}: {source}"));
         }
         result
+    }
+
+    /// Replaces the records at `lsns` by tombstones, under the journal's lock so that no other
+    /// process appends, rolls or rewrites meanwhile. A record in the active segment is first
+    /// sealed in with a roll: only sealed segments are rewritten.
+    fn tombstone(
+        &mut self,
+        lsns: &BTreeSet<u64>,
+        summarize: &Summarizer,
+    ) -> Result<TombstoneReport> {
+        if let Some(reason) = &self.poisoned {
+            return Err(Error::Poisoned(reason.clone()));
+        }
+        self.lock
+            .lock()
+            .map_err(|error| Error::io("taking the journal lock", error))?;
+        let result = self.tombstone_locked(lsns, summarize);
+        let unlocked = self
+            .lock
+            .unlock()
+            .map_err(|error| Error::io("releasing the journal lock", error));
+        result.and_then(|report| unlocked.map(|()| report))
+    }
+
+    fn tombstone_locked(
+        &mut self,
+        lsns: &BTreeSet<u64>,
+        summarize: &Summarizer,
+    ) -> Result<TombstoneReport> {
+        if let Some(damage) = super::damage_marker(self.vfs.as_ref(), &self.dir) {
+            return Err(Error::Damaged(damage));
+        }
+        self.refresh()?;
+        let last_lsn = self.tail.next_lsn - 1;
+        if let Some(&lsn) = lsns.iter().find(|&&lsn| lsn == 0 || lsn > last_lsn) {
+            return Err(Error::NoSuchLsn { lsn, last_lsn });
+        }
+        let mut report = TombstoneReport::default();
+        if lsns.range(self.tail.segment..).next().is_some() {
+            let rolled = self.roll();
+            if let Err(Error::Io { context, source }) = &rolled {
+                self.poisoned = Some(format!("{context}: {source}"));
+            }
+            rolled?;
+            report.sealed_active = true;
+        }
+        let segments = list_segments(self.vfs.as_ref(), &self.dir)?;
+        for (first_lsn, group) in by_segment(&segments, lsns) {
+            rewrite_sealed(
+                self.vfs.as_ref(),
+                &self.dir,
+                first_lsn,
+                &group,
+                summarize,
+                &mut report,
+            )?;
+        }
+        Ok(report)
     }
 
     /// Follows what other processes appended since this writer last held the lock.

@@ -1,0 +1,266 @@
+//! Garbage collection of context commits, and purge of any event. `gc` removes the content of
+//! the commits nothing needs any more: a commit is kept when it is reachable (through parents,
+//! an edit's target, and links naming commits) from any agent's current refs, or from the refs
+//! before or after any reflog entry younger than the retention period. With the
+//! `gc_collapsed_children` policy, a collapse commit's `child_head` and `child` links no longer
+//! keep the child's inner history. `purge` removes the content of the events at given LSNs,
+//! whatever their type: the way out for a secret that slipped past redaction.
+//!
+//! Both replace records by tombstones through [`Journal::tombstone`]; the summary a tombstone
+//! keeps of a `commit` is the commit as the graph knows it (id, explicit parents, kind, target,
+//! tokens, links), so the graph rebuilds with a removed placeholder in its place and old
+//! reflog entries still apply. Projection checkpoints may hold removed text (a session's task,
+//! a commit's message), so both drop every checkpoint before the rewrite and rebuild them after.
+
+use super::graph::{Commit, Graph};
+use crate::error::Result;
+use crate::event::tombstone::{kept_event, summary_of};
+use crate::event::Event;
+use crate::journal::{Journal, Record, Summarizer, TombstoneReport, KIND_EVENT};
+use crate::recorder::Recorder;
+use crate::workspace::ContextConfig;
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// Reflog entries younger than this many days keep the commits they name, by default.
+pub const GC_RETENTION_DAYS_DEFAULT: u64 = 30;
+const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+/// The links through which a collapse commit points at the child's history.
+pub const COLLAPSED_CHILD_LINKS: [&str; 2] = ["child_head", "child"];
+
+/// What `gc` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub retention_days: u64,
+    /// When true, `child_head` and `child` links do not keep what they name.
+    pub collect_collapsed_children: bool,
+    /// The time the retention period is counted back from (UTC microseconds).
+    pub now_micros: i64,
+}
+
+impl Policy {
+    /// The policy of a workspace's `context` config, at time `now_micros`.
+    pub fn from_config(config: &ContextConfig, now_micros: i64) -> Policy {
+        Policy {
+            retention_days: config
+                .gc_retention_days
+                .unwrap_or(GC_RETENTION_DAYS_DEFAULT),
+            collect_collapsed_children: config.gc_collapsed_children.unwrap_or(false),
+            now_micros,
+        }
+    }
+
+    /// Reflog entries at or after this time keep what they name.
+    fn cutoff_micros(&self) -> i64 {
+        let days = i64::try_from(self.retention_days).unwrap_or(i64::MAX);
+        self.now_micros
+            .saturating_sub(days.saturating_mul(MICROS_PER_DAY))
+    }
+}
+
+/// A commit `gc` collects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Collectable {
+    pub id: String,
+    pub lsn: u64,
+    pub agent: String,
+    /// Bytes of the event's payload, which the tombstone replaces.
+    pub payload_bytes: u64,
+}
+
+/// What `gc` collects (or, in a dry run, would).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    pub collected: Vec<Collectable>,
+    /// The journal's rewrite; `None` in a dry run or when nothing was collected.
+    pub rewrite: Option<TombstoneReport>,
+}
+
+impl GcReport {
+    pub fn payload_bytes(&self) -> u64 {
+        self.collected
+            .iter()
+            .map(|commit| commit.payload_bytes)
+            .sum()
+    }
+}
+
+/// The ids of every commit `policy` keeps.
+pub fn reachable(graph: &Graph, policy: &Policy) -> HashSet<String> {
+    let cutoff = policy.cutoff_micros();
+    let mut stack: Vec<String> = Vec::new();
+    for agent in graph.agents() {
+        stack.extend(graph.refs(agent).pointed_at().map(str::to_owned));
+        for entry in graph.reflog(agent) {
+            if entry.ts_micros >= cutoff {
+                stack.extend(entry.before.pointed_at().map(str::to_owned));
+                stack.extend(entry.after.pointed_at().map(str::to_owned));
+            }
+        }
+    }
+    let mut kept: HashSet<String> = HashSet::new();
+    while let Some(id) = stack.pop() {
+        let Some(commit) = graph.commit(&id) else {
+            continue;
+        };
+        if !kept.insert(id) {
+            continue;
+        }
+        stack.extend(commit.parents.iter().cloned());
+        stack.extend(commit.target.iter().cloned());
+        stack.extend(followed_links(commit, policy).map(str::to_owned));
+    }
+    kept
+}
+
+/// The link values of `commit` that keep what they name under `policy`.
+fn followed_links<'a>(commit: &'a Commit, policy: &Policy) -> impl Iterator<Item = &'a str> {
+    let skip_children = policy.collect_collapsed_children;
+    commit
+        .links
+        .iter()
+        .filter(move |(name, _)| !(skip_children && COLLAPSED_CHILD_LINKS.contains(&name.as_str())))
+        .map(|(_, value)| value.as_str())
+}
+
+/// The commits `policy` collects, in LSN order, without their sizes (see [`plan`]).
+pub fn unreachable<'a>(graph: &'a Graph, policy: &Policy) -> Vec<&'a Commit> {
+    let kept = reachable(graph, policy);
+    let mut commits: Vec<&Commit> = graph
+        .commits()
+        .values()
+        .filter(|commit| !kept.contains(&commit.id) && !graph.is_removed(&commit.id))
+        .collect();
+    commits.sort_by_key(|commit| commit.lsn);
+    commits
+}
+
+/// What `gc` would collect, with the payload size of each commit's event.
+pub fn plan(journal: &Journal, graph: &Graph, policy: &Policy) -> Result<Vec<Collectable>> {
+    let commits = unreachable(graph, policy);
+    let sizes = payload_bytes_at(journal, commits.iter().map(|commit| commit.lsn))?;
+    Ok(commits
+        .into_iter()
+        .map(|commit| Collectable {
+            id: commit.id.clone(),
+            lsn: commit.lsn,
+            agent: commit.agent.clone(),
+            payload_bytes: sizes.get(&commit.lsn).copied().unwrap_or(0),
+        })
+        .collect())
+}
+
+/// The payload sizes of the records at `lsns`, in one forward read from the first of them: a
+/// read per LSN would decompress a block (and prefetch more) for each (measured: 30 s for 5,000
+/// commits in a 100 MB journal, against a fraction of a second for one pass).
+fn payload_bytes_at(
+    journal: &Journal,
+    lsns: impl Iterator<Item = u64>,
+) -> Result<BTreeMap<u64, u64>> {
+    let mut sizes: BTreeMap<u64, u64> = lsns.map(|lsn| (lsn, 0)).collect();
+    let (Some(&first), Some(&last)) = (sizes.keys().next(), sizes.keys().next_back()) else {
+        return Ok(sizes);
+    };
+    for record in journal.read_from(first)? {
+        let record = record?;
+        if let Some(size) = sizes.get_mut(&record.lsn) {
+            *size = record.payload.len() as u64;
+        }
+        if record.lsn >= last {
+            break;
+        }
+    }
+    Ok(sizes)
+}
+
+/// Collects what `policy` says (nothing is changed with `dry_run`), then rebuilds every
+/// projection.
+pub fn collect_garbage(recorder: &Recorder, policy: &Policy, dry_run: bool) -> Result<GcReport> {
+    let graph = recorder.load::<Graph>()?.state;
+    let collected = plan(recorder.journal(), &graph, policy)?;
+    if dry_run || collected.is_empty() {
+        return Ok(GcReport {
+            collected,
+            rewrite: None,
+        });
+    }
+    let lsns: Vec<u64> = collected.iter().map(|commit| commit.lsn).collect();
+    let rewrite = tombstone_and_rebuild(recorder, &graph, &lsns)?;
+    Ok(GcReport {
+        collected,
+        rewrite: Some(rewrite),
+    })
+}
+
+/// Removes the content of the events at `lsns`, whatever their type, then rebuilds every
+/// projection. An LSN the journal does not hold fails with `Error::NoSuchLsn` and changes
+/// nothing in the journal.
+pub fn purge(recorder: &Recorder, lsns: &[u64]) -> Result<TombstoneReport> {
+    let graph = recorder.load::<Graph>()?.state;
+    tombstone_and_rebuild(recorder, &graph, lsns)
+}
+
+fn tombstone_and_rebuild(
+    recorder: &Recorder,
+    graph: &Graph,
+    lsns: &[u64],
+) -> Result<TombstoneReport> {
+    let journal = recorder.journal();
+    // Before: no checkpoint holding removed text may outlive a crash of the rewrite.
+    recorder.projector().drop_checkpoints()?;
+    let report = journal.tombstone(lsns, summarizer(graph))?;
+    recorder.projector().rebuild(journal)?;
+    Ok(report)
+}
+
+/// The summarizer for tombstones of this journal's records: [`summary_of`], except that a
+/// `commit` the graph knows keeps the commit as the graph has it, with explicit parents and id.
+pub fn summarizer(graph: &Graph) -> Summarizer {
+    let by_lsn: BTreeMap<u64, Commit> = graph
+        .commits()
+        .values()
+        .map(|commit| (commit.lsn, commit.clone()))
+        .collect();
+    Arc::new(move |record: &Record| {
+        let commit = by_lsn
+            .get(&record.lsn)
+            .filter(|_| record.kind == KIND_EVENT);
+        match (commit, Event::decode(record.lsn, &record.payload)) {
+            (Some(commit), Ok(event)) => Ok(commit_summary(&event, commit).encode()),
+            _ => Ok(summary_of(record)),
+        }
+    })
+}
+
+/// What a tombstone keeps of a `commit` event that made `commit`.
+fn commit_summary(event: &Event, commit: &Commit) -> Event {
+    let mut kept = kept_event(event);
+    let data = &mut kept.data;
+    data.insert("kind".into(), commit.kind.as_str().into());
+    data.insert("id".into(), commit.id.clone().into());
+    data.insert("parents".into(), json!(commit.parents));
+    match &commit.target {
+        Some(target) => data.insert("target".into(), target.clone().into()),
+        None => data.remove("target"),
+    };
+    data.insert("tokens".into(), commit.tokens.into());
+    if commit.tokens_counted && !data.contains_key("tokenizer") {
+        data.insert("tokenizer".into(), super::tokens::TOKENIZER.into());
+    }
+    if !commit.tokens_counted {
+        data.remove("tokenizer");
+    }
+    if commit.links.is_empty() {
+        data.remove("links");
+    } else {
+        data.insert("links".into(), json!(commit.links));
+    }
+    if data
+        .get("move_head")
+        .is_some_and(|value| !value.is_boolean())
+    {
+        data.insert("move_head".into(), Json::Bool(true));
+    }
+    kept
+}

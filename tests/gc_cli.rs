@@ -1,0 +1,174 @@
+//! `agentrail gc` and `agentrail purge` as a person types them: purge of a secret that just
+//! leaked (so it is in the active segment), `gc --dry-run` changing nothing, `gc` then `verify`
+//! and `rebuild`, and `context` unchanged for what stays reachable.
+
+#[path = "common/workspace_dir.rs"]
+mod workspace_dir;
+
+use serde_json::Value;
+use workspace_dir::{text, Dir};
+
+const SECRET: &str = "internal-credential-7f3a9c";
+
+/// Every file of the journal, as bytes, to check that nothing changed or that a text is gone.
+fn journal_bytes(dir: &Dir) -> Vec<(String, Vec<u8>)> {
+    let journal = dir.path().join(".agentrail/journal");
+    let mut files: Vec<_> = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(entry.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// True when `needle` is in any journal file, in its raw or its zstd-compressed form.
+fn journal_holds(dir: &Dir, needle: &str) -> bool {
+    journal_bytes(dir).iter().any(|(_, bytes)| {
+        let raw = bytes
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes());
+        raw || String::from_utf8_lossy(bytes).contains(needle)
+    }) || dir.ok(&["export"]).contains(needle)
+}
+
+fn set_retention_days(dir: &Dir, days: u64) {
+    let path = dir.path().join(".agentrail/config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["context"] = serde_json::json!({ "gc_retention_days": days });
+    std::fs::write(&path, config.to_string()).unwrap();
+}
+
+#[test]
+fn purge_removes_a_secret_that_just_leaked_into_the_active_segment() {
+    let dir = Dir::initialized();
+    dir.ok(&[
+        "append",
+        "--event",
+        r#"{"type":"action","data":{"description":"before"}}"#,
+    ]);
+    let leaked = format!(
+        r#"{{"type":"tool_output","data":{{"tool":"sh","exit_code":0,"stdout":"token {SECRET}"}}}}"#
+    );
+    let lsn = dir.ok(&["append", "--event", &leaked]).trim().to_string();
+    assert!(journal_holds(&dir, SECRET));
+    let purged = dir.json(&["purge", &lsn]);
+    assert_eq!(purged["purged"][0]["lsn"].to_string(), lsn);
+    assert_eq!(purged["purged"][0]["type"], "tool_output");
+    assert_eq!(purged["sealed_active"], true);
+    assert!(
+        !journal_holds(&dir, SECRET),
+        "the secret is gone from every file"
+    );
+    dir.ok(&["verify"]);
+    let shown = dir.json(&["show", &lsn]);
+    assert_eq!(shown["type"], "tool_output");
+    assert_eq!(shown["data"]["exit_code"], 0);
+    assert!(shown["tombstone"]["sha256"].as_str().unwrap().len() == 64);
+    let exported = dir.export();
+    assert!(exported[1].get("tombstone").is_some());
+    let after = dir.ok(&[
+        "append",
+        "--event",
+        r#"{"type":"action","data":{"description":"after"}}"#,
+    ]);
+    assert_eq!(after.trim(), "3", "appends go on after the sealed segment");
+    let line = serde_json::to_string(&exported[1]).unwrap();
+    let refused = dir.run_stdin(&["import", "-"], &line);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a tombstone line is not imported"
+    );
+    assert!(text(&refused.stderr).contains("tombstone"));
+}
+
+#[test]
+fn purge_of_an_lsn_that_does_not_exist_exits_2() {
+    let dir = Dir::initialized();
+    dir.ok(&[
+        "append",
+        "--event",
+        r#"{"type":"action","data":{"description":"one"}}"#,
+    ]);
+    let before = journal_bytes(&dir);
+    let output = dir.run(&["purge", "1", "9"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("no record at LSN 9"));
+    assert_eq!(journal_bytes(&dir), before, "nothing was purged");
+}
+
+#[test]
+fn gc_dry_run_lists_then_gc_collects_and_verify_rebuild_and_context_agree() {
+    let dir = Dir::initialized();
+    let base = dir.ok(&["commit", "-m", "base", "--content", "the base block"]);
+    dir.ok(&[
+        "commit",
+        "-m",
+        "later",
+        "--content",
+        &format!("left behind {SECRET}"),
+    ]);
+    dir.ok(&["reset", "--hard", base.trim()]);
+    dir.ok(&["commit", "-m", "kept", "--content", "a kept block"]);
+    let nothing = dir.json(&["gc", "--dry-run"]);
+    assert_eq!(nothing["commits"], 0, "a young reflog keeps every commit");
+    set_retention_days(&dir, 0);
+    let context = dir.ok(&["context"]);
+    let before = journal_bytes(&dir);
+    let dry = dir.json(&["gc", "--dry-run"]);
+    assert_eq!(dry["commits"], 1);
+    assert_eq!(dry["collected"][0]["lsn"], 2);
+    assert!(dry["payload_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(journal_bytes(&dir), before, "a dry run changes nothing");
+    let human = dir.ok(&["gc", "--dry-run"]);
+    assert!(human.starts_with("would collect 1 commit,"), "{human}");
+    let collected = dir.ok(&["gc"]);
+    assert!(collected.starts_with("collected 1 commit,"), "{collected}");
+    assert!(!journal_holds(&dir, SECRET));
+    dir.ok(&["verify"]);
+    dir.ok(&["rebuild"]);
+    assert_eq!(
+        dir.ok(&["context"]),
+        context,
+        "the reachable context is unchanged"
+    );
+    let id = dry["collected"][0]["id"].as_str().unwrap();
+    let shown = dir.ok(&["show", &id[..12]]);
+    assert!(shown.contains("collected by gc"), "{shown}");
+    assert_eq!(dir.json(&["gc", "--dry-run"])["commits"], 0);
+}
+
+#[test]
+fn purge_of_a_commit_in_the_context_leaves_a_marker_block_in_its_place() {
+    let dir = Dir::initialized();
+    dir.ok(&[
+        "commit",
+        "-m",
+        "system",
+        "--content",
+        "You are a coding agent.",
+    ]);
+    let leaked = dir.json(&[
+        "commit",
+        "-m",
+        "oops",
+        "--content",
+        "the vault says swordfish",
+    ]);
+    dir.ok(&["commit", "-m", "next", "--content", "Run the tests."]);
+    let lsn = leaked["lsn"].to_string();
+    let id = leaked["id"].as_str().unwrap().to_owned();
+    dir.ok(&["purge", &lsn]);
+    assert!(!journal_holds(&dir, "swordfish"));
+    let context = dir.ok(&["context"]);
+    let marker = format!("[content of commit {} removed by gc or purge]", &id[..12]);
+    assert_eq!(
+        context,
+        format!("You are a coding agent.\n\n{marker}\n\nRun the tests.\n"),
+    );
+    dir.ok(&["verify"]);
+}
