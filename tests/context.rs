@@ -848,6 +848,10 @@ fn check(recorder: &Recorder, graph: &Graph, model: &Model) -> Result<(), TestCa
     prop_assert_eq!(&refs, &model.refs);
     let head = refs.head_commit();
     let context = materialize(recorder.journal(), graph, head).unwrap();
+    // `status`'s size, worked out from the graph alone, is the materialized context's.
+    let size = agentrail::context::materialize::size_at(graph, head);
+    prop_assert_eq!(size.blocks, context.blocks.len());
+    prop_assert_eq!(size.tokens, context.tokens);
     let blocks: Vec<String> = context
         .blocks
         .into_iter()

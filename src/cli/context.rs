@@ -551,17 +551,10 @@ pub fn status_context(
         return Ok(None);
     }
     let refs = graph.refs(agent);
-    let context = Agent::new(recorder, agent, None)
-        .context(None)
-        .map_err(context_error)?;
+    let context = agentrail::context::materialize::size_at(&graph, refs.head_commit());
     let budget = recorder.workspace().config().context.budget_tokens;
     // Which tokens the tokenizer counted, and which the commits gave.
-    let counted: u64 = context
-        .blocks
-        .iter()
-        .filter(|block| block.tokens_counted)
-        .map(|block| block.tokens)
-        .sum();
+    let counted = context.tokens_counted;
     let warning = budget.and_then(|budget| budget_warning(context.tokens, budget));
     let value = json!({
         "agent": agent,

@@ -44,6 +44,17 @@ pub struct Commit {
     /// `parent_agent` and `spawned_from` on a child's root, and so on (section 7 of
     /// `format-spec/events.md`).
     pub links: BTreeMap<String, String>,
+    /// The first 8 bytes (little-endian) of the SHA-256 of the content as stored: equal
+    /// contents have equal keys, so a context's identical blocks are found without reading
+    /// them. Two different contents share a key with a chance of about 2^-64 per pair.
+    pub content_key: u64,
+}
+
+/// The key of a commit's content (see [`Commit::content_key`]).
+pub fn content_key(content: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(content.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
 }
 
 /// What a commit event says, before its id: the fields the id is computed from, with the
@@ -88,6 +99,7 @@ impl Draft<'_> {
             ts_micros: event.ts_micros,
             lsn,
             links: self.links,
+            content_key: content_key(self.content),
         }
     }
 }
@@ -189,7 +201,7 @@ pub struct Graph {
 
 impl Projection for Graph {
     const NAME: &'static str = "graph";
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
 
     fn apply(&mut self, lsn: u64, event: &Event) {
         let applied = match event.kind() {
@@ -301,7 +313,6 @@ impl Graph {
             return None;
         }
         Some(Commit {
-            id,
             parents,
             kind,
             message: String::new(),
@@ -313,6 +324,8 @@ impl Graph {
             ts_micros: event.ts_micros,
             lsn,
             links: links_of(data)?,
+            content_key: content_key(&super::materialize::removed_content(&id)),
+            id,
         })
     }
 

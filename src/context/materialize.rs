@@ -1,10 +1,12 @@
 //! Materializing a context: the blocks reachable from a commit, oldest first, as the prompt an
-//! agent resumes from. The graph holds no content, so each block's content is read back from
-//! the journal at its commit's LSN.
+//! agent resumes from. The graph holds no content, only each commit's content key (a hash of
+//! it), so the blocks are worked out from the graph alone ([`size_at`] stops there, for
+//! `status`), and then the content of each block left is read back from the journal at the
+//! LSN of the commit it shows, in one forward pass.
 //!
 //! The rules, in the order of [`Graph::topological`] (first-parent line first, a merge's other
 //! side after it): an `append` or `pin` adds a block at the end, unless a block with the same
-//! content is already there (identical blocks are kept once, as when two sides of a merge hold
+//! content (the same content key) is already there (identical blocks are kept once, as when two sides of a merge hold
 //! the same block; it stays pinned if either was); an `edit` replaces the content and token
 //! count of its target's block in place (an edit of an edit replaces the same block); an edit
 //! whose target is not in the context changes nothing. A merge commit (two or more parents)
@@ -47,50 +49,84 @@ pub struct Context {
 
 /// The context at commit `at` (`None`: the empty context of an unborn branch).
 pub fn materialize(journal: &Journal, graph: &Graph, at: Option<&str>) -> Result<Context> {
-    let commits = match at {
-        Some(at) => graph.topological(&[at]),
-        None => Vec::new(),
-    };
-    let mut contents = contents_at(journal, &commits)?;
-    let mut builder = Builder::default();
-    for (commit, content) in commits.into_iter().zip(contents.drain(..)) {
-        if commit.kind == CommitKind::Edit {
-            builder.edit(commit, content);
-        } else {
-            builder.add(commit, content);
-        }
+    let builder = plan(graph, at);
+    let mut contents = contents_at(journal, &builder.sources)?;
+    let mut blocks = builder.blocks;
+    for (block, content) in blocks.iter_mut().zip(contents.drain(..)) {
+        block.content = content;
     }
-    let tokens = builder.blocks.iter().map(|block| block.tokens).sum();
+    let tokens = blocks.iter().map(|block| block.tokens).sum();
     Ok(Context {
         at: at.map(str::to_owned),
-        blocks: builder.blocks,
+        blocks,
         tokens,
     })
 }
 
-/// The blocks so far, with the indexes that keep each step constant time.
+/// The size of a context, worked out from the graph alone (no content is read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextSize {
+    pub blocks: usize,
+    pub tokens: u64,
+    /// The part of `tokens` the tokenizer counted (the rest the commits gave).
+    pub tokens_counted: u64,
+}
+
+/// The size of the context at `at`, as [`materialize`] would give it, without reading the
+/// journal: identical blocks are found by their commits' content keys.
+pub fn size_at(graph: &Graph, at: Option<&str>) -> ContextSize {
+    let blocks = plan(graph, at).blocks;
+    ContextSize {
+        blocks: blocks.len(),
+        tokens: blocks.iter().map(|block| block.tokens).sum(),
+        tokens_counted: blocks
+            .iter()
+            .filter(|block| block.tokens_counted)
+            .map(|block| block.tokens)
+            .sum(),
+    }
+}
+
+/// The blocks of the context at `at`, without their content, and the commit each one's content
+/// comes from.
+fn plan<'a>(graph: &'a Graph, at: Option<&str>) -> Builder<'a> {
+    let commits = match at {
+        Some(at) => graph.topological(&[at]),
+        None => Vec::new(),
+    };
+    let mut builder = Builder::default();
+    for commit in commits {
+        if commit.kind == CommitKind::Edit {
+            builder.edit(commit);
+        } else {
+            builder.add(commit);
+        }
+    }
+    builder
+}
+
+/// The blocks so far (contents still empty), with the indexes that keep each step constant
+/// time.
 #[derive(Default)]
 struct Builder<'a> {
     blocks: Vec<Block>,
+    /// For each block, the commit whose content it shows (its own, or the last edit's).
+    sources: Vec<&'a Commit>,
     /// The block each commit so far brought in or edited.
     block_of: HashMap<&'a str, usize>,
-    /// The blocks by the CRC-32 of their content (several when contents collide, or after
-    /// edits), for keeping identical blocks once without a second copy of every content.
-    by_content: HashMap<u32, BTreeSet<usize>>,
+    /// The blocks by their content's key (several only after edits), for keeping identical
+    /// blocks once.
+    by_content: HashMap<u64, BTreeSet<usize>>,
 }
 
 impl<'a> Builder<'a> {
-    fn add(&mut self, commit: &'a Commit, content: String) {
+    fn add(&mut self, commit: &'a Commit) {
         if commit.parents.len() > 1 {
             return;
         }
-        let key = crc32fast::hash(content.as_bytes());
-        let first_same = self.by_content.get(&key).and_then(|same| {
-            same.iter()
-                .copied()
-                .find(|&index| self.blocks[index].content == content)
-        });
-        if let Some(index) = first_same {
+        let key = commit.content_key;
+        let first_same = self.by_content.get(&key).and_then(|same| same.first());
+        if let Some(&index) = first_same {
             if commit.kind == CommitKind::Pin {
                 self.blocks[index].kind = CommitKind::Pin;
             }
@@ -100,18 +136,19 @@ impl<'a> Builder<'a> {
         let index = self.blocks.len();
         self.block_of.insert(&commit.id, index);
         self.by_content.entry(key).or_default().insert(index);
+        self.sources.push(commit);
         self.blocks.push(Block {
             id: commit.id.clone(),
             kind: commit.kind,
             message: commit.message.clone(),
-            content,
+            content: String::new(),
             tokens: commit.tokens,
             tokens_counted: commit.tokens_counted,
             edited_by: None,
         });
     }
 
-    fn edit(&mut self, commit: &'a Commit, content: String) {
+    fn edit(&mut self, commit: &'a Commit) {
         let Some(&index) = commit
             .target
             .as_deref()
@@ -119,14 +156,16 @@ impl<'a> Builder<'a> {
         else {
             return;
         };
-        let block = &mut self.blocks[index];
-        let old_key = crc32fast::hash(block.content.as_bytes());
+        let old_key = self.sources[index].content_key;
         if let Some(same) = self.by_content.get_mut(&old_key) {
             same.remove(&index);
         }
-        let key = crc32fast::hash(content.as_bytes());
-        self.by_content.entry(key).or_default().insert(index);
-        block.content = content;
+        self.by_content
+            .entry(commit.content_key)
+            .or_default()
+            .insert(index);
+        self.sources[index] = commit;
+        let block = &mut self.blocks[index];
         block.tokens = commit.tokens;
         block.tokens_counted = commit.tokens_counted;
         block.edited_by = Some(commit.id.clone());
@@ -146,9 +185,9 @@ impl<'a> Builder<'a> {
         if gone == keep {
             return;
         }
-        let removed = self.blocks.remove(gone);
-        let key = crc32fast::hash(removed.content.as_bytes());
-        if let Some(same) = self.by_content.get_mut(&key) {
+        self.blocks.remove(gone);
+        let removed = self.sources.remove(gone);
+        if let Some(same) = self.by_content.get_mut(&removed.content_key) {
             same.remove(&gone);
         }
         let keep = if keep > gone { keep - 1 } else { keep };
