@@ -4,9 +4,7 @@
 //! `main`) and the session, reads the content to commit, and prints.
 
 use super::session::current_session;
-use super::{
-    emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
-};
+use super::{emit, with_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::graph::refs_to_json;
 use agentrail::context::id::short_id;
 use agentrail::context::materialize::content_at;
@@ -132,13 +130,9 @@ impl ContextCommand {
 }
 
 pub fn run(command: ContextCommand, json: bool) -> CliResult {
-    if command.records() && recording_off() {
-        return Ok(());
-    }
-    let recorder = open_recorder()?;
-    let result = dispatch(&recorder, command, json);
-    recorder.close();
-    result
+    with_recorder(command.records(), |recorder| {
+        dispatch(recorder, command, json)
+    })
 }
 
 fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResult {

@@ -294,6 +294,21 @@ pub fn open_recorder() -> Result<agentrail::recorder::Recorder, CliError> {
     Ok(recorder)
 }
 
+/// Runs a command group's `work` on the opened workspace and closes it; a command that
+/// `records` does nothing under `AGENTRAIL=off`.
+pub fn with_recorder(
+    records: bool,
+    work: impl FnOnce(&agentrail::recorder::Recorder) -> CliResult,
+) -> CliResult {
+    if records && recording_off() {
+        return Ok(());
+    }
+    let recorder = open_recorder()?;
+    let result = work(&recorder);
+    recorder.close();
+    result
+}
+
 pub fn report_recovery_of(recorder: &agentrail::recorder::Recorder) {
     report_recovery(recorder.journal());
 }

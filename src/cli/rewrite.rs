@@ -5,7 +5,7 @@
 //! `{"usage": {"model": M, "input_tokens": N, "output_tokens": N}}`).
 
 use super::context::{emit_refs, head_label, refs_json, with_agent, AgentArg};
-use super::{emit, open_recorder, recording_off, CliError, CliResult, EXIT_FAILURE};
+use super::{emit, with_recorder, CliError, CliResult, EXIT_FAILURE};
 use agentrail::context::id::short_id;
 use agentrail::context::{
     CompressInput, Conflict, ContextError, Generated, LlmUsage, MergeOutcome, Resolver, Rewrite,
@@ -77,13 +77,7 @@ pub enum RewriteCommand {
 }
 
 pub fn run(command: RewriteCommand, json: bool) -> CliResult {
-    if recording_off() {
-        return Ok(());
-    }
-    let recorder = open_recorder()?;
-    let result = dispatch(&recorder, command, json);
-    recorder.close();
-    result
+    with_recorder(true, |recorder| dispatch(recorder, command, json))
 }
 
 fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResult {

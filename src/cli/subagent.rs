@@ -13,7 +13,8 @@ use super::context::{
 };
 use super::session::current_session;
 use super::{
-    counted, emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
+    counted, emit, open_recorder, recording_off, with_recorder, CliError, CliResult,
+    EXIT_BAD_INPUT, EXIT_FAILURE,
 };
 use agentrail::context::id::short_id;
 use agentrail::context::inspect::{context_text, AuditBound, BlameHit, ContextDiff};
@@ -92,13 +93,9 @@ impl SubagentCommand {
 }
 
 pub fn run(command: SubagentCommand, json: bool) -> CliResult {
-    if command.records() && recording_off() {
-        return Ok(());
-    }
-    let recorder = open_recorder()?;
-    let result = dispatch(&recorder, command, json);
-    recorder.close();
-    result
+    with_recorder(command.records(), |recorder| {
+        dispatch(recorder, command, json)
+    })
 }
 
 fn dispatch(recorder: &Recorder, command: SubagentCommand, json: bool) -> CliResult {
