@@ -4,24 +4,21 @@
 //! a tiny in-memory graph (merges and rebases among them), checked after replay from the journal
 //! and after `rebuild`.
 
+#[path = "common/context_lib.rs"]
+mod context_lib;
+
 use agentrail::context::{
     commit_id, materialize, Agent, Commit, CommitFields, CommitKind, CommitRequest, Conflict,
     ContextError, Generated, Graph, Head, MergeOutcome, NewCommit, RefChange, Refs, ResetMode,
 };
 use agentrail::event::{Event, EventType};
-use agentrail::journal::Durability;
 use agentrail::project::{CheckpointStatus, Projector};
 use agentrail::recorder::{object, Recorder};
-use agentrail::workspace::Workspace;
 use agentrail::Error;
+use context_lib::{contents_at, context_error, recorder};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
-
-fn recorder(temp: &tempfile::TempDir) -> Recorder {
-    let workspace = Workspace::init(&temp.path().join(".agentrail"), 65536).unwrap();
-    Recorder::open(workspace, Durability::Never).unwrap()
-}
 
 fn request(kind: CommitKind, content: &str, target: Option<&str>) -> CommitRequest {
     CommitRequest {
@@ -38,22 +35,6 @@ fn append(agent: &Agent, content: &str) -> String {
         .commit(request(CommitKind::Append, content, None))
         .unwrap()
         .id
-}
-
-fn contents(agent: &Agent, at: Option<&str>) -> Vec<String> {
-    let context = agent.context(at).unwrap();
-    context
-        .blocks
-        .into_iter()
-        .map(|block| block.content)
-        .collect()
-}
-
-fn context_error(error: Error) -> ContextError {
-    match error {
-        Error::Context(error) => error,
-        other => panic!("expected a context error, got {other}"),
-    }
 }
 
 #[test]
@@ -75,7 +56,7 @@ fn a_new_agent_is_on_unborn_main_and_commits_move_its_branch() {
     assert_eq!(commit.session.as_deref(), Some("s-1"));
     assert_eq!(commit.agent, "coder");
     assert!(!commit.tokens_counted);
-    assert_eq!(contents(&agent, None), ["system prompt", "task"]);
+    assert_eq!(contents_at(&agent, None), ["system prompt", "task"]);
     // Another agent's context is its own.
     assert_eq!(graph.refs("main"), Refs::default());
     let reflog = graph.reflog("coder");
@@ -146,9 +127,12 @@ fn branch_switch_checkout_and_reset() {
     let refs = agent.switch("topic").unwrap();
     assert_eq!(refs.head_commit(), Some(base.as_str()));
     let on_topic = append(&agent, "topic work");
-    assert_eq!(contents(&agent, None), ["base", "topic work"]);
-    assert_eq!(contents(&agent, Some("main")), ["base", "main work"]);
-    assert_eq!(contents(&agent, Some(&on_main[..6])), ["base", "main work"]);
+    assert_eq!(contents_at(&agent, None), ["base", "topic work"]);
+    assert_eq!(contents_at(&agent, Some("main")), ["base", "main work"]);
+    assert_eq!(
+        contents_at(&agent, Some(&on_main[..6])),
+        ["base", "main work"]
+    );
     // A branch at another branch, and errors that record nothing.
     agent.branch("copy", Some("main")).unwrap();
     let before = recorder.journal().last_lsn();
@@ -308,7 +292,7 @@ fn commits_written_without_moving_head_then_one_ref_update() {
             .unwrap(),
         )
         .unwrap();
-    assert_eq!(contents(&agent, None), ["base", "side"]);
+    assert_eq!(contents_at(&agent, None), ["base", "side"]);
     assert_eq!(
         agent.graph().unwrap().reflog("main").last().unwrap().op,
         "rebase"
@@ -334,7 +318,7 @@ fn undo_steps_back_one_ref_move_per_call() {
     assert_eq!(refs.head_commit(), Some(second.as_str()));
     let refs = agent.undo().unwrap();
     assert_eq!(refs.head_commit(), Some(first.as_str()));
-    assert_eq!(contents(&agent, None), ["one"]);
+    assert_eq!(contents_at(&agent, None), ["one"]);
     let refs = agent.undo().unwrap();
     assert_eq!(refs, Refs::default());
     assert!(agent.undo().is_err());
@@ -971,5 +955,5 @@ fn an_operation_writes_its_commits_then_one_ref_update_that_may_move_other_agent
         base
     );
     assert_eq!(graph.rejected, 0);
-    assert_eq!(contents(&child, None), ["task"]);
+    assert_eq!(contents_at(&child, None), ["task"]);
 }

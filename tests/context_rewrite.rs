@@ -2,19 +2,14 @@
 //! fast-forward, edit and pin conflicts with and without a resolver), rebase, compress and
 //! reorder, each on a scenario, each undone by `undo`.
 
+#[path = "common/context_lib.rs"]
+mod context_lib;
+
 use agentrail::context::{
     Agent, CommitKind, CommitRequest, CompressInput, Conflict, ConflictKind, ContextError,
     Generated, LlmUsage, MergeOutcome,
 };
-use agentrail::journal::Durability;
-use agentrail::recorder::Recorder;
-use agentrail::workspace::Workspace;
-use agentrail::Error;
-
-fn recorder(temp: &tempfile::TempDir) -> Recorder {
-    let workspace = Workspace::init(&temp.path().join(".agentrail"), 65536).unwrap();
-    Recorder::open(workspace, Durability::Never).unwrap()
-}
+use context_lib::{contents, context_error, recorder};
 
 fn commit(
     agent: &Agent,
@@ -37,22 +32,6 @@ fn commit(
 
 fn append(agent: &Agent, content: &str) -> String {
     commit(agent, CommitKind::Append, content, content, None)
-}
-
-fn contents(agent: &Agent) -> Vec<String> {
-    let context = agent.context(None).unwrap();
-    context
-        .blocks
-        .into_iter()
-        .map(|block| block.content)
-        .collect()
-}
-
-fn context_error(error: Error) -> ContextError {
-    match error {
-        Error::Context(error) => error,
-        other => panic!("expected a context error, got {other}"),
-    }
 }
 
 /// `base` on main, then branch `topic` at it; HEAD stays on main.

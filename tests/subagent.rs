@@ -3,6 +3,9 @@
 //! after), collapse with a summarizer closure, expand, undo after spawn and collapse, a parent
 //! with many children, blame, audit at an LSN and at a time, and diff of two revisions.
 
+#[path = "common/context_lib.rs"]
+mod context_lib;
+
 use agentrail::context::inspect::{graph_at, AuditBound};
 use agentrail::context::subagent::{
     SubagentCommitKind, LINK_CHILD, LINK_CHILD_HEAD, LINK_CHILD_ROOT, LINK_PARENT_AGENT,
@@ -10,16 +13,9 @@ use agentrail::context::subagent::{
 };
 use agentrail::context::{Agent, CommitKind, CommitRequest, ContextError, Refs};
 use agentrail::event::{Event, EventType};
-use agentrail::journal::Durability;
 use agentrail::recorder::{object, Recorder};
-use agentrail::workspace::Workspace;
-use agentrail::Error;
+use context_lib::{contents, context_error, recorder};
 use serde_json::json;
-
-fn recorder(temp: &tempfile::TempDir) -> Recorder {
-    let workspace = Workspace::init(&temp.path().join(".agentrail"), 65536).unwrap();
-    Recorder::open(workspace, Durability::Never).unwrap()
-}
 
 fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&str>) -> String {
     let request = CommitRequest {
@@ -34,22 +30,6 @@ fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&str>) 
 
 fn append(agent: &Agent, content: &str) -> String {
     commit(agent, CommitKind::Append, content, None)
-}
-
-fn contents(agent: &Agent) -> Vec<String> {
-    let context = agent.context(None).unwrap();
-    context
-        .blocks
-        .into_iter()
-        .map(|block| block.content)
-        .collect()
-}
-
-fn context_error(error: Error) -> ContextError {
-    match error {
-        Error::Context(error) => error,
-        other => panic!("expected a context error, got {other}"),
-    }
 }
 
 fn summary_of(context: &agentrail::context::Context) -> Result<String, String> {

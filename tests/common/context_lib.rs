@@ -1,0 +1,39 @@
+//! What the library tests of context version control share: a fresh workspace's recorder, the
+//! contents of an agent's context, and the context error inside an error
+//! (`#[path = "common/context_lib.rs"] mod context_lib;`).
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use agentrail::context::{Agent, ContextError};
+use agentrail::journal::Durability;
+use agentrail::recorder::Recorder;
+use agentrail::workspace::Workspace;
+use agentrail::Error;
+
+/// A recorder on a new workspace of 64 KiB segments in `temp`, appending in mode `never`.
+pub fn recorder(temp: &tempfile::TempDir) -> Recorder {
+    let workspace = Workspace::init(&temp.path().join(".agentrail"), 65536).unwrap();
+    Recorder::open(workspace, Durability::Never).unwrap()
+}
+
+/// The blocks' contents of `agent`'s context at `at` (a branch or commit), else at HEAD.
+pub fn contents_at(agent: &Agent, at: Option<&str>) -> Vec<String> {
+    let context = agent.context(at).unwrap();
+    context
+        .blocks
+        .into_iter()
+        .map(|block| block.content)
+        .collect()
+}
+
+/// The blocks' contents of `agent`'s context at HEAD.
+pub fn contents(agent: &Agent) -> Vec<String> {
+    contents_at(agent, None)
+}
+
+pub fn context_error(error: Error) -> ContextError {
+    match error {
+        Error::Context(error) => error,
+        other => panic!("expected a context error, got {other}"),
+    }
+}
