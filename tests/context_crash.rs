@@ -1,0 +1,403 @@
+//! Issue 4: a crash in the middle of any context operation leaves the refs as they were before
+//! it or as they are after it, never in between (`format-spec/events.md`, sections 7 and 7.1).
+//!
+//! The library test runs every operation that moves refs on a small scenario, then cuts the
+//! journal on disk after each record the operation appended, and inside each (a torn record,
+//! which recovery drops), opens the cut workspace as a restarted process would (journal
+//! recovery, the graph projection from its checkpoint) and checks that every agent's refs and
+//! the context materialized at its HEAD are, all together, the state before or the state after.
+//!
+//! The process test kills a real `agentrail rebase` of a few thousand commits with SIGKILL at
+//! staggered moments and checks the same through the CLI after `verify`.
+
+mod common;
+
+use agentrail::context::{
+    materialize, Agent, CommitKind, CommitRequest, Conflict, Generated, Graph, Refs, ResetMode,
+};
+use agentrail::journal::Durability;
+use agentrail::recorder::Recorder;
+use agentrail::workspace::Workspace;
+use common::{active_frames, fast_tempdir, segment_names, FRAME_HEADER_BYTES};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Big enough that every scenario stays in one active segment, whose frames the test can cut.
+const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What a restarted process sees of one agent: its refs, and the blocks (kind, content) of the
+/// context at its HEAD.
+type AgentState = (Refs, Vec<(CommitKind, String)>);
+
+/// Every agent's state, by agent name.
+type State = BTreeMap<String, AgentState>;
+
+fn open(root: &Path) -> Recorder {
+    Recorder::open(Workspace::open(root).unwrap(), Durability::Never).unwrap()
+}
+
+/// The state of `agents` (and of every agent with refs) as the recorder's graph shows it.
+fn state_of(recorder: &Recorder, agents: &[&str]) -> State {
+    let graph = recorder.load::<Graph>().unwrap().state;
+    assert_eq!(
+        graph.rejected, 0,
+        "an operation wrote an event the graph rejects"
+    );
+    let mut names: Vec<String> = graph.agents().map(str::to_owned).collect();
+    names.extend(agents.iter().map(|agent| (*agent).to_owned()));
+    names
+        .into_iter()
+        .map(|name| {
+            let refs = graph.refs(&name);
+            let context = materialize(recorder.journal(), &graph, refs.head_commit()).unwrap();
+            let blocks = context
+                .blocks
+                .into_iter()
+                .map(|block| (block.kind, block.content))
+                .collect();
+            (name, (refs, blocks))
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Where to cut the active segment for the records `first..=last`: at the start of each (the
+/// shorter prefix), inside its header, inside its body and one byte short of its end (torn
+/// records), and at the end of the last (the whole operation). Each with the number of
+/// records of the operation a correct recovery keeps.
+fn cuts(segment: &[u8], first: u64, last: u64) -> Vec<(usize, u64)> {
+    let frames = active_frames(segment);
+    let ours: Vec<_> = frames.iter().filter(|frame| frame.lsn >= first).collect();
+    assert_eq!(ours.len() as u64, last + 1 - first, "the op's records");
+    let mut cuts = Vec::new();
+    for (kept, frame) in ours.iter().enumerate() {
+        let kept = kept as u64;
+        cuts.push((frame.start, kept));
+        cuts.push((frame.start + FRAME_HEADER_BYTES / 2, kept));
+        cuts.push((
+            frame.start + FRAME_HEADER_BYTES + (frame.end - frame.start) / 3,
+            kept,
+        ));
+        cuts.push((frame.end - 1, kept));
+    }
+    cuts.push((ours[ours.len() - 1].end, last + 1 - first));
+    cuts
+}
+
+/// Builds a workspace with `setup`, runs `op` on it, then checks every cut of the records `op`
+/// appended: the recovered journal keeps the whole records before the cut, and the state is
+/// the one before `op` until its last record is kept, the one after once it is. `agents` names
+/// the agents to compare besides those with refs (a child that exists only after a spawn).
+fn check_every_cut(
+    name: &str,
+    agents: &[&str],
+    setup: impl FnOnce(&Recorder),
+    op: impl FnOnce(&Recorder),
+) {
+    let temp = fast_tempdir();
+    let root = temp.path().join("ws");
+    let recorder = Recorder::open(
+        Workspace::init(&root, SEGMENT_BYTES).unwrap(),
+        Durability::Never,
+    )
+    .unwrap();
+    setup(&recorder);
+    let first = recorder.journal().last_lsn() + 1;
+    let before = state_of(&recorder, agents);
+    op(&recorder);
+    let last = recorder.journal().last_lsn();
+    let after = state_of(&recorder, agents);
+    recorder.close();
+    assert!(last >= first, "{name}: the operation appended nothing");
+    assert_ne!(before, after, "{name}: the operation changed nothing");
+
+    let journal_dir = root.join("journal");
+    let segments = segment_names(&journal_dir);
+    let active = segments.last().unwrap();
+    assert_eq!(
+        segments.len(),
+        1,
+        "{name}: the scenario outgrew one segment"
+    );
+    let segment = std::fs::read(journal_dir.join(active)).unwrap();
+    let mut seen = (0, 0);
+    for (case, (cut_at, kept)) in cuts(&segment, first, last).into_iter().enumerate() {
+        let copy = temp.path().join(format!("cut-{case}"));
+        copy_dir(&root, &copy);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(copy.join("journal").join(active))
+            .unwrap();
+        file.set_len(cut_at as u64).unwrap();
+        drop(file);
+        let recovered = open(&copy);
+        let context = format!("{name}: cut at byte {cut_at} (after {kept} of the op's records)");
+        assert_eq!(
+            recovered.journal().last_lsn(),
+            first - 1 + kept,
+            "{context}"
+        );
+        let state = state_of(&recovered, agents);
+        recovered.close();
+        let expected = if first + kept > last { &after } else { &before };
+        assert!(
+            state == *expected,
+            "{context}: the refs are {}\n  state: {state:#?}\n  before: {before:#?}\n  after: {after:#?}",
+            if state == before || state == after { "the wrong side" } else { "neither before nor after" }
+        );
+        if state == before {
+            seen.0 += 1
+        } else {
+            seen.1 += 1
+        }
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+    assert!(
+        seen.0 > 0 && seen.1 > 0,
+        "{name}: cuts saw {seen:?} (before, after)"
+    );
+}
+
+fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&str>) -> String {
+    let request = CommitRequest {
+        kind,
+        message: content.to_owned(),
+        content: content.to_owned(),
+        target: target.map(str::to_owned),
+        tokens: Some(content.len() as u64),
+    };
+    agent.commit(request).unwrap().id
+}
+
+fn append(agent: &Agent, content: &str) -> String {
+    commit(agent, CommitKind::Append, content, None)
+}
+
+fn main_agent(recorder: &Recorder) -> Agent<'_> {
+    Agent::new(recorder, "main", Some("s-1".into()))
+}
+
+/// `base` and `shared` on main, branch `topic` at `shared`, then `ours` and a pin on main and
+/// `theirs` on topic; HEAD on main.
+fn diverged(recorder: &Recorder) {
+    let agent = main_agent(recorder);
+    append(&agent, "base");
+    append(&agent, "shared");
+    agent.branch("topic", None).unwrap();
+    append(&agent, "ours");
+    commit(&agent, CommitKind::Pin, "rule: be brief", None);
+    agent.switch("topic").unwrap();
+    append(&agent, "theirs");
+    append(&agent, "more of theirs");
+    agent.switch("main").unwrap();
+}
+
+/// Five commits on main: a, b (pinned), c, an edit of c, e.
+fn line(recorder: &Recorder) -> Vec<String> {
+    let agent = main_agent(recorder);
+    let a = append(&agent, "a");
+    let b = commit(&agent, CommitKind::Pin, "b is pinned", None);
+    let c = append(&agent, "c");
+    let d = commit(&agent, CommitKind::Edit, "c, edited", Some(&c));
+    let e = append(&agent, "e");
+    vec![a, b, c, d, e]
+}
+
+fn summary(
+    content: &str,
+) -> impl FnMut(&agentrail::context::CompressInput) -> agentrail::Result<Generated> + '_ {
+    move |_| {
+        Ok(Generated {
+            content: content.to_owned(),
+            usage: None,
+        })
+    }
+}
+
+#[test]
+fn every_cut_of_a_ref_moving_operation_leaves_the_refs_before_or_after_it() {
+    check_every_cut("commit", &[], line_of_one, |r| {
+        append(&main_agent(r), "one more");
+    });
+    check_every_cut(
+        "first commit",
+        &[],
+        |_| {},
+        |r| {
+            append(&main_agent(r), "first");
+        },
+    );
+    check_every_cut("branch", &[], diverged, |r| {
+        main_agent(r).branch("side", Some("topic")).unwrap();
+    });
+    check_every_cut("switch", &[], diverged, |r| {
+        main_agent(r).switch("topic").unwrap();
+    });
+    check_every_cut("checkout", &[], diverged, |r| {
+        main_agent(r).checkout("topic").unwrap();
+    });
+    for mode in [ResetMode::Soft, ResetMode::Hard] {
+        check_every_cut(
+            &format!("reset {}", mode.as_str()),
+            &[],
+            diverged,
+            move |r| {
+                main_agent(r).reset(mode, "topic").unwrap();
+            },
+        );
+    }
+    check_every_cut("undo", &[], diverged, |r| {
+        main_agent(r).undo().unwrap();
+    });
+}
+
+fn line_of_one(recorder: &Recorder) {
+    append(&main_agent(recorder), "only");
+}
+
+#[test]
+fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
+    check_every_cut("merge, clean", &[], diverged, |r| {
+        main_agent(r).merge("topic", None, None).unwrap();
+    });
+    check_every_cut(
+        "merge, fast-forward",
+        &[],
+        |r| {
+            diverged(r);
+            main_agent(r).branch("ahead", Some("main")).unwrap();
+            main_agent(r).switch("ahead").unwrap();
+            append(&main_agent(r), "ahead of main");
+            main_agent(r).switch("main").unwrap();
+        },
+        |r| {
+            main_agent(r).merge("ahead", None, None).unwrap();
+        },
+    );
+    let conflicted = |r: &Recorder| {
+        let agent = main_agent(r);
+        let block = append(&agent, "the plan");
+        commit(&agent, CommitKind::Pin, "rule", None);
+        agent.branch("topic", None).unwrap();
+        commit(&agent, CommitKind::Edit, "the plan, ours", Some(&block));
+        agent.switch("topic").unwrap();
+        commit(&agent, CommitKind::Edit, "the plan, theirs", Some(&block));
+        agent.switch("main").unwrap();
+    };
+    check_every_cut("merge, resolved", &[], conflicted, |r| {
+        let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
+            Ok(Generated {
+                content: format!("{} + {}", conflict.ours.content, conflict.theirs.content),
+                usage: Some(agentrail::context::LlmUsage {
+                    model: "test-model".into(),
+                    input_tokens: 10,
+                    output_tokens: 5,
+                }),
+            })
+        };
+        main_agent(r)
+            .merge("topic", None, Some(&mut resolver))
+            .unwrap();
+    });
+}
+
+#[test]
+fn every_cut_of_a_rewrite_leaves_the_refs_before_or_after_it() {
+    check_every_cut("rebase", &[], diverged, |r| {
+        main_agent(r).rebase("topic").unwrap();
+    });
+    for respect_pins in [false, true] {
+        check_every_cut(
+            &format!("compress, respect_pins {respect_pins}"),
+            &[],
+            |r| {
+                line(r);
+            },
+            move |r| {
+                let agent = main_agent(r);
+                let line = first_parent_ids(&agent);
+                let range = format!("{}..{}", &line[0][..8], &line[3][..8]);
+                agent
+                    .compress(
+                        &range,
+                        respect_pins,
+                        None,
+                        &mut summary("b to d, summarized"),
+                    )
+                    .unwrap();
+            },
+        );
+    }
+    check_every_cut(
+        "reorder",
+        &[],
+        |r| {
+            line(r);
+        },
+        |r| {
+            let agent = main_agent(r);
+            let line = first_parent_ids(&agent);
+            let range = format!("{}..{}", &line[0][..8], &line[2][..8]);
+            let order = [line[2][..8].to_owned(), line[1][..8].to_owned()];
+            agent.reorder(&range, &order, false).unwrap();
+        },
+    );
+}
+
+/// HEAD's first-parent line of main, oldest first.
+fn first_parent_ids(agent: &Agent) -> Vec<String> {
+    let graph = agent.graph().unwrap();
+    let mut line = Vec::new();
+    let mut at = graph.refs("main").head_commit().map(str::to_owned);
+    while let Some(id) = at {
+        at = graph.commit(&id).unwrap().parents.first().cloned();
+        line.push(id);
+    }
+    line.reverse();
+    line
+}
+
+#[test]
+fn every_cut_of_a_spawn_or_collapse_leaves_both_agents_before_or_after_it() {
+    check_every_cut("spawn", &["helper"], diverged, |r| {
+        main_agent(r)
+            .spawn("helper", Some("find the flaky test"))
+            .unwrap();
+    });
+    check_every_cut(
+        "spawn from an unborn parent",
+        &["helper"],
+        |_| {},
+        |r| {
+            main_agent(r).spawn("helper", None).unwrap();
+        },
+    );
+    check_every_cut(
+        "collapse",
+        &[],
+        |r| {
+            diverged(r);
+            main_agent(r).spawn("helper", Some("find it")).unwrap();
+            append(&Agent::new(r, "helper", None), "found: a race");
+        },
+        |r| {
+            main_agent(r)
+                .collapse("helper", None, |context| {
+                    Ok(format!("{} blocks", context.blocks.len()))
+                })
+                .unwrap();
+        },
+    );
+}
