@@ -401,3 +401,221 @@ fn every_cut_of_a_spawn_or_collapse_leaves_both_agents_before_or_after_it() {
         },
     );
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
+/// Commits the killed rebase replays: a batch of about 1 MB, over many 64 KiB segments.
+const REBASED_COMMITS: usize = 2000;
+/// Kills of the rebase: even ones at staggered moments from its start to past its end, odd
+/// ones at a random moment after its batch started reaching the disk (most of a run is
+/// computing the batch, so staggered kills alone would seldom cut it).
+const KILLS: u32 = 10;
+
+fn agentrail(workdir: &Path, sync: &str, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .current_dir(workdir)
+        .env_remove("AGENTRAIL_DIR")
+        .env_remove("AGENTRAIL_AGENT")
+        .env("AGENTRAIL_SYNC", sync)
+        .args(args);
+    command
+}
+
+/// Runs a command that must succeed; its stdout as JSON when it prints JSON.
+fn run_json(workdir: &Path, args: &[&str]) -> serde_json::Value {
+    let output = agentrail(workdir, "never", args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "agentrail {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// `base`, branch `topic` at it, thousands of commits on main (imported in one sync), and one
+/// commit on topic; HEAD on main, so `rebase topic` replays every commit of main.
+fn rebase_scenario(workdir: &Path) {
+    run_json(workdir, &["init", "--segment-bytes", "65536"]);
+    run_json(workdir, &["commit", "--content", "base", "-m", "base"]);
+    run_json(workdir, &["branch", "topic"]);
+    let lines: String = (0..REBASED_COMMITS)
+        .map(|step| {
+            let event = serde_json::json!({
+                "ts": "2026-01-02T03:04:05.000000Z",
+                "type": "commit",
+                "agent": "main",
+                "data": {"kind": "append", "message": format!("step {step}"),
+                         "content": format!("step {step} of the long task"), "tokens": 7},
+            });
+            format!("{event}\n")
+        })
+        .collect();
+    std::fs::write(workdir.join("commits.jsonl"), lines).unwrap();
+    run_json(workdir, &["import", "commits.jsonl"]);
+    run_json(workdir, &["switch", "topic"]);
+    run_json(workdir, &["commit", "--content", "theirs", "-m", "theirs"]);
+    run_json(workdir, &["switch", "main"]);
+}
+
+/// What the CLI shows after a restart: the contents of the context at HEAD, the branches, and
+/// the reflog (newest first).
+struct Shown {
+    contents: Vec<serde_json::Value>,
+    branches: serde_json::Value,
+    moves: Vec<serde_json::Value>,
+    last_lsn: u64,
+}
+
+fn shown(workdir: &Path) -> Shown {
+    let context = run_json(workdir, &["context", "--json"]);
+    let contents = context["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|block| block["content"].clone())
+        .collect();
+    let reflog = run_json(workdir, &["reflog", "--json"]);
+    let status = run_json(workdir, &["status", "--json"]);
+    Shown {
+        contents,
+        branches: run_json(workdir, &["branch", "--list", "--json"]),
+        moves: reflog["moves"].as_array().unwrap().clone(),
+        last_lsn: status["journal"]["last_lsn"].as_u64().unwrap(),
+    }
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("AGENTRAIL_TEST_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.map_or(1, |since| since.as_nanos() as u64)
+        });
+    eprintln!("AGENTRAIL_TEST_SEED={seed}");
+    seed
+}
+
+/// A rebase of thousands of commits (`AGENTRAIL_SYNC=always`) killed with SIGKILL at staggered
+/// moments: after each kill `verify` passes and the CLI shows the refs and context before the
+/// rebase (a cut batch leaves its commits unreferenced) or after it, never a mixture.
+#[test]
+fn a_rebase_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
+    // On the disk, not in RAM: `always` then pays real syncs, so the batch takes a while to
+    // reach the file and a kill can cut it.
+    let temp = tempfile::tempdir().unwrap();
+    let setup = temp.path().join("setup");
+    std::fs::create_dir_all(&setup).unwrap();
+    rebase_scenario(&setup);
+    let before = shown(&setup);
+
+    let finished = temp.path().join("finished");
+    copy_dir(&setup, &finished);
+    let started = std::time::Instant::now();
+    let rebase = agentrail(&finished, "always", &["rebase", "topic"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let writing = wait_for_writes(&finished, rebase);
+    let duration = started.elapsed();
+    let write_window = duration.saturating_sub(writing);
+    let after = shown(&finished);
+    assert_ne!(before.contents, after.contents);
+    assert_eq!(after.last_lsn, before.last_lsn + REBASED_COMMITS as u64 + 1);
+
+    let mut state = seed();
+    let (mut as_before, mut part_of_batch, mut as_after) = (0, 0, 0);
+    for kill in 0..KILLS {
+        let workdir = temp.path().join(format!("kill-{kill}"));
+        copy_dir(&setup, &workdir);
+        let fraction = (common::splitmix(&mut state) % 1000) as u32;
+        let mut child = agentrail(&workdir, "always", &["rebase", "topic"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let delay = if kill % 2 == 0 {
+            // From the start to 1.25 times the uninterrupted run, each at a random point of
+            // its own slice, so early, middle and late kills all happen.
+            let slice = duration * 5 / (4 * KILLS / 2);
+            slice * (kill / 2) + slice * fraction / 1000
+        } else {
+            journal_grew(&workdir, &mut child) + write_window * fraction / 1000
+        };
+        std::thread::sleep(delay.saturating_sub(started.elapsed()));
+        // Killing a child that exited but was not waited for is a harmless no-op.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        run_json(&workdir, &["verify"]);
+        let now = shown(&workdir);
+        let context = format!("kill {kill} after {delay:?} (seed above)");
+        if now.contents == before.contents {
+            assert_eq!(now.branches, before.branches, "{context}");
+            assert_eq!(now.moves, before.moves, "{context}");
+            if now.last_lsn > before.last_lsn {
+                part_of_batch += 1;
+            } else {
+                as_before += 1;
+            }
+        } else {
+            assert_eq!(
+                now.contents, after.contents,
+                "{context}: neither before nor after"
+            );
+            assert_eq!(now.last_lsn, after.last_lsn, "{context}");
+            assert_eq!(now.moves.len(), before.moves.len() + 1, "{context}");
+            assert_eq!(now.moves[0]["op"], "rebase", "{context}");
+            assert_eq!(
+                now.moves[0]["before"], before.moves[0]["after"],
+                "{context}"
+            );
+            assert_eq!(now.branches["head"], before.branches["head"], "{context}");
+            assert_eq!(
+                now.branches["branches"]["topic"],
+                before.branches["branches"]["topic"]
+            );
+            assert_eq!(
+                now.branches["head_commit"],
+                now.moves[0]["after"]["head_commit"]
+            );
+            as_after += 1;
+        }
+        std::fs::remove_dir_all(&workdir).unwrap();
+    }
+    eprintln!(
+        "rebase of {REBASED_COMMITS} commits ran {duration:?}, writing for {write_window:?}; \
+         {KILLS} kills: {as_before} before it wrote, {part_of_batch} with part of its batch \
+         written, {as_after} after it"
+    );
+}
+
+/// The bytes of the journal's segments.
+fn journal_bytes(workdir: &Path) -> u64 {
+    let dir = workdir.join(".agentrail").join("journal");
+    segment_names(&dir)
+        .iter()
+        .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
+/// How long after now the journal of `workdir` started to grow, polled until it does or
+/// `child` exits.
+fn journal_grew(workdir: &Path, child: &mut std::process::Child) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let bytes = journal_bytes(workdir);
+    while journal_bytes(workdir) == bytes && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    started.elapsed()
+}
+
+/// Waits for an uninterrupted `child`, which must succeed; returns when its journal started
+/// to grow.
+fn wait_for_writes(workdir: &Path, mut child: std::process::Child) -> std::time::Duration {
+    let writing = journal_grew(workdir, &mut child);
+    assert!(child.wait().unwrap().success());
+    writing
+}
