@@ -51,7 +51,38 @@ pub fn materialize(journal: &Journal, graph: &Graph, at: Option<&str>) -> Result
         Some(at) => graph.topological(&[at]),
         None => Vec::new(),
     };
-    let mut contents = contents_at(journal, &commits)?;
+    let contents = contents_at(journal, &commits)?;
+    Ok(build(at, commits, contents))
+}
+
+/// The context at `at` in `graph`, which may hold commits an operation has not recorded yet:
+/// their contents are `pending`'s (by commit id), the others' are read from the journal. It
+/// lets an operation check what it would leave before it writes anything.
+pub fn materialize_pending(
+    journal: &Journal,
+    graph: &Graph,
+    at: &str,
+    pending: &HashMap<String, String>,
+) -> Result<Context> {
+    let commits = graph.topological(&[at]);
+    let recorded: Vec<&Commit> = commits
+        .iter()
+        .filter(|commit| !pending.contains_key(&commit.id))
+        .copied()
+        .collect();
+    let mut read = contents_at(journal, &recorded)?.into_iter();
+    let contents = commits
+        .iter()
+        .map(|commit| match pending.get(&commit.id) {
+            Some(content) => content.clone(),
+            None => read.next().unwrap_or_default(),
+        })
+        .collect();
+    Ok(build(Some(at), commits, contents))
+}
+
+/// The context of `commits` (parents first) with their `contents`, in the same order.
+fn build(at: Option<&str>, commits: Vec<&Commit>, mut contents: Vec<String>) -> Context {
     let mut builder = Builder::default();
     for (commit, content) in commits.into_iter().zip(contents.drain(..)) {
         if commit.kind == CommitKind::Edit {
@@ -61,11 +92,11 @@ pub fn materialize(journal: &Journal, graph: &Graph, at: Option<&str>) -> Result
         }
     }
     let tokens = builder.blocks.iter().map(|block| block.tokens).sum();
-    Ok(Context {
+    Context {
         at: at.map(str::to_owned),
         blocks: builder.blocks,
         tokens,
-    })
+    }
 }
 
 /// The blocks so far, with the indexes that keep each step constant time.
