@@ -7,8 +7,12 @@
 //! recovery, the graph projection from its checkpoint) and checks that every agent's refs and
 //! the context materialized at its HEAD are, all together, the state before or the state after.
 //!
+//! One more library test: a compression that would lose a pin fails; no cut of what it
+//! appends may leave the refs on a context without the pin.
+//!
 //! The process test kills a real `agentrail rebase` of a few thousand commits with SIGKILL at
-//! staggered moments and checks the same through the CLI after `verify`.
+//! staggered moments and while its batch is being written, and checks the same through the
+//! CLI after `verify`.
 
 mod common;
 
@@ -158,22 +162,9 @@ fn check_cuts(
     let mut seen = (0, 0);
     for (case, (cut_at, kept)) in cuts(&segment, first, last).into_iter().enumerate() {
         let copy = temp.path().join(format!("cut-{case}"));
-        copy_dir(&root, &copy);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(copy.join("journal").join(active))
-            .unwrap();
-        file.set_len(cut_at as u64).unwrap();
-        drop(file);
-        let recovered = open(&copy);
+        let (last_lsn, state) = recovered_after_cut(&root, &copy, active, cut_at, agents);
         let context = format!("{name}: cut at byte {cut_at} (after {kept} of the op's records)");
-        assert_eq!(
-            recovered.journal().last_lsn(),
-            first - 1 + kept,
-            "{context}"
-        );
-        let state = state_of(&recovered, agents);
-        recovered.close();
+        assert_eq!(last_lsn, first - 1 + kept, "{context}");
         let expected = if first + kept > last { &after } else { &before };
         assert!(
             state == *expected,
@@ -185,12 +176,36 @@ fn check_cuts(
         } else {
             seen.1 += 1
         }
-        std::fs::remove_dir_all(&copy).unwrap();
     }
     assert!(
         !changes || (seen.0 > 0 && seen.1 > 0),
         "{name}: cuts saw {seen:?} (before, after)"
     );
+}
+
+/// Copies the workspace `root` to `copy`, cuts its `active` segment at byte `cut_at`, opens it
+/// as a restarted process would, and returns the last LSN recovery kept and the state; then
+/// removes the copy.
+fn recovered_after_cut(
+    root: &Path,
+    copy: &Path,
+    active: &str,
+    cut_at: usize,
+    agents: &[&str],
+) -> (u64, State) {
+    copy_dir(root, copy);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(copy.join("journal").join(active))
+        .unwrap();
+    file.set_len(cut_at as u64).unwrap();
+    drop(file);
+    let recovered = open(copy);
+    let last_lsn = recovered.journal().last_lsn();
+    let state = state_of(&recovered, agents);
+    recovered.close();
+    std::fs::remove_dir_all(copy).unwrap();
+    (last_lsn, state)
 }
 
 fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&str>) -> String {
@@ -606,36 +621,10 @@ fn a_rebase_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
         run_json(&workdir, &["verify"]);
         let now = shown(&workdir);
         let context = format!("kill {kill} after {delay:?} (seed above)");
-        if now.contents == before.contents {
-            assert_eq!(now.branches, before.branches, "{context}");
-            assert_eq!(now.moves, before.moves, "{context}");
-            if now.last_lsn > before.last_lsn {
-                part_of_batch += 1;
-            } else {
-                as_before += 1;
-            }
-        } else {
-            assert_eq!(
-                now.contents, after.contents,
-                "{context}: neither before nor after"
-            );
-            assert_eq!(now.last_lsn, after.last_lsn, "{context}");
-            assert_eq!(now.moves.len(), before.moves.len() + 1, "{context}");
-            assert_eq!(now.moves[0]["op"], "rebase", "{context}");
-            assert_eq!(
-                now.moves[0]["before"], before.moves[0]["after"],
-                "{context}"
-            );
-            assert_eq!(now.branches["head"], before.branches["head"], "{context}");
-            assert_eq!(
-                now.branches["branches"]["topic"],
-                before.branches["branches"]["topic"]
-            );
-            assert_eq!(
-                now.branches["head_commit"],
-                now.moves[0]["after"]["head_commit"]
-            );
-            as_after += 1;
+        match side_of_rebase(&now, &before, &after, &context) {
+            Side::Before if now.last_lsn > before.last_lsn => part_of_batch += 1,
+            Side::Before => as_before += 1,
+            Side::After => as_after += 1,
         }
         std::fs::remove_dir_all(&workdir).unwrap();
     }
@@ -644,6 +633,37 @@ fn a_rebase_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
          {KILLS} kills: {as_before} before it wrote, {part_of_batch} with part of its batch \
          written, {as_after} after it"
     );
+}
+
+enum Side {
+    Before,
+    After,
+}
+
+/// Which side of the rebase the CLI shows after a kill; fails unless it is wholly one.
+fn side_of_rebase(now: &Shown, before: &Shown, after: &Shown, context: &str) -> Side {
+    if now.contents == before.contents {
+        assert_eq!(now.branches, before.branches, "{context}");
+        assert_eq!(now.moves, before.moves, "{context}");
+        return Side::Before;
+    }
+    assert_eq!(
+        now.contents, after.contents,
+        "{context}: neither before nor after"
+    );
+    assert_eq!(now.last_lsn, after.last_lsn, "{context}");
+    assert_eq!(now.moves.len(), before.moves.len() + 1, "{context}");
+    assert_eq!(now.moves[0]["op"], "rebase", "{context}");
+    assert_eq!(
+        now.moves[0]["before"], before.moves[0]["after"],
+        "{context}"
+    );
+    assert_eq!(now.branches["head"], before.branches["head"], "{context}");
+    let topic = &now.branches["branches"]["topic"];
+    assert_eq!(topic, &before.branches["branches"]["topic"], "{context}");
+    let head = &now.branches["head_commit"];
+    assert_eq!(head, &now.moves[0]["after"]["head_commit"], "{context}");
+    Side::After
 }
 
 /// The bytes of the journal's segments.
