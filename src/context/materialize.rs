@@ -49,11 +49,42 @@ pub struct Context {
 
 /// The context at commit `at` (`None`: the empty context of an unborn branch).
 pub fn materialize(journal: &Journal, graph: &Graph, at: Option<&str>) -> Result<Context> {
-    let builder = plan(graph, at);
-    let mut contents = contents_at(journal, &builder.sources)?;
+    fill(journal, plan(graph, at), at, &HashMap::new())
+}
+
+/// The context at `at` in `graph`, which may hold commits an operation has not recorded yet:
+/// their contents are `pending`'s (by commit id), the others' are read from the journal. It
+/// lets an operation check what it would leave before it writes anything.
+pub fn materialize_pending(
+    journal: &Journal,
+    graph: &Graph,
+    at: &str,
+    pending: &HashMap<String, String>,
+) -> Result<Context> {
+    fill(journal, plan(graph, Some(at)), Some(at), pending)
+}
+
+/// The context of a plan, each block's content taken from `pending` (by commit id) or else
+/// read from the journal.
+fn fill(
+    journal: &Journal,
+    builder: Builder,
+    at: Option<&str>,
+    pending: &HashMap<String, String>,
+) -> Result<Context> {
+    let recorded: Vec<&Commit> = builder
+        .sources
+        .iter()
+        .filter(|commit| !pending.contains_key(&commit.id))
+        .copied()
+        .collect();
+    let mut read = contents_at(journal, &recorded)?.into_iter();
     let mut blocks = builder.blocks;
-    for (block, content) in blocks.iter_mut().zip(contents.drain(..)) {
-        block.content = content;
+    for (block, source) in blocks.iter_mut().zip(&builder.sources) {
+        block.content = match pending.get(&source.id) {
+            Some(content) => content.clone(),
+            None => read.next().unwrap_or_default(),
+        };
     }
     let tokens = blocks.iter().map(|block| block.tokens).sum();
     Ok(Context {

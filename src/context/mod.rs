@@ -207,6 +207,6 @@ pub enum ContextError {
     EditBeforeTarget { edit: String, target: String },
     #[error("the edit {edit} targets {target}, which the compression would cut from it: compress a range holding both or neither")]
     CompressCutsEdit { edit: String, target: String },
-    #[error("the pinned block {pin} did not survive the compression byte for byte; the refs were put back")]
+    #[error("the pinned block {pin} would not survive the compression byte for byte; nothing was recorded")]
     PinLost { pin: String },
 }

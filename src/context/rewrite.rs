@@ -12,12 +12,13 @@
 //! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit.
 
 use super::graph::{Commit, Graph};
-use super::materialize::{content_at, materialize, Block};
+use super::materialize::{content_at, materialize, materialize_pending, Block};
 use super::merge::{block_root, merge_base, side, Generated};
 use super::ops::{Agent, NewCommit};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
 use crate::event::Event;
+use crate::project::Projection;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The link from a replayed commit to the commit it replays.
@@ -98,9 +99,9 @@ impl Agent<'_> {
 
     /// Replaces the range with one summary commit (from `summarize`, given the range's blocks),
     /// then, with `respect_pins`, the range's pinned blocks verbatim, then HEAD's later commits
-    /// replayed. Refuses an edit the cut would separate from its target. After recording,
-    /// checks that every pinned block kept survived byte for byte; if one did not, the refs
-    /// are put back (an `undo`) and the error names it.
+    /// replayed. Refuses an edit the cut would separate from its target, and, before
+    /// recording, a compression whose new context would lose a pinned block it keeps (byte for
+    /// byte), naming it: checked first, so no crash can leave the refs on such a context.
     pub fn compress(
         &self,
         range: &str,
@@ -150,11 +151,14 @@ impl Agent<'_> {
         }
         let parent = Some(commits[commits.len() - 1].1.id.clone());
         let tip = self.replay(&cut.later, parent, &mut map, &mut commits)?;
-        refs.move_head_to(&tip.unwrap_or_default());
+        let tip = tip.unwrap_or_default();
         let before = materialize(journal, &graph, Some(&head))?;
+        let after = predicted_context(journal, &graph, &commits, &tip)?;
+        let pins_checked = check_pins(&before.blocks, &after.blocks, &in_range, respect_pins)?;
+        refs.move_head_to(&tip);
         let usage = generated.usage.as_slice();
         let mut rewrite = self.finish("compress", refs, commits, usage, before.tokens)?;
-        rewrite.pins_checked = self.check_pins(&before.blocks, &in_range, respect_pins)?;
+        rewrite.pins_checked = pins_checked;
         Ok(rewrite)
     }
 
@@ -323,37 +327,51 @@ impl Agent<'_> {
     fn tokens_at(&self, graph: &Graph, at: &str) -> Result<u64> {
         Ok(materialize(self.recorder().journal(), graph, Some(at))?.tokens)
     }
+}
 
-    /// Checks that every pinned block of `before` a compression kept is a pinned block of the
-    /// context at HEAD now, byte for byte; puts the refs back when one is not. Returns how many
-    /// it checked.
-    fn check_pins(
-        &self,
-        before: &[Block],
-        in_range: &HashSet<&str>,
-        respect_pins: bool,
-    ) -> Result<usize> {
-        let after = self.context(None)?;
-        let kept: Vec<&Block> = before
-            .iter()
-            .filter(|block| block.kind == CommitKind::Pin)
-            .filter(|block| respect_pins || !in_range.contains(block.id.as_str()))
-            .collect();
-        for pin in &kept {
-            let survived = after
-                .blocks
-                .iter()
-                .any(|block| block.kind == CommitKind::Pin && block.content == pin.content);
-            if !survived {
-                self.undo()?;
-                return Err(ContextError::PinLost {
-                    pin: pin.id.clone(),
-                }
-                .into());
-            }
-        }
-        Ok(kept.len())
+/// The context at `tip` once `commits` (not recorded yet) are: checked before anything is
+/// written, so that a refused operation leaves no trace a crash could keep.
+fn predicted_context(
+    journal: &crate::journal::Journal,
+    graph: &Graph,
+    commits: &[(Event, Commit)],
+    tip: &str,
+) -> Result<super::Context> {
+    let mut predicted = graph.clone();
+    let mut pending = HashMap::new();
+    for (offset, (event, commit)) in commits.iter().enumerate() {
+        predicted.apply(journal.last_lsn() + 1 + offset as u64, event);
+        let content = event.text("content").unwrap_or_default().to_owned();
+        pending.insert(commit.id.clone(), content);
     }
+    materialize_pending(journal, &predicted, tip, &pending)
+}
+
+/// Checks that every pinned block of `before` a compression keeps (all of them with
+/// `respect_pins`, else those outside the range) is a pinned block of `after`, byte for byte.
+/// Returns how many it checked.
+fn check_pins(
+    before: &[Block],
+    after: &[Block],
+    in_range: &HashSet<&str>,
+    respect_pins: bool,
+) -> Result<usize, ContextError> {
+    let kept: Vec<&Block> = before
+        .iter()
+        .filter(|block| block.kind == CommitKind::Pin)
+        .filter(|block| respect_pins || !in_range.contains(block.id.as_str()))
+        .collect();
+    for pin in &kept {
+        let survived = after
+            .iter()
+            .any(|block| block.kind == CommitKind::Pin && block.content == pin.content);
+        if !survived {
+            return Err(ContextError::PinLost {
+                pin: pin.id.clone(),
+            });
+        }
+    }
+    Ok(kept.len())
 }
 
 /// HEAD's first-parent line, oldest first.
