@@ -223,9 +223,14 @@ pub fn agent_of(event: &Event) -> &str {
 impl Graph {
     fn apply_commit(&mut self, lsn: u64, event: &Event) -> Option<()> {
         let agent = agent_of(event).to_owned();
-        let refs = self.refs(&agent);
         let parents = match event.data.get("parents") {
-            None | Some(Json::Null) => refs.head_commit().map(str::to_owned).into_iter().collect(),
+            None | Some(Json::Null) => self
+                .agents
+                .get(&agent)
+                .and_then(|entry| entry.refs.head_commit())
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
             Some(parents) => strings(parents)?,
         };
         let removed = crate::event::tombstone::is_removed_commit(event);
@@ -242,11 +247,33 @@ impl Graph {
         let agent = commit.agent.clone();
         self.commits.insert(id.clone(), commit);
         if move_head {
-            let mut after = refs.clone();
-            after.move_head_to(&id);
-            self.move_refs(&agent, "commit", None, after, lsn, event.ts_micros);
+            self.move_head_to(&agent, id, lsn, event.ts_micros);
         }
         Some(())
+    }
+
+    /// A commit's move of HEAD (its branch, or the detached HEAD) onto it: the one ref it
+    /// changes, in place, without copying the agent's other refs.
+    fn move_head_to(&mut self, agent: &str, id: String, lsn: u64, ts_micros: i64) {
+        let entry = self.agents.entry(agent.to_owned()).or_default();
+        let (head_before, branches) = match &mut entry.refs.head {
+            Head::Branch(name) => {
+                let was = entry.refs.branches.insert(name.clone(), id.clone());
+                (None, vec![(name.clone(), was, Some(id))])
+            }
+            Head::Detached(at) => {
+                let before = Head::Detached(std::mem::replace(at, id));
+                (Some(before), Vec::new())
+            }
+        };
+        entry.reflog.push(StoredMove {
+            op: "commit".to_owned(),
+            mode: None,
+            head_before,
+            branches,
+            lsn,
+            ts_micros,
+        });
     }
 
     /// The commit an event describes, if its fields are whole and its parents, target and id
