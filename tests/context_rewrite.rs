@@ -459,3 +459,23 @@ fn a_compression_that_would_lose_a_pin_records_nothing() {
     assert_eq!(recorder.journal().last_lsn(), last_lsn);
     assert_eq!(agent.context(None).unwrap().blocks[0].kind, CommitKind::Pin);
 }
+
+#[test]
+fn a_summarizer_that_prints_nothing_fails_the_compression_and_records_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    append(&agent, "long story");
+    let to = append(&agent, "more of it");
+    let last_lsn = recorder.journal().last_lsn();
+    let range = format!("{}..{}", &base[..8], &to[..8]);
+    let error = agent
+        .compress(&range, false, None, &mut summarized(" \n"))
+        .unwrap_err();
+    assert!(
+        matches!(context_error(error), ContextError::HelperFailed { ref helper, .. } if helper == "summarizer")
+    );
+    assert_eq!(recorder.journal().last_lsn(), last_lsn);
+    assert_eq!(contents(&agent), ["base", "long story", "more of it"]);
+}

@@ -474,3 +474,24 @@ fn a_tombstone_whose_kept_header_is_not_its_own_is_corruption() {
     assert!(error.is_corruption(), "{error}");
     assert_eq!(fs.read_file(&path).unwrap(), bytes, "nothing was truncated");
 }
+
+#[test]
+fn a_commit_the_graph_rejected_stays_rejected_after_its_purge() {
+    let temp = tempfile::tempdir().unwrap();
+    let (recorder, _) = workspace(temp.path());
+    let wrong_id = "ab".repeat(32);
+    let line = format!(
+        r#"{{"type":"commit","agent":"main","data":{{"kind":"append","message":"m","content":"c","id":"{wrong_id}"}}}}"#
+    );
+    let lsn = recorder.record(event(&line)).unwrap();
+    let before = recorder.load::<Graph>().unwrap().state;
+    assert!(before.commit(&wrong_id).is_none());
+    gc::purge(&recorder, &[lsn]).unwrap();
+    let after = recorder.load::<Graph>().unwrap().state;
+    assert!(
+        after.commit(&wrong_id).is_none(),
+        "the bogus id is not taken"
+    );
+    assert_eq!(after.refs("main"), before.refs("main"));
+    assert_eq!(after.rejected, before.rejected);
+}

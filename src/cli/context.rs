@@ -500,11 +500,10 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
     entry + rest.trim_end() + "\n"
 }
 
-/// `show COMMIT`: one commit with its content.
-pub fn show_commit(recorder: &Recorder, commit: &Commit, json: bool) -> CliResult {
-    let content = content_at(recorder.journal(), commit)?;
+/// `show COMMIT`: one commit with its content, or that gc or purge `removed` it.
+pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bool) -> CliResult {
     let mut value = commit_json(commit);
-    if content == agentrail::context::materialize::removed_content(&commit.id) {
+    if removed {
         value["collected"] = Json::Bool(true);
         return emit(json, &value, || {
             format!(
@@ -517,6 +516,7 @@ pub fn show_commit(recorder: &Recorder, commit: &Commit, json: bool) -> CliResul
             )
         });
     }
+    let content = content_at(recorder.journal(), commit)?;
     value["content"] = Json::String(content.clone());
     emit(json, &value, || {
         format!(

@@ -325,7 +325,7 @@ fn show_session_or_commit(recorder: &Recorder, target: &str, json: bool) -> CliR
     let commit = graph
         .resolve(target)
         .map_err(|error| super::context::context_error(error.into()))?;
-    super::context::show_commit(recorder, commit, json)
+    super::context::show_commit(recorder, commit, graph.is_removed(&commit.id), json)
 }
 
 fn show_session(recorder: &Recorder, session: &SessionInfo, json: bool) -> CliResult {

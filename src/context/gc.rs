@@ -15,7 +15,7 @@
 use super::graph::{Commit, Graph};
 use crate::error::Result;
 use crate::event::tombstone::{kept_event, summary_of};
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::journal::{Journal, Record, Summarizer, TombstoneReport, KIND_EVENT};
 use crate::recorder::Recorder;
 use crate::workspace::ContextConfig;
@@ -92,7 +92,9 @@ pub fn reachable(graph: &Graph, policy: &Policy) -> HashSet<String> {
     let mut stack: Vec<String> = Vec::new();
     for agent in graph.agents() {
         stack.extend(graph.refs(agent).pointed_at().map(str::to_owned));
-        for entry in graph.reflog(agent) {
+        // Newest first, one move at a time: the whole reflog with full refs would hold
+        // moves times branches ids at once.
+        for entry in graph.reflog_newest_first(agent) {
             if entry.ts_micros >= cutoff {
                 stack.extend(entry.before.pointed_at().map(str::to_owned));
                 stack.extend(entry.after.pointed_at().map(str::to_owned));
@@ -228,6 +230,13 @@ pub fn summarizer(graph: &Graph) -> Summarizer {
             .filter(|_| record.kind == KIND_EVENT);
         match (commit, Event::decode(record.lsn, &record.payload)) {
             (Some(commit), Ok(event)) => Ok(commit_summary(&event, commit).encode()),
+            // A commit event the graph rejected keeps no id, so that the graph rebuilt
+            // after the rewrite rejects its tombstone too.
+            (None, Ok(event)) if event.kind() == Some(EventType::Commit) => {
+                let mut kept = kept_event(&event);
+                kept.data.remove("id");
+                Ok(kept.encode())
+            }
             _ => Ok(summary_of(record)),
         }
     })

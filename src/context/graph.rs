@@ -339,6 +339,9 @@ impl Graph {
         if !parents.iter().all(known) || !target.iter().all(known) || known(&id) {
             return None;
         }
+        if (kind == CommitKind::Edit) != target.is_some() {
+            return None;
+        }
         Some(Commit {
             parents,
             kind,

@@ -203,6 +203,13 @@ impl Agent<'_> {
         let mut commits = vec![self.commit_event(merge, false)?];
         let mut usage = Vec::new();
         for (conflict, generated) in conflicts.iter().zip(resolutions) {
+            if generated.content.trim().is_empty() {
+                return Err(ContextError::HelperFailed {
+                    helper: "resolver".into(),
+                    reason: format!("it printed no content for {}", conflict.message),
+                }
+                .into());
+            }
             let parent = commits[commits.len() - 1].1.id.clone();
             commits.push(self.commit_event(resolution(conflict, &generated, parent), false)?);
             usage.extend(generated.usage);

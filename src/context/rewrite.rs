@@ -12,7 +12,7 @@
 //! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit.
 
 use super::graph::{Commit, Graph};
-use super::materialize::{content_at, materialize, materialize_pending, Block};
+use super::materialize::{contents_at, materialize, materialize_pending, Block};
 use super::merge::{block_root, merge_base, side, Generated};
 use super::ops::{Agent, NewCommit};
 use super::{CommitKind, ContextError, Refs};
@@ -128,6 +128,13 @@ impl Agent<'_> {
             to: cut.to.clone(),
             blocks: summarized,
         })?;
+        if generated.content.trim().is_empty() {
+            return Err(ContextError::HelperFailed {
+                helper: "summarizer".into(),
+                reason: "it printed no summary".into(),
+            }
+            .into());
+        }
         let summary = NewCommit {
             kind: CommitKind::Append,
             message: message.unwrap_or_else(|| format!("compress {range}")),
@@ -275,8 +282,9 @@ impl Agent<'_> {
         map: &mut HashMap<String, String>,
         out: &mut Vec<(Event, Commit)>,
     ) -> Result<Option<String>> {
-        let journal = self.recorder().journal();
-        for commit in commits {
+        // One forward pass for every content, not a block decompressed per commit.
+        let contents = contents_at(self.recorder().journal(), commits)?;
+        for (commit, content) in commits.iter().zip(contents) {
             let mapped = |id: &String| map.get(id).cloned().unwrap_or_else(|| id.clone());
             let mut parents: Vec<String> = parent.iter().cloned().collect();
             parents.extend(commit.parents.iter().skip(1).map(mapped));
@@ -289,7 +297,7 @@ impl Agent<'_> {
             let new = NewCommit {
                 kind: commit.kind,
                 message: commit.message.clone(),
-                content: content_at(journal, commit)?,
+                content,
                 parents,
                 target: commit.target.as_ref().map(mapped),
                 tokens: (!commit.tokens_counted).then_some(commit.tokens),

@@ -303,9 +303,11 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
         Shape::Links => value
             .as_object()
             .is_some_and(|links| links.values().all(Json::is_string)),
-        Shape::AgentRefs => value
-            .as_object()
-            .is_some_and(|agents| agents.values().all(is_agent_refs)),
+        Shape::AgentRefs => value.as_object().is_some_and(|agents| {
+            agents
+                .iter()
+                .all(|(agent, refs)| is_branch_name(agent) && is_agent_refs(refs))
+        }),
     };
     if fits {
         return Ok(());
