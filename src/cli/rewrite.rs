@@ -347,8 +347,10 @@ fn usage_of(line: &str) -> Option<LlmUsage> {
     let value: Json = serde_json::from_str(line.trim()).ok()?;
     let usage = value.get("usage")?;
     Some(LlmUsage {
+        // `model` inside `usage` or beside it, as the collapse summarizer's protocol has it.
         model: usage
             .get("model")
+            .or_else(|| value.get("model"))
             .and_then(Json::as_str)
             .unwrap_or("unknown")
             .to_owned(),

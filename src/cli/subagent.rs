@@ -272,8 +272,10 @@ fn split_usage(stdout: &str, latency_ms: u64) -> Result<(String, Option<Usage>),
             .ok_or_else(|| format!("its usage line has no count usage.{name}: {last}"))
     };
     let usage = Usage {
+        // `model` beside `usage` or inside it, as the merge resolver's protocol has it.
         model: line
             .get("model")
+            .or_else(|| line["usage"].get("model"))
             .and_then(Json::as_str)
             .unwrap_or("unknown")
             .to_owned(),
