@@ -370,6 +370,10 @@ mod tests {
         );
         assert_eq!(generated.content, "merged\ntext");
         assert_eq!(generated.usage.unwrap().input_tokens, 3);
+        let beside = parse_generated(
+            "t\n{\"usage\": {\"input_tokens\": 1, \"output_tokens\": 1}, \"model\": \"b\"}",
+        );
+        assert_eq!(beside.usage.unwrap().model, "b");
         let plain = parse_generated("just text\n\n");
         assert_eq!(plain.content, "just text");
         assert!(plain.usage.is_none());
