@@ -495,3 +495,27 @@ fn a_commit_the_graph_rejected_stays_rejected_after_its_purge() {
     assert_eq!(after.refs("main"), before.refs("main"));
     assert_eq!(after.rejected, before.rejected);
 }
+
+#[test]
+fn the_originals_of_a_rebase_are_collected_once_the_reflog_lets_go() {
+    let temp = tempfile::tempdir().unwrap();
+    let (recorder, _) = workspace(temp.path());
+    let agent = Agent::new(&recorder, "main", None);
+    agent.branch("topic", None).unwrap();
+    agent.switch("topic").unwrap();
+    let original = agent.commit(request("topic", "topic work")).unwrap();
+    agent.switch("main").unwrap();
+    agent.commit(request("main", "main work")).unwrap();
+    agent.switch("topic").unwrap();
+    agent.rebase("main").unwrap();
+    let old = Policy {
+        retention_days: 0,
+        collect_collapsed_children: false,
+        now_micros: agentrail::event::now_micros() + 1,
+    };
+    let dry = gc::collect_garbage(&recorder, &old, true).unwrap();
+    assert!(
+        dry.collected.iter().any(|commit| commit.id == original.id),
+        "the rebased commit's rebased_from link does not keep the original"
+    );
+}

@@ -28,6 +28,13 @@ pub const GC_RETENTION_DAYS_DEFAULT: u64 = 30;
 const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 /// The links through which a collapse commit points at the child's history.
 pub const COLLAPSED_CHILD_LINKS: [&str; 2] = ["child_head", "child"];
+/// Links that record where a commit came from (the original a rebase, compression or reorder
+/// replayed): they never keep what they name, or no rewritten history could be collected.
+pub const PROVENANCE_LINKS: [&str; 3] = [
+    super::rewrite::REBASED_FROM_LINK,
+    super::rewrite::COMPRESSED_TO_LINK,
+    super::rewrite::PINNED_FROM_LINK,
+];
 
 /// What `gc` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +129,10 @@ fn followed_links<'a>(commit: &'a Commit, policy: &Policy) -> impl Iterator<Item
     commit
         .links
         .iter()
-        .filter(move |(name, _)| !(skip_children && COLLAPSED_CHILD_LINKS.contains(&name.as_str())))
+        .filter(move |(name, _)| {
+            !PROVENANCE_LINKS.contains(&name.as_str())
+                && !(skip_children && COLLAPSED_CHILD_LINKS.contains(&name.as_str()))
+        })
         .map(|(_, value)| value.as_str())
 }
 
