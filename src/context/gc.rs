@@ -130,8 +130,9 @@ fn followed_links<'a>(commit: &'a Commit, policy: &Policy) -> impl Iterator<Item
         .links
         .iter()
         .filter(move |(name, _)| {
-            !PROVENANCE_LINKS.contains(&name.as_str())
-                && !(skip_children && COLLAPSED_CHILD_LINKS.contains(&name.as_str()))
+            let weak = PROVENANCE_LINKS.contains(&name.as_str())
+                || (skip_children && COLLAPSED_CHILD_LINKS.contains(&name.as_str()));
+            !weak
         })
         .map(|(_, value)| value.as_str())
 }
