@@ -92,14 +92,20 @@ pub fn blame_in(context: &Context, text: &str) -> Result<Vec<BlameHit>, ContextE
 }
 
 /// The 1-based lines of `content` where a match of `text` starts, each once, with their text.
+/// One pass: the line count and the line's start move forward with the matches.
 fn match_lines(content: &str, text: &str) -> Vec<(usize, String)> {
     let mut lines: Vec<(usize, String)> = Vec::new();
+    let (mut number, mut line_start, mut scanned) = (1usize, 0usize, 0usize);
     for (offset, _) in content.match_indices(text) {
-        let number = content[..offset].matches('\n').count() + 1;
+        for (newline, _) in content[scanned..offset].match_indices('\n') {
+            number += 1;
+            line_start = scanned + newline + 1;
+        }
+        scanned = offset;
         if lines.last().is_some_and(|(last, _)| *last == number) {
             continue;
         }
-        let line = content.lines().nth(number - 1).unwrap_or_default();
+        let line = content[line_start..].lines().next().unwrap_or_default();
         lines.push((number, line.to_owned()));
     }
     lines
@@ -233,4 +239,24 @@ fn only_in(graph: &Graph, tip: &str, other: &str) -> Vec<Commit> {
         .collect();
     ours.reverse();
     ours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_lines;
+
+    #[test]
+    fn match_lines_names_each_line_once_with_its_text() {
+        let content = "a key\nnothing\nkey and key\n\nlast key";
+        assert_eq!(
+            match_lines(content, "key"),
+            [
+                (1, "a key".to_owned()),
+                (3, "key and key".to_owned()),
+                (5, "last key".to_owned()),
+            ]
+        );
+        assert_eq!(match_lines("x\ny", "\ny"), [(1, "x".to_owned())]);
+        assert!(match_lines("abc", "z").is_empty());
+    }
 }
