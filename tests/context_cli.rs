@@ -395,3 +395,36 @@ fn show_keeps_lsns_and_sessions_first() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("is neither an LSN nor a session id"));
 }
+
+#[test]
+fn an_all_digit_prefix_that_names_no_lsn_shows_the_commit() {
+    use agentrail::context::{commit_id, CommitFields, CommitKind};
+    // A commit time whose id starts with 8 decimal digits (about 1 time in 43).
+    let no_links = Default::default();
+    let (ts, id) = (1_700_000_000_000_000i64..)
+        .map(|ts| {
+            let id = commit_id(&CommitFields {
+                parents: &[],
+                kind: CommitKind::Append,
+                content: "c",
+                message: "m",
+                target: None,
+                tokens: 1,
+                agent: "main",
+                session: None,
+                ts_micros: ts,
+                links: &no_links,
+            });
+            (ts, id)
+        })
+        .find(|(_, id)| id[..8].bytes().all(|byte| byte.is_ascii_digit()))
+        .unwrap();
+    let dir = Dir::initialized();
+    let line = json!({"type": "commit", "ts": agentrail::event::format_ts(ts), "agent": "main",
+        "data": {"kind": "append", "message": "m", "content": "c", "tokens": 1}});
+    let output = dir.run_stdin(&["import", "-"], &format!("{line}\n"));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let shown = dir.json(&["show", &id[..8]]);
+    assert_eq!(shown["id"], json!(id));
+    assert_eq!(shown["content"], json!("c"));
+}

@@ -272,12 +272,21 @@ pub fn log(args: &LogArgs, json: bool) -> CliResult {
 
 pub fn show(target: &str, json: bool) -> CliResult {
     let recorder = open_recorder()?;
+    let in_journal = |lsn: u64| (1..=recorder.journal().last_lsn()).contains(&lsn);
     let shown = match target.parse::<u64>() {
-        Ok(lsn) => show_event(&recorder, lsn, json),
-        Err(_) => show_session_or_commit(&recorder, target, json),
+        Ok(lsn) if in_journal(lsn) || !is_commit_prefix(&recorder, target)? => {
+            show_event(&recorder, lsn, json)
+        }
+        _ => show_session_or_commit(&recorder, target, json),
     };
     recorder.close();
     shown
+}
+
+/// True when all-digit `target`, which names no LSN, is the prefix of exactly one commit.
+fn is_commit_prefix(recorder: &Recorder, target: &str) -> Result<bool, CliError> {
+    let graph = recorder.load::<agentrail::context::Graph>()?.state;
+    Ok(graph.resolve(target).is_ok())
 }
 
 fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
