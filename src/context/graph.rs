@@ -294,11 +294,7 @@ impl Graph {
             None | Some(Json::Null) => None,
             Some(tokens) => Some(tokens.as_u64()?),
         };
-        let known = |id: &String| self.commits.contains_key(id);
-        if !parents.iter().all(known) || !target.iter().all(known) {
-            return None;
-        }
-        if (kind == CommitKind::Edit) != target.is_some() {
+        if !self.fits(&parents, kind, target.as_deref()) {
             return None;
         }
         let commit = Draft {
@@ -322,6 +318,15 @@ impl Graph {
         Some(commit)
     }
 
+    /// True when a commit with these parents, kind and target fits the graph: its parents and
+    /// target are known commits, and it has a target exactly when it is an edit.
+    fn fits(&self, parents: &[String], kind: CommitKind, target: Option<&str>) -> bool {
+        let known = |id: &str| self.commits.contains_key(id);
+        parents.iter().all(|id| known(id))
+            && target.is_none_or(known)
+            && (kind == CommitKind::Edit) == target.is_some()
+    }
+
     /// The placeholder of a removed commit: its id is taken as kept (the content it was
     /// computed from is gone), its parents and target must be known as for any commit.
     fn removed_commit_of(
@@ -335,11 +340,7 @@ impl Graph {
         let id = optional_text(data, "id")??;
         let kind = CommitKind::parse(data.get("kind")?.as_str()?)?;
         let target = optional_text(data, "target")?;
-        let known = |id: &String| self.commits.contains_key(id);
-        if !parents.iter().all(known) || !target.iter().all(known) || known(&id) {
-            return None;
-        }
-        if (kind == CommitKind::Edit) != target.is_some() {
+        if !self.fits(&parents, kind, target.as_deref()) || self.commits.contains_key(&id) {
             return None;
         }
         Some(Commit {
