@@ -12,6 +12,7 @@ mod query;
 mod rewrite;
 mod run;
 mod session;
+mod shell;
 mod subagent;
 mod verify;
 

@@ -5,6 +5,7 @@
 //! `{"usage": {"model": M, "input_tokens": N, "output_tokens": N}}`).
 
 use super::context::{emit_refs, head_label, refs_json, with_agent, AgentArg};
+use super::shell::ShellFailure;
 use super::{emit, with_recorder, CliError, CliResult, EXIT_FAILURE};
 use agentrail::context::id::short_id;
 use agentrail::context::{
@@ -13,8 +14,6 @@ use agentrail::context::{
 use agentrail::recorder::Recorder;
 use clap::Subcommand;
 use serde_json::{json, Value as Json};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 #[derive(Debug, Subcommand)]
 pub enum RewriteCommand {
@@ -289,37 +288,19 @@ fn run_helper(command: &str, helper: &str, input: &Json) -> agentrail::Result<Ge
         helper: format!("{helper} `{command}`"),
         reason,
     };
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|error| failed(format!("cannot start it: {error}")))?;
-    let stdin = child.stdin.take();
-    let bytes = input.to_string().into_bytes();
-    // Written from another thread, so that a command printing before it reads all its input
-    // cannot block both sides on full pipes.
-    let writer = std::thread::spawn(move || {
-        // A command that exits without reading its input is not an error of ours.
-        if let Some(mut stdin) = stdin {
-            let _ = stdin.write_all(&bytes);
-        }
-    });
-    let output = child
-        .wait_with_output()
-        .map_err(|error| failed(format!("waiting for it: {error}")))?;
-    let _ = writer.join();
-    if !output.status.success() {
-        let code = output
-            .status
-            .code()
-            .map_or("a signal".to_owned(), |code| format!("exit code {code}"));
-        return Err(failed(format!("it ended with {code}")).into());
-    }
-    let stdout = String::from_utf8(output.stdout)
-        .map_err(|_| failed("its output is not UTF-8".to_owned()))?;
+    let stdout = super::shell::run(command, input.to_string().into_bytes()).map_err(|failure| {
+        failed(match failure {
+            ShellFailure::Start(error) => format!("cannot start it: {error}"),
+            ShellFailure::Wait(error) => format!("waiting for it: {error}"),
+            ShellFailure::Status(status) => {
+                let code = status
+                    .code()
+                    .map_or("a signal".to_owned(), |code| format!("exit code {code}"));
+                format!("it ended with {code}")
+            }
+            ShellFailure::NotUtf8 => "its output is not UTF-8".to_owned(),
+        })
+    })?;
     Ok(parse_generated(&stdout))
 }
 

@@ -12,6 +12,7 @@ use super::context::{
     blocks_json, commit_json, context_error, head_label, refs_json, with_agent, AgentArg,
 };
 use super::session::current_session;
+use super::shell::ShellFailure;
 use super::{
     counted, emit, open_recorder, recording_off, with_recorder, CliError, CliResult,
     EXIT_BAD_INPUT, EXIT_FAILURE,
@@ -24,8 +25,6 @@ use agentrail::event::{Event, EventType};
 use agentrail::recorder::{object, Recorder};
 use clap::Subcommand;
 use serde_json::{json, Value as Json};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 #[derive(Debug, Subcommand)]
@@ -226,31 +225,13 @@ fn summarize(
     })
     .to_string();
     let started = Instant::now();
-    let mut process = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|error| format!("running sh -c {command:?}: {error}"))?;
-    let stdin = process.stdin.take();
-    // Written from another thread so a summarizer that prints before reading cannot deadlock;
-    // one that never reads its stdin closes the pipe, which is not an error.
-    let writer = std::thread::spawn(move || {
-        if let Some(mut stdin) = stdin {
-            let _ = stdin.write_all(input.as_bytes());
-        }
-    });
-    let finished = process
-        .wait_with_output()
-        .map_err(|error| format!("waiting for sh -c {command:?}: {error}"))?;
-    let _ = writer.join();
-    if !finished.status.success() {
-        return Err(format!("sh -c {command:?} failed ({})", finished.status));
-    }
     let stdout =
-        String::from_utf8(finished.stdout).map_err(|_| "its output is not UTF-8".to_owned())?;
+        super::shell::run(command, input.into_bytes()).map_err(|failure| match failure {
+            ShellFailure::Start(error) => format!("running sh -c {command:?}: {error}"),
+            ShellFailure::Wait(error) => format!("waiting for sh -c {command:?}: {error}"),
+            ShellFailure::Status(status) => format!("sh -c {command:?} failed ({status})"),
+            ShellFailure::NotUtf8 => "its output is not UTF-8".to_owned(),
+        })?;
     let latency_ms = started.elapsed().as_millis() as u64;
     split_usage(&stdout, latency_ms)
 }
