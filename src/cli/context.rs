@@ -500,6 +500,18 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
     entry + rest.trim_end() + "\n"
 }
 
+/// The first two lines `show` prints of a commit: its id, then kind, tokens, agent and time.
+fn commit_header(commit: &Commit) -> String {
+    format!(
+        "commit {}\n{}, {} tokens, agent {}, {}\n",
+        commit.id,
+        commit.kind.as_str(),
+        commit.tokens,
+        commit.agent,
+        agentrail::event::format_ts(commit.ts_micros),
+    )
+}
+
 /// `show COMMIT`: one commit with its content, or that gc or purge `removed` it.
 pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bool) -> CliResult {
     let mut value = commit_json(commit);
@@ -507,12 +519,8 @@ pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bo
         value["collected"] = Json::Bool(true);
         return emit(json, &value, || {
             format!(
-                "commit {}\n{}, {} tokens, agent {}, {}\n    collected by gc: its content and message were removed\n",
-                commit.id,
-                commit.kind.as_str(),
-                commit.tokens,
-                commit.agent,
-                agentrail::event::format_ts(commit.ts_micros),
+                "{}    collected by gc: its content and message were removed\n",
+                commit_header(commit)
             )
         });
     }
@@ -520,12 +528,8 @@ pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bo
     value["content"] = Json::String(content.clone());
     emit(json, &value, || {
         format!(
-            "commit {}\n{}, {} tokens, agent {}, {}\n    {}\n\n{content}",
-            commit.id,
-            commit.kind.as_str(),
-            commit.tokens,
-            commit.agent,
-            agentrail::event::format_ts(commit.ts_micros),
+            "{}    {}\n\n{content}",
+            commit_header(commit),
             commit.message
         )
     })
