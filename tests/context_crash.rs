@@ -15,6 +15,8 @@
 //! CLI after `verify`.
 
 mod common;
+#[path = "common/context_lib.rs"]
+mod context_lib;
 
 use agentrail::context::{
     materialize, Agent, CommitKind, CommitRequest, Conflict, Generated, Graph, Refs, ResetMode,
@@ -22,7 +24,8 @@ use agentrail::context::{
 use agentrail::journal::Durability;
 use agentrail::recorder::Recorder;
 use agentrail::workspace::Workspace;
-use common::{active_frames, fast_tempdir, segment_names, FRAME_HEADER_BYTES};
+use common::{active_frames, copy_dir, fast_tempdir, segment_names, FRAME_HEADER_BYTES};
+use context_lib::{append, commit};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -62,19 +65,6 @@ fn state_of(recorder: &Recorder, agents: &[&str]) -> State {
             (name, (refs, blocks))
         })
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Where to cut the active segment for the records `first..=last`: at the start of each (the
@@ -206,21 +196,6 @@ fn recovered_after_cut(
     recovered.close();
     std::fs::remove_dir_all(copy).unwrap();
     (last_lsn, state)
-}
-
-fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&str>) -> String {
-    let request = CommitRequest {
-        kind,
-        message: content.to_owned(),
-        content: content.to_owned(),
-        target: target.map(str::to_owned),
-        tokens: Some(content.len() as u64),
-    };
-    agent.commit(request).unwrap().id
-}
-
-fn append(agent: &Agent, content: &str) -> String {
-    commit(agent, CommitKind::Append, content, None)
 }
 
 fn main_agent(recorder: &Recorder) -> Agent<'_> {

@@ -4,9 +4,12 @@
 //! pass, reads may start at any LSN, and the journal must take new appends. See
 //! `tests/golden/README.md`.
 
+mod common;
+
 use agentrail::event::{decode_record, Decoded, Event};
 use agentrail::journal::{Durability, Journal, NewRecord, KIND_EVENT};
 use agentrail::workspace::Workspace;
+use common::copy_dir;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,19 +27,6 @@ fn golden_dir() -> PathBuf {
 
 fn expected_export() -> String {
     std::fs::read_to_string(golden_dir().join("v1.jsonl")).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A copy of the golden workspace as `.agentrail` in a temporary directory, so that nothing a

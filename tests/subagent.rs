@@ -11,26 +11,11 @@ use agentrail::context::subagent::{
     SubagentCommitKind, LINK_CHILD, LINK_CHILD_HEAD, LINK_CHILD_ROOT, LINK_PARENT_AGENT,
     LINK_SPAWNED_FROM,
 };
-use agentrail::context::{Agent, CommitKind, CommitRequest, ContextError, Refs};
+use agentrail::context::{Agent, CommitKind, ContextError, Refs};
 use agentrail::event::{Event, EventType};
 use agentrail::recorder::{object, Recorder};
-use context_lib::{contents, context_error, recorder};
+use context_lib::{append, commit, contents, context_error, recorder};
 use serde_json::json;
-
-fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&str>) -> String {
-    let request = CommitRequest {
-        kind,
-        message: content.to_owned(),
-        content: content.to_owned(),
-        target: target.map(str::to_owned),
-        tokens: Some(content.len() as u64),
-    };
-    agent.commit(request).unwrap().id
-}
-
-fn append(agent: &Agent, content: &str) -> String {
-    commit(agent, CommitKind::Append, content, None)
-}
 
 fn summary_of(context: &agentrail::context::Context) -> Result<String, String> {
     Ok(format!("{} blocks", context.blocks.len()))

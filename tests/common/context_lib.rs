@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use agentrail::context::{Agent, ContextError};
+use agentrail::context::{Agent, CommitKind, CommitRequest, ContextError};
 use agentrail::journal::Durability;
 use agentrail::recorder::Recorder;
 use agentrail::workspace::Workspace;
@@ -36,4 +36,21 @@ pub fn context_error(error: Error) -> ContextError {
         Error::Context(error) => error,
         other => panic!("expected a context error, got {other}"),
     }
+}
+
+/// Commits `content` (also its message, its length as its tokens) on `agent`'s HEAD; its id.
+pub fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&str>) -> String {
+    let request = CommitRequest {
+        kind,
+        message: content.to_owned(),
+        content: content.to_owned(),
+        target: target.map(str::to_owned),
+        tokens: Some(content.len() as u64),
+    };
+    agent.commit(request).unwrap().id
+}
+
+/// Appends `content` on `agent`'s HEAD; its id.
+pub fn append(agent: &Agent, content: &str) -> String {
+    commit(agent, CommitKind::Append, content, None)
 }

@@ -306,3 +306,17 @@ pub fn append_until(journal: &Journal, dir: &Path, sealed: usize, active_records
         );
     }
 }
+
+/// Copies directory `from` to `to`, recursively (a workspace to try something on).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
