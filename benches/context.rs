@@ -219,7 +219,7 @@ fn build_workspace(root: &Path, blocks: &[Block]) {
         .rebuild(recorder.journal())
         .expect("rebuilding");
     let graph = recorder.load::<Graph>().expect("the graph").state;
-    assert_eq!(graph.rejected, 0);
+    assert_eq!(graph.rejected(), 0);
     assert_eq!(graph.commits().len(), blocks.len());
     recorder.close();
 }

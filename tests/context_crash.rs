@@ -47,7 +47,8 @@ fn open(root: &Path) -> Recorder {
 fn state_of(recorder: &Recorder, agents: &[&str]) -> State {
     let graph = recorder.load::<Graph>().unwrap().state;
     assert_eq!(
-        graph.rejected, 0,
+        graph.rejected(),
+        0,
         "an operation wrote an event the graph rejects"
     );
     let mut names: Vec<String> = graph.agents().map(str::to_owned).collect();

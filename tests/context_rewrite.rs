@@ -211,7 +211,7 @@ fn a_resolver_replaces_the_conflicting_blocks_and_its_tokens_are_an_llm_call() {
     assert_eq!(exported.len(), 2);
     assert_eq!(exported[0].session.as_deref(), Some("s-1"));
     assert_eq!(exported[0].count("input_tokens"), Some(10));
-    assert_eq!(agent.graph().unwrap().rejected, 0);
+    assert_eq!(agent.graph().unwrap().rejected(), 0);
 }
 
 #[test]

@@ -57,7 +57,7 @@ fn spawn_starts_a_child_whose_root_points_back_in_one_ref_update() {
             "Spawned sub-agent helper with the task:\nFind the flaky test."
         ]
     );
-    assert_eq!(graph.rejected, 0);
+    assert_eq!(graph.rejected(), 0);
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn every_cut_of_a_spawn_leaves_both_agents_as_before_or_both_as_after() {
             assert_eq!(lead_head, Some(spawned.spawn.id.clone()));
             assert_eq!(child_head, Some(spawned.root.id.clone()));
         }
-        assert_eq!(graph.rejected, 0);
+        assert_eq!(graph.rejected(), 0);
     }
 }
 

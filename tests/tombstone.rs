@@ -375,7 +375,7 @@ fn gc_collects_what_nothing_reaches_and_every_projection_rebuilds() {
     assert_eq!(sessions_after, sessions);
     assert_eq!(tokens_after, tokens);
     assert_eq!(session_tokens_after, session_tokens);
-    assert_eq!(graph_after.rejected, graph.rejected);
+    assert_eq!(graph_after.rejected(), graph.rejected());
     assert_eq!(
         graph_after.agents().collect::<Vec<_>>(),
         graph.agents().collect::<Vec<_>>()
@@ -493,7 +493,7 @@ fn a_commit_the_graph_rejected_stays_rejected_after_its_purge() {
         "the bogus id is not taken"
     );
     assert_eq!(after.refs("main"), before.refs("main"));
-    assert_eq!(after.rejected, before.rejected);
+    assert_eq!(after.rejected(), before.rejected());
 }
 
 #[test]

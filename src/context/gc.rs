@@ -140,13 +140,10 @@ fn followed_links<'a>(commit: &'a Commit, policy: &Policy) -> impl Iterator<Item
 /// The commits `policy` collects, in LSN order, without their sizes (see [`plan`]).
 pub fn unreachable<'a>(graph: &'a Graph, policy: &Policy) -> Vec<&'a Commit> {
     let kept = reachable(graph, policy);
-    let mut commits: Vec<&Commit> = graph
+    graph
         .commits()
-        .values()
         .filter(|commit| !kept.contains(&commit.id) && !graph.is_removed(&commit.id))
-        .collect();
-    commits.sort_by_key(|commit| commit.lsn);
-    commits
+        .collect()
 }
 
 /// What `gc` would collect, with the payload size of each commit's event.
@@ -232,7 +229,6 @@ fn tombstone_and_rebuild(
 pub fn summarizer(graph: &Graph) -> Summarizer {
     let by_lsn: BTreeMap<u64, Commit> = graph
         .commits()
-        .values()
         .map(|commit| (commit.lsn, commit.clone()))
         .collect();
     Arc::new(move |record: &Record| {

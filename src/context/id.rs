@@ -86,8 +86,12 @@ fn put_optional(hasher: &mut Sha256, text: Option<&str>) {
 /// Ambiguous candidates an error lists at most.
 const AMBIGUOUS_CANDIDATES_MAX: usize = 5;
 
-/// The one id in `ids` that starts with `prefix` (4 to 64 hex digits, any case).
-pub fn resolve_prefix<V>(ids: &BTreeMap<String, V>, prefix: &str) -> Result<String, ContextError> {
+/// The one id that starts with `prefix` (4 to 64 hex digits, any case), among those
+/// `matching` gives for the prefix in lowercase (at most the given count of them, in id order).
+pub fn resolve_prefix(
+    prefix: &str,
+    matching: impl FnOnce(&str, usize) -> Vec<String>,
+) -> Result<String, ContextError> {
     let lower = prefix.to_ascii_lowercase();
     if !lower.bytes().all(|byte| byte.is_ascii_hexdigit()) || lower.is_empty() {
         return Err(ContextError::NotHex {
@@ -97,15 +101,9 @@ pub fn resolve_prefix<V>(ids: &BTreeMap<String, V>, prefix: &str) -> Result<Stri
     if lower.len() < COMMIT_PREFIX_HEX_DIGITS_MIN {
         return Err(ContextError::PrefixTooShort { prefix: lower });
     }
-    let matching: Vec<&String> = ids
-        .range(lower.clone()..)
-        .map(|(id, _)| id)
-        .take_while(|id| id.starts_with(&lower))
-        .take(AMBIGUOUS_CANDIDATES_MAX)
-        .collect();
-    match matching.as_slice() {
+    match matching(&lower, AMBIGUOUS_CANDIDATES_MAX).as_slice() {
         [] => Err(ContextError::UnknownCommit { prefix: lower }),
-        [only] => Ok((*only).clone()),
+        [only] => Ok(only.clone()),
         several => Err(ContextError::AmbiguousPrefix {
             prefix: lower,
             candidates: several.iter().map(|id| short_id(id).to_owned()).collect(),
@@ -161,26 +159,29 @@ mod tests {
 
     #[test]
     fn prefixes_resolve_when_unique() {
-        let ids: BTreeMap<String, ()> = ["abcd01", "abcd02", "ef0123"]
-            .iter()
-            .map(|id| (id.to_string(), ()))
-            .collect();
-        assert_eq!(resolve_prefix(&ids, "EF01").unwrap(), "ef0123");
-        assert_eq!(resolve_prefix(&ids, "abcd01").unwrap(), "abcd01");
+        let ids = ["abcd01", "abcd02", "ef0123"];
+        let resolve_prefix = |prefix: &str| {
+            resolve_prefix(prefix, |lower, limit| {
+                let matching = ids.iter().filter(|id| id.starts_with(lower));
+                matching.take(limit).map(|id| id.to_string()).collect()
+            })
+        };
+        assert_eq!(resolve_prefix("EF01").unwrap(), "ef0123");
+        assert_eq!(resolve_prefix("abcd01").unwrap(), "abcd01");
         assert!(matches!(
-            resolve_prefix(&ids, "abcd"),
+            resolve_prefix("abcd"),
             Err(ContextError::AmbiguousPrefix { .. })
         ));
         assert!(matches!(
-            resolve_prefix(&ids, "abc"),
+            resolve_prefix("abc"),
             Err(ContextError::PrefixTooShort { .. })
         ));
         assert!(matches!(
-            resolve_prefix(&ids, "0000"),
+            resolve_prefix("0000"),
             Err(ContextError::UnknownCommit { .. })
         ));
         assert!(matches!(
-            resolve_prefix(&ids, "main"),
+            resolve_prefix("main"),
             Err(ContextError::NotHex { .. })
         ));
     }

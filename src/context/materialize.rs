@@ -14,12 +14,11 @@
 //! side's commit) also drops that commit's block when it is another block than its target's,
 //! so two contradicting pins become the one resolved pin.
 
-use super::graph::{Commit, Graph};
+use super::graph::{Commit, Graph, Node, Pos};
 use super::CommitKind;
 use crate::error::{Error, Result};
-use crate::event::{decode_record, Decoded};
+use crate::event::{event_payload, EventRecord, EventType, Value};
 use crate::journal::Journal;
-use crate::query::{event_at, Found};
 use std::collections::{BTreeSet, HashMap};
 
 /// One block of a materialized context.
@@ -49,7 +48,7 @@ pub struct Context {
 
 /// The context at commit `at` (`None`: the empty context of an unborn branch).
 pub fn materialize(journal: &Journal, graph: &Graph, at: Option<&str>) -> Result<Context> {
-    fill(journal, plan(graph, at), at, &HashMap::new())
+    fill(journal, graph, plan(graph, at), at, &HashMap::new())
 }
 
 /// The context at `at` in `graph`, which may hold commits an operation has not recorded yet:
@@ -61,30 +60,44 @@ pub fn materialize_pending(
     at: &str,
     pending: &HashMap<String, String>,
 ) -> Result<Context> {
-    fill(journal, plan(graph, Some(at)), Some(at), pending)
+    fill(journal, graph, plan(graph, Some(at)), Some(at), pending)
 }
 
 /// The context of a plan, each block's content taken from `pending` (by commit id) or else
-/// read from the journal.
+/// read from the journal. It reads the graph's columns, building no [`Commit`].
 fn fill(
     journal: &Journal,
-    builder: Builder,
+    graph: &Graph,
+    planned: Vec<Planned>,
     at: Option<&str>,
     pending: &HashMap<String, String>,
 ) -> Result<Context> {
-    let recorded: Vec<&Commit> = builder
-        .sources
+    let pending_of = |pos: Pos| match pending.is_empty() {
+        true => None,
+        false => pending.get(&graph.id(pos)),
+    };
+    let recorded: Vec<Pos> = planned
         .iter()
-        .filter(|commit| !pending.contains_key(&commit.id))
-        .copied()
+        .map(|block| block.source)
+        .filter(|&source| pending_of(source).is_none())
         .collect();
-    let mut read = contents_at(journal, &recorded)?.into_iter();
-    let mut blocks = builder.blocks;
-    for (block, source) in blocks.iter_mut().zip(&builder.sources) {
-        block.content = match pending.get(&source.id) {
+    let lsns: Vec<u64> = recorded.iter().map(|&source| graph.lsn(source)).collect();
+    let mut read = read_contents(journal, &lsns, |index| graph.id(recorded[index]))?.into_iter();
+    let mut blocks = Vec::with_capacity(planned.len());
+    for block in planned {
+        let content = match pending_of(block.source) {
             Some(content) => content.clone(),
             None => read.next().unwrap_or_default(),
         };
+        blocks.push(Block {
+            id: graph.id(block.brought_by),
+            kind: block.kind,
+            message: graph.message(block.brought_by).to_owned(),
+            content,
+            tokens: block.tokens,
+            tokens_counted: block.tokens_counted,
+            edited_by: (block.source != block.brought_by).then(|| graph.id(block.source)),
+        });
     }
     let tokens = blocks.iter().map(|block| block.tokens).sum();
     Ok(Context {
@@ -106,7 +119,7 @@ pub struct ContextSize {
 /// The size of the context at `at`, as [`materialize`] would give it, without reading the
 /// journal: identical blocks are found by their commits' content keys.
 pub fn size_at(graph: &Graph, at: Option<&str>) -> ContextSize {
-    let blocks = plan(graph, at).blocks;
+    let blocks = plan(graph, at);
     ContextSize {
         blocks: blocks.len(),
         tokens: blocks.iter().map(|block| block.tokens).sum(),
@@ -118,90 +131,173 @@ pub fn size_at(graph: &Graph, at: Option<&str>) -> ContextSize {
     }
 }
 
-/// The blocks of the context at `at`, without their content, and the commit each one's content
-/// comes from.
-fn plan<'a>(graph: &'a Graph, at: Option<&str>) -> Builder<'a> {
-    let commits = match at {
-        Some(at) => graph.topological(&[at]),
+/// One block of a context, without its content, worked out from the graph's columns.
+struct Planned {
+    /// The commit that brought the block in.
+    brought_by: Pos,
+    /// The commit whose content it shows: `brought_by`, or the last edit applied.
+    source: Pos,
+    kind: CommitKind,
+    tokens: u64,
+    tokens_counted: bool,
+}
+
+/// The blocks of the context at `at`, without their content. It reads only the graph's
+/// columns (no commit is built), so `status` sizes a context of 100,000 commits quickly.
+fn plan(graph: &Graph, at: Option<&str>) -> Vec<Planned> {
+    let order = match at.and_then(|at| graph.position(at)) {
+        Some(at) => graph.topological_positions(&[at]),
         None => Vec::new(),
     };
-    let mut builder = Builder::default();
-    for commit in commits {
-        if commit.kind == CommitKind::Edit {
-            builder.edit(commit);
+    let mut builder = Builder::new(graph.len(), order.len());
+    for pos in order {
+        let node = graph.node(pos);
+        if node.kind == CommitKind::Edit {
+            builder.edit(graph, pos, node);
         } else {
-            builder.add(commit);
+            builder.add(pos, node);
         }
     }
-    builder
+    builder.blocks
 }
 
-/// The blocks so far (contents still empty), with the indexes that keep each step constant
-/// time.
+/// The blocks so far, with the indexes that keep each step constant time.
+struct Builder {
+    blocks: Vec<Planned>,
+    /// For each position, 1 + the block its commit brought in or edited; 0 for none.
+    block_of: Vec<u32>,
+    /// The blocks by their content's key, for keeping identical blocks once.
+    by_content: HashMap<u64, Same, KeyHash>,
+    /// The content key of each block's content.
+    keys: Vec<u64>,
+}
+
+/// Hashes a content key by itself: it is already the start of a SHA-256, so spread evenly,
+/// and SipHash over 100,000 keys was the largest cost of sizing a context.
+type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
+
 #[derive(Default)]
-struct Builder<'a> {
-    blocks: Vec<Block>,
-    /// For each block, the commit whose content it shows (its own, or the last edit's).
-    sources: Vec<&'a Commit>,
-    /// The block each commit so far brought in or edited.
-    block_of: HashMap<&'a str, usize>,
-    /// The blocks by their content's key (several only after edits), for keeping identical
-    /// blocks once.
-    by_content: HashMap<u64, BTreeSet<usize>>,
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
 }
 
-impl<'a> Builder<'a> {
-    fn add(&mut self, commit: &'a Commit) {
-        if commit.parents.len() > 1 {
+/// The blocks with one content key: nearly always one; several only after edits.
+enum Same {
+    One(usize),
+    Many(BTreeSet<usize>),
+}
+
+impl Builder {
+    /// A builder for up to `commits` commits of a graph of `positions` commits.
+    fn new(positions: usize, commits: usize) -> Builder {
+        Builder {
+            blocks: Vec::with_capacity(commits),
+            block_of: vec![0; positions],
+            by_content: HashMap::with_capacity_and_hasher(commits, KeyHash::default()),
+            keys: Vec::with_capacity(commits),
+        }
+    }
+
+    fn block_of(&self, pos: Pos) -> Option<usize> {
+        let code = self.block_of[pos as usize];
+        (code != 0).then(|| code as usize - 1)
+    }
+
+    fn set_block_of(&mut self, pos: Pos, index: usize) {
+        self.block_of[pos as usize] = 1 + u32::try_from(index).expect("fewer than 2^32 blocks");
+    }
+
+    /// The first block whose content has `key`.
+    fn first_with(&self, key: u64) -> Option<usize> {
+        match self.by_content.get(&key)? {
+            Same::One(index) => Some(*index),
+            Same::Many(indexes) => indexes.first().copied(),
+        }
+    }
+
+    fn index_content(&mut self, key: u64, index: usize) {
+        match self.by_content.get_mut(&key) {
+            None => {
+                self.by_content.insert(key, Same::One(index));
+            }
+            Some(Same::One(other)) => {
+                let other = *other;
+                self.by_content
+                    .insert(key, Same::Many(BTreeSet::from([other, index])));
+            }
+            Some(Same::Many(indexes)) => {
+                indexes.insert(index);
+            }
+        }
+    }
+
+    fn unindex_content(&mut self, key: u64, index: usize) {
+        let empty = match self.by_content.get_mut(&key) {
+            None => false,
+            Some(Same::One(other)) => *other == index,
+            Some(Same::Many(indexes)) => {
+                indexes.remove(&index);
+                indexes.is_empty()
+            }
+        };
+        if empty {
+            self.by_content.remove(&key);
+        }
+    }
+
+    fn add(&mut self, pos: Pos, node: Node) {
+        if node.parents > 1 {
             return;
         }
-        let key = commit.content_key;
-        let first_same = self.by_content.get(&key).and_then(|same| same.first());
-        if let Some(&index) = first_same {
-            if commit.kind == CommitKind::Pin {
+        let key = node.content_key;
+        if let Some(index) = self.first_with(key) {
+            if node.kind == CommitKind::Pin {
                 self.blocks[index].kind = CommitKind::Pin;
             }
-            self.block_of.insert(&commit.id, index);
+            self.set_block_of(pos, index);
             return;
         }
         let index = self.blocks.len();
-        self.block_of.insert(&commit.id, index);
-        self.by_content.entry(key).or_default().insert(index);
-        self.sources.push(commit);
-        self.blocks.push(Block {
-            id: commit.id.clone(),
-            kind: commit.kind,
-            message: commit.message.clone(),
-            content: String::new(),
-            tokens: commit.tokens,
-            tokens_counted: commit.tokens_counted,
-            edited_by: None,
+        self.set_block_of(pos, index);
+        self.index_content(key, index);
+        self.keys.push(key);
+        self.blocks.push(Planned {
+            brought_by: pos,
+            source: pos,
+            kind: node.kind,
+            tokens: node.tokens,
+            tokens_counted: node.tokens_counted,
         });
     }
 
-    fn edit(&mut self, commit: &'a Commit) {
-        let Some(&index) = commit
-            .target
-            .as_deref()
-            .and_then(|target| self.block_of.get(target))
-        else {
+    fn edit(&mut self, graph: &Graph, pos: Pos, node: Node) {
+        let Some(index) = node.target.and_then(|target| self.block_of(target)) else {
             return;
         };
-        let old_key = self.sources[index].content_key;
-        if let Some(same) = self.by_content.get_mut(&old_key) {
-            same.remove(&index);
-        }
-        self.by_content
-            .entry(commit.content_key)
-            .or_default()
-            .insert(index);
-        self.sources[index] = commit;
+        self.unindex_content(self.keys[index], index);
+        self.index_content(node.content_key, index);
+        self.keys[index] = node.content_key;
         let block = &mut self.blocks[index];
-        block.tokens = commit.tokens;
-        block.tokens_counted = commit.tokens_counted;
-        block.edited_by = Some(commit.id.clone());
-        self.block_of.insert(&commit.id, index);
-        if let Some(resolved) = commit.links.get(super::merge::RESOLVES_LINK) {
+        block.source = pos;
+        block.tokens = node.tokens;
+        block.tokens_counted = node.tokens_counted;
+        self.set_block_of(pos, index);
+        let resolved = graph.link(pos, super::merge::RESOLVES_LINK);
+        if let Some(resolved) = resolved.and_then(|id| graph.position(id)) {
             self.drop_into(resolved, index);
         }
     }
@@ -209,29 +305,30 @@ impl<'a> Builder<'a> {
     /// Removes the block `resolved` brought in or edited, unless it is block `keep`; the
     /// commits of the removed block then name `keep`, so later edits of either side's commits
     /// replace the one block left.
-    fn drop_into(&mut self, resolved: &str, keep: usize) {
-        let Some(&gone) = self.block_of.get(resolved) else {
+    fn drop_into(&mut self, resolved: Pos, keep: usize) {
+        let Some(gone) = self.block_of(resolved) else {
             return;
         };
         if gone == keep {
             return;
         }
         self.blocks.remove(gone);
-        let removed = self.sources.remove(gone);
-        if let Some(same) = self.by_content.get_mut(&removed.content_key) {
-            same.remove(&gone);
-        }
+        self.unindex_content(self.keys[gone], gone);
+        self.keys.remove(gone);
         let keep = if keep > gone { keep - 1 } else { keep };
         let shift = |index: usize| match index {
             index if index == gone => keep,
             index if index > gone => index - 1,
             index => index,
         };
-        for index in self.block_of.values_mut() {
-            *index = shift(*index);
+        for code in self.block_of.iter_mut().filter(|code| **code != 0) {
+            *code = 1 + shift(*code as usize - 1) as u32;
         }
         for same in self.by_content.values_mut() {
-            *same = same.iter().map(|&index| shift(index)).collect();
+            match same {
+                Same::One(index) => *index = shift(*index),
+                Same::Many(indexes) => *indexes = indexes.iter().map(|&at| shift(at)).collect(),
+            }
         }
     }
 }
@@ -244,13 +341,20 @@ const CONTENT_READ_GAP_RECORDS_MAX: u64 = 4096;
 /// starts over only to jump a gap of more than [`CONTENT_READ_GAP_RECORDS_MAX`] records:
 /// reading each by its LSN would decompress a block per commit.
 pub fn contents_at(journal: &Journal, commits: &[&Commit]) -> Result<Vec<String>> {
-    let mut by_lsn: Vec<(u64, usize)> = commits
-        .iter()
-        .enumerate()
-        .map(|(index, commit)| (commit.lsn, index))
-        .collect();
+    let lsns: Vec<u64> = commits.iter().map(|commit| commit.lsn).collect();
+    read_contents(journal, &lsns, |index| commits[index].id.clone())
+}
+
+/// The contents of the commits at `lsns`, as [`contents_at`]; `id_of` gives the id of the
+/// commit at an index of `lsns`, asked for only to name a removed or missing content.
+fn read_contents(
+    journal: &Journal,
+    lsns: &[u64],
+    id_of: impl Fn(usize) -> String,
+) -> Result<Vec<String>> {
+    let mut by_lsn: Vec<(u64, usize)> = lsns.iter().copied().zip(0..).collect();
     by_lsn.sort_unstable();
-    let mut contents = vec![String::new(); commits.len()];
+    let mut contents = vec![String::new(); lsns.len()];
     let mut reader: Option<(crate::journal::Reader, u64)> = None;
     for (lsn, index) in by_lsn {
         let near = reader
@@ -260,7 +364,7 @@ pub fn contents_at(journal: &Journal, commits: &[&Commit]) -> Result<Vec<String>
             reader = Some((journal.read_from(lsn)?, lsn));
         }
         let (records, next) = reader.as_mut().expect("a reader was just made");
-        contents[index] = content_in(records, next, lsn, commits[index])?;
+        contents[index] = content_in(records, next, lsn, || id_of(index))?;
     }
     Ok(contents)
 }
@@ -270,25 +374,28 @@ fn content_in(
     records: &mut crate::journal::Reader,
     next: &mut u64,
     lsn: u64,
-    commit: &Commit,
+    id: impl Fn() -> String,
 ) -> Result<String> {
-    let missing = |reason: &str| Error::Decode {
-        lsn: commit.lsn,
-        reason: format!("the content of commit {} {reason}", commit.id),
-    };
     loop {
         let Some(record) = records.next() else {
-            return Err(missing("is not in the journal"));
+            return Err(missing_content(lsn, &id(), "is not in the journal"));
         };
         let record = record?;
         *next = record.lsn + 1;
         if record.lsn < lsn {
             continue;
         }
-        return match decode_record(&record)? {
-            Decoded::Event(event) => content_of(&event, commit),
-            Decoded::Skipped { .. } => Err(missing("is not in the journal")),
+        return match event_payload(&record)? {
+            Ok(payload) => content_of(EventRecord::decode(lsn, payload)?, lsn, id),
+            Err(_) => Err(missing_content(lsn, &id(), "is not in the journal")),
         };
+    }
+}
+
+fn missing_content(lsn: u64, id: &str, reason: &str) -> Error {
+    Error::Decode {
+        lsn,
+        reason: format!("the content of commit {id} {reason}"),
     }
 }
 
@@ -303,27 +410,16 @@ pub fn removed_content(id: &str) -> String {
 
 /// The content of a commit, read from its event ([`removed_content`] when it was removed).
 pub fn content_at(journal: &Journal, commit: &Commit) -> Result<String> {
-    let missing = |reason: &str| Error::Decode {
-        lsn: commit.lsn,
-        reason: format!("the content of commit {} {reason}", commit.id),
-    };
-    match event_at(journal, commit.lsn)? {
-        Found::Event(event) => content_of(&event, commit),
-        Found::Skipped | Found::Absent => Err(missing("is not in the journal")),
-    }
+    read_contents(journal, &[commit.lsn], |_| commit.id.clone())
+        .map(|mut contents| contents.remove(0))
 }
 
-/// The content of `commit` from its event: the marker of [`removed_content`] when gc or purge
-/// removed it.
-fn content_of(event: &crate::event::Event, commit: &Commit) -> Result<String> {
-    if crate::event::tombstone::is_removed_commit(event) {
-        return Ok(removed_content(&commit.id));
+/// The content of the commit at `lsn` from its event: the marker of [`removed_content`] when
+/// gc or purge removed it (a commit event without `content`).
+fn content_of(mut event: EventRecord, lsn: u64, id: impl Fn() -> String) -> Result<String> {
+    match event.take_field("content") {
+        Some(Value::String(content)) => Ok(content),
+        None if event.event_type == EventType::Commit.as_str() => Ok(removed_content(&id())),
+        _ => Err(missing_content(lsn, &id(), "is not a string")),
     }
-    event
-        .text("content")
-        .map(str::to_owned)
-        .ok_or_else(|| Error::Decode {
-            lsn: commit.lsn,
-            reason: format!("the content of commit {} is not a string", commit.id),
-        })
 }

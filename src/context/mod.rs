@@ -22,7 +22,7 @@ pub mod rewrite;
 pub mod subagent;
 pub mod tokens;
 
-pub use graph::{AgentRefs, Commit, Graph, RefMove};
+pub use graph::{Commit, Graph, RefMove};
 pub use id::{commit_id, CommitFields, COMMIT_PREFIX_HEX_DIGITS_MIN};
 pub use materialize::{materialize, Block, Context};
 pub use merge::{

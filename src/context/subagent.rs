@@ -184,7 +184,12 @@ impl Agent<'_> {
         let context = materialize(journal, &graph, Some(&child_head))?;
         let output = match output {
             Some(output) => output,
-            None => content_at(journal, &graph.commits()[&child_head])?,
+            None => {
+                let head = graph
+                    .commit(&child_head)
+                    .expect("refs point at known commits");
+                content_at(journal, head)?
+            }
         };
         let summary = summarize(&context).map_err(|reason| ContextError::SummarizerFailed {
             child: child.to_owned(),

@@ -360,20 +360,7 @@ impl Event {
 
     /// Decodes a record payload written by [`Event::encode`].
     pub fn decode(lsn: u64, payload: &[u8]) -> crate::Result<Event> {
-        let record: EventRecord =
-            postcard::from_bytes(payload).map_err(|error| crate::Error::Decode {
-                lsn,
-                reason: error.to_string(),
-            })?;
-        if record.encoding_version != EVENT_ENCODING_VERSION {
-            return Err(crate::Error::Decode {
-                lsn,
-                reason: format!(
-                    "event encoding version {} is not known",
-                    record.encoding_version
-                ),
-            });
-        }
+        let record = EventRecord::decode(lsn, payload)?;
         let data = match Json::from(record.data) {
             Json::Object(map) => map,
             _ => {
@@ -393,6 +380,37 @@ impl Event {
     }
 }
 
+impl EventRecord {
+    /// Decodes a record payload written by [`Event::encode`], leaving `data` as stored (an
+    /// [`Event`] turns it into a JSON map, which costs an allocation per key).
+    pub fn decode(lsn: u64, payload: &[u8]) -> crate::Result<EventRecord> {
+        let record: EventRecord =
+            postcard::from_bytes(payload).map_err(|error| crate::Error::Decode {
+                lsn,
+                reason: error.to_string(),
+            })?;
+        if record.encoding_version != EVENT_ENCODING_VERSION {
+            return Err(crate::Error::Decode {
+                lsn,
+                reason: format!(
+                    "event encoding version {} is not known",
+                    record.encoding_version
+                ),
+            });
+        }
+        Ok(record)
+    }
+
+    /// Takes field `name` out of `data`, if `data` is an object that has it.
+    pub fn take_field(&mut self, name: &str) -> Option<Value> {
+        let Value::Object(fields) = &mut self.data else {
+            return None;
+        };
+        let at = fields.iter().position(|(key, _)| key == name)?;
+        Some(fields.swap_remove(at).1)
+    }
+}
+
 /// What a stored record means to this version of agentrail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
@@ -407,6 +425,15 @@ pub enum Decoded {
 /// must-understand kinds are an error.
 /// A tombstone decodes to the event it kept (`format-spec/events.md` section 8).
 pub fn decode_record(record: &Record) -> crate::Result<Decoded> {
+    match event_payload(record)? {
+        Ok(payload) => Event::decode(record.lsn, payload).map(Decoded::Event),
+        Err(kind) => Ok(Decoded::Skipped { kind }),
+    }
+}
+
+/// The event payload of a record (for a tombstone, the event it kept), or `Err` with the kind
+/// of a record this version may skip; unknown must-understand kinds are an error.
+pub fn event_payload(record: &Record) -> crate::Result<Result<&[u8], u16>> {
     let payload = match tombstone_of(record) {
         Some((_, summary)) => summary,
         None if record.flags & crate::journal::format::FRAME_FLAG_TOMBSTONE != 0 => {
@@ -418,14 +445,14 @@ pub fn decode_record(record: &Record) -> crate::Result<Decoded> {
         None => &record.payload,
     };
     match record.kind {
-        KIND_EVENT => Event::decode(record.lsn, payload).map(Decoded::Event),
+        KIND_EVENT => Ok(Ok(payload)),
         kind if record.flags & crate::journal::format::FRAME_FLAG_MUST_UNDERSTAND != 0 => {
             Err(crate::Error::UnknownKind {
                 lsn: record.lsn,
                 kind,
             })
         }
-        kind => Ok(Decoded::Skipped { kind }),
+        kind => Ok(Err(kind)),
     }
 }
 

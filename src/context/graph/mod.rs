@@ -11,17 +11,29 @@
 //! a *removed* commit, a placeholder with an empty message, so that later commits on top of it
 //! and reflog entries naming it still apply and every projection rebuilds after gc.
 //!
+//! The commits are kept column by column ([`commits`]) and each agent's reflog as deltas
+//! ([`reflog`]), so that a checkpoint of 100,000 commits loads in milliseconds: `log`,
+//! `status` and `context` all start by loading it.
+//!
 //! Architecture invariant: every parent and target of a commit is a commit inserted before it
 //! (so the graph has no cycles), and every ref points at a commit.
+
+mod commits;
+mod reflog;
+
+use reflog::AgentRefs;
+
+pub(crate) use commits::{Node, Pos};
 
 use super::id::{commit_id, resolve_prefix, CommitFields};
 use super::tokens::count_tokens;
 use super::{CommitKind, ContextError, Head, Refs, DEFAULT_AGENT};
 use crate::event::{Event, EventType};
 use crate::project::Projection;
-use serde::{Deserialize, Serialize};
+use commits::{Commits, StoredColumns};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value as Json};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
 /// One context commit, without its content (read it from the journal at `lsn`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,91 +129,44 @@ pub struct RefMove {
     pub ts_micros: i64,
 }
 
-/// An agent's refs and reflog. The reflog keeps of each move only what changed (HEAD, and
-/// the branches that moved), so its size grows with the moves, not with moves times branches;
-/// [`Graph::reflog`] rebuilds the full refs before and after each move, walking back from the
-/// current refs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentRefs {
-    pub refs: Refs,
-    reflog: Vec<StoredMove>,
-}
-
-/// One move of an agent's refs, as kept: what changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct StoredMove {
-    op: String,
-    mode: Option<String>,
-    /// HEAD before, when the move changed it.
-    head_before: Option<Head>,
-    /// Each branch the move changed: its name and where it pointed before (`None`: it did
-    /// not exist) and after (`None`: it was deleted).
-    branches: Vec<(String, Option<String>, Option<String>)>,
-    lsn: u64,
-    ts_micros: i64,
-}
-
-impl StoredMove {
-    fn new(
-        op: &str,
-        mode: Option<String>,
-        before: &Refs,
-        after: &Refs,
-        lsn: u64,
-        ts_micros: i64,
-    ) -> StoredMove {
-        let names: BTreeSet<&String> = before
-            .branches
-            .keys()
-            .chain(after.branches.keys())
-            .collect();
-        let branches = names
-            .into_iter()
-            .filter_map(|name| {
-                let (was, is) = (before.branches.get(name), after.branches.get(name));
-                (was != is).then(|| (name.clone(), was.cloned(), is.cloned()))
-            })
-            .collect();
-        StoredMove {
-            op: op.to_owned(),
-            mode,
-            head_before: (before.head != after.head).then(|| before.head.clone()),
-            branches,
-            lsn,
-            ts_micros,
-        }
-    }
-
-    /// The refs before this move, from the refs after it.
-    fn undo(&self, after: &Refs) -> Refs {
-        let mut before = after.clone();
-        if let Some(head) = &self.head_before {
-            before.head = head.clone();
-        }
-        for (name, was, _) in &self.branches {
-            match was {
-                Some(id) => before.branches.insert(name.clone(), id.clone()),
-                None => before.branches.remove(name),
-            };
-        }
-        before
-    }
-}
-
 /// The context graph of every agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Graph {
-    commits: BTreeMap<String, Commit>,
+    commits: Commits,
     agents: BTreeMap<String, AgentRefs>,
-    /// Commits whose content gc or purge removed (placeholders without a message).
-    removed: BTreeSet<String>,
     /// Context events that changed nothing because they would have broken the graph.
-    pub rejected: u64,
+    rejected: u64,
+}
+
+impl Serialize for Graph {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (columns, sorted) = self.commits.stored();
+        (columns, sorted, &self.agents, self.rejected).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Graph {
+    /// The graph a checkpoint holds, refused (as a damaged checkpoint) unless it keeps every
+    /// invariant.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Graph, D::Error> {
+        use serde::de::Error;
+        type Stored = (StoredColumns, Vec<Pos>, BTreeMap<String, AgentRefs>, u64);
+        let (columns, sorted, agents, rejected) = Stored::deserialize(deserializer)?;
+        let commits = Commits::from_stored(columns, sorted).map_err(D::Error::custom)?;
+        for entry in agents.values() {
+            entry.check(&commits).map_err(D::Error::custom)?;
+        }
+        Ok(Graph {
+            commits,
+            agents,
+            rejected,
+        })
+    }
 }
 
 impl Projection for Graph {
     const NAME: &'static str = "graph";
-    const VERSION: u32 = 5;
+    const VERSION: u32 = 6;
 
     fn apply(&mut self, lsn: u64, event: &Event) {
         let applied = match event.kind() {
@@ -239,41 +204,20 @@ impl Graph {
         } else {
             self.commit_of(lsn, event, parents, agent)?
         };
-        if removed {
-            self.removed.insert(commit.id.clone());
-        }
         let move_head = event.data.get("move_head").and_then(Json::as_bool) != Some(false);
         let id = commit.id.clone();
         let agent = commit.agent.clone();
-        self.commits.insert(id.clone(), commit);
+        let pos = self.commits.push(commit, removed);
         if move_head {
-            self.move_head_to(&agent, id, lsn, event.ts_micros);
+            let entry = self.agents.entry(agent).or_default();
+            entry.record_commit(&self.commits, id, pos, (lsn, event.ts_micros));
         }
         Some(())
     }
 
-    /// A commit's move of HEAD (its branch, or the detached HEAD) onto it: the one ref it
-    /// changes, in place, without copying the agent's other refs.
-    fn move_head_to(&mut self, agent: &str, id: String, lsn: u64, ts_micros: i64) {
-        let entry = self.agents.entry(agent.to_owned()).or_default();
-        let (head_before, branches) = match &mut entry.refs.head {
-            Head::Branch(name) => {
-                let was = entry.refs.branches.insert(name.clone(), id.clone());
-                (None, vec![(name.clone(), was, Some(id))])
-            }
-            Head::Detached(at) => {
-                let before = Head::Detached(std::mem::replace(at, id));
-                (Some(before), Vec::new())
-            }
-        };
-        entry.reflog.push(StoredMove {
-            op: "commit".to_owned(),
-            mode: None,
-            head_before,
-            branches,
-            lsn,
-            ts_micros,
-        });
+    /// True when a commit with this id is in the graph.
+    fn knows(&self, id: &str) -> bool {
+        self.commits.position(id).is_some()
     }
 
     /// The commit an event describes, if its fields are whole and its parents, target and id
@@ -310,9 +254,7 @@ impl Graph {
         }
         .commit(event, lsn);
         let claimed = optional_text(data, "id")?;
-        if claimed.is_some_and(|claimed| claimed != commit.id)
-            || self.commits.contains_key(&commit.id)
-        {
+        if claimed.is_some_and(|claimed| claimed != commit.id) || self.knows(&commit.id) {
             return None;
         }
         Some(commit)
@@ -321,14 +263,14 @@ impl Graph {
     /// True when a commit with these parents, kind and target fits the graph: its parents and
     /// target are known commits, and it has a target exactly when it is an edit.
     fn fits(&self, parents: &[String], kind: CommitKind, target: Option<&str>) -> bool {
-        let known = |id: &str| self.commits.contains_key(id);
-        parents.iter().all(|id| known(id))
-            && target.is_none_or(known)
+        parents.iter().all(|id| self.knows(id))
+            && target.is_none_or(|target| self.knows(target))
             && (kind == CommitKind::Edit) == target.is_some()
     }
 
-    /// The placeholder of a removed commit: its id is taken as kept (the content it was
-    /// computed from is gone), its parents and target must be known as for any commit.
+    /// The placeholder of a removed commit: its id (64 hex digits) is taken as kept (the
+    /// content it was computed from is gone), its parents and target must be known as for any
+    /// commit.
     fn removed_commit_of(
         &self,
         lsn: u64,
@@ -340,7 +282,8 @@ impl Graph {
         let id = optional_text(data, "id")??;
         let kind = CommitKind::parse(data.get("kind")?.as_str()?)?;
         let target = optional_text(data, "target")?;
-        if !self.fits(&parents, kind, target.as_deref()) || self.commits.contains_key(&id) {
+        commits::id_bytes(&id)?;
+        if !self.fits(&parents, kind, target.as_deref()) || self.knows(&id) {
             return None;
         }
         Some(Commit {
@@ -362,7 +305,9 @@ impl Graph {
 
     /// True when gc or purge removed the content of commit `id`.
     pub fn is_removed(&self, id: &str) -> bool {
-        self.removed.contains(id)
+        self.commits
+            .position(id)
+            .is_some_and(|pos| self.commits.is_removed(pos))
     }
 
     fn apply_ref_update(&mut self, lsn: u64, event: &Event) -> Option<()> {
@@ -380,30 +325,24 @@ impl Graph {
                 ));
             }
         }
-        let known = |id: &str| self.commits.contains_key(id);
-        if !moves.iter().all(|(_, refs)| refs.pointed_at().all(known)) {
+        if !moves
+            .iter()
+            .all(|(_, refs)| refs.pointed_at().all(|id| self.knows(id)))
+        {
             return None;
         }
         let mode = optional_text(data, "mode")?;
         for (agent, after) in moves {
-            self.move_refs(&agent, op, mode.clone(), after, lsn, event.ts_micros);
+            let entry = self.agents.entry(agent).or_default();
+            let at = (lsn, event.ts_micros);
+            entry.record(&self.commits, op, mode.as_deref(), after, at);
         }
         Some(())
     }
 
-    fn move_refs(
-        &mut self,
-        agent: &str,
-        op: &str,
-        mode: Option<String>,
-        after: Refs,
-        lsn: u64,
-        ts_micros: i64,
-    ) {
-        let entry = self.agents.entry(agent.to_owned()).or_default();
-        let stored = StoredMove::new(op, mode, &entry.refs, &after, lsn, ts_micros);
-        entry.refs = after;
-        entry.reflog.push(stored);
+    /// Context events that changed nothing because they would have broken the graph.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
     }
 
     /// An agent's refs (a new agent's when it has none yet).
@@ -423,25 +362,15 @@ impl Graph {
 
     /// An agent's ref moves, newest first, each rebuilt only when the walk reaches it.
     pub fn reflog_newest_first<'a>(&'a self, agent: &str) -> impl Iterator<Item = RefMove> + 'a {
-        let entry = self.agents.get(agent);
-        let mut after = entry.map(|entry| entry.refs.clone()).unwrap_or_default();
-        let stored = entry.map_or(&[][..], |entry| entry.reflog.as_slice());
-        stored.iter().rev().map(move |stored| {
-            let before = stored.undo(&after);
-            RefMove {
-                op: stored.op.clone(),
-                mode: stored.mode.clone(),
-                before: before.clone(),
-                after: std::mem::replace(&mut after, before),
-                lsn: stored.lsn,
-                ts_micros: stored.ts_micros,
-            }
-        })
+        self.agents
+            .get(agent)
+            .into_iter()
+            .flat_map(|entry| entry.newest_first(&self.commits))
     }
 
     /// How many times an agent's refs moved.
     pub fn reflog_len(&self, agent: &str) -> usize {
-        self.agents.get(agent).map_or(0, |entry| entry.reflog.len())
+        self.agents.get(agent).map_or(0, AgentRefs::moves)
     }
 
     /// The agents that have refs.
@@ -450,96 +379,151 @@ impl Graph {
     }
 
     pub fn commit(&self, id: &str) -> Option<&Commit> {
-        self.commits.get(id)
+        Some(self.commits.get(self.commits.position(id)?))
     }
 
-    /// Every commit, by id.
-    pub fn commits(&self) -> &BTreeMap<String, Commit> {
-        &self.commits
+    /// How many commits the graph holds.
+    pub fn len(&self) -> usize {
+        self.commits.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commits.is_empty()
+    }
+
+    /// Every commit, in the order they were inserted (LSN order).
+    pub fn commits(&self) -> impl ExactSizeIterator<Item = &Commit> + '_ {
+        (0..self.commits.len() as Pos).map(|pos| self.at(pos))
     }
 
     /// The commit a unique prefix of 4 or more hex digits names.
     pub fn resolve(&self, prefix: &str) -> Result<&Commit, ContextError> {
-        let id = resolve_prefix(&self.commits, prefix)?;
-        Ok(&self.commits[&id])
+        let id = resolve_prefix(prefix, |lower, limit| {
+            let found = self.commits.with_prefix(lower, limit);
+            found.into_iter().map(|pos| self.commits.id(pos)).collect()
+        })?;
+        self.commit(&id)
+            .ok_or(ContextError::UnknownCommit { prefix: id })
+    }
+
+    /// The position of commit `id`: the order it was inserted in, which is LSN order.
+    pub(crate) fn position(&self, id: &str) -> Option<Pos> {
+        self.commits.position(id)
+    }
+
+    /// The commit at a position.
+    pub(crate) fn at(&self, pos: Pos) -> &Commit {
+        self.commits.get(pos)
+    }
+
+    /// The id of the commit at `pos`.
+    pub(crate) fn id(&self, pos: Pos) -> String {
+        self.commits.id(pos)
+    }
+
+    /// The LSN of the commit at `pos`.
+    pub(crate) fn lsn(&self, pos: Pos) -> u64 {
+        self.commits.lsn(pos)
+    }
+
+    /// The message of the commit at `pos`, without building the commit.
+    pub(crate) fn message(&self, pos: Pos) -> &str {
+        self.commits.message(pos)
+    }
+
+    /// What materializing needs of the commit at `pos`, without building the commit.
+    pub(crate) fn node(&self, pos: Pos) -> Node {
+        self.commits.node(pos)
+    }
+
+    /// The value of link `name` of the commit at `pos`, without building the commit.
+    pub(crate) fn link(&self, pos: Pos, name: &str) -> Option<&str> {
+        self.commits.link(pos, name)
     }
 
     /// The commits reachable from `tips`, parents before children: a depth-first walk that
     /// takes each commit's first parent first, so a first-parent line comes out in order and a
     /// merge's second side comes after the first's.
     pub fn topological(&self, tips: &[&str]) -> Vec<&Commit> {
-        let mut order = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
-        for tip in tips {
-            self.post_order(tip, &mut seen, &mut order);
-        }
-        order
+        let tips: Vec<Pos> = tips.iter().filter_map(|tip| self.position(tip)).collect();
+        let order = self.topological_positions(&tips);
+        order.into_iter().map(|pos| self.at(pos)).collect()
     }
 
-    fn post_order<'a>(
-        &'a self,
-        tip: &str,
-        seen: &mut HashSet<&'a str>,
-        order: &mut Vec<&'a Commit>,
-    ) {
-        let Some(tip) = self.commits.get(tip) else {
-            return;
-        };
-        if !seen.insert(&tip.id) {
-            return;
-        }
-        // An explicit stack, since a context may hold more commits than the call stack frames.
-        let mut stack: Vec<(&Commit, usize)> = vec![(tip, 0)];
-        while let Some((commit, next)) = stack.pop() {
-            match commit.parents.get(next) {
-                Some(parent) => {
-                    stack.push((commit, next + 1));
-                    if let Some(parent) = self.commits.get(parent) {
-                        if seen.insert(&parent.id) {
+    /// [`Graph::topological`] by position.
+    pub(crate) fn topological_positions(&self, tips: &[Pos]) -> Vec<Pos> {
+        let mut order = Vec::new();
+        let mut seen = vec![false; self.commits.len()];
+        for &tip in tips {
+            if std::mem::replace(&mut seen[tip as usize], true) {
+                continue;
+            }
+            // An explicit stack, since a context may hold more commits than the call stack
+            // has frames.
+            let mut stack: Vec<(Pos, usize)> = vec![(tip, 0)];
+            while let Some((pos, next)) = stack.pop() {
+                match self.commits.parents(pos).nth(next) {
+                    Some(parent) => {
+                        stack.push((pos, next + 1));
+                        if !std::mem::replace(&mut seen[parent as usize], true) {
                             stack.push((parent, 0));
                         }
                     }
+                    None => order.push(pos),
                 }
-                None => order.push(commit),
             }
         }
+        order
     }
 
     /// The commits reachable from `tips`, newest (highest LSN) first, at most `limit` of them.
     /// A commit's parents always have lower LSNs, so this is a topological order too; with a
     /// limit it visits only about `limit` commits, however long the history.
     pub fn newest_first<'a>(&'a self, tips: &[&str], limit: Option<usize>) -> Vec<&'a Commit> {
-        let mut frontier: BinaryHeap<(u64, &'a str)> = BinaryHeap::new();
-        let mut queued: HashSet<&'a str> = HashSet::new();
-        let mut push = |id: &str, frontier: &mut BinaryHeap<(u64, &'a str)>| {
-            if let Some((id, commit)) = self.commits.get_key_value(id) {
-                if queued.insert(id.as_str()) {
-                    frontier.push((commit.lsn, id.as_str()));
-                }
+        // Positions grow with LSNs, so the highest position is the newest commit.
+        let mut frontier: BinaryHeap<Pos> = BinaryHeap::new();
+        let mut queued: HashSet<Pos> = HashSet::new();
+        for pos in tips.iter().filter_map(|tip| self.position(tip)) {
+            if queued.insert(pos) {
+                frontier.push(pos);
             }
-        };
-        for tip in tips {
-            push(tip, &mut frontier);
         }
         let mut order = Vec::new();
         while order.len() < limit.unwrap_or(usize::MAX) {
-            let Some((_, id)) = frontier.pop() else {
+            let Some(pos) = frontier.pop() else {
                 break;
             };
-            let commit = &self.commits[id];
-            for parent in &commit.parents {
-                push(parent, &mut frontier);
+            for parent in self.commits.parents(pos) {
+                if queued.insert(parent) {
+                    frontier.push(parent);
+                }
             }
-            order.push(commit);
+            order.push(self.at(pos));
         }
         order
     }
 
     /// True when `ancestor` is `descendant` or reachable from it.
     pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
-        self.topological(&[descendant])
-            .iter()
-            .any(|commit| commit.id == ancestor)
+        let (Some(ancestor), Some(descendant)) =
+            (self.position(ancestor), self.position(descendant))
+        else {
+            return false;
+        };
+        // Parents are at lower positions: nothing below `ancestor` leads back to it.
+        let mut seen: HashSet<Pos> = HashSet::from([descendant]);
+        let mut stack = vec![descendant];
+        while let Some(pos) = stack.pop() {
+            if pos == ancestor {
+                return true;
+            }
+            for parent in self.commits.parents(pos) {
+                if parent >= ancestor && seen.insert(parent) {
+                    stack.push(parent);
+                }
+            }
+        }
+        false
     }
 }
 
@@ -601,3 +585,6 @@ fn optional_text(data: &Map<String, Json>, field: &str) -> Option<Option<String>
         Some(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
