@@ -177,23 +177,62 @@ pub fn is_valid_name(name: &str) -> bool {
         })
 }
 
+/// Checkpoint files at least this long are mapped rather than read.
+pub const CHECKPOINT_MAP_BYTES_MIN: u64 = 1024 * 1024;
+
+/// A checkpoint file's bytes: mapped, or read into memory.
+pub enum FileBytes {
+    /// A large file, mapped read-only. Checkpoint files are never written in place: every
+    /// writer writes a temporary file and renames it over the old one ([`write`]), so the
+    /// mapping keeps the file it opened whole while another process replaces it.
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(map) => map,
+            FileBytes::Read(bytes) => bytes,
+        }
+    }
+}
+
 /// The checkpoint file's bytes: `None` if there is no file, `Err` with the reason if it is
-/// longer than any checkpoint can be.
-pub fn read(path: &Path) -> Result<Option<Result<Vec<u8>, String>>> {
-    let length = match std::fs::metadata(path) {
+/// longer than any checkpoint can be. A large one is mapped, which spares copying it and
+/// faulting in as much fresh memory (a 100k-commit graph's is about 10 MB).
+pub fn read(path: &Path) -> Result<Option<Result<FileBytes, String>>> {
+    let fail = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::NotFound => Ok(None),
+        _ => Err(Error::io(format!("reading {}", path.display()), error)),
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) => return fail(error),
+    };
+    let length = match file.metadata() {
         Ok(metadata) => metadata.len(),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(Error::io(format!("reading {}", path.display()), error)),
+        Err(error) => return fail(error),
     };
     if length > CHECKPOINT_FILE_BYTES_MAX {
         return Ok(Some(Err(format!(
             "the file is {length} bytes long, more than {CHECKPOINT_FILE_BYTES_MAX}"
         ))));
     }
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(Ok(bytes))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(Error::io(format!("reading {}", path.display()), error)),
+    if length >= CHECKPOINT_MAP_BYTES_MIN {
+        // SAFETY: the file is never modified in place (see `FileBytes::Mapped`); the mapping
+        // is read-only and dropped with the bytes.
+        return match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(map) => Ok(Some(Ok(FileBytes::Mapped(map)))),
+            Err(error) => fail(error),
+        };
+    }
+    let mut bytes = Vec::with_capacity(length as usize);
+    match std::io::Read::read_to_end(&mut &file, &mut bytes) {
+        Ok(_) => Ok(Some(Ok(FileBytes::Read(bytes)))),
+        Err(error) => fail(error),
     }
 }
 
@@ -299,6 +338,27 @@ mod tests {
         assert!(is_checkpoint_file("sessions.ckpt"));
         assert!(is_checkpoint_file("sessions.ckpt.12-0.tmp"));
         assert!(!is_checkpoint_file("notes.txt"));
+    }
+
+    #[test]
+    fn large_files_are_mapped_and_small_ones_read_with_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        for (length, mapped) in [(10, false), (CHECKPOINT_MAP_BYTES_MIN as usize + 3, true)] {
+            let path = dir.path().join(format!("{length}.ckpt"));
+            let bytes: Vec<u8> = (0..length).map(|at| (at * 7) as u8).collect();
+            write(&path, &bytes).unwrap();
+            let read = read(&path).unwrap().unwrap().unwrap();
+            assert_eq!(
+                matches!(read, FileBytes::Mapped(_)),
+                mapped,
+                "{length} bytes"
+            );
+            assert_eq!(&*read, &bytes[..]);
+            // Replacing the file leaves what was read whole.
+            write(&path, b"new").unwrap();
+            assert_eq!(&*read, &bytes[..]);
+        }
+        assert!(read(&dir.path().join("none.ckpt")).unwrap().is_none());
     }
 
     proptest! {
