@@ -312,35 +312,53 @@ fn branch_list(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
     })
 }
 
-pub(super) fn blocks_json(context: &Context) -> Json {
-    Json::Array(
-        context
-            .blocks
-            .iter()
-            .map(|block| {
-                json!({
-                    "id": block.id,
-                    "kind": block.kind.as_str(),
-                    "message": block.message,
-                    "content": block.content,
-                    "tokens": block.tokens,
-                    "edited_by": block.edited_by,
-                })
-            })
-            .collect(),
-    )
+/// A block as `--json` shows it.
+#[derive(serde::Serialize)]
+pub(super) struct BlockJson<'a> {
+    id: &'a str,
+    kind: &'a str,
+    message: &'a str,
+    content: &'a str,
+    tokens: u64,
+    edited_by: Option<&'a str>,
+}
+
+/// The blocks of a context as `--json` shows them, borrowed: a context of 100,000 blocks is
+/// written without a copy of its text.
+pub(super) fn blocks_json(context: &Context) -> Vec<BlockJson<'_>> {
+    context
+        .blocks
+        .iter()
+        .map(|block| BlockJson {
+            id: &block.id,
+            kind: block.kind.as_str(),
+            message: &block.message,
+            content: &block.content,
+            tokens: block.tokens,
+            edited_by: block.edited_by.as_deref(),
+        })
+        .collect()
+}
+
+/// `context --json`.
+#[derive(serde::Serialize)]
+struct ContextJson<'a> {
+    agent: &'a str,
+    at: Option<&'a str>,
+    blocks: Vec<BlockJson<'a>>,
+    tokens: u64,
 }
 
 fn context(recorder: &Recorder, agent: &str, at: Option<&str>, json: bool) -> CliResult {
     let context = Agent::new(recorder, agent, None)
         .context(at)
         .map_err(context_error)?;
-    let value = json!({
-        "agent": agent,
-        "at": context.at,
-        "blocks": blocks_json(&context),
-        "tokens": context.tokens,
-    });
+    let value = ContextJson {
+        agent,
+        at: context.at.as_deref(),
+        blocks: blocks_json(&context),
+        tokens: context.tokens,
+    };
     emit(json, &value, || {
         context
             .blocks

@@ -277,12 +277,25 @@ pub fn recording_off() -> bool {
 }
 
 /// Prints one compact JSON object (with `--json`) or the human form.
-pub fn emit(json: bool, value: &serde_json::Value, human: impl FnOnce() -> String) -> CliResult {
-    let mut out = std::io::stdout().lock();
-    let text = if json { value.to_string() } else { human() };
-    write_out(&mut out, text.as_bytes())?;
-    if !text.is_empty() && !text.ends_with('\n') {
+pub fn emit(
+    json: bool,
+    value: &impl serde::Serialize,
+    human: impl FnOnce() -> String,
+) -> CliResult {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if json {
+        // Written as it is encoded: a context of 100,000 blocks is tens of megabytes.
+        serde_json::to_writer(&mut out, value).map_err(|error| match error.io_error_kind() {
+            Some(kind) => output_error(kind.into()),
+            None => CliError::new(EXIT_FAILURE, format!("encoding output: {error}")),
+        })?;
         write_out(&mut out, b"\n")?;
+    } else {
+        let text = human();
+        write_out(&mut out, text.as_bytes())?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            write_out(&mut out, b"\n")?;
+        }
     }
     out.flush().map_err(output_error)
 }
