@@ -13,7 +13,9 @@
 //! positions; [`Commits::check`] refuses a decoded checkpoint that breaks any invariant, so
 //! nothing here panics on a damaged one.
 
+use super::names::Names;
 use super::Commit;
+use crate::context::id::hex as id_hex;
 use crate::context::CommitKind;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -69,7 +71,7 @@ struct Columns {
     /// The links of the commits that have any, by position, in position order.
     links: Vec<(Pos, BTreeMap<String, String>)>,
     /// Agent and session names.
-    names: Vec<String>,
+    names: Names,
 }
 
 /// Every commit of the graph.
@@ -80,8 +82,6 @@ pub struct Commits {
     sorted: Vec<Pos>,
     /// The positions from `sorted.len()` on, by id.
     recent: HashMap<[u8; ID_BYTES], Pos>,
-    /// Index of each name in `columns.names`; built when a commit is first inserted.
-    name_index: HashMap<String, u32>,
     /// Each position's commit, built when first asked for.
     built: Vec<OnceLock<Box<Commit>>>,
 }
@@ -116,24 +116,19 @@ fn nibble(digit: u8) -> Option<u8> {
     }
 }
 
-/// The 64 lowercase hex digits of an id.
-fn id_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(2 * bytes.len());
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+/// The value of hex digit `at` of `id`.
+fn digit_at(id: &[u8], at: usize) -> u8 {
+    let byte = id[at / 2];
+    if at % 2 == 0 {
+        byte >> 4
+    } else {
+        byte & 0xf
     }
-    text
 }
 
 /// True when the hex digits of `id` start with `prefix` (lowercase hex digits).
 fn has_prefix(id: &[u8], prefix: &[u8]) -> bool {
-    prefix.iter().enumerate().all(|(at, &digit)| {
-        let byte = id[at / 2];
-        let half = if at % 2 == 0 { byte >> 4 } else { byte & 0xf };
-        nibble(digit) == Some(half)
-    })
+    (0..prefix.len()).all(|at| nibble(prefix[at]) == Some(digit_at(id, at)))
 }
 
 fn kind_code(kind: CommitKind) -> u8 {
@@ -291,10 +286,10 @@ impl Commits {
             target: node.target.map(|target| id_hex(self.id_at(target))),
             tokens: node.tokens,
             tokens_counted: node.tokens_counted,
-            agent: columns.names[columns.agent[at] as usize].clone(),
+            agent: columns.names.get(columns.agent[at]).to_owned(),
             session: match columns.session[at] {
                 0 => None,
-                name => Some(columns.names[name as usize - 1].clone()),
+                name => Some(columns.names.get(name - 1).to_owned()),
             },
             ts_micros: columns.ts_micros[at],
             lsn: columns.lsn[at],
@@ -311,11 +306,12 @@ impl Commits {
         let target_back = commit.target.as_deref().map_or(0, back);
         let parent_back: Vec<u32> = commit.parents.iter().map(|id| back(id)).collect();
         let bytes = id_bytes(&commit.id).expect("a commit id of 64 hex digits");
-        let agent = self.intern(&commit.agent);
+        let names = &mut self.columns.names;
+        let agent = names.intern(&commit.agent);
         let session = commit
             .session
             .as_deref()
-            .map_or(0, |session| 1 + self.intern(session));
+            .map_or(0, |session| 1 + names.intern(session));
         let columns = &mut self.columns;
         columns.ids.extend_from_slice(&bytes);
         columns.lsn.push(commit.lsn);
@@ -343,22 +339,6 @@ impl Commits {
         self.recent.insert(bytes, pos);
         self.built.push(OnceLock::from(Box::new(commit)));
         pos
-    }
-
-    fn intern(&mut self, name: &str) -> u32 {
-        if self.name_index.len() < self.columns.names.len() {
-            self.name_index = (0..)
-                .zip(&self.columns.names)
-                .map(|(index, name)| (name.clone(), index))
-                .collect();
-        }
-        if let Some(&index) = self.name_index.get(name) {
-            return index;
-        }
-        let index = u32::try_from(self.columns.names.len()).expect("fewer than 2^32 names");
-        self.columns.names.push(name.to_owned());
-        self.name_index.insert(name.to_owned(), index);
-        index
     }
 
     /// Every position, ordered by id: `sorted` merged with `recent`.
@@ -396,7 +376,6 @@ impl Commits {
             columns: columns.0,
             sorted,
             recent: HashMap::new(),
-            name_index: HashMap::new(),
         };
         commits.check()?;
         Ok(commits)
@@ -432,8 +411,7 @@ impl Commits {
         if columns.flags.iter().any(|&flags| kind_of(flags).is_none()) {
             return fail("kinds");
         }
-        let names = columns.names.len() as u64;
-        let named = |index: u32| u64::from(index) < names;
+        let named = |index: u32| columns.names.has(index);
         if !columns.agent.iter().all(|&agent| named(agent))
             || !columns
                 .session
@@ -501,11 +479,9 @@ fn ends_fit(ends: &[u64], total: usize) -> bool {
 /// prefix's length.
 fn id_hex_lt(id: &[u8], prefix: &[u8]) -> bool {
     for (at, &digit) in prefix.iter().enumerate() {
-        let byte = id[at / 2];
-        let half = if at % 2 == 0 { byte >> 4 } else { byte & 0xf };
-        let wanted = nibble(digit).unwrap_or(0);
-        if half != wanted {
-            return half < wanted;
+        let (have, wanted) = (digit_at(id, at), nibble(digit).unwrap_or(0));
+        if have != wanted {
+            return have < wanted;
         }
     }
     false

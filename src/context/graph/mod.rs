@@ -19,6 +19,7 @@
 //! (so the graph has no cycles), and every ref points at a commit.
 
 mod commits;
+mod names;
 mod reflog;
 
 use reflog::AgentRefs;

@@ -6,33 +6,22 @@
 //! from the current refs.
 
 use super::commits::{Commits, Pos};
+use super::names::Names;
 use super::RefMove;
 use crate::context::{Head, Refs};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// An agent's refs and the moves that led to them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct AgentRefs {
     pub refs: Refs,
     moves: Vec<StoredMove>,
     /// Move `m`'s branch changes are `changes[moves[m - 1].changes_end..moves[m].changes_end]`.
     changes: Vec<BranchChange>,
     /// Ops, modes and branch names.
-    names: Vec<String>,
-    /// Index of each name in `names`; built when a move is first recorded.
-    #[serde(skip)]
-    name_index: HashMap<String, u32>,
+    names: Names,
 }
-
-impl PartialEq for AgentRefs {
-    fn eq(&self, other: &AgentRefs) -> bool {
-        (&self.refs, &self.moves, &self.changes, &self.names)
-            == (&other.refs, &other.moves, &other.changes, &other.names)
-    }
-}
-
-impl Eq for AgentRefs {}
 
 /// One move, as kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,22 +71,6 @@ impl AgentRefs {
         self.moves.len()
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
-        if self.name_index.len() < self.names.len() {
-            self.name_index = (0..)
-                .zip(&self.names)
-                .map(|(index, name)| (name.clone(), index))
-                .collect();
-        }
-        if let Some(&index) = self.name_index.get(name) {
-            return index;
-        }
-        let index = u32::try_from(self.names.len()).expect("fewer than 2^32 names");
-        self.names.push(name.to_owned());
-        self.name_index.insert(name.to_owned(), index);
-        index
-    }
-
     /// Records a move of the refs to `after`, every commit of which is known.
     pub fn record(
         &mut self,
@@ -124,16 +97,16 @@ impl AgentRefs {
             HeadBefore::Unchanged
         } else {
             match &before.head {
-                Head::Branch(name) => HeadBefore::Branch(self.intern(name)),
+                Head::Branch(name) => HeadBefore::Branch(self.names.intern(name)),
                 Head::Detached(id) => HeadBefore::Detached(pointed(commits, id)),
             }
         };
         for (name, was, is) in changed {
-            let name = self.intern(&name);
+            let name = self.names.intern(&name);
             self.changes.push(BranchChange { name, was, is });
         }
-        let op = self.intern(op);
-        let mode = mode.map_or(0, |mode| 1 + self.intern(mode));
+        let op = self.names.intern(op);
+        let mode = mode.map_or(0, |mode| 1 + self.names.intern(mode));
         self.push(op, mode, head_before, at);
     }
 
@@ -145,7 +118,7 @@ impl AgentRefs {
                 let name = name.clone();
                 let was = self.refs.branches.insert(name.clone(), id);
                 let was = optional(commits, was.as_ref());
-                let name = self.intern(&name);
+                let name = self.names.intern(&name);
                 self.changes.push(BranchChange {
                     name,
                     was,
@@ -158,7 +131,7 @@ impl AgentRefs {
                 HeadBefore::Detached(before)
             }
         };
-        let op = self.intern("commit");
+        let op = self.names.intern("commit");
         self.push(op, 0, head_before, at);
     }
 
@@ -183,7 +156,7 @@ impl AgentRefs {
             match stored.head_before {
                 HeadBefore::Unchanged => {}
                 HeadBefore::Branch(name) => {
-                    before.head = Head::Branch(self.names[name as usize].clone());
+                    before.head = Head::Branch(self.names.get(name).to_owned());
                 }
                 HeadBefore::Detached(pos) => before.head = Head::Detached(commits.id(pos)),
             }
@@ -193,15 +166,15 @@ impl AgentRefs {
                 self.moves[at - 1].changes_end
             };
             for change in &self.changes[first as usize..stored.changes_end as usize] {
-                let name = self.names[change.name as usize].clone();
+                let name = self.names.get(change.name).to_owned();
                 match ids(change.was) {
                     Some(id) => before.branches.insert(name, id),
                     None => before.branches.remove(&name),
                 };
             }
             RefMove {
-                op: self.names[stored.op as usize].clone(),
-                mode: (stored.mode != 0).then(|| self.names[stored.mode as usize - 1].clone()),
+                op: self.names.get(stored.op).to_owned(),
+                mode: (stored.mode != 0).then(|| self.names.get(stored.mode - 1).to_owned()),
                 before: before.clone(),
                 after: std::mem::replace(&mut after, before),
                 lsn: stored.lsn,
@@ -215,7 +188,7 @@ impl AgentRefs {
     pub fn check(&self, commits: &Commits) -> Result<(), String> {
         let known = |id: &str| commits.position(id).is_some();
         let count = commits.len() as u64;
-        let named = |index: u32| (index as usize) < self.names.len();
+        let named = |index: u32| self.names.has(index);
         let optional_pos = |code: u32| code == 0 || u64::from(code - 1) < count;
         let moves_fit = self
             .moves
