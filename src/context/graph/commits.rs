@@ -119,7 +119,7 @@ fn nibble(digit: u8) -> Option<u8> {
 /// The value of hex digit `at` of `id`.
 fn digit_at(id: &[u8], at: usize) -> u8 {
     let byte = id[at / 2];
-    if at % 2 == 0 {
+    if at.is_multiple_of(2) {
         byte >> 4
     } else {
         byte & 0xf

@@ -54,8 +54,11 @@ fn reloaded(graph: &Graph) -> Graph {
     postcard::from_bytes(&postcard::to_stdvec(graph).unwrap()).unwrap()
 }
 
+/// Each agent's name, refs and reflog.
+type AgentAnswers = Vec<(String, Refs, Vec<RefMove>)>;
+
 /// Everything the graph answers, as plain values.
-fn answers(graph: &Graph) -> (Vec<Commit>, Vec<(String, Refs, Vec<RefMove>)>) {
+fn answers(graph: &Graph) -> (Vec<Commit>, AgentAnswers) {
     let commits = graph.commits().cloned().collect();
     let agents = graph
         .agents()
