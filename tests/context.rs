@@ -15,7 +15,7 @@ use agentrail::event::{Event, EventType};
 use agentrail::project::{CheckpointStatus, Projector};
 use agentrail::recorder::{object, Recorder};
 use agentrail::Error;
-use context_lib::{contents_at, context_error, recorder};
+use context_lib::{contents_at, context_error, last_op, recorder};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -293,10 +293,7 @@ fn commits_written_without_moving_head_then_one_ref_update() {
         )
         .unwrap();
     assert_eq!(contents_at(&agent, None), ["base", "side"]);
-    assert_eq!(
-        agent.graph().unwrap().reflog("main").last().unwrap().op,
-        "rebase"
-    );
+    assert_eq!(last_op(&agent), "rebase");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use agentrail::context::{
     Agent, CommitKind, CommitRequest, CompressInput, Conflict, ConflictKind, ContextError,
     Generated, LlmUsage, MergeOutcome,
 };
-use context_lib::{contents, context_error, recorder};
+use context_lib::{contents, context_error, last_op, recorder};
 
 fn commit(
     agent: &Agent,
@@ -317,10 +317,7 @@ fn compress_replaces_the_range_with_a_summary_keeps_pins_and_replays_later_commi
         Some(rewrite.commits[1].id.as_str())
     );
     assert_eq!(agent.context(None).unwrap().blocks[2].kind, CommitKind::Pin);
-    assert_eq!(
-        agent.graph().unwrap().reflog("main").last().unwrap().op,
-        "compress"
-    );
+    assert_eq!(last_op(&agent), "compress");
     agent.undo().unwrap();
     assert_eq!(contents(&agent).len(), 5);
     // Without --respect-pins the pin is summarized too, and the later edit of it would be cut
@@ -424,10 +421,7 @@ fn reorder_refuses_an_edit_before_its_target_unless_forced() {
         ["base", "two", "one"],
         "the edit changes nothing"
     );
-    assert_eq!(
-        agent.graph().unwrap().reflog("main").last().unwrap().op,
-        "reorder"
-    );
+    assert_eq!(last_op(&agent), "reorder");
 }
 
 #[test]

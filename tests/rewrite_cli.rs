@@ -33,42 +33,26 @@ fn events(dir: &Dir) -> usize {
 fn conflicting(dir: &Dir) {
     let base = commit(dir, &["-m", "base", "--content", "base"]);
     dir.ok(&["branch", "topic"]);
-    commit(
-        dir,
-        &[
-            "-m",
-            "e",
-            "--kind",
-            "edit",
-            "--target",
-            &base,
-            "--content",
-            "ours",
-        ],
-    );
-    commit(
-        dir,
-        &["-m", "rule", "--kind", "pin", "--content", "never push"],
-    );
+    edit_and_pin(dir, &base, "ours", "never push");
     dir.ok(&["switch", "topic"]);
-    commit(
-        dir,
-        &[
-            "-m",
-            "e",
-            "--kind",
-            "edit",
-            "--target",
-            &base,
-            "--content",
-            "theirs",
-        ],
-    );
-    commit(
-        dir,
-        &["-m", "rule", "--kind", "pin", "--content", "always push"],
-    );
+    edit_and_pin(dir, &base, "theirs", "always push");
     dir.ok(&["switch", "main"]);
+}
+
+/// An edit `e` of `base` to `edit`, then a pin `rule` of `pin`, on the current branch.
+fn edit_and_pin(dir: &Dir, base: &str, edit: &str, pin: &str) {
+    let edit_args = [
+        "-m",
+        "e",
+        "--kind",
+        "edit",
+        "--target",
+        base,
+        "--content",
+        edit,
+    ];
+    commit(dir, &edit_args);
+    commit(dir, &["-m", "rule", "--kind", "pin", "--content", pin]);
 }
 
 #[test]

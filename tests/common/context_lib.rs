@@ -1,5 +1,5 @@
 //! What the library tests of context version control share: a fresh workspace's recorder, the
-//! contents of an agent's context, and the context error inside an error
+//! contents of an agent's context, the op of its last ref move and the context error inside an error
 //! (`#[path = "common/context_lib.rs"] mod context_lib;`).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
@@ -53,4 +53,15 @@ pub fn commit(agent: &Agent, kind: CommitKind, content: &str, target: Option<&st
 /// Appends `content` on `agent`'s HEAD; its id.
 pub fn append(agent: &Agent, content: &str) -> String {
     commit(agent, CommitKind::Append, content, None)
+}
+
+/// The op of the agent's latest ref move.
+pub fn last_op(agent: &Agent) -> String {
+    let graph = agent.graph().unwrap();
+    graph
+        .reflog(agent.name())
+        .last()
+        .expect("a ref move")
+        .op
+        .clone()
 }
