@@ -1,6 +1,6 @@
 //! What the library tests of context version control share: a fresh workspace's recorder, the
-//! contents of an agent's context, the op of its last ref move and the context error inside an error
-//! (`#[path = "common/context_lib.rs"] mod context_lib;`).
+//! contents of an agent's context, the op of its last ref move, and the context error inside
+//! an error (`#[path = "common/context_lib.rs"] mod context_lib;`).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
