@@ -6,6 +6,7 @@
 //! types in [`schema`] (`format-spec/events.md`); what is read back from disk is not, so that
 //! journals holding older or newer type names stay readable.
 
+mod encode;
 pub mod schema;
 pub mod tombstone;
 
@@ -335,27 +336,15 @@ impl Event {
         Json::Object(object)
     }
 
-    /// The disk type for this event.
+    /// The disk type for this event (a copy; [`Event::encode`] writes the same bytes without
+    /// one).
     pub fn to_record(&self) -> EventRecord {
-        EventRecord {
-            encoding_version: EVENT_ENCODING_VERSION,
-            ts_micros: self.ts_micros,
-            event_type: self.event_type.clone(),
-            session: self.session.clone(),
-            agent: self.agent.clone(),
-            data: Value::Object(
-                self.data
-                    .iter()
-                    .map(|(key, value)| (key.clone(), Value::from(value)))
-                    .collect(),
-            ),
-        }
+        encode::to_record(self)
     }
 
     /// The record payload (postcard).
     pub fn encode(&self) -> Vec<u8> {
-        // Serializing owned strings and enums into a Vec cannot fail.
-        postcard::to_stdvec(&self.to_record()).unwrap_or_default()
+        encode::encode_event(self)
     }
 
     /// Decodes a record payload written by [`Event::encode`].

@@ -289,7 +289,14 @@ pub fn seal_segment(vfs: &dyn Vfs, dir: &Path, file: &dyn VfsFile, input: SealIn
     let mut raw = vec![0u8; (input.end as usize).saturating_sub(SEGMENT_HEADER_BYTES)];
     file.read_exact_at(&mut raw, SEGMENT_HEADER_BYTES as u64)
         .map_err(io_error(&path, "reading for sealing"))?;
-    let sealed = encode_sealed(&path, &raw, input)?;
+    seal_frames(vfs, dir, &raw, input)
+}
+
+/// Writes the segment described by `input` as a sealed one (by rename over the active file)
+/// from `raw`, its frames after the header, which the writer may still hold in memory.
+pub fn seal_frames(vfs: &dyn Vfs, dir: &Path, raw: &[u8], input: SealInput) -> Result<()> {
+    let path = segment_path(dir, input.first_lsn);
+    let sealed = encode_sealed(&path, raw, input)?;
     write_file_atomically(vfs, dir, &path, &sealed)
 }
 

@@ -8,8 +8,8 @@ use super::recovery::{recover, scan_active, RecoveryReport, Tail, CHECKPOINT_FIL
 use super::reply::Replier;
 use super::rewrite::{by_segment, rewrite_sealed, Summarizer, TombstoneReport};
 use super::segment::{
-    create_segment, io_error, list_segments, seal_segment, segment_path, write_file_atomically,
-    SealInput,
+    create_segment, io_error, list_segments, seal_frames, seal_segment, segment_path,
+    write_file_atomically, SealInput,
 };
 use super::vfs::{Vfs, VfsLock};
 use super::{Durability, NewRecord};
@@ -275,7 +275,7 @@ impl Writer {
         }
         let mut report = TombstoneReport::default();
         if lsns.range(self.tail.segment..).next().is_some() {
-            let rolled = self.roll();
+            let rolled = self.roll(None);
             if let Err(Error::Io { context, source }) = &rolled {
                 self.poisoned = Some(format!("{context}: {source}"));
             }
@@ -335,8 +335,7 @@ impl Writer {
             for record in records.iter() {
                 self.encode(record, &mut buffer);
                 if self.tail.end + buffer.len() as u64 >= self.config.segment_bytes {
-                    self.write(&mut buffer)?;
-                    self.roll()?;
+                    self.fill_and_roll(&mut buffer)?;
                 }
             }
             ranges.push(first..self.tail.next_lsn);
@@ -414,7 +413,26 @@ impl Writer {
 
     /// Seals the active segment and starts the next one. The records written so far become
     /// durable through the sealed file's own sync.
-    fn roll(&mut self) -> Result<()> {
+    /// Ends the active segment with the frames in `buffer` and seals it. When `buffer` holds
+    /// every frame of the segment (a large batch filled it from empty), they are sealed from
+    /// memory and never written raw: nothing in them is acknowledged before the sealed file is
+    /// synced and renamed over the active one, so a crash before that leaves the segment empty,
+    /// and the writer saves writing, and reading back, a segment's worth of bytes.
+    fn fill_and_roll(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
+        let header_bytes = super::format::SEGMENT_HEADER_BYTES as u64;
+        if self.tail.end != header_bytes {
+            self.write(buffer)?;
+            return self.roll(None);
+        }
+        self.tail.end += buffer.len() as u64;
+        let rolled = self.roll(Some(buffer));
+        buffer.clear();
+        rolled
+    }
+
+    /// Seals the active segment, from `frames` when given (every frame after its header),
+    /// else from the file, and starts the next one.
+    fn roll(&mut self, frames: Option<&[u8]>) -> Result<()> {
         let tail = &self.tail;
         let input = SealInput {
             first_lsn: tail.segment,
@@ -423,7 +441,10 @@ impl Writer {
             end_chain: tail.chain,
             last_lsn: tail.next_lsn - 1,
         };
-        seal_segment(self.vfs.as_ref(), &self.dir, tail.file.as_ref(), input)?;
+        match frames {
+            Some(raw) => seal_frames(self.vfs.as_ref(), &self.dir, raw, input)?,
+            None => seal_segment(self.vfs.as_ref(), &self.dir, tail.file.as_ref(), input)?,
+        }
         let (next_lsn, chain) = (tail.next_lsn, tail.chain);
         let file = create_segment(self.vfs.as_ref(), &self.dir, next_lsn, chain)?;
         let path = segment_path(&self.dir, next_lsn);
