@@ -10,7 +10,7 @@ use crate::redact::Redactor;
 /// Threads that parse one input at most.
 pub const IMPORT_THREADS_MAX: usize = 8;
 /// Inputs shorter than this are parsed on the calling thread alone.
-const PARALLEL_INPUT_BYTES_MIN: usize = 1024 * 1024;
+pub const PARALLEL_INPUT_BYTES_MIN: usize = 1024 * 1024;
 
 /// Parses, checks, redacts and encodes every non-blank line of `text`. The first bad line (by
 /// line number) is the error; `now_micros` stamps events that carry no `ts`.

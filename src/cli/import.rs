@@ -3,8 +3,9 @@
 
 use super::append::{bad_input, read_stdin};
 use super::{emit, open_workspace, report_recovery_of, CliError, CliResult, EXIT_BAD_INPUT};
+use agentrail::context::tokens::load_tokenizer;
 use agentrail::event::now_micros;
-use agentrail::import::encode_lines;
+use agentrail::import::{encode_lines, PARALLEL_INPUT_BYTES_MIN};
 use agentrail::journal::Durability;
 use agentrail::recorder::Recorder;
 use serde_json::json;
@@ -14,6 +15,7 @@ pub fn run(file: &Path, json: bool) -> CliResult {
     let text = if file == Path::new("-") {
         read_stdin()?
     } else {
+        warm_tokenizer_for(file);
         std::fs::read_to_string(file).map_err(|error| {
             CliError::new(
                 EXIT_BAD_INPUT,
@@ -49,4 +51,15 @@ pub fn run(file: &Path, json: bool) -> CliResult {
             ),
         },
     )
+}
+
+/// Starts loading the tokenizer on another thread when `file` is large enough to be encoded on
+/// every core: its commits without a token count need it, and a thread that meets one first
+/// would otherwise load it while the others wait. Reading the file leaves a core free for it.
+fn warm_tokenizer_for(file: &Path) {
+    let large =
+        std::fs::metadata(file).is_ok_and(|meta| meta.len() >= PARALLEL_INPUT_BYTES_MIN as u64);
+    if large {
+        std::thread::spawn(load_tokenizer);
+    }
 }

@@ -13,6 +13,12 @@ pub fn count_tokens(content: &str) -> u64 {
         .len() as u64
 }
 
+/// Loads the encoding now (it is otherwise loaded on first use), so that a caller can overlap
+/// the load, a few hundred milliseconds of one core, with work of its own such as reading input.
+pub fn load_tokenizer() {
+    tiktoken_rs::o200k_base_singleton();
+}
+
 /// The name of the encoding [`count_tokens`] uses, for `status` and the docs.
 pub const TOKENIZER: &str = "o200k_base";
 

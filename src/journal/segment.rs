@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// zstd level for sealed blocks: fast to write, and decompression speed does not depend on it.
-pub const SEALED_ZSTD_LEVEL: i32 = 3;
+pub const SEALED_ZSTD_LEVEL: i32 = 1;
 /// Most threads one roll compresses its blocks on.
 pub const SEAL_THREADS_MAX: usize = 4;
 const SEGMENT_SUFFIX: &str = ".seg";
