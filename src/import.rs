@@ -1,16 +1,35 @@
 //! Importing JSON lines: every line is parsed and checked before anything is appended, on all
-//! cores (a file is split at line ends into one chunk per thread), and each valid event is
-//! redacted and encoded at once, so that only encoded records are held until the append.
+//! cores, and each valid event is redacted and encoded at once, so that only encoded records
+//! are held until the append. Input is cut at line ends into chunks of about
+//! [`IMPORT_CHUNK_BYTES`] that the threads take in turn, so that a thread which finishes early
+//! takes the next chunk rather than waiting, and a reader ([`encode_input`]) is read while the
+//! chunks before are encoded: the input is never held whole.
 
 use crate::event::{Event, InputError};
 use crate::journal::NewRecord;
 use crate::recorder::encode;
 use crate::redact::Redactor;
+use std::io::Read;
 
 /// Threads that parse one input at most.
 pub const IMPORT_THREADS_MAX: usize = 8;
 /// Inputs shorter than this are parsed on the calling thread alone.
 pub const PARALLEL_INPUT_BYTES_MIN: usize = 1024 * 1024;
+/// About how much input one thread takes at a time (a chunk ends at a line end, so a longer
+/// line makes a longer chunk).
+pub const IMPORT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why an input could not be imported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// A line is not a valid event (or not UTF-8 text); the first such line by number.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Reading the input failed.
+    #[error("reading the input: {0}")]
+    Read(#[from] std::io::Error),
+}
 
 /// Parses, checks, redacts and encodes every non-blank line of `text`. The first bad line (by
 /// line number) is the error; `now_micros` stamps events that carry no `ts`.
@@ -19,30 +38,110 @@ pub fn encode_lines(
     text: &str,
     now_micros: i64,
 ) -> Result<Vec<NewRecord>, InputError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(IMPORT_THREADS_MAX);
-    if threads == 1 || text.len() < PARALLEL_INPUT_BYTES_MIN {
+    if thread_count() == 1 || text.len() < PARALLEL_INPUT_BYTES_MIN {
         return encode_chunk(redactor, text, 1, now_micros);
     }
-    let chunks = split_at_lines(text, threads);
-    let results: Vec<Result<Vec<NewRecord>, InputError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|&(first_line, chunk)| {
-                scope.spawn(move || encode_chunk(redactor, chunk, first_line, now_micros))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().expect("an import thread panicked"))
-            .collect()
-    });
-    let mut records = Vec::new();
-    for result in results {
-        records.extend(result?);
+    let chunks = split_at_lines(text, IMPORT_CHUNK_BYTES).into_iter().map(Ok);
+    encode_chunks(redactor, chunks, now_micros).map_err(|error| match error {
+        ImportError::Input(error) => error,
+        // Chunks of a string in memory are never read.
+        ImportError::Read(error) => InputError {
+            line: 0,
+            field: None,
+            message: error.to_string(),
+        },
+    })
+}
+
+/// As [`encode_lines`], for input read from `input` as it is encoded. Input that is not UTF-8
+/// is an error naming its line.
+pub fn encode_input(
+    redactor: &Redactor,
+    input: impl Read,
+    now_micros: i64,
+) -> Result<Vec<NewRecord>, ImportError> {
+    encode_input_in_chunks(redactor, input, now_micros, IMPORT_CHUNK_BYTES)
+}
+
+fn encode_input_in_chunks(
+    redactor: &Redactor,
+    input: impl Read,
+    now_micros: i64,
+    chunk_bytes: usize,
+) -> Result<Vec<NewRecord>, ImportError> {
+    let mut chunks = LineChunks::new(input, chunk_bytes);
+    let first = match chunks.next() {
+        None => return Ok(Vec::new()),
+        Some(first) => first?,
+    };
+    if (chunks.done && first.1.len() < PARALLEL_INPUT_BYTES_MIN) || thread_count() == 1 {
+        let mut records = encode_chunk(redactor, &first.1, first.0, now_micros)?;
+        for chunk in chunks {
+            let (line, text) = chunk?;
+            records.extend(encode_chunk(redactor, &text, line, now_micros)?);
+        }
+        return Ok(records);
     }
-    Ok(records)
+    encode_chunks(
+        redactor,
+        std::iter::once(Ok(first)).chain(chunks),
+        now_micros,
+    )
+}
+
+fn thread_count() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(IMPORT_THREADS_MAX)
+}
+
+/// Encodes `chunks` (each with the number of its first line) on every core, in order. The
+/// calling thread hands them out as it gets them; once a chunk fails, no later one is handed
+/// out, and the failure of the earliest failed chunk is the answer.
+fn encode_chunks<T: AsRef<str> + Send>(
+    redactor: &Redactor,
+    chunks: impl Iterator<Item = Result<(usize, T), ImportError>>,
+    now_micros: i64,
+) -> Result<Vec<NewRecord>, ImportError> {
+    let threads = thread_count();
+    let (work, queue) = crossbeam_channel::bounded::<(usize, usize, T)>(threads);
+    let (done, results) = crossbeam_channel::unbounded();
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let read = std::thread::scope(|scope| {
+        // Moved in, so that it closes when the handing out stops, however it stops.
+        let work = work;
+        for _ in 0..threads {
+            let (queue, done, failed) = (queue.clone(), done.clone(), &failed);
+            scope.spawn(move || {
+                for (index, line, text) in queue {
+                    let encoded = encode_chunk(redactor, text.as_ref(), line, now_micros);
+                    if encoded.is_err() {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let _ = done.send((index, encoded));
+                }
+            });
+        }
+        drop(queue);
+        for (index, chunk) in chunks.enumerate() {
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let (line, text) = chunk?;
+            if work.send((index, line, text)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    drop(done);
+    let mut encoded: Vec<_> = results.into_iter().collect();
+    encoded.sort_unstable_by_key(|(index, _)| *index);
+    let mut records = Vec::new();
+    for (_, chunk) in encoded {
+        records.extend(chunk?);
+    }
+    read.map(|()| records)
 }
 
 fn encode_chunk(
@@ -62,13 +161,15 @@ fn encode_chunk(
     Ok(records)
 }
 
-/// `text` cut into about `parts` pieces at line ends, each with the number of its first line.
-fn split_at_lines(text: &str, parts: usize) -> Vec<(usize, &str)> {
-    let target = text.len().div_ceil(parts);
-    let mut chunks = Vec::with_capacity(parts);
+/// `text` cut at line ends into pieces of about `bytes`, each with the number of its first line.
+fn split_at_lines(text: &str, bytes: usize) -> Vec<(usize, &str)> {
+    let mut chunks = Vec::with_capacity(text.len() / bytes.max(1) + 1);
     let (mut start, mut line) = (0, 1);
     while start < text.len() {
-        let mut end = (start + target).min(text.len());
+        let mut end = (start + bytes.max(1)).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
         end = match text[end..].find('\n') {
             Some(offset) => end + offset + 1,
             None => text.len(),
@@ -81,21 +182,254 @@ fn split_at_lines(text: &str, parts: usize) -> Vec<(usize, &str)> {
     chunks
 }
 
+/// A reader cut at line ends into UTF-8 chunks of about `bytes` (longer when one line is),
+/// each with the number of its first line.
+struct LineChunks<R> {
+    input: R,
+    bytes: usize,
+    /// Bytes read past the last line end handed out.
+    carry: Vec<u8>,
+    next_line: usize,
+    /// The input is exhausted (and `carry` handed out).
+    done: bool,
+}
+
+impl<R: Read> LineChunks<R> {
+    fn new(input: R, bytes: usize) -> Self {
+        LineChunks {
+            input,
+            bytes: bytes.max(1),
+            carry: Vec::new(),
+            next_line: 1,
+            done: false,
+        }
+    }
+
+    /// Reads until the buffer holds `bytes` and a line end, or the input ends; returns the
+    /// bytes up to the last line end (all of them at the end of the input).
+    fn fill(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut buffer = std::mem::take(&mut self.carry);
+        // The carry holds no line end: only what is read after it needs searching.
+        let mut searched = buffer.len();
+        let mut target = self.bytes.max(buffer.len() + 1);
+        loop {
+            while buffer.len() < target {
+                let start = buffer.len();
+                buffer.resize(target, 0);
+                let read = read_some(&mut self.input, &mut buffer[start..]);
+                buffer.truncate(start + *read.as_ref().unwrap_or(&0));
+                if read? == 0 {
+                    self.done = true;
+                    return Ok(buffer);
+                }
+            }
+            if let Some(end) = buffer[searched..].iter().rposition(|&byte| byte == b'\n') {
+                self.carry = buffer.split_off(searched + end + 1);
+                return Ok(buffer);
+            }
+            searched = buffer.len();
+            target = buffer.len() + self.bytes;
+        }
+    }
+}
+
+/// One `read`, retried when a signal interrupted it.
+fn read_some(input: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match input.read(buffer) {
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+impl<R: Read> Iterator for LineChunks<R> {
+    type Item = Result<(usize, String), ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let bytes = match self.fill() {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.done = true;
+                return Some(Err(error.into()));
+            }
+        };
+        if bytes.is_empty() && self.done {
+            return None;
+        }
+        let line = self.next_line;
+        self.next_line += bytes.iter().filter(|&&byte| byte == b'\n').count();
+        Some(
+            String::from_utf8(bytes)
+                .map(|text| (line, text))
+                .map_err(|error| {
+                    self.done = true;
+                    let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+                    ImportError::Input(InputError {
+                        line: line + valid.iter().filter(|&&byte| byte == b'\n').count(),
+                        field: None,
+                        message: "not UTF-8 text".into(),
+                    })
+                }),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::split_at_lines;
+    use super::{encode_input_in_chunks, split_at_lines, ImportError, LineChunks};
+    use crate::event::Event;
+    use crate::redact::Redactor;
+
+    fn action_lines(count: usize) -> Vec<String> {
+        (0..count)
+            .map(|index| format!(r#"{{"type":"action","data":{{"description":"step {index}"}}}}"#))
+            .collect()
+    }
+
+    fn descriptions(records: &[crate::journal::NewRecord]) -> Vec<String> {
+        records
+            .iter()
+            .map(|record| {
+                let event = Event::decode(1, &record.payload).unwrap();
+                event.text("description").unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    /// Inputs of many small chunks, so every thread takes several.
+    const SMALL_CHUNK_BYTES: usize = 4096;
+
+    #[test]
+    fn chunks_encoded_on_many_threads_keep_their_order() {
+        let text = action_lines(20_000).join("\n");
+        let records =
+            encode_input_in_chunks(&Redactor::builtin(), text.as_bytes(), 0, SMALL_CHUNK_BYTES)
+                .unwrap();
+        let expected: Vec<String> = (0..20_000).map(|index| format!("step {index}")).collect();
+        assert_eq!(descriptions(&records), expected);
+    }
+
+    #[test]
+    fn the_first_bad_line_of_any_chunk_is_the_error() {
+        let mut lines = action_lines(20_000);
+        lines[12_344] = r#"{"type":"action","data":{}}"#.into();
+        lines[18_000] = "not json".into();
+        let text = lines.join("\n");
+        let error =
+            encode_input_in_chunks(&Redactor::builtin(), text.as_bytes(), 0, SMALL_CHUNK_BYTES)
+                .unwrap_err();
+        let ImportError::Input(error) = error else {
+            panic!("expected an input error, got {error}")
+        };
+        assert_eq!(
+            (error.line, error.field.as_deref()),
+            (12_345, Some("data.description"))
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_late_in_the_input_name_their_line() {
+        let mut text = action_lines(5_000).join("\n").into_bytes();
+        text.extend_from_slice(b"\n{\"type\":\"action\",\"data\":{\"description\":\"\xff\"}}\n");
+        let error =
+            encode_input_in_chunks(&Redactor::builtin(), text.as_slice(), 0, SMALL_CHUNK_BYTES)
+                .unwrap_err();
+        assert_eq!(error.to_string(), "line 5001: not UTF-8 text");
+    }
+
+    /// A reader that fails after `bytes` bytes.
+    struct Failing<'a> {
+        bytes: &'a [u8],
+    }
+
+    impl std::io::Read for Failing<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            if self.bytes.is_empty() {
+                return Err(std::io::Error::other("the disk went away"));
+            }
+            let count = buffer.len().min(self.bytes.len());
+            buffer[..count].copy_from_slice(&self.bytes[..count]);
+            self.bytes = &self.bytes[count..];
+            Ok(count)
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_the_answer_and_not_a_partial_import() {
+        let text = action_lines(5_000).join("\n");
+        let input = Failing {
+            bytes: text.as_bytes(),
+        };
+        let error =
+            encode_input_in_chunks(&Redactor::builtin(), input, 0, SMALL_CHUNK_BYTES).unwrap_err();
+        assert!(matches!(error, ImportError::Read(_)), "{error}");
+    }
 
     #[test]
     fn chunks_end_at_line_ends_and_know_their_first_line() {
-        let text = "a\nbb\nccc\ndddd\ne";
-        for parts in 1..6 {
-            let chunks = split_at_lines(text, parts);
+        let text = "a\nbb\nccc\ndddd\né\n\nf";
+        for bytes in 1..text.len() + 2 {
+            let chunks = split_at_lines(text, bytes);
             let joined: String = chunks.iter().map(|(_, chunk)| *chunk).collect();
             assert_eq!(joined, text);
             for (line, chunk) in chunks {
                 let expected = text.lines().nth(line - 1).unwrap();
                 assert_eq!(chunk.lines().next().unwrap(), expected);
             }
+        }
+    }
+
+    /// A reader that returns at most `step` bytes per call, as pipes do.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            let count = self.step.min(buffer.len()).min(self.bytes.len());
+            buffer[..count].copy_from_slice(&self.bytes[..count]);
+            self.bytes = &self.bytes[count..];
+            Ok(count)
+        }
+    }
+
+    #[test]
+    fn a_reader_is_cut_like_a_string_however_it_delivers_its_bytes() {
+        let text = "a\nbb\nccc\ndddd\né\n\nf";
+        for bytes in 1..text.len() + 2 {
+            for step in [1, 2, 3, 7, 100] {
+                let reader = Trickle {
+                    bytes: text.as_bytes(),
+                    step,
+                };
+                let chunks: Vec<(usize, String)> = LineChunks::new(reader, bytes)
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let joined: String = chunks.iter().map(|(_, chunk)| chunk.as_str()).collect();
+                assert_eq!(joined, text, "bytes {bytes}, step {step}");
+                for (line, chunk) in &chunks {
+                    assert!(chunk.ends_with('\n') || chunk.ends_with('f'));
+                    let expected = text.lines().nth(line - 1).unwrap();
+                    assert_eq!(chunk.lines().next().unwrap(), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_name_their_line() {
+        let mut bytes = b"{\"a\":1}\n{\"b\":2}\n".to_vec();
+        bytes.extend_from_slice(b"{\"c\":\"\xff\"}\n");
+        for chunk_bytes in [1, 4, 1024] {
+            let error = LineChunks::new(bytes.as_slice(), chunk_bytes)
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap_err();
+            assert_eq!(error.to_string(), "line 3: not UTF-8 text");
         }
     }
 }

@@ -503,6 +503,41 @@ fn import_rejects_bad_input_naming_line_and_field_and_writes_nothing() {
 }
 
 #[test]
+fn a_large_file_is_read_in_chunks_and_still_all_or_nothing() {
+    let dir = with_scenario();
+    let before = dir.ok(&["export"]);
+    // About 10 MB: several of the chunks the threads take in turn.
+    let lines: Vec<String> = (0..60_000)
+        .map(|index| {
+            json!({"type": "action", "data": {"description": format!("step {index}"), "pad": "x".repeat(120)}})
+                .to_string()
+        })
+        .collect();
+    let mut bad = lines.clone();
+    bad[51_234] = r#"{"type":"action","data":{}}"#.into();
+    std::fs::write(dir.path().join("bad.jsonl"), bad.join("\n")).unwrap();
+    let output = dir.run(&["import", "bad.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "agentrail: line 51235, field `data.description`: is missing; nothing was appended"
+    );
+    let mut bytes = lines.join("\n").into_bytes();
+    bytes.extend_from_slice(b"\n{\"type\":\"action\",\"data\":{\"description\":\"\xfe\"}}\n");
+    std::fs::write(dir.path().join("latin1.jsonl"), bytes).unwrap();
+    let output = dir.run(&["import", "latin1.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "agentrail: line 60001: not UTF-8 text; nothing was appended"
+    );
+    assert_eq!(dir.ok(&["export"]), before);
+    std::fs::write(dir.path().join("good.jsonl"), lines.join("\n")).unwrap();
+    let imported = dir.json(&["import", "good.jsonl"]);
+    assert_eq!(imported["imported"], json!(60_000));
+}
+
+#[test]
 fn secrets_are_redacted_before_they_reach_disk() {
     let dir = Dir::initialized();
     dir.ok(&["session", "start", "deploy"]);

@@ -1,34 +1,34 @@
 //! `agentrail import FILE|-`: check every line, then append them all with no sync per event
 //! (one at the end), and say how many events were stored.
 
-use super::append::{bad_input, read_stdin};
+use super::append::bad_input;
 use super::{emit, open_workspace, report_recovery_of, CliError, CliResult, EXIT_BAD_INPUT};
 use agentrail::context::tokens::load_tokenizer;
 use agentrail::event::now_micros;
-use agentrail::import::{encode_lines, PARALLEL_INPUT_BYTES_MIN};
+use agentrail::import::{encode_input, ImportError, PARALLEL_INPUT_BYTES_MIN};
 use agentrail::journal::Durability;
 use agentrail::recorder::Recorder;
 use serde_json::json;
+use std::io::Read;
 use std::path::Path;
 
 pub fn run(file: &Path, json: bool) -> CliResult {
-    let text = if file == Path::new("-") {
-        read_stdin()?
+    let input: Box<dyn Read> = if file == Path::new("-") {
+        Box::new(std::io::stdin().lock())
     } else {
         warm_tokenizer_for(file);
-        std::fs::read_to_string(file).map_err(|error| {
-            CliError::new(
-                EXIT_BAD_INPUT,
-                format!("reading {}: {error}; nothing was appended", file.display()),
-            )
-        })?
+        Box::new(std::fs::File::open(file).map_err(|error| unreadable(file, error))?)
     };
     // Mode `never` while appending, one sync before answering: an import is durable as a
     // whole when this command says so, without paying an fdatasync per batch.
     let recorder = Recorder::open(open_workspace()?, Durability::Never)?;
     report_recovery_of(&recorder);
-    let records = encode_lines(recorder.redactor()?, &text, now_micros()).map_err(bad_input)?;
-    drop(text);
+    let records =
+        encode_input(recorder.redactor()?, input, now_micros()).map_err(|error| match error {
+            ImportError::Input(error) => bad_input(error),
+            ImportError::Read(error) => unreadable(file, error),
+            other => CliError::new(EXIT_BAD_INPUT, format!("{other}; nothing was appended")),
+        })?;
     let count = records.len() as u64;
     let lsns = if count == 0 {
         0..0
@@ -62,4 +62,17 @@ fn warm_tokenizer_for(file: &Path) {
     if large {
         std::thread::spawn(load_tokenizer);
     }
+}
+
+/// The error for input that cannot be read: exit 2, naming the file (or stdin).
+fn unreadable(file: &Path, error: std::io::Error) -> CliError {
+    let name = if file == Path::new("-") {
+        "stdin".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    CliError::new(
+        EXIT_BAD_INPUT,
+        format!("reading {name}: {error}; nothing was appended"),
+    )
 }
