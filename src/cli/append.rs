@@ -3,36 +3,26 @@
 
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT};
 use agentrail::event::{now_micros, Event, InputError};
-use agentrail::import::encode_lines;
+use agentrail::import::{encode_input, ImportError};
 use agentrail::recorder::encode;
 use serde_json::json;
-use std::io::Read;
 
 /// A bad input line, said so that the person knows nothing was stored.
 pub fn bad_input(error: InputError) -> CliError {
     CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was appended"))
 }
 
-/// All of stdin, or an error naming the line where it stopped being readable text.
-pub fn read_stdin() -> Result<String, CliError> {
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut bytes)
-        .map_err(|error| {
-            CliError::new(
-                EXIT_BAD_INPUT,
-                format!("cannot read stdin: {error}; nothing was appended"),
-            )
-        })?;
-    String::from_utf8(bytes).map_err(|error| {
-        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&byte| byte == b'\n').count() + 1;
-        CliError::new(
+/// The error for input that cannot be imported: exit 2, naming the bad line, or the input
+/// (`source`: a file's name, or `stdin`) that could not be read.
+pub fn import_error(source: &str, error: ImportError) -> CliError {
+    match error {
+        ImportError::Input(error) => bad_input(error),
+        ImportError::Read(error) => CliError::new(
             EXIT_BAD_INPUT,
-            format!("line {line}: not UTF-8 text; nothing was appended"),
-        )
-    })
+            format!("reading {source}: {error}; nothing was appended"),
+        ),
+        other => CliError::new(EXIT_BAD_INPUT, format!("{other}; nothing was appended")),
+    }
 }
 
 pub fn run(event: Option<String>, json: bool) -> CliResult {
@@ -44,7 +34,8 @@ pub fn run(event: Option<String>, json: bool) -> CliResult {
             redactor,
             Event::from_json_line(&text, 1, now).map_err(bad_input)?,
         )],
-        None => encode_lines(redactor, &read_stdin()?, now).map_err(bad_input)?,
+        None => encode_input(redactor, std::io::stdin().lock(), now)
+            .map_err(|error| import_error("stdin", error))?,
     };
     let lsns = recorder.journal().append_batch(records)?;
     recorder.close();

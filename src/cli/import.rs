@@ -1,11 +1,11 @@
 //! `agentrail import FILE|-`: check every line, then append them all with no sync per event
 //! (one at the end), and say how many events were stored.
 
-use super::append::bad_input;
-use super::{emit, open_workspace, report_recovery_of, CliError, CliResult, EXIT_BAD_INPUT};
+use super::append::import_error;
+use super::{emit, open_workspace, report_recovery_of, CliResult};
 use agentrail::context::tokens::load_tokenizer;
 use agentrail::event::now_micros;
-use agentrail::import::{encode_input, ImportError, PARALLEL_INPUT_BYTES_MIN};
+use agentrail::import::{encode_input, PARALLEL_INPUT_BYTES_MIN};
 use agentrail::journal::Durability;
 use agentrail::recorder::Recorder;
 use serde_json::json;
@@ -17,18 +17,17 @@ pub fn run(file: &Path, json: bool) -> CliResult {
         Box::new(std::io::stdin().lock())
     } else {
         warm_tokenizer_for(file);
-        Box::new(std::fs::File::open(file).map_err(|error| unreadable(file, error))?)
+        Box::new(
+            std::fs::File::open(file)
+                .map_err(|error| import_error(&source_name(file), error.into()))?,
+        )
     };
     // Mode `never` while appending, one sync before answering: an import is durable as a
     // whole when this command says so, without paying an fdatasync per batch.
     let recorder = Recorder::open(open_workspace()?, Durability::Never)?;
     report_recovery_of(&recorder);
-    let records =
-        encode_input(recorder.redactor()?, input, now_micros()).map_err(|error| match error {
-            ImportError::Input(error) => bad_input(error),
-            ImportError::Read(error) => unreadable(file, error),
-            other => CliError::new(EXIT_BAD_INPUT, format!("{other}; nothing was appended")),
-        })?;
+    let records = encode_input(recorder.redactor()?, input, now_micros())
+        .map_err(|error| import_error(&source_name(file), error))?;
     let count = records.len() as u64;
     let lsns = if count == 0 {
         0..0
@@ -64,15 +63,11 @@ fn warm_tokenizer_for(file: &Path) {
     }
 }
 
-/// The error for input that cannot be read: exit 2, naming the file (or stdin).
-fn unreadable(file: &Path, error: std::io::Error) -> CliError {
-    let name = if file == Path::new("-") {
+/// The input's name in messages.
+fn source_name(file: &Path) -> String {
+    if file == Path::new("-") {
         "stdin".to_owned()
     } else {
         file.display().to_string()
-    };
-    CliError::new(
-        EXIT_BAD_INPUT,
-        format!("reading {name}: {error}; nothing was appended"),
-    )
+    }
 }
