@@ -47,13 +47,20 @@ pub(crate) enum Request {
 impl Request {
     fn bytes(&self) -> usize {
         match self {
-            Request::Append { records, .. } => records
-                .iter()
-                .map(|record| record.payload.len() + FRAME_HEADER_BYTES)
-                .sum(),
+            Request::Append { records, .. } => framed_bytes(records),
             Request::Sync { .. } | Request::Tombstone { .. } => 0,
         }
     }
+}
+
+/// The bytes `records` take as frames.
+fn framed_bytes(records: &[NewRecord]) -> usize {
+    records.iter().map(frame_bytes).sum()
+}
+
+/// The bytes `record` takes as a frame.
+fn frame_bytes(record: &NewRecord) -> usize {
+    FRAME_HEADER_BYTES + record.payload.len()
 }
 
 /// State the writer shares with readers in the same process.
@@ -328,7 +335,17 @@ impl Writer {
             return Err(Error::Damaged(damage));
         }
         self.refresh()?;
-        let mut buffer = Vec::new();
+        // Sized once: a bulk append would otherwise grow it by doubling up to a segment (and
+        // the record that crosses the segment's end).
+        let framed: usize = appends.iter().map(|records| framed_bytes(records)).sum();
+        let largest = appends
+            .iter()
+            .flat_map(|records| records.iter())
+            .map(frame_bytes)
+            .max()
+            .unwrap_or(0);
+        let mut buffer =
+            Vec::with_capacity(framed.min(self.config.segment_bytes as usize + largest));
         let mut ranges = Vec::with_capacity(appends.len());
         for records in appends {
             let first = self.tail.next_lsn;
