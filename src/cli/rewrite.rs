@@ -175,19 +175,13 @@ fn merge(
     agent: &AgentArg,
     json: bool,
 ) -> CliResult {
-    let mut resolve = |conflict: &Conflict| {
-        run_helper(
-            resolver.as_deref().unwrap_or_default(),
-            "resolver",
-            &conflict_json(conflict),
-        )
-    };
+    let mut resolve = resolver_of(resolver.as_deref());
     let outcome = run_op(recorder, agent, |ops| {
-        let resolve: Option<&mut Resolver> = match resolver {
-            Some(_) => Some(&mut resolve),
-            None => None,
-        };
-        ops.merge(branch, message, resolve)
+        ops.merge(
+            branch,
+            message,
+            resolve.as_mut().map(|r| r as &mut Resolver),
+        )
     })?;
     match outcome {
         MergeOutcome::UpToDate => emit(json, &json!({ "merge": "up_to_date" }), || {
@@ -262,8 +256,12 @@ fn emit_rewrite(json: bool, op: &str, rewrite: &Rewrite) -> CliResult {
     })
 }
 
-fn conflict_json(conflict: &Conflict) -> Json {
-    json!(conflict)
+/// The resolver `--resolver CMD` makes: `sh -c CMD` once per conflict.
+fn resolver_of(
+    command: Option<&str>,
+) -> Option<impl FnMut(&Conflict) -> agentrail::Result<Generated> + '_> {
+    let command = command?;
+    Some(move |conflict: &Conflict| run_helper(command, "resolver", &json!(conflict)))
 }
 
 fn compress_input_json(input: &CompressInput) -> Json {
