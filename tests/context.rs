@@ -1,8 +1,8 @@
 //! Context version control through the library: each operation on a scenario, commit id
 //! prefixes, undo, edits and pins in the materialized context, commit events imported without
 //! parents, events that would break the graph, and a model: random operation sequences against
-//! a tiny in-memory graph (merges and rebases among them), checked after replay from the journal
-//! and after `rebuild`.
+//! a tiny in-memory graph (merges and rebases among them, and rebases of merged branches),
+//! checked after replay from the journal and after `rebuild`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -457,13 +457,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Operations on two branches, `main` and `topic`, that fork, merge and rebase often.
+/// Operations on `main` and `topic`, which fork, merge and rebase often, and `spike`, which
+/// they merge: so a rebase often replays a merge.
 fn fork_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0u8..3, 0u8..5, any::<usize>()).prop_map(|(kind, content, target)| Op::Commit { kind, content, target }),
-        3 => (0u8..2).prop_map(|name| Op::Switch { name }),
+        3 => (0u8..3).prop_map(|name| Op::Switch { name }),
         1 => Just(Op::Merge { name: OTHER }),
-        1 => Just(Op::Rebase { name: OTHER }),
+        1 => Just(Op::Merge { name: 2 }),
+        2 => Just(Op::Rebase { name: OTHER }),
         1 => Just(Op::Undo),
     ]
 }
@@ -534,7 +536,14 @@ impl Model {
     }
 
     fn context(&self, tip: Option<&str>) -> Vec<String> {
-        let mut blocks: Vec<String> = Vec::new();
+        let blocks = self.blocks(tip).0.into_iter();
+        blocks.map(|(content, _)| content).collect()
+    }
+
+    /// The context's blocks, each with the commit that wrote its content (its last edit, else
+    /// the commit that brought it in), and the block each commit brought in or edited.
+    fn blocks(&self, tip: Option<&str>) -> (Vec<(String, String)>, BTreeMap<String, usize>) {
+        let mut blocks: Vec<(String, String)> = Vec::new();
         let mut block_of: BTreeMap<String, usize> = BTreeMap::new();
         for id in self.walk(tip) {
             let commit = &self.commits[&id];
@@ -543,7 +552,7 @@ impl Model {
             }
             if commit.kind == CommitKind::Edit {
                 if let Some(&index) = commit.target.as_ref().and_then(|t| block_of.get(t)) {
-                    blocks[index] = commit.content.clone();
+                    blocks[index] = (commit.content.clone(), id.clone());
                     block_of.insert(id, index);
                     let gone = commit.resolves.as_ref().and_then(|r| block_of.get(r));
                     if let Some(&gone) = gone.filter(|&&gone| gone != index) {
@@ -562,14 +571,14 @@ impl Model {
             }
             let index = blocks
                 .iter()
-                .position(|block| *block == commit.content)
+                .position(|(content, _)| *content == commit.content)
                 .unwrap_or_else(|| {
-                    blocks.push(commit.content.clone());
+                    blocks.push((commit.content.clone(), id.clone()));
                     blocks.len() - 1
                 });
             block_of.insert(id, index);
         }
-        blocks
+        (blocks, block_of)
     }
 
     fn move_refs(&mut self, op: &str, after: Refs) {
@@ -710,13 +719,7 @@ fn step_merge(
     head: Option<String>,
 ) -> Result<(), TestCaseError> {
     let theirs = model.refs.branches.get(name).cloned();
-    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
-        Ok(Generated {
-            content: format!("{} & {}", conflict.ours.content, conflict.theirs.content),
-            usage: None,
-        })
-    };
-    let result = agent.merge(name, None, Some(&mut resolver));
+    let result = agent.merge(name, None, Some(&mut resolved));
     let Some(theirs) = theirs else {
         prop_assert!(result.is_err());
         return Ok(());
@@ -746,8 +749,7 @@ fn step_merge(
             prop_assert_eq!(&merge.parents, &vec![head, theirs]);
             learn(model, merge, String::new());
             for (resolution, conflict) in resolutions.iter().zip(conflicts) {
-                let content = format!("{} & {}", conflict.ours.content, conflict.theirs.content);
-                learn(model, resolution, content);
+                learn(model, resolution, resolved_content(conflict));
             }
             let last = resolutions.last().unwrap_or(merge);
             after.move_head_to(&last.id);
@@ -759,7 +761,9 @@ fn step_merge(
 }
 
 /// Rebases HEAD onto branch `name`: the model predicts nothing to do, a move, or a replay of
-/// its side's commits (merges left out) with `rebased_from` links, and learns them.
+/// every commit HEAD has and ONTO lacks, merges included, each on the new copy of its first
+/// parent (ONTO when that was not replayed) with `rebased_from` links; and that no block HEAD's
+/// side wrote is lost.
 fn step_rebase(
     agent: &Agent,
     model: &mut Model,
@@ -781,26 +785,74 @@ fn step_rebase(
     let replayed: Vec<String> = model
         .walk(Some(&head))
         .into_iter()
-        .filter(|id| !behind.contains(id) && model.commits[id].parents.len() <= 1)
+        .filter(|id| !behind.contains(id))
         .collect();
-    let originals: Vec<&str> = rewrite
-        .commits
-        .iter()
-        .map(|commit| commit.links["rebased_from"].as_str())
-        .collect();
-    prop_assert_eq!(
-        originals,
-        replayed.iter().map(String::as_str).collect::<Vec<_>>()
-    );
-    for commit in &rewrite.commits {
-        let content = model.commits[&commit.links["rebased_from"]].content.clone();
-        learn(model, commit, content);
-    }
     let mut after = model.refs.clone();
-    after.move_head_to(rewrite.commits.last().map_or(&onto, |commit| &commit.id));
+    if model.is_ancestor(&head, &onto) {
+        prop_assert!(rewrite.commits.is_empty());
+        after.move_head_to(&onto);
+        prop_assert_eq!(&rewrite.refs, &after);
+        model.move_refs("rebase", after);
+        return Ok(());
+    }
+    prop_assert_eq!(rewrite.commits.len(), replayed.len());
+    let (before, _) = model.blocks(Some(&head));
+    let copies = learn_copies(model, &rewrite.commits, &replayed, &onto)?;
+    after.move_head_to(&copies[&head]);
     prop_assert_eq!(&rewrite.refs, &after);
+    // Every block whose content HEAD's side wrote is in the new context, through the new copy
+    // of that commit, with that content. (The block may be one ONTO brought in: identical
+    // blocks are kept once.)
+    let (now, block_of) = model.blocks(after.head_commit());
+    for (content, source) in before
+        .iter()
+        .filter(|(_, source)| copies.contains_key(source))
+    {
+        let index = block_of.get(&copies[source]);
+        prop_assert!(index.is_some(), "{:?} lost: {:?}", content, now);
+        prop_assert_eq!(&now[*index.unwrap()].0, content, "{:?}", now);
+    }
     model.move_refs("rebase", after);
     Ok(())
+}
+
+/// Checks the copies a rebase wrote of `replayed` (each with its original's kind and content,
+/// its first parent the copy of the original's, else `onto`; its other parents and target
+/// the copies of the original's when they were replayed), learns them, and returns the copy
+/// of each original.
+fn learn_copies(
+    model: &mut Model,
+    copies: &[Commit],
+    replayed: &[String],
+    onto: &str,
+) -> Result<BTreeMap<String, String>, TestCaseError> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (copy, original) in copies.iter().zip(replayed) {
+        prop_assert_eq!(&copy.links["rebased_from"], original);
+        let old = model.commits[original].clone();
+        let mapped = |id: &String| map.get(id).cloned().unwrap_or_else(|| id.clone());
+        let first = old.parents.first().and_then(|parent| map.get(parent));
+        let mut parents = vec![first.map_or(onto.to_owned(), String::clone)];
+        parents.extend(old.parents.iter().skip(1).map(mapped));
+        prop_assert_eq!(&copy.parents, &parents);
+        prop_assert_eq!(copy.target.clone(), old.target.as_ref().map(mapped));
+        prop_assert_eq!(copy.kind, old.kind);
+        map.insert(original.clone(), copy.id.clone());
+        learn(model, copy, old.content.clone());
+    }
+    Ok(map)
+}
+
+/// The resolver of the model's merges: both sides' contents.
+fn resolved(conflict: &Conflict) -> agentrail::Result<Generated> {
+    Ok(Generated {
+        content: resolved_content(conflict),
+        usage: None,
+    })
+}
+
+fn resolved_content(conflict: &Conflict) -> String {
+    format!("{} & {}", conflict.ours.content, conflict.theirs.content)
 }
 
 /// Adds a commit an operation wrote to the model.
@@ -884,13 +936,33 @@ proptest! {
 
     #[test]
     fn forks_merges_and_rebases_agree_with_the_model(ops in proptest::collection::vec(fork_op(), 1..30)) {
-        // A first block, and `topic` at it.
+        // A first block, and `topic` and `spike` at it.
         let mut forked = vec![
             Op::Commit { kind: 0, content: 0, target: 0 },
             Op::Branch { name: 1, at: None },
+            Op::Branch { name: 2, at: None },
         ];
         forked.extend(ops);
         agrees_with_the_model(&forked)?;
+    }
+
+    #[test]
+    fn rebases_of_a_branch_holding_a_merge_agree_with_the_model(ops in proptest::collection::vec(fork_op(), 1..30)) {
+        // A first block; `spike` one block further; `topic` another block further, then
+        // merged with `spike`; HEAD on `main` at the first block.
+        let mut merged = vec![
+            Op::Commit { kind: 0, content: 0, target: 0 },
+            Op::Branch { name: 1, at: None },
+            Op::Branch { name: 2, at: None },
+            Op::Switch { name: 2 },
+            Op::Commit { kind: 0, content: 3, target: 0 },
+            Op::Switch { name: 1 },
+            Op::Commit { kind: 0, content: 2, target: 0 },
+            Op::Merge { name: 2 },
+            Op::Switch { name: 0 },
+        ];
+        merged.extend(ops);
+        agrees_with_the_model(&merged)?;
     }
 }
 

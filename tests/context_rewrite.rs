@@ -1,6 +1,6 @@
 //! The rewriting context operations through the library: merge (clean, up to date,
-//! fast-forward, edit and pin conflicts with and without a resolver), rebase, compress and
-//! reorder, each on a scenario, each undone by `undo`.
+//! fast-forward, edit and pin conflicts with and without a resolver), rebase (also of a
+//! branch holding a merge), compress and reorder, each on a scenario, each undone by `undo`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -257,6 +257,74 @@ fn rebase_replays_the_branch_on_onto_with_edits_retargeted() {
     assert_eq!(recorder.journal().last_lsn(), last);
     assert_eq!(agent.undo().unwrap().branches["topic"], edit);
     assert_eq!(contents(&agent), ["base", "topic work, sharper"]);
+}
+
+#[test]
+fn rebase_replays_a_merge_as_a_merge_and_keeps_the_merged_blocks() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    agent.branch("spike", None).unwrap();
+    append(&agent, "main work");
+    agent.switch("spike").unwrap();
+    let spike = append(&agent, "spike work");
+    agent.switch("topic").unwrap();
+    let topic = append(&agent, "topic work");
+    let MergeOutcome::Merged { merge, .. } = agent.merge("spike", None, None).unwrap() else {
+        panic!("expected a merge commit");
+    };
+    let later = commit(
+        &agent,
+        CommitKind::Edit,
+        "spike, sharper",
+        "spike work, sharper",
+        Some(&spike),
+    );
+    let before = agent.context(None).unwrap();
+    let onto = agent.context(Some("main")).unwrap();
+    let rewrite = agent.rebase("main").unwrap();
+    // Each commit topic has and main lacks is replayed once, in the same shape: the merge
+    // is a merge of the copies of its parents, the edit follows its target's copy.
+    let copy_of = |original: &str| {
+        let copy = rewrite
+            .commits
+            .iter()
+            .find(|c| c.links["rebased_from"] == original);
+        copy.unwrap_or_else(|| panic!("no copy of {original}: {rewrite:?}"))
+    };
+    assert_eq!(rewrite.commits.len(), 4);
+    let main = agent.graph().unwrap().refs("main").branches["main"].clone();
+    assert_eq!(copy_of(&topic).parents, std::slice::from_ref(&main));
+    assert_eq!(copy_of(&spike).parents, [main]);
+    let merge_copy = copy_of(&merge.id);
+    assert_eq!(
+        merge_copy.parents,
+        [copy_of(&topic).id.clone(), copy_of(&spike).id.clone()]
+    );
+    assert_eq!(
+        copy_of(&later).parents,
+        std::slice::from_ref(&merge_copy.id)
+    );
+    assert_eq!(
+        copy_of(&later).target.as_deref(),
+        Some(copy_of(&spike).id.as_str())
+    );
+    assert_eq!(
+        rewrite.refs.head_commit(),
+        Some(copy_of(&later).id.as_str())
+    );
+    // Every block topic held that main lacks is in the new context.
+    assert_eq!(
+        contents(&agent),
+        ["base", "main work", "topic work", "spike work, sharper"]
+    );
+    let after = contents(&agent);
+    for block in before.blocks.iter().filter(|b| !onto.blocks.contains(b)) {
+        assert!(after.contains(&block.content), "{} lost", block.content);
+    }
+    assert_eq!(agent.graph().unwrap().rejected(), 0);
+    assert_eq!(agent.undo().unwrap().branches["topic"], later);
 }
 
 fn summarized(text: &str) -> impl FnMut(&CompressInput) -> agentrail::Result<Generated> + '_ {
