@@ -1,8 +1,8 @@
 //! Context version control through the library: each operation on a scenario, commit id
 //! prefixes, undo, edits and pins in the materialized context, commit events imported without
 //! parents, events that would break the graph, and a model: random operation sequences against
-//! a tiny in-memory graph (merges and rebases among them, and rebases of merged branches),
-//! checked after replay from the journal and after `rebuild`.
+//! a tiny in-memory graph (merges and rebases among them, rebases of merged branches, and the
+//! conflicts of both), checked after replay from the journal and after `rebuild`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -581,6 +581,45 @@ impl Model {
         (blocks, block_of)
     }
 
+    /// Merge's edit conflicts between `ours` and `theirs` (the model holds no contradicting
+    /// pins: a pin's message names its content): the blocks both sides edited since the
+    /// merge base (the common commit recorded last), each side's last edit of it ending with
+    /// different content, as (our last edit, their last edit).
+    fn conflicts(&self, ours: &str, theirs: &str) -> Vec<(String, String)> {
+        let our_walk = self.walk(Some(ours));
+        let their_walk = self.walk(Some(theirs));
+        let base = self
+            .ids
+            .iter()
+            .rev()
+            .find(|id| our_walk.contains(id) && their_walk.contains(id));
+        let behind = self.walk(base.map(String::as_str));
+        let last_edits = |walk: &[String]| -> BTreeMap<String, String> {
+            walk.iter()
+                .filter(|id| !behind.contains(id) && self.commits[*id].kind == CommitKind::Edit)
+                .map(|id| (self.block_root(id), id.clone()))
+                .collect()
+        };
+        let theirs = last_edits(&their_walk);
+        last_edits(&our_walk)
+            .into_iter()
+            .filter_map(|(root, our_edit)| {
+                let their_edit = theirs.get(&root)?;
+                let differ = self.commits[&our_edit].content != self.commits[their_edit].content;
+                differ.then(|| (our_edit, their_edit.clone()))
+            })
+            .collect()
+    }
+
+    /// The commit that brought in the block `id` edits (itself unless it is an edit).
+    fn block_root(&self, id: &str) -> String {
+        let mut id = id.to_owned();
+        while let Some(target) = self.commits[&id].target.clone() {
+            id = target;
+        }
+        id
+    }
+
     fn move_refs(&mut self, op: &str, after: Refs) {
         let before = std::mem::replace(&mut self.refs, after);
         self.moves.push((op.to_owned(), before));
@@ -724,6 +763,7 @@ fn step_merge(
         prop_assert!(result.is_err());
         return Ok(());
     };
+    let predicted = head.as_ref().map(|head| model.conflicts(head, &theirs));
     let outcome = result.map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut after = model.refs.clone();
     match (&outcome, head) {
@@ -747,6 +787,7 @@ fn step_merge(
         ) => {
             prop_assert!(!model.is_ancestor(&theirs, &head) && !model.is_ancestor(&head, &theirs));
             prop_assert_eq!(&merge.parents, &vec![head, theirs]);
+            prop_assert_eq!(Some(sides(conflicts)), predicted);
             learn(model, merge, String::new());
             for (resolution, conflict) in resolutions.iter().zip(conflicts) {
                 learn(model, resolution, resolved_content(conflict));
@@ -760,10 +801,11 @@ fn step_merge(
     Ok(())
 }
 
-/// Rebases HEAD onto branch `name`: the model predicts nothing to do, a move, or a replay of
-/// every commit HEAD has and ONTO lacks, merges included, each on the new copy of its first
-/// parent (ONTO when that was not replayed) with `rebased_from` links; and that no block HEAD's
-/// side wrote is lost.
+/// Rebases HEAD onto branch `name` with a resolver that always answers: the model predicts
+/// nothing to do, a move, or a replay of every commit HEAD has and ONTO lacks, merges included,
+/// each on the new copy of its first parent (ONTO when that was not replayed) with
+/// `rebased_from` links, then one resolution edit per conflict it predicts; and that no block
+/// HEAD's side wrote is lost.
 fn step_rebase(
     agent: &Agent,
     model: &mut Model,
@@ -771,7 +813,7 @@ fn step_rebase(
     head: Option<String>,
 ) -> Result<(), TestCaseError> {
     let onto = model.refs.branches.get(name).cloned();
-    let result = agent.rebase(name);
+    let result = agent.rebase(name, Some(&mut resolved));
     let (Some(onto), Some(head)) = (onto, head) else {
         prop_assert!(result.is_err());
         return Ok(());
@@ -795,14 +837,27 @@ fn step_rebase(
         model.move_refs("rebase", after);
         return Ok(());
     }
-    prop_assert_eq!(rewrite.commits.len(), replayed.len());
+    let conflicts = model.conflicts(&head, &onto);
+    prop_assert_eq!(sides(&rewrite.conflicts), conflicts.clone());
+    prop_assert_eq!(rewrite.commits.len(), replayed.len() + conflicts.len());
     let (before, _) = model.blocks(Some(&head));
-    let copies = learn_copies(model, &rewrite.commits, &replayed, &onto)?;
-    after.move_head_to(&copies[&head]);
+    let (copies, resolutions) = rewrite.commits.split_at(replayed.len());
+    let copies = learn_copies(model, copies, &replayed, &onto)?;
+    let new_copy = |id: &str| copies.get(id).cloned().unwrap_or_else(|| id.to_owned());
+    for (resolution, conflict) in resolutions.iter().zip(&rewrite.conflicts) {
+        prop_assert_eq!(
+            resolution.target.clone(),
+            Some(new_copy(&conflict.ours.commit))
+        );
+        prop_assert_eq!(&resolution.links["resolves"], &conflict.theirs.commit);
+        learn(model, resolution, resolved_content(conflict));
+    }
+    let tip = resolutions.last().map(|c| c.id.clone());
+    after.move_head_to(&tip.unwrap_or_else(|| new_copy(&head)));
     prop_assert_eq!(&rewrite.refs, &after);
     // Every block whose content HEAD's side wrote is in the new context, through the new copy
-    // of that commit, with that content. (The block may be one ONTO brought in: identical
-    // blocks are kept once.)
+    // of that commit, with that content, or with a resolution's when one landed in the block.
+    // (The block may be one ONTO brought in: identical blocks are kept once.)
     let (now, block_of) = model.blocks(after.head_commit());
     for (content, source) in before
         .iter()
@@ -810,7 +865,12 @@ fn step_rebase(
     {
         let index = block_of.get(&copies[source]);
         prop_assert!(index.is_some(), "{:?} lost: {:?}", content, now);
-        prop_assert_eq!(&now[*index.unwrap()].0, content, "{:?}", now);
+        let resolution = rewrite
+            .conflicts
+            .iter()
+            .rfind(|conflict| block_of.get(&new_copy(&conflict.ours.commit)) == index);
+        let expected = resolution.map_or_else(|| content.clone(), resolved_content);
+        prop_assert_eq!(&now[*index.unwrap()].0, &expected, "{:?}", now);
     }
     model.move_refs("rebase", after);
     Ok(())
@@ -843,7 +903,7 @@ fn learn_copies(
     Ok(map)
 }
 
-/// The resolver of the model's merges: both sides' contents.
+/// The resolver of the model's merges and rebases: both sides' contents.
 fn resolved(conflict: &Conflict) -> agentrail::Result<Generated> {
     Ok(Generated {
         content: resolved_content(conflict),
@@ -853,6 +913,14 @@ fn resolved(conflict: &Conflict) -> agentrail::Result<Generated> {
 
 fn resolved_content(conflict: &Conflict) -> String {
     format!("{} & {}", conflict.ours.content, conflict.theirs.content)
+}
+
+/// A conflict list as (our commit, their commit) pairs, as the model predicts them.
+fn sides(conflicts: &[Conflict]) -> Vec<(String, String)> {
+    conflicts
+        .iter()
+        .map(|c| (c.ours.commit.clone(), c.theirs.commit.clone()))
+        .collect()
 }
 
 /// Adds a commit an operation wrote to the model.

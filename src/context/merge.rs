@@ -10,7 +10,8 @@
 //! and different content. Without a resolver a conflicting merge records nothing and returns
 //! [`ContextError::MergeConflicts`]. The resolver is a closure: the library runs no process;
 //! the CLI's `--resolver CMD` is one such closure, and what it reports of its model's token
-//! use is recorded as an `llm_call` in the same batch.
+//! use is recorded as an `llm_call` in the same batch. `rebase` (in `rewrite.rs`) finds its
+//! conflicts and writes its resolutions with the same functions.
 
 use super::graph::{Commit, Graph};
 use super::materialize::{content_at, materialize};
@@ -99,7 +100,7 @@ pub struct Generated {
 /// Commits an operation has made and not recorded yet, each with its event.
 type Pending = Vec<(Event, Commit)>;
 
-/// What asks for the content of each conflict of a merge (the CLI's `--resolver CMD`).
+/// What asks for the content of each conflict of a merge or rebase (the CLI's `--resolver CMD`).
 pub type Resolver<'a> = dyn FnMut(&Conflict) -> Result<Generated> + 'a;
 
 /// What a merge did.
@@ -304,8 +305,8 @@ impl Agent<'_> {
     }
 
     /// One resolution edit per conflict, in order, the first after `parent`: each an `edit` of
-    /// `target_of` our side's commit (for a merge, the commit itself) with the resolved
-    /// content. Returns the commits and the token use to record.
+    /// `target_of` our side's commit (the commit itself for a merge, its new copy for a rebase)
+    /// with the resolved content. Returns the commits and the token use to record.
     pub(crate) fn resolution_commits(
         &self,
         conflicts: &[Conflict],
@@ -412,8 +413,8 @@ pub(crate) fn resolve_conflicts(
 }
 
 /// The edit that resolves a conflict: it replaces our side's block (through `target`, our
-/// side's commit or what stands for it) with the resolved content and, through its `resolves`
-/// link, drops their side's block when that is another block.
+/// side's commit or its new copy) with the resolved content and, through its `resolves` link,
+/// drops their side's block when that is another block.
 fn resolution(
     conflict: &Conflict,
     generated: &Generated,

@@ -9,14 +9,16 @@
 //! an edit follows its target). Its first parent is the previous new commit (`compress` and
 //! `reorder`, which rewrite a line), or, for `rebase`, the new copy of its first parent (ONTO
 //! when that was not replayed): rebase keeps the shape of what it replays, merge commits
-//! included, as `git rebase --rebase-merges` does, so a merged branch stays merged.
+//! included, as `git rebase --rebase-merges` does, so a merged branch stays merged. A rebase
+//! finds conflicts as `merge` does and, given a resolver, writes merge's resolution edits after
+//! the replayed HEAD.
 //!
 //! A range `FROM..TO` is git's: the commits reachable from TO and not from FROM; both must be
 //! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit.
 
 use super::graph::{Commit, Graph};
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
-use super::merge::{block_root, side, Generated};
+use super::merge::{block_root, resolve_conflicts, side, Conflict, Generated, Resolver};
 use super::ops::{Agent, NewCommit};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
@@ -61,6 +63,8 @@ pub struct Rewrite {
     pub warnings: Vec<EditBeforeTarget>,
     /// The pinned blocks a compression checked, byte for byte, in the new context.
     pub pins_checked: usize,
+    /// The conflicts a rebase resolved, in the order of its resolution edits (the last commits).
+    pub conflicts: Vec<Conflict>,
 }
 
 /// A range of HEAD's first-parent line.
@@ -76,26 +80,44 @@ struct Range<'g> {
 impl Agent<'_> {
     /// Replays the commits reachable from HEAD and not from `onto` (a branch or commit; git's
     /// `ONTO..HEAD`) on top of `onto`, keeping their shape (merge commits stay merges). Nothing
-    /// to do when `onto` is in HEAD already; HEAD moves to `onto` when it is in `onto`.
-    pub fn rebase(&self, onto: &str) -> Result<Rewrite> {
+    /// to do when `onto` is in HEAD already; HEAD moves to `onto` when it is in `onto`. The
+    /// conflicts are merge's (HEAD's side is ours, ONTO's theirs): `resolve` is asked for the
+    /// content of each, written as resolution edits after the replayed HEAD; without it a
+    /// conflicting rebase records nothing and fails with [`ContextError::RebaseConflicts`].
+    pub fn rebase(&self, onto: &str, resolve: Option<&mut Resolver>) -> Result<Rewrite> {
         let graph = self.graph()?;
         let mut refs = graph.refs(self.name());
         let head = self.head_commit(&refs)?;
-        let onto = self.resolve(&graph, onto)?;
+        let onto_id = self.resolve(&graph, onto)?;
         let tokens_before = self.tokens_at(&graph, &head)?;
-        if graph.is_ancestor(&onto, &head) {
+        if graph.is_ancestor(&onto_id, &head) {
             return Ok(unchanged(refs, tokens_before));
         }
-        if graph.is_ancestor(&head, &onto) {
-            refs.move_head_to(&onto);
+        if graph.is_ancestor(&head, &onto_id) {
+            refs.move_head_to(&onto_id);
             return self.finish("rebase", refs, Vec::new(), &[], tokens_before);
         }
-        let ours = side(&graph, &head, Some(&onto));
+        let conflicts = self.conflicts(&graph, &head, &onto_id)?;
+        let resolutions =
+            resolve_conflicts(&conflicts, resolve, || ContextError::RebaseConflicts {
+                onto: onto.to_owned(),
+                conflicts: conflicts.clone(),
+            })?;
+        let ours = side(&graph, &head, Some(&onto_id));
         let mut map = HashMap::new();
         let mut commits = Vec::new();
-        self.replay_onto(&ours, &onto, &mut map, &mut commits)?;
-        refs.move_head_to(map.get(&head).unwrap_or(&head));
-        self.finish("rebase", refs, commits, &[], tokens_before)
+        self.replay_onto(&ours, &onto_id, &mut map, &mut commits)?;
+        let new_copy = |id: &str| map.get(id).cloned().unwrap_or_else(|| id.to_owned());
+        let (resolved, usage) =
+            self.resolution_commits(&conflicts, resolutions, new_copy(&head), new_copy)?;
+        let tip = resolved
+            .last()
+            .map_or_else(|| new_copy(&head), |c| c.1.id.clone());
+        commits.extend(resolved);
+        refs.move_head_to(&tip);
+        let mut rewrite = self.finish("rebase", refs, commits, &usage, tokens_before)?;
+        rewrite.conflicts = conflicts;
+        Ok(rewrite)
     }
 
     /// Replaces the range with one summary commit (from `summarize`, given the range's blocks),
@@ -348,6 +370,7 @@ impl Agent<'_> {
             tokens_after,
             warnings: Vec::new(),
             pins_checked: 0,
+            conflicts: Vec::new(),
         })
     }
 
@@ -512,5 +535,6 @@ fn unchanged(refs: Refs, tokens: u64) -> Rewrite {
         tokens_after: tokens,
         warnings: Vec::new(),
         pins_checked: 0,
+        conflicts: Vec::new(),
     }
 }
