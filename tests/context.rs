@@ -1,8 +1,8 @@
 //! Context version control through the library: each operation on a scenario, commit id
 //! prefixes, undo, edits and pins in the materialized context, commit events imported without
 //! parents, events that would break the graph, and a model: random operation sequences against
-//! a tiny in-memory graph (merges and rebases among them), checked after replay from the journal
-//! and after `rebuild`.
+//! a tiny in-memory graph (merges and rebases among them, rebases of merged branches, and the
+//! conflicts of both), checked after replay from the journal and after `rebuild`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -457,13 +457,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Operations on two branches, `main` and `topic`, that fork, merge and rebase often.
+/// Operations on `main` and `topic`, which fork, merge and rebase often, and `spike`, which
+/// they merge: so a rebase often replays a merge.
 fn fork_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0u8..3, 0u8..5, any::<usize>()).prop_map(|(kind, content, target)| Op::Commit { kind, content, target }),
-        3 => (0u8..2).prop_map(|name| Op::Switch { name }),
+        3 => (0u8..3).prop_map(|name| Op::Switch { name }),
         1 => Just(Op::Merge { name: OTHER }),
-        1 => Just(Op::Rebase { name: OTHER }),
+        1 => Just(Op::Merge { name: 2 }),
+        2 => Just(Op::Rebase { name: OTHER }),
         1 => Just(Op::Undo),
     ]
 }
@@ -534,7 +536,14 @@ impl Model {
     }
 
     fn context(&self, tip: Option<&str>) -> Vec<String> {
-        let mut blocks: Vec<String> = Vec::new();
+        let blocks = self.blocks(tip).0.into_iter();
+        blocks.map(|(content, _)| content).collect()
+    }
+
+    /// The context's blocks, each with the commit that wrote its content (its last edit, else
+    /// the commit that brought it in), and the block each commit brought in or edited.
+    fn blocks(&self, tip: Option<&str>) -> (Vec<(String, String)>, BTreeMap<String, usize>) {
+        let mut blocks: Vec<(String, String)> = Vec::new();
         let mut block_of: BTreeMap<String, usize> = BTreeMap::new();
         for id in self.walk(tip) {
             let commit = &self.commits[&id];
@@ -543,7 +552,7 @@ impl Model {
             }
             if commit.kind == CommitKind::Edit {
                 if let Some(&index) = commit.target.as_ref().and_then(|t| block_of.get(t)) {
-                    blocks[index] = commit.content.clone();
+                    blocks[index] = (commit.content.clone(), id.clone());
                     block_of.insert(id, index);
                     let gone = commit.resolves.as_ref().and_then(|r| block_of.get(r));
                     if let Some(&gone) = gone.filter(|&&gone| gone != index) {
@@ -562,14 +571,53 @@ impl Model {
             }
             let index = blocks
                 .iter()
-                .position(|block| *block == commit.content)
+                .position(|(content, _)| *content == commit.content)
                 .unwrap_or_else(|| {
-                    blocks.push(commit.content.clone());
+                    blocks.push((commit.content.clone(), id.clone()));
                     blocks.len() - 1
                 });
             block_of.insert(id, index);
         }
-        blocks
+        (blocks, block_of)
+    }
+
+    /// Merge's edit conflicts between `ours` and `theirs` (the model holds no contradicting
+    /// pins: a pin's message names its content): the blocks both sides edited since the
+    /// merge base (the common commit recorded last), each side's last edit of it ending with
+    /// different content, as (our last edit, their last edit).
+    fn conflicts(&self, ours: &str, theirs: &str) -> Vec<(String, String)> {
+        let our_walk = self.walk(Some(ours));
+        let their_walk = self.walk(Some(theirs));
+        let base = self
+            .ids
+            .iter()
+            .rev()
+            .find(|id| our_walk.contains(id) && their_walk.contains(id));
+        let behind = self.walk(base.map(String::as_str));
+        let last_edits = |walk: &[String]| -> BTreeMap<String, String> {
+            walk.iter()
+                .filter(|id| !behind.contains(id) && self.commits[*id].kind == CommitKind::Edit)
+                .map(|id| (self.block_root(id), id.clone()))
+                .collect()
+        };
+        let theirs = last_edits(&their_walk);
+        last_edits(&our_walk)
+            .into_iter()
+            .filter_map(|(root, our_edit)| {
+                let their_edit = theirs.get(&root)?;
+                let differ = self.commits[&our_edit].content != self.commits[their_edit].content;
+                differ.then(|| (our_edit, their_edit.clone()))
+            })
+            .collect()
+    }
+
+    /// The commit that brought in the block `id` edits (itself unless it is an edit).
+    fn block_root(&self, id: &str) -> String {
+        let mut id = id.to_owned();
+        while let Some(target) = self.commits[&id].target.clone() {
+            id = target;
+        }
+        id
     }
 
     fn move_refs(&mut self, op: &str, after: Refs) {
@@ -710,17 +758,12 @@ fn step_merge(
     head: Option<String>,
 ) -> Result<(), TestCaseError> {
     let theirs = model.refs.branches.get(name).cloned();
-    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
-        Ok(Generated {
-            content: format!("{} & {}", conflict.ours.content, conflict.theirs.content),
-            usage: None,
-        })
-    };
-    let result = agent.merge(name, None, Some(&mut resolver));
+    let result = agent.merge(name, None, Some(&mut resolved));
     let Some(theirs) = theirs else {
         prop_assert!(result.is_err());
         return Ok(());
     };
+    let predicted = head.as_ref().map(|head| model.conflicts(head, &theirs));
     let outcome = result.map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut after = model.refs.clone();
     match (&outcome, head) {
@@ -744,10 +787,10 @@ fn step_merge(
         ) => {
             prop_assert!(!model.is_ancestor(&theirs, &head) && !model.is_ancestor(&head, &theirs));
             prop_assert_eq!(&merge.parents, &vec![head, theirs]);
+            prop_assert_eq!(Some(sides(conflicts)), predicted);
             learn(model, merge, String::new());
             for (resolution, conflict) in resolutions.iter().zip(conflicts) {
-                let content = format!("{} & {}", conflict.ours.content, conflict.theirs.content);
-                learn(model, resolution, content);
+                learn(model, resolution, resolved_content(conflict));
             }
             let last = resolutions.last().unwrap_or(merge);
             after.move_head_to(&last.id);
@@ -758,8 +801,11 @@ fn step_merge(
     Ok(())
 }
 
-/// Rebases HEAD onto branch `name`: the model predicts nothing to do, a move, or a replay of
-/// its side's commits (merges left out) with `rebased_from` links, and learns them.
+/// Rebases HEAD onto branch `name` with a resolver that always answers: the model predicts
+/// nothing to do, a move, or a replay of every commit HEAD has and ONTO lacks, merges included,
+/// each on the new copy of its first parent (ONTO when that was not replayed) with
+/// `rebased_from` links, then one resolution edit per conflict it predicts; and that no block
+/// HEAD's side wrote is lost.
 fn step_rebase(
     agent: &Agent,
     model: &mut Model,
@@ -767,7 +813,7 @@ fn step_rebase(
     head: Option<String>,
 ) -> Result<(), TestCaseError> {
     let onto = model.refs.branches.get(name).cloned();
-    let result = agent.rebase(name);
+    let result = agent.rebase(name, Some(&mut resolved));
     let (Some(onto), Some(head)) = (onto, head) else {
         prop_assert!(result.is_err());
         return Ok(());
@@ -781,26 +827,100 @@ fn step_rebase(
     let replayed: Vec<String> = model
         .walk(Some(&head))
         .into_iter()
-        .filter(|id| !behind.contains(id) && model.commits[id].parents.len() <= 1)
+        .filter(|id| !behind.contains(id))
         .collect();
-    let originals: Vec<&str> = rewrite
-        .commits
-        .iter()
-        .map(|commit| commit.links["rebased_from"].as_str())
-        .collect();
-    prop_assert_eq!(
-        originals,
-        replayed.iter().map(String::as_str).collect::<Vec<_>>()
-    );
-    for commit in &rewrite.commits {
-        let content = model.commits[&commit.links["rebased_from"]].content.clone();
-        learn(model, commit, content);
-    }
     let mut after = model.refs.clone();
-    after.move_head_to(rewrite.commits.last().map_or(&onto, |commit| &commit.id));
+    if model.is_ancestor(&head, &onto) {
+        prop_assert!(rewrite.commits.is_empty());
+        after.move_head_to(&onto);
+        prop_assert_eq!(&rewrite.refs, &after);
+        model.move_refs("rebase", after);
+        return Ok(());
+    }
+    let conflicts = model.conflicts(&head, &onto);
+    prop_assert_eq!(sides(&rewrite.conflicts), conflicts.clone());
+    prop_assert_eq!(rewrite.commits.len(), replayed.len() + conflicts.len());
+    let (before, _) = model.blocks(Some(&head));
+    let (copies, resolutions) = rewrite.commits.split_at(replayed.len());
+    let copies = learn_copies(model, copies, &replayed, &onto)?;
+    let new_copy = |id: &str| copies.get(id).cloned().unwrap_or_else(|| id.to_owned());
+    for (resolution, conflict) in resolutions.iter().zip(&rewrite.conflicts) {
+        prop_assert_eq!(
+            resolution.target.clone(),
+            Some(new_copy(&conflict.ours.commit))
+        );
+        prop_assert_eq!(&resolution.links["resolves"], &conflict.theirs.commit);
+        learn(model, resolution, resolved_content(conflict));
+    }
+    let tip = resolutions.last().map(|c| c.id.clone());
+    after.move_head_to(&tip.unwrap_or_else(|| new_copy(&head)));
     prop_assert_eq!(&rewrite.refs, &after);
+    // Every block whose content HEAD's side wrote is in the new context, through the new copy
+    // of that commit, with that content, or with a resolution's when one landed in the block.
+    // (The block may be one ONTO brought in: identical blocks are kept once.)
+    let (now, block_of) = model.blocks(after.head_commit());
+    for (content, source) in before
+        .iter()
+        .filter(|(_, source)| copies.contains_key(source))
+    {
+        let index = block_of.get(&copies[source]);
+        prop_assert!(index.is_some(), "{:?} lost: {:?}", content, now);
+        let resolution = rewrite
+            .conflicts
+            .iter()
+            .rfind(|conflict| block_of.get(&new_copy(&conflict.ours.commit)) == index);
+        let expected = resolution.map_or_else(|| content.clone(), resolved_content);
+        prop_assert_eq!(&now[*index.unwrap()].0, &expected, "{:?}", now);
+    }
     model.move_refs("rebase", after);
     Ok(())
+}
+
+/// Checks the copies a rebase wrote of `replayed` (each with its original's kind and content,
+/// its first parent the copy of the original's, else `onto`; its other parents and target
+/// the copies of the original's when they were replayed), learns them, and returns the copy
+/// of each original.
+fn learn_copies(
+    model: &mut Model,
+    copies: &[Commit],
+    replayed: &[String],
+    onto: &str,
+) -> Result<BTreeMap<String, String>, TestCaseError> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (copy, original) in copies.iter().zip(replayed) {
+        prop_assert_eq!(&copy.links["rebased_from"], original);
+        let old = model.commits[original].clone();
+        let mapped = |id: &String| map.get(id).cloned().unwrap_or_else(|| id.clone());
+        let first = old.parents.first().and_then(|parent| map.get(parent));
+        let mut parents = vec![first.map_or(onto.to_owned(), String::clone)];
+        parents.extend(old.parents.iter().skip(1).map(mapped));
+        prop_assert_eq!(&copy.parents, &parents);
+        prop_assert_eq!(copy.target.clone(), old.target.as_ref().map(mapped));
+        prop_assert_eq!(copy.kind, old.kind);
+        map.insert(original.clone(), copy.id.clone());
+        learn(model, copy, old.content.clone());
+    }
+    Ok(map)
+}
+
+/// The resolver of the model's merges and rebases: both sides' contents.
+fn resolved(conflict: &Conflict) -> agentrail::Result<Generated> {
+    Ok(Generated {
+        content: resolved_content(conflict),
+        usage: None,
+    })
+}
+
+fn resolved_content(conflict: &Conflict) -> String {
+    format!("{} & {}", conflict.ours.content, conflict.theirs.content)
+}
+
+/// A conflict list as (our commit, their commit) pairs, as the model predicts them.
+fn sides(conflicts: &[Conflict]) -> Vec<(String, String)> {
+    conflicts
+        .iter()
+        .map(|c| (c.ours.commit.clone(), c.theirs.commit.clone()))
+        .collect()
 }
 
 /// Adds a commit an operation wrote to the model.
@@ -884,13 +1004,33 @@ proptest! {
 
     #[test]
     fn forks_merges_and_rebases_agree_with_the_model(ops in proptest::collection::vec(fork_op(), 1..30)) {
-        // A first block, and `topic` at it.
+        // A first block, and `topic` and `spike` at it.
         let mut forked = vec![
             Op::Commit { kind: 0, content: 0, target: 0 },
             Op::Branch { name: 1, at: None },
+            Op::Branch { name: 2, at: None },
         ];
         forked.extend(ops);
         agrees_with_the_model(&forked)?;
+    }
+
+    #[test]
+    fn rebases_of_a_branch_holding_a_merge_agree_with_the_model(ops in proptest::collection::vec(fork_op(), 1..30)) {
+        // A first block; `spike` one block further; `topic` another block further, then
+        // merged with `spike`; HEAD on `main` at the first block.
+        let mut merged = vec![
+            Op::Commit { kind: 0, content: 0, target: 0 },
+            Op::Branch { name: 1, at: None },
+            Op::Branch { name: 2, at: None },
+            Op::Switch { name: 2 },
+            Op::Commit { kind: 0, content: 3, target: 0 },
+            Op::Switch { name: 1 },
+            Op::Commit { kind: 0, content: 2, target: 0 },
+            Op::Merge { name: 2 },
+            Op::Switch { name: 0 },
+        ];
+        merged.extend(ops);
+        agrees_with_the_model(&merged)?;
     }
 }
 

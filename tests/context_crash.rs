@@ -330,7 +330,7 @@ fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
 #[test]
 fn every_cut_of_a_rewrite_leaves_the_refs_before_or_after_it() {
     check_every_cut("rebase", &[], diverged, |r| {
-        main_agent(r).rebase("topic").unwrap();
+        main_agent(r).rebase("topic", None).unwrap();
     });
     for respect_pins in [false, true] {
         check_every_cut(

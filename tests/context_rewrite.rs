@@ -1,6 +1,7 @@
 //! The rewriting context operations through the library: merge (clean, up to date,
-//! fast-forward, edit and pin conflicts with and without a resolver), rebase, compress and
-//! reorder, each on a scenario, each undone by `undo`.
+//! fast-forward, edit and pin conflicts with and without a resolver), rebase (of a branch
+//! holding a merge, and with conflicts, with and without a resolver), compress and reorder,
+//! each on a scenario, each undone by `undo`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -230,7 +231,7 @@ fn rebase_replays_the_branch_on_onto_with_edits_retargeted() {
         "topic work, sharper",
         Some(&first),
     );
-    let rewrite = agent.rebase("main").unwrap();
+    let rewrite = agent.rebase("main", None).unwrap();
     assert_eq!(rewrite.commits.len(), 2);
     let main = agent.graph().unwrap().refs("main").branches["main"].clone();
     assert_eq!(rewrite.commits[0].parents, [main]);
@@ -253,10 +254,179 @@ fn rebase_replays_the_branch_on_onto_with_edits_retargeted() {
     assert!(graph.commit(&edit).is_some(), "the old commits stay");
     // Already on main: nothing to do; undo puts topic back.
     let last = recorder.journal().last_lsn();
-    assert!(agent.rebase("main").unwrap().commits.is_empty());
+    assert!(agent.rebase("main", None).unwrap().commits.is_empty());
     assert_eq!(recorder.journal().last_lsn(), last);
     assert_eq!(agent.undo().unwrap().branches["topic"], edit);
     assert_eq!(contents(&agent), ["base", "topic work, sharper"]);
+}
+
+#[test]
+fn rebase_replays_a_merge_as_a_merge_and_keeps_the_merged_blocks() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    agent.branch("spike", None).unwrap();
+    append(&agent, "main work");
+    agent.switch("spike").unwrap();
+    let spike = append(&agent, "spike work");
+    agent.switch("topic").unwrap();
+    let topic = append(&agent, "topic work");
+    let MergeOutcome::Merged { merge, .. } = agent.merge("spike", None, None).unwrap() else {
+        panic!("expected a merge commit");
+    };
+    let later = commit(
+        &agent,
+        CommitKind::Edit,
+        "spike, sharper",
+        "spike work, sharper",
+        Some(&spike),
+    );
+    let before = agent.context(None).unwrap();
+    let onto = agent.context(Some("main")).unwrap();
+    let rewrite = agent.rebase("main", None).unwrap();
+    // Each commit topic has and main lacks is replayed once, in the same shape: the merge
+    // is a merge of the copies of its parents, the edit follows its target's copy.
+    let copy_of = |original: &str| {
+        let copy = rewrite
+            .commits
+            .iter()
+            .find(|c| c.links["rebased_from"] == original);
+        copy.unwrap_or_else(|| panic!("no copy of {original}: {rewrite:?}"))
+    };
+    assert_eq!(rewrite.commits.len(), 4);
+    let main = agent.graph().unwrap().refs("main").branches["main"].clone();
+    assert_eq!(copy_of(&topic).parents, std::slice::from_ref(&main));
+    assert_eq!(copy_of(&spike).parents, [main]);
+    let merge_copy = copy_of(&merge.id);
+    assert_eq!(
+        merge_copy.parents,
+        [copy_of(&topic).id.clone(), copy_of(&spike).id.clone()]
+    );
+    assert_eq!(
+        copy_of(&later).parents,
+        std::slice::from_ref(&merge_copy.id)
+    );
+    assert_eq!(
+        copy_of(&later).target.as_deref(),
+        Some(copy_of(&spike).id.as_str())
+    );
+    assert_eq!(
+        rewrite.refs.head_commit(),
+        Some(copy_of(&later).id.as_str())
+    );
+    // Every block topic held that main lacks is in the new context.
+    assert_eq!(
+        contents(&agent),
+        ["base", "main work", "topic work", "spike work, sharper"]
+    );
+    let after = contents(&agent);
+    for block in before.blocks.iter().filter(|b| !onto.blocks.contains(b)) {
+        assert!(after.contains(&block.content), "{} lost", block.content);
+    }
+    assert_eq!(agent.graph().unwrap().rejected(), 0);
+    assert_eq!(agent.undo().unwrap().branches["topic"], later);
+}
+
+#[test]
+fn a_conflicting_rebase_without_resolver_lists_the_conflicts_and_records_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = conflicting(&agent);
+    let last = recorder.journal().last_lsn();
+    let refs = agent.graph().unwrap().refs("main");
+    let error = context_error(agent.rebase("topic", None).unwrap_err());
+    let ContextError::RebaseConflicts { onto, conflicts } = &error else {
+        panic!("expected conflicts, got {error}");
+    };
+    assert_eq!(onto, "topic");
+    assert_eq!(conflicts.len(), 2, "{error}");
+    // Ours is HEAD's side (the commits replayed), theirs ONTO's, as in a merge.
+    assert_eq!(conflicts[0].kind, ConflictKind::Edit);
+    assert_eq!(conflicts[0].block.as_deref(), Some(base.as_str()));
+    assert_eq!(conflicts[0].base.as_deref(), Some("base"));
+    assert_eq!(conflicts[0].ours.content, "base, ours");
+    assert_eq!(conflicts[0].theirs.content, "base, theirs");
+    assert_eq!(conflicts[1].kind, ConflictKind::Pin);
+    let shown = error.to_string();
+    assert!(
+        shown.starts_with("rebasing onto topic conflicts: both sides edited block"),
+        "{shown}"
+    );
+    assert!(shown.contains("contradicting pins \"rule\""), "{shown}");
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(agent.graph().unwrap().refs("main"), refs);
+    // A failing resolver records nothing either.
+    let mut failing = |_: &Conflict| -> agentrail::Result<Generated> {
+        Err(ContextError::HelperFailed {
+            helper: "resolver".into(),
+            reason: "exit 3".into(),
+        }
+        .into())
+    };
+    assert!(agent.rebase("topic", Some(&mut failing)).is_err());
+    assert_eq!(recorder.journal().last_lsn(), last);
+}
+
+#[test]
+fn a_rebase_with_a_resolver_writes_the_resolutions_after_the_replayed_head() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", Some("s-1".into()));
+    conflicting(&agent);
+    let before = agent.graph().unwrap().refs("main");
+    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
+        Ok(Generated {
+            content: format!("{} + {}", conflict.ours.content, conflict.theirs.content),
+            usage: Some(LlmUsage {
+                model: "judge".into(),
+                input_tokens: 10,
+                output_tokens: 4,
+            }),
+        })
+    };
+    let rewrite = agent.rebase("topic", Some(&mut resolver)).unwrap();
+    assert_eq!(rewrite.conflicts.len(), 2);
+    // Main's edit and pin replayed on topic, then one resolution edit per conflict.
+    assert_eq!(rewrite.commits.len(), 4);
+    let (copies, resolutions) = rewrite.commits.split_at(2);
+    for (resolution, conflict) in resolutions.iter().zip(&rewrite.conflicts) {
+        let copy = copies
+            .iter()
+            .find(|copy| copy.links["rebased_from"] == conflict.ours.commit)
+            .unwrap();
+        assert_eq!(resolution.kind, CommitKind::Edit);
+        assert_eq!(resolution.target.as_deref(), Some(copy.id.as_str()));
+        assert_eq!(resolution.links["resolves"], conflict.theirs.commit);
+    }
+    assert_eq!(resolutions[0].parents, [copies[1].id.clone()]);
+    assert_eq!(rewrite.refs.head_commit(), Some(resolutions[1].id.as_str()));
+    let context = agent.context(None).unwrap();
+    let shown: Vec<(&str, CommitKind)> = context
+        .blocks
+        .iter()
+        .map(|block| (block.content.as_str(), block.kind))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("base, ours + base, theirs", CommitKind::Append),
+            ("never push + always push", CommitKind::Pin),
+        ]
+    );
+    let llm_calls = (1..=recorder.journal().last_lsn())
+        .filter_map(
+            |lsn| match agentrail::query::event_at(recorder.journal(), lsn).unwrap() {
+                agentrail::query::Found::Event(event) => Some(event),
+                _ => None,
+            },
+        )
+        .filter(|event| event.event_type == "llm_call")
+        .count();
+    assert_eq!(llm_calls, 2);
+    assert_eq!(last_op(&agent), "rebase");
+    assert_eq!(agent.undo().unwrap(), before);
 }
 
 fn summarized(text: &str) -> impl FnMut(&CompressInput) -> agentrail::Result<Generated> + '_ {

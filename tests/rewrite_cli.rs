@@ -1,7 +1,9 @@
 //! `merge`, `rebase`, `compress` and `reorder` through the binary: a conflicting merge without
 //! a resolver (exit 1, conflicts listed, nothing recorded), with a failing resolver (the same),
-//! with a resolver whose token use becomes an `llm_call`; rebase, compress with `--summary` and
-//! `--summarizer`, reorder with and without `--force`, bad input (exit 2), and `undo` after each.
+//! with a resolver whose token use becomes an `llm_call`; a conflicting rebase (its output
+//! pinned by an insta snapshot over commits imported with fixed times) without and with a
+//! resolver; rebase, compress with `--summary` and `--summarizer`, reorder with and without
+//! `--force`, bad input (exit 2), and `undo` after each.
 
 use serde_json::Value;
 
@@ -85,6 +87,60 @@ fn a_conflicting_merge_stops_unless_a_resolver_resolves_it() {
     // Undo puts main back before the merge.
     dir.ok(&["undo"]);
     assert_eq!(context(&dir), ["ours", "never push"]);
+}
+
+/// `conflicting`'s history, imported with fixed times so that its ids do not move; HEAD on
+/// `topic`.
+fn conflicting_imported(dir: &Dir) {
+    let line = |second: u32, data: Value| {
+        let event = serde_json::json!({
+            "ts": format!("2026-11-23T10:00:{second:02}Z"),
+            "type": "commit",
+            "data": data,
+        });
+        event.to_string() + "\n"
+    };
+    let block = |message: &str, kind: &str, content: &str| serde_json::json!({"kind": kind, "message": message, "content": content, "tokens": 2});
+    dir.import(&line(0, block("base", "append", "base")));
+    dir.ok(&["branch", "topic"]);
+    let base = dir.json(&["context"])["blocks"][0]["id"].clone();
+    let edit_and_pin = |first: u32, edit: &str, pin: &str| {
+        let mut edit = block("e", "edit", edit);
+        edit["target"] = base.clone();
+        line(first, edit) + &line(first + 1, block("rule", "pin", pin))
+    };
+    dir.import(&edit_and_pin(1, "ours", "never push"));
+    dir.ok(&["switch", "topic"]);
+    dir.import(&edit_and_pin(3, "theirs", "always push"));
+}
+
+#[test]
+fn a_conflicting_rebase_stops_unless_a_resolver_resolves_it() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    conflicting_imported(&dir);
+    let before = events(&dir);
+    insta::assert_snapshot!(
+        "rebase_conflicts",
+        dir.render(&dir.run(&["rebase", "main"]))
+    );
+    assert_eq!(events(&dir), before, "nothing was recorded");
+    assert_eq!(context(&dir), ["theirs", "always push"]);
+    // The resolver sees both sides as JSON (ours: topic's, being replayed; theirs: main's).
+    let resolver = r#"python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["kind"] + ": " + c["ours"]["content"] + " | " + c["theirs"]["content"]); print(json.dumps({"usage": {"model": "judge", "input_tokens": 7, "output_tokens": 3}}))'"#;
+    let rebased = dir.ok(&["rebase", "main", "--resolver", resolver]);
+    assert!(
+        rebased.starts_with("rebase: 4 commits written, HEAD topic (")
+            && rebased.contains(", 2 conflicts resolved"),
+        "{rebased}"
+    );
+    assert_eq!(
+        context(&dir),
+        ["edit: theirs | ours", "pin: always push | never push"]
+    );
+    let tokens = dir.json(&["tokens", "--by", "model"]);
+    assert_eq!(tokens["judge"]["input_tokens"], 14, "{tokens}");
+    dir.ok(&["undo"]);
+    assert_eq!(context(&dir), ["theirs", "always push"]);
 }
 
 #[test]

@@ -507,7 +507,7 @@ fn the_originals_of_a_rebase_are_collected_once_the_reflog_lets_go() {
     agent.switch("main").unwrap();
     agent.commit(request("main", "main work")).unwrap();
     agent.switch("topic").unwrap();
-    agent.rebase("main").unwrap();
+    agent.rebase("main", None).unwrap();
     let old = Policy {
         retention_days: 0,
         collect_collapsed_children: false,

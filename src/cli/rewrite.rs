@@ -34,10 +34,18 @@ pub enum RewriteCommand {
         #[command(flatten)]
         agent: AgentArg,
     },
-    /// Replay HEAD's commits since the merge base on top of ONTO as new commits.
+    /// Replay HEAD's commits that ONTO lacks on top of ONTO, merges kept; conflicts stop it
+    /// unless --resolver CMD resolves them.
+    ///
+    /// A conflict is as for merge: HEAD's side and ONTO's both editing one block, or pinning
+    /// different content under one message.
     Rebase {
         #[arg(value_name = "ONTO")]
         onto: String,
+        /// Run `sh -c CMD` once per conflict: both sides as JSON on stdin (ours: HEAD's, theirs:
+        /// ONTO's), the merged content on stdout.
+        #[arg(long, value_name = "CMD")]
+        resolver: Option<String>,
         #[command(flatten)]
         agent: AgentArg,
     },
@@ -87,8 +95,15 @@ fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResu
             message,
             agent,
         } => merge(recorder, &branch, resolver, message, &agent, json),
-        RewriteCommand::Rebase { onto, agent } => {
-            let rewrite = run_op(recorder, &agent, |ops| ops.rebase(&onto))?;
+        RewriteCommand::Rebase {
+            onto,
+            resolver,
+            agent,
+        } => {
+            let mut resolve = resolver_of(resolver.as_deref());
+            let rewrite = run_op(recorder, &agent, |ops| {
+                ops.rebase(&onto, resolve.as_mut().map(|r| r as &mut Resolver))
+            })?;
             emit_rewrite(json, "rebase", &rewrite)
         }
         RewriteCommand::Compress {
@@ -160,6 +175,9 @@ fn failed_operation(error: &agentrail::Error) -> Option<CliError> {
         ContextError::MergeConflicts { .. } => {
             "resolve with `--resolver CMD`, or change one side (`commit --kind edit`) and merge again"
         }
+        ContextError::RebaseConflicts { .. } => {
+            "resolve with `--resolver CMD`, or change one side (`commit --kind edit`) and rebase again"
+        }
         ContextError::HelperFailed { .. } => "run the command by hand with the JSON on stdin",
         ContextError::PinLost { .. } => "compress a range that holds no pin, or with --respect-pins",
         _ => return None,
@@ -175,19 +193,13 @@ fn merge(
     agent: &AgentArg,
     json: bool,
 ) -> CliResult {
-    let mut resolve = |conflict: &Conflict| {
-        run_helper(
-            resolver.as_deref().unwrap_or_default(),
-            "resolver",
-            &conflict_json(conflict),
-        )
-    };
+    let mut resolve = resolver_of(resolver.as_deref());
     let outcome = run_op(recorder, agent, |ops| {
-        let resolve: Option<&mut Resolver> = match resolver {
-            Some(_) => Some(&mut resolve),
-            None => None,
-        };
-        ops.merge(branch, message, resolve)
+        ops.merge(
+            branch,
+            message,
+            resolve.as_mut().map(|r| r as &mut Resolver),
+        )
     })?;
     match outcome {
         MergeOutcome::UpToDate => emit(json, &json!({ "merge": "up_to_date" }), || {
@@ -237,6 +249,7 @@ fn emit_rewrite(json: bool, op: &str, rewrite: &Rewrite) -> CliResult {
     value["tokens_before"] = rewrite.tokens_before.into();
     value["tokens_after"] = rewrite.tokens_after.into();
     value["pins_checked"] = rewrite.pins_checked.into();
+    value["conflicts"] = json!(rewrite.conflicts);
     value["warnings"] = json!(rewrite
         .warnings
         .iter()
@@ -258,12 +271,20 @@ fn emit_rewrite(json: bool, op: &str, rewrite: &Rewrite) -> CliResult {
             let pins = super::counted(rewrite.pins_checked as u64, "pinned block");
             line += &format!(", {pins} checked byte for byte");
         }
+        if !rewrite.conflicts.is_empty() {
+            let conflicts = super::counted(rewrite.conflicts.len() as u64, "conflict");
+            line += &format!(", {conflicts} resolved");
+        }
         line
     })
 }
 
-fn conflict_json(conflict: &Conflict) -> Json {
-    json!(conflict)
+/// The resolver `--resolver CMD` makes, for merge and rebase: `sh -c CMD` once per conflict.
+fn resolver_of(
+    command: Option<&str>,
+) -> Option<impl FnMut(&Conflict) -> agentrail::Result<Generated> + '_> {
+    let command = command?;
+    Some(move |conflict: &Conflict| run_helper(command, "resolver", &json!(conflict)))
 }
 
 fn compress_input_json(input: &CompressInput) -> Json {

@@ -10,7 +10,8 @@
 //! and different content. Without a resolver a conflicting merge records nothing and returns
 //! [`ContextError::MergeConflicts`]. The resolver is a closure: the library runs no process;
 //! the CLI's `--resolver CMD` is one such closure, and what it reports of its model's token
-//! use is recorded as an `llm_call` in the same batch.
+//! use is recorded as an `llm_call` in the same batch. `rebase` (in `rewrite.rs`) finds its
+//! conflicts and writes its resolutions with the same functions.
 
 use super::graph::{Commit, Graph};
 use super::materialize::{content_at, materialize};
@@ -96,7 +97,10 @@ pub struct Generated {
     pub usage: Option<LlmUsage>,
 }
 
-/// What asks for the content of each conflict of a merge (the CLI's `--resolver CMD`).
+/// Commits an operation has made and not recorded yet, each with its event.
+type Pending = Vec<(Event, Commit)>;
+
+/// What asks for the content of each conflict of a merge or rebase (the CLI's `--resolver CMD`).
 pub type Resolver<'a> = dyn FnMut(&Conflict) -> Result<Generated> + 'a;
 
 /// What a merge did.
@@ -180,17 +184,11 @@ impl Agent<'_> {
             return self.fast_forward(refs, &their_id);
         }
         let conflicts = self.conflicts(&graph, &head, &their_id)?;
-        let resolutions = match (resolve, conflicts.is_empty()) {
-            (_, true) => Vec::new(),
-            (None, false) => {
-                return Err(ContextError::MergeConflicts {
-                    theirs: theirs.to_owned(),
-                    conflicts,
-                }
-                .into())
-            }
-            (Some(resolve), false) => conflicts.iter().map(resolve).collect::<Result<_>>()?,
-        };
+        let resolutions =
+            resolve_conflicts(&conflicts, resolve, || ContextError::MergeConflicts {
+                theirs: theirs.to_owned(),
+                conflicts: conflicts.clone(),
+            })?;
         let merge = NewCommit {
             kind: CommitKind::Append,
             message: message.unwrap_or_else(|| format!("merge {theirs}")),
@@ -201,19 +199,10 @@ impl Agent<'_> {
             links: BTreeMap::new(),
         };
         let mut commits = vec![self.commit_event(merge, false)?];
-        let mut usage = Vec::new();
-        for (conflict, generated) in conflicts.iter().zip(resolutions) {
-            if generated.content.trim().is_empty() {
-                return Err(ContextError::HelperFailed {
-                    helper: "resolver".into(),
-                    reason: format!("it printed no content for {}", conflict.message),
-                }
-                .into());
-            }
-            let parent = commits[commits.len() - 1].1.id.clone();
-            commits.push(self.commit_event(resolution(conflict, &generated, parent), false)?);
-            usage.extend(generated.usage);
-        }
+        let parent = commits[0].1.id.clone();
+        let (resolved, usage) =
+            self.resolution_commits(&conflicts, resolutions, parent, str::to_owned)?;
+        commits.extend(resolved);
         refs.move_head_to(&commits[commits.len() - 1].1.id);
         let mut written = self.record_rewrite("merge", refs.clone(), commits, &usage)?;
         let merge = Box::new(written.remove(0));
@@ -315,6 +304,29 @@ impl Agent<'_> {
         Ok(conflicts)
     }
 
+    /// One resolution edit per conflict, in order, the first after `parent`: each an `edit` of
+    /// `target_of` our side's commit (the commit itself for a merge, its new copy for a rebase)
+    /// with the resolved content. Returns the commits and the token use to record.
+    pub(crate) fn resolution_commits(
+        &self,
+        conflicts: &[Conflict],
+        resolutions: Vec<Generated>,
+        mut parent: String,
+        target_of: impl Fn(&str) -> String,
+    ) -> Result<(Pending, Vec<LlmUsage>)> {
+        let mut commits = Vec::with_capacity(conflicts.len());
+        let mut usage = Vec::new();
+        for (conflict, generated) in conflicts.iter().zip(resolutions) {
+            let target = target_of(&conflict.ours.commit);
+            let new = resolution(conflict, &generated, parent, target);
+            let (event, written) = self.commit_event(new, false)?;
+            parent = written.id.clone();
+            commits.push((event, written));
+            usage.extend(generated.usage);
+        }
+        Ok((commits, usage))
+    }
+
     /// Records an operation's commits, then an `llm_call` for each `usage`, then one
     /// `ref_update` (op `op`) carrying `refs`, as one batch. Returns the commits with their
     /// LSNs.
@@ -372,9 +384,43 @@ fn side_of(commit: &Commit, content: String) -> ConflictSide {
     }
 }
 
-/// The edit that resolves a conflict: it replaces our side's block with the resolved content
-/// and, through its `resolves` link, drops their side's block when that is another block.
-fn resolution(conflict: &Conflict, generated: &Generated, parent: String) -> NewCommit {
+/// The content `resolve` gives each conflict, in order. Without a resolver, conflicts fail the
+/// operation with `stopped` (its conflicts error); so does a resolution that is empty or only
+/// whitespace. Nothing is written here, so a failure leaves no trace.
+pub(crate) fn resolve_conflicts(
+    conflicts: &[Conflict],
+    resolve: Option<&mut Resolver>,
+    stopped: impl FnOnce() -> ContextError,
+) -> Result<Vec<Generated>> {
+    let resolve = match (resolve, conflicts.is_empty()) {
+        (_, true) => return Ok(Vec::new()),
+        (None, false) => return Err(stopped().into()),
+        (Some(resolve), false) => resolve,
+    };
+    let mut resolutions = Vec::with_capacity(conflicts.len());
+    for conflict in conflicts {
+        let generated = resolve(conflict)?;
+        if generated.content.trim().is_empty() {
+            return Err(ContextError::HelperFailed {
+                helper: "resolver".into(),
+                reason: format!("it printed no content for {}", conflict.message),
+            }
+            .into());
+        }
+        resolutions.push(generated);
+    }
+    Ok(resolutions)
+}
+
+/// The edit that resolves a conflict: it replaces our side's block (through `target`, our
+/// side's commit or its new copy) with the resolved content and, through its `resolves` link,
+/// drops their side's block when that is another block.
+fn resolution(
+    conflict: &Conflict,
+    generated: &Generated,
+    parent: String,
+    target: String,
+) -> NewCommit {
     let what = match conflict.kind {
         ConflictKind::Edit => "edit",
         ConflictKind::Pin => "pin",
@@ -384,7 +430,7 @@ fn resolution(conflict: &Conflict, generated: &Generated, parent: String) -> New
         message: format!("resolve {what} conflict: {}", conflict.message),
         content: generated.content.clone(),
         parents: vec![parent],
-        target: Some(conflict.ours.commit.clone()),
+        target: Some(target),
         tokens: None,
         links: BTreeMap::from([(RESOLVES_LINK.to_owned(), conflict.theirs.commit.clone())]),
     }

@@ -191,6 +191,11 @@ pub enum ContextError {
         theirs: String,
         conflicts: Vec<merge::Conflict>,
     },
+    #[error("rebasing onto {onto} conflicts: {}; nothing was recorded", .conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    RebaseConflicts {
+        onto: String,
+        conflicts: Vec<merge::Conflict>,
+    },
     #[error("the {helper} failed: {reason}; nothing was recorded")]
     HelperFailed { helper: String, reason: String },
     #[error("{range:?} is not a range of HEAD's first-parent line: {reason}")]

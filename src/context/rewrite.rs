@@ -4,16 +4,21 @@
 //! detached HEAD) onto the new line, all as one batch; the old commits stay, reachable from the
 //! reflog, so `undo` puts the refs back.
 //!
-//! Replaying a commit keeps its kind, message, content, token count and links, takes the
-//! previous new commit as its first parent, and points its target, its other parents and its
-//! links at the new copies of commits replayed before it (so an edit follows its target).
+//! Replaying a commit keeps its kind, message, content, token count and links, and points its
+//! target, its other parents and its links at the new copies of commits replayed before it (so
+//! an edit follows its target). Its first parent is the previous new commit (`compress` and
+//! `reorder`, which rewrite a line), or, for `rebase`, the new copy of its first parent (ONTO
+//! when that was not replayed): rebase keeps the shape of what it replays, merge commits
+//! included, as `git rebase --rebase-merges` does, so a merged branch stays merged. A rebase
+//! finds conflicts as `merge` does and, given a resolver, writes merge's resolution edits after
+//! the replayed HEAD.
 //!
 //! A range `FROM..TO` is git's: the commits reachable from TO and not from FROM; both must be
 //! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit.
 
 use super::graph::{Commit, Graph};
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
-use super::merge::{block_root, merge_base, side, Generated};
+use super::merge::{block_root, resolve_conflicts, side, Conflict, Generated, Resolver};
 use super::ops::{Agent, NewCommit};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
@@ -58,6 +63,8 @@ pub struct Rewrite {
     pub warnings: Vec<EditBeforeTarget>,
     /// The pinned blocks a compression checked, byte for byte, in the new context.
     pub pins_checked: usize,
+    /// The conflicts a rebase resolved, in the order of its resolution edits (the last commits).
+    pub conflicts: Vec<Conflict>,
 }
 
 /// A range of HEAD's first-parent line.
@@ -71,30 +78,46 @@ struct Range<'g> {
 }
 
 impl Agent<'_> {
-    /// Replays HEAD's commits since its merge base with `onto` (a branch or commit) on top of
-    /// `onto`, merge commits left out (their sides' commits are replayed in line). Nothing to
-    /// do when `onto` is in HEAD already; HEAD moves to `onto` when it is in `onto`.
-    pub fn rebase(&self, onto: &str) -> Result<Rewrite> {
+    /// Replays the commits reachable from HEAD and not from `onto` (a branch or commit; git's
+    /// `ONTO..HEAD`) on top of `onto`, keeping their shape (merge commits stay merges). Nothing
+    /// to do when `onto` is in HEAD already; HEAD moves to `onto` when it is in `onto`. The
+    /// conflicts are merge's (HEAD's side is ours, ONTO's theirs): `resolve` is asked for the
+    /// content of each, written as resolution edits after the replayed HEAD; without it a
+    /// conflicting rebase records nothing and fails with [`ContextError::RebaseConflicts`].
+    pub fn rebase(&self, onto: &str, resolve: Option<&mut Resolver>) -> Result<Rewrite> {
         let graph = self.graph()?;
         let mut refs = graph.refs(self.name());
         let head = self.head_commit(&refs)?;
-        let onto = self.resolve(&graph, onto)?;
+        let onto_id = self.resolve(&graph, onto)?;
         let tokens_before = self.tokens_at(&graph, &head)?;
-        let mut commits = Vec::new();
-        if graph.is_ancestor(&onto, &head) {
+        if graph.is_ancestor(&onto_id, &head) {
             return Ok(unchanged(refs, tokens_before));
-        } else if graph.is_ancestor(&head, &onto) {
-            refs.move_head_to(&onto);
-        } else {
-            let base = merge_base(&graph, &head, &onto);
-            let ours: Vec<&Commit> = side(&graph, &head, base.as_deref())
-                .into_iter()
-                .filter(|commit| commit.parents.len() <= 1)
-                .collect();
-            let tip = self.replay(&ours, Some(onto), &mut HashMap::new(), &mut commits)?;
-            refs.move_head_to(&tip.unwrap_or_default());
         }
-        self.finish("rebase", refs, commits, &[], tokens_before)
+        if graph.is_ancestor(&head, &onto_id) {
+            refs.move_head_to(&onto_id);
+            return self.finish("rebase", refs, Vec::new(), &[], tokens_before);
+        }
+        let conflicts = self.conflicts(&graph, &head, &onto_id)?;
+        let resolutions =
+            resolve_conflicts(&conflicts, resolve, || ContextError::RebaseConflicts {
+                onto: onto.to_owned(),
+                conflicts: conflicts.clone(),
+            })?;
+        let ours = side(&graph, &head, Some(&onto_id));
+        let mut map = HashMap::new();
+        let mut commits = Vec::new();
+        self.replay_onto(&ours, &onto_id, &mut map, &mut commits)?;
+        let new_copy = |id: &str| map.get(id).cloned().unwrap_or_else(|| id.to_owned());
+        let (resolved, usage) =
+            self.resolution_commits(&conflicts, resolutions, new_copy(&head), new_copy)?;
+        let tip = resolved
+            .last()
+            .map_or_else(|| new_copy(&head), |c| c.1.id.clone());
+        commits.extend(resolved);
+        refs.move_head_to(&tip);
+        let mut rewrite = self.finish("rebase", refs, commits, &usage, tokens_before)?;
+        rewrite.conflicts = conflicts;
+        Ok(rewrite)
     }
 
     /// Replaces the range with one summary commit (from `summarize`, given the range's blocks),
@@ -272,9 +295,9 @@ impl Agent<'_> {
         Ok(ordered)
     }
 
-    /// Writes a replay of `commits` after `parent`, each pointing at what `map` says replaced
-    /// its target, other parents and links; `map` learns each replayed commit. Returns the
-    /// last new commit (`parent` when `commits` is empty).
+    /// Writes a replay of `commits` after `parent`, each the first parent of the next; `map`
+    /// learns each replayed commit. Returns the last new commit (`parent` when `commits` is
+    /// empty).
     fn replay(
         &self,
         commits: &[&Commit],
@@ -285,30 +308,48 @@ impl Agent<'_> {
         // One forward pass for every content, not a block decompressed per commit.
         let contents = contents_at(self.recorder().journal(), commits)?;
         for (commit, content) in commits.iter().zip(contents) {
-            let mapped = |id: &String| map.get(id).cloned().unwrap_or_else(|| id.clone());
-            let mut parents: Vec<String> = parent.iter().cloned().collect();
-            parents.extend(commit.parents.iter().skip(1).map(mapped));
-            let mut links: BTreeMap<String, String> = commit
-                .links
-                .iter()
-                .map(|(name, value)| (name.clone(), mapped(value)))
-                .collect();
-            links.insert(REBASED_FROM_LINK.to_owned(), commit.id.clone());
-            let new = NewCommit {
-                kind: commit.kind,
-                message: commit.message.clone(),
-                content,
-                parents,
-                target: commit.target.as_ref().map(mapped),
-                tokens: (!commit.tokens_counted).then_some(commit.tokens),
-                links,
-            };
-            let (event, written) = self.commit_event(new, false)?;
-            map.insert(commit.id.clone(), written.id.clone());
-            parent = Some(written.id.clone());
-            out.push((event, written));
+            let first_parent = parent.take().into_iter().collect();
+            let new = replayed(commit, content, first_parent, map);
+            parent = Some(self.write_replay(commit, new, map, out)?);
         }
         Ok(parent)
+    }
+
+    /// Writes a replay of `commits` (parents first, all of them reachable from HEAD and not
+    /// from `onto`) on `onto`, keeping their shape: a commit's first parent is the new copy of
+    /// its first parent, or `onto` when that was not replayed. (A copy names a parent twice
+    /// only when its original did: each new copy is a new commit, and a merge whose first
+    /// parent was not replayed cannot have `onto` as another, or `onto` would be in HEAD.)
+    fn replay_onto(
+        &self,
+        commits: &[&Commit],
+        onto: &str,
+        map: &mut HashMap<String, String>,
+        out: &mut Vec<(Event, Commit)>,
+    ) -> Result<()> {
+        let contents = contents_at(self.recorder().journal(), commits)?;
+        for (commit, content) in commits.iter().zip(contents) {
+            let first_parent = commit.parents.first().and_then(|parent| map.get(parent));
+            let first_parent = first_parent.map_or(onto, String::as_str).to_owned();
+            let new = replayed(commit, content, vec![first_parent], map);
+            self.write_replay(commit, new, map, out)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `new`, the replay of `commit`, and teaches `map` its id, which it returns.
+    fn write_replay(
+        &self,
+        commit: &Commit,
+        new: NewCommit,
+        map: &mut HashMap<String, String>,
+        out: &mut Vec<(Event, Commit)>,
+    ) -> Result<String> {
+        let (event, written) = self.commit_event(new, false)?;
+        map.insert(commit.id.clone(), written.id.clone());
+        let id = written.id.clone();
+        out.push((event, written));
+        Ok(id)
     }
 
     /// Records a rewrite and reports it.
@@ -329,6 +370,7 @@ impl Agent<'_> {
             tokens_after,
             warnings: Vec::new(),
             pins_checked: 0,
+            conflicts: Vec::new(),
         })
     }
 
@@ -458,6 +500,33 @@ fn edits_before_targets(ordered: &[&Commit]) -> Vec<EditBeforeTarget> {
         .collect()
 }
 
+/// The replay of `commit` with `content`: after `parents` (none or its new first parent), its
+/// other parents, then its target and links, sent through `map` to their new copies.
+fn replayed(
+    commit: &Commit,
+    content: String,
+    mut parents: Vec<String>,
+    map: &HashMap<String, String>,
+) -> NewCommit {
+    let mapped = |id: &String| map.get(id).cloned().unwrap_or_else(|| id.clone());
+    parents.extend(commit.parents.iter().skip(1).map(mapped));
+    let mut links: BTreeMap<String, String> = commit
+        .links
+        .iter()
+        .map(|(name, value)| (name.clone(), mapped(value)))
+        .collect();
+    links.insert(REBASED_FROM_LINK.to_owned(), commit.id.clone());
+    NewCommit {
+        kind: commit.kind,
+        message: commit.message.clone(),
+        content,
+        parents,
+        target: commit.target.as_ref().map(mapped),
+        tokens: (!commit.tokens_counted).then_some(commit.tokens),
+        links,
+    }
+}
+
 fn unchanged(refs: Refs, tokens: u64) -> Rewrite {
     Rewrite {
         commits: Vec::new(),
@@ -466,5 +535,6 @@ fn unchanged(refs: Refs, tokens: u64) -> Rewrite {
         tokens_after: tokens,
         warnings: Vec::new(),
         pins_checked: 0,
+        conflicts: Vec::new(),
     }
 }
