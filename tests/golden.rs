@@ -1,12 +1,12 @@
-//! Backward compatibility: the golden journal of format version 1 in `tests/golden/v1/`, made
-//! once and never regenerated, must be read by every later agentrail exactly as it was read
-//! when it was made. The export must equal `tests/golden/v1.jsonl` byte for byte, verify must
-//! pass, reads may start at any LSN, and the journal must take new appends. See
-//! `tests/golden/README.md`.
+//! Backward compatibility: the golden journals in `tests/golden/`, one per released format
+//! version, made once and never regenerated, must be read by every later agentrail exactly as
+//! they were read when they were made. For each: the files are the ones made, the export
+//! equals `tests/golden/<version>.jsonl` byte for byte, verify passes, reads may start at any
+//! LSN, and the journal takes new appends. See `tests/golden/README.md`.
 
 mod common;
 
-use agentrail::event::{decode_record, Decoded, Event};
+use agentrail::event::{decode_record, tombstone_of, Decoded, Event};
 use agentrail::journal::{Durability, Journal, NewRecord, KIND_EVENT};
 use agentrail::workspace::Workspace;
 use common::copy_dir;
@@ -15,30 +15,64 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
-/// The record of an unknown, skippable kind (0x8000 and up are reserved for extensions) that
-/// the golden journal holds in place of an event.
-const GOLDEN_EXTENSION_KIND: u16 = 0x8001;
-const GOLDEN_EXTENSION_LSN: u64 = 301;
-const GOLDEN_EVENTS: usize = 600;
+
+/// One golden journal: where it is and what it holds.
+struct Golden {
+    /// `v1`, `v2`: the workspace's directory and, with `.jsonl`, its export.
+    version: &'static str,
+    /// Every committed file with its size and CRC-32, as made. A golden journal is never
+    /// regenerated: if a check fails, restore the files from git instead of updating the table.
+    files: &'static [(&'static str, u64, u32)],
+    /// Lines of the export: one per event, tombstones included.
+    events: usize,
+    /// LSNs of the records of unknown, skippable kinds (0x8000 and up are reserved for
+    /// extensions), which readers pass over.
+    skipped: &'static [u64],
+}
+
+impl Golden {
+    fn dir(&self) -> PathBuf {
+        golden_dir().join(self.version)
+    }
+
+    fn last_lsn(&self) -> u64 {
+        (self.events + self.skipped.len()) as u64
+    }
+
+    fn expected_export(&self) -> String {
+        std::fs::read_to_string(golden_dir().join(format!("{}.jsonl", self.version))).unwrap()
+    }
+
+    /// The lines of the expected export from `lsn` on.
+    fn expected_from(&self, lsn: u64) -> String {
+        self.expected_export()
+            .lines()
+            .filter(|line| line_lsn(line) >= lsn)
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+}
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-fn expected_export() -> String {
-    std::fs::read_to_string(golden_dir().join("v1.jsonl")).unwrap()
+fn line_lsn(line: &str) -> u64 {
+    serde_json::from_str::<Value>(line).unwrap()["lsn"]
+        .as_u64()
+        .unwrap()
 }
 
-/// A copy of the golden workspace as `.agentrail` in a temporary directory, so that nothing a
-/// test does (recovery, appends) can touch the committed files.
+/// A copy of a golden workspace as `.agentrail` in a temporary directory, so that nothing a
+/// test does (recovery, appends, rebuilt projections) can touch the committed files.
 struct GoldenCopy {
     temp: tempfile::TempDir,
 }
 
 impl GoldenCopy {
-    fn new() -> GoldenCopy {
+    fn new(golden: &Golden) -> GoldenCopy {
         let temp = tempfile::tempdir().unwrap();
-        copy_dir(&golden_dir().join("v1"), &temp.path().join(".agentrail"));
+        copy_dir(&golden.dir(), &temp.path().join(".agentrail"));
         GoldenCopy { temp }
     }
 
@@ -47,13 +81,30 @@ impl GoldenCopy {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .current_dir(self.temp.path())
-            .env_remove("AGENTRAIL_DIR")
-            .env_remove("AGENTRAIL_SYNC")
-            .output()
-            .unwrap()
+        let mut command = Command::new(BIN);
+        command.args(args).current_dir(self.temp.path());
+        for variable in [
+            "AGENTRAIL_DIR",
+            "AGENTRAIL_SYNC",
+            "AGENTRAIL_SESSION",
+            "AGENTRAIL_AGENT",
+            "AGENTRAIL",
+        ] {
+            command.env_remove(variable);
+        }
+        command.output().unwrap()
+    }
+
+    /// Runs `args`, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        text(&output.stdout)
     }
 }
 
@@ -61,80 +112,100 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-/// Every committed golden file with its size and CRC-32, as made on 2026-11-23. A golden
-/// journal is never regenerated: if this fails, restore the files from git instead of
-/// updating the table.
-const GOLDEN_V1_FILES: [(&str, u64, u32); 8] = [
-    ("v1/config.json", 52, 0xe09f_44a3),
-    ("v1/journal/00000000000000000001.seg", 7156, 0x08d8_1de7),
-    ("v1/journal/00000000000000000206.seg", 6734, 0x07d0_d129),
-    ("v1/journal/00000000000000000397.seg", 6539, 0x30f2_8f04),
-    ("v1/journal/00000000000000000580.seg", 10120, 0x76d1_e5b9),
-    ("v1/journal/LOCK", 0, 0),
-    ("v1/journal/checkpoint", 56, 0x2144_df1c),
-    ("v1.jsonl", 247_938, 0x27e4_6f05),
-];
+/// The golden journal of format version 1, made on 2026-11-23: 600 events over three sealed
+/// segments and an active one, and one extension record.
+const V1: Golden = Golden {
+    version: "v1",
+    files: &[
+        ("v1/config.json", 52, 0xe09f_44a3),
+        ("v1/journal/00000000000000000001.seg", 7156, 0x08d8_1de7),
+        ("v1/journal/00000000000000000206.seg", 6734, 0x07d0_d129),
+        ("v1/journal/00000000000000000397.seg", 6539, 0x30f2_8f04),
+        ("v1/journal/00000000000000000580.seg", 10120, 0x76d1_e5b9),
+        ("v1/journal/LOCK", 0, 0),
+        ("v1/journal/checkpoint", 56, 0x2144_df1c),
+        ("v1.jsonl", 247_938, 0x27e4_6f05),
+    ],
+    events: 600,
+    skipped: &[301],
+};
 
-#[test]
-fn the_v1_golden_files_are_the_ones_made_for_v1() {
-    for (path, size, crc) in GOLDEN_V1_FILES {
+// ---- What every golden journal must pass ----
+
+fn assert_files_are_the_ones_made(golden: &Golden) {
+    for &(path, size, crc) in golden.files {
         let bytes = std::fs::read(golden_dir().join(path)).unwrap();
         assert_eq!(bytes.len() as u64, size, "{path} changed size");
         assert_eq!(crc32fast::hash(&bytes), crc, "{path} changed");
     }
-    let mut journal_files: Vec<String> = std::fs::read_dir(golden_dir().join("v1/journal"))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .collect();
-    journal_files.sort();
-    let listed: Vec<&str> = GOLDEN_V1_FILES
+    let prefix = format!("{}/", golden.version);
+    let mut listed: Vec<&str> = golden
+        .files
         .iter()
-        .filter_map(|(path, _, _)| path.strip_prefix("v1/journal/"))
+        .filter_map(|(path, _, _)| path.strip_prefix(prefix.as_str()))
         .collect();
+    listed.sort_unstable();
     assert_eq!(
-        journal_files, listed,
-        "files were added to or removed from v1/journal"
+        files_under(&golden.dir()),
+        listed,
+        "files were added to or removed from {}",
+        golden.version
     );
 }
 
-#[test]
-fn export_of_the_v1_golden_journal_is_byte_for_byte_the_expected_file() {
-    let golden = GoldenCopy::new();
-    let output = golden.run(&["export"]);
+/// Every file under `dir`, as paths relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(
+                files_under(&entry.path())
+                    .into_iter()
+                    .map(|inner| format!("{name}/{inner}")),
+            );
+        } else {
+            files.push(name);
+        }
+    }
+    files.sort_unstable();
+    files
+}
+
+fn assert_export_is_the_expected_file(golden: &Golden) {
+    let copy = GoldenCopy::new(golden);
+    let output = copy.run(&["export"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let exported = text(&output.stdout);
-    let expected = expected_export();
-    assert_eq!(exported.lines().count(), GOLDEN_EVENTS);
+    let expected = golden.expected_export();
+    assert_eq!(exported.lines().count(), golden.events);
     if exported != expected {
         let first_difference = exported
             .lines()
             .zip(expected.lines())
             .position(|(got, want)| got != want);
         panic!(
-            "the export of the v1 golden journal changed; first different line: {first_difference:?}"
+            "the export of the {} golden journal changed; first different line: {first_difference:?}",
+            golden.version
         );
     }
+    let skipped = format!("skipped {} records", golden.skipped.len());
     assert!(
-        text(&output.stderr).contains("skipped 1 records"),
-        "the extension record must be skipped and said so: {}",
+        text(&output.stderr).contains(&skipped),
+        "the extension records must be skipped and said so: {}",
         text(&output.stderr)
     );
 }
 
-#[test]
-fn verify_passes_on_the_v1_golden_journal_which_has_sealed_and_active_segments() {
-    let golden = GoldenCopy::new();
-    let output = golden.run(&["verify", "--json"]);
-    assert!(
-        output.status.success(),
-        "{}{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+/// Runs `verify --json` on a copy, checks that it passed over sealed segments and an active
+/// one, and returns the report.
+fn assert_verify_passes(golden: &Golden) -> Value {
+    let copy = GoldenCopy::new(golden);
+    let report: Value = serde_json::from_str(&copy.ok(&["verify", "--json"])).unwrap();
     assert_eq!(report["ok"], true);
-    assert_eq!(report["records"], GOLDEN_EVENTS as u64 + 1);
-    assert_eq!(report["last_good_lsn"], GOLDEN_EVENTS as u64 + 1);
+    assert_eq!(report["records"], golden.last_lsn());
+    assert_eq!(report["last_good_lsn"], golden.last_lsn());
     assert_eq!(report["torn_tail"], Value::Null);
     let sealed: Vec<bool> = report["segments"]
         .as_array()
@@ -145,8 +216,9 @@ fn verify_passes_on_the_v1_golden_journal_which_has_sealed_and_active_segments()
     assert!(sealed.len() >= 3, "{sealed:?}");
     assert!(sealed[..sealed.len() - 1].iter().all(|&sealed| sealed));
     assert!(!sealed[sealed.len() - 1], "the last segment is active");
-    assert!(golden.root().join("journal/checkpoint").is_file());
-    assert!(golden.run(&["verify"]).status.success());
+    assert!(copy.root().join("journal/checkpoint").is_file());
+    assert!(copy.ok(&["verify"]).starts_with("ok: "));
+    report
 }
 
 /// Reads from `lsn` on through the library and renders each event as export does; returns
@@ -158,11 +230,15 @@ fn export_from(journal: &Journal, lsn: u64) -> (String, Vec<u64>) {
         let record = record.unwrap();
         match decode_record(&record).unwrap() {
             Decoded::Event(event) => {
-                lines += &serde_json::to_string(&event.to_json(record.lsn)).unwrap();
+                let json = match tombstone_of(&record) {
+                    Some((info, _)) => event.to_tombstone_json(record.lsn, &info),
+                    None => event.to_json(record.lsn),
+                };
+                lines += &serde_json::to_string(&json).unwrap();
                 lines.push('\n');
             }
             Decoded::Skipped { kind } => {
-                assert_eq!(kind, GOLDEN_EXTENSION_KIND);
+                assert!(kind >= 0x8000, "LSN {} of kind {kind} skipped", record.lsn);
                 skipped.push(record.lsn);
             }
         }
@@ -170,70 +246,95 @@ fn export_from(journal: &Journal, lsn: u64) -> (String, Vec<u64>) {
     (lines, skipped)
 }
 
-/// The lines of the expected export from `lsn` on.
-fn expected_from(lsn: u64) -> String {
-    expected_export()
-        .lines()
-        .filter(|line| {
-            serde_json::from_str::<Value>(line).unwrap()["lsn"]
-                .as_u64()
-                .unwrap()
-                >= lsn
-        })
-        .map(|line| format!("{line}\n"))
-        .collect()
-}
-
-#[test]
-fn reading_the_v1_golden_journal_from_the_middle() {
-    let golden = GoldenCopy::new();
-    let workspace = Workspace::open(&golden.root()).unwrap();
-    let journal = workspace.open_journal(Durability::Always).unwrap();
-    let mut segment_starts: Vec<u64> = std::fs::read_dir(golden.root().join("journal"))
+/// The first LSN of each segment, in log order.
+fn segment_starts(journal_dir: &Path) -> Vec<u64> {
+    let mut starts: Vec<u64> = std::fs::read_dir(journal_dir)
         .unwrap()
         .filter_map(|entry| {
             let name = entry.unwrap().file_name().into_string().unwrap();
             name.strip_suffix(".seg")?.parse().ok()
         })
         .collect();
-    segment_starts.sort_unstable();
-    let last = GOLDEN_EVENTS as u64 + 1;
-    let mut starts = vec![1, 2, last / 2, GOLDEN_EXTENSION_LSN, last];
-    for &start in &segment_starts {
+    starts.sort_unstable();
+    starts
+}
+
+fn assert_reads_from_the_middle(golden: &Golden) {
+    let copy = GoldenCopy::new(golden);
+    let workspace = Workspace::open(&copy.root()).unwrap();
+    let journal = workspace.open_journal(Durability::Always).unwrap();
+    let last = golden.last_lsn();
+    let mut starts = vec![1, 2, last / 2, last];
+    for &skipped in golden.skipped {
+        starts.extend([skipped, skipped + 1]);
+    }
+    for start in segment_starts(&copy.root().join("journal")) {
         starts.extend([start - 1, start, start + 1]);
     }
     starts.retain(|&lsn| (1..=last).contains(&lsn));
     for lsn in starts {
         let (lines, skipped) = export_from(&journal, lsn);
-        assert_eq!(lines, expected_from(lsn), "reading from LSN {lsn}");
-        let expected_skipped: Vec<u64> = Some(GOLDEN_EXTENSION_LSN)
+        assert_eq!(lines, golden.expected_from(lsn), "reading from LSN {lsn}");
+        let expected_skipped: Vec<u64> = golden
+            .skipped
+            .iter()
+            .copied()
             .filter(|&extension| extension >= lsn)
-            .into_iter()
             .collect();
         assert_eq!(skipped, expected_skipped, "reading from LSN {lsn}");
     }
 }
 
-#[test]
-fn the_v1_golden_journal_takes_new_appends() {
-    let golden = GoldenCopy::new();
+fn assert_takes_new_appends(golden: &Golden) {
+    let copy = GoldenCopy::new(golden);
     let event = r#"{"ts":"2027-01-01T00:00:00.000000Z","type":"action","data":{"description":"after golden"}}"#;
-    let output = golden.run(&["append", "--event", event]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let next = GOLDEN_EVENTS as u64 + 2;
-    assert_eq!(text(&output.stdout), format!("{next}\n"));
-    let output = golden.run(&["export"]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let expected = expected_export()
+    let next = golden.last_lsn() + 1;
+    assert_eq!(copy.ok(&["append", "--event", event]), format!("{next}\n"));
+    let expected = golden.expected_export()
         + &format!(
             "{{\"lsn\":{next},\"ts\":\"2027-01-01T00:00:00.000000Z\",\"type\":\"action\",\"data\":{{\"description\":\"after golden\"}}}}\n"
         );
-    assert_eq!(text(&output.stdout), expected);
-    assert!(golden.run(&["verify"]).status.success());
+    assert_eq!(copy.ok(&["export"]), expected);
+    copy.ok(&["verify"]);
 }
 
-// How the golden journal was made. Kept so the bytes have a known origin; running it again
-// makes a new journal elsewhere and must never replace tests/golden/v1 (see the README).
+// ---- Format version 1 ----
+
+#[test]
+fn the_v1_golden_files_are_the_ones_made_for_v1() {
+    assert_files_are_the_ones_made(&V1);
+}
+
+#[test]
+fn export_of_the_v1_golden_journal_is_byte_for_byte_the_expected_file() {
+    assert_export_is_the_expected_file(&V1);
+}
+
+#[test]
+fn verify_passes_on_the_v1_golden_journal_which_has_sealed_and_active_segments() {
+    assert_verify_passes(&V1);
+}
+
+#[test]
+fn reading_the_v1_golden_journal_from_the_middle() {
+    assert_reads_from_the_middle(&V1);
+}
+
+#[test]
+fn the_v1_golden_journal_takes_new_appends() {
+    assert_takes_new_appends(&V1);
+}
+
+// ---- How the v1 golden journal was made ----
+//
+// Kept so the bytes have a known origin; running it again makes a new journal elsewhere and
+// must never replace tests/golden/v1 (see the README).
+
+/// The record of an unknown, skippable kind that the v1 golden journal holds in place of an
+/// event.
+const GOLDEN_EXTENSION_KIND: u16 = 0x8001;
+const GOLDEN_EXTENSION_LSN: u64 = 301;
+const GOLDEN_EVENTS: usize = 600;
 
 /// The `index`th event of the golden journal: a deterministic variety of shapes.
 fn golden_event(index: usize) -> Value {
