@@ -6,11 +6,18 @@
 
 mod common;
 
-use agentrail::event::{decode_record, tombstone_of, Decoded, Event};
+use agentrail::context::gc::{self, Policy};
+use agentrail::context::{
+    commit_id, Agent, CommitFields, CommitKind, CommitRequest, CompressInput, Conflict, Generated,
+    Graph, Head, LlmUsage, MergeOutcome, ResetMode, DEFAULT_AGENT,
+};
+use agentrail::event::{decode_record, tombstone_of, Decoded, Event, EventType};
 use agentrail::journal::{Durability, Journal, NewRecord, KIND_EVENT};
+use agentrail::recorder::Recorder;
 use agentrail::workspace::Workspace;
 use common::copy_dir;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -480,4 +487,709 @@ fn make_golden_journal() {
             |value: &Value| chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap();
         assert_eq!(parse(&line["ts"]), parse(&event["ts"]));
     }
+}
+
+// ---- How the v2 golden journal was made ----
+//
+// Kept so the bytes have a known origin; running it again makes a new journal elsewhere and
+// must never replace tests/golden/v2 (see the README).
+//
+// The context operations run through the library, which stamps each event with the wall
+// clock, and a commit's id covers its time. So the scenario runs on a scratch workspace, and
+// its records are then copied into the golden journal in LSN order with every timestamp
+// replaced by a fixed one (`v2_ts`) and every commit id recomputed (and renamed wherever an
+// event names it): the same operations, the same shapes, at fixed times. `gc` and `purge` run
+// on the golden journal itself, with a fixed "now".
+
+/// The time of the golden v2 record at `lsn`: LSN 1 at 2026-06-01T08:00:00Z, each next one
+/// 8 hours, 7 seconds and a varying fraction later.
+fn v2_ts(lsn: u64) -> i64 {
+    const FIRST_SECONDS: i64 = 1_780_300_800;
+    const STEP_MICROS: i64 = (8 * 3600 + 7) * 1_000_000;
+    let lsn = lsn as i64;
+    FIRST_SECONDS * 1_000_000 + (lsn - 1) * STEP_MICROS + (lsn * 123_457) % 1_000_000
+}
+
+const V2_SESSIONS: [&str; 4] = [
+    "s-00000000a001",
+    "s-00000000a002",
+    "s-00000000a003",
+    "s-00000000a004",
+];
+/// A credential the redactor does not know, so that only `purge` removes it.
+const V2_LEAK: &str = "internal-credential-7f3a9c";
+const V2_SKIPPED_KIND: u16 = 0x8001;
+const V2_PURGED_KIND: u16 = 0x8002;
+const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+
+/// Lines of a tool's log, deterministic from `seed`, `bytes` long.
+fn log_text(seed: u64, bytes: usize) -> String {
+    let mut state = seed;
+    let mut text = String::new();
+    let mut line = 0;
+    while text.len() < bytes {
+        let word = common::splitmix(&mut state);
+        let level = ["INFO", "DEBUG", "WARN"][(word % 3) as usize];
+        text += &format!(
+            "{line:05} {level} upload chunk {:2}/64 of run {seed} sha256={word:016x}{:016x}\n",
+            word % 64,
+            common::splitmix(&mut state)
+        );
+        line += 1;
+    }
+    text.truncate(bytes);
+    text
+}
+
+/// The workspace the scenario runs on, at wall-clock times; see [`Pinner`].
+struct Scratch {
+    recorder: Recorder,
+}
+
+/// What the scenario leaves for `gc` and `purge` to do, in scratch LSNs and ids.
+#[derive(Default)]
+struct Removals {
+    /// LSNs whose content `purge` removes once they are in the golden journal.
+    purge: Vec<u64>,
+    /// Commits left behind long before gc runs, which it collects.
+    abandoned_early: Vec<String>,
+    /// Commits left behind shortly before gc runs, which its retention keeps.
+    abandoned_late: Vec<String>,
+}
+
+impl Scratch {
+    fn new(dir: &Path) -> Scratch {
+        let workspace = Workspace::init(&dir.join(".agentrail"), 64 << 20).unwrap();
+        Scratch {
+            recorder: Recorder::open(workspace, Durability::Never).unwrap(),
+        }
+    }
+
+    /// Records an event of `kind` (checked as input is); its time is set when copied.
+    fn event(&self, kind: &str, session: &str, agent: &str, data: Value) -> u64 {
+        let line = json!({"type": kind, "session": session, "agent": agent, "data": data});
+        let event = Event::from_json_line(&line.to_string(), 1, 0).unwrap();
+        self.recorder.record(event).unwrap()
+    }
+
+    fn agent(&self, name: &str, session: &str) -> Agent<'_> {
+        Agent::new(&self.recorder, name, Some(session.to_owned()))
+    }
+
+    fn extension(&self, kind: u16, payload: &[u8]) -> u64 {
+        let record = NewRecord::new(kind, payload.to_vec());
+        self.recorder
+            .journal()
+            .append_batch(vec![record])
+            .unwrap()
+            .start
+    }
+
+    /// A round of ordinary work: an LLM call, an action and a short tool output.
+    fn work(&self, session: &str, agent: &str, round: u64) {
+        let input = 900 + round * 37;
+        let model = ["claude-sonnet-4", "gpt-4.1", "gemini-2.5-pro"][(round % 3) as usize];
+        let stderr = if round.is_multiple_of(3) {
+            "thread 'upload' panicked at tests/upload.rs:42:5:\nassertion `left == right` failed\n  left: 3\n right: 4\n"
+        } else {
+            ""
+        };
+        self.event(
+            "llm_call",
+            session,
+            agent,
+            json!({
+                "model": model,
+                "input_tokens": input, "output_tokens": 120 + round * 5,
+                "cache_read_tokens": input / 2, "cache_creation_tokens": round % 2 * 64,
+                "cost_usd": 0.0025 * (round + 1) as f64, "latency_ms": 800 + round * 13,
+                "prompt": format!("Round {round}: what should I look at next? Here is the state so far: {}", "the upload worker, the counter, the assertion; ".repeat(6)),
+                "response": format!("Round {round}: read the worker's loop, then run the test again. Ça marche — 完了 ✅"),
+            }),
+        );
+        self.event(
+            "action",
+            session,
+            agent,
+            json!({"description": format!("round {round}: read src/upload/worker.rs lines {}-{}", round * 10, round * 10 + 40), "kind": "read_file"}),
+        );
+        self.event(
+            "tool_output",
+            session,
+            agent,
+            json!({
+                "tool": "bash", "command": format!("cargo test upload -- --test-threads={}", round % 4 + 1),
+                "exit_code": if stderr.is_empty() { 0 } else { 101 },
+                "stdout": log_text(round, 600 + (round as usize % 5) * 150),
+                "stderr": stderr,
+                "duration_ms": 4000 + round * 111,
+            }),
+        );
+    }
+
+    /// A tool output far over the cap that leaked a credential; its LSN.
+    fn leaking_output(&self, session: &str, agent: &str, seed: u64) -> u64 {
+        let stdout = format!("uploading as {V2_LEAK}\n{}", log_text(seed, 12_000));
+        self.event(
+            "tool_output",
+            session,
+            agent,
+            json!({"tool": "bash", "command": "env && cargo test upload -- --nocapture", "exit_code": 0,
+                   "stdout": stdout, "stderr": log_text(seed + 1, 3000), "duration_ms": 61_000}),
+        )
+    }
+}
+
+fn commit_on(
+    agent: &Agent,
+    kind: CommitKind,
+    message: &str,
+    content: &str,
+    target: Option<&str>,
+) -> String {
+    let request = CommitRequest {
+        kind,
+        message: message.to_owned(),
+        content: content.to_owned(),
+        target: target.map(str::to_owned),
+        tokens: None,
+    };
+    agent.commit(request).unwrap().id
+}
+
+/// Appends a block; the tokenizer counts its tokens.
+fn append(agent: &Agent, message: &str, content: &str) -> String {
+    commit_on(agent, CommitKind::Append, message, content, None)
+}
+
+fn pin(agent: &Agent, message: &str, content: &str) -> String {
+    commit_on(agent, CommitKind::Pin, message, content, None)
+}
+
+fn edit(agent: &Agent, message: &str, content: &str, target: &str) -> String {
+    commit_on(agent, CommitKind::Edit, message, content, Some(target))
+}
+
+fn head_of(agent: &Agent) -> String {
+    let graph = agent.graph().unwrap();
+    graph.refs(agent.name()).head_commit().unwrap().to_owned()
+}
+
+/// Session 1, first part: the main agent starts on a flaky test; commits of each kind (one
+/// with its tokens given), an exploration reset away (gc collects it), an extension record,
+/// leaked outputs, and events of every other type.
+fn v2_fix_the_test(scratch: &Scratch, removals: &mut Removals) -> (String, String) {
+    let session = V2_SESSIONS[0];
+    let task = json!({"task": "Fix the flaky upload test"});
+    scratch.event("session_start", session, "main", task);
+    let main = scratch.agent("main", session);
+    let system = append(
+        &main,
+        "system",
+        "You are a coding agent in the agentrail repository.",
+    );
+    let request = CommitRequest {
+        kind: CommitKind::Pin,
+        message: "task".into(),
+        content: "Task: fix the flaky upload test.\nDone when it passes 100 times in a row.".into(),
+        target: None,
+        tokens: Some(19),
+    };
+    let task = main.commit(request).unwrap().id;
+    scratch.work(session, "main", 0);
+    let failure = json!({"error_type": "AssertionError", "message": "left: 3, right: 4", "location": "tests/upload.rs:42",
+                         "locals": {"attempt": 3, "chunks": [1, 2, 3], "password": "hunter2-hunter2"}});
+    scratch.event("failure", session, "main", failure);
+    let finding = append(
+        &main,
+        "finding",
+        "The test reads the counter before the worker's last increment.",
+    );
+    for trace in 0..4 {
+        let content = format!("Trace of attempt {trace}:\n{}", log_text(100 + trace, 7000));
+        removals
+            .abandoned_early
+            .push(append(&main, &format!("trace {trace}"), &content));
+    }
+    main.reset(ResetMode::Hard, &finding).unwrap();
+    scratch.extension(V2_SKIPPED_KIND, b"an extension record this version skips");
+    scratch.work(session, "main", 1);
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "main", 6));
+    scratch.work(session, "main", 4);
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "main", 7));
+    let decision = json!({"choice": "wait for the worker with a barrier", "rationale": "sleeping hides the race; a barrier removes it",
+                          "options": ["sleep 100 ms", "barrier", "retry loop"]});
+    scratch.event("decision", session, "main", decision);
+    scratch.event(
+        "task",
+        session,
+        "main",
+        json!({"id": "t-1", "status": "started"}),
+    );
+    let diff = json!({"diff": "--- a/tests/upload.rs\n+++ b/tests/upload.rs\n@@ -40,3 +40,4 @@\n     upload(&worker, chunks);\n+    worker.barrier().wait();\n     assert_eq!(worker.count(), 4);\n",
+                      "stat": " tests/upload.rs | 1 +\n 1 file changed, 1 insertion(+)", "files": ["tests/upload.rs"]});
+    scratch.event("git_diff", session, "main", diff);
+    let done = json!({"id": "t-1", "status": "done", "result": {"runs": 100, "failures": 0}});
+    scratch.event("task", session, "main", done);
+    let careful = "You are a careful coding agent in the agentrail repository.";
+    edit(&main, "system", careful, &system);
+    (system, task)
+}
+
+/// Session 1, second part: branches whose edits and pins conflict, a merge that resolves them
+/// (resolution edits and their LLM calls), a fast-forward, a detached HEAD, a soft reset and
+/// its undo.
+fn v2_merge_branches(scratch: &Scratch, system: &str, task: &str) {
+    let session = V2_SESSIONS[0];
+    let main = scratch.agent("main", session);
+    main.branch("try-retry", None).unwrap();
+    main.switch("try-retry").unwrap();
+    append(
+        &main,
+        "retry",
+        "Alternative: retry the assertion up to five times.",
+    );
+    edit(
+        &main,
+        "task",
+        "Task: fix the flaky upload test with retries.",
+        task,
+    );
+    pin(&main, "rule", "Retries are fine in tests.");
+    main.switch("main").unwrap();
+    let stricter = "Task: fix the flaky upload test without retries.\nDone when it passes 1000 times in a row.";
+    edit(&main, "task", stricter, task);
+    pin(&main, "rule", "Tests never retry and never sleep.");
+    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
+        let content = format!(
+            "{}\n(Theirs said: {})",
+            conflict.ours.content, conflict.theirs.content
+        );
+        let usage = LlmUsage {
+            model: "resolver-mini".into(),
+            input_tokens: 180,
+            output_tokens: 42,
+        };
+        Ok(Generated {
+            content,
+            usage: Some(usage),
+        })
+    };
+    let merged = main.merge("try-retry", None, Some(&mut resolver)).unwrap();
+    assert!(matches!(merged, MergeOutcome::Merged { ref conflicts, .. } if conflicts.len() == 2));
+    main.branch("hotfix", None).unwrap();
+    main.switch("hotfix").unwrap();
+    append(&main, "hotfix", "Also pin the worker count to 2.");
+    main.switch("main").unwrap();
+    let fast = main.merge("hotfix", None, None).unwrap();
+    assert!(matches!(fast, MergeOutcome::FastForward { .. }));
+    main.checkout(system).unwrap();
+    main.switch("main").unwrap();
+    main.reset(ResetMode::Soft, task).unwrap();
+    main.undo().unwrap();
+    scratch.work(session, "main", 2);
+    let end =
+        json!({"status": "committed", "message": "a barrier between the worker and the assertion"});
+    scratch.event("session_end", session, "main", end);
+}
+
+/// Session 2: a planner spawns a researcher and collapses it (its output names a credential,
+/// so the collapse commit is purged while reachable); an event of a type this version does not
+/// know, and a record of an extension kind that is purged.
+fn v2_spawn_and_collapse(scratch: &Scratch, removals: &mut Removals) {
+    let session = V2_SESSIONS[1];
+    let task = json!({"task": "Write the release notes for 0.2"});
+    scratch.event("session_start", session, "planner", task);
+    let planner = scratch.agent("planner", session);
+    append(
+        &planner,
+        "goal",
+        "Write the release notes for 0.2: what changed for users.",
+    );
+    let assignment = "List the user-visible changes since 0.1.";
+    planner.spawn("researcher", Some(assignment)).unwrap();
+    let researcher = scratch.agent("researcher", session);
+    append(
+        &researcher,
+        "changes",
+        "- gc and purge\n- merge, rebase, compress, reorder\n- sub-agents",
+    );
+    scratch.work(session, "researcher", 3);
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "researcher", 8));
+    let heartbeat = Event {
+        ts_micros: 0,
+        event_type: "agent_heartbeat".into(),
+        session: Some(session.into()),
+        agent: Some("researcher".into()),
+        data: object(json!({"alive": true, "queue": [3, 1, 4]})),
+    };
+    scratch.recorder.record(heartbeat).unwrap();
+    let extension = scratch.extension(V2_PURGED_KIND, b"an extension record that purge removes");
+    removals.purge.push(extension);
+    append(
+        &researcher,
+        "draft",
+        "Draft: 0.2 can forget, merge, rewrite history and spawn.",
+    );
+    let output = format!("Read the tracker with the token {V2_LEAK}.");
+    let collapsed = planner
+        .collapse("researcher", Some(output), |context| {
+            let blocks = context.blocks.len();
+            Ok(format!(
+                "The researcher drafted the notes from {blocks} blocks."
+            ))
+        })
+        .unwrap();
+    removals.purge.push(collapsed.commit.lsn);
+    pin(&planner, "approved", "Release notes 0.2 are approved.");
+    for round in 20..26 {
+        scratch.work(session, "planner", round);
+    }
+    let end = json!({"status": "completed", "description": "notes drafted"});
+    scratch.event("session_end", session, "planner", end);
+}
+
+/// Session 3, first part: the main agent rebases a branch (gc collects the originals, whose
+/// reflog entries are old by then), then compresses and reorders (whose originals it keeps).
+fn v2_rewrite_history(scratch: &Scratch, removals: &mut Removals) {
+    let session = V2_SESSIONS[2];
+    let task = json!({"task": "Tidy the context before the release"});
+    scratch.event("session_start", session, "main", task);
+    let main = scratch.agent("main", session);
+    main.branch("feature", None).unwrap();
+    main.switch("feature").unwrap();
+    let first = append(&main, "feature 1", "Feature: a --json flag for verify.");
+    let second = append(&main, "feature 2", "Feature: verify counts tombstones.");
+    removals.abandoned_early.extend([first, second]);
+    main.switch("main").unwrap();
+    append(&main, "main moved", "Meanwhile main gained a changelog.");
+    main.switch("feature").unwrap();
+    assert_eq!(main.rebase("main").unwrap().commits.len(), 2);
+    main.switch("main").unwrap();
+    let fast = main.merge("feature", None, None).unwrap();
+    assert!(matches!(fast, MergeOutcome::FastForward { .. }));
+    scratch.work(session, "main", 5);
+    let from = head_of(&main);
+    append(&main, "step 1", "Step 1: reproduce the failure.");
+    pin(&main, "keep", "Keep: the test must stay under one second.");
+    let to = append(&main, "step 3", "Step 3: add the barrier.");
+    append(&main, "step 4", "Step 4: run it 1000 times.");
+    let mut summarize = |input: &CompressInput| -> agentrail::Result<Generated> {
+        let blocks = input.blocks.len();
+        let usage = LlmUsage {
+            model: "summarizer-mini".into(),
+            input_tokens: 300,
+            output_tokens: 25,
+        };
+        Ok(Generated {
+            content: format!(
+                "Summary of {blocks} blocks: reproduced the failure, added the barrier."
+            ),
+            usage: Some(usage),
+        })
+    };
+    let range = format!("{from}..{to}");
+    let message = Some("compress steps 1 to 3".to_owned());
+    let compressed = main
+        .compress(&range, true, message, &mut summarize)
+        .unwrap();
+    assert_eq!(compressed.pins_checked, 3);
+    let before = head_of(&main);
+    let five = append(&main, "step 5", "Step 5: write the changelog entry.");
+    let six = append(&main, "step 6", "Step 6: ask for review.");
+    let range = format!("{before}..{six}");
+    main.reorder(&range, &[six.clone(), five], false).unwrap();
+}
+
+/// Session 3, second part: a dead end left behind shortly before gc runs (its retention keeps
+/// it), a credential committed (purged while reachable), and a leaked output in what is the
+/// active segment when purge runs (so purge seals it first).
+fn v2_dead_end_and_leaks(scratch: &Scratch, removals: &mut Removals) {
+    let session = V2_SESSIONS[2];
+    let main = scratch.agent("main", session);
+    scratch.work(session, "main", 6);
+    let kept = head_of(&main);
+    let dead_end = append(
+        &main,
+        "dead end",
+        "Idea: mock the worker. It hides the race.",
+    );
+    removals.abandoned_late.push(dead_end);
+    main.reset(ResetMode::Hard, &kept).unwrap();
+    let staging = format!("Staging uploads authenticate as {V2_LEAK}.");
+    let secret = append(&main, "staging", &staging);
+    removals
+        .purge
+        .push(main.graph().unwrap().commit(&secret).unwrap().lsn);
+    for round in 30..38 {
+        scratch.work(session, "main", round);
+    }
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "main", 9));
+    let end = json!({"status": "committed", "message": "history tidied"});
+    scratch.event("session_end", session, "main", end);
+}
+
+/// Session 4, after gc and purge: a commit on top of a purged one, a branch, work, a commit of
+/// another agent, and a session that ends aborted.
+fn v2_after_gc(scratch: &Scratch) {
+    let session = V2_SESSIONS[3];
+    scratch.event(
+        "session_start",
+        session,
+        "main",
+        json!({"task": "Release 0.2"}),
+    );
+    let main = scratch.agent("main", session);
+    append(&main, "release", "Tagged 0.2 and pushed the tag.");
+    main.branch("release-0.2", None).unwrap();
+    for round in 8..12 {
+        scratch.work(session, "main", round);
+    }
+    let planner = scratch.agent("planner", session);
+    append(&planner, "published", "The notes are on the website.");
+    let end = json!({"status": "aborted", "description": "the release machine went away"});
+    scratch.event("session_end", session, "main", end);
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+/// Copies records from the scratch journal into the golden one at fixed times (see the
+/// section comment): each event gets `v2_ts(lsn)`, each commit id named anywhere is renamed to
+/// the one its commit has at its new time, and it is recorded again through the golden
+/// workspace's recorder (redaction, already applied, changes nothing); other records are
+/// copied as they are.
+#[derive(Default)]
+struct Pinner {
+    /// Scratch commit id to golden commit id.
+    ids: HashMap<String, String>,
+}
+
+impl Pinner {
+    fn copy(&mut self, scratch: &Recorder, golden: &Recorder, from_lsn: u64) {
+        for record in scratch.journal().read_from(from_lsn).unwrap() {
+            let record = record.unwrap();
+            let lsn = if record.kind == KIND_EVENT {
+                let event = Event::decode(record.lsn, &record.payload).unwrap();
+                golden.record(self.pin(record.lsn, event)).unwrap()
+            } else {
+                let copy = NewRecord {
+                    kind: record.kind,
+                    flags: record.flags,
+                    payload: record.payload,
+                };
+                golden.journal().append_batch(vec![copy]).unwrap().start
+            };
+            assert_eq!(lsn, record.lsn, "the golden journal has the scratch LSNs");
+        }
+    }
+
+    fn pin(&mut self, lsn: u64, mut event: Event) -> Event {
+        event.ts_micros = v2_ts(lsn);
+        let old_id = match event.kind() {
+            Some(EventType::Commit) => event.text("id").map(str::to_owned),
+            _ => None,
+        };
+        for value in event.data.values_mut() {
+            rename_ids(value, &self.ids);
+        }
+        if let Some(old_id) = old_id {
+            let new_id = recomputed_id(&event);
+            event.data.insert("id".into(), new_id.clone().into());
+            self.ids.insert(old_id, new_id);
+        }
+        event
+    }
+
+    fn renamed(&self, id: &str) -> String {
+        self.ids[id].clone()
+    }
+}
+
+/// Replaces every string that is a known commit id (64 hex digits, so nothing else matches).
+fn rename_ids(value: &mut Value, ids: &HashMap<String, String>) {
+    match value {
+        Value::String(text) => {
+            if let Some(new) = ids.get(text.as_str()) {
+                *text = new.clone();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| rename_ids(item, ids)),
+        Value::Object(members) => members.values_mut().for_each(|item| rename_ids(item, ids)),
+        _ => {}
+    }
+}
+
+/// The id of a commit event as the library writes it (explicit parents, tokens, id).
+fn recomputed_id(event: &Event) -> String {
+    let data = &event.data;
+    let text = |field: &str| data.get(field).and_then(Value::as_str);
+    let parents: Vec<String> = data["parents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|parent| parent.as_str().unwrap().to_owned())
+        .collect();
+    let links: BTreeMap<String, String> = data
+        .get("links")
+        .and_then(Value::as_object)
+        .map(|links| {
+            links
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    commit_id(&CommitFields {
+        parents: &parents,
+        kind: CommitKind::parse(text("kind").unwrap()).unwrap(),
+        content: text("content").unwrap(),
+        message: text("message").unwrap(),
+        target: text("target"),
+        tokens: data["tokens"].as_u64().unwrap(),
+        agent: event.agent.as_deref().unwrap_or(DEFAULT_AGENT),
+        session: event.session.as_deref(),
+        ts_micros: event.ts_micros,
+        links: &links,
+    })
+}
+
+/// Every agent's refs, reflog ops and context in the golden journal are those of the scratch
+/// one, ids renamed; and the golden graph rejected nothing.
+fn assert_same_contexts(scratch: &Recorder, golden: &Recorder, pinner: &Pinner) {
+    let (before, after) = (
+        scratch.load::<Graph>().unwrap().state,
+        golden.load::<Graph>().unwrap().state,
+    );
+    assert_eq!(after.rejected(), 0);
+    assert_eq!(after.len(), before.len());
+    for name in before.agents() {
+        let (refs, pinned) = (before.refs(name), after.refs(name));
+        let head = match &refs.head {
+            Head::Branch(branch) => Head::Branch(branch.clone()),
+            Head::Detached(id) => Head::Detached(pinner.renamed(id)),
+        };
+        assert_eq!(pinned.head, head, "{name}");
+        assert_eq!(pinned.branches.len(), refs.branches.len(), "{name}");
+        for (branch, id) in &refs.branches {
+            assert_eq!(
+                pinned.branches[branch],
+                pinner.renamed(id),
+                "{name} {branch}"
+            );
+        }
+        let ops = |graph: &Graph| -> Vec<String> {
+            graph
+                .reflog(name)
+                .into_iter()
+                .map(|entry| entry.op)
+                .collect()
+        };
+        assert_eq!(ops(&before), ops(&after), "{name}");
+        let contents = |recorder: &Recorder| -> Vec<(String, CommitKind)> {
+            let agent = Agent::new(recorder, name, None);
+            let context = agent.context(None).unwrap();
+            context
+                .blocks
+                .into_iter()
+                .map(|block| (block.content, block.kind))
+                .collect()
+        };
+        assert_eq!(contents(scratch), contents(golden), "{name}");
+    }
+}
+
+/// Makes a v2 golden journal in `$AGENTRAIL_GOLDEN_OUT` (a directory that must not exist) and
+/// its export next to it as `<dir>.jsonl`. This is how tests/golden/v2 was made; see the
+/// README before doing anything with the result.
+#[test]
+#[ignore = "makes a golden journal; run only when adding a new format version"]
+fn make_golden_journal_v2() {
+    let out = PathBuf::from(
+        std::env::var_os("AGENTRAIL_GOLDEN_OUT")
+            .expect("set AGENTRAIL_GOLDEN_OUT to a directory that does not exist yet"),
+    );
+    let temp = tempfile::tempdir().unwrap();
+    let scratch = Scratch::new(temp.path());
+    let mut removals = Removals::default();
+    let golden = Recorder::open(Workspace::init(&out, 65536).unwrap(), Durability::Always).unwrap();
+    let mut pinner = Pinner::default();
+    let (system, task) = v2_fix_the_test(&scratch, &mut removals);
+    v2_merge_branches(&scratch, &system, &task);
+    v2_spawn_and_collapse(&scratch, &mut removals);
+    v2_rewrite_history(&scratch, &mut removals);
+    v2_dead_end_and_leaks(&scratch, &mut removals);
+    pinner.copy(&scratch.recorder, &golden, 1);
+    assert_same_contexts(&scratch.recorder, &golden, &pinner);
+
+    let last = v2_purge_and_collect(&golden, &removals, &pinner);
+
+    v2_after_gc(&scratch);
+    pinner.copy(&scratch.recorder, &golden, last + 1);
+    let graph = golden.load::<Graph>().unwrap().state;
+    assert_eq!(graph.rejected(), 0);
+    assert_eq!(
+        graph.len(),
+        scratch.recorder.load::<Graph>().unwrap().state.len()
+    );
+    golden.close();
+    // Projection checkpoints are caches, not the journal: the golden workspace holds none.
+    std::fs::remove_dir_all(out.join("projections")).unwrap();
+
+    let export = out.with_extension("jsonl");
+    let status = Command::new(BIN)
+        .args(["export", "-o", export.to_str().unwrap()])
+        .env("AGENTRAIL_DIR", &out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Purges, then collects with a retention of 14 days counted back from a day after the last
+/// record, and checks what each removed. Returns the last LSN.
+fn v2_purge_and_collect(golden: &Recorder, removals: &Removals, pinner: &Pinner) -> u64 {
+    let purged = gc::purge(golden, &removals.purge).unwrap();
+    assert!(
+        purged.sealed_active,
+        "the last leaked output was in the active segment"
+    );
+    assert_eq!(purged.tombstoned.len(), removals.purge.len());
+    let last = golden.journal().last_lsn();
+    let policy = Policy {
+        retention_days: 14,
+        collect_collapsed_children: false,
+        now_micros: v2_ts(last) + MICROS_PER_DAY,
+    };
+    let report = gc::collect_garbage(golden, &policy, false).unwrap();
+    let collected: Vec<&str> = report
+        .collected
+        .iter()
+        .map(|commit| commit.id.as_str())
+        .collect();
+    let early: Vec<String> = removals
+        .abandoned_early
+        .iter()
+        .map(|id| pinner.renamed(id))
+        .collect();
+    assert_eq!(
+        collected, early,
+        "gc collects exactly what was left behind early"
+    );
+    for id in &removals.abandoned_late {
+        let id = pinner.renamed(id);
+        assert!(!collected.contains(&id.as_str()), "{id} is kept");
+    }
+    last
 }
