@@ -2,7 +2,9 @@
 //! version, made once and never regenerated, must be read by every later agentrail exactly as
 //! they were read when they were made. For each: the files are the ones made, the export
 //! equals `tests/golden/<version>.jsonl` byte for byte, verify passes, reads may start at any
-//! LSN, and the journal takes new appends. See `tests/golden/README.md`.
+//! LSN, and the journal takes new appends. Version 2 adds tombstones in sealed segments, a
+//! context graph that must rebuild to what it was, and a second gc and purge over them. See
+//! `tests/golden/README.md`.
 
 mod common;
 
@@ -12,11 +14,13 @@ use agentrail::context::{
     Graph, Head, LlmUsage, MergeOutcome, ResetMode, DEFAULT_AGENT,
 };
 use agentrail::event::{decode_record, tombstone_of, Decoded, Event, EventType};
+use agentrail::journal::format::FRAME_FLAG_TOMBSTONE;
 use agentrail::journal::{Durability, Journal, NewRecord, KIND_EVENT};
 use agentrail::recorder::Recorder;
 use agentrail::workspace::Workspace;
 use common::copy_dir;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -30,6 +34,11 @@ struct Golden {
     /// Every committed file with its size and CRC-32, as made. A golden journal is never
     /// regenerated: if a check fails, restore the files from git instead of updating the table.
     files: &'static [(&'static str, u64, u32)],
+    /// SHA-256 of the files of the table (see [`files_digest`]): a file ending with a CRC-32
+    /// of the bytes before it, like the recovery checkpoint, has the same CRC-32 (the CRC's
+    /// residue, 0x2144df1c) whatever those bytes are, so CRC-32s alone would not notice a
+    /// regenerated checkpoint.
+    sha256: &'static str,
     /// Lines of the export: one per event, tombstones included.
     events: usize,
     /// LSNs of the records of unknown, skippable kinds (0x8000 and up are reserved for
@@ -102,6 +111,10 @@ impl GoldenCopy {
         command.output().unwrap()
     }
 
+    fn recorder(&self) -> Recorder {
+        Recorder::open(Workspace::open(&self.root()).unwrap(), Durability::Always).unwrap()
+    }
+
     /// Runs `args`, which must succeed; its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);
@@ -133,6 +146,7 @@ const V1: Golden = Golden {
         ("v1/journal/checkpoint", 56, 0x2144_df1c),
         ("v1.jsonl", 247_938, 0x27e4_6f05),
     ],
+    sha256: "ad5257e5c835715f811c75da4cf058dd3d8e5ea2e293623ae29b35a0815ac240",
     events: 600,
     skipped: &[301],
 };
@@ -145,6 +159,12 @@ fn assert_files_are_the_ones_made(golden: &Golden) {
         assert_eq!(bytes.len() as u64, size, "{path} changed size");
         assert_eq!(crc32fast::hash(&bytes), crc, "{path} changed");
     }
+    assert_eq!(
+        files_digest(golden),
+        golden.sha256,
+        "{} changed",
+        golden.version
+    );
     let prefix = format!("{}/", golden.version);
     let mut listed: Vec<&str> = golden
         .files
@@ -158,6 +178,24 @@ fn assert_files_are_the_ones_made(golden: &Golden) {
         "files were added to or removed from {}",
         golden.version
     );
+}
+
+/// SHA-256 over the files of `golden`'s table in its order: each one's path, a zero byte, its
+/// length (u64, little-endian) and its bytes.
+fn files_digest(golden: &Golden) -> String {
+    let mut hasher = Sha256::new();
+    for (path, _, _) in golden.files {
+        let bytes = std::fs::read(golden_dir().join(path)).unwrap();
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Every file under `dir`, as paths relative to it, sorted.
@@ -330,6 +368,308 @@ fn reading_the_v1_golden_journal_from_the_middle() {
 #[test]
 fn the_v1_golden_journal_takes_new_appends() {
     assert_takes_new_appends(&V1);
+}
+
+// ---- Format version 2 ----
+
+/// The golden journal of format version 2, made on 2026-11-23: four sessions of a main agent,
+/// a planner and the researcher it spawned (events of every type, one of a type this version
+/// does not know, every context operation), then `purge` and `gc`, then one more session.
+/// Three sealed segments, each holding tombstones, and an active one.
+const V2: Golden = Golden {
+    version: "v2",
+    files: &[
+        ("v2/config.json", 52, 0xe09f_44a3),
+        ("v2/journal/00000000000000000001.seg", 4374, 0xddfa_4c97),
+        ("v2/journal/00000000000000000033.seg", 13167, 0x9bb3_d40a),
+        ("v2/journal/00000000000000000147.seg", 1222, 0x818c_b259),
+        ("v2/journal/00000000000000000152.seg", 8919, 0x0ade_731d),
+        ("v2/journal/LOCK", 0, 0),
+        ("v2/journal/checkpoint", 56, 0x2144_df1c),
+        ("v2.jsonl", 86433, 0x1bfa_5eec),
+    ],
+    sha256: "6bda6ee0d8304d588d151ffdf09882dd0bf12db34ee3dccc189671db2b3ee63d",
+    events: 166,
+    skipped: &[14, 66],
+};
+
+/// The LSNs of the v2 golden journal's tombstones: the four traces of an exploration reset
+/// away (9 to 12) and two commits a rebase replaced (93, 94), collected by gc; leaked tool
+/// outputs (18, 22, 64, 150), an extension record (66), a collapse commit (68) and a commit
+/// (125), purged. 150 was in the active segment, which purge sealed first.
+const V2_TOMBSTONES: [u64; 13] = [9, 10, 11, 12, 18, 22, 64, 66, 68, 93, 94, 125, 150];
+
+#[test]
+fn the_v2_golden_files_are_the_ones_made_for_v2() {
+    assert_files_are_the_ones_made(&V2);
+}
+
+#[test]
+fn export_of_the_v2_golden_journal_is_byte_for_byte_the_expected_file() {
+    assert_export_is_the_expected_file(&V2);
+    let tombstoned: Vec<u64> = V2
+        .expected_export()
+        .lines()
+        .filter(|line| line.contains(r#""tombstone":{"sha256":""#))
+        .map(line_lsn)
+        .collect();
+    let events: Vec<u64> = V2_TOMBSTONES
+        .into_iter()
+        .filter(|lsn| !V2.skipped.contains(lsn))
+        .collect();
+    assert_eq!(tombstoned, events);
+    assert!(!V2.expected_export().contains(V2_LEAK));
+}
+
+#[test]
+fn verify_passes_on_the_v2_golden_journal_whose_sealed_segments_hold_tombstones() {
+    let report = assert_verify_passes(&V2);
+    let firsts: Vec<u64> = report["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|segment| segment["first_lsn"].as_u64().unwrap())
+        .collect();
+    assert_eq!(firsts, [1, 33, 147, 152]);
+    // Segment header flags (bytes 12..16): SEALED and TOMBSTONES on every sealed segment.
+    let flags: Vec<u32> = firsts
+        .iter()
+        .map(|first| {
+            let path = V2.dir().join(format!("journal/{first:020}.seg"));
+            let bytes = std::fs::read(path).unwrap();
+            u32::from_le_bytes(bytes[12..16].try_into().unwrap())
+        })
+        .collect();
+    assert_eq!(flags, [0b11, 0b11, 0b11, 0]);
+    let copy = GoldenCopy::new(&V2);
+    let recorder = copy.recorder();
+    let mut tombstones = Vec::new();
+    for record in recorder.journal().iter().unwrap() {
+        let record = record.unwrap();
+        if record.flags & FRAME_FLAG_TOMBSTONE != 0 {
+            assert!(tombstone_of(&record).is_some(), "LSN {}", record.lsn);
+            tombstones.push(record.lsn);
+        }
+        let payload = String::from_utf8_lossy(&record.payload);
+        assert!(!payload.contains(V2_LEAK), "LSN {}", record.lsn);
+    }
+    assert_eq!(tombstones, V2_TOMBSTONES);
+}
+
+#[test]
+fn reading_the_v2_golden_journal_from_the_middle() {
+    assert_reads_from_the_middle(&V2);
+}
+
+#[test]
+fn the_v2_golden_journal_takes_new_appends() {
+    assert_takes_new_appends(&V2);
+}
+
+/// Each agent's commits, newest first, as `log --oneline --all` lists them: 12 digits of the
+/// id and the message (empty for a commit whose content was removed).
+fn logged(copy: &GoldenCopy, agent: &str) -> Vec<String> {
+    let log = copy.ok(&["--json", "log", "--oneline", "--all", "--agent", agent]);
+    let log: Value = serde_json::from_str(&log).unwrap();
+    log["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|commit| {
+            let id = commit["id"].as_str().unwrap();
+            format!("{} {}", &id[..12], commit["message"].as_str().unwrap())
+        })
+        .collect()
+}
+
+const V2_MAIN_LOG: [&str; 23] = [
+    "054271bd0ea4 release",
+    "713bf22865fe ",
+    "73d4bcd013f5 step 5",
+    "54c0d4efc88f step 6",
+    "f19019be82bd step 4",
+    "9e7a89c76626 keep",
+    "df7f333dcc5a compress steps 1 to 3",
+    "9eefc17edd86 feature 2",
+    "cff4a78b68cc feature 1",
+    "02d7a6b81349 main moved",
+    "5daa98908f58 hotfix",
+    "847efb184331 resolve pin conflict: rule",
+    "951d4d0f810e resolve edit conflict: task",
+    "11bbbd9e1a8d merge try-retry",
+    "792c9f1328c1 rule",
+    "69cf15debfe6 task",
+    "cfb106adcbfd rule",
+    "2d68f177b040 task",
+    "f95a73180e45 retry",
+    "32fab4611362 system",
+    "a550ea4e3b63 finding",
+    "8ac0f463c255 task",
+    "6b9011c9e5c9 system",
+];
+
+/// Every move of the main agent's refs, oldest first (a reset with its mode).
+const V2_MAIN_REFLOG: &str = "commit commit commit commit commit commit commit reset(hard) \
+    commit branch switch commit commit commit switch commit commit merge branch switch commit \
+    switch merge checkout switch reset(soft) undo branch switch commit commit switch commit \
+    switch rebase switch merge commit commit commit commit compress commit commit reorder \
+    commit reset(hard) commit commit branch";
+
+#[test]
+fn the_v2_context_graph_rebuilds_to_the_one_that_was_made() {
+    let copy = GoldenCopy::new(&V2);
+    assert!(copy
+        .ok(&["rebuild"])
+        .starts_with("rebuilt every projection from 166 events"));
+    assert_eq!(logged(&copy, "main"), V2_MAIN_LOG);
+    let planner = [
+        "d15146e7ccee published",
+        "e64e223f3788 approved",
+        "dd84ef013d67 ",
+        "34140b3d27e2 spawn researcher",
+        "66bd8d19b3f4 goal",
+    ];
+    assert_eq!(logged(&copy, "planner"), planner);
+    let researcher = [
+        "916ec15da2d9 draft",
+        "b67f38777e8f changes",
+        "970c3c46597e spawned by planner",
+    ];
+    assert_eq!(logged(&copy, "researcher"), researcher);
+
+    let recorder = copy.recorder();
+    let graph = recorder.load::<Graph>().unwrap().state;
+    assert_eq!(graph.rejected(), 0);
+    assert_eq!(graph.len(), 44, "31 reachable commits and 13 that are not");
+    let removed: Vec<u64> = graph
+        .commits()
+        .filter(|commit| graph.is_removed(&commit.id))
+        .map(|commit| commit.lsn)
+        .collect();
+    assert_eq!(removed, [9, 10, 11, 12, 68, 93, 94, 125]);
+    let branches: Vec<String> = graph
+        .refs("main")
+        .branches
+        .iter()
+        .map(|(name, id)| format!("{name} {}", &id[..12]))
+        .collect();
+    let expected = [
+        "feature 9eefc17edd86",
+        "hotfix 5daa98908f58",
+        "main 054271bd0ea4",
+        "release-0.2 054271bd0ea4",
+        "try-retry cfb106adcbfd",
+    ];
+    assert_eq!(branches, expected);
+    assert_eq!(graph.refs("main").head, Head::Branch("main".into()));
+    let moves: Vec<String> = graph
+        .reflog("main")
+        .into_iter()
+        .map(|entry| match entry.mode {
+            Some(mode) => format!("{}({mode})", entry.op),
+            None => entry.op,
+        })
+        .collect();
+    assert_eq!(moves.join(" "), V2_MAIN_REFLOG);
+    assert_v2_contexts(&recorder);
+}
+
+/// The main agent's context at HEAD, block by block.
+const V2_MAIN_CONTEXT: [&str; 16] = [
+    "You are a careful coding agent in the agentrail repository.",
+    "Task: fix the flaky upload test without retries.\nDone when it passes 1000 times in a row.\n(Theirs said: Task: fix the flaky upload test with retries.)",
+    "The test reads the counter before the worker's last increment.",
+    "Tests never retry and never sleep.\n(Theirs said: Retries are fine in tests.)",
+    "Alternative: retry the assertion up to five times.",
+    "Also pin the worker count to 2.",
+    "Meanwhile main gained a changelog.",
+    "Feature: a --json flag for verify.",
+    "Feature: verify counts tombstones.",
+    "Summary of 2 blocks: reproduced the failure, added the barrier.",
+    "Keep: the test must stay under one second.",
+    "Step 4: run it 1000 times.",
+    "Step 6: ask for review.",
+    "Step 5: write the changelog entry.",
+    "[content of commit 713bf22865fe removed by gc or purge]",
+    "Tagged 0.2 and pushed the tag.",
+];
+
+/// Each agent's context at HEAD: contents read back through tombstones, a removed commit's
+/// block a placeholder.
+fn assert_v2_contexts(recorder: &Recorder) {
+    let blocks = |agent: &str| -> Vec<String> {
+        let context = Agent::new(recorder, agent, None).context(None).unwrap();
+        context
+            .blocks
+            .into_iter()
+            .map(|block| block.content)
+            .collect()
+    };
+    assert_eq!(blocks("main"), V2_MAIN_CONTEXT);
+    let planner = blocks("planner");
+    assert_eq!(
+        planner,
+        [
+            "Write the release notes for 0.2: what changed for users.",
+            "Spawned sub-agent researcher with the task:\nList the user-visible changes since 0.1.",
+            "[content of commit dd84ef013d67 removed by gc or purge]",
+            "Release notes 0.2 are approved.",
+            "The notes are on the website.",
+        ]
+    );
+    assert_eq!(
+        blocks("researcher"),
+        [
+            "List the user-visible changes since 0.1.",
+            "- gc and purge\n- merge, rebase, compress, reorder\n- sub-agents",
+            "Draft: 0.2 can forget, merge, rewrite history and spawn.",
+        ]
+    );
+}
+
+/// A later agentrail works on a v2 journal: commits on top of it, purges again (a tombstone is
+/// left as it is), and collects what has aged since, rewriting sealed segments that hold
+/// tombstones already; what was kept reads as before.
+#[test]
+fn the_v2_golden_journal_takes_commits_and_a_second_gc_and_purge() {
+    let copy = GoldenCopy::new(&V2);
+    let after = "Written by a later agentrail.";
+    copy.ok(&["commit", "-m", "after golden", "--content", after]);
+    let recorder = copy.recorder();
+    let main = Agent::new(&recorder, "main", None);
+    let context = main.context(None).unwrap();
+    assert_eq!(context.blocks.last().unwrap().content, after);
+
+    let purged = gc::purge(&recorder, &[150, 151]).unwrap();
+    assert_eq!(purged.already, [150]);
+    let lsns: Vec<u64> = purged.tombstoned.iter().map(|record| record.lsn).collect();
+    assert_eq!(lsns, [151]);
+    let years_later = Policy {
+        retention_days: 14,
+        collect_collapsed_children: false,
+        now_micros: 1_893_456_000_000_000, // 2030-01-01
+    };
+    let report = gc::collect_garbage(&recorder, &years_later, false).unwrap();
+    let collected: Vec<u64> = report.collected.iter().map(|commit| commit.lsn).collect();
+    // The originals of the compression and the reorder, and the dead end.
+    assert_eq!(collected, [106, 107, 108, 109, 115, 116, 123]);
+    assert_eq!(main.context(None).unwrap(), context);
+    copy.ok(&["verify"]);
+
+    let exported = copy.ok(&["export"]);
+    let mut lines = exported.lines();
+    for expected in V2.expected_export().lines() {
+        let line = lines.next().unwrap();
+        let lsn = line_lsn(expected);
+        if collected.contains(&lsn) || lsn == 151 {
+            assert!(line.contains(r#""tombstone":{"sha256":""#), "{line}");
+        } else {
+            assert_eq!(line, expected);
+        }
+    }
+    let last: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(last["data"]["content"], after);
+    assert_eq!(lines.next(), None);
 }
 
 // ---- How the v1 golden journal was made ----
