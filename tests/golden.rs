@@ -223,23 +223,36 @@ fn assert_export_is_the_expected_file(golden: &Golden) {
     let output = copy.run(&["export"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let exported = text(&output.stdout);
-    let expected = golden.expected_export();
     assert_eq!(exported.lines().count(), golden.events);
-    if exported != expected {
-        let first_difference = exported
-            .lines()
-            .zip(expected.lines())
-            .position(|(got, want)| got != want);
-        panic!(
-            "the export of the {} golden journal changed; first different line: {first_difference:?}",
-            golden.version
-        );
-    }
+    let context = format!("the export of the {} golden journal", golden.version);
+    assert_same_lines(&exported, &golden.expected_export(), &context);
     let skipped = format!("skipped {} records", golden.skipped.len());
     assert!(
         text(&output.stderr).contains(&skipped),
         "the extension records must be skipped and said so: {}",
         text(&output.stderr)
+    );
+}
+
+/// Asserts that `got` is `want` byte for byte; on a difference, names the first line that
+/// differs instead of printing both texts whole.
+fn assert_same_lines(got: &str, want: &str, context: &str) {
+    if got == want {
+        return;
+    }
+    let (got_lines, want_lines): (Vec<&str>, Vec<&str>) =
+        (got.split('\n').collect(), want.split('\n').collect());
+    let index = (0..got_lines.len().max(want_lines.len()))
+        .find(|&index| got_lines.get(index) != want_lines.get(index))
+        .unwrap_or(0);
+    let shorten = |line: Option<&&str>| -> String {
+        line.map_or("(none)".into(), |line| line.chars().take(300).collect())
+    };
+    panic!(
+        "{context} differs at line {}:\n got: {}\nwant: {}",
+        index + 1,
+        shorten(got_lines.get(index)),
+        shorten(want_lines.get(index))
     );
 }
 
@@ -319,7 +332,8 @@ fn assert_reads_from_the_middle(golden: &Golden) {
     starts.retain(|&lsn| (1..=last).contains(&lsn));
     for lsn in starts {
         let (lines, skipped) = export_from(&journal, lsn);
-        assert_eq!(lines, golden.expected_from(lsn), "reading from LSN {lsn}");
+        let context = format!("reading from LSN {lsn}");
+        assert_same_lines(&lines, &golden.expected_from(lsn), &context);
         let expected_skipped: Vec<u64> = golden
             .skipped
             .iter()
@@ -339,7 +353,7 @@ fn assert_takes_new_appends(golden: &Golden) {
         + &format!(
             "{{\"lsn\":{next},\"ts\":\"2027-01-01T00:00:00.000000Z\",\"type\":\"action\",\"data\":{{\"description\":\"after golden\"}}}}\n"
         );
-    assert_eq!(copy.ok(&["export"]), expected);
+    assert_same_lines(&copy.ok(&["export"]), &expected, "export after an append");
     copy.ok(&["verify"]);
 }
 
