@@ -1,44 +1,94 @@
-//! Backward compatibility: the golden journal of format version 1 in `tests/golden/v1/`, made
-//! once and never regenerated, must be read by every later agentrail exactly as it was read
-//! when it was made. The export must equal `tests/golden/v1.jsonl` byte for byte, verify must
-//! pass, reads may start at any LSN, and the journal must take new appends. See
+//! Backward compatibility: the golden journals in `tests/golden/`, one per released format
+//! version, made once and never regenerated, must be read by every later agentrail exactly as
+//! they were read when they were made. For each: the files are the ones made, the export
+//! equals `tests/golden/<version>.jsonl` byte for byte, verify passes, reads may start at any
+//! LSN, and the journal takes new appends. Version 2 adds tombstones in sealed segments, a
+//! context graph that must rebuild to what it was, and a second gc and purge over them. See
 //! `tests/golden/README.md`.
 
 mod common;
 
-use agentrail::event::{decode_record, Decoded, Event};
+use agentrail::context::gc::{self, Policy};
+use agentrail::context::{
+    commit_id, Agent, CommitFields, CommitKind, CommitRequest, CompressInput, Conflict, Generated,
+    Graph, Head, LlmUsage, MergeOutcome, ResetMode, DEFAULT_AGENT,
+};
+use agentrail::event::{decode_record, tombstone_of, Decoded, Event, EventType};
+use agentrail::journal::format::FRAME_FLAG_TOMBSTONE;
 use agentrail::journal::{Durability, Journal, NewRecord, KIND_EVENT};
+use agentrail::recorder::Recorder;
 use agentrail::workspace::Workspace;
 use common::copy_dir;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
-/// The record of an unknown, skippable kind (0x8000 and up are reserved for extensions) that
-/// the golden journal holds in place of an event.
-const GOLDEN_EXTENSION_KIND: u16 = 0x8001;
-const GOLDEN_EXTENSION_LSN: u64 = 301;
-const GOLDEN_EVENTS: usize = 600;
+
+/// One golden journal: where it is and what it holds.
+struct Golden {
+    /// `v1`, `v2`: the workspace's directory and, with `.jsonl`, its export.
+    version: &'static str,
+    /// Every committed file with its size and CRC-32, as made. A golden journal is never
+    /// regenerated: if a check fails, restore the files from git instead of updating the table.
+    files: &'static [(&'static str, u64, u32)],
+    /// SHA-256 of the files of the table (see [`files_digest`]): a file ending with a CRC-32
+    /// of the bytes before it, like the recovery checkpoint, has the same CRC-32 (the CRC's
+    /// residue, 0x2144df1c) whatever those bytes are, so CRC-32s alone would not notice a
+    /// regenerated checkpoint.
+    sha256: &'static str,
+    /// Lines of the export: one per event, tombstones included.
+    events: usize,
+    /// LSNs of the records of unknown, skippable kinds (0x8000 and up are reserved for
+    /// extensions), which readers pass over.
+    skipped: &'static [u64],
+}
+
+impl Golden {
+    fn dir(&self) -> PathBuf {
+        golden_dir().join(self.version)
+    }
+
+    fn last_lsn(&self) -> u64 {
+        (self.events + self.skipped.len()) as u64
+    }
+
+    fn expected_export(&self) -> String {
+        std::fs::read_to_string(golden_dir().join(format!("{}.jsonl", self.version))).unwrap()
+    }
+
+    /// The lines of the expected export from `lsn` on.
+    fn expected_from(&self, lsn: u64) -> String {
+        self.expected_export()
+            .lines()
+            .filter(|line| line_lsn(line) >= lsn)
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+}
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-fn expected_export() -> String {
-    std::fs::read_to_string(golden_dir().join("v1.jsonl")).unwrap()
+fn line_lsn(line: &str) -> u64 {
+    serde_json::from_str::<Value>(line).unwrap()["lsn"]
+        .as_u64()
+        .unwrap()
 }
 
-/// A copy of the golden workspace as `.agentrail` in a temporary directory, so that nothing a
-/// test does (recovery, appends) can touch the committed files.
+/// A copy of a golden workspace as `.agentrail` in a temporary directory, so that nothing a
+/// test does (recovery, appends, rebuilt projections) can touch the committed files.
 struct GoldenCopy {
     temp: tempfile::TempDir,
 }
 
 impl GoldenCopy {
-    fn new() -> GoldenCopy {
+    fn new(golden: &Golden) -> GoldenCopy {
         let temp = tempfile::tempdir().unwrap();
-        copy_dir(&golden_dir().join("v1"), &temp.path().join(".agentrail"));
+        copy_dir(&golden.dir(), &temp.path().join(".agentrail"));
         GoldenCopy { temp }
     }
 
@@ -47,13 +97,34 @@ impl GoldenCopy {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .current_dir(self.temp.path())
-            .env_remove("AGENTRAIL_DIR")
-            .env_remove("AGENTRAIL_SYNC")
-            .output()
-            .unwrap()
+        let mut command = Command::new(BIN);
+        command.args(args).current_dir(self.temp.path());
+        for variable in [
+            "AGENTRAIL_DIR",
+            "AGENTRAIL_SYNC",
+            "AGENTRAIL_SESSION",
+            "AGENTRAIL_AGENT",
+            "AGENTRAIL",
+        ] {
+            command.env_remove(variable);
+        }
+        command.output().unwrap()
+    }
+
+    fn recorder(&self) -> Recorder {
+        Recorder::open(Workspace::open(&self.root()).unwrap(), Durability::Always).unwrap()
+    }
+
+    /// Runs `args`, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        let stdout: String = text(&output.stdout).chars().take(500).collect();
+        assert!(
+            output.status.success(),
+            "{args:?}: {stdout}{}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
     }
 }
 
@@ -61,80 +132,138 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-/// Every committed golden file with its size and CRC-32, as made on 2026-11-23. A golden
-/// journal is never regenerated: if this fails, restore the files from git instead of
-/// updating the table.
-const GOLDEN_V1_FILES: [(&str, u64, u32); 8] = [
-    ("v1/config.json", 52, 0xe09f_44a3),
-    ("v1/journal/00000000000000000001.seg", 7156, 0x08d8_1de7),
-    ("v1/journal/00000000000000000206.seg", 6734, 0x07d0_d129),
-    ("v1/journal/00000000000000000397.seg", 6539, 0x30f2_8f04),
-    ("v1/journal/00000000000000000580.seg", 10120, 0x76d1_e5b9),
-    ("v1/journal/LOCK", 0, 0),
-    ("v1/journal/checkpoint", 56, 0x2144_df1c),
-    ("v1.jsonl", 247_938, 0x27e4_6f05),
-];
+/// The golden journal of format version 1, made on 2026-11-23: 600 events over three sealed
+/// segments and an active one, and one extension record.
+const V1: Golden = Golden {
+    version: "v1",
+    files: &[
+        ("v1/config.json", 52, 0xe09f_44a3),
+        ("v1/journal/00000000000000000001.seg", 7156, 0x08d8_1de7),
+        ("v1/journal/00000000000000000206.seg", 6734, 0x07d0_d129),
+        ("v1/journal/00000000000000000397.seg", 6539, 0x30f2_8f04),
+        ("v1/journal/00000000000000000580.seg", 10120, 0x76d1_e5b9),
+        ("v1/journal/LOCK", 0, 0),
+        ("v1/journal/checkpoint", 56, 0x2144_df1c),
+        ("v1.jsonl", 247_938, 0x27e4_6f05),
+    ],
+    sha256: "ad5257e5c835715f811c75da4cf058dd3d8e5ea2e293623ae29b35a0815ac240",
+    events: 600,
+    skipped: &[301],
+};
 
-#[test]
-fn the_v1_golden_files_are_the_ones_made_for_v1() {
-    for (path, size, crc) in GOLDEN_V1_FILES {
+// ---- What every golden journal must pass ----
+
+fn assert_files_are_the_ones_made(golden: &Golden) {
+    for &(path, size, crc) in golden.files {
         let bytes = std::fs::read(golden_dir().join(path)).unwrap();
         assert_eq!(bytes.len() as u64, size, "{path} changed size");
         assert_eq!(crc32fast::hash(&bytes), crc, "{path} changed");
     }
-    let mut journal_files: Vec<String> = std::fs::read_dir(golden_dir().join("v1/journal"))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .collect();
-    journal_files.sort();
-    let listed: Vec<&str> = GOLDEN_V1_FILES
-        .iter()
-        .filter_map(|(path, _, _)| path.strip_prefix("v1/journal/"))
-        .collect();
     assert_eq!(
-        journal_files, listed,
-        "files were added to or removed from v1/journal"
+        files_digest(golden),
+        golden.sha256,
+        "{} changed",
+        golden.version
+    );
+    let prefix = format!("{}/", golden.version);
+    let mut listed: Vec<&str> = golden
+        .files
+        .iter()
+        .filter_map(|(path, _, _)| path.strip_prefix(prefix.as_str()))
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(
+        files_under(&golden.dir()),
+        listed,
+        "files were added to or removed from {}",
+        golden.version
     );
 }
 
-#[test]
-fn export_of_the_v1_golden_journal_is_byte_for_byte_the_expected_file() {
-    let golden = GoldenCopy::new();
-    let output = golden.run(&["export"]);
+/// SHA-256 over the files of `golden`'s table in its order: each one's path, a zero byte, its
+/// length (u64, little-endian) and its bytes.
+fn files_digest(golden: &Golden) -> String {
+    let mut hasher = Sha256::new();
+    for (path, _, _) in golden.files {
+        let bytes = std::fs::read(golden_dir().join(path)).unwrap();
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Every file under `dir`, as paths relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(
+                files_under(&entry.path())
+                    .into_iter()
+                    .map(|inner| format!("{name}/{inner}")),
+            );
+        } else {
+            files.push(name);
+        }
+    }
+    files.sort_unstable();
+    files
+}
+
+fn assert_export_is_the_expected_file(golden: &Golden) {
+    let copy = GoldenCopy::new(golden);
+    let output = copy.run(&["export"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let exported = text(&output.stdout);
-    let expected = expected_export();
-    assert_eq!(exported.lines().count(), GOLDEN_EVENTS);
-    if exported != expected {
-        let first_difference = exported
-            .lines()
-            .zip(expected.lines())
-            .position(|(got, want)| got != want);
-        panic!(
-            "the export of the v1 golden journal changed; first different line: {first_difference:?}"
-        );
-    }
+    assert_eq!(exported.lines().count(), golden.events);
+    let context = format!("the export of the {} golden journal", golden.version);
+    assert_same_lines(&exported, &golden.expected_export(), &context);
+    let skipped = format!("skipped {} records", golden.skipped.len());
     assert!(
-        text(&output.stderr).contains("skipped 1 records"),
-        "the extension record must be skipped and said so: {}",
+        text(&output.stderr).contains(&skipped),
+        "the extension records must be skipped and said so: {}",
         text(&output.stderr)
     );
 }
 
-#[test]
-fn verify_passes_on_the_v1_golden_journal_which_has_sealed_and_active_segments() {
-    let golden = GoldenCopy::new();
-    let output = golden.run(&["verify", "--json"]);
-    assert!(
-        output.status.success(),
-        "{}{}",
-        text(&output.stdout),
-        text(&output.stderr)
+/// Asserts that `got` is `want` byte for byte; on a difference, names the first line that
+/// differs instead of printing both texts whole.
+fn assert_same_lines(got: &str, want: &str, context: &str) {
+    if got == want {
+        return;
+    }
+    let (got_lines, want_lines): (Vec<&str>, Vec<&str>) =
+        (got.split('\n').collect(), want.split('\n').collect());
+    let index = (0..got_lines.len().max(want_lines.len()))
+        .find(|&index| got_lines.get(index) != want_lines.get(index))
+        .unwrap_or(0);
+    let shorten = |line: Option<&&str>| -> String {
+        line.map_or("(none)".into(), |line| line.chars().take(300).collect())
+    };
+    panic!(
+        "{context} differs at line {}:\n got: {}\nwant: {}",
+        index + 1,
+        shorten(got_lines.get(index)),
+        shorten(want_lines.get(index))
     );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+}
+
+/// Runs `verify --json` on a copy, checks that it passed over sealed segments and an active
+/// one, and returns the report.
+fn assert_verify_passes(golden: &Golden) -> Value {
+    let copy = GoldenCopy::new(golden);
+    let report: Value = serde_json::from_str(&copy.ok(&["verify", "--json"])).unwrap();
     assert_eq!(report["ok"], true);
-    assert_eq!(report["records"], GOLDEN_EVENTS as u64 + 1);
-    assert_eq!(report["last_good_lsn"], GOLDEN_EVENTS as u64 + 1);
+    assert_eq!(report["records"], golden.last_lsn());
+    assert_eq!(report["last_good_lsn"], golden.last_lsn());
     assert_eq!(report["torn_tail"], Value::Null);
     let sealed: Vec<bool> = report["segments"]
         .as_array()
@@ -145,8 +274,9 @@ fn verify_passes_on_the_v1_golden_journal_which_has_sealed_and_active_segments()
     assert!(sealed.len() >= 3, "{sealed:?}");
     assert!(sealed[..sealed.len() - 1].iter().all(|&sealed| sealed));
     assert!(!sealed[sealed.len() - 1], "the last segment is active");
-    assert!(golden.root().join("journal/checkpoint").is_file());
-    assert!(golden.run(&["verify"]).status.success());
+    assert!(copy.root().join("journal/checkpoint").is_file());
+    assert!(copy.ok(&["verify"]).starts_with("ok: "));
+    report
 }
 
 /// Reads from `lsn` on through the library and renders each event as export does; returns
@@ -158,11 +288,15 @@ fn export_from(journal: &Journal, lsn: u64) -> (String, Vec<u64>) {
         let record = record.unwrap();
         match decode_record(&record).unwrap() {
             Decoded::Event(event) => {
-                lines += &serde_json::to_string(&event.to_json(record.lsn)).unwrap();
+                let json = match tombstone_of(&record) {
+                    Some((info, _)) => event.to_tombstone_json(record.lsn, &info),
+                    None => event.to_json(record.lsn),
+                };
+                lines += &serde_json::to_string(&json).unwrap();
                 lines.push('\n');
             }
             Decoded::Skipped { kind } => {
-                assert_eq!(kind, GOLDEN_EXTENSION_KIND);
+                assert!(kind >= 0x8000, "LSN {} of kind {kind} skipped", record.lsn);
                 skipped.push(record.lsn);
             }
         }
@@ -170,70 +304,398 @@ fn export_from(journal: &Journal, lsn: u64) -> (String, Vec<u64>) {
     (lines, skipped)
 }
 
-/// The lines of the expected export from `lsn` on.
-fn expected_from(lsn: u64) -> String {
-    expected_export()
-        .lines()
-        .filter(|line| {
-            serde_json::from_str::<Value>(line).unwrap()["lsn"]
-                .as_u64()
-                .unwrap()
-                >= lsn
-        })
-        .map(|line| format!("{line}\n"))
-        .collect()
-}
-
-#[test]
-fn reading_the_v1_golden_journal_from_the_middle() {
-    let golden = GoldenCopy::new();
-    let workspace = Workspace::open(&golden.root()).unwrap();
-    let journal = workspace.open_journal(Durability::Always).unwrap();
-    let mut segment_starts: Vec<u64> = std::fs::read_dir(golden.root().join("journal"))
+/// The first LSN of each segment, in log order.
+fn segment_starts(journal_dir: &Path) -> Vec<u64> {
+    let mut starts: Vec<u64> = std::fs::read_dir(journal_dir)
         .unwrap()
         .filter_map(|entry| {
             let name = entry.unwrap().file_name().into_string().unwrap();
             name.strip_suffix(".seg")?.parse().ok()
         })
         .collect();
-    segment_starts.sort_unstable();
-    let last = GOLDEN_EVENTS as u64 + 1;
-    let mut starts = vec![1, 2, last / 2, GOLDEN_EXTENSION_LSN, last];
-    for &start in &segment_starts {
+    starts.sort_unstable();
+    starts
+}
+
+fn assert_reads_from_the_middle(golden: &Golden) {
+    let copy = GoldenCopy::new(golden);
+    let workspace = Workspace::open(&copy.root()).unwrap();
+    let journal = workspace.open_journal(Durability::Always).unwrap();
+    let last = golden.last_lsn();
+    let mut starts = vec![1, 2, last / 2, last];
+    for &skipped in golden.skipped {
+        starts.extend([skipped, skipped + 1]);
+    }
+    for start in segment_starts(&copy.root().join("journal")) {
         starts.extend([start - 1, start, start + 1]);
     }
     starts.retain(|&lsn| (1..=last).contains(&lsn));
     for lsn in starts {
         let (lines, skipped) = export_from(&journal, lsn);
-        assert_eq!(lines, expected_from(lsn), "reading from LSN {lsn}");
-        let expected_skipped: Vec<u64> = Some(GOLDEN_EXTENSION_LSN)
+        let context = format!("reading from LSN {lsn}");
+        assert_same_lines(&lines, &golden.expected_from(lsn), &context);
+        let expected_skipped: Vec<u64> = golden
+            .skipped
+            .iter()
+            .copied()
             .filter(|&extension| extension >= lsn)
-            .into_iter()
             .collect();
         assert_eq!(skipped, expected_skipped, "reading from LSN {lsn}");
     }
 }
 
-#[test]
-fn the_v1_golden_journal_takes_new_appends() {
-    let golden = GoldenCopy::new();
+fn assert_takes_new_appends(golden: &Golden) {
+    let copy = GoldenCopy::new(golden);
     let event = r#"{"ts":"2027-01-01T00:00:00.000000Z","type":"action","data":{"description":"after golden"}}"#;
-    let output = golden.run(&["append", "--event", event]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let next = GOLDEN_EVENTS as u64 + 2;
-    assert_eq!(text(&output.stdout), format!("{next}\n"));
-    let output = golden.run(&["export"]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let expected = expected_export()
+    let next = golden.last_lsn() + 1;
+    assert_eq!(copy.ok(&["append", "--event", event]), format!("{next}\n"));
+    let expected = golden.expected_export()
         + &format!(
             "{{\"lsn\":{next},\"ts\":\"2027-01-01T00:00:00.000000Z\",\"type\":\"action\",\"data\":{{\"description\":\"after golden\"}}}}\n"
         );
-    assert_eq!(text(&output.stdout), expected);
-    assert!(golden.run(&["verify"]).status.success());
+    assert_same_lines(&copy.ok(&["export"]), &expected, "export after an append");
+    copy.ok(&["verify"]);
 }
 
-// How the golden journal was made. Kept so the bytes have a known origin; running it again
-// makes a new journal elsewhere and must never replace tests/golden/v1 (see the README).
+// ---- Format version 1 ----
+
+#[test]
+fn the_v1_golden_files_are_the_ones_made_for_v1() {
+    assert_files_are_the_ones_made(&V1);
+}
+
+#[test]
+fn export_of_the_v1_golden_journal_is_byte_for_byte_the_expected_file() {
+    assert_export_is_the_expected_file(&V1);
+}
+
+#[test]
+fn verify_passes_on_the_v1_golden_journal_which_has_sealed_and_active_segments() {
+    assert_verify_passes(&V1);
+}
+
+#[test]
+fn reading_the_v1_golden_journal_from_the_middle() {
+    assert_reads_from_the_middle(&V1);
+}
+
+#[test]
+fn the_v1_golden_journal_takes_new_appends() {
+    assert_takes_new_appends(&V1);
+}
+
+// ---- Format version 2 ----
+
+/// The golden journal of format version 2, made on 2026-11-23: four sessions of a main agent,
+/// a planner and the researcher it spawned (events of every type, one of a type this version
+/// does not know, every context operation), then `purge` and `gc`, then one more session.
+/// Three sealed segments, each holding tombstones, and an active one.
+const V2: Golden = Golden {
+    version: "v2",
+    files: &[
+        ("v2/config.json", 52, 0xe09f_44a3),
+        ("v2/journal/00000000000000000001.seg", 4374, 0xddfa_4c97),
+        ("v2/journal/00000000000000000033.seg", 13167, 0x9bb3_d40a),
+        ("v2/journal/00000000000000000147.seg", 1222, 0x818c_b259),
+        ("v2/journal/00000000000000000152.seg", 8919, 0x0ade_731d),
+        ("v2/journal/LOCK", 0, 0),
+        ("v2/journal/checkpoint", 56, 0x2144_df1c),
+        ("v2.jsonl", 86433, 0x1bfa_5eec),
+    ],
+    sha256: "6bda6ee0d8304d588d151ffdf09882dd0bf12db34ee3dccc189671db2b3ee63d",
+    events: 166,
+    skipped: &[14, 66],
+};
+
+/// The LSNs of the v2 golden journal's tombstones: the four traces of an exploration reset
+/// away (9 to 12) and two commits a rebase replaced (93, 94), collected by gc; leaked tool
+/// outputs (18, 22, 64, 150), an extension record (66), a collapse commit (68) and a commit
+/// (125), purged. 150 was in the active segment, which purge sealed first.
+const V2_TOMBSTONES: [u64; 13] = [9, 10, 11, 12, 18, 22, 64, 66, 68, 93, 94, 125, 150];
+
+#[test]
+fn the_v2_golden_files_are_the_ones_made_for_v2() {
+    assert_files_are_the_ones_made(&V2);
+}
+
+#[test]
+fn export_of_the_v2_golden_journal_is_byte_for_byte_the_expected_file() {
+    assert_export_is_the_expected_file(&V2);
+    let tombstoned: Vec<u64> = V2
+        .expected_export()
+        .lines()
+        .filter(|line| line.contains(r#""tombstone":{"sha256":""#))
+        .map(line_lsn)
+        .collect();
+    let events: Vec<u64> = V2_TOMBSTONES
+        .into_iter()
+        .filter(|lsn| !V2.skipped.contains(lsn))
+        .collect();
+    assert_eq!(tombstoned, events);
+    assert!(!V2.expected_export().contains(V2_LEAK));
+}
+
+#[test]
+fn verify_passes_on_the_v2_golden_journal_whose_sealed_segments_hold_tombstones() {
+    let report = assert_verify_passes(&V2);
+    let firsts: Vec<u64> = report["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|segment| segment["first_lsn"].as_u64().unwrap())
+        .collect();
+    assert_eq!(firsts, [1, 33, 147, 152]);
+    // Segment header flags (bytes 12..16): SEALED and TOMBSTONES on every sealed segment.
+    let flags: Vec<u32> = firsts
+        .iter()
+        .map(|first| {
+            let path = V2.dir().join(format!("journal/{first:020}.seg"));
+            let bytes = std::fs::read(path).unwrap();
+            u32::from_le_bytes(bytes[12..16].try_into().unwrap())
+        })
+        .collect();
+    assert_eq!(flags, [0b11, 0b11, 0b11, 0]);
+    let copy = GoldenCopy::new(&V2);
+    let recorder = copy.recorder();
+    let mut tombstones = Vec::new();
+    for record in recorder.journal().iter().unwrap() {
+        let record = record.unwrap();
+        if record.flags & FRAME_FLAG_TOMBSTONE != 0 {
+            assert!(tombstone_of(&record).is_some(), "LSN {}", record.lsn);
+            tombstones.push(record.lsn);
+        }
+        let payload = String::from_utf8_lossy(&record.payload);
+        assert!(!payload.contains(V2_LEAK), "LSN {}", record.lsn);
+    }
+    assert_eq!(tombstones, V2_TOMBSTONES);
+}
+
+#[test]
+fn reading_the_v2_golden_journal_from_the_middle() {
+    assert_reads_from_the_middle(&V2);
+}
+
+#[test]
+fn the_v2_golden_journal_takes_new_appends() {
+    assert_takes_new_appends(&V2);
+}
+
+/// Each agent's commits, newest first, as `log --oneline --all` lists them: 12 digits of the
+/// id and the message (empty for a commit whose content was removed).
+fn logged(copy: &GoldenCopy, agent: &str) -> Vec<String> {
+    let log = copy.ok(&["--json", "log", "--oneline", "--all", "--agent", agent]);
+    let log: Value = serde_json::from_str(&log).unwrap();
+    log["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|commit| {
+            let id = commit["id"].as_str().unwrap();
+            format!("{} {}", &id[..12], commit["message"].as_str().unwrap())
+        })
+        .collect()
+}
+
+const V2_MAIN_LOG: [&str; 23] = [
+    "054271bd0ea4 release",
+    "713bf22865fe ",
+    "73d4bcd013f5 step 5",
+    "54c0d4efc88f step 6",
+    "f19019be82bd step 4",
+    "9e7a89c76626 keep",
+    "df7f333dcc5a compress steps 1 to 3",
+    "9eefc17edd86 feature 2",
+    "cff4a78b68cc feature 1",
+    "02d7a6b81349 main moved",
+    "5daa98908f58 hotfix",
+    "847efb184331 resolve pin conflict: rule",
+    "951d4d0f810e resolve edit conflict: task",
+    "11bbbd9e1a8d merge try-retry",
+    "792c9f1328c1 rule",
+    "69cf15debfe6 task",
+    "cfb106adcbfd rule",
+    "2d68f177b040 task",
+    "f95a73180e45 retry",
+    "32fab4611362 system",
+    "a550ea4e3b63 finding",
+    "8ac0f463c255 task",
+    "6b9011c9e5c9 system",
+];
+
+/// Every move of the main agent's refs, oldest first (a reset with its mode).
+const V2_MAIN_REFLOG: &str = "commit commit commit commit commit commit commit reset(hard) \
+    commit branch switch commit commit commit switch commit commit merge branch switch commit \
+    switch merge checkout switch reset(soft) undo branch switch commit commit switch commit \
+    switch rebase switch merge commit commit commit commit compress commit commit reorder \
+    commit reset(hard) commit commit branch";
+
+#[test]
+fn the_v2_context_graph_rebuilds_to_the_one_that_was_made() {
+    let copy = GoldenCopy::new(&V2);
+    assert!(copy
+        .ok(&["rebuild"])
+        .starts_with("rebuilt every projection from 166 events"));
+    assert_eq!(logged(&copy, "main"), V2_MAIN_LOG);
+    let planner = [
+        "d15146e7ccee published",
+        "e64e223f3788 approved",
+        "dd84ef013d67 ",
+        "34140b3d27e2 spawn researcher",
+        "66bd8d19b3f4 goal",
+    ];
+    assert_eq!(logged(&copy, "planner"), planner);
+    let researcher = [
+        "916ec15da2d9 draft",
+        "b67f38777e8f changes",
+        "970c3c46597e spawned by planner",
+    ];
+    assert_eq!(logged(&copy, "researcher"), researcher);
+
+    let recorder = copy.recorder();
+    let graph = recorder.load::<Graph>().unwrap().state;
+    assert_eq!(graph.rejected(), 0);
+    assert_eq!(graph.len(), 44, "31 reachable commits and 13 that are not");
+    let removed: Vec<u64> = graph
+        .commits()
+        .filter(|commit| graph.is_removed(&commit.id))
+        .map(|commit| commit.lsn)
+        .collect();
+    assert_eq!(removed, [9, 10, 11, 12, 68, 93, 94, 125]);
+    let branches: Vec<String> = graph
+        .refs("main")
+        .branches
+        .iter()
+        .map(|(name, id)| format!("{name} {}", &id[..12]))
+        .collect();
+    let expected = [
+        "feature 9eefc17edd86",
+        "hotfix 5daa98908f58",
+        "main 054271bd0ea4",
+        "release-0.2 054271bd0ea4",
+        "try-retry cfb106adcbfd",
+    ];
+    assert_eq!(branches, expected);
+    assert_eq!(graph.refs("main").head, Head::Branch("main".into()));
+    let moves: Vec<String> = graph
+        .reflog("main")
+        .into_iter()
+        .map(|entry| match entry.mode {
+            Some(mode) => format!("{}({mode})", entry.op),
+            None => entry.op,
+        })
+        .collect();
+    assert_eq!(moves.join(" "), V2_MAIN_REFLOG);
+    assert_v2_contexts(&recorder);
+}
+
+/// The main agent's context at HEAD, block by block.
+const V2_MAIN_CONTEXT: [&str; 16] = [
+    "You are a careful coding agent in the agentrail repository.",
+    "Task: fix the flaky upload test without retries.\nDone when it passes 1000 times in a row.\n(Theirs said: Task: fix the flaky upload test with retries.)",
+    "The test reads the counter before the worker's last increment.",
+    "Tests never retry and never sleep.\n(Theirs said: Retries are fine in tests.)",
+    "Alternative: retry the assertion up to five times.",
+    "Also pin the worker count to 2.",
+    "Meanwhile main gained a changelog.",
+    "Feature: a --json flag for verify.",
+    "Feature: verify counts tombstones.",
+    "Summary of 2 blocks: reproduced the failure, added the barrier.",
+    "Keep: the test must stay under one second.",
+    "Step 4: run it 1000 times.",
+    "Step 6: ask for review.",
+    "Step 5: write the changelog entry.",
+    "[content of commit 713bf22865fe removed by gc or purge]",
+    "Tagged 0.2 and pushed the tag.",
+];
+
+/// Each agent's context at HEAD: contents read back through tombstones, a removed commit's
+/// block a placeholder.
+fn assert_v2_contexts(recorder: &Recorder) {
+    let blocks = |agent: &str| -> Vec<String> {
+        let context = Agent::new(recorder, agent, None).context(None).unwrap();
+        context
+            .blocks
+            .into_iter()
+            .map(|block| block.content)
+            .collect()
+    };
+    assert_eq!(blocks("main"), V2_MAIN_CONTEXT);
+    let planner = blocks("planner");
+    assert_eq!(
+        planner,
+        [
+            "Write the release notes for 0.2: what changed for users.",
+            "Spawned sub-agent researcher with the task:\nList the user-visible changes since 0.1.",
+            "[content of commit dd84ef013d67 removed by gc or purge]",
+            "Release notes 0.2 are approved.",
+            "The notes are on the website.",
+        ]
+    );
+    assert_eq!(
+        blocks("researcher"),
+        [
+            "List the user-visible changes since 0.1.",
+            "- gc and purge\n- merge, rebase, compress, reorder\n- sub-agents",
+            "Draft: 0.2 can forget, merge, rewrite history and spawn.",
+        ]
+    );
+}
+
+/// A later agentrail works on a v2 journal: commits on top of it, purges again (a tombstone is
+/// left as it is), and collects what has aged since, rewriting sealed segments that hold
+/// tombstones already; what was kept reads as before.
+#[test]
+fn the_v2_golden_journal_takes_commits_and_a_second_gc_and_purge() {
+    let copy = GoldenCopy::new(&V2);
+    let after = "Written by a later agentrail.";
+    copy.ok(&["commit", "-m", "after golden", "--content", after]);
+    let recorder = copy.recorder();
+    let main = Agent::new(&recorder, "main", None);
+    let context = main.context(None).unwrap();
+    assert_eq!(context.blocks.last().unwrap().content, after);
+
+    let purged = gc::purge(&recorder, &[150, 151]).unwrap();
+    assert_eq!(purged.already, [150]);
+    let lsns: Vec<u64> = purged.tombstoned.iter().map(|record| record.lsn).collect();
+    assert_eq!(lsns, [151]);
+    let years_later = Policy {
+        retention_days: 14,
+        collect_collapsed_children: false,
+        now_micros: 1_893_456_000_000_000, // 2030-01-01
+    };
+    let report = gc::collect_garbage(&recorder, &years_later, false).unwrap();
+    let collected: Vec<u64> = report.collected.iter().map(|commit| commit.lsn).collect();
+    // The originals of the compression and the reorder, and the dead end.
+    assert_eq!(collected, [106, 107, 108, 109, 115, 116, 123]);
+    assert_eq!(main.context(None).unwrap(), context);
+    copy.ok(&["verify"]);
+
+    let exported = copy.ok(&["export"]);
+    let mut lines = exported.lines();
+    for expected in V2.expected_export().lines() {
+        let line = lines.next().unwrap();
+        let lsn = line_lsn(expected);
+        if collected.contains(&lsn) || lsn == 151 {
+            assert!(line.contains(r#""tombstone":{"sha256":""#), "{line}");
+        } else {
+            assert_eq!(line, expected);
+        }
+    }
+    let last: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(last["data"]["content"], after);
+    assert_eq!(lines.next(), None);
+}
+
+// ---- How the v1 golden journal was made ----
+//
+// Kept so the bytes have a known origin; running it again makes a new journal elsewhere and
+// must never replace tests/golden/v1 (see the README).
+
+/// The record of an unknown, skippable kind that the v1 golden journal holds in place of an
+/// event.
+const GOLDEN_EXTENSION_KIND: u16 = 0x8001;
+const GOLDEN_EXTENSION_LSN: u64 = 301;
+const GOLDEN_EVENTS: usize = 600;
 
 /// The `index`th event of the golden journal: a deterministic variety of shapes.
 fn golden_event(index: usize) -> Value {
@@ -379,4 +841,709 @@ fn make_golden_journal() {
             |value: &Value| chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap();
         assert_eq!(parse(&line["ts"]), parse(&event["ts"]));
     }
+}
+
+// ---- How the v2 golden journal was made ----
+//
+// Kept so the bytes have a known origin; running it again makes a new journal elsewhere and
+// must never replace tests/golden/v2 (see the README).
+//
+// The context operations run through the library, which stamps each event with the wall
+// clock, and a commit's id covers its time. So the scenario runs on a scratch workspace, and
+// its records are then copied into the golden journal in LSN order with every timestamp
+// replaced by a fixed one (`v2_ts`) and every commit id recomputed (and renamed wherever an
+// event names it): the same operations, the same shapes, at fixed times. `gc` and `purge` run
+// on the golden journal itself, with a fixed "now".
+
+/// The time of the golden v2 record at `lsn`: LSN 1 at 2026-06-01T08:00:00Z, each next one
+/// 8 hours, 7 seconds and a varying fraction later.
+fn v2_ts(lsn: u64) -> i64 {
+    const FIRST_SECONDS: i64 = 1_780_300_800;
+    const STEP_MICROS: i64 = (8 * 3600 + 7) * 1_000_000;
+    let lsn = lsn as i64;
+    FIRST_SECONDS * 1_000_000 + (lsn - 1) * STEP_MICROS + (lsn * 123_457) % 1_000_000
+}
+
+const V2_SESSIONS: [&str; 4] = [
+    "s-00000000a001",
+    "s-00000000a002",
+    "s-00000000a003",
+    "s-00000000a004",
+];
+/// A credential the redactor does not know, so that only `purge` removes it.
+const V2_LEAK: &str = "internal-credential-7f3a9c";
+const V2_SKIPPED_KIND: u16 = 0x8001;
+const V2_PURGED_KIND: u16 = 0x8002;
+const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+
+/// Lines of a tool's log, deterministic from `seed`, `bytes` long.
+fn log_text(seed: u64, bytes: usize) -> String {
+    let mut state = seed;
+    let mut text = String::new();
+    let mut line = 0;
+    while text.len() < bytes {
+        let word = common::splitmix(&mut state);
+        let level = ["INFO", "DEBUG", "WARN"][(word % 3) as usize];
+        text += &format!(
+            "{line:05} {level} upload chunk {:2}/64 of run {seed} sha256={word:016x}{:016x}\n",
+            word % 64,
+            common::splitmix(&mut state)
+        );
+        line += 1;
+    }
+    text.truncate(bytes);
+    text
+}
+
+/// The workspace the scenario runs on, at wall-clock times; see [`Pinner`].
+struct Scratch {
+    recorder: Recorder,
+}
+
+/// What the scenario leaves for `gc` and `purge` to do, in scratch LSNs and ids.
+#[derive(Default)]
+struct Removals {
+    /// LSNs whose content `purge` removes once they are in the golden journal.
+    purge: Vec<u64>,
+    /// Commits left behind long before gc runs, which it collects.
+    abandoned_early: Vec<String>,
+    /// Commits left behind shortly before gc runs, which its retention keeps.
+    abandoned_late: Vec<String>,
+}
+
+impl Scratch {
+    fn new(dir: &Path) -> Scratch {
+        let workspace = Workspace::init(&dir.join(".agentrail"), 64 << 20).unwrap();
+        Scratch {
+            recorder: Recorder::open(workspace, Durability::Never).unwrap(),
+        }
+    }
+
+    /// Records an event of `kind` (checked as input is); its time is set when copied.
+    fn event(&self, kind: &str, session: &str, agent: &str, data: Value) -> u64 {
+        let line = json!({"type": kind, "session": session, "agent": agent, "data": data});
+        let event = Event::from_json_line(&line.to_string(), 1, 0).unwrap();
+        self.recorder.record(event).unwrap()
+    }
+
+    fn agent(&self, name: &str, session: &str) -> Agent<'_> {
+        Agent::new(&self.recorder, name, Some(session.to_owned()))
+    }
+
+    fn extension(&self, kind: u16, payload: &[u8]) -> u64 {
+        let record = NewRecord::new(kind, payload.to_vec());
+        self.recorder
+            .journal()
+            .append_batch(vec![record])
+            .unwrap()
+            .start
+    }
+
+    /// A round of ordinary work: an LLM call, an action and a short tool output.
+    fn work(&self, session: &str, agent: &str, round: u64) {
+        let input = 900 + round * 37;
+        let model = ["claude-sonnet-4", "gpt-4.1", "gemini-2.5-pro"][(round % 3) as usize];
+        let stderr = if round.is_multiple_of(3) {
+            "thread 'upload' panicked at tests/upload.rs:42:5:\nassertion `left == right` failed\n  left: 3\n right: 4\n"
+        } else {
+            ""
+        };
+        self.event(
+            "llm_call",
+            session,
+            agent,
+            json!({
+                "model": model,
+                "input_tokens": input, "output_tokens": 120 + round * 5,
+                "cache_read_tokens": input / 2, "cache_creation_tokens": round % 2 * 64,
+                "cost_usd": 0.0025 * (round + 1) as f64, "latency_ms": 800 + round * 13,
+                "prompt": format!("Round {round}: what should I look at next? Here is the state so far: {}", "the upload worker, the counter, the assertion; ".repeat(6)),
+                "response": format!("Round {round}: read the worker's loop, then run the test again. Ça marche — 完了 ✅"),
+            }),
+        );
+        self.event(
+            "action",
+            session,
+            agent,
+            json!({"description": format!("round {round}: read src/upload/worker.rs lines {}-{}", round * 10, round * 10 + 40), "kind": "read_file"}),
+        );
+        self.event(
+            "tool_output",
+            session,
+            agent,
+            json!({
+                "tool": "bash", "command": format!("cargo test upload -- --test-threads={}", round % 4 + 1),
+                "exit_code": if stderr.is_empty() { 0 } else { 101 },
+                "stdout": log_text(round, 600 + (round as usize % 5) * 150),
+                "stderr": stderr,
+                "duration_ms": 4000 + round * 111,
+            }),
+        );
+    }
+
+    /// A tool output far over the cap that leaked a credential; its LSN.
+    fn leaking_output(&self, session: &str, agent: &str, seed: u64) -> u64 {
+        let stdout = format!("uploading as {V2_LEAK}\n{}", log_text(seed, 12_000));
+        self.event(
+            "tool_output",
+            session,
+            agent,
+            json!({"tool": "bash", "command": "env && cargo test upload -- --nocapture", "exit_code": 0,
+                   "stdout": stdout, "stderr": log_text(seed + 1, 3000), "duration_ms": 61_000}),
+        )
+    }
+}
+
+fn commit_on(
+    agent: &Agent,
+    kind: CommitKind,
+    message: &str,
+    content: &str,
+    target: Option<&str>,
+) -> String {
+    let request = CommitRequest {
+        kind,
+        message: message.to_owned(),
+        content: content.to_owned(),
+        target: target.map(str::to_owned),
+        tokens: None,
+    };
+    agent.commit(request).unwrap().id
+}
+
+/// Appends a block; the tokenizer counts its tokens.
+fn append(agent: &Agent, message: &str, content: &str) -> String {
+    commit_on(agent, CommitKind::Append, message, content, None)
+}
+
+fn pin(agent: &Agent, message: &str, content: &str) -> String {
+    commit_on(agent, CommitKind::Pin, message, content, None)
+}
+
+fn edit(agent: &Agent, message: &str, content: &str, target: &str) -> String {
+    commit_on(agent, CommitKind::Edit, message, content, Some(target))
+}
+
+fn head_of(agent: &Agent) -> String {
+    let graph = agent.graph().unwrap();
+    graph.refs(agent.name()).head_commit().unwrap().to_owned()
+}
+
+/// Session 1, first part: the main agent starts on a flaky test; commits of each kind (one
+/// with its tokens given), an exploration reset away (gc collects it), an extension record,
+/// leaked outputs, and events of every other type.
+fn v2_fix_the_test(scratch: &Scratch, removals: &mut Removals) -> (String, String) {
+    let session = V2_SESSIONS[0];
+    let task = json!({"task": "Fix the flaky upload test"});
+    scratch.event("session_start", session, "main", task);
+    let main = scratch.agent("main", session);
+    let system = append(
+        &main,
+        "system",
+        "You are a coding agent in the agentrail repository.",
+    );
+    let request = CommitRequest {
+        kind: CommitKind::Pin,
+        message: "task".into(),
+        content: "Task: fix the flaky upload test.\nDone when it passes 100 times in a row.".into(),
+        target: None,
+        tokens: Some(19),
+    };
+    let task = main.commit(request).unwrap().id;
+    scratch.work(session, "main", 0);
+    let failure = json!({"error_type": "AssertionError", "message": "left: 3, right: 4", "location": "tests/upload.rs:42",
+                         "locals": {"attempt": 3, "chunks": [1, 2, 3], "password": "hunter2-hunter2"}});
+    scratch.event("failure", session, "main", failure);
+    let finding = append(
+        &main,
+        "finding",
+        "The test reads the counter before the worker's last increment.",
+    );
+    for trace in 0..4 {
+        let content = format!("Trace of attempt {trace}:\n{}", log_text(100 + trace, 7000));
+        removals
+            .abandoned_early
+            .push(append(&main, &format!("trace {trace}"), &content));
+    }
+    main.reset(ResetMode::Hard, &finding).unwrap();
+    scratch.extension(V2_SKIPPED_KIND, b"an extension record this version skips");
+    scratch.work(session, "main", 1);
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "main", 6));
+    scratch.work(session, "main", 4);
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "main", 7));
+    let decision = json!({"choice": "wait for the worker with a barrier", "rationale": "sleeping hides the race; a barrier removes it",
+                          "options": ["sleep 100 ms", "barrier", "retry loop"]});
+    scratch.event("decision", session, "main", decision);
+    scratch.event(
+        "task",
+        session,
+        "main",
+        json!({"id": "t-1", "status": "started"}),
+    );
+    let diff = json!({"diff": "--- a/tests/upload.rs\n+++ b/tests/upload.rs\n@@ -40,3 +40,4 @@\n     upload(&worker, chunks);\n+    worker.barrier().wait();\n     assert_eq!(worker.count(), 4);\n",
+                      "stat": " tests/upload.rs | 1 +\n 1 file changed, 1 insertion(+)", "files": ["tests/upload.rs"]});
+    scratch.event("git_diff", session, "main", diff);
+    let done = json!({"id": "t-1", "status": "done", "result": {"runs": 100, "failures": 0}});
+    scratch.event("task", session, "main", done);
+    let careful = "You are a careful coding agent in the agentrail repository.";
+    edit(&main, "system", careful, &system);
+    (system, task)
+}
+
+/// Session 1, second part: branches whose edits and pins conflict, a merge that resolves them
+/// (resolution edits and their LLM calls), a fast-forward, a detached HEAD, a soft reset and
+/// its undo.
+fn v2_merge_branches(scratch: &Scratch, system: &str, task: &str) {
+    let session = V2_SESSIONS[0];
+    let main = scratch.agent("main", session);
+    main.branch("try-retry", None).unwrap();
+    main.switch("try-retry").unwrap();
+    append(
+        &main,
+        "retry",
+        "Alternative: retry the assertion up to five times.",
+    );
+    edit(
+        &main,
+        "task",
+        "Task: fix the flaky upload test with retries.",
+        task,
+    );
+    pin(&main, "rule", "Retries are fine in tests.");
+    main.switch("main").unwrap();
+    let stricter = "Task: fix the flaky upload test without retries.\nDone when it passes 1000 times in a row.";
+    edit(&main, "task", stricter, task);
+    pin(&main, "rule", "Tests never retry and never sleep.");
+    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
+        let content = format!(
+            "{}\n(Theirs said: {})",
+            conflict.ours.content, conflict.theirs.content
+        );
+        let usage = LlmUsage {
+            model: "resolver-mini".into(),
+            input_tokens: 180,
+            output_tokens: 42,
+        };
+        Ok(Generated {
+            content,
+            usage: Some(usage),
+        })
+    };
+    let merged = main.merge("try-retry", None, Some(&mut resolver)).unwrap();
+    assert!(matches!(merged, MergeOutcome::Merged { ref conflicts, .. } if conflicts.len() == 2));
+    main.branch("hotfix", None).unwrap();
+    main.switch("hotfix").unwrap();
+    append(&main, "hotfix", "Also pin the worker count to 2.");
+    main.switch("main").unwrap();
+    let fast = main.merge("hotfix", None, None).unwrap();
+    assert!(matches!(fast, MergeOutcome::FastForward { .. }));
+    main.checkout(system).unwrap();
+    main.switch("main").unwrap();
+    main.reset(ResetMode::Soft, task).unwrap();
+    main.undo().unwrap();
+    scratch.work(session, "main", 2);
+    let end =
+        json!({"status": "committed", "message": "a barrier between the worker and the assertion"});
+    scratch.event("session_end", session, "main", end);
+}
+
+/// Session 2: a planner spawns a researcher and collapses it (its output names a credential,
+/// so the collapse commit is purged while reachable); an event of a type this version does not
+/// know, and a record of an extension kind that is purged.
+fn v2_spawn_and_collapse(scratch: &Scratch, removals: &mut Removals) {
+    let session = V2_SESSIONS[1];
+    let task = json!({"task": "Write the release notes for 0.2"});
+    scratch.event("session_start", session, "planner", task);
+    let planner = scratch.agent("planner", session);
+    append(
+        &planner,
+        "goal",
+        "Write the release notes for 0.2: what changed for users.",
+    );
+    let assignment = "List the user-visible changes since 0.1.";
+    planner.spawn("researcher", Some(assignment)).unwrap();
+    let researcher = scratch.agent("researcher", session);
+    append(
+        &researcher,
+        "changes",
+        "- gc and purge\n- merge, rebase, compress, reorder\n- sub-agents",
+    );
+    scratch.work(session, "researcher", 3);
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "researcher", 8));
+    let heartbeat = Event {
+        ts_micros: 0,
+        event_type: "agent_heartbeat".into(),
+        session: Some(session.into()),
+        agent: Some("researcher".into()),
+        data: object(json!({"alive": true, "queue": [3, 1, 4]})),
+    };
+    scratch.recorder.record(heartbeat).unwrap();
+    let extension = scratch.extension(V2_PURGED_KIND, b"an extension record that purge removes");
+    removals.purge.push(extension);
+    append(
+        &researcher,
+        "draft",
+        "Draft: 0.2 can forget, merge, rewrite history and spawn.",
+    );
+    let output = format!("Read the tracker with the token {V2_LEAK}.");
+    let collapsed = planner
+        .collapse("researcher", Some(output), |context| {
+            let blocks = context.blocks.len();
+            Ok(format!(
+                "The researcher drafted the notes from {blocks} blocks."
+            ))
+        })
+        .unwrap();
+    removals.purge.push(collapsed.commit.lsn);
+    pin(&planner, "approved", "Release notes 0.2 are approved.");
+    for round in 20..26 {
+        scratch.work(session, "planner", round);
+    }
+    let end = json!({"status": "completed", "description": "notes drafted"});
+    scratch.event("session_end", session, "planner", end);
+}
+
+/// Session 3, first part: the main agent rebases a branch (gc collects the originals, whose
+/// reflog entries are old by then), then compresses and reorders (whose originals it keeps).
+fn v2_rewrite_history(scratch: &Scratch, removals: &mut Removals) {
+    let session = V2_SESSIONS[2];
+    let task = json!({"task": "Tidy the context before the release"});
+    scratch.event("session_start", session, "main", task);
+    let main = scratch.agent("main", session);
+    main.branch("feature", None).unwrap();
+    main.switch("feature").unwrap();
+    let first = append(&main, "feature 1", "Feature: a --json flag for verify.");
+    let second = append(&main, "feature 2", "Feature: verify counts tombstones.");
+    removals.abandoned_early.extend([first, second]);
+    main.switch("main").unwrap();
+    append(&main, "main moved", "Meanwhile main gained a changelog.");
+    main.switch("feature").unwrap();
+    assert_eq!(main.rebase("main").unwrap().commits.len(), 2);
+    main.switch("main").unwrap();
+    let fast = main.merge("feature", None, None).unwrap();
+    assert!(matches!(fast, MergeOutcome::FastForward { .. }));
+    scratch.work(session, "main", 5);
+    let from = head_of(&main);
+    append(&main, "step 1", "Step 1: reproduce the failure.");
+    pin(&main, "keep", "Keep: the test must stay under one second.");
+    let to = append(&main, "step 3", "Step 3: add the barrier.");
+    append(&main, "step 4", "Step 4: run it 1000 times.");
+    let mut summarize = |input: &CompressInput| -> agentrail::Result<Generated> {
+        let blocks = input.blocks.len();
+        let usage = LlmUsage {
+            model: "summarizer-mini".into(),
+            input_tokens: 300,
+            output_tokens: 25,
+        };
+        Ok(Generated {
+            content: format!(
+                "Summary of {blocks} blocks: reproduced the failure, added the barrier."
+            ),
+            usage: Some(usage),
+        })
+    };
+    let range = format!("{from}..{to}");
+    let message = Some("compress steps 1 to 3".to_owned());
+    let compressed = main
+        .compress(&range, true, message, &mut summarize)
+        .unwrap();
+    assert_eq!(compressed.pins_checked, 3);
+    let before = head_of(&main);
+    let five = append(&main, "step 5", "Step 5: write the changelog entry.");
+    let six = append(&main, "step 6", "Step 6: ask for review.");
+    let range = format!("{before}..{six}");
+    main.reorder(&range, &[six.clone(), five], false).unwrap();
+}
+
+/// Session 3, second part: a dead end left behind shortly before gc runs (its retention keeps
+/// it), a credential committed (purged while reachable), and a leaked output in what is the
+/// active segment when purge runs (so purge seals it first).
+fn v2_dead_end_and_leaks(scratch: &Scratch, removals: &mut Removals) {
+    let session = V2_SESSIONS[2];
+    let main = scratch.agent("main", session);
+    scratch.work(session, "main", 6);
+    let kept = head_of(&main);
+    let dead_end = append(
+        &main,
+        "dead end",
+        "Idea: mock the worker. It hides the race.",
+    );
+    removals.abandoned_late.push(dead_end);
+    main.reset(ResetMode::Hard, &kept).unwrap();
+    let staging = format!("Staging uploads authenticate as {V2_LEAK}.");
+    let secret = append(&main, "staging", &staging);
+    removals
+        .purge
+        .push(main.graph().unwrap().commit(&secret).unwrap().lsn);
+    for round in 30..38 {
+        scratch.work(session, "main", round);
+    }
+    removals
+        .purge
+        .push(scratch.leaking_output(session, "main", 9));
+    let end = json!({"status": "committed", "message": "history tidied"});
+    scratch.event("session_end", session, "main", end);
+}
+
+/// Session 4, after gc and purge: a commit on top of a purged one, a branch, work, a commit of
+/// another agent, and a session that ends aborted.
+fn v2_after_gc(scratch: &Scratch) {
+    let session = V2_SESSIONS[3];
+    scratch.event(
+        "session_start",
+        session,
+        "main",
+        json!({"task": "Release 0.2"}),
+    );
+    let main = scratch.agent("main", session);
+    append(&main, "release", "Tagged 0.2 and pushed the tag.");
+    main.branch("release-0.2", None).unwrap();
+    for round in 8..12 {
+        scratch.work(session, "main", round);
+    }
+    let planner = scratch.agent("planner", session);
+    append(&planner, "published", "The notes are on the website.");
+    let end = json!({"status": "aborted", "description": "the release machine went away"});
+    scratch.event("session_end", session, "main", end);
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+/// Copies records from the scratch journal into the golden one at fixed times (see the
+/// section comment): each event gets `v2_ts(lsn)`, each commit id named anywhere is renamed to
+/// the one its commit has at its new time, and it is recorded again through the golden
+/// workspace's recorder (redaction, already applied, changes nothing); other records are
+/// copied as they are.
+#[derive(Default)]
+struct Pinner {
+    /// Scratch commit id to golden commit id.
+    ids: HashMap<String, String>,
+}
+
+impl Pinner {
+    fn copy(&mut self, scratch: &Recorder, golden: &Recorder, from_lsn: u64) {
+        for record in scratch.journal().read_from(from_lsn).unwrap() {
+            let record = record.unwrap();
+            let lsn = if record.kind == KIND_EVENT {
+                let event = Event::decode(record.lsn, &record.payload).unwrap();
+                golden.record(self.pin(record.lsn, event)).unwrap()
+            } else {
+                let copy = NewRecord {
+                    kind: record.kind,
+                    flags: record.flags,
+                    payload: record.payload,
+                };
+                golden.journal().append_batch(vec![copy]).unwrap().start
+            };
+            assert_eq!(lsn, record.lsn, "the golden journal has the scratch LSNs");
+        }
+    }
+
+    fn pin(&mut self, lsn: u64, mut event: Event) -> Event {
+        event.ts_micros = v2_ts(lsn);
+        let old_id = match event.kind() {
+            Some(EventType::Commit) => event.text("id").map(str::to_owned),
+            _ => None,
+        };
+        for value in event.data.values_mut() {
+            rename_ids(value, &self.ids);
+        }
+        if let Some(old_id) = old_id {
+            let new_id = recomputed_id(&event);
+            event.data.insert("id".into(), new_id.clone().into());
+            self.ids.insert(old_id, new_id);
+        }
+        event
+    }
+
+    fn renamed(&self, id: &str) -> String {
+        self.ids[id].clone()
+    }
+}
+
+/// Replaces every string that is a known commit id (64 hex digits, so nothing else matches).
+fn rename_ids(value: &mut Value, ids: &HashMap<String, String>) {
+    match value {
+        Value::String(text) => {
+            if let Some(new) = ids.get(text.as_str()) {
+                *text = new.clone();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| rename_ids(item, ids)),
+        Value::Object(members) => members.values_mut().for_each(|item| rename_ids(item, ids)),
+        _ => {}
+    }
+}
+
+/// The id of a commit event as the library writes it (explicit parents, tokens, id).
+fn recomputed_id(event: &Event) -> String {
+    let data = &event.data;
+    let text = |field: &str| data.get(field).and_then(Value::as_str);
+    let parents: Vec<String> = data["parents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|parent| parent.as_str().unwrap().to_owned())
+        .collect();
+    let links: BTreeMap<String, String> = data
+        .get("links")
+        .and_then(Value::as_object)
+        .map(|links| {
+            links
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    commit_id(&CommitFields {
+        parents: &parents,
+        kind: CommitKind::parse(text("kind").unwrap()).unwrap(),
+        content: text("content").unwrap(),
+        message: text("message").unwrap(),
+        target: text("target"),
+        tokens: data["tokens"].as_u64().unwrap(),
+        agent: event.agent.as_deref().unwrap_or(DEFAULT_AGENT),
+        session: event.session.as_deref(),
+        ts_micros: event.ts_micros,
+        links: &links,
+    })
+}
+
+/// Every agent's refs, reflog ops and context in the golden journal are those of the scratch
+/// one, ids renamed; and the golden graph rejected nothing.
+fn assert_same_contexts(scratch: &Recorder, golden: &Recorder, pinner: &Pinner) {
+    let (before, after) = (
+        scratch.load::<Graph>().unwrap().state,
+        golden.load::<Graph>().unwrap().state,
+    );
+    assert_eq!(after.rejected(), 0);
+    assert_eq!(after.len(), before.len());
+    for name in before.agents() {
+        let (refs, pinned) = (before.refs(name), after.refs(name));
+        let head = match &refs.head {
+            Head::Branch(branch) => Head::Branch(branch.clone()),
+            Head::Detached(id) => Head::Detached(pinner.renamed(id)),
+        };
+        assert_eq!(pinned.head, head, "{name}");
+        assert_eq!(pinned.branches.len(), refs.branches.len(), "{name}");
+        for (branch, id) in &refs.branches {
+            assert_eq!(
+                pinned.branches[branch],
+                pinner.renamed(id),
+                "{name} {branch}"
+            );
+        }
+        let ops = |graph: &Graph| -> Vec<String> {
+            graph
+                .reflog(name)
+                .into_iter()
+                .map(|entry| entry.op)
+                .collect()
+        };
+        assert_eq!(ops(&before), ops(&after), "{name}");
+        let contents = |recorder: &Recorder| -> Vec<(String, CommitKind)> {
+            let agent = Agent::new(recorder, name, None);
+            let context = agent.context(None).unwrap();
+            context
+                .blocks
+                .into_iter()
+                .map(|block| (block.content, block.kind))
+                .collect()
+        };
+        assert_eq!(contents(scratch), contents(golden), "{name}");
+    }
+}
+
+/// Makes a v2 golden journal in `$AGENTRAIL_GOLDEN_OUT` (a directory that must not exist) and
+/// its export next to it as `<dir>.jsonl`. This is how tests/golden/v2 was made; see the
+/// README before doing anything with the result.
+#[test]
+#[ignore = "makes a golden journal; run only when adding a new format version"]
+fn make_golden_journal_v2() {
+    let out = PathBuf::from(
+        std::env::var_os("AGENTRAIL_GOLDEN_OUT")
+            .expect("set AGENTRAIL_GOLDEN_OUT to a directory that does not exist yet"),
+    );
+    let temp = tempfile::tempdir().unwrap();
+    let scratch = Scratch::new(temp.path());
+    let mut removals = Removals::default();
+    let golden = Recorder::open(Workspace::init(&out, 65536).unwrap(), Durability::Always).unwrap();
+    let mut pinner = Pinner::default();
+    let (system, task) = v2_fix_the_test(&scratch, &mut removals);
+    v2_merge_branches(&scratch, &system, &task);
+    v2_spawn_and_collapse(&scratch, &mut removals);
+    v2_rewrite_history(&scratch, &mut removals);
+    v2_dead_end_and_leaks(&scratch, &mut removals);
+    pinner.copy(&scratch.recorder, &golden, 1);
+    assert_same_contexts(&scratch.recorder, &golden, &pinner);
+
+    let last = v2_purge_and_collect(&golden, &removals, &pinner);
+
+    v2_after_gc(&scratch);
+    pinner.copy(&scratch.recorder, &golden, last + 1);
+    let graph = golden.load::<Graph>().unwrap().state;
+    assert_eq!(graph.rejected(), 0);
+    assert_eq!(
+        graph.len(),
+        scratch.recorder.load::<Graph>().unwrap().state.len()
+    );
+    golden.close();
+    // Projection checkpoints are caches, not the journal: the golden workspace holds none.
+    std::fs::remove_dir_all(out.join("projections")).unwrap();
+
+    let export = out.with_extension("jsonl");
+    let status = Command::new(BIN)
+        .args(["export", "-o", export.to_str().unwrap()])
+        .env("AGENTRAIL_DIR", &out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Purges, then collects with a retention of 14 days counted back from a day after the last
+/// record, and checks what each removed. Returns the last LSN.
+fn v2_purge_and_collect(golden: &Recorder, removals: &Removals, pinner: &Pinner) -> u64 {
+    let purged = gc::purge(golden, &removals.purge).unwrap();
+    assert!(
+        purged.sealed_active,
+        "the last leaked output was in the active segment"
+    );
+    assert_eq!(purged.tombstoned.len(), removals.purge.len());
+    let last = golden.journal().last_lsn();
+    let policy = Policy {
+        retention_days: 14,
+        collect_collapsed_children: false,
+        now_micros: v2_ts(last) + MICROS_PER_DAY,
+    };
+    let report = gc::collect_garbage(golden, &policy, false).unwrap();
+    let collected: Vec<&str> = report
+        .collected
+        .iter()
+        .map(|commit| commit.id.as_str())
+        .collect();
+    let early: Vec<String> = removals
+        .abandoned_early
+        .iter()
+        .map(|id| pinner.renamed(id))
+        .collect();
+    assert_eq!(
+        collected, early,
+        "gc collects exactly what was left behind early"
+    );
+    for id in &removals.abandoned_late {
+        let id = pinner.renamed(id);
+        assert!(!collected.contains(&id.as_str()), "{id} is kept");
+    }
+    last
 }
