@@ -223,7 +223,8 @@ pub fn frames_from(bytes: &[u8], start: usize) -> Vec<FrameSpan> {
 pub fn reseal_one_block(sealed: &[u8], raw: &[u8]) -> Vec<u8> {
     let layout = sealed_layout(sealed);
     assert_eq!(layout.blocks.len(), 1, "not a one-block sealed segment");
-    let compressed = zstd::bulk::compress(raw, 3).unwrap();
+    let compressed =
+        zstd::bulk::compress(raw, agentrail::journal::segment::SEALED_ZSTD_LEVEL).unwrap();
     let mut out = sealed[..SEGMENT_HEADER_BYTES].to_vec();
     out.extend_from_slice(&compressed);
     let mut entry = sealed[layout.index_offset..layout.footer_offset].to_vec();
