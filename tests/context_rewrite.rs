@@ -187,19 +187,7 @@ fn a_resolver_replaces_the_conflicting_blocks_and_its_tokens_are_an_llm_call() {
     assert_eq!(resolutions.len(), 2);
     assert_eq!(resolutions[0].parents, std::slice::from_ref(&merge.id));
     assert_eq!(refs.head_commit(), Some(resolutions[1].id.as_str()));
-    let context = agent.context(None).unwrap();
-    let shown: Vec<(&str, CommitKind)> = context
-        .blocks
-        .iter()
-        .map(|block| (block.content.as_str(), block.kind))
-        .collect();
-    assert_eq!(
-        shown,
-        [
-            ("base, ours + base, theirs", CommitKind::Append),
-            ("never push + always push", CommitKind::Pin),
-        ]
-    );
+    assert_both_conflicts_resolved(&agent);
     let exported: Vec<_> = (1..=recorder.journal().last_lsn())
         .filter_map(
             |lsn| match agentrail::query::event_at(recorder.journal(), lsn).unwrap() {
@@ -402,19 +390,7 @@ fn a_rebase_with_a_resolver_writes_the_resolutions_after_the_replayed_head() {
     }
     assert_eq!(resolutions[0].parents, [copies[1].id.clone()]);
     assert_eq!(rewrite.refs.head_commit(), Some(resolutions[1].id.as_str()));
-    let context = agent.context(None).unwrap();
-    let shown: Vec<(&str, CommitKind)> = context
-        .blocks
-        .iter()
-        .map(|block| (block.content.as_str(), block.kind))
-        .collect();
-    assert_eq!(
-        shown,
-        [
-            ("base, ours + base, theirs", CommitKind::Append),
-            ("never push + always push", CommitKind::Pin),
-        ]
-    );
+    assert_both_conflicts_resolved(&agent);
     let llm_calls = (1..=recorder.journal().last_lsn())
         .filter_map(
             |lsn| match agentrail::query::event_at(recorder.journal(), lsn).unwrap() {
@@ -642,4 +618,22 @@ fn a_summarizer_that_prints_nothing_fails_the_compression_and_records_nothing() 
     );
     assert_eq!(recorder.journal().last_lsn(), last_lsn);
     assert_eq!(contents(&agent), ["base", "long story", "more of it"]);
+}
+
+/// The context after the resolver merged both conflicts of the fixture: the edited block and
+/// the pin, each resolved once.
+fn assert_both_conflicts_resolved(agent: &Agent<'_>) {
+    let context = agent.context(None).unwrap();
+    let shown: Vec<(&str, CommitKind)> = context
+        .blocks
+        .iter()
+        .map(|block| (block.content.as_str(), block.kind))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("base, ours + base, theirs", CommitKind::Append),
+            ("never push + always push", CommitKind::Pin),
+        ]
+    );
 }

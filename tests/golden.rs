@@ -1224,7 +1224,7 @@ fn v2_rewrite_history(scratch: &Scratch, removals: &mut Removals) {
     main.switch("main").unwrap();
     append(&main, "main moved", "Meanwhile main gained a changelog.");
     main.switch("feature").unwrap();
-    assert_eq!(main.rebase("main").unwrap().commits.len(), 2);
+    assert_eq!(main.rebase("main", None).unwrap().commits.len(), 2);
     main.switch("main").unwrap();
     let fast = main.merge("feature", None, None).unwrap();
     assert!(matches!(fast, MergeOutcome::FastForward { .. }));
