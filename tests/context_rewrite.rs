@@ -10,7 +10,7 @@ use agentrail::context::{
     Agent, CommitKind, CommitRequest, CompressInput, Conflict, ConflictKind, ContextError,
     Generated, LlmUsage, MergeOutcome,
 };
-use context_lib::{contents, context_error, last_op, recorder};
+use context_lib::{contents, contents_and_kinds, context_error, last_op, recorder};
 
 fn commit(
     agent: &Agent,
@@ -623,17 +623,11 @@ fn a_summarizer_that_prints_nothing_fails_the_compression_and_records_nothing() 
 /// The context after the resolver merged both conflicts of the fixture: the edited block and
 /// the pin, each resolved once.
 fn assert_both_conflicts_resolved(agent: &Agent<'_>) {
-    let context = agent.context(None).unwrap();
-    let shown: Vec<(&str, CommitKind)> = context
-        .blocks
-        .iter()
-        .map(|block| (block.content.as_str(), block.kind))
-        .collect();
     assert_eq!(
-        shown,
+        contents_and_kinds(agent),
         [
-            ("base, ours + base, theirs", CommitKind::Append),
-            ("never push + always push", CommitKind::Pin),
+            ("base, ours + base, theirs".to_owned(), CommitKind::Append),
+            ("never push + always push".to_owned(), CommitKind::Pin),
         ]
     );
 }

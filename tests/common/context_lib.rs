@@ -31,6 +31,16 @@ pub fn contents(agent: &Agent) -> Vec<String> {
     contents_at(agent, None)
 }
 
+/// The blocks of `agent`'s context at HEAD, each as its content and kind.
+pub fn contents_and_kinds(agent: &Agent) -> Vec<(String, CommitKind)> {
+    let context = agent.context(None).unwrap();
+    context
+        .blocks
+        .into_iter()
+        .map(|block| (block.content, block.kind))
+        .collect()
+}
+
 pub fn context_error(error: Error) -> ContextError {
     match error {
         Error::Context(error) => error,
