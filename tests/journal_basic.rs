@@ -94,6 +94,27 @@ fn concurrent_appenders_get_unique_contiguous_lsns() {
     assert_eq!(lsns, (1..=800).collect::<Vec<_>>());
 }
 
+#[test]
+fn refresh_follows_what_another_handle_appended_across_a_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Journal::create(dir.path(), small_options()).unwrap();
+    first.append(KIND_EVENT, payload(1)).unwrap();
+    let second = Journal::open(dir.path(), small_options()).unwrap();
+    assert_eq!(second.last_lsn(), 1);
+    for lsn in 2..=100 {
+        first.append(KIND_EVENT, payload(lsn)).unwrap();
+    }
+    // Another handle's appends stay out of reach until a refresh, and are all there after one.
+    assert_eq!(second.last_lsn(), 1);
+    assert_eq!(read_all(&second).len(), 1);
+    assert_eq!(second.refresh().unwrap(), 100);
+    assert_eq!(second.last_lsn(), 100);
+    let records = read_all(&second);
+    assert_eq!(records.len(), 100);
+    assert!(records.iter().all(|(lsn, bytes)| *bytes == payload(*lsn)));
+    assert_eq!(second.append(KIND_EVENT, payload(101)).unwrap(), 101);
+}
+
 /// A closed journal of ten records whose checkpoint was rewritten after every append.
 fn ten_records_checkpointed_after_each() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

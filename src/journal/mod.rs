@@ -307,6 +307,18 @@ impl Journal {
             .ok_or_else(|| Error::Poisoned("the writer thread has stopped".into()))?
     }
 
+    /// Follows what other processes appended since this handle last wrote or looked, under
+    /// the journal's lock, so that later reads reach the journal's true end. Returns its last
+    /// LSN. Readers otherwise stop at [`Journal::last_lsn`], which only this handle's own
+    /// appends move forward.
+    pub fn refresh(&self) -> Result<u64> {
+        let (reply, answer) = reply::reply_slot();
+        self.send(Request::Refresh { reply })?;
+        answer
+            .wait()
+            .ok_or_else(|| Error::Poisoned("the writer thread has stopped".into()))?
+    }
+
     /// Replaces the records at `lsns` by tombstones that keep each record's LSN, kind, original
     /// frame header, the SHA-256 of its payload and what `summarize` makes of it
     /// (`format-spec/journal.md` section 10). The sealed segments holding them are rewritten

@@ -37,6 +37,10 @@ pub(crate) enum Request {
     Sync {
         reply: Replier<Result<()>>,
     },
+    /// Follow what other processes appended; answered with the journal's last LSN.
+    Refresh {
+        reply: Replier<Result<u64>>,
+    },
     Tombstone {
         lsns: BTreeSet<u64>,
         summarize: Summarizer,
@@ -48,7 +52,7 @@ impl Request {
     fn bytes(&self) -> usize {
         match self {
             Request::Append { records, .. } => framed_bytes(records),
-            Request::Sync { .. } | Request::Tombstone { .. } => 0,
+            Request::Sync { .. } | Request::Refresh { .. } | Request::Tombstone { .. } => 0,
         }
     }
 }
@@ -191,7 +195,7 @@ impl Writer {
             .iter()
             .filter_map(|request| match request {
                 Request::Append { records, .. } => Some(records),
-                Request::Sync { .. } | Request::Tombstone { .. } => None,
+                Request::Sync { .. } | Request::Refresh { .. } | Request::Tombstone { .. } => None,
             })
             .collect();
         let wants_sync = batch
@@ -217,6 +221,10 @@ impl Writer {
                 Request::Sync { reply } => {
                     reply.send(synced.as_ref().copied().map_err(Error::duplicate))
                 }
+                Request::Refresh { reply } => reply.send(match &committed {
+                    Ok(_) => Ok(self.shared.last_lsn.load(Ordering::Acquire)),
+                    Err(error) => Err(error.duplicate()),
+                }),
                 Request::Tombstone {
                     lsns,
                     summarize,
@@ -335,6 +343,13 @@ impl Writer {
             return Err(Error::Damaged(damage));
         }
         self.refresh()?;
+        if appends.is_empty() {
+            // A sync or refresh alone: nothing to write, only the end to publish.
+            self.shared
+                .last_lsn
+                .store(self.tail.next_lsn - 1, Ordering::Release);
+            return Ok(Vec::new());
+        }
         // Sized once: a bulk append would otherwise grow it by doubling up to a segment (and
         // the record that crosses the segment's end).
         let framed: usize = appends.iter().map(|records| framed_bytes(records)).sum();
