@@ -44,6 +44,14 @@ pub enum Error {
         bound: String,
     },
 
+    /// What a tombstone would keep of a record is larger than a tombstone may hold.
+    #[error("the tombstone of LSN {lsn} would keep a summary of {bytes} bytes, more than the {bytes_max} a tombstone holds; that record was not rewritten")]
+    TombstoneTooLarge {
+        lsn: u64,
+        bytes: u64,
+        bytes_max: u64,
+    },
+
     /// An LSN given to the library is not in the journal.
     #[error("no record at LSN {lsn}: the journal holds LSN 1 to {last_lsn}")]
     NoSuchLsn { lsn: u64, last_lsn: u64 },
@@ -133,6 +141,15 @@ impl Error {
                 what,
                 value: *value,
                 bound: bound.clone(),
+            },
+            Error::TombstoneTooLarge {
+                lsn,
+                bytes,
+                bytes_max,
+            } => Error::TombstoneTooLarge {
+                lsn: *lsn,
+                bytes: *bytes,
+                bytes_max: *bytes_max,
             },
             Error::NoSuchLsn { lsn, last_lsn } => Error::NoSuchLsn {
                 lsn: *lsn,

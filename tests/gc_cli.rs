@@ -102,6 +102,26 @@ fn purge_of_an_lsn_that_does_not_exist_exits_2() {
 }
 
 #[test]
+fn purge_of_an_event_whose_kept_envelope_is_too_large_exits_1_and_keeps_it() {
+    let dir = Dir::initialized();
+    let agent = "a".repeat(70_000);
+    let event = serde_json::json!({"type": "decision", "agent": agent, "data": {"choice": "x"}});
+    dir.ok(&["append", "--event", &event.to_string()]);
+    let output = dir.run(&["purge", "1"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("the tombstone of LSN 1 would keep a summary of"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        dir.ok(&["export"]).contains(&agent),
+        "the event is still whole"
+    );
+    dir.ok(&["verify"]);
+}
+
+#[test]
 fn gc_dry_run_lists_then_gc_collects_and_verify_rebuild_and_context_agree() {
     let dir = Dir::initialized();
     let base = dir.ok(&["commit", "-m", "base", "--content", "the base block"]);

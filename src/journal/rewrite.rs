@@ -147,10 +147,10 @@ fn tombstone_frame(
     };
     let summary = summarize(&record)?;
     if summary.len() > TOMBSTONE_SUMMARY_BYTES_MAX {
-        return Err(Error::Limit {
-            what: "tombstone summary in bytes",
-            value: summary.len() as u64,
-            bound: format!("at most {TOMBSTONE_SUMMARY_BYTES_MAX}"),
+        return Err(Error::TombstoneTooLarge {
+            lsn: header.lsn,
+            bytes: summary.len() as u64,
+            bytes_max: TOMBSTONE_SUMMARY_BYTES_MAX as u64,
         });
     }
     let digest: [u8; SHA256_BYTES] = Sha256::digest(payload).into();
