@@ -164,6 +164,11 @@ impl Workspace {
         })
     }
 
+    /// Where the locks that serialize ref moves live: `locks/` (`context::lock`).
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
     /// Where `repair` moves damaged segments: `damaged/<unix-seconds>`.
     pub fn damaged_dir(&self, unix_seconds: u64) -> PathBuf {
         self.root.join("damaged").join(unix_seconds.to_string())

@@ -1065,7 +1065,8 @@ fn an_operation_writes_its_commits_then_one_ref_update_that_may_move_other_agent
             false,
         )
         .unwrap();
-    let mut refs = parent.graph().unwrap().refs("lead");
+    let (lock, graph) = parent.lock_graph(&["helper"]).unwrap();
+    let mut refs = graph.refs("lead");
     refs.move_head_to(&spawn.id);
     let mut child_refs = Refs::default();
     child_refs.move_head_to(&root.id);
@@ -1076,7 +1077,11 @@ fn an_operation_writes_its_commits_then_one_ref_update_that_may_move_other_agent
         also: BTreeMap::from([("helper".to_owned(), child_refs.clone())]),
     };
     let written = parent
-        .record_op(change, vec![(root_event, root), (spawn_event, spawn)])
+        .record_op(
+            &lock,
+            change,
+            vec![(root_event, root), (spawn_event, spawn)],
+        )
         .unwrap();
     assert_eq!(
         written.iter().map(|commit| commit.lsn).collect::<Vec<_>>(),

@@ -428,3 +428,39 @@ fn an_all_digit_prefix_that_names_no_lsn_shows_the_commit() {
     assert_eq!(shown["id"], json!(id));
     assert_eq!(shown["content"], json!("c"));
 }
+
+#[test]
+fn commits_from_parallel_processes_on_one_agent_all_stay_in_its_context() {
+    const PROCESSES: usize = 4;
+    const COMMITS_PER_PROCESS: usize = 6;
+    let dir = Dir::initialized_with_sync(Some("never"));
+    std::thread::scope(|scope| {
+        for process in 0..PROCESSES {
+            let dir = &dir;
+            scope.spawn(move || {
+                for index in 0..COMMITS_PER_PROCESS {
+                    let content = format!("block {process}-{index}");
+                    dir.ok(&[
+                        "commit",
+                        "-m",
+                        &content,
+                        "--tokens",
+                        "1",
+                        "--content",
+                        &content,
+                    ]);
+                }
+            });
+        }
+    });
+    let context: Value = serde_json::from_str(&dir.ok(&["context", "--json"])).unwrap();
+    let blocks = context["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), PROCESSES * COMMITS_PER_PROCESS, "{context}");
+    let log: Value = serde_json::from_str(&dir.ok(&["log", "--oneline", "--json"])).unwrap();
+    let commits = log["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), PROCESSES * COMMITS_PER_PROCESS);
+    // One line of history: each commit's parent is the one logged after it.
+    for pair in commits.windows(2) {
+        assert_eq!(pair[0]["parents"], json!([pair[1]["id"]]), "{log}");
+    }
+}

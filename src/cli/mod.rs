@@ -179,7 +179,10 @@ impl From<agentrail::Error> for CliError {
             | Error::NoSuchLsn { .. }
             | Error::Config { .. }
             | Error::Input(_) => EXIT_BAD_INPUT,
-            Error::Context(agentrail::context::ContextError::NothingToUndo { .. }) => EXIT_FAILURE,
+            Error::Context(
+                agentrail::context::ContextError::NothingToUndo { .. }
+                | agentrail::context::ContextError::RefsBusy { .. },
+            ) => EXIT_FAILURE,
             Error::Context(_) => EXIT_BAD_INPUT,
             _ => EXIT_FAILURE,
         };

@@ -13,6 +13,7 @@
 //! a commit's message), so both drop every checkpoint before the rewrite and rebuild them after.
 
 use super::graph::{Commit, Graph};
+use super::lock::{RefLock, REF_LOCK_WAIT_MAX};
 use crate::error::Result;
 use crate::event::tombstone::{kept_event, summary_of};
 use crate::event::{Event, EventType};
@@ -187,6 +188,13 @@ fn payload_bytes_at(
 /// Collects what `policy` says (nothing is changed with `dry_run`), then rebuilds every
 /// projection.
 pub fn collect_garbage(recorder: &Recorder, policy: &Policy, dry_run: bool) -> Result<GcReport> {
+    // A collection holds every agent's refs still: a ref moved meanwhile onto a commit being
+    // collected would point at removed content.
+    let _lock = match dry_run {
+        true => None,
+        false => Some(lock_all(recorder)?),
+    };
+    recorder.journal().refresh()?;
     let graph = recorder.load::<Graph>()?.state;
     let collected = plan(recorder.journal(), &graph, policy)?;
     if dry_run || collected.is_empty() {
@@ -207,8 +215,15 @@ pub fn collect_garbage(recorder: &Recorder, policy: &Policy, dry_run: bool) -> R
 /// projection. An LSN the journal does not hold fails with `Error::NoSuchLsn` and changes
 /// nothing in the journal.
 pub fn purge(recorder: &Recorder, lsns: &[u64]) -> Result<TombstoneReport> {
+    let _lock = lock_all(recorder)?;
+    recorder.journal().refresh()?;
     let graph = recorder.load::<Graph>()?.state;
     tombstone_and_rebuild(recorder, &graph, lsns)
+}
+
+/// Waits until no operation moves any agent's refs, and keeps it so.
+fn lock_all(recorder: &Recorder) -> Result<RefLock> {
+    RefLock::all(&recorder.workspace().locks_dir(), REF_LOCK_WAIT_MAX)
 }
 
 fn tombstone_and_rebuild(

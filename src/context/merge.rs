@@ -14,6 +14,7 @@
 //! conflicts and writes its resolutions with the same functions.
 
 use super::graph::{Commit, Graph};
+use super::lock::RefLock;
 use super::materialize::{content_at, materialize};
 use super::ops::{Agent, NewCommit, RefChange};
 use super::{CommitKind, ContextError, Refs};
@@ -171,17 +172,17 @@ impl Agent<'_> {
         message: Option<String>,
         resolve: Option<&mut Resolver>,
     ) -> Result<MergeOutcome> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(self.name());
         let their_id = self.resolve(&graph, theirs)?;
         let Some(head) = refs.head_commit().map(str::to_owned) else {
-            return self.fast_forward(refs, &their_id);
+            return self.fast_forward(&lock, refs, &their_id);
         };
         if graph.is_ancestor(&their_id, &head) {
             return Ok(MergeOutcome::UpToDate);
         }
         if graph.is_ancestor(&head, &their_id) {
-            return self.fast_forward(refs, &their_id);
+            return self.fast_forward(&lock, refs, &their_id);
         }
         let conflicts = self.conflicts(&graph, &head, &their_id)?;
         let resolutions =
@@ -204,7 +205,7 @@ impl Agent<'_> {
             self.resolution_commits(&conflicts, resolutions, parent, str::to_owned)?;
         commits.extend(resolved);
         refs.move_head_to(&commits[commits.len() - 1].1.id);
-        let mut written = self.record_rewrite("merge", refs.clone(), commits, &usage)?;
+        let mut written = self.record_rewrite(&lock, "merge", refs.clone(), commits, &usage)?;
         let merge = Box::new(written.remove(0));
         Ok(MergeOutcome::Merged {
             merge,
@@ -214,9 +215,9 @@ impl Agent<'_> {
         })
     }
 
-    fn fast_forward(&self, mut refs: Refs, to: &str) -> Result<MergeOutcome> {
+    fn fast_forward(&self, lock: &RefLock, mut refs: Refs, to: &str) -> Result<MergeOutcome> {
         refs.move_head_to(to);
-        self.record_rewrite("merge", refs.clone(), Vec::new(), &[])?;
+        self.record_rewrite(lock, "merge", refs.clone(), Vec::new(), &[])?;
         Ok(MergeOutcome::FastForward { refs })
     }
 
@@ -332,6 +333,7 @@ impl Agent<'_> {
     /// LSNs.
     pub(crate) fn record_rewrite(
         &self,
+        lock: &RefLock,
         op: &str,
         refs: Refs,
         commits: Vec<(Event, Commit)>,
@@ -343,16 +345,11 @@ impl Agent<'_> {
             refs,
             also: BTreeMap::new(),
         };
-        let (mut events, mut written): (Vec<Event>, Vec<Commit>) = commits.into_iter().unzip();
-        for usage in usage {
-            events.push(self.llm_call_event(usage)?);
-        }
-        events.push(self.ref_update_event(&change)?);
-        let lsns = self.recorder().record_all(events)?;
-        for (commit, lsn) in written.iter_mut().zip(lsns) {
-            commit.lsn = lsn;
-        }
-        Ok(written)
+        let usage = usage
+            .iter()
+            .map(|usage| self.llm_call_event(usage))
+            .collect::<Result<Vec<_>>>()?;
+        self.record_with(lock, change, commits, usage)
     }
 
     fn llm_call_event(&self, usage: &LlmUsage) -> Result<Event> {

@@ -15,6 +15,7 @@ pub mod gc;
 pub mod graph;
 pub mod id;
 pub mod inspect;
+pub mod lock;
 pub mod materialize;
 pub mod merge;
 pub mod ops;
@@ -214,4 +215,9 @@ pub enum ContextError {
     CompressCutsEdit { edit: String, target: String },
     #[error("the pinned block {pin} would not survive the compression byte for byte; nothing was recorded")]
     PinLost { pin: String },
+    #[error("another operation on the same refs holds {} and did not finish within {waited_ms} ms; nothing was recorded", .lock.display())]
+    RefsBusy {
+        lock: std::path::PathBuf,
+        waited_ms: u64,
+    },
 }

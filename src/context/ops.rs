@@ -4,10 +4,12 @@
 //! (which also moves HEAD); every other ref change is one `ref_update` event carrying the
 //! agent's full refs after it, so the refs after a crash are those before or after.
 //!
-//! Two processes operating on one agent at once are not serialized: each checks against the
-//! graph it loaded, and the later `ref_update` wins, as the reflog shows.
+//! Operations on one agent are serialized across threads and processes: each holds the
+//! agent's ref lock ([`super::lock`]) from before it loads the graph until its events are
+//! acknowledged, so none builds on refs another one is moving.
 
 use super::graph::{refs_to_json, Commit, Draft, Graph};
+use super::lock::{RefLock, REF_LOCK_WAIT_MAX};
 use super::materialize::{materialize, Context};
 use super::tokens::{count_tokens, TOKENIZER};
 use super::{CommitKind, ContextError, Head, Refs};
@@ -17,6 +19,7 @@ use crate::event::{Event, EventType};
 use crate::recorder::Recorder;
 use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// What `commit` records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,8 @@ pub struct Agent<'r> {
     recorder: &'r Recorder,
     name: String,
     session: Option<String>,
+    /// How long an operation waits for another one holding the same refs.
+    lock_wait: Duration,
 }
 
 impl<'r> Agent<'r> {
@@ -93,7 +98,14 @@ impl<'r> Agent<'r> {
             recorder,
             name: name.into(),
             session,
+            lock_wait: REF_LOCK_WAIT_MAX,
         }
+    }
+
+    /// The same agent, waiting at most `wait` for the refs an operation needs.
+    pub fn with_lock_wait(mut self, wait: Duration) -> Agent<'r> {
+        self.lock_wait = wait;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -115,6 +127,20 @@ impl<'r> Agent<'r> {
         Ok(self.recorder.load::<Graph>()?.state)
     }
 
+    /// Takes the ref locks of this agent and of `others`, then loads the graph with every
+    /// event other processes appended before: what an operation decides from. Its events
+    /// must be recorded before the lock is dropped.
+    pub fn lock_graph(&self, others: &[&str]) -> Result<(RefLock, Graph)> {
+        let agents = std::iter::once(self.name.as_str()).chain(others.iter().copied());
+        let lock = RefLock::agents(
+            &self.recorder.workspace().locks_dir(),
+            agents,
+            self.lock_wait,
+        )?;
+        self.recorder.journal().refresh()?;
+        Ok((lock, self.graph()?))
+    }
+
     /// The full id `rev` names: one of the agent's branches, else a commit id prefix of one of
     /// the agent's commits.
     pub fn resolve(&self, graph: &Graph, rev: &str) -> Result<String, ContextError> {
@@ -134,7 +160,7 @@ impl<'r> Agent<'r> {
 
     /// Records a block on HEAD and moves HEAD (its branch, or the detached HEAD) onto it.
     pub fn commit(&self, request: CommitRequest) -> Result<Commit> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let parents: Vec<String> = graph
             .refs(&self.name)
             .head_commit()
@@ -155,7 +181,12 @@ impl<'r> Agent<'r> {
             links: BTreeMap::new(),
         };
         let (event, commit) = self.commit_event(new, true)?;
+        assert!(
+            lock.covers(&self.name),
+            "commit without its agent's ref lock"
+        );
         let lsn = self.recorder.record(event)?;
+        drop(lock);
         Ok(Commit { lsn, ..commit })
     }
 
@@ -235,14 +266,34 @@ impl<'r> Agent<'r> {
     /// [`Agent::commit_event`] with `move_head` false), then one `ref_update` carrying this
     /// agent's refs after the operation and those of every agent in `also`, appended as one
     /// batch. A crash leaves the refs as before (the commits are there, unreferenced) or after.
-    /// Returns the commits with their LSNs.
+    /// `lock` must cover every agent whose refs change (see [`Agent::lock_graph`]). Returns
+    /// the commits with their LSNs.
     pub fn record_op(
         &self,
+        lock: &RefLock,
         change: RefChange,
         commits: Vec<(Event, Commit)>,
     ) -> Result<Vec<Commit>> {
-        let (events, mut written): (Vec<Event>, Vec<Commit>) = commits.into_iter().unzip();
-        let mut events = events;
+        self.record_with(lock, change, commits, Vec::new())
+    }
+
+    /// [`Agent::record_op`] with `also_events` between the commits and the `ref_update`.
+    pub(crate) fn record_with(
+        &self,
+        lock: &RefLock,
+        change: RefChange,
+        commits: Vec<(Event, Commit)>,
+        also_events: Vec<Event>,
+    ) -> Result<Vec<Commit>> {
+        let agents = std::iter::once(&self.name).chain(change.also.keys());
+        for agent in agents {
+            assert!(
+                lock.covers(agent),
+                "ref change of {agent:?} without its lock"
+            );
+        }
+        let (mut events, mut written): (Vec<Event>, Vec<Commit>) = commits.into_iter().unzip();
+        events.extend(also_events);
         events.push(self.ref_update_event(&change)?);
         let lsns = self.recorder.record_all(events)?;
         for (commit, lsn) in written.iter_mut().zip(lsns) {
@@ -262,7 +313,7 @@ impl<'r> Agent<'r> {
 
     /// Creates branch `name` at `at` (a branch or a commit), else at HEAD. HEAD stays.
     pub fn branch(&self, name: &str, at: Option<&str>) -> Result<Refs> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(&self.name);
         if !is_branch_name(name) {
             return Err(ContextError::BadBranchName {
@@ -282,12 +333,13 @@ impl<'r> Agent<'r> {
             None => self.head_commit(&refs)?,
         };
         refs.branches.insert(name.to_owned(), id);
-        self.update_refs("branch", None, refs)
+        self.update_refs(&lock, "branch", None, refs)
     }
 
     /// Puts HEAD on branch `name`.
     pub fn switch(&self, name: &str) -> Result<Refs> {
-        let mut refs = self.graph()?.refs(&self.name);
+        let (lock, graph) = self.lock_graph(&[])?;
+        let mut refs = graph.refs(&self.name);
         if !refs.branches.contains_key(name) {
             return Err(ContextError::UnknownBranch {
                 agent: self.name.clone(),
@@ -296,36 +348,36 @@ impl<'r> Agent<'r> {
             .into());
         }
         refs.head = Head::Branch(name.to_owned());
-        self.update_refs("switch", None, refs)
+        self.update_refs(&lock, "switch", None, refs)
     }
 
     /// Detaches HEAD at `rev` (a branch or a commit).
     pub fn checkout(&self, rev: &str) -> Result<Refs> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(&self.name);
         refs.head = Head::Detached(self.resolve(&graph, rev)?);
-        self.update_refs("checkout", None, refs)
+        self.update_refs(&lock, "checkout", None, refs)
     }
 
     /// Moves HEAD's branch (or the detached HEAD) to `rev`.
     pub fn reset(&self, mode: ResetMode, rev: &str) -> Result<Refs> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(&self.name);
         let id = self.resolve(&graph, rev)?;
         refs.move_head_to(&id);
-        self.update_refs("reset", Some(mode), refs)
+        self.update_refs(&lock, "reset", Some(mode), refs)
     }
 
     /// Puts the refs back as they were before the last ref move that is not undone yet: each
     /// `undo` in a row reaches one move further back. Nothing is removed from the journal.
     pub fn undo(&self) -> Result<Refs> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let refs = undo_target(graph.reflog_newest_first(&self.name)).ok_or_else(|| {
             ContextError::NothingToUndo {
                 agent: self.name.clone(),
             }
         })?;
-        self.update_refs("undo", None, refs)
+        self.update_refs(&lock, "undo", None, refs)
     }
 
     /// The context at `at` (a branch or a commit), else at HEAD.
@@ -348,14 +400,20 @@ impl<'r> Agent<'r> {
     }
 
     /// Records the agent's refs after an operation as one `ref_update`.
-    fn update_refs(&self, op: &str, mode: Option<ResetMode>, refs: Refs) -> Result<Refs> {
+    fn update_refs(
+        &self,
+        lock: &RefLock,
+        op: &str,
+        mode: Option<ResetMode>,
+        refs: Refs,
+    ) -> Result<Refs> {
         let change = RefChange {
             op: op.to_owned(),
             mode,
             refs,
             also: BTreeMap::new(),
         };
-        self.recorder.record(self.ref_update_event(&change)?)?;
+        self.record_op(lock, change.clone(), Vec::new())?;
         Ok(change.refs)
     }
 

@@ -17,6 +17,7 @@
 //! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit.
 
 use super::graph::{Commit, Graph};
+use super::lock::RefLock;
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
 use super::merge::{block_root, resolve_conflicts, side, Conflict, Generated, Resolver};
 use super::ops::{Agent, NewCommit};
@@ -85,7 +86,7 @@ impl Agent<'_> {
     /// content of each, written as resolution edits after the replayed HEAD; without it a
     /// conflicting rebase records nothing and fails with [`ContextError::RebaseConflicts`].
     pub fn rebase(&self, onto: &str, resolve: Option<&mut Resolver>) -> Result<Rewrite> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(self.name());
         let head = self.head_commit(&refs)?;
         let onto_id = self.resolve(&graph, onto)?;
@@ -95,7 +96,7 @@ impl Agent<'_> {
         }
         if graph.is_ancestor(&head, &onto_id) {
             refs.move_head_to(&onto_id);
-            return self.finish("rebase", refs, Vec::new(), &[], tokens_before);
+            return self.finish(&lock, "rebase", refs, Vec::new(), &[], tokens_before);
         }
         let conflicts = self.conflicts(&graph, &head, &onto_id)?;
         let resolutions =
@@ -115,7 +116,7 @@ impl Agent<'_> {
             .map_or_else(|| new_copy(&head), |c| c.1.id.clone());
         commits.extend(resolved);
         refs.move_head_to(&tip);
-        let mut rewrite = self.finish("rebase", refs, commits, &usage, tokens_before)?;
+        let mut rewrite = self.finish(&lock, "rebase", refs, commits, &usage, tokens_before)?;
         rewrite.conflicts = conflicts;
         Ok(rewrite)
     }
@@ -132,7 +133,7 @@ impl Agent<'_> {
         message: Option<String>,
         summarize: &mut dyn FnMut(&CompressInput) -> Result<Generated>,
     ) -> Result<Rewrite> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(self.name());
         let head = self.head_commit(&refs)?;
         let cut = self.range(&graph, &head, range)?;
@@ -187,7 +188,7 @@ impl Agent<'_> {
         let pins_checked = check_pins(&before.blocks, &after.blocks, &in_range, respect_pins)?;
         refs.move_head_to(&tip);
         let usage = generated.usage.as_slice();
-        let mut rewrite = self.finish("compress", refs, commits, usage, before.tokens)?;
+        let mut rewrite = self.finish(&lock, "compress", refs, commits, usage, before.tokens)?;
         rewrite.pins_checked = pins_checked;
         Ok(rewrite)
     }
@@ -196,7 +197,7 @@ impl Agent<'_> {
     /// and replays HEAD's later commits after them. An edit put before its target is refused
     /// unless `force`, when it keeps its old target and so changes nothing (a warning).
     pub fn reorder(&self, range: &str, order: &[String], force: bool) -> Result<Rewrite> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(self.name());
         let head = self.head_commit(&refs)?;
         let cut = self.range(&graph, &head, range)?;
@@ -223,7 +224,7 @@ impl Agent<'_> {
         let tip = self.replay(&ordered, cut.from.clone(), &mut map, &mut commits)?;
         let tip = self.replay(&cut.later, tip, &mut map, &mut commits)?;
         refs.move_head_to(&tip.unwrap_or_default());
-        let mut rewrite = self.finish("reorder", refs, commits, &[], tokens_before)?;
+        let mut rewrite = self.finish(&lock, "reorder", refs, commits, &[], tokens_before)?;
         rewrite.warnings = warnings;
         Ok(rewrite)
     }
@@ -355,13 +356,14 @@ impl Agent<'_> {
     /// Records a rewrite and reports it.
     fn finish(
         &self,
+        lock: &RefLock,
         op: &str,
         refs: Refs,
         commits: Vec<(Event, Commit)>,
         usage: &[super::LlmUsage],
         tokens_before: u64,
     ) -> Result<Rewrite> {
-        let commits = self.record_rewrite(op, refs.clone(), commits, usage)?;
+        let commits = self.record_rewrite(lock, op, refs.clone(), commits, usage)?;
         let tokens_after = self.context(None)?.tokens;
         Ok(Rewrite {
             commits,

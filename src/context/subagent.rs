@@ -106,7 +106,7 @@ impl Agent<'_> {
     /// line naming the parent) and links back; this agent's HEAD gains a spawn commit linking
     /// to the child. Both agents move in one `ref_update` (op `spawn`).
     pub fn spawn(&self, child: &str, task: Option<&str>) -> Result<Spawned> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[child])?;
         self.check_new_child(&graph, child)?;
         let mut refs = graph.refs(self.name());
         let from = refs.head_commit().map(str::to_owned);
@@ -142,7 +142,9 @@ impl Agent<'_> {
             refs,
             also: BTreeMap::from([(child.to_owned(), child_refs)]),
         };
-        let mut written = self.record_op(change, vec![root, spawn])?.into_iter();
+        let mut written = self
+            .record_op(&lock, change, vec![root, spawn])?
+            .into_iter();
         match (written.next(), written.next()) {
             (Some(root), Some(spawn)) => Ok(Spawned { spawn, root }),
             _ => unreachable!("record_op returns the two commits it was given"),
@@ -178,7 +180,7 @@ impl Agent<'_> {
         output: Option<String>,
         summarize: impl FnOnce(&Context) -> Result<String, String>,
     ) -> Result<Collapsed> {
-        let graph = self.graph()?;
+        let (lock, graph) = self.lock_graph(&[child])?;
         let child_head = self.child_head(&graph, child)?;
         let journal = self.recorder().journal();
         let context = materialize(journal, &graph, Some(&child_head))?;
@@ -212,7 +214,7 @@ impl Agent<'_> {
             refs,
             also: BTreeMap::new(),
         };
-        let commit = self.record_op(change, vec![commit])?.remove(0);
+        let commit = self.record_op(&lock, change, vec![commit])?.remove(0);
         Ok(Collapsed {
             commit,
             output,
