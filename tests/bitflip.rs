@@ -510,6 +510,40 @@ fn a_missing_active_segment_is_not_a_fresh_start() {
 }
 
 #[test]
+fn a_rewrite_names_the_block_holding_a_frame_damaged_before_sealing() {
+    let built = two_sealed_one_active();
+    let dir = fast_tempdir();
+    built.image.restore(dir.path());
+    let file = &built.sealed[0];
+    let path = dir.path().join(file);
+    let sealed = built.image.file(file);
+    let (start, len) = sealed_layout(sealed).blocks[0];
+    let raw = zstd::bulk::decompress(&sealed[start..start + len], 1 << 20).unwrap();
+    let frames = common::frames_from(&raw, 0);
+    let damaged_frame = &frames[1];
+    let mut damaged = raw.clone();
+    damaged[damaged_frame.end - 1] ^= 0x40;
+    std::fs::write(&path, common::reseal_one_block(sealed, &damaged)).unwrap();
+    built.image.remove_other_files(dir.path());
+    let journal = Journal::open(dir.path(), built.options.clone()).unwrap();
+    let summarize: agentrail::journal::Summarizer = std::sync::Arc::new(|_| Ok(Vec::new()));
+    let error = journal.tombstone(&[frames[0].lsn], summarize).unwrap_err();
+    match error {
+        agentrail::Error::Corruption {
+            segment,
+            offset,
+            reason,
+        } => {
+            assert_eq!(segment, path);
+            assert_eq!(offset, start as u64, "{reason}");
+            let expected = format!("block 0 (uncompressed offset {})", damaged_frame.start);
+            assert!(reason.contains(&expected), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
 fn a_flip_sealed_inside_a_block_is_caught_by_the_frame_checks() {
     // Damage that slipped past the block's checksum (in memory before sealing, say): the block,
     // index and footer checksums all match the damaged bytes, so only the frames' own checks,

@@ -79,17 +79,26 @@ pub fn rewrite_sealed(
     let path = segment_path(dir, first_lsn);
     let segment = SealedSegment::open(vfs, &path, first_lsn)?;
     let mut raw = Vec::with_capacity(segment.footer.raw_bytes as usize);
+    // Where each block's frames start in `raw`, to name a damaged frame's block.
+    let mut block_starts = Vec::with_capacity(segment.blocks.len());
     for number in 0..segment.blocks.len() {
+        block_starts.push(raw.len());
         raw.extend_from_slice(&segment.block(number)?);
     }
     let mut rewritten = Vec::with_capacity(raw.len());
     let (mut position, mut lsn, mut changed) = (0usize, first_lsn, false);
     while position < raw.len() {
         let frame = decode_frame(&raw, position, lsn).map_err(|error| {
+            // Blocks hold whole frames, so the frame starts in the last block starting at or
+            // before it.
+            let block = block_starts.partition_point(|&start| start <= position) - 1;
             Error::corruption(
                 &path,
-                0,
-                format!("while rewriting, uncompressed offset {position}: {error}"),
+                segment.blocks[block].offset,
+                format!(
+                    "while rewriting, block {block} (uncompressed offset {}): {error}",
+                    position - block_starts[block]
+                ),
             )
         })?;
         let bytes = &raw[position..frame.end()];
