@@ -188,6 +188,41 @@ fn collapse_checks_the_child_before_summarizing_and_records_nothing_on_failure()
 }
 
 #[test]
+fn expand_shows_the_commits_of_a_branch_the_child_merged() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let lead = Agent::new(&recorder, "lead", None);
+    append(&lead, "You lead.");
+    lead.spawn("helper", Some("task")).unwrap();
+    let helper = Agent::new(&recorder, "helper", None);
+    append(&helper, "plan");
+    helper.branch("idea", None).unwrap();
+    helper.switch("idea").unwrap();
+    append(&helper, "tried the idea");
+    helper.switch("main").unwrap();
+    append(&helper, "main work");
+    helper.merge("idea", None, None).unwrap();
+    let collapsed = lead.collapse("helper", None, summary_of).unwrap();
+    let expansion = lead.expand(&collapsed.commit.id).unwrap();
+    let texts: Vec<&str> = expansion
+        .child_commits
+        .iter()
+        .map(|commit| commit.commit.message.as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "spawned by lead",
+            "plan",
+            "main work",
+            "tried the idea",
+            "merge idea"
+        ],
+        "the merged branch's commit comes after the line it joins"
+    );
+}
+
+#[test]
 fn a_parent_spawns_many_children_that_commit_many_times_and_expand_shows_each_line() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);

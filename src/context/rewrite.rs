@@ -246,7 +246,7 @@ impl Agent<'_> {
             "" => None,
             from => Some(self.resolve(graph, from)?),
         };
-        let line = first_parent_line(graph, head);
+        let line = graph.first_parent_line(head);
         let position = |id: &str| line.iter().position(|commit| commit.id == id);
         let to_at = position(&to).ok_or_else(|| bad("TO is not on HEAD's first-parent line"))?;
         if let Some(from) = &from {
@@ -424,21 +424,6 @@ fn check_pins(
         }
     }
     Ok(kept.len())
-}
-
-/// HEAD's first-parent line, oldest first.
-fn first_parent_line<'g>(graph: &'g Graph, head: &str) -> Vec<&'g Commit> {
-    let mut line = Vec::new();
-    let mut at = graph.commit(head);
-    while let Some(commit) = at {
-        line.push(commit);
-        at = commit
-            .parents
-            .first()
-            .and_then(|parent| graph.commit(parent));
-    }
-    line.reverse();
-    line
 }
 
 /// Refuses a compression that would separate an edit from its target: an edit in the range

@@ -72,8 +72,10 @@ pub struct Expansion {
     pub kind: SubagentCommitKind,
     pub commit: CommitText,
     pub child: String,
-    /// The child's first-parent line, root first: up to the collapsed head for a collapse, up
-    /// to the child's HEAD now for a spawn (its root alone when HEAD has left that line).
+    /// The child's commits, parents before children (a merged branch's after the line it
+    /// joins, as [`Graph::topological`] orders them): those reachable from the collapsed head
+    /// for a collapse, from the child's HEAD now for a spawn (its root alone when HEAD no
+    /// longer reaches it).
     pub child_commits: Vec<CommitText>,
 }
 
@@ -260,17 +262,14 @@ impl Agent<'_> {
         };
         let child = commit.links.get(LINK_CHILD).ok_or_else(not_subagent)?;
         let (kind, line) = if let Some(head) = commit.links.get(LINK_CHILD_HEAD) {
-            (
-                SubagentCommitKind::Collapse,
-                first_parent_line(&graph, head),
-            )
+            (SubagentCommitKind::Collapse, graph.topological(&[head]))
         } else if let Some(root) = commit.links.get(LINK_CHILD_ROOT) {
             let now = graph.refs(child).head_commit().map(str::to_owned);
-            let line = now.map_or_else(Vec::new, |head| first_parent_line(&graph, &head));
+            let line = now.map_or_else(Vec::new, |head| graph.topological(&[&head]));
             let line = if line.iter().any(|commit| &commit.id == root) {
                 line
             } else {
-                first_parent_line(&graph, root)
+                graph.topological(&[root])
             };
             (SubagentCommitKind::Spawn, line)
         } else {
@@ -290,19 +289,4 @@ impl Agent<'_> {
             child_commits: line.into_iter().map(with_text).collect::<Result<_>>()?,
         })
     }
-}
-
-/// The commits from `tip` back along first parents to a root, root first.
-pub fn first_parent_line<'g>(graph: &'g Graph, tip: &str) -> Vec<&'g Commit> {
-    let mut line = Vec::new();
-    let mut next = graph.commit(tip);
-    while let Some(commit) = next {
-        line.push(commit);
-        next = commit
-            .parents
-            .first()
-            .and_then(|parent| graph.commit(parent));
-    }
-    line.reverse();
-    line
 }

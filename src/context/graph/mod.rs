@@ -442,6 +442,21 @@ impl Graph {
         self.commits.link(pos, name)
     }
 
+    /// The commits from `tip` back along first parents to a root, root first.
+    pub fn first_parent_line(&self, tip: &str) -> Vec<&Commit> {
+        let mut line = Vec::new();
+        let mut next = self.commit(tip);
+        while let Some(commit) = next {
+            line.push(commit);
+            next = commit
+                .parents
+                .first()
+                .and_then(|parent| self.commit(parent));
+        }
+        line.reverse();
+        line
+    }
+
     /// The commits reachable from `tips`, parents before children: a depth-first walk that
     /// takes each commit's first parent first, so a first-parent line comes out in order and a
     /// merge's second side comes after the first's.
