@@ -9,7 +9,7 @@ use super::shell::ShellFailure;
 use super::{emit, with_recorder, CliError, CliResult, EXIT_FAILURE};
 use agentrail::context::id::short_id;
 use agentrail::context::{
-    CompressInput, Conflict, ContextError, Generated, LlmUsage, MergeOutcome, Resolver, Rewrite,
+    CompressInput, Conflict, ContextError, Generated, MergeOutcome, Resolver, Rewrite,
 };
 use agentrail::recorder::Recorder;
 use clap::Subcommand;
@@ -322,65 +322,5 @@ fn run_helper(command: &str, helper: &str, input: &Json) -> agentrail::Result<Ge
             ShellFailure::NotUtf8 => "its output is not UTF-8".to_owned(),
         })
     })?;
-    Ok(parse_generated(&stdout))
-}
-
-/// A helper's stdout as content and usage: trailing newlines dropped, and a last line of the
-/// form `{"usage": {"model": M, "input_tokens": N, "output_tokens": N}}` taken as its token use.
-fn parse_generated(stdout: &str) -> Generated {
-    let text = stdout.trim_end_matches(['\n', '\r']);
-    let (rest, last) = match text.rsplit_once('\n') {
-        Some((rest, last)) => (rest, last),
-        None => ("", text),
-    };
-    match usage_of(last) {
-        Some(usage) => Generated {
-            content: rest.trim_end_matches(['\n', '\r']).to_owned(),
-            usage: Some(usage),
-        },
-        None => Generated {
-            content: text.to_owned(),
-            usage: None,
-        },
-    }
-}
-
-fn usage_of(line: &str) -> Option<LlmUsage> {
-    let value: Json = serde_json::from_str(line.trim()).ok()?;
-    let usage = value.get("usage")?;
-    Some(LlmUsage {
-        // `model` inside `usage` or beside it, as the collapse summarizer's protocol has it.
-        model: usage
-            .get("model")
-            .or_else(|| value.get("model"))
-            .and_then(Json::as_str)
-            .unwrap_or("unknown")
-            .to_owned(),
-        input_tokens: usage.get("input_tokens")?.as_u64()?,
-        output_tokens: usage.get("output_tokens")?.as_u64()?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_last_usage_line_is_token_use_not_content() {
-        let generated = parse_generated(
-            "merged\ntext\n{\"usage\": {\"model\": \"m\", \"input_tokens\": 3, \"output_tokens\": 2}}\n",
-        );
-        assert_eq!(generated.content, "merged\ntext");
-        assert_eq!(generated.usage.unwrap().input_tokens, 3);
-        let beside = parse_generated(
-            "t\n{\"usage\": {\"input_tokens\": 1, \"output_tokens\": 1}, \"model\": \"b\"}",
-        );
-        assert_eq!(beside.usage.unwrap().model, "b");
-        let plain = parse_generated("just text\n\n");
-        assert_eq!(plain.content, "just text");
-        assert!(plain.usage.is_none());
-        let bad = parse_generated("x\n{\"usage\": {\"input_tokens\": -1}}");
-        assert!(bad.usage.is_none());
-        assert_eq!(bad.content, "x\n{\"usage\": {\"input_tokens\": -1}}");
-    }
+    super::shell::split_usage(&stdout).map_err(|reason| failed(reason).into())
 }

@@ -20,7 +20,7 @@ use super::{
 use agentrail::context::id::short_id;
 use agentrail::context::inspect::{context_text, AuditBound, BlameHit, ContextDiff};
 use agentrail::context::subagent::{CommitText, Expansion, SubagentCommitKind};
-use agentrail::context::{Agent, Commit, Context, ContextError};
+use agentrail::context::{Agent, Commit, Context, ContextError, LlmUsage};
 use agentrail::event::{Event, EventType};
 use agentrail::recorder::{object, Recorder};
 use clap::Subcommand;
@@ -151,11 +151,9 @@ enum Summary {
     Command(String),
 }
 
-/// What a summarizer's usage line says.
+/// What a summarizer's usage line says, and how long the summarizer ran.
 struct Usage {
-    model: String,
-    input_tokens: u64,
-    output_tokens: u64,
+    llm: LlmUsage,
     latency_ms: u64,
 }
 
@@ -233,47 +231,18 @@ fn summarize(
             ShellFailure::NotUtf8 => "its output is not UTF-8".to_owned(),
         })?;
     let latency_ms = started.elapsed().as_millis() as u64;
-    split_usage(&stdout, latency_ms)
-}
-
-/// The summary and the usage line, when the last non-empty line of `stdout` is one.
-fn split_usage(stdout: &str, latency_ms: u64) -> Result<(String, Option<Usage>), String> {
-    let trimmed = stdout.trim_end();
-    let (body, last) = match trimmed.rfind('\n') {
-        Some(newline) => (&trimmed[..newline], &trimmed[newline + 1..]),
-        None => ("", trimmed),
-    };
-    let line: Option<serde_json::Map<String, Json>> = serde_json::from_str(last.trim()).ok();
-    let Some(line) = line.filter(|line| line.contains_key("usage")) else {
-        return Ok((trimmed.to_owned(), None));
-    };
-    let count = |name: &str| {
-        line["usage"][name]
-            .as_u64()
-            .ok_or_else(|| format!("its usage line has no count usage.{name}: {last}"))
-    };
-    let usage = Usage {
-        // `model` beside `usage` or inside it, as the merge resolver's protocol has it.
-        model: line
-            .get("model")
-            .or_else(|| line["usage"].get("model"))
-            .and_then(Json::as_str)
-            .unwrap_or("unknown")
-            .to_owned(),
-        input_tokens: count("input_tokens")?,
-        output_tokens: count("output_tokens")?,
-        latency_ms,
-    };
-    Ok((body.trim_end().to_owned(), Some(usage)))
+    let generated = super::shell::split_usage(&stdout)?;
+    let usage = generated.usage.map(|llm| Usage { llm, latency_ms });
+    Ok((generated.content, usage))
 }
 
 /// Records the summarizer's model call as an `llm_call` of the parent; its LSN.
 fn record_usage(recorder: &Recorder, parent: &str, usage: Usage) -> Result<u64, CliError> {
     let session = current_session(recorder)?.map(|(id, _)| id);
     let data = object(json!({
-        "model": usage.model,
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
+        "model": usage.llm.model,
+        "input_tokens": usage.llm.input_tokens,
+        "output_tokens": usage.llm.output_tokens,
         "latency_ms": usage.latency_ms,
     }));
     let event = Event::new(EventType::LlmCall, session, Some(parent.to_owned()), data)?;
