@@ -323,6 +323,11 @@ mod tests {
     fn a_line_of_history_is_one_lane() {
         let drawn = picture(&[("c", &["b"]), ("b", &["a"]), ("a", &[])]);
         assert_eq!(drawn, "* c\n* b\n* a\n");
+        // Nothing runs below the root: its text has no lane beside it.
+        let commits = [commit("b", &["a"]), commit("a", &[])];
+        let rows = graph_rows(&commits.iter().collect::<Vec<_>>());
+        let drawn: Vec<String> = rows.iter().map(|rows| rows.draw("id\nkind\n\n")).collect();
+        assert_eq!(drawn, ["* id\n| kind\n|\n", "* id\n  kind\n\n"]);
     }
 
     #[test]
