@@ -334,6 +334,83 @@ fn imported_history_as_a_person_reads_it() {
     );
 }
 
+/// Imports one commit at a fixed time (second `second` of the test's minute), on HEAD unless
+/// `parents` names them, so its id is the same on every run.
+fn import_commit(dir: &Dir, second: u32, message: &str, parents: &[String]) {
+    let mut data = json!({"kind": "append", "message": message, "content": message, "tokens": 1});
+    if !parents.is_empty() {
+        data["parents"] = json!(parents);
+    }
+    let event = json!({
+        "ts": format!("2026-11-23T11:00:{second:02}Z"),
+        "type": "commit",
+        "session": "s-000000000001",
+        "data": data,
+    });
+    dir.import(&format!("{event}\n"));
+}
+
+/// The id of the commit with `message`, among those `log --all` lists.
+fn id_of(dir: &Dir, message: &str) -> String {
+    let log = dir.json(&["log", "--all"]);
+    let commits = log["commits"].as_array().unwrap();
+    let found = commits.iter().find(|commit| commit["message"] == message);
+    found.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+/// A topic branch merged into main twice, then worked on again: base, main-1, topic-1,
+/// merge-1 of both, topic-2, main-2, merge-2, topic-3, in this order.
+fn merged_twice() -> Dir {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    import_commit(&dir, 0, "base", &[]);
+    dir.ok(&["branch", "topic"]);
+    import_commit(&dir, 1, "main-1", &[]);
+    dir.ok(&["switch", "topic"]);
+    import_commit(&dir, 2, "topic-1", &[]);
+    dir.ok(&["switch", "main"]);
+    let merge = |second: u32, message: &str, theirs: &str| {
+        let parents = [
+            id_of(&dir, &format!("main-{}", &message[6..])),
+            id_of(&dir, theirs),
+        ];
+        import_commit(&dir, second, message, &parents);
+    };
+    merge(3, "merge-1", "topic-1");
+    dir.ok(&["switch", "topic"]);
+    import_commit(&dir, 4, "topic-2", &[]);
+    dir.ok(&["switch", "main"]);
+    import_commit(&dir, 5, "main-2", &[]);
+    merge(6, "merge-2", "topic-2");
+    dir.ok(&["switch", "topic"]);
+    import_commit(&dir, 7, "topic-3", &[]);
+    dir.ok(&["switch", "main"]);
+    dir
+}
+
+#[test]
+fn log_graph_draws_branches_and_merges_in_lanes() {
+    let dir = merged_twice();
+    let log = |args: &[&str]| dir.render(&dir.run(args));
+    insta::assert_snapshot!(
+        "log_graph_oneline_all",
+        log(&["log", "--graph", "--oneline", "--all"])
+    );
+    insta::assert_snapshot!("log_graph_merges", log(&["log", "--graph", "-n", "4"]));
+    insta::assert_snapshot!(
+        "log_graph_oneline_limit",
+        log(&["log", "--graph", "--oneline", "-n", "5"])
+    );
+    // The graph is for people: `--json` lists the same commits with or without it.
+    for (limit, count) in [(&[][..], 8), (&["-n", "3"][..], 3)] {
+        let listed = dir.json(&[&["log", "--oneline", "--all"], limit].concat());
+        assert_eq!(listed["commits"].as_array().unwrap().len(), count);
+        for graph in [&["--graph"][..], &["--graph", "--oneline"]] {
+            let args = [&["log", "--all"], graph, limit].concat();
+            assert_eq!(dir.json(&args), listed, "{args:?}");
+        }
+    }
+}
+
 #[test]
 fn agents_have_separate_contexts() {
     let dir = Dir::initialized_with_sync(Some("never"));

@@ -7,6 +7,7 @@ use super::session::current_session;
 use super::{emit, with_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::graph::refs_to_json;
 use agentrail::context::id::short_id;
+use agentrail::context::lanes::graph_rows;
 use agentrail::context::materialize::content_at;
 use agentrail::context::{
     Agent, Commit, CommitKind, CommitRequest, Context, ContextError, Graph, Head, RefMove, Refs,
@@ -453,9 +454,14 @@ pub fn log(recorder: &Recorder, agent: &str, style: LogStyle, json: bool) -> Cli
         "commits": commits.iter().map(|commit| commit_json(commit)).collect::<Vec<_>>(),
     });
     emit(json, &value, || {
-        commits
+        let entries = commits.iter().map(|commit| log_entry(commit, &refs, style));
+        if !style.graph {
+            return entries.collect();
+        }
+        graph_rows(&commits)
             .iter()
-            .map(|commit| log_entry(commit, &refs, style))
+            .zip(entries)
+            .map(|(rows, entry)| rows.draw(&entry))
             .collect()
     })
 }
@@ -485,8 +491,9 @@ fn decorations(id: &str, refs: &Refs) -> String {
     }
 }
 
+/// A commit as `log` lists it, without the graph: one line with `oneline`, else a few lines
+/// and a blank one.
 fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
-    let (first, rest) = if style.graph { ("* ", "| ") } else { ("", "") };
     let decorations = decorations(&commit.id, refs);
     let target = commit
         .target
@@ -494,28 +501,28 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
         .map_or(String::new(), |target| format!(" of {}", short_id(target)));
     if style.oneline {
         return format!(
-            "{first}{}{decorations} {}{target} {} tokens {}\n",
+            "{}{decorations} {}{target} {} tokens {}\n",
             short_id(&commit.id),
             commit.kind.as_str(),
             commit.tokens,
             commit.message.lines().next().unwrap_or_default()
         );
     }
-    let mut entry = format!("{first}commit {}{decorations}\n", commit.id);
+    let mut entry = format!("commit {}{decorations}\n", commit.id);
     if commit.parents.len() > 1 {
         let parents: Vec<&str> = commit.parents.iter().map(|id| short_id(id)).collect();
-        entry += &format!("{rest}merge: {}\n", parents.join(" "));
+        entry += &format!("merge: {}\n", parents.join(" "));
     }
     entry += &format!(
-        "{rest}{}{target}, {} tokens, {}\n",
+        "{}{target}, {} tokens, {}\n",
         commit.kind.as_str(),
         commit.tokens,
         agentrail::event::format_ts(commit.ts_micros)
     );
     for line in commit.message.lines() {
-        entry += &format!("{rest}    {line}\n");
+        entry += &format!("    {line}\n");
     }
-    entry + rest.trim_end() + "\n"
+    entry + "\n"
 }
 
 /// The first two lines `show` prints of a commit: its id, then kind, tokens, agent and time.

@@ -15,6 +15,7 @@ pub mod gc;
 pub mod graph;
 pub mod id;
 pub mod inspect;
+pub mod lanes;
 pub mod lock;
 pub mod materialize;
 pub mod merge;
