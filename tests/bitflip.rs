@@ -509,16 +509,25 @@ fn a_missing_active_segment_is_not_a_fresh_start() {
     );
 }
 
+/// Restores `built` into `dir`; its first sealed segment's path and bytes, and the file offset
+/// and decompressed frames of that segment's (only) block.
+fn first_sealed_block<'b>(
+    built: &'b Built,
+    dir: &tempfile::TempDir,
+) -> (std::path::PathBuf, &'b [u8], usize, Vec<u8>) {
+    built.image.restore(dir.path());
+    let file = &built.sealed[0];
+    let sealed = built.image.file(file);
+    let (start, len) = sealed_layout(sealed).blocks[0];
+    let raw = zstd::bulk::decompress(&sealed[start..start + len], 1 << 20).unwrap();
+    (dir.path().join(file), sealed, start, raw)
+}
+
 #[test]
 fn a_rewrite_names_the_block_holding_a_frame_damaged_before_sealing() {
     let built = two_sealed_one_active();
     let dir = fast_tempdir();
-    built.image.restore(dir.path());
-    let file = &built.sealed[0];
-    let path = dir.path().join(file);
-    let sealed = built.image.file(file);
-    let (start, len) = sealed_layout(sealed).blocks[0];
-    let raw = zstd::bulk::decompress(&sealed[start..start + len], 1 << 20).unwrap();
+    let (path, sealed, start, raw) = first_sealed_block(&built, &dir);
     let frames = common::frames_from(&raw, 0);
     let damaged_frame = &frames[1];
     let mut damaged = raw.clone();
@@ -550,12 +559,8 @@ fn a_flip_sealed_inside_a_block_is_caught_by_the_frame_checks() {
     // the LSN sequence and the chain stand between it and the reader.
     let built = two_sealed_one_active();
     let dir = fast_tempdir();
-    built.image.restore(dir.path());
+    let (path, sealed, _, raw) = first_sealed_block(&built, &dir);
     let file = &built.sealed[0];
-    let path = dir.path().join(file);
-    let sealed = built.image.file(file);
-    let (start, len) = sealed_layout(sealed).blocks[0];
-    let raw = zstd::bulk::decompress(&sealed[start..start + len], 1 << 20).unwrap();
     assert_eq!(
         common::reseal_one_block(sealed, &raw),
         sealed,
