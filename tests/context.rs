@@ -15,7 +15,7 @@ use agentrail::event::{Event, EventType};
 use agentrail::project::{CheckpointStatus, Projector};
 use agentrail::recorder::{object, Recorder};
 use agentrail::Error;
-use context_lib::{contents_at, context_error, last_op, recorder};
+use context_lib::{contents, contents_at, context_error, last_op, recorder};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -1098,4 +1098,34 @@ fn an_operation_writes_its_commits_then_one_ref_update_that_may_move_other_agent
     );
     assert_eq!(graph.rejected(), 0);
     assert_eq!(contents_at(&child, None), ["task"]);
+}
+
+#[test]
+fn block_roots_follow_long_edit_chains_and_remember_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let root = append(&agent, "plan v0");
+    let other = append(&agent, "notes");
+    let mut chain = vec![root.clone()];
+    for version in 1..=300 {
+        let previous = chain.last().unwrap().clone();
+        let edit = agent
+            .commit(request(
+                CommitKind::Edit,
+                &format!("plan v{version}"),
+                Some(&previous),
+            ))
+            .unwrap();
+        chain.push(edit.id);
+    }
+    let graph = agent.graph().unwrap();
+    let mut roots = agentrail::context::merge::BlockRoots::new(&graph);
+    // From the newest edit first (the whole chain walked once), then every other one.
+    for id in chain.iter().rev() {
+        assert_eq!(roots.of(id), Some(root.as_str()));
+    }
+    assert_eq!(roots.of(&other), Some(other.as_str()));
+    assert_eq!(roots.of("0000"), None);
+    assert_eq!(contents(&agent), ["plan v300", "notes"]);
 }

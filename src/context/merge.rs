@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::event::{Event, EventType};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 /// The link a resolution edit carries to the other side's commit it resolves; when that
@@ -152,13 +152,51 @@ pub fn side<'g>(graph: &'g Graph, tip: &str, base: Option<&str>) -> Vec<&'g Comm
         .collect()
 }
 
-/// The commit that brought in the block `id` edits (itself unless it is an edit).
-pub fn block_root<'g>(graph: &'g Graph, id: &str) -> Option<&'g Commit> {
-    let mut commit = graph.commit(id)?;
-    while commit.kind == CommitKind::Edit {
-        commit = graph.commit(commit.target.as_deref()?)?;
+/// The commit that brought in the block a commit edits (the commit itself unless it is an
+/// edit), for many commits: each edit chain is walked once, remembered along the way, so an
+/// agent that edits one block a thousand times, each edit targeting the last, does not cost
+/// a walk of the chain per edit.
+pub struct BlockRoots<'g> {
+    graph: &'g Graph,
+    known: HashMap<&'g str, Option<&'g str>>,
+}
+
+impl<'g> BlockRoots<'g> {
+    pub fn new(graph: &'g Graph) -> BlockRoots<'g> {
+        BlockRoots {
+            graph,
+            known: HashMap::new(),
+        }
     }
-    Some(commit)
+
+    /// The id of the commit that brought in the block `id` edits; none when the chain breaks.
+    pub fn of(&mut self, id: &str) -> Option<&'g str> {
+        let mut path: Vec<&'g str> = Vec::new();
+        let mut at = self.graph.commit(id).map(|commit| commit.id.as_str());
+        let root = loop {
+            let Some(id) = at else { break None };
+            if let Some(&root) = self.known.get(id) {
+                break root;
+            }
+            path.push(id);
+            let commit = self
+                .graph
+                .commit(id)
+                .expect("ids on the path are the graph's");
+            if commit.kind != CommitKind::Edit {
+                break Some(id);
+            }
+            at = commit
+                .target
+                .as_deref()
+                .and_then(|target| self.graph.commit(target))
+                .map(|commit| commit.id.as_str());
+        };
+        for id in path {
+            self.known.insert(id, root);
+        }
+        root
+    }
 }
 
 impl Agent<'_> {
@@ -368,9 +406,10 @@ impl Agent<'_> {
 
 /// Each block's last edit on a side, by the commit that brought the block in.
 fn last_edits<'g>(graph: &Graph, side: &[&'g Commit]) -> BTreeMap<String, &'g Commit> {
+    let mut roots = BlockRoots::new(graph);
     side.iter()
         .filter(|commit| commit.kind == CommitKind::Edit)
-        .filter_map(|commit| Some((block_root(graph, &commit.id)?.id.clone(), *commit)))
+        .filter_map(|commit| Some((roots.of(&commit.id)?.to_owned(), *commit)))
         .collect()
 }
 

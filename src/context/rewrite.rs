@@ -19,7 +19,7 @@
 use super::graph::{Commit, Graph};
 use super::lock::RefLock;
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
-use super::merge::{block_root, resolve_conflicts, side, Conflict, Generated, Resolver};
+use super::merge::{resolve_conflicts, side, BlockRoots, Conflict, Generated, Resolver};
 use super::ops::{Agent, NewCommit};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
@@ -170,11 +170,17 @@ impl Agent<'_> {
         };
         let mut commits = vec![self.commit_event(summary, false)?];
         let mut map = HashMap::new();
+        let mut roots = BlockRoots::new(&graph);
+        let cut_roots: Vec<Option<&str>> = cut
+            .commits
+            .iter()
+            .map(|commit| roots.of(&commit.id))
+            .collect();
         for pin in &pins {
             let parent = commits[commits.len() - 1].1.id.clone();
             let (event, kept) = self.commit_event(kept_pin(pin, parent), false)?;
-            for commit in &cut.commits {
-                if block_root(&graph, &commit.id).is_some_and(|root| root.id == pin.id) {
+            for (commit, root) in cut.commits.iter().zip(&cut_roots) {
+                if *root == Some(pin.id.as_str()) {
                     map.insert(commit.id.clone(), kept.id.clone());
                 }
             }
@@ -446,11 +452,12 @@ fn check_cut(
             }
         }
     }
+    let mut roots = BlockRoots::new(graph);
     for commit in &cut.later {
         let Some(target) = commit.target.as_deref() else {
             continue;
         };
-        let root = block_root(graph, target).map(|root| root.id.as_str());
+        let root = roots.of(target);
         if in_range.contains(target) && !root.is_some_and(|root| kept.contains(root)) {
             return Err(cut_apart(commit, target));
         }
