@@ -4,7 +4,10 @@
 //! durable names and bytes, plus a prefix of the unsynced writes of each file whose last kept
 //! write may be torn (cut short, and the rest of its range zeros or garbage). That is the disk
 //! model of `format-spec/journal.md` section 9. [`SimFs::fail_at_sync`] makes the N-th sync fail
-//! and every later mutation too, as if the process died there.
+//! and every later mutation too, as if the process died there. [`SimFs::hold_syncs`] stops
+//! every file sync once it has started until the test releases it, with success or failure: a
+//! sync makes durable only the writes made before it started, as on a real disk where writes
+//! may go on during an `fdatasync`, so a test can see which writes an acknowledgement waited for.
 
 use super::vfs::{MappedBytes, Vfs, VfsFile, VfsLock};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -24,6 +27,20 @@ struct Inode {
     data: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<PendingOp>,
+    /// How many ops were ever made durable: with `pending`, numbers every op, so that a held
+    /// sync makes durable exactly the ops made before it started.
+    durable_ops: u64,
+}
+
+impl Inode {
+    /// Makes durable the ops up to number `until` (those made before a sync started).
+    fn make_durable(&mut self, until: u64) {
+        let count = (until.saturating_sub(self.durable_ops) as usize).min(self.pending.len());
+        for op in self.pending.drain(..count) {
+            Inode::apply(&mut self.durable, &op);
+        }
+        self.durable_ops += count as u64;
+    }
 }
 
 impl Inode {
@@ -54,6 +71,13 @@ struct State {
     fail_at_sync: Option<u64>,
     failed: bool,
     locked: bool,
+    /// While true, file syncs wait for [`SimFs::release_sync`] once started.
+    hold_syncs: bool,
+    /// Held syncs, by ticket in the order they started.
+    held: BTreeSet<u64>,
+    /// Outcomes given to held syncs not yet returned: `true` for success.
+    released: HashMap<u64, bool>,
+    next_ticket: u64,
 }
 
 /// How a crash treats the writes that were not synced.
@@ -129,6 +153,50 @@ impl SimFs {
         self.lock_state().failed
     }
 
+    /// From now on, while `hold` is true, a file sync that has started (and so covers exactly
+    /// the writes made before it) waits until [`SimFs::release_sync`] lets it return. Ending
+    /// the hold lets every held sync return with success.
+    pub fn hold_syncs(&self, hold: bool) {
+        let mut state = self.lock_state();
+        state.hold_syncs = hold;
+        if !hold {
+            let held = std::mem::take(&mut state.held);
+            state
+                .released
+                .extend(held.into_iter().map(|ticket| (ticket, true)));
+            self.state.1.notify_all();
+        }
+    }
+
+    /// How many file syncs are waiting to be released.
+    pub fn held_syncs(&self) -> usize {
+        self.lock_state().held.len()
+    }
+
+    /// Waits until at least `count` file syncs are held.
+    pub fn wait_for_held_syncs(&self, count: usize) {
+        let (_, condvar) = &*self.state;
+        let mut state = self.lock_state();
+        while state.held.len() < count {
+            state = condvar
+                .wait(state)
+                .unwrap_or_else(|poison| poison.into_inner());
+        }
+    }
+
+    /// Lets the oldest held sync return: made durable what it covers when `succeed`, or
+    /// failed with an I/O error (its writes stay unsynced; later calls work). False if none
+    /// was held.
+    pub fn release_sync(&self, succeed: bool) -> bool {
+        let mut state = self.lock_state();
+        let Some(ticket) = state.held.pop_first() else {
+            return false;
+        };
+        state.released.insert(ticket, succeed);
+        self.state.1.notify_all();
+        true
+    }
+
     /// A new, independent file system as a power cut now would leave this one.
     pub fn crash_image(&self, mode: CrashMode) -> SimFs {
         let state = self.lock_state();
@@ -151,6 +219,7 @@ impl SimFs {
                     data,
                     durable,
                     pending: Vec::new(),
+                    durable_ops: 0,
                 },
             );
         }
@@ -198,6 +267,30 @@ impl SimFs {
             return Err(failed());
         }
         op(&mut state)
+    }
+
+    /// While syncs are held, waits for this one's release and returns its outcome.
+    fn wait_if_held(&self) -> io::Result<()> {
+        let (_, condvar) = &*self.state;
+        let mut state = self.lock_state();
+        if !state.hold_syncs {
+            return Ok(());
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.held.insert(ticket);
+        condvar.notify_all();
+        loop {
+            if let Some(succeed) = state.released.remove(&ticket) {
+                return match succeed {
+                    true => Ok(()),
+                    false => Err(io::Error::other("simulated sync failure")),
+                };
+            }
+            state = condvar
+                .wait(state)
+                .unwrap_or_else(|poison| poison.into_inner());
+        }
     }
 
     fn count_sync(state: &mut State) -> io::Result<()> {
@@ -281,11 +374,18 @@ impl VfsFile for SimFile {
         })
     }
     fn sync_data(&self) -> io::Result<()> {
+        let until = self.fs.mutate(|state| {
+            let inode = state.inodes.entry(self.inode).or_default();
+            Ok(inode.durable_ops + inode.pending.len() as u64)
+        })?;
+        self.fs.wait_if_held()?;
         self.fs.mutate(|state| {
             SimFs::count_sync(state)?;
-            let inode = state.inodes.entry(self.inode).or_default();
-            inode.durable = inode.data.clone();
-            inode.pending.clear();
+            state
+                .inodes
+                .entry(self.inode)
+                .or_default()
+                .make_durable(until);
             Ok(())
         })
     }
