@@ -82,10 +82,11 @@ pub fn damage_marker(vfs: &dyn Vfs, dir: &Path) -> Option<String> {
 /// no recovery, no writer, no damage marker, so a damaged journal is left as it was found. The
 /// reader ends where the log does: at the end of the last segment, or at a torn tail there,
 /// which it leaves in place ([`Reader::torn_tail`]; the next [`Journal::open`] truncates it).
-/// Damage ends it with one corruption error naming the segment file and byte offset, after every
-/// record before the damage: a bad frame with a valid one after it (section 9 of the format
-/// spec), a bad block of a sealed segment, a checkpoint recording records the log lacks, or a
-/// damage marker left by an earlier reader.
+/// Damage ends it with one error, after every record before the damage: [`Error::Corruption`]
+/// naming the segment file and byte offset for a bad frame with a valid one after it (section 9
+/// of the format spec), a bad block of a sealed segment, or a checkpoint recording records the
+/// log lacks; [`Error::Damaged`] with the marker's text for a damage marker left by an earlier
+/// reader when the read itself found nothing.
 pub fn read_only(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<Reader> {
     Reader::read_only(vfs, dir)
 }
