@@ -8,6 +8,7 @@ use crate::journal::vfs::StdFs;
 use crate::journal::{self, Durability, Journal, Options};
 use crate::redact::{PatternConfig, Redactor};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Name of the workspace directory.
 pub const WORKSPACE_DIR_NAME: &str = ".agentrail";
@@ -172,6 +173,11 @@ impl Workspace {
     /// Where `repair` moves damaged segments: `damaged/<unix-seconds>`.
     pub fn damaged_dir(&self, unix_seconds: u64) -> PathBuf {
         self.root.join("damaged").join(unix_seconds.to_string())
+    }
+
+    /// Reads the journal without writing to it (see [`journal::read_only`]).
+    pub fn read_journal(&self) -> Result<journal::Reader> {
+        journal::read_only(Arc::new(StdFs), &self.journal_dir())
     }
 
     /// Opens the journal with the workspace's segment size.

@@ -1,18 +1,45 @@
 //! `agentrail export`: every event as one canonical JSON line, in LSN order.
+//!
+//! Export reads the journal read-only ([`agentrail::journal::read_only`]), never through a
+//! writer, because it is the way out of a damaged journal: it writes every event before the
+//! first damage, then names the damage (file and byte offset) on stderr and exits 2, and leaves
+//! the journal's files as it found them. Only when the log ends in a torn tail and nothing else
+//! is wrong does it open the journal afterwards, so that recovery truncates the tail and says
+//! so, as every command that opens the journal does.
+//!
+//! `-o FILE` is written in place, not through a temporary file and a rename: after damage FILE
+//! is meant to hold the salvaged prefix, the exit code says whether it is whole, and a rename
+//! would fail for `/dev/stdout`, a FIFO, or a file in a directory one cannot write to. FILE is
+//! created only once the journal could be opened for reading.
 
 use super::{
-    emit, open_journal, open_workspace, output_error, write_out, CliError, CliResult, EXIT_FAILURE,
+    counted, durability, emit, open_journal, open_workspace, output_error, write_out, CliError,
+    CliResult, EXIT_FAILURE,
 };
 use agentrail::event::{decode_record, tombstone_of, Decoded};
-use serde_json::json;
+use agentrail::journal::Reader;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// What was written so far.
+#[derive(Debug, Default)]
+struct Counts {
+    exported: u64,
+    skipped: u64,
+    /// LSN of the last record read, exported or skipped (0 before the first).
+    last_lsn: u64,
+}
+
 /// Writes the lines to stdout or `output`. With `--json` and a file, stdout gets one object
-/// saying how many events were written (to stdout, the lines are JSON already).
+/// saying how many events were written and the damage export stopped at, if any (to stdout,
+/// the lines are JSON already).
 pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
     let workspace = open_workspace()?;
-    let journal = open_journal(&workspace)?;
+    // Checked before reading, as by every command that opens the journal: export may open it
+    // (after a torn tail), and a bogus mode is bad usage whether or not it does.
+    durability()?;
+    let mut reader = workspace.read_journal()?;
     let sink: Box<dyn Write> = match &output {
         Some(path) => Box::new(std::fs::File::create(path).map_err(|error| {
             CliError::new(
@@ -23,34 +50,97 @@ pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
-    let (mut skipped, mut exported) = (0u64, 0u64);
-    for record in journal.iter()? {
-        let record = record?;
-        match decode_record(&record)? {
-            Decoded::Event(event) => {
-                let object = match tombstone_of(&record) {
-                    Some((info, _)) => event.to_tombstone_json(record.lsn, &info),
-                    None => event.to_json(record.lsn),
-                };
-                let mut line = serde_json::to_vec(&object)
-                    .map_err(|error| CliError::new(EXIT_FAILURE, error.to_string()))?;
-                line.push(b'\n');
-                write_out(&mut out, &line)?;
-                exported += 1;
-            }
-            Decoded::Skipped { .. } => skipped += 1,
-        }
-    }
+    let mut counts = Counts::default();
+    let stopped = write_events(&mut reader, &mut out, &mut counts);
+    // The lines before the damage are the point of a salvage: they reach the output first.
     out.flush().map_err(output_error)?;
-    if skipped > 0 {
-        eprintln!("agentrail: skipped {skipped} records of kinds this version does not know");
+    let stopped = stopped?;
+    if counts.skipped > 0 {
+        eprintln!(
+            "agentrail: skipped {} records of kinds this version does not know",
+            counts.skipped
+        );
     }
-    match output {
-        Some(path) if json => emit(
+    if stopped.is_none() && reader.torn_tail().is_some() {
+        open_journal(&workspace)?.close();
+    }
+    if let (Some(path), true) = (&output, json) {
+        emit(
             true,
-            &json!({ "exported": exported, "skipped": skipped, "file": path }),
+            &json!({
+                "exported": counts.exported,
+                "skipped": counts.skipped,
+                "last_lsn": counts.last_lsn,
+                "file": path,
+                "damage": stopped.as_ref().map(damage_json),
+            }),
             String::new,
-        ),
-        _ => Ok(()),
+        )?;
     }
+    match stopped {
+        None => Ok(()),
+        Some(error) => Err(stopped_error(error, &counts)),
+    }
+}
+
+/// Writes every event the reader yields; returns the error that ended the read, if any.
+/// `Err` is only for the output failing.
+fn write_events(
+    reader: &mut Reader,
+    out: &mut impl Write,
+    counts: &mut Counts,
+) -> Result<Option<agentrail::Error>, CliError> {
+    for record in reader {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => return Ok(Some(error)),
+        };
+        let event = match decode_record(&record) {
+            Ok(Decoded::Event(event)) => event,
+            Ok(Decoded::Skipped { .. }) => {
+                counts.skipped += 1;
+                counts.last_lsn = record.lsn;
+                continue;
+            }
+            Err(error) => return Ok(Some(error)),
+        };
+        let object = match tombstone_of(&record) {
+            Some((info, _)) => event.to_tombstone_json(record.lsn, &info),
+            None => event.to_json(record.lsn),
+        };
+        let mut line = serde_json::to_vec(&object)
+            .map_err(|error| CliError::new(EXIT_FAILURE, error.to_string()))?;
+        line.push(b'\n');
+        write_out(out, &line)?;
+        counts.exported += 1;
+        counts.last_lsn = record.lsn;
+    }
+    Ok(None)
+}
+
+fn damage_json(error: &agentrail::Error) -> Value {
+    match error {
+        agentrail::Error::Corruption {
+            segment,
+            offset,
+            reason,
+        } => json!({"segment": segment, "offset": offset, "reason": reason}),
+        other => json!({"reason": other.to_string()}),
+    }
+}
+
+/// The error export stopped at, with how much of the output came before it.
+fn stopped_error(error: agentrail::Error, counts: &Counts) -> CliError {
+    let through = if counts.last_lsn > 0 {
+        format!(" (through LSN {})", counts.last_lsn)
+    } else {
+        String::new()
+    };
+    let mut cli_error = CliError::from(error);
+    cli_error.message = format!(
+        "stopped after exporting {}{through}: {}",
+        counted(counts.exported, "event"),
+        cli_error.message
+    );
+    cli_error
 }

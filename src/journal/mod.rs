@@ -78,6 +78,19 @@ pub fn damage_marker(vfs: &dyn Vfs, dir: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&text).trim().to_string())
 }
 
+/// Reads every record of the journal in `dir`, in LSN order, without writing anything: no lock,
+/// no recovery, no writer, no damage marker, so a damaged journal is left as it was found. The
+/// reader ends where the log does: at the end of the last segment, or at a torn tail there,
+/// which it leaves in place ([`Reader::torn_tail`]; the next [`Journal::open`] truncates it).
+/// Damage ends it with one error, after every record before the damage: [`Error::Corruption`]
+/// naming the segment file and byte offset for a bad frame with a valid one after it (section 9
+/// of the format spec), a bad block of a sealed segment, or a checkpoint recording records the
+/// log lacks; [`Error::Damaged`] with the marker's text for a damage marker left by an earlier
+/// reader when the read itself found nothing.
+pub fn read_only(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<Reader> {
+    Reader::read_only(vfs, dir)
+}
+
 /// Record kind of an agentrail event (`format-spec/journal.md` section 7).
 pub const KIND_EVENT: u16 = 1;
 

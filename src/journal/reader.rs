@@ -1,13 +1,17 @@
 //! Reading the log forward from any LSN, across sealed (compressed, memory-mapped) and active
 //! segments. The segment is found by its name (its first LSN), the block inside a sealed one by
 //! binary search in its block index, so a read never scans from the start of the journal. A
-//! reader stops at the last LSN the journal had when the reader was made: anything failing a
-//! check before that is corruption, reported with its file and offset.
+//! reader of an open [`super::Journal`] stops at the last LSN the journal had when the reader was
+//! made: anything failing a check before that is corruption, reported with its file and offset
+//! and recorded in the damage marker. A read-only reader ([`super::read_only`]) writes nothing
+//! and finds the log's end itself, by section 9's rule, so that a damaged journal can still be
+//! read up to its first damage.
 
-use super::format::{Checkpoint, SEGMENT_HEADER_BYTES};
+use super::format::{Checkpoint, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use super::recovery::{bad_frame_damage, read_checkpoint, synced_past, TornTail, CHECKPOINT_FILE};
 use super::segment::{
-    decode_frame, decode_frame_header, io_error, read_segment_header, segment_path, FrameError,
-    SealedSegment,
+    decode_frame, decode_frame_header, io_error, list_segments, read_segment_header, segment_path,
+    FrameError, SealedSegment,
 };
 use super::vfs::{Vfs, VfsFile};
 use crate::error::{Error, Result};
@@ -70,14 +74,37 @@ enum Source {
         position: usize,
         cursor_lsn: u64,
     },
-    Active {
-        path: PathBuf,
-        file: Box<dyn VfsFile>,
-        buffer: Vec<u8>,
-        buffer_offset: u64,
-        position: usize,
-        cursor_lsn: u64,
+    Active(ActiveCursor),
+}
+
+/// Where a reader is in an active segment: `buffer` holds the file's bytes from
+/// `buffer_offset`, and the frame of LSN `cursor_lsn` starts at `buffer[position]`.
+struct ActiveCursor {
+    path: PathBuf,
+    file: Box<dyn VfsFile>,
+    buffer: Vec<u8>,
+    buffer_offset: u64,
+    position: usize,
+    cursor_lsn: u64,
+}
+
+/// What an active segment holds next.
+enum ActiveStep {
+    Record(Record),
+    /// The file ends after the last frame.
+    End,
+    /// The frame at file offset `at` fails a check.
+    BadFrame {
+        at: u64,
+        error: FrameError,
     },
+}
+
+/// What a read-only reader has found of the log's end.
+#[derive(Debug, Default)]
+struct ReadOnlyEnd {
+    /// The torn tail the log ends in, once the reader met it.
+    torn_tail: Option<TornTail>,
 }
 
 /// An iterator over records, in LSN order.
@@ -92,9 +119,12 @@ pub struct Reader {
     finished_segment: Option<u64>,
     current_segment: u64,
     done: bool,
-    /// A known frame boundary (the recovery checkpoint's), where reading an active segment
-    /// may start instead of at its first record.
-    start_hint: Option<Checkpoint>,
+    /// The recovery checkpoint: a known frame boundary, where reading an active segment may
+    /// start instead of at its first record, and, for a read-only reader, the position before
+    /// which the log was synced.
+    checkpoint: Option<Checkpoint>,
+    /// Set for a reader that writes nothing and reads to the end of the log it finds.
+    read_only: Option<ReadOnlyEnd>,
 }
 
 impl Reader {
@@ -115,8 +145,28 @@ impl Reader {
             finished_segment: None,
             current_segment: 0,
             done: false,
-            start_hint: None,
+            checkpoint: None,
+            read_only: None,
         }
+    }
+
+    /// A reader of every record of the journal in `dir` that writes nothing: no lock, no
+    /// recovery, no damage marker. It has no last LSN to stop at: it reads to the end of the
+    /// last segment, or to a torn tail there, which it leaves in place and reports through
+    /// [`Reader::torn_tail`]. A bad frame that section 9 calls corruption ends it with that
+    /// error, as does damage it could not see on its way: a checkpoint recording more records
+    /// than the log holds, or a damage marker left by someone else.
+    pub(crate) fn read_only(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<Reader> {
+        if !vfs.exists(dir) {
+            return Err(Error::NotFound(dir.to_path_buf()));
+        }
+        // The checkpoint before the listing: it names a segment only once that segment is
+        // durable, so a listing made after it holds every segment it names.
+        let checkpoint = read_checkpoint(vfs.as_ref(), dir);
+        let segments = list_segments(vfs.as_ref(), dir)?;
+        let mut reader = Reader::new(vfs, dir, segments, 1, u64::MAX).with_start_hint(checkpoint);
+        reader.read_only = Some(ReadOnlyEnd::default());
+        Ok(reader)
     }
 
     /// Lets reads of an active segment start at the checkpoint's position when the LSN asked
@@ -124,16 +174,29 @@ impl Reader {
     /// one checkpoint interval of frames. The frames found there are checked as any others, so
     /// a hint that does not match the log is corruption, as recovery treats it.
     pub(crate) fn with_start_hint(mut self, hint: Option<Checkpoint>) -> Reader {
-        self.start_hint = hint;
+        self.checkpoint = hint;
         self
     }
 
-    /// The last LSN this reader will return.
+    /// The last LSN this reader will return (`u64::MAX` for a read-only reader, which finds
+    /// the end as it reads).
     pub fn last_lsn(&self) -> u64 {
         self.last_lsn
     }
 
-    fn open_source(&mut self) -> Result<Source> {
+    /// The torn tail a read-only reader found the log to end in: the bytes of a write that a
+    /// crash cut short, never acknowledged, which the next open of the journal truncates.
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.read_only.as_ref()?.torn_tail.as_ref()
+    }
+
+    fn is_last_segment(&self, first_lsn: u64) -> bool {
+        self.segments.last() == Some(&first_lsn)
+    }
+
+    /// Opens the segment holding the next LSN; `None` when a read-only reader has read the last
+    /// segment to its end.
+    fn open_source(&mut self) -> Result<Option<Source>> {
         let index = self
             .segments
             .partition_point(|&first| first <= self.next_lsn);
@@ -141,6 +204,9 @@ impl Reader {
             .checked_sub(1)
             .and_then(|index| self.segments.get(index))
         else {
+            if self.read_only.is_some() && self.segments.is_empty() {
+                return Ok(None);
+            }
             return Err(Error::corruption(
                 &self.dir,
                 0,
@@ -152,6 +218,9 @@ impl Reader {
             .finished_segment
             .is_some_and(|finished| finished >= first_lsn)
         {
+            if self.read_only.is_some() && self.is_last_segment(first_lsn) {
+                return Ok(None);
+            }
             return Err(Error::corruption(
                 &path,
                 0,
@@ -176,16 +245,16 @@ impl Reader {
             let blocks = prefetch_blocks(segment.clone(), block)?;
             let buffer = next_block(&path, &blocks)?;
             let cursor_lsn = segment.blocks[block].first_lsn;
-            return Ok(Source::Sealed {
+            return Ok(Some(Source::Sealed {
                 segment,
                 blocks,
                 block,
                 buffer,
                 position: 0,
                 cursor_lsn,
-            });
+            }));
         }
-        let (buffer_offset, cursor_lsn) = match &self.start_hint {
+        let (buffer_offset, cursor_lsn) = match &self.checkpoint {
             Some(hint)
                 if hint.segment == first_lsn
                     && hint.next_lsn <= self.next_lsn
@@ -195,23 +264,27 @@ impl Reader {
             }
             _ => (SEGMENT_HEADER_BYTES as u64, first_lsn),
         };
-        Ok(Source::Active {
+        Ok(Some(Source::Active(ActiveCursor {
             path,
             file,
             buffer: Vec::new(),
             buffer_offset,
             position: 0,
             cursor_lsn,
-        })
+        })))
     }
 
-    fn next_record(&mut self) -> Result<Record> {
+    /// The next record; `None` when a read-only reader reached the end of the log.
+    fn next_record(&mut self) -> Result<Option<Record>> {
         loop {
             if self.source.is_none() {
-                self.source = Some(self.open_source()?);
+                match self.open_source()? {
+                    Some(source) => self.source = Some(source),
+                    None => return Ok(None),
+                }
             }
             let next_lsn = self.next_lsn;
-            let found = match self.source.as_mut() {
+            let step = match self.source.as_mut() {
                 Some(Source::Sealed {
                     segment,
                     blocks,
@@ -221,36 +294,69 @@ impl Reader {
                     cursor_lsn,
                 }) => sealed_next(
                     segment, blocks, block, buffer, position, cursor_lsn, next_lsn,
-                )?,
-                Some(Source::Active {
-                    path,
-                    file,
-                    buffer,
-                    buffer_offset,
-                    position,
-                    cursor_lsn,
-                }) => active_next(
-                    path,
-                    file.as_ref(),
-                    buffer,
-                    buffer_offset,
-                    position,
-                    cursor_lsn,
-                    next_lsn,
-                )?,
-                None => None,
+                )?
+                .map_or(ActiveStep::End, ActiveStep::Record),
+                Some(Source::Active(cursor)) => cursor.next(next_lsn)?,
+                None => ActiveStep::End,
             };
-            match found {
-                Some(record) => {
+            match step {
+                ActiveStep::Record(record) => {
                     self.next_lsn += 1;
-                    return Ok(record);
+                    return Ok(Some(record));
                 }
-                None => {
+                ActiveStep::End => {
                     self.source = None;
                     self.finished_segment = Some(self.current_segment);
                 }
+                ActiveStep::BadFrame { at, error } => {
+                    if self.end_at_bad_frame(at, error)? {
+                        return Ok(None);
+                    }
+                }
             }
         }
+    }
+
+    /// At a bad frame of an active segment: corruption, unless this is a read-only reader in the
+    /// last segment, which applies section 9's rule. Returns true when the log ends in a torn
+    /// tail there, false when the frame turned out whole (a writer was finishing it).
+    fn end_at_bad_frame(&mut self, at: u64, error: FrameError) -> Result<bool> {
+        let is_last = self.is_last_segment(self.current_segment);
+        let (Some(read_only), Some(Source::Active(cursor)), true) =
+            (self.read_only.as_mut(), self.source.as_mut(), is_last)
+        else {
+            let path = segment_path(&self.dir, self.current_segment);
+            return Err(Error::corruption(path, at, error.to_string()));
+        };
+        let synced = synced_past(self.checkpoint.as_ref(), self.current_segment, at);
+        match cursor.torn_tail_at(at, synced)? {
+            Some(torn) => {
+                read_only.torn_tail = Some(torn);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// For a read-only reader at the end of the log: damage that reading could not see on its
+    /// way there.
+    fn damage_at_end(&self) -> Option<Error> {
+        self.read_only.as_ref()?;
+        let last_lsn = self.next_lsn - 1;
+        if let Some(checkpoint) = self
+            .checkpoint
+            .filter(|checkpoint| checkpoint.next_lsn > self.next_lsn)
+        {
+            return Some(Error::corruption(
+                self.dir.join(CHECKPOINT_FILE),
+                32,
+                format!(
+                    "the checkpoint records LSNs up to {} as durable, but the log ends at LSN {last_lsn}",
+                    checkpoint.next_lsn - 1
+                ),
+            ));
+        }
+        super::damage_marker(self.vfs.as_ref(), &self.dir).map(Error::Damaged)
     }
 }
 
@@ -298,106 +404,120 @@ fn sealed_next(
     }
 }
 
-/// Makes sure `buffer[position..]` holds at least `needed` bytes; false if the file ends first.
-fn fill(
-    path: &Path,
-    file: &dyn VfsFile,
-    buffer: &mut Vec<u8>,
-    buffer_offset: &mut u64,
-    position: &mut usize,
-    needed: usize,
-) -> Result<bool> {
-    if buffer.len() - *position >= needed {
-        return Ok(true);
-    }
-    buffer.drain(..*position);
-    *buffer_offset += *position as u64;
-    *position = 0;
-    let have = buffer.len();
-    let file_len = file
-        .len()
-        .map_err(io_error(path, "reading the length of"))?;
-    let left_in_file = file_len.saturating_sub(*buffer_offset + have as u64) as usize;
-    // A chunk at a time, but never more than the file holds: most active segments are small.
-    let want = needed.max(ACTIVE_READ_CHUNK_BYTES.min(left_in_file));
-    buffer.resize(have + want, 0);
-    let mut filled = have;
-    while filled < buffer.len() {
-        let read = file
-            .read_at(&mut buffer[filled..], *buffer_offset + filled as u64)
-            .map_err(io_error(path, "reading"))?;
-        if read == 0 {
-            break;
+impl ActiveCursor {
+    /// Makes sure `buffer[position..]` holds at least `needed` bytes; false if the file ends
+    /// first.
+    fn fill(&mut self, needed: usize) -> Result<bool> {
+        if self.buffer.len() - self.position >= needed {
+            return Ok(true);
         }
-        filled += read;
+        self.buffer.drain(..self.position);
+        self.buffer_offset += self.position as u64;
+        self.position = 0;
+        let have = self.buffer.len();
+        let file_len = self
+            .file
+            .len()
+            .map_err(io_error(&self.path, "reading the length of"))?;
+        let left_in_file = file_len.saturating_sub(self.buffer_offset + have as u64) as usize;
+        // A chunk at a time, but never more than the file holds: most active segments are small.
+        let want = needed.max(ACTIVE_READ_CHUNK_BYTES.min(left_in_file));
+        self.buffer.resize(have + want, 0);
+        let mut filled = have;
+        while filled < self.buffer.len() {
+            let read = self
+                .file
+                .read_at(
+                    &mut self.buffer[filled..],
+                    self.buffer_offset + filled as u64,
+                )
+                .map_err(io_error(&self.path, "reading"))?;
+            if read == 0 {
+                break;
+            }
+            filled += read;
+        }
+        self.buffer.truncate(filled);
+        Ok(filled >= needed)
     }
-    buffer.truncate(filled);
-    Ok(filled >= needed)
-}
 
-/// The next record at or after `next_lsn` from an active segment. Frames before `next_lsn` are
-/// hopped over by their headers alone.
-fn active_next(
-    path: &Path,
-    file: &dyn VfsFile,
-    buffer: &mut Vec<u8>,
-    buffer_offset: &mut u64,
-    position: &mut usize,
-    cursor_lsn: &mut u64,
-    next_lsn: u64,
-) -> Result<Option<Record>> {
-    loop {
-        let at = *buffer_offset + *position as u64;
-        if !fill(
-            path,
-            file,
-            buffer,
-            buffer_offset,
-            position,
-            super::format::FRAME_HEADER_BYTES,
-        )? {
-            if buffer.len() == *position {
+    /// The next record at or after `next_lsn`. Frames before `next_lsn` are hopped over by
+    /// their headers alone.
+    fn next(&mut self, next_lsn: u64) -> Result<ActiveStep> {
+        loop {
+            let at = self.buffer_offset + self.position as u64;
+            if !self.fill(FRAME_HEADER_BYTES)? {
+                if self.buffer.len() == self.position {
+                    return Ok(ActiveStep::End);
+                }
+                return Ok(ActiveStep::BadFrame {
+                    at,
+                    error: FrameError::Incomplete,
+                });
+            }
+            let frame = match decode_frame_header(&self.buffer, self.position, self.cursor_lsn) {
+                Ok(frame) => frame,
+                Err(error) => return Ok(ActiveStep::BadFrame { at, error }),
+            };
+            let frame_len = frame.header.frame_len() as usize;
+            if !self.fill(frame_len)? {
+                return Ok(ActiveStep::BadFrame {
+                    at,
+                    error: FrameError::Incomplete,
+                });
+            }
+            if frame.header.lsn < next_lsn {
+                self.position += frame_len;
+                self.cursor_lsn += 1;
+                continue;
+            }
+            let frame = match decode_frame(&self.buffer, self.position, self.cursor_lsn) {
+                Ok(frame) => frame,
+                Err(error) => return Ok(ActiveStep::BadFrame { at, error }),
+            };
+            let payload = frame.payload(&self.buffer).to_vec();
+            self.position = frame.end();
+            self.cursor_lsn += 1;
+            return Ok(ActiveStep::Record(Record {
+                lsn: frame.header.lsn,
+                kind: frame.header.kind,
+                flags: frame.header.flags,
+                payload,
+            }));
+        }
+    }
+
+    /// Section 9's rule for the bad frame at file offset `at`, the reader's position in the
+    /// last segment, over the bytes from there to the end of the file, read again: a writer in
+    /// another process may have been finishing that frame, and then it is whole now and the
+    /// cursor reads on (`None`). Otherwise the frame is a torn tail (returned, left in place) or
+    /// corruption. `synced` says the checkpoint puts `at` before the log's synced end.
+    fn torn_tail_at(&mut self, at: u64, synced: bool) -> Result<Option<TornTail>> {
+        let file_len = self
+            .file
+            .len()
+            .map_err(io_error(&self.path, "reading the length of"))?;
+        let mut rest = vec![0u8; file_len.saturating_sub(at) as usize];
+        self.file
+            .read_exact_at(&mut rest, at)
+            .map_err(io_error(&self.path, "reading"))?;
+        let error = match decode_frame(&rest, 0, self.cursor_lsn) {
+            Ok(_) => {
+                self.buffer.truncate(self.position);
+                self.buffer.extend_from_slice(&rest);
                 return Ok(None);
             }
-            return Err(Error::corruption(
-                path,
-                at,
-                FrameError::Incomplete.to_string(),
-            ));
+            Err(error) => error,
+        };
+        if let Some(reason) = bad_frame_damage(&rest, 0, at, self.cursor_lsn, &error, synced) {
+            return Err(Error::corruption(&self.path, at, reason));
         }
-        let frame = decode_frame_header(buffer, *position, *cursor_lsn)
-            .map_err(|error| Error::corruption(path, at, error.to_string()))?;
-        let frame_len = frame.header.frame_len() as usize;
-        if frame.header.lsn < next_lsn {
-            if !fill(path, file, buffer, buffer_offset, position, frame_len)? {
-                return Err(Error::corruption(
-                    path,
-                    at,
-                    FrameError::Incomplete.to_string(),
-                ));
-            }
-            *position += frame_len;
-            *cursor_lsn += 1;
-            continue;
-        }
-        if !fill(path, file, buffer, buffer_offset, position, frame_len)? {
-            return Err(Error::corruption(
-                path,
-                at,
-                FrameError::Incomplete.to_string(),
-            ));
-        }
-        let frame = decode_frame(buffer, *position, *cursor_lsn)
-            .map_err(|error| Error::corruption(path, at, error.to_string()))?;
-        let payload = frame.payload(buffer).to_vec();
-        *position = frame.end();
-        *cursor_lsn += 1;
-        return Ok(Some(Record {
-            lsn: frame.header.lsn,
-            kind: frame.header.kind,
-            flags: frame.header.flags,
-            payload,
-        }));
+        Ok(Some(TornTail {
+            segment: self.path.clone(),
+            offset: at,
+            bytes_dropped: rest.len() as u64,
+            lsn: self.cursor_lsn,
+        }))
     }
 }
 
@@ -408,11 +528,19 @@ impl Iterator for Reader {
         if self.done || self.next_lsn > self.last_lsn {
             return None;
         }
-        let result = self.next_record();
-        if let Err(error) = &result {
-            self.done = true;
-            super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
+        match self.next_record() {
+            Ok(Some(record)) => Some(Ok(record)),
+            Ok(None) => {
+                self.done = true;
+                self.damage_at_end().map(Err)
+            }
+            Err(error) => {
+                self.done = true;
+                if self.read_only.is_none() {
+                    super::mark_damaged(self.vfs.as_ref(), &self.dir, &error);
+                }
+                Some(Err(error))
+            }
         }
-        Some(result)
     }
 }

@@ -414,27 +414,8 @@ fn end_at_bad_frame(
 ) -> Result<()> {
     let base = tail.end;
     let offset = base + position as u64;
-    let valid_after = find_valid_frame_after(buffer, position, tail.next_lsn);
-    let synced = durable.is_some_and(|checkpoint| {
-        checkpoint.segment > tail.segment
-            || checkpoint.segment == tail.segment && checkpoint.offset > offset
-    });
-    // A wrong LSN or a bad tombstone passed every checksum: it is not a torn write.
-    let checked = matches!(
-        error,
-        FrameError::WrongLsn { .. } | FrameError::BadTombstone { .. }
-    );
-    if checked || valid_after.is_some() || synced {
-        let reason = match valid_after {
-            Some(at) => format!(
-                "{error}; a valid record follows at offset {}",
-                base + at as u64
-            ),
-            None if synced => {
-                format!("{error}, before the position the checkpoint recorded as synced")
-            }
-            None => error.to_string(),
-        };
+    let synced = synced_past(durable, tail.segment, offset);
+    if let Some(reason) = bad_frame_damage(buffer, position, base, tail.next_lsn, &error, synced) {
         return Err(Error::corruption(&tail.path, offset, reason));
     }
     let dropped = buffer.len() - position;
@@ -452,4 +433,43 @@ fn end_at_bad_frame(
         lsn: tail.next_lsn,
     });
     Ok(())
+}
+
+/// True when the checkpoint records the log as synced past `offset` of segment `segment`:
+/// a bad frame there is corruption even with nothing valid after it.
+pub fn synced_past(durable: Option<&Checkpoint>, segment: u64, offset: u64) -> bool {
+    durable.is_some_and(|checkpoint| {
+        checkpoint.segment > segment || checkpoint.segment == segment && checkpoint.offset > offset
+    })
+}
+
+/// Section 9's rule for the first bad frame of the last segment, at `position` of `rest` (that
+/// segment's bytes from file offset `base` to its end), where LSN `next_lsn` was expected: why
+/// it is corruption, or `None` when it is a torn tail, the unacknowledged end of a write a
+/// crash cut short. Recovery truncates a torn tail; a read-only reader ends the log there.
+pub fn bad_frame_damage(
+    rest: &[u8],
+    position: usize,
+    base: u64,
+    next_lsn: u64,
+    error: &FrameError,
+    synced: bool,
+) -> Option<String> {
+    let valid_after = find_valid_frame_after(rest, position, next_lsn);
+    // A wrong LSN or a bad tombstone passed every checksum: it is not a torn write.
+    let checked = matches!(
+        error,
+        FrameError::WrongLsn { .. } | FrameError::BadTombstone { .. }
+    );
+    match valid_after {
+        Some(at) => Some(format!(
+            "{error}; a valid record follows at offset {}",
+            base + at as u64
+        )),
+        None if synced => Some(format!(
+            "{error}, before the position the checkpoint recorded as synced"
+        )),
+        None if checked => Some(error.to_string()),
+        None => None,
+    }
 }
