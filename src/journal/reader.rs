@@ -292,10 +292,17 @@ impl Reader {
                     buffer,
                     position,
                     cursor_lsn,
-                }) => sealed_next(
-                    segment, blocks, block, buffer, position, cursor_lsn, next_lsn,
-                )?
-                .map_or(ActiveStep::End, ActiveStep::Record),
+                }) => {
+                    // The hot path of a replay: a record goes straight out.
+                    let next = sealed_next(
+                        segment, blocks, block, buffer, position, cursor_lsn, next_lsn,
+                    )?;
+                    if let Some(record) = next {
+                        self.next_lsn += 1;
+                        return Ok(Some(record));
+                    }
+                    ActiveStep::End
+                }
                 Some(Source::Active(cursor)) => cursor.next(next_lsn)?,
                 None => ActiveStep::End,
             };
