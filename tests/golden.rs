@@ -7,6 +7,8 @@
 //! `tests/golden/README.md`.
 
 mod common;
+#[path = "common/context_lib.rs"]
+mod context_lib;
 
 use agentrail::context::gc::{self, Policy};
 use agentrail::context::{
@@ -19,6 +21,7 @@ use agentrail::journal::{Durability, Journal, NewRecord, KIND_EVENT};
 use agentrail::recorder::Recorder;
 use agentrail::workspace::Workspace;
 use common::copy_dir;
+use context_lib::contents_and_kinds;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -1452,15 +1455,7 @@ fn assert_same_contexts(scratch: &Recorder, golden: &Recorder, pinner: &Pinner) 
                 .collect()
         };
         assert_eq!(ops(&before), ops(&after), "{name}");
-        let contents = |recorder: &Recorder| -> Vec<(String, CommitKind)> {
-            let agent = Agent::new(recorder, name, None);
-            let context = agent.context(None).unwrap();
-            context
-                .blocks
-                .into_iter()
-                .map(|block| (block.content, block.kind))
-                .collect()
-        };
+        let contents = |recorder: &Recorder| contents_and_kinds(&Agent::new(recorder, name, None));
         assert_eq!(contents(scratch), contents(golden), "{name}");
     }
 }
