@@ -18,42 +18,84 @@ use crate::error::{Error, Result};
 use crossbeam_channel::Receiver;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// How much of an active segment a reader fetches at a time.
 const ACTIVE_READ_CHUNK_BYTES: usize = 1024 * 1024;
-/// How many decompressed blocks a sealed segment's prefetch thread keeps ready.
-const PREFETCH_BLOCKS: usize = 4;
+/// How many decompressed blocks each of a sealed segment's prefetch threads keeps ready.
+const PREFETCH_BLOCKS: usize = 2;
+/// How many threads decompress a sealed segment's blocks: block `n` goes to thread
+/// `n % PREFETCH_THREADS`. Decompression is most of a replay's cost, and one thread of it
+/// could not keep the reader busy.
+const PREFETCH_THREADS: usize = 2;
 
-/// Decompresses a sealed segment's blocks, from `first_block` on, on a thread of its own, so
-/// that decompression (most of a replay's cost) overlaps checking and handing out records. The
-/// thread stops at the first error, at the last block, or when the reader is dropped.
-fn prefetch_blocks(
-    segment: SealedSegment,
-    first_block: usize,
-) -> Result<Receiver<Result<Vec<u8>>>> {
-    let (sender, receiver) = crossbeam_channel::bounded(PREFETCH_BLOCKS);
-    std::thread::Builder::new()
-        .name("agentrail-prefetch".into())
-        .spawn(move || {
-            for number in first_block..segment.blocks.len() {
-                let block = segment.block(number);
-                let failed = block.is_err();
-                if sender.send(block).is_err() || failed {
-                    break;
-                }
-            }
-        })
-        .map_err(|error| Error::io("starting a block prefetch thread", error))?;
-    Ok(receiver)
+/// A sealed segment's blocks, from `first_block` on, decompressed ahead of the reader on
+/// threads of their own, so that decompression overlaps checking and handing out records.
+/// Blocks come out in order. Each thread stops at its first error, at the last block, or when
+/// the prefetch is dropped; dropping it also waits for them, so no thread reads the segment's
+/// mapping after its reader is gone.
+struct BlockPrefetch {
+    /// One channel per thread; block `first_block + i` arrives on `threads[i % len]`.
+    threads: Vec<Receiver<Result<Vec<u8>>>>,
+    /// The threads, joined on drop.
+    handles: Vec<JoinHandle<()>>,
+    /// How many blocks the reader has taken.
+    taken: usize,
 }
 
-fn next_block(path: &Path, blocks: &Receiver<Result<Vec<u8>>>) -> Result<Vec<u8>> {
-    blocks.recv().map_err(|_| {
-        Error::io(
-            format!("reading {}", path.display()),
-            std::io::Error::other("the block prefetch thread stopped"),
-        )
-    })?
+impl BlockPrefetch {
+    fn start(segment: &SealedSegment, first_block: usize) -> Result<BlockPrefetch> {
+        let mut prefetch = BlockPrefetch {
+            threads: Vec::with_capacity(PREFETCH_THREADS),
+            handles: Vec::with_capacity(PREFETCH_THREADS),
+            taken: 0,
+        };
+        for thread in 0..PREFETCH_THREADS {
+            let (sender, receiver) = crossbeam_channel::bounded(PREFETCH_BLOCKS);
+            let segment = segment.clone();
+            let handle = std::thread::Builder::new()
+                .name("agentrail-prefetch".into())
+                .spawn(move || {
+                    let blocks = segment.blocks.len();
+                    for number in (first_block + thread..blocks).step_by(PREFETCH_THREADS) {
+                        let block = segment.block(number);
+                        let failed = block.is_err();
+                        if sender.send(block).is_err() || failed {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|error| Error::io("starting a block prefetch thread", error))?;
+            prefetch.threads.push(receiver);
+            prefetch.handles.push(handle);
+        }
+        Ok(prefetch)
+    }
+
+    /// The next block in order.
+    fn next(&mut self, path: &Path) -> Result<Vec<u8>> {
+        let receiver = &self.threads[self.taken % self.threads.len()];
+        self.taken += 1;
+        receiver.recv().map_err(|_| {
+            Error::io(
+                format!("reading {}", path.display()),
+                std::io::Error::other("the block prefetch thread stopped"),
+            )
+        })?
+    }
+}
+
+impl Drop for BlockPrefetch {
+    fn drop(&mut self) {
+        // Closing the channels makes each thread's next send fail; it then stops after the
+        // block in hand.
+        self.threads.clear();
+        for handle in self.handles.drain(..) {
+            // A prefetch thread that panicked has nothing left to report: the reader got an
+            // error or was done with the segment.
+            let _ = handle.join();
+        }
+    }
 }
 
 /// One record as stored: its LSN, kind, flags and payload bytes.
@@ -68,7 +110,7 @@ pub struct Record {
 enum Source {
     Sealed {
         segment: SealedSegment,
-        blocks: Receiver<Result<Vec<u8>>>,
+        blocks: BlockPrefetch,
         block: usize,
         buffer: Vec<u8>,
         position: usize,
@@ -242,8 +284,8 @@ impl Reader {
                 return Err(Error::corruption(&path, segment.file_bytes(), format!("segment ends at LSN {}, before LSN {} which the next segment should start with", segment.footer.last_lsn, self.next_lsn)));
             }
             let block = segment.block_for(self.next_lsn);
-            let blocks = prefetch_blocks(segment.clone(), block)?;
-            let buffer = next_block(&path, &blocks)?;
+            let mut blocks = BlockPrefetch::start(&segment, block)?;
+            let buffer = blocks.next(&path)?;
             let cursor_lsn = segment.blocks[block].first_lsn;
             return Ok(Some(Source::Sealed {
                 segment,
@@ -370,7 +412,7 @@ impl Reader {
 /// The next record at or after `next_lsn` from a sealed segment, or `None` at its end.
 fn sealed_next(
     segment: &SealedSegment,
-    blocks: &Receiver<Result<Vec<u8>>>,
+    blocks: &mut BlockPrefetch,
     block: &mut usize,
     buffer: &mut Vec<u8>,
     position: &mut usize,
@@ -383,7 +425,7 @@ fn sealed_next(
                 return Ok(None);
             }
             *block += 1;
-            *buffer = next_block(&segment.path, blocks)?;
+            *buffer = blocks.next(&segment.path)?;
             *position = 0;
         }
         let frame = decode_frame(buffer, *position, *cursor_lsn).map_err(|error| {
