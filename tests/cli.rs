@@ -498,6 +498,35 @@ fn append_rejects_every_malformed_event_naming_line_and_field_and_writes_nothing
 }
 
 #[test]
+fn append_takes_the_object_after_json_as_the_event() {
+    let dir = Dir::initialized();
+    dir.command()
+        .args(["append", "--json", &event(1)])
+        .assert()
+        .success()
+        .stdout("{\"lsns\":[1]}\n");
+    dir.command()
+        .args(["append", "--json"])
+        .write_stdin(event(2))
+        .assert()
+        .success()
+        .stdout("{\"lsns\":[2]}\n");
+    let output = dir.run(&["append", "--json", "{\"type\":\"action\"}"]);
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("field `data`"),
+        "{}",
+        stderr(&output)
+    );
+    let indexes: Vec<_> = dir
+        .export()
+        .iter()
+        .map(|e| e["data"]["index"].clone())
+        .collect();
+    assert_eq!(indexes, [1, 2]);
+}
+
+#[test]
 fn append_rejects_a_bad_json_argument() {
     let dir = Dir::initialized();
     for (name, bad, field) in bad_events() {

@@ -19,6 +19,7 @@ mod verify;
 use agentrail::journal::{Durability, Journal};
 use agentrail::workspace::Workspace;
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -54,7 +55,8 @@ enum Command {
     /// Append events: JSON objects, one per line on stdin, or one given with --event. Prints
     /// the assigned LSNs once they are durable.
     Append {
-        /// One event as a JSON object, instead of stdin.
+        /// One event as a JSON object, instead of stdin. `--json OBJECT` says the same and
+        /// prints the LSN as JSON.
         #[arg(long, value_name = "OBJECT")]
         event: Option<String>,
     },
@@ -213,9 +215,33 @@ impl From<std::io::Error> for CliError {
 
 pub type CliResult = Result<(), CliError>;
 
+/// Reads `append --json OBJECT` as `append --json --event OBJECT`: the journal's first CLI took
+/// the event after `--json`, before `--json` became every command's switch for JSON output.
+/// Only an argument that starts with `{` is taken, so `--json` before anything else still
+/// only switches the output.
+fn append_json_object_as_event(mut args: Vec<OsString>) -> Vec<OsString> {
+    let subcommand = args.iter().skip(1).position(|arg| arg != "--json");
+    if subcommand.is_none_or(|index| args[index + 1] != "append") {
+        return args;
+    }
+    let mut index = 1;
+    while index + 1 < args.len() {
+        let object = args[index + 1]
+            .to_string_lossy()
+            .trim_start()
+            .starts_with('{');
+        if args[index] == "--json" && object {
+            args.insert(index + 1, OsString::from("--event"));
+            index += 1;
+        }
+        index += 1;
+    }
+    args
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(append_json_object_as_event(std::env::args_os().collect()));
     let json = cli.json;
     let result = match cli.command {
         Command::Init { segment_bytes } => init::run(segment_bytes, json),
@@ -392,5 +418,48 @@ fn report_recovery(journal: &Journal) {
             torn.offset,
             torn.lsn
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_json_object_as_event;
+    use std::ffi::OsString;
+
+    fn rewrite(args: &[&str]) -> Vec<OsString> {
+        append_json_object_as_event(args.iter().map(OsString::from).collect())
+    }
+
+    fn args(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn append_json_with_an_object_is_append_json_event() {
+        let event = r#"{"type":"x","data":{}}"#;
+        let expected = args(&["agentrail", "append", "--json", "--event", event]);
+        assert_eq!(rewrite(&["agentrail", "append", "--json", event]), expected);
+        let expected = args(&["agentrail", "--json", "append", "--json", "--event", event]);
+        assert_eq!(
+            rewrite(&["agentrail", "--json", "append", "--json", event]),
+            expected
+        );
+    }
+
+    #[test]
+    fn other_uses_of_json_are_left_alone() {
+        let event = r#"{"type":"x","data":{}}"#;
+        for unchanged in [
+            &["agentrail", "append", "--json"][..],
+            &["agentrail", "--json", "append"],
+            &["agentrail", "append", "--json", "--event", event],
+            &["agentrail", "append", "--event", event, "--json"],
+            &["agentrail", "show", "--json", "{"],
+            &["agentrail", "commit", "--json", "--content", "{"],
+            &["agentrail", "--json", "--json"],
+            &["agentrail"],
+        ] {
+            assert_eq!(rewrite(unchanged), args(unchanged), "{unchanged:?}");
+        }
     }
 }
