@@ -188,6 +188,25 @@ fn commits_of_another_agent_do_not_resolve() {
     assert!(matches!(error, ContextError::OtherAgent { .. }), "{error}");
 }
 
+#[test]
+fn a_target_on_an_append_or_a_pin_is_refused_and_records_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    let before = recorder.journal().last_lsn();
+    for kind in [CommitKind::Append, CommitKind::Pin] {
+        let error = context_error(agent.commit(request(kind, "x", Some(&base))).unwrap_err());
+        assert!(
+            matches!(error, ContextError::TargetWithoutEdit { .. }),
+            "{error}"
+        );
+    }
+    assert_eq!(recorder.journal().last_lsn(), before);
+    assert_eq!(agent.graph().unwrap().rejected(), 0);
+    assert_eq!(contents(&agent), ["base"]);
+}
+
 /// Commit events imported as the previous issue's import accepts them: no parents, fixed
 /// times, so ids are the same on every run.
 fn imported_commits(count: usize) -> Vec<Event> {

@@ -168,6 +168,12 @@ impl<'r> Agent<'r> {
             .into_iter()
             .collect();
         let target = match &request.target {
+            Some(_) if request.kind != CommitKind::Edit => {
+                return Err(ContextError::TargetWithoutEdit {
+                    kind: request.kind.as_str().to_owned(),
+                }
+                .into())
+            }
             Some(rev) => Some(self.target_in_context(&graph, rev, parents.first())?),
             None => None,
         };
