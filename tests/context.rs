@@ -139,6 +139,8 @@ fn branch_switch_checkout_and_reset() {
     for (result, field) in [
         (agent.branch("copy", None), "exists"),
         (agent.branch("bad name", None), "name"),
+        // ".." would split a range (`compress a..b..main`) in the wrong place.
+        (agent.branch("a..b", None), "name"),
         (agent.switch("nowhere"), "unknown"),
         (agent.checkout("zzzz"), "hex"),
         (agent.checkout("abc"), "short"),

@@ -158,7 +158,7 @@ pub enum ContextError {
     UnknownBranch { agent: String, name: String },
     #[error("agent {agent:?} already has a branch {name:?}")]
     BranchExists { agent: String, name: String },
-    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
+    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, no \"..\", not starting with '-'")]
     BadBranchName { name: String },
     #[error("agent {agent:?} has no commit yet (HEAD is on the unborn branch {branch:?})")]
     Unborn { agent: String, branch: String },

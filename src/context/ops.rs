@@ -21,6 +21,9 @@ use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// What separates FROM and TO in a range (`compress`, `reorder`), so no new branch name holds it.
+pub const RANGE_SEPARATOR: &str = "..";
+
 /// What `commit` records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitRequest {
@@ -321,7 +324,7 @@ impl<'r> Agent<'r> {
     pub fn branch(&self, name: &str, at: Option<&str>) -> Result<Refs> {
         let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(&self.name);
-        if !is_branch_name(name) {
+        if !is_branch_name(name) || name.contains(RANGE_SEPARATOR) {
             return Err(ContextError::BadBranchName {
                 name: name.to_owned(),
             }

@@ -20,7 +20,7 @@ use super::graph::{Commit, Graph};
 use super::lock::RefLock;
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
 use super::merge::{resolve_conflicts, side, BlockRoots, Conflict, Generated, Resolver};
-use super::ops::{Agent, NewCommit};
+use super::ops::{Agent, NewCommit, RANGE_SEPARATOR};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
 use crate::event::Event;
@@ -242,7 +242,7 @@ impl Agent<'_> {
             reason: reason.to_owned(),
         };
         let (from, to) = text
-            .split_once("..")
+            .split_once(RANGE_SEPARATOR)
             .ok_or_else(|| bad("write it FROM..TO (or ..TO from the first commit)"))?;
         if to.is_empty() {
             return Err(bad("TO is missing").into());
