@@ -227,6 +227,9 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
         (&["branch", "bad name"], "bad name"),
         (&["switch", "nowhere"], "nowhere"),
         (&["checkout", "xyz!"], "xyz!"),
+        // A mistyped branch name is named as one, not only as a bad commit id prefix.
+        (&["merge", "nowhere"], "no branch \"nowhere\""),
+        (&["diff", "main", "nowhere"], "no branch \"nowhere\""),
         (&["checkout", "abc"], "at least 4 hex digits"),
     ] {
         let output = dir.run(args);

@@ -139,7 +139,8 @@ pub enum ContextError {
         "commit id prefix {prefix:?} must be at least {COMMIT_PREFIX_HEX_DIGITS_MIN} hex digits"
     )]
     PrefixTooShort { prefix: String },
-    #[error("{text:?} is not a commit id prefix: only the hex digits 0-9 and a-f")]
+    /// Every revision is looked up as a branch first, so the text names no branch either.
+    #[error("no branch {text:?}, and it is not a commit id prefix: only the hex digits 0-9 and a-f")]
     NotHex { text: String },
     #[error("no commit {prefix} in this journal")]
     UnknownCommit { prefix: String },
