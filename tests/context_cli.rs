@@ -230,6 +230,10 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
         // A mistyped branch name is named as one, not only as a bad commit id prefix.
         (&["merge", "nowhere"], "no branch \"nowhere\""),
         (&["diff", "main", "nowhere"], "no branch \"nowhere\""),
+        // Options of one form of `log` are refused in the other, not silently ignored.
+        (&["log", "-n", "2"], "--max-count"),
+        (&["log", "--oneline", "--last", "2"], "--last"),
+        (&["log", "--graph", "--type", "commit"], "--type"),
         (&["checkout", "abc"], "at least 4 hex digits"),
     ] {
         let output = dir.run(args);

@@ -17,16 +17,19 @@ const LOG_EVENTS_DEFAULT: usize = 20;
 /// Events of the open session `resume` shows.
 const RESUME_EVENTS: usize = 10;
 
+/// `log` lists events, or with `--graph`, `--oneline` or `--all` the agent's context commits; the options
+/// of one form are refused in the other rather than ignored.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("context_form").args(["graph", "oneline", "all"]).multiple(true))]
 pub struct LogArgs {
     /// Show the last N events (default 20).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "context_form")]
     last: Option<usize>,
     /// Only events of this type.
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "context_form")]
     event_type: Option<String>,
     /// Only events of this session.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "context_form")]
     session: Option<String>,
     /// List the agent's context commits as a graph, newest first.
     #[arg(long)]
@@ -38,7 +41,7 @@ pub struct LogArgs {
     #[arg(long)]
     all: bool,
     /// With --graph, --oneline or --all: only the N newest commits.
-    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    #[arg(short = 'n', long = "max-count", value_name = "N", requires = "context_form")]
     max_count: Option<usize>,
     /// The agent whose context commits to list.
     #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT)]
