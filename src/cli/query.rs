@@ -41,7 +41,12 @@ pub struct LogArgs {
     #[arg(long)]
     all: bool,
     /// With --graph, --oneline or --all: only the N newest commits.
-    #[arg(short = 'n', long = "max-count", value_name = "N", requires = "context_form")]
+    #[arg(
+        short = 'n',
+        long = "max-count",
+        value_name = "N",
+        requires = "context_form"
+    )]
     max_count: Option<usize>,
     /// The agent whose context commits to list.
     #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT)]

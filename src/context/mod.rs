@@ -140,7 +140,9 @@ pub enum ContextError {
     )]
     PrefixTooShort { prefix: String },
     /// Every revision is looked up as a branch first, so the text names no branch either.
-    #[error("no branch {text:?}, and it is not a commit id prefix: only the hex digits 0-9 and a-f")]
+    #[error(
+        "no branch {text:?}, and it is not a commit id prefix: only the hex digits 0-9 and a-f"
+    )]
     NotHex { text: String },
     #[error("no commit {prefix} in this journal")]
     UnknownCommit { prefix: String },
