@@ -620,6 +620,30 @@ fn a_summarizer_that_prints_nothing_fails_the_compression_and_records_nothing() 
     assert_eq!(contents(&agent), ["base", "long story", "more of it"]);
 }
 
+#[test]
+fn a_commit_whose_content_was_purged_is_not_replayed_with_its_placeholder_as_content() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let leaked = append(&agent, "a secret");
+    let base = append(&agent, "base");
+    agentrail::context::gc::purge(&recorder, &[1]).unwrap();
+    let last_lsn = recorder.journal().last_lsn();
+    let tokens = agent.context(None).unwrap().tokens;
+    let order = [base[..8].to_owned(), leaked[..8].to_owned()];
+    let error = context_error(
+        agent
+            .reorder(&format!("..{}", &base[..8]), &order, false)
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(error, ContextError::ContentRemoved { ref id } if *id == leaked),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last_lsn);
+    assert_eq!(agent.context(None).unwrap().tokens, tokens);
+}
+
 /// The context after the resolver merged both conflicts of the fixture: the edited block and
 /// the pin, each resolved once.
 fn assert_both_conflicts_resolved(agent: &Agent<'_>) {

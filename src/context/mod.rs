@@ -213,6 +213,8 @@ pub enum ContextError {
         merge: String,
         op: String,
     },
+    #[error("commit {id}'s content was removed by gc or purge, so it cannot be replayed; nothing was recorded")]
+    ContentRemoved { id: String },
     #[error("--order: {reason}")]
     BadOrder { reason: String },
     #[error("the edit {edit} would come before its target {target} (with force it keeps its old target and changes nothing)")]
