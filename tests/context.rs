@@ -673,10 +673,13 @@ fn step_commit(
     let target = (kind == CommitKind::Edit)
         .then(|| model.pick(target))
         .flatten();
+    // An edit's target is in the context at HEAD and brings a block (a merge brings none).
     let valid = kind != CommitKind::Edit
         || target.as_ref().is_some_and(|t| {
-            head.as_deref()
-                .is_some_and(|head| model.is_ancestor(t, head))
+            model.commits[t].parents.len() < 2
+                && head
+                    .as_deref()
+                    .is_some_and(|head| model.is_ancestor(t, head))
         });
     let result = agent.commit(request(kind, content, target.as_deref()));
     prop_assert_eq!(

@@ -83,6 +83,36 @@ fn a_clean_merge_has_two_parents_adds_no_block_and_keeps_identical_blocks_once()
 }
 
 #[test]
+fn an_edit_of_a_merge_commit_which_adds_no_block_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    append(&agent, "ours");
+    agent.switch("topic").unwrap();
+    append(&agent, "theirs");
+    agent.switch("main").unwrap();
+    let MergeOutcome::Merged { merge, .. } = agent.merge("topic", None, None).unwrap() else {
+        panic!("expected a merge commit");
+    };
+    let last = recorder.journal().last_lsn();
+    let request = CommitRequest {
+        kind: CommitKind::Edit,
+        message: "edit".into(),
+        content: "changed".into(),
+        target: Some(merge.id[..8].to_owned()),
+        tokens: None,
+    };
+    let error = context_error(agent.commit(request).unwrap_err());
+    assert!(
+        matches!(error, ContextError::TargetIsMerge { ref target } if *target == merge.id),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(contents(&agent), ["base", "ours", "theirs"]);
+}
+
+#[test]
 fn merging_a_descendant_fast_forwards() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);

@@ -167,6 +167,8 @@ pub enum ContextError {
     Unborn { agent: String, branch: String },
     #[error("the edit's target {target} is not in the context at HEAD")]
     TargetNotInContext { target: String },
+    #[error("the edit's target {target} is a merge commit, which adds no block to edit")]
+    TargetIsMerge { target: String },
     #[error("a {kind} commit takes no target: only an edit replaces another commit's content")]
     TargetWithoutEdit { kind: String },
     #[error("agent {agent:?} has no ref move to undo")]

@@ -311,9 +311,16 @@ impl<'r> Agent<'r> {
         Ok(written)
     }
 
-    /// The full id of an edit's target, which must be in the context at `head`.
+    /// The full id of an edit's target, which must be in the context at `head` and bring a
+    /// block (a merge commit brings none).
     fn target_in_context(&self, graph: &Graph, rev: &str, head: Option<&String>) -> Result<String> {
         let target = self.resolve(graph, rev)?;
+        if graph
+            .commit(&target)
+            .is_some_and(|commit| commit.parents.len() > 1)
+        {
+            return Err(ContextError::TargetIsMerge { target }.into());
+        }
         match head {
             Some(head) if graph.is_ancestor(&target, head) => Ok(target),
             _ => Err(ContextError::TargetNotInContext { target }.into()),
