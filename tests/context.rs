@@ -209,6 +209,21 @@ fn a_target_on_an_append_or_a_pin_is_refused_and_records_nothing() {
     assert_eq!(contents(&agent), ["base"]);
 }
 
+#[test]
+fn a_prefix_longer_than_an_id_names_no_commit() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let id = append(&agent, "base");
+    for longer in [format!("{id}0"), format!("{id}{id}")] {
+        let error = context_error(agent.checkout(&longer).unwrap_err());
+        assert!(
+            matches!(error, ContextError::UnknownCommit { .. }),
+            "{error}"
+        );
+    }
+}
+
 /// Commit events imported as the previous issue's import accepts them: no parents, fixed
 /// times, so ids are the same on every run.
 fn imported_commits(count: usize) -> Vec<Event> {
