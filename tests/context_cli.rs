@@ -442,6 +442,13 @@ fn agents_have_separate_contexts() {
     assert_eq!(text(&output.stdout), "coder's\n");
     let planner = dir.json(&["log", "--oneline", "--agent", "planner"]);
     assert_eq!(planner["commits"].as_array().unwrap().len(), 1);
+    // `status` takes --agent as every context command does, over AGENTRAIL_AGENT.
+    let status = dir.run_env(
+        &["status", "--json", "--agent", "planner"],
+        &[("AGENTRAIL_AGENT", "coder")],
+    );
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["context"]["agent"], json!("planner"));
 }
 
 #[test]

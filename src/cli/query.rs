@@ -382,7 +382,7 @@ pub fn tokens(by: Option<TokensBy>, json: bool) -> CliResult {
     })
 }
 
-pub fn status(json: bool) -> CliResult {
+pub fn status(agent: Option<String>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let stats = recorder.load::<Stats>()?.state;
     let tokens = recorder.load::<Tokens>()?.state;
@@ -391,7 +391,9 @@ pub fn status(json: bool) -> CliResult {
         None => None,
     };
     let journal_dir = recorder.workspace().journal_dir();
-    let agent = super::env_agent().unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
+    let agent = agent
+        .or_else(super::env_agent)
+        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
     let context = super::context::status_context(&recorder, &agent)?;
     recorder.close();
     let value = json!({
