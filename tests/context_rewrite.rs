@@ -672,6 +672,17 @@ fn a_commit_whose_content_was_purged_is_not_replayed_with_its_placeholder_as_con
     );
     assert_eq!(recorder.journal().last_lsn(), last_lsn);
     assert_eq!(agent.context(None).unwrap().tokens, tokens);
+    // Nor is a purged pin kept verbatim by a compression that respects pins.
+    let pin = commit(&agent, CommitKind::Pin, "rule", "a pinned secret", None);
+    let to = append(&agent, "after");
+    agentrail::context::gc::purge(&recorder, &[recorder.journal().last_lsn() - 1]).unwrap();
+    let last_lsn = recorder.journal().last_lsn();
+    let range = format!("{}..{}", &base[..8], &to[..8]);
+    let error = agent
+        .compress(&range, true, None, &mut summarized("summary"))
+        .unwrap_err();
+    assert!(matches!(context_error(error), ContextError::ContentRemoved { ref id } if *id == pin),);
+    assert_eq!(recorder.journal().last_lsn(), last_lsn);
 }
 
 /// The context after the resolver merged both conflicts of the fixture: the edited block and

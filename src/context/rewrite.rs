@@ -149,6 +149,7 @@ impl Agent<'_> {
         let kept: HashSet<&str> = pins.iter().map(|pin| pin.id.as_str()).collect();
         check_cut(&graph, &cut, &in_range, &kept)?;
         replayable(&graph, &cut.later)?;
+        pins_replayable(&graph, &pins)?;
         let generated = summarize(&CompressInput {
             from: cut.from.clone(),
             to: cut.to.clone(),
@@ -416,6 +417,16 @@ fn replayable(graph: &Graph, commits: &[&Commit]) -> Result<(), ContextError> {
         Some(removed) => Err(ContextError::ContentRemoved {
             id: removed.id.clone(),
         }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses to keep a pinned block whose content (its commit's, or its last edit's) gc or
+/// purge removed, as [`replayable`] does for commits.
+fn pins_replayable(graph: &Graph, pins: &[Block]) -> Result<(), ContextError> {
+    let shown_by = |pin: &Block| pin.edited_by.clone().unwrap_or_else(|| pin.id.clone());
+    match pins.iter().map(shown_by).find(|id| graph.is_removed(id)) {
+        Some(id) => Err(ContextError::ContentRemoved { id }),
         None => Ok(()),
     }
 }
