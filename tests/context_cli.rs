@@ -249,6 +249,18 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
             text(&output.stderr)
         );
     }
+    // An empty agent name (`--agent "$UNSET"`, or AGENTRAIL_AGENT left empty) names no agent:
+    // it does not start a context of agent "".
+    let output = dir.run(&["commit", "-m", "x", "--content", "y", "--agent", ""]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    for args in [
+        &["commit", "-m", "x", "--content", "y"][..],
+        &["log", "--oneline"],
+    ] {
+        let output = dir.run_env(args, &[("AGENTRAIL_AGENT", "")]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("AGENTRAIL_AGENT"));
+    }
     assert_eq!(dir.export().len(), before);
     let nothing = Dir::initialized_with_sync(Some("never"));
     let output = nothing.run(&["undo"]);

@@ -49,7 +49,7 @@ pub struct LogArgs {
     )]
     max_count: Option<usize>,
     /// The agent whose context commits to list.
-    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT)]
+    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT, value_parser = super::context::agent_name)]
     agent: String,
 }
 
