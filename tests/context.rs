@@ -139,6 +139,8 @@ fn branch_switch_checkout_and_reset() {
     for (result, field) in [
         (agent.branch("copy", None), "exists"),
         (agent.branch("bad name", None), "name"),
+        // ".." would split a range (`compress a..b..main`) in the wrong place.
+        (agent.branch("a..b", None), "name"),
         (agent.switch("nowhere"), "unknown"),
         (agent.checkout("zzzz"), "hex"),
         (agent.checkout("abc"), "short"),
@@ -186,6 +188,40 @@ fn commits_of_another_agent_do_not_resolve() {
     let agent = Agent::new(&recorder, "main", None);
     let error = context_error(agent.checkout(&theirs).unwrap_err());
     assert!(matches!(error, ContextError::OtherAgent { .. }), "{error}");
+}
+
+#[test]
+fn a_target_on_an_append_or_a_pin_is_refused_and_records_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    let before = recorder.journal().last_lsn();
+    for kind in [CommitKind::Append, CommitKind::Pin] {
+        let error = context_error(agent.commit(request(kind, "x", Some(&base))).unwrap_err());
+        assert!(
+            matches!(error, ContextError::TargetWithoutEdit { .. }),
+            "{error}"
+        );
+    }
+    assert_eq!(recorder.journal().last_lsn(), before);
+    assert_eq!(agent.graph().unwrap().rejected(), 0);
+    assert_eq!(contents(&agent), ["base"]);
+}
+
+#[test]
+fn a_prefix_longer_than_an_id_names_no_commit() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let id = append(&agent, "base");
+    for longer in [format!("{id}0"), format!("{id}{id}")] {
+        let error = context_error(agent.checkout(&longer).unwrap_err());
+        assert!(
+            matches!(error, ContextError::UnknownCommit { .. }),
+            "{error}"
+        );
+    }
 }
 
 /// Commit events imported as the previous issue's import accepts them: no parents, fixed
@@ -652,10 +688,13 @@ fn step_commit(
     let target = (kind == CommitKind::Edit)
         .then(|| model.pick(target))
         .flatten();
+    // An edit's target is in the context at HEAD and brings a block (a merge brings none).
     let valid = kind != CommitKind::Edit
         || target.as_ref().is_some_and(|t| {
-            head.as_deref()
-                .is_some_and(|head| model.is_ancestor(t, head))
+            model.commits[t].parents.len() < 2
+                && head
+                    .as_deref()
+                    .is_some_and(|head| model.is_ancestor(t, head))
         });
     let result = agent.commit(request(kind, content, target.as_deref()));
     prop_assert_eq!(

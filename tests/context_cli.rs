@@ -227,6 +227,13 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
         (&["branch", "bad name"], "bad name"),
         (&["switch", "nowhere"], "nowhere"),
         (&["checkout", "xyz!"], "xyz!"),
+        // A mistyped branch name is named as one, not only as a bad commit id prefix.
+        (&["merge", "nowhere"], "no branch \"nowhere\""),
+        (&["diff", "main", "nowhere"], "no branch \"nowhere\""),
+        // Options of one form of `log` are refused in the other, not silently ignored.
+        (&["log", "-n", "2"], "--max-count"),
+        (&["log", "--oneline", "--last", "2"], "--last"),
+        (&["log", "--graph", "--type", "commit"], "--type"),
         (&["checkout", "abc"], "at least 4 hex digits"),
     ] {
         let output = dir.run(args);
@@ -241,6 +248,18 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
             "{args:?}: {}",
             text(&output.stderr)
         );
+    }
+    // An empty agent name (`--agent "$UNSET"`, or AGENTRAIL_AGENT left empty) names no agent:
+    // it does not start a context of agent "".
+    let output = dir.run(&["commit", "-m", "x", "--content", "y", "--agent", ""]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    for args in [
+        &["commit", "-m", "x", "--content", "y"][..],
+        &["log", "--oneline"],
+    ] {
+        let output = dir.run_env(args, &[("AGENTRAIL_AGENT", "")]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("AGENTRAIL_AGENT"));
     }
     assert_eq!(dir.export().len(), before);
     let nothing = Dir::initialized_with_sync(Some("never"));
@@ -435,6 +454,13 @@ fn agents_have_separate_contexts() {
     assert_eq!(text(&output.stdout), "coder's\n");
     let planner = dir.json(&["log", "--oneline", "--agent", "planner"]);
     assert_eq!(planner["commits"].as_array().unwrap().len(), 1);
+    // `status` takes --agent as every context command does, over AGENTRAIL_AGENT.
+    let status = dir.run_env(
+        &["status", "--json", "--agent", "planner"],
+        &[("AGENTRAIL_AGENT", "coder")],
+    );
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["context"]["agent"], json!("planner"));
 }
 
 #[test]

@@ -83,6 +83,36 @@ fn a_clean_merge_has_two_parents_adds_no_block_and_keeps_identical_blocks_once()
 }
 
 #[test]
+fn an_edit_of_a_merge_commit_which_adds_no_block_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    append(&agent, "ours");
+    agent.switch("topic").unwrap();
+    append(&agent, "theirs");
+    agent.switch("main").unwrap();
+    let MergeOutcome::Merged { merge, .. } = agent.merge("topic", None, None).unwrap() else {
+        panic!("expected a merge commit");
+    };
+    let last = recorder.journal().last_lsn();
+    let request = CommitRequest {
+        kind: CommitKind::Edit,
+        message: "edit".into(),
+        content: "changed".into(),
+        target: Some(merge.id[..8].to_owned()),
+        tokens: None,
+    };
+    let error = context_error(agent.commit(request).unwrap_err());
+    assert!(
+        matches!(error, ContextError::TargetIsMerge { ref target } if *target == merge.id),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(contents(&agent), ["base", "ours", "theirs"]);
+}
+
+#[test]
 fn merging_a_descendant_fast_forwards() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);
@@ -618,6 +648,41 @@ fn a_summarizer_that_prints_nothing_fails_the_compression_and_records_nothing() 
     );
     assert_eq!(recorder.journal().last_lsn(), last_lsn);
     assert_eq!(contents(&agent), ["base", "long story", "more of it"]);
+}
+
+#[test]
+fn a_commit_whose_content_was_purged_is_not_replayed_with_its_placeholder_as_content() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let leaked = append(&agent, "a secret");
+    let base = append(&agent, "base");
+    agentrail::context::gc::purge(&recorder, &[1]).unwrap();
+    let last_lsn = recorder.journal().last_lsn();
+    let tokens = agent.context(None).unwrap().tokens;
+    let order = [base[..8].to_owned(), leaked[..8].to_owned()];
+    let error = context_error(
+        agent
+            .reorder(&format!("..{}", &base[..8]), &order, false)
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(error, ContextError::ContentRemoved { ref id } if *id == leaked),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last_lsn);
+    assert_eq!(agent.context(None).unwrap().tokens, tokens);
+    // Nor is a purged pin kept verbatim by a compression that respects pins.
+    let pin = commit(&agent, CommitKind::Pin, "rule", "a pinned secret", None);
+    let to = append(&agent, "after");
+    agentrail::context::gc::purge(&recorder, &[recorder.journal().last_lsn() - 1]).unwrap();
+    let last_lsn = recorder.journal().last_lsn();
+    let range = format!("{}..{}", &base[..8], &to[..8]);
+    let error = agent
+        .compress(&range, true, None, &mut summarized("summary"))
+        .unwrap_err();
+    assert!(matches!(context_error(error), ContextError::ContentRemoved { ref id } if *id == pin),);
+    assert_eq!(recorder.journal().last_lsn(), last_lsn);
 }
 
 /// The context after the resolver merged both conflicts of the fixture: the edited block and

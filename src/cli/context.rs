@@ -23,8 +23,19 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args)]
 pub struct AgentArg {
     /// The agent whose context this is.
-    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = DEFAULT_AGENT)]
+    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = DEFAULT_AGENT, value_parser = agent_name)]
     pub agent: String,
+}
+
+/// An agent name given with `--agent` or `AGENTRAIL_AGENT`: refused when empty (as from
+/// `--agent "$UNSET"`), which would otherwise start the context of an agent named "".
+pub fn agent_name(name: &str) -> Result<String, String> {
+    match name {
+        "" => Err(
+            "an agent name is not empty (unset AGENTRAIL_AGENT rather than leave it empty)".into(),
+        ),
+        name => Ok(name.to_owned()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -50,8 +50,12 @@ enum Command {
         #[arg(long, default_value_t = agentrail::journal::SEGMENT_BYTES_DEFAULT)]
         segment_bytes: u64,
     },
-    /// The journal, the current session and the token totals.
-    Status,
+    /// The journal, the current session and the token totals, and the agent's context.
+    Status {
+        /// The agent whose context to show (else AGENTRAIL_AGENT, else main).
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
+    },
     /// Append events: JSON objects, one per line on stdin, or one given with --event. Prints
     /// the assigned LSNs once they are durable.
     Append {
@@ -245,7 +249,7 @@ pub fn run() -> i32 {
     let json = cli.json;
     let result = match cli.command {
         Command::Init { segment_bytes } => init::run(segment_bytes, json),
-        Command::Status => query::status(json),
+        Command::Status { agent } => query::status(agent, json),
         Command::Append { .. } | Command::Import { .. } if recording_off() => Ok(()),
         Command::Append { event } => append::run(event, json),
         Command::Import { file } => import::run(&file, json),

@@ -17,16 +17,19 @@ const LOG_EVENTS_DEFAULT: usize = 20;
 /// Events of the open session `resume` shows.
 const RESUME_EVENTS: usize = 10;
 
+/// `log` lists events, or with `--graph`, `--oneline` or `--all` the agent's context commits; the options
+/// of one form are refused in the other rather than ignored.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("context_form").args(["graph", "oneline", "all"]).multiple(true))]
 pub struct LogArgs {
     /// Show the last N events (default 20).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "context_form")]
     last: Option<usize>,
     /// Only events of this type.
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "context_form")]
     event_type: Option<String>,
     /// Only events of this session.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "context_form")]
     session: Option<String>,
     /// List the agent's context commits as a graph, newest first.
     #[arg(long)]
@@ -38,10 +41,15 @@ pub struct LogArgs {
     #[arg(long)]
     all: bool,
     /// With --graph, --oneline or --all: only the N newest commits.
-    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    #[arg(
+        short = 'n',
+        long = "max-count",
+        value_name = "N",
+        requires = "context_form"
+    )]
     max_count: Option<usize>,
     /// The agent whose context commits to list.
-    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT)]
+    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT, value_parser = super::context::agent_name)]
     agent: String,
 }
 
@@ -374,7 +382,7 @@ pub fn tokens(by: Option<TokensBy>, json: bool) -> CliResult {
     })
 }
 
-pub fn status(json: bool) -> CliResult {
+pub fn status(agent: Option<String>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let stats = recorder.load::<Stats>()?.state;
     let tokens = recorder.load::<Tokens>()?.state;
@@ -383,7 +391,9 @@ pub fn status(json: bool) -> CliResult {
         None => None,
     };
     let journal_dir = recorder.workspace().journal_dir();
-    let agent = super::env_agent().unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
+    let agent = agent
+        .or_else(super::env_agent)
+        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
     let context = super::context::status_context(&recorder, &agent)?;
     recorder.close();
     let value = json!({

@@ -139,7 +139,10 @@ pub enum ContextError {
         "commit id prefix {prefix:?} must be at least {COMMIT_PREFIX_HEX_DIGITS_MIN} hex digits"
     )]
     PrefixTooShort { prefix: String },
-    #[error("{text:?} is not a commit id prefix: only the hex digits 0-9 and a-f")]
+    /// Every revision is looked up as a branch first, so the text names no branch either.
+    #[error(
+        "no branch {text:?}, and it is not a commit id prefix: only the hex digits 0-9 and a-f"
+    )]
     NotHex { text: String },
     #[error("no commit {prefix} in this journal")]
     UnknownCommit { prefix: String },
@@ -158,12 +161,16 @@ pub enum ContextError {
     UnknownBranch { agent: String, name: String },
     #[error("agent {agent:?} already has a branch {name:?}")]
     BranchExists { agent: String, name: String },
-    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
+    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, no \"..\", not starting with '-'")]
     BadBranchName { name: String },
     #[error("agent {agent:?} has no commit yet (HEAD is on the unborn branch {branch:?})")]
     Unborn { agent: String, branch: String },
     #[error("the edit's target {target} is not in the context at HEAD")]
     TargetNotInContext { target: String },
+    #[error("the edit's target {target} is a merge commit, which adds no block to edit")]
+    TargetIsMerge { target: String },
+    #[error("a {kind} commit takes no target: only an edit replaces another commit's content")]
+    TargetWithoutEdit { kind: String },
     #[error("agent {agent:?} has no ref move to undo")]
     NothingToUndo { agent: String },
     #[error("commit {id} names the id it must have wrong (it hashes to {computed})")]
@@ -208,6 +215,8 @@ pub enum ContextError {
         merge: String,
         op: String,
     },
+    #[error("commit {id}'s content was removed by gc or purge, so it cannot be replayed; nothing was recorded")]
+    ContentRemoved { id: String },
     #[error("--order: {reason}")]
     BadOrder { reason: String },
     #[error("the edit {edit} would come before its target {target} (with force it keeps its old target and changes nothing)")]

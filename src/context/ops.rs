@@ -21,6 +21,9 @@ use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// What separates FROM and TO in a range (`compress`, `reorder`), so no new branch name holds it.
+pub const RANGE_SEPARATOR: &str = "..";
+
 /// What `commit` records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitRequest {
@@ -168,6 +171,12 @@ impl<'r> Agent<'r> {
             .into_iter()
             .collect();
         let target = match &request.target {
+            Some(_) if request.kind != CommitKind::Edit => {
+                return Err(ContextError::TargetWithoutEdit {
+                    kind: request.kind.as_str().to_owned(),
+                }
+                .into())
+            }
             Some(rev) => Some(self.target_in_context(&graph, rev, parents.first())?),
             None => None,
         };
@@ -302,9 +311,16 @@ impl<'r> Agent<'r> {
         Ok(written)
     }
 
-    /// The full id of an edit's target, which must be in the context at `head`.
+    /// The full id of an edit's target, which must be in the context at `head` and bring a
+    /// block (a merge commit brings none).
     fn target_in_context(&self, graph: &Graph, rev: &str, head: Option<&String>) -> Result<String> {
         let target = self.resolve(graph, rev)?;
+        if graph
+            .commit(&target)
+            .is_some_and(|commit| commit.parents.len() > 1)
+        {
+            return Err(ContextError::TargetIsMerge { target }.into());
+        }
         match head {
             Some(head) if graph.is_ancestor(&target, head) => Ok(target),
             _ => Err(ContextError::TargetNotInContext { target }.into()),
@@ -315,7 +331,7 @@ impl<'r> Agent<'r> {
     pub fn branch(&self, name: &str, at: Option<&str>) -> Result<Refs> {
         let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(&self.name);
-        if !is_branch_name(name) {
+        if !is_branch_name(name) || name.contains(RANGE_SEPARATOR) {
             return Err(ContextError::BadBranchName {
                 name: name.to_owned(),
             }

@@ -20,7 +20,7 @@ use super::graph::{Commit, Graph};
 use super::lock::RefLock;
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
 use super::merge::{resolve_conflicts, side, BlockRoots, Conflict, Generated, Resolver};
-use super::ops::{Agent, NewCommit};
+use super::ops::{Agent, NewCommit, RANGE_SEPARATOR};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
 use crate::event::Event;
@@ -98,13 +98,14 @@ impl Agent<'_> {
             refs.move_head_to(&onto_id);
             return self.finish(&lock, "rebase", refs, Vec::new(), &[], tokens_before);
         }
+        let ours = side(&graph, &head, Some(&onto_id));
+        replayable(&graph, &ours)?;
         let conflicts = self.conflicts(&graph, &head, &onto_id)?;
         let resolutions =
             resolve_conflicts(&conflicts, resolve, || ContextError::RebaseConflicts {
                 onto: onto.to_owned(),
                 conflicts: conflicts.clone(),
             })?;
-        let ours = side(&graph, &head, Some(&onto_id));
         let mut map = HashMap::new();
         let mut commits = Vec::new();
         self.replay_onto(&ours, &onto_id, &mut map, &mut commits)?;
@@ -147,6 +148,8 @@ impl Agent<'_> {
                 .partition(|block| respect_pins && block.kind == CommitKind::Pin);
         let kept: HashSet<&str> = pins.iter().map(|pin| pin.id.as_str()).collect();
         check_cut(&graph, &cut, &in_range, &kept)?;
+        replayable(&graph, &cut.later)?;
+        pins_replayable(&graph, &pins)?;
         let generated = summarize(&CompressInput {
             from: cut.from.clone(),
             to: cut.to.clone(),
@@ -207,6 +210,8 @@ impl Agent<'_> {
         let mut refs = graph.refs(self.name());
         let head = self.head_commit(&refs)?;
         let cut = self.range(&graph, &head, range)?;
+        replayable(&graph, &cut.commits)?;
+        replayable(&graph, &cut.later)?;
         if let Some(merge) = cut.commits.iter().find(|c| c.parents.len() > 1) {
             return Err(ContextError::MergeInRange {
                 range: range.to_owned(),
@@ -242,7 +247,7 @@ impl Agent<'_> {
             reason: reason.to_owned(),
         };
         let (from, to) = text
-            .split_once("..")
+            .split_once(RANGE_SEPARATOR)
             .ok_or_else(|| bad("write it FROM..TO (or ..TO from the first commit)"))?;
         if to.is_empty() {
             return Err(bad("TO is missing").into());
@@ -403,6 +408,27 @@ fn predicted_context(
         pending.insert(commit.id.clone(), content);
     }
     materialize_pending(journal, &predicted, tip, &pending)
+}
+
+/// Refuses to replay a commit whose content gc or purge removed: its copy would hold the
+/// placeholder text as if it were content.
+fn replayable(graph: &Graph, commits: &[&Commit]) -> Result<(), ContextError> {
+    match commits.iter().find(|commit| graph.is_removed(&commit.id)) {
+        Some(removed) => Err(ContextError::ContentRemoved {
+            id: removed.id.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses to keep a pinned block whose content (its commit's, or its last edit's) gc or
+/// purge removed, as [`replayable`] does for commits.
+fn pins_replayable(graph: &Graph, pins: &[Block]) -> Result<(), ContextError> {
+    let shown_by = |pin: &Block| pin.edited_by.clone().unwrap_or_else(|| pin.id.clone());
+    match pins.iter().map(shown_by).find(|id| graph.is_removed(id)) {
+        Some(id) => Err(ContextError::ContentRemoved { id }),
+        None => Ok(()),
+    }
 }
 
 /// Checks that every pinned block of `before` a compression keeps (all of them with

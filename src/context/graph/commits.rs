@@ -187,9 +187,12 @@ impl Commits {
     }
 
     /// Up to `limit` positions of commits whose ids start with `prefix` (lowercase hex
-    /// digits), in id order.
+    /// digits), in id order: none when it is longer than an id.
     pub fn with_prefix(&self, prefix: &str, limit: usize) -> Vec<Pos> {
         let digits = prefix.as_bytes();
+        if digits.len() > 2 * ID_BYTES {
+            return Vec::new();
+        }
         let first = self
             .sorted
             .partition_point(|&pos| id_hex_lt(self.id_at(pos), digits));
