@@ -129,6 +129,14 @@ fn a_line_too_large_for_one_record_is_an_input_error_naming_its_line() {
 }
 
 #[test]
+fn a_byte_order_mark_is_named_in_the_error() {
+    let line = "\u{feff}{\"type\":\"action\",\"data\":{\"description\":\"d\"}}";
+    let error = Event::from_json_line(line, 3, 0).unwrap_err();
+    assert_eq!(error.line, 3);
+    assert!(error.message.contains("byte order mark"), "{error}");
+}
+
+#[test]
 fn import_keeps_order_across_threads() {
     let (_temp, recorder) = recorder();
     let text: String = (0..30_000)
