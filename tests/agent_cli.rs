@@ -657,5 +657,21 @@ fn bad_event_flags_exit_2_and_record_nothing() {
         "1",
     ]);
     assert_eq!(output.status.code(), Some(2));
+    // A cost that is not a number would be dropped on the way to JSON, not stored.
+    for cost in ["NaN", "inf", "-inf"] {
+        let output = dir.run(&[
+            "event",
+            "llm-call",
+            "--model",
+            "m",
+            "--input-tokens",
+            "3",
+            "--output-tokens",
+            "1",
+            &format!("--cost-usd={cost}"),
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{cost}");
+        assert!(text(&output.stderr).contains("cost_usd"), "{cost}");
+    }
     assert!(dir.export().is_empty());
 }

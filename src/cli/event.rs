@@ -4,7 +4,7 @@
 
 use super::session::current_session;
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
-use agentrail::event::{Event, EventType};
+use agentrail::event::{Event, EventType, InputError};
 use agentrail::recorder::Recorder;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value as Json};
@@ -131,6 +131,20 @@ fn locals(pairs: &[String]) -> Result<Json, CliError> {
     })
 }
 
+/// `--cost-usd`: NaN and the infinities have no JSON form, and would be dropped rather than
+/// stored, so they are refused as the schema refuses a negative cost.
+fn cost(cost_usd: Option<f64>) -> Result<Json, CliError> {
+    match cost_usd {
+        Some(cost) if !cost.is_finite() => Err(InputError {
+            line: 0,
+            field: Some("data.cost_usd".into()),
+            message: format!("must be a non-negative number, not {cost}"),
+        }
+        .into()),
+        cost => Ok(json!(cost)),
+    }
+}
+
 fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelope), CliError> {
     Ok(match command {
         EventCommand::LlmCall {
@@ -152,7 +166,7 @@ fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelop
                 ("output_tokens", output_tokens.into()),
                 ("cache_read_tokens", json!(cache_read_tokens)),
                 ("cache_creation_tokens", json!(cache_creation_tokens)),
-                ("cost_usd", json!(cost_usd)),
+                ("cost_usd", cost(cost_usd)?),
                 ("latency_ms", json!(latency_ms)),
                 ("prompt", json!(prompt)),
                 ("response", json!(response)),
