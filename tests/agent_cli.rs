@@ -675,3 +675,20 @@ fn bad_event_flags_exit_2_and_record_nothing() {
     }
     assert!(dir.export().is_empty());
 }
+
+#[test]
+fn an_event_for_a_named_session_takes_that_sessions_agent() {
+    let dir = Dir::initialized();
+    let first = dir.ok(&["session", "start", "one", "--agent", "planner"]);
+    dir.ok(&["session", "start", "two", "--agent", "coder"]);
+    dir.ok(&["event", "decision", "go", "--session", first.trim()]);
+    let event = dir.export().pop().unwrap();
+    assert_eq!(event["session"], json!(first.trim()));
+    assert_eq!(event["agent"], json!("planner"));
+    // As with AGENTRAIL_SESSION.
+    dir.run_env(
+        &["event", "decision", "again"],
+        &[("AGENTRAIL_SESSION", first.trim())],
+    );
+    assert_eq!(dir.export().pop().unwrap()["agent"], json!("planner"));
+}

@@ -2,7 +2,7 @@
 //! `agentrail diff`. Each records one typed event in the current session, or in none when no
 //! session is open, and prints its LSN.
 
-use super::session::current_session;
+use super::session::session_or_current;
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::event::{Event, EventType, InputError};
 use agentrail::recorder::Recorder;
@@ -247,10 +247,8 @@ pub fn record(
     data: Map<String, Json>,
     envelope: Envelope,
 ) -> Result<(u64, Option<String>), CliError> {
-    let (session, session_agent) = match envelope.session {
-        Some(id) => (Some(id), None),
-        None => current_session(recorder)?.map_or((None, None), |(id, agent)| (Some(id), agent)),
-    };
+    let (session, session_agent) = session_or_current(recorder, envelope.session.as_deref())?
+        .map_or((None, None), |(id, agent)| (Some(id), agent));
     let agent = envelope.agent.or(session_agent);
     let event = Event::new(kind, session.clone(), agent, data)?;
     Ok((recorder.record(event)?, session))
