@@ -380,6 +380,19 @@ fn diff_records_the_working_tree_diff() {
 }
 
 #[test]
+fn diff_outside_a_git_work_tree_says_so_in_one_line_and_records_nothing() {
+    let dir = Dir::initialized();
+    let ceiling = dir.path().parent().unwrap().to_str().unwrap().to_owned();
+    let output = dir.run_env(&["diff"], &[("GIT_CEILING_DIRECTORIES", &ceiling)]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = text(&output.stderr);
+    assert!(message.contains("not a git repository"), "{message}");
+    // Not git's usage of `git diff --no-index`: an agent pays for every line it reads.
+    assert!(message.lines().count() <= 2, "{message}");
+    assert!(dir.export().is_empty());
+}
+
+#[test]
 fn agentrail_off_makes_recording_commands_silent_no_ops() {
     let dir = Dir::initialized();
     let off = [("AGENTRAIL", "off")];

@@ -303,6 +303,13 @@ const GIT_EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 /// `agentrail diff`: records the working tree's `git diff` against HEAD (against the empty
 /// tree in a repository without commits).
 pub fn diff(json: bool) -> CliResult {
+    // Outside a work tree, `git diff` against the empty tree would answer with its whole usage.
+    if git(&["rev-parse", "--is-inside-work-tree"])?.trim() != "true" {
+        return Err(CliError::new(
+            EXIT_FAILURE,
+            "not in a git work tree: agentrail diff records the work tree's `git diff`",
+        ));
+    }
     let base = match git(&["rev-parse", "--verify", "--quiet", "HEAD"]) {
         Ok(_) => "HEAD",
         Err(_) => GIT_EMPTY_TREE,
