@@ -125,6 +125,11 @@ impl Workspace {
     pub fn open(root: &Path) -> Result<Workspace> {
         let path = root.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound if root.is_dir() => Error::Config {
+                path: path.clone(),
+                line: 0,
+                reason: "missing, so this directory is not a whole workspace (an `agentrail init` that was interrupted?); move it away and run `agentrail init` again".into(),
+            },
             std::io::ErrorKind::NotFound => Error::NotFound(root.to_path_buf()),
             _ => Error::io(format!("reading {}", path.display()), error),
         })?;

@@ -137,6 +137,25 @@ fn a_byte_order_mark_is_named_in_the_error() {
 }
 
 #[test]
+fn a_workspace_directory_without_its_config_is_not_taken_for_no_workspace() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join(".agentrail");
+    assert!(matches!(
+        Workspace::open(&root),
+        Err(agentrail::Error::NotFound(_))
+    ));
+    // What an init killed before it wrote config.json leaves: `init` refuses to overwrite it,
+    // so the error must not send the person back to `init` as if nothing were there.
+    std::fs::create_dir_all(root.join("journal")).unwrap();
+    let error = Workspace::open(&root).unwrap_err();
+    assert!(
+        matches!(&error, agentrail::Error::Config { path, .. } if path.ends_with("config.json")),
+        "{error}"
+    );
+    assert!(error.to_string().contains("interrupted"), "{error}");
+}
+
+#[test]
 fn import_keeps_order_across_threads() {
     let (_temp, recorder) = recorder();
     let text: String = (0..30_000)
