@@ -146,13 +146,22 @@ fn a_workspace_directory_without_its_config_is_not_taken_for_no_workspace() {
     ));
     // What an init killed before it wrote config.json leaves: `init` refuses to overwrite it,
     // so the error must not send the person back to `init` as if nothing were there.
-    std::fs::create_dir_all(root.join("journal")).unwrap();
-    let error = Workspace::open(&root).unwrap_err();
-    assert!(
-        matches!(&error, agentrail::Error::Config { path, .. } if path.ends_with("config.json")),
-        "{error}"
-    );
-    assert!(error.to_string().contains("interrupted"), "{error}");
+    std::fs::create_dir_all(&root).unwrap();
+    for made in ["", "journal"] {
+        std::fs::create_dir_all(root.join(made)).unwrap();
+        let error = Workspace::open(&root).unwrap_err();
+        assert!(
+            matches!(&error, agentrail::Error::Config { path, .. } if path.ends_with("config.json")),
+            "{error}"
+        );
+        assert!(error.to_string().contains("interrupted"), "{error}");
+    }
+    // A directory of other things (a project named by mistake) is just not a workspace.
+    std::fs::write(temp.path().join("notes.txt"), "x").unwrap();
+    assert!(matches!(
+        Workspace::open(temp.path()),
+        Err(agentrail::Error::NotFound(_))
+    ));
 }
 
 #[test]
