@@ -134,6 +134,33 @@ fn every_sample_is_redacted_in_every_position_keeping_the_text_around_it() {
 }
 
 #[test]
+fn a_private_key_cut_by_the_output_cap_leaves_none_of_its_body() {
+    let body: Vec<String> = (0..150)
+        .map(|line| format!("FAKEKEYLINE{line:03}{}", "A".repeat(50)))
+        .collect();
+    for before in [1_000, 4_000, 6_000] {
+        let stdout = format!(
+            "{}\n-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\ndone\n",
+            "x".repeat(before),
+            body.join("\n")
+        );
+        let object = json!({"type": "tool_output", "data": {"tool": "cat", "stdout": stdout}});
+        let Json::Object(object) = object else {
+            unreachable!("json! of an object literal is an object")
+        };
+        let mut event = Event::from_json_object(object, 1, 0).unwrap();
+        assert_eq!(event.data["truncated"], json!(true));
+        Redactor::builtin().redact_event(&mut event);
+        let stored = event.data["stdout"].as_str().unwrap();
+        assert!(!stored.contains("FAKEKEYLINE"), "{before}: {stored}");
+        assert!(
+            stored.contains(&marker("private_key")),
+            "{before}: {stored}"
+        );
+    }
+}
+
+#[test]
 fn the_corpus_covers_every_builtin_kind() {
     let kinds: std::collections::BTreeSet<String> =
         samples().into_iter().map(|sample| sample.kind).collect();
