@@ -705,3 +705,20 @@ fn an_event_for_a_named_session_takes_that_sessions_agent() {
     );
     assert_eq!(dir.export().pop().unwrap()["agent"], json!("planner"));
 }
+
+#[test]
+fn an_empty_agentrail_agent_is_no_agent() {
+    let dir = Dir::initialized();
+    let empty = [("AGENTRAIL_AGENT", "")];
+    assert!(dir
+        .run_env(&["session", "start", "t"], &empty)
+        .status
+        .success());
+    assert!(dir
+        .run_env(&["event", "decision", "d"], &empty)
+        .status
+        .success());
+    for event in dir.export() {
+        assert_eq!(event.get("agent"), None, "{event}");
+    }
+}

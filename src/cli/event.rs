@@ -249,7 +249,11 @@ pub fn record(
 ) -> Result<(u64, Option<String>), CliError> {
     let (session, session_agent) = session_or_current(recorder, envelope.session.as_deref())?
         .map_or((None, None), |(id, agent)| (Some(id), agent));
-    let agent = envelope.agent.or(session_agent);
+    // An empty name (`AGENTRAIL_AGENT=`) is no name, as for the context commands.
+    let agent = envelope
+        .agent
+        .filter(|agent| !agent.is_empty())
+        .or(session_agent);
     let event = Event::new(kind, session.clone(), agent, data)?;
     Ok((recorder.record(event)?, session))
 }

@@ -112,6 +112,8 @@ pub fn run(command: SessionCommand, json: bool) -> CliResult {
 }
 
 fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {
+    // An empty name (`AGENTRAIL_AGENT=`) is no name, as for the context commands.
+    let agent = agent.filter(|agent| !agent.is_empty());
     let (id, lsn) = recorder.start_session(task, agent)?;
     emit(json, &json!({ "session": id, "lsn": lsn }), || id.clone())
 }
