@@ -331,6 +331,33 @@ fn run_keeps_head_and_tail_of_long_output() {
 }
 
 #[test]
+fn run_keeps_no_fragment_of_a_token_its_cap_cuts() {
+    let dir = Dir::initialized();
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let head: String = (0..600)
+        .map(|line| format!("build step {line:04}\n"))
+        .collect();
+    let line = format!("export GITHUB_TOKEN={token}\n");
+    for offset in [10, 30] {
+        // The tail kept is the last 5,084 bytes: its start falls `offset` bytes into the line.
+        let after = 5084 + offset - line.len();
+        let output = format!("{head}{line}{}\n", "y".repeat(after - 1));
+        std::fs::write(dir.path().join("out.txt"), output).unwrap();
+        dir.ok(&["run", "--", "cat", "out.txt"]);
+        let event = dir.export().pop().unwrap();
+        let stored = event["data"]["stdout"].as_str().unwrap();
+        assert_eq!(event["data"]["truncated"], json!(true));
+        for start in 4..token.len() - 10 {
+            let fragment = &token[start..start + 10];
+            assert!(
+                !stored.contains(fragment),
+                "{offset}: {fragment} in {stored}"
+            );
+        }
+    }
+}
+
+#[test]
 fn run_of_a_missing_command_exits_127_and_records_why() {
     let dir = Dir::initialized();
     let output = dir.run(&["run", "--", "no-such-command-agentrail"]);
