@@ -6,6 +6,7 @@
 //! chunks before are encoded: the input is never held whole.
 
 use crate::event::{Event, InputError};
+use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::NewRecord;
 use crate::recorder::encode;
 use crate::redact::Redactor;
@@ -155,10 +156,33 @@ fn encode_chunk(
         if line.trim().is_empty() {
             continue;
         }
-        let event = Event::from_json_line(line, first_line + index, now_micros)?;
-        records.push(encode(redactor, event));
+        records.push(encode_line(redactor, line, first_line + index, now_micros)?);
     }
     Ok(records)
+}
+
+/// Parses, checks, redacts and encodes one line; `line` is its 1-based number, for errors. An
+/// event too large for one journal record is an error naming its line, found before anything
+/// is appended.
+pub fn encode_line(
+    redactor: &Redactor,
+    text: &str,
+    line: usize,
+    now_micros: i64,
+) -> Result<NewRecord, InputError> {
+    let event = Event::from_json_line(text, line, now_micros)?;
+    let record = encode(redactor, event);
+    if record.payload.len() > RECORD_PAYLOAD_BYTES_MAX as usize {
+        return Err(InputError {
+            line,
+            field: None,
+            message: format!(
+                "the event is {} bytes once encoded, more than the {RECORD_PAYLOAD_BYTES_MAX} bytes a journal record holds",
+                record.payload.len()
+            ),
+        });
+    }
+    Ok(record)
 }
 
 /// `text` cut at line ends into pieces of about `bytes`, each with the number of its first line.

@@ -67,6 +67,13 @@ impl RedactConfig {
     }
 }
 
+/// True when `root` is what an interrupted [`Workspace::init`] leaves (an empty directory, or
+/// one holding `journal/`), which `init` refuses to overwrite.
+fn is_partial_workspace(root: &Path) -> bool {
+    root.join("journal").is_dir()
+        || std::fs::read_dir(root).is_ok_and(|mut entries| entries.next().is_none())
+}
+
 /// An opened `.agentrail` directory.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -125,6 +132,14 @@ impl Workspace {
     pub fn open(root: &Path) -> Result<Workspace> {
         let path = root.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound if is_partial_workspace(root) => Error::Config {
+                path: path.clone(),
+                line: 0,
+                reason: format!(
+                    "missing, as an interrupted `agentrail init` leaves it; if nothing in {} matters, remove it and run `agentrail init` again",
+                    root.display()
+                ),
+            },
             std::io::ErrorKind::NotFound => Error::NotFound(root.to_path_buf()),
             _ => Error::io(format!("reading {}", path.display()), error),
         })?;

@@ -331,6 +331,33 @@ fn run_keeps_head_and_tail_of_long_output() {
 }
 
 #[test]
+fn run_keeps_no_fragment_of_a_token_its_cap_cuts() {
+    let dir = Dir::initialized();
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let head: String = (0..600)
+        .map(|line| format!("build step {line:04}\n"))
+        .collect();
+    let line = format!("export GITHUB_TOKEN={token}\n");
+    for offset in [10, 30] {
+        // The tail kept is the last 5,084 bytes: its start falls `offset` bytes into the line.
+        let after = 5084 + offset - line.len();
+        let output = format!("{head}{line}{}\n", "y".repeat(after - 1));
+        std::fs::write(dir.path().join("out.txt"), output).unwrap();
+        dir.ok(&["run", "--", "cat", "out.txt"]);
+        let event = dir.export().pop().unwrap();
+        let stored = event["data"]["stdout"].as_str().unwrap();
+        assert_eq!(event["data"]["truncated"], json!(true));
+        for start in 4..token.len() - 10 {
+            let fragment = &token[start..start + 10];
+            assert!(
+                !stored.contains(fragment),
+                "{offset}: {fragment} in {stored}"
+            );
+        }
+    }
+}
+
+#[test]
 fn run_of_a_missing_command_exits_127_and_records_why() {
     let dir = Dir::initialized();
     let output = dir.run(&["run", "--", "no-such-command-agentrail"]);
@@ -377,6 +404,19 @@ fn diff_records_the_working_tree_diff() {
     assert_eq!(event["data"]["diff"].as_str().unwrap().lines().count(), 50);
     assert_eq!(event["data"]["truncated"], json!(true));
     assert!(event["data"]["stat"].as_str().unwrap().contains("a.txt"));
+}
+
+#[test]
+fn diff_outside_a_git_work_tree_says_so_in_one_line_and_records_nothing() {
+    let dir = Dir::initialized();
+    let ceiling = dir.path().parent().unwrap().to_str().unwrap().to_owned();
+    let output = dir.run_env(&["diff"], &[("GIT_CEILING_DIRECTORIES", &ceiling)]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = text(&output.stderr);
+    assert!(message.contains("not a git repository"), "{message}");
+    // Not git's usage of `git diff --no-index`: an agent pays for every line it reads.
+    assert!(message.lines().count() <= 2, "{message}");
+    assert!(dir.export().is_empty());
 }
 
 #[test]
@@ -657,5 +697,55 @@ fn bad_event_flags_exit_2_and_record_nothing() {
         "1",
     ]);
     assert_eq!(output.status.code(), Some(2));
+    // A cost that is not a number would be dropped on the way to JSON, not stored.
+    for cost in ["NaN", "inf", "-inf"] {
+        let output = dir.run(&[
+            "event",
+            "llm-call",
+            "--model",
+            "m",
+            "--input-tokens",
+            "3",
+            "--output-tokens",
+            "1",
+            &format!("--cost-usd={cost}"),
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{cost}");
+        assert!(text(&output.stderr).contains("cost_usd"), "{cost}");
+    }
     assert!(dir.export().is_empty());
+}
+
+#[test]
+fn an_event_for_a_named_session_takes_that_sessions_agent() {
+    let dir = Dir::initialized();
+    let first = dir.ok(&["session", "start", "one", "--agent", "planner"]);
+    dir.ok(&["session", "start", "two", "--agent", "coder"]);
+    dir.ok(&["event", "decision", "go", "--session", first.trim()]);
+    let event = dir.export().pop().unwrap();
+    assert_eq!(event["session"], json!(first.trim()));
+    assert_eq!(event["agent"], json!("planner"));
+    // As with AGENTRAIL_SESSION.
+    dir.run_env(
+        &["event", "decision", "again"],
+        &[("AGENTRAIL_SESSION", first.trim())],
+    );
+    assert_eq!(dir.export().pop().unwrap()["agent"], json!("planner"));
+}
+
+#[test]
+fn an_empty_agentrail_agent_is_no_agent() {
+    let dir = Dir::initialized();
+    let empty = [("AGENTRAIL_AGENT", "")];
+    assert!(dir
+        .run_env(&["session", "start", "t"], &empty)
+        .status
+        .success());
+    assert!(dir
+        .run_env(&["event", "decision", "d"], &empty)
+        .status
+        .success());
+    for event in dir.export() {
+        assert_eq!(event.get("agent"), None, "{event}");
+    }
 }

@@ -3,7 +3,7 @@
 //! answers from.
 
 use agentrail::event::{decode_record, Decoded, Event, EventType};
-use agentrail::import::encode_lines;
+use agentrail::import::{encode_line, encode_lines};
 use agentrail::journal::Durability;
 use agentrail::project::{Active, SessionTokens, Sessions, Tokens};
 use agentrail::recorder::{object, Recorder};
@@ -105,6 +105,63 @@ fn import_is_all_or_nothing_and_names_the_first_bad_line() {
     lines[39_000] = good;
     let records = encode_lines(recorder.redactor().unwrap(), &lines.join("\n"), 0).unwrap();
     assert_eq!(records.len(), 40_000);
+}
+
+#[test]
+fn a_line_too_large_for_one_record_is_an_input_error_naming_its_line() {
+    let (_temp, recorder) = recorder();
+    let good = r#"{"type":"action","data":{"description":"ok"}}"#;
+    let limit = agentrail::journal::format::RECORD_PAYLOAD_BYTES_MAX as usize;
+    let huge =
+        json!({"type": "action", "data": {"description": "x".repeat(limit + 1)}}).to_string();
+    let text = format!("{good}\n{good}\n{huge}\n{good}\n");
+    let error = encode_lines(recorder.redactor().unwrap(), &text, 0)
+        .err()
+        .unwrap();
+    assert_eq!((error.line, error.field.as_deref()), (3, None), "{error}");
+    assert!(error.to_string().contains(&limit.to_string()), "{error}");
+    // `append --event` goes through the same one-line encoder.
+    let error = encode_line(recorder.redactor().unwrap(), &huge, 1, 0)
+        .err()
+        .unwrap();
+    assert_eq!((error.line, error.field.as_deref()), (1, None), "{error}");
+    assert!(encode_line(recorder.redactor().unwrap(), good, 1, 0).is_ok());
+}
+
+#[test]
+fn a_byte_order_mark_is_named_in_the_error() {
+    let line = "\u{feff}{\"type\":\"action\",\"data\":{\"description\":\"d\"}}";
+    let error = Event::from_json_line(line, 3, 0).unwrap_err();
+    assert_eq!(error.line, 3);
+    assert!(error.message.contains("byte order mark"), "{error}");
+}
+
+#[test]
+fn a_workspace_directory_without_its_config_is_not_taken_for_no_workspace() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join(".agentrail");
+    assert!(matches!(
+        Workspace::open(&root),
+        Err(agentrail::Error::NotFound(_))
+    ));
+    // What an init killed before it wrote config.json leaves: `init` refuses to overwrite it,
+    // so the error must not send the person back to `init` as if nothing were there.
+    std::fs::create_dir_all(&root).unwrap();
+    for made in ["", "journal"] {
+        std::fs::create_dir_all(root.join(made)).unwrap();
+        let error = Workspace::open(&root).unwrap_err();
+        assert!(
+            matches!(&error, agentrail::Error::Config { path, .. } if path.ends_with("config.json")),
+            "{error}"
+        );
+        assert!(error.to_string().contains("interrupted"), "{error}");
+    }
+    // A directory of other things (a project named by mistake) is just not a workspace.
+    std::fs::write(temp.path().join("notes.txt"), "x").unwrap();
+    assert!(matches!(
+        Workspace::open(temp.path()),
+        Err(agentrail::Error::NotFound(_))
+    ));
 }
 
 #[test]

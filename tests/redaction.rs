@@ -134,6 +134,80 @@ fn every_sample_is_redacted_in_every_position_keeping_the_text_around_it() {
 }
 
 #[test]
+fn a_private_key_cut_by_the_output_cap_leaves_none_of_its_body() {
+    let body: Vec<String> = (0..150)
+        .map(|line| format!("FAKEKEYLINE{line:03}{}", "A".repeat(50)))
+        .collect();
+    for before in [1_000, 4_000, 6_000] {
+        let stdout = format!(
+            "{}\n-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\ndone\n",
+            "x".repeat(before),
+            body.join("\n")
+        );
+        let object = json!({"type": "tool_output", "data": {"tool": "cat", "stdout": stdout}});
+        let Json::Object(object) = object else {
+            unreachable!("json! of an object literal is an object")
+        };
+        let mut event = Event::from_json_object(object, 1, 0).unwrap();
+        assert_eq!(event.data["truncated"], json!(true));
+        Redactor::builtin().redact_event(&mut event);
+        let stored = event.data["stdout"].as_str().unwrap();
+        assert!(!stored.contains("FAKEKEYLINE"), "{before}: {stored}");
+        assert!(
+            stored.contains(&marker("private_key")),
+            "{before}: {stored}"
+        );
+    }
+}
+
+/// Output of numbered lines with `secret_line` among them, placed so that a cut of the tail
+/// at `cut_from_end` bytes before the end falls `offset` bytes into it.
+fn output_around(secret_line: &str, cut_from_end: usize, offset: usize) -> String {
+    let head: String = (0..600)
+        .map(|line| format!("build step {line:04}\n"))
+        .collect();
+    let wanted = cut_from_end + offset - secret_line.len() - 1;
+    let mut tail = String::new();
+    let mut line = 0;
+    while tail.len() + 16 < wanted {
+        tail.push_str(&format!("test case {line:04}\n"));
+        line += 1;
+    }
+    tail.push_str(&"y".repeat(wanted - tail.len() - 1));
+    tail.push('\n');
+    format!("{head}{secret_line}\n{tail}")
+}
+
+#[test]
+fn a_token_cut_by_the_output_cap_leaves_no_fragment_of_it() {
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let keep = agentrail::event::schema::TOOL_OUTPUT_STREAM_BYTES_MAX
+        - agentrail::event::schema::CAP_MARKER_BYTES_MAX;
+    for offset in [6, 12, 20, 30] {
+        let stdout = output_around(
+            &format!("export GITHUB_TOKEN={token}"),
+            keep - keep / 2,
+            offset,
+        );
+        let object = json!({"type": "tool_output", "data": {"tool": "sh", "stdout": stdout}});
+        let Json::Object(object) = object else {
+            unreachable!("json! of an object literal is an object")
+        };
+        let mut event = Event::from_json_object(object, 1, 0).unwrap();
+        assert_eq!(event.data["truncated"], json!(true));
+        Redactor::builtin().redact_event(&mut event);
+        let stored = event.data["stdout"].as_str().unwrap();
+        for start in 4..token.len() - 10 {
+            let fragment = &token[start..start + 10];
+            assert!(
+                !stored.contains(fragment),
+                "{offset}: {fragment} in {stored}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_corpus_covers_every_builtin_kind() {
     let kinds: std::collections::BTreeSet<String> =
         samples().into_iter().map(|sample| sample.kind).collect();

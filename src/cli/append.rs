@@ -2,9 +2,8 @@
 //! print the LSNs once they are durable. A bad line writes nothing.
 
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT};
-use agentrail::event::{now_micros, Event, InputError};
-use agentrail::import::{encode_input, ImportError};
-use agentrail::recorder::encode;
+use agentrail::event::{now_micros, InputError};
+use agentrail::import::{encode_input, encode_line, ImportError};
 use serde_json::json;
 
 /// A bad input line, said so that the person knows nothing was stored.
@@ -30,10 +29,7 @@ pub fn run(event: Option<String>, json: bool) -> CliResult {
     let now = now_micros();
     let redactor = recorder.redactor()?;
     let records = match event {
-        Some(text) => vec![encode(
-            redactor,
-            Event::from_json_line(&text, 1, now).map_err(bad_input)?,
-        )],
+        Some(text) => vec![encode_line(redactor, &text, 1, now).map_err(bad_input)?],
         None => encode_input(redactor, std::io::stdin().lock(), now)
             .map_err(|error| import_error("stdin", error))?,
     };

@@ -2,9 +2,9 @@
 //! `agentrail diff`. Each records one typed event in the current session, or in none when no
 //! session is open, and prints its LSN.
 
-use super::session::current_session;
+use super::session::session_or_current;
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
-use agentrail::event::{Event, EventType};
+use agentrail::event::{Event, EventType, InputError};
 use agentrail::recorder::Recorder;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value as Json};
@@ -131,6 +131,20 @@ fn locals(pairs: &[String]) -> Result<Json, CliError> {
     })
 }
 
+/// `--cost-usd`: NaN and the infinities have no JSON form, and would be dropped rather than
+/// stored, so they are refused as the schema refuses a negative cost.
+fn cost(cost_usd: Option<f64>) -> Result<Json, CliError> {
+    match cost_usd {
+        Some(cost) if !cost.is_finite() => Err(InputError {
+            line: 0,
+            field: Some("data.cost_usd".into()),
+            message: format!("must be a non-negative number, not {cost}"),
+        }
+        .into()),
+        cost => Ok(json!(cost)),
+    }
+}
+
 fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelope), CliError> {
     Ok(match command {
         EventCommand::LlmCall {
@@ -152,7 +166,7 @@ fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelop
                 ("output_tokens", output_tokens.into()),
                 ("cache_read_tokens", json!(cache_read_tokens)),
                 ("cache_creation_tokens", json!(cache_creation_tokens)),
-                ("cost_usd", json!(cost_usd)),
+                ("cost_usd", cost(cost_usd)?),
                 ("latency_ms", json!(latency_ms)),
                 ("prompt", json!(prompt)),
                 ("response", json!(response)),
@@ -233,11 +247,13 @@ pub fn record(
     data: Map<String, Json>,
     envelope: Envelope,
 ) -> Result<(u64, Option<String>), CliError> {
-    let (session, session_agent) = match envelope.session {
-        Some(id) => (Some(id), None),
-        None => current_session(recorder)?.map_or((None, None), |(id, agent)| (Some(id), agent)),
-    };
-    let agent = envelope.agent.or(session_agent);
+    let (session, session_agent) = session_or_current(recorder, envelope.session.as_deref())?
+        .map_or((None, None), |(id, agent)| (Some(id), agent));
+    // An empty name (`AGENTRAIL_AGENT=`) is no name, as for the context commands.
+    let agent = envelope
+        .agent
+        .filter(|agent| !agent.is_empty())
+        .or(session_agent);
     let event = Event::new(kind, session.clone(), agent, data)?;
     Ok((recorder.record(event)?, session))
 }
@@ -291,6 +307,13 @@ const GIT_EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 /// `agentrail diff`: records the working tree's `git diff` against HEAD (against the empty
 /// tree in a repository without commits).
 pub fn diff(json: bool) -> CliResult {
+    // Outside a work tree, `git diff` against the empty tree would answer with its whole usage.
+    if git(&["rev-parse", "--is-inside-work-tree"])?.trim() != "true" {
+        return Err(CliError::new(
+            EXIT_FAILURE,
+            "not in a git work tree: agentrail diff records the work tree's `git diff`",
+        ));
+    }
     let base = match git(&["rev-parse", "--verify", "--quiet", "HEAD"]) {
         Ok(_) => "HEAD",
         Err(_) => GIT_EMPTY_TREE,

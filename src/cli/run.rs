@@ -6,7 +6,8 @@
 use super::event::{current_envelope, record};
 use super::{emit, open_recorder, recording_off, CliError, EXIT_FAILURE};
 use agentrail::event::schema::{
-    join_head_tail, CAP_MARKER_BYTES_MAX, TOOL_OUTPUT_STREAM_BYTES_MAX,
+    head_end_at_line, join_head_tail, CAP_LINE_SEARCH_BYTES, CAP_MARKER_BYTES_MAX,
+    TOOL_OUTPUT_STREAM_BYTES_MAX,
 };
 use agentrail::event::EventType;
 use serde_json::{json, Map, Value as Json};
@@ -44,14 +45,25 @@ impl Capture {
         self.tail.drain(..excess);
     }
 
-    /// The text to store and whether anything was left out.
+    /// The text to store and whether anything was left out. When something was, the head and
+    /// the tail are cut at line ends as [`cap_head_tail`](agentrail::event::schema::cap_head_tail)
+    /// cuts them, so that no line is kept in part.
     fn text(self) -> (String, bool) {
         let omitted = self.total - self.head.len() - self.tail.len();
-        let (mut head, tail): (Vec<u8>, Vec<u8>) = (self.head, self.tail.into());
+        let (mut head, mut tail): (Vec<u8>, Vec<u8>) = (self.head, self.tail.into());
         if omitted == 0 {
             head.extend(tail);
             return (String::from_utf8_lossy(&head).into_owned(), false);
         }
+        head.truncate(head_end_at_line(&head, head.len()));
+        // The byte before the tail is not kept: the tail is taken to start inside a line.
+        let tail_start = tail
+            .iter()
+            .take(CAP_LINE_SEARCH_BYTES)
+            .position(|&byte| byte == b'\n')
+            .map_or(0, |at| at + 1);
+        tail.drain(..tail_start);
+        let omitted = self.total - head.len() - tail.len();
         let (head, tail) = (
             String::from_utf8_lossy(&head),
             String::from_utf8_lossy(&tail),

@@ -44,8 +44,20 @@ pub enum SessionCommand {
 /// The session later commands act on: `AGENTRAIL_SESSION` when set, else the most recent open
 /// session. `None` when there is neither.
 pub fn current_session(recorder: &Recorder) -> Result<Option<(String, Option<String>)>, CliError> {
+    session_or_current(recorder, None)
+}
+
+/// The session `requested` (a `--session` flag) when given, else the current one; with the
+/// session's agent when it is open, as for `AGENTRAIL_SESSION`.
+pub fn session_or_current(
+    recorder: &Recorder,
+    requested: Option<&str>,
+) -> Result<Option<(String, Option<String>)>, CliError> {
     let active = recorder.load::<Active>()?.state;
-    Ok(session_in(&active))
+    Ok(match requested {
+        Some(id) => agentrail::query::current_session(&active, Some(id)),
+        None => session_in(&active),
+    })
 }
 
 /// The current session among the open ones in `active`, honouring `AGENTRAIL_SESSION`.
@@ -100,6 +112,8 @@ pub fn run(command: SessionCommand, json: bool) -> CliResult {
 }
 
 fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {
+    // An empty name (`AGENTRAIL_AGENT=`) is no name, as for the context commands.
+    let agent = agent.filter(|agent| !agent.is_empty());
     let (id, lsn) = recorder.start_session(task, agent)?;
     emit(json, &json!({ "session": id, "lsn": lsn }), || id.clone())
 }

@@ -198,8 +198,14 @@ impl Event {
     /// Parses one JSON line. `line` is its 1-based number, for errors; `now_micros` stamps an
     /// event that carries no `ts`. `lsn` in the input is ignored.
     pub fn from_json_line(text: &str, line: usize, now_micros: i64) -> Result<Event, InputError> {
-        let json: Json = serde_json::from_str(text)
-            .map_err(|error| input_error(line, None, format!("not valid JSON: {error}")))?;
+        let json: Json = serde_json::from_str(text).map_err(|error| {
+            let message = if text.starts_with('\u{feff}') {
+                "not valid JSON: it starts with a byte order mark (U+FEFF); write the input without one".to_owned()
+            } else {
+                format!("not valid JSON: {error}")
+            };
+            input_error(line, None, message)
+        })?;
         let Json::Object(object) = json else {
             return Err(input_error(line, None, "an event must be a JSON object"));
         };

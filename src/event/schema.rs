@@ -431,14 +431,49 @@ pub fn cap_head_tail(text: &str, bytes_max: usize) -> Option<String> {
         return None;
     }
     let keep = bytes_max.saturating_sub(CAP_MARKER_BYTES_MAX);
-    let head_end = floor_char_boundary(text, keep / 2);
-    let tail_start = ceil_char_boundary(text, text.len() - (keep - head_end));
+    let head_end = head_end_at_line(text.as_bytes(), floor_char_boundary(text, keep / 2));
+    let tail_start = tail_start_at_line(
+        text.as_bytes(),
+        ceil_char_boundary(text, text.len() - (keep - head_end)),
+    );
     let omitted = tail_start - head_end;
     Some(join_head_tail(
         &text[..head_end],
         omitted,
         &text[tail_start..],
     ))
+}
+
+/// How far a cut moves to fall at a line end: back for a head, forward for a tail. A kept line
+/// is then whole, so a secret on it (a token, `KEY=VALUE`, an `Authorization` header) is kept
+/// whole, where the redactor finds it, or left out whole, never kept in part.
+pub const CAP_LINE_SEARCH_BYTES: usize = 1024;
+
+/// Where a head cut at `end` falls: after the last line end within [`CAP_LINE_SEARCH_BYTES`]
+/// before `end`; at `end` when the head already ends a line or no line ends near it.
+pub fn head_end_at_line(bytes: &[u8], end: usize) -> usize {
+    if end == 0 || bytes[end - 1] == b'\n' {
+        return end;
+    }
+    let from = end.saturating_sub(CAP_LINE_SEARCH_BYTES);
+    bytes[from..end]
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(end, |at| from + at + 1)
+}
+
+/// Where a tail cut at `start` falls: after the first line end within
+/// [`CAP_LINE_SEARCH_BYTES`] from `start`; at `start` when the tail already starts a line or
+/// no line ends near it.
+pub fn tail_start_at_line(bytes: &[u8], start: usize) -> usize {
+    if start == 0 || bytes[start - 1] == b'\n' {
+        return start;
+    }
+    let end = (start + CAP_LINE_SEARCH_BYTES).min(bytes.len());
+    bytes[start..end]
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .map_or(start, |at| start + at + 1)
 }
 
 /// Room kept for the omission marker in a capped text; no marker takes more.

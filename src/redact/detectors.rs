@@ -83,10 +83,12 @@ macro_rules! authorization {
 pub(super) const BUILTIN: &[Spec] = &[
     Spec {
         kind: "private_key",
-        // A block cut off before its END line (truncated tool output) is redacted to the end.
-        pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
-        hint: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY",
-        gate: Gate::Literals(&["-----BEGIN"]),
+        // A block cut off before its END line (truncated tool output) is redacted to the end;
+        // one whose BEGIN line was cut off (the tail of capped output) keeps none of the
+        // base64 lines before its END line.
+        pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)|(?:^|\n)(?P<secret>[A-Za-z0-9+/=\r\n]*-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----)",
+        hint: r"-----(?:BEGIN|END)[ A-Z0-9]*PRIVATE KEY",
+        gate: Gate::Literals(&["-----BEGIN", "-----END"]),
         accept: always,
     },
     Spec {
