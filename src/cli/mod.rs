@@ -416,7 +416,7 @@ pub fn open_journal(workspace: &Workspace) -> Result<Journal, CliError> {
 fn report_recovery(journal: &Journal) {
     if let Some(torn) = &journal.recovery_report().torn_tail {
         eprintln!(
-            "agentrail: recovered from an interrupted write: dropped {} bytes at {} byte offset {} (LSN {} was incomplete and never acknowledged)",
+            "agentrail: recovered from an interrupted write: dropped {} bytes at {} byte offset {} (LSN {}'s record was cut short or fails its checksum there, as a crash during a write leaves it)",
             torn.bytes_dropped,
             torn.segment.display(),
             torn.offset,

@@ -50,7 +50,7 @@ fn print_verify(report: &VerifyReport) {
     }
     print_problems("corruption", &report.problems);
     if let Some(torn) = &report.torn_tail {
-        println!("torn tail: {} bytes at {} byte offset {} (LSN {} was never completed); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn);
+        println!("torn tail: {} bytes at {} byte offset {} (LSN {}'s record is cut short or fails its checksum, as a crash during a write leaves it); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn);
     }
     if !report.is_ok() {
         println!("the log is good through LSN {}; `agentrail repair` cuts it there and moves damaged segments aside", report.last_good_lsn);

@@ -226,8 +226,9 @@ impl Reader {
         self.last_lsn
     }
 
-    /// The torn tail a read-only reader found the log to end in: the bytes of a write that a
-    /// crash cut short, never acknowledged, which the next open of the journal truncates.
+    /// The torn tail a read-only reader found the log to end in: bad bytes after the last
+    /// synced position with nothing valid after them, as a write that a crash cut short leaves
+    /// them (format-spec/journal.md section 9), which the next open of the journal truncates.
     pub fn torn_tail(&self) -> Option<&TornTail> {
         self.read_only.as_ref()?.torn_tail.as_ref()
     }
