@@ -734,6 +734,37 @@ fn an_event_for_a_named_session_takes_that_sessions_agent() {
 }
 
 #[test]
+fn events_are_refused_for_a_named_session_that_is_not_open() {
+    let dir = Dir::initialized();
+    let ended = dir.ok(&["session", "start", "one"]).trim().to_owned();
+    dir.ok(&["session", "commit", "done"]);
+    let recorded = dir.export().len();
+    let marker = dir.path().join("ran");
+    let marker_command = format!("touch {}", marker.display());
+    let stale = [("AGENTRAIL_SESSION", ended.as_str())];
+    for (args, env) in [
+        (&["event", "decision", "late"][..], &stale[..]),
+        (&["event", "decision", "late", "--session", &ended], &[]),
+        (&["event", "decision", "late", "--session", "s-typo"], &[]),
+        (&["run", "--", "sh", "-c", &marker_command], &stale),
+    ] {
+        let output = dir.run_env(args, env);
+        assert_eq!(output.status.code(), Some(1), "{args:?} {env:?}");
+        let message = text(&output.stderr);
+        assert!(
+            message.contains("is not open; nothing was recorded"),
+            "{args:?}: {message}"
+        );
+    }
+    assert!(!marker.exists(), "run ran its command");
+    assert_eq!(dir.export().len(), recorded);
+    // An open session named either way is recorded in.
+    let open = dir.ok(&["session", "start", "two"]).trim().to_owned();
+    dir.ok(&["event", "decision", "now", "--session", &open]);
+    assert_eq!(dir.export().pop().unwrap()["session"], json!(open));
+}
+
+#[test]
 fn an_empty_agentrail_agent_is_no_agent() {
     let dir = Dir::initialized();
     let empty = [("AGENTRAIL_AGENT", "")];

@@ -2,7 +2,7 @@
 //! `agentrail diff`. Each records one typed event in the current session, or in none when no
 //! session is open, and prints its LSN.
 
-use super::session::session_or_current;
+use super::session::recording_session;
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::event::{Event, EventType, InputError};
 use agentrail::recorder::Recorder;
@@ -240,14 +240,15 @@ fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelop
     })
 }
 
-/// Records an event in the envelope's session, else the current one, else none.
+/// Records an event in the envelope's session, else the current one, else none; a session
+/// named by the envelope or `AGENTRAIL_SESSION` must be open.
 pub fn record(
     recorder: &Recorder,
     kind: EventType,
     data: Map<String, Json>,
     envelope: Envelope,
 ) -> Result<(u64, Option<String>), CliError> {
-    let (session, session_agent) = session_or_current(recorder, envelope.session.as_deref())?
+    let (session, session_agent) = recording_session(recorder, envelope.session.as_deref())?
         .map_or((None, None), |(id, agent)| (Some(id), agent));
     // An empty name (`AGENTRAIL_AGENT=`) is no name, as for the context commands.
     let agent = envelope

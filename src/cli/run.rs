@@ -4,6 +4,7 @@
 //! Only the head and tail of each stream are held in memory, whatever the command prints.
 
 use super::event::{current_envelope, record};
+use super::session::recording_session;
 use super::{emit, open_recorder, recording_off, CliError, EXIT_FAILURE};
 use agentrail::event::schema::{
     head_end_at_line, join_head_tail, CAP_LINE_SEARCH_BYTES, CAP_MARKER_BYTES_MAX,
@@ -178,7 +179,11 @@ pub fn run(command: &[String], json: bool) -> i32 {
     let recorder = if recording_off() {
         None
     } else {
-        match open_recorder() {
+        // A session that cannot be recorded in is refused before the command runs.
+        match open_recorder().and_then(|recorder| {
+            recording_session(&recorder, None)?;
+            Ok(recorder)
+        }) {
             Ok(recorder) => Some(recorder),
             Err(error) => return super::report(error),
         }

@@ -44,28 +44,42 @@ pub enum SessionCommand {
 /// The session later commands act on: `AGENTRAIL_SESSION` when set, else the most recent open
 /// session. `None` when there is neither.
 pub fn current_session(recorder: &Recorder) -> Result<Option<(String, Option<String>)>, CliError> {
-    session_or_current(recorder, None)
+    let active = recorder.load::<Active>()?.state;
+    Ok(session_in(&active))
 }
 
-/// The session `requested` (a `--session` flag) when given, else the current one; with the
-/// session's agent when it is open, as for `AGENTRAIL_SESSION`.
-pub fn session_or_current(
+/// The session an event is recorded in: the one `--session` (`flag`) names, else
+/// `AGENTRAIL_SESSION`'s, else the most recent open one, else none; with the session's agent.
+/// A named session must be open: an event recorded in one that has ended, or never started,
+/// would be added to a finished (or a mistyped) session's record.
+pub fn recording_session(
     recorder: &Recorder,
-    requested: Option<&str>,
+    flag: Option<&str>,
 ) -> Result<Option<(String, Option<String>)>, CliError> {
     let active = recorder.load::<Active>()?.state;
-    Ok(match requested {
-        Some(id) => agentrail::query::current_session(&active, Some(id)),
-        None => session_in(&active),
-    })
+    let named = match flag {
+        Some(id) => Some((id.to_owned(), "--session")),
+        None => env_session().map(|id| (id, "AGENTRAIL_SESSION")),
+    };
+    if let Some((id, source)) = &named {
+        if !active.is_open(id) {
+            return Err(not_open(id, source));
+        }
+    }
+    let named = named.map(|(id, _)| id);
+    Ok(agentrail::query::current_session(&active, named.as_deref()))
+}
+
+/// `AGENTRAIL_SESSION`, when set and not empty.
+fn env_session() -> Option<String> {
+    std::env::var("AGENTRAIL_SESSION")
+        .ok()
+        .filter(|id| !id.is_empty())
 }
 
 /// The current session among the open ones in `active`, honouring `AGENTRAIL_SESSION`.
 fn session_in(active: &Active) -> Option<(String, Option<String>)> {
-    let requested = std::env::var("AGENTRAIL_SESSION")
-        .ok()
-        .filter(|id| !id.is_empty());
-    agentrail::query::current_session(active, requested.as_deref())
+    agentrail::query::current_session(active, env_session().as_deref())
 }
 
 /// The current session, which must be open.
@@ -73,13 +87,20 @@ fn open_session(recorder: &Recorder) -> Result<(String, Option<String>), CliErro
     let active = recorder.load::<Active>()?.state;
     let (id, agent) = session_in(&active).ok_or_else(no_session)?;
     if !active.is_open(&id) {
-        return Err(CliError::new(
-            EXIT_FAILURE,
-            format!("session {id} (from AGENTRAIL_SESSION) is not open"),
-        )
-        .with_hint("start one with `agentrail session start TASK`, or unset AGENTRAIL_SESSION"));
+        return Err(not_open(&id, "AGENTRAIL_SESSION"));
     }
     Ok((id, agent))
+}
+
+/// Session `id`, named by `source`, has ended or was never started.
+fn not_open(id: &str, source: &str) -> CliError {
+    CliError::new(
+        EXIT_FAILURE,
+        format!("session {id} (from {source}) is not open; nothing was recorded"),
+    )
+    .with_hint(
+        "start one with `agentrail session start TASK`, or name an open one (`agentrail session status` shows the current session)",
+    )
 }
 
 fn no_session() -> CliError {
