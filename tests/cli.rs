@@ -743,6 +743,24 @@ fn verify_reports_a_torn_tail_and_the_next_append_truncates_it() {
 }
 
 #[test]
+fn verify_counts_records_and_names_their_lsns_only_when_there_are_some() {
+    let dir = Dir::initialized();
+    let ok = |expected: &str| {
+        dir.command()
+            .arg("verify")
+            .assert()
+            .success()
+            .stdout(predicates::str::starts_with(expected));
+    };
+    ok("ok: 1 segment, 0 records, ");
+    dir.command()
+        .args(["append", "--event", &event(1)])
+        .assert()
+        .success();
+    ok("ok: 1 segment, 1 record (LSN 1 to 1), ");
+}
+
+#[test]
 fn a_flipped_byte_in_a_sealed_segment_is_named_then_repaired() {
     let dir = Dir::initialized();
     dir.append(&events(0..2000));

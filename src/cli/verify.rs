@@ -39,11 +39,14 @@ fn print_verify(report: &VerifyReport) {
         .map(|segment| segment.record_bytes)
         .sum();
     if report.is_ok() {
+        let lsns = match report.last_good_lsn {
+            0 => String::new(),
+            last => format!(" (LSN 1 to {last})"),
+        };
         println!(
-            "ok: {}, {} records (LSN 1 to {}), {} bytes on disk for {} bytes of records",
+            "ok: {}, {}{lsns}, {} bytes on disk for {} bytes of records",
             counted(report.segments.len() as u64, "segment"),
-            report.records,
-            report.last_good_lsn,
+            counted(report.records, "record"),
             file_bytes,
             record_bytes
         );
