@@ -168,14 +168,16 @@ impl Redactor {
         current
     }
 
-    /// Redacts every string in `value`, at any depth, and replaces whole every string member
-    /// whose key names a secret. Keys are left as they are.
+    /// Redacts every string in `value`, at any depth, object keys included, and replaces whole
+    /// every string member whose key names a secret.
     pub fn redact_json(&self, value: &mut Json) {
         let mut pending = vec![value];
         self.redact_pending(&mut pending);
     }
 
-    /// Redacts `event.data` as [`Redactor::redact_json`] does, and the session and agent.
+    /// Redacts `event.data` as [`Redactor::redact_json`] does, but for the names of its own
+    /// members (the event type's fields, which a user pattern must not rename), and the session
+    /// and agent.
     pub fn redact_event(&self, event: &mut Event) {
         for name in [&mut event.session, &mut event.agent].into_iter().flatten() {
             self.redact_string(name);
@@ -191,7 +193,10 @@ impl Redactor {
             match value {
                 Json::String(text) => self.redact_string(text),
                 Json::Array(items) => pending.extend(items.iter_mut()),
-                Json::Object(members) => self.push_members(members, pending),
+                Json::Object(members) => {
+                    self.redact_keys(members);
+                    self.push_members(members, pending)
+                }
                 Json::Null | Json::Bool(_) | Json::Number(_) => {}
             }
         }
@@ -204,9 +209,37 @@ impl Redactor {
     ) {
         for (key, member) in members.iter_mut() {
             match member {
-                Json::String(text) if keys::is_secret_name(key) => redact_whole(text),
+                // A key that was itself redacted says nothing about its value.
+                Json::String(text)
+                    if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
+                {
+                    redact_whole(text)
+                }
                 _ => pending.push(member),
             }
+        }
+    }
+
+    /// Keys are strings of the event too (a map keyed by API keys among a failure's `locals`,
+    /// say): a key holding a secret is replaced by its redaction, in place in the member order. Two
+    /// keys that redact alike are kept apart by a ` #2`, ` #3`... suffix, so no member is lost.
+    fn redact_keys(&self, members: &mut Map<String, Json>) {
+        if !members
+            .keys()
+            .any(|key| matches!(self.redact_str(key), Cow::Owned(_)))
+        {
+            return;
+        }
+        for (key, value) in std::mem::take(members) {
+            let key = self.redact_str(&key).into_owned();
+            let key = (1..)
+                .map(|copy| match copy {
+                    1 => key.clone(),
+                    copy => format!("{key} #{copy}"),
+                })
+                .find(|candidate| !members.contains_key(candidate))
+                .unwrap_or_default();
+            members.insert(key, value);
         }
     }
 

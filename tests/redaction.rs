@@ -296,13 +296,54 @@ fn redact_json_covers_the_value_itself_whatever_its_shape() {
 }
 
 #[test]
-fn object_keys_are_not_rewritten() {
-    let mut value = json!({"AKIAIOSFODNN7EXAMPLE": "AKIAIOSFODNN7EXAMPLE"});
+fn keys_of_nested_objects_are_redacted_and_no_member_is_lost() {
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let redacted = marker("aws_access_key_id");
+    let mut value = json!({key: key, "clients": {key: 1, "ASIAFAKEFAKEFAKE2345": 2, "x": 3}});
     Redactor::builtin().redact_json(&mut value);
+    let expected = json!({
+        redacted.clone(): redacted.clone(),
+        "clients": {redacted.clone(): 1, format!("{redacted} #2"): 2, "x": 3},
+    });
+    assert_eq!(value, expected);
+    let order: Vec<_> = value["clients"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     assert_eq!(
-        value,
-        json!({"AKIAIOSFODNN7EXAMPLE": marker("aws_access_key_id")})
+        order,
+        [redacted.clone(), format!("{redacted} #2"), "x".into()]
     );
+}
+
+#[test]
+fn an_events_own_field_names_are_not_rewritten_but_keys_below_them_are() {
+    // A user pattern that happens to match a field name of the type, and a key below it.
+    let patterns = [PatternConfig {
+        name: "internal".into(),
+        regex: "error_type|clients".into(),
+    }];
+    let object = json!({"type": "failure", "data": {
+        "error_type": "KeyError", "message": "no client",
+        "locals": {"clients": {"sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH": "c1"}},
+    }});
+    let Json::Object(object) = object else {
+        unreachable!("json! of an object literal is an object")
+    };
+    let mut event = Event::from_json_object(object, 1, 0).expect("a well-formed event");
+    Redactor::new(&patterns).unwrap().redact_event(&mut event);
+    let keys: Vec<_> = event.data.keys().cloned().collect();
+    assert_eq!(keys, ["error_type", "message", "locals"]);
+    let locals = event.data["locals"].as_object().unwrap();
+    let (clients_key, clients) = locals.iter().next().unwrap();
+    assert_eq!(clients_key, &marker("internal"));
+    let clients = clients.as_object().unwrap();
+    let keys: Vec<_> = clients.keys().cloned().collect();
+    assert_eq!(keys, [marker("anthropic_api_key")], "{clients:?}");
+    // The value under a redacted key is not a secret for that.
+    assert_eq!(clients[&marker("anthropic_api_key")], "c1");
 }
 
 #[test]
