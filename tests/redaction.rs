@@ -78,11 +78,7 @@ fn event_with_text_everywhere(text: &str) -> Event {
         "matrix": [[text, 1], [true, null]],
         "input_tokens": 1200,
     });
-    let object = json!({"type": "tool_output", "session": text, "agent": text, "data": data});
-    let Json::Object(object) = object else {
-        unreachable!("json! of an object literal is an object")
-    };
-    Event::from_json_object(object, 1, 0).expect("a well-formed event")
+    event_of(json!({"type": "tool_output", "session": text, "agent": text, "data": data}))
 }
 
 /// Every string the event holds at a known position, named by its position.
@@ -101,6 +97,14 @@ fn strings_at_positions(event: &Event) -> Vec<(String, String)> {
     found.push(("session".into(), event.session.clone().unwrap_or_default()));
     found.push(("agent".into(), event.agent.clone().unwrap_or_default()));
     found
+}
+
+/// The event a JSON object literal describes.
+fn event_of(object: Json) -> Event {
+    let Json::Object(object) = object else {
+        unreachable!("json! of an object literal is an object")
+    };
+    Event::from_json_object(object, 1, 0).expect("a well-formed event")
 }
 
 fn marker(kind: &str) -> String {
@@ -145,10 +149,7 @@ fn a_private_key_cut_by_the_output_cap_leaves_none_of_its_body() {
             body.join("\n")
         );
         let object = json!({"type": "tool_output", "data": {"tool": "cat", "stdout": stdout}});
-        let Json::Object(object) = object else {
-            unreachable!("json! of an object literal is an object")
-        };
-        let mut event = Event::from_json_object(object, 1, 0).unwrap();
+        let mut event = event_of(object);
         assert_eq!(event.data["truncated"], json!(true));
         Redactor::builtin().redact_event(&mut event);
         let stored = event.data["stdout"].as_str().unwrap();
@@ -190,10 +191,7 @@ fn a_token_cut_by_the_output_cap_leaves_no_fragment_of_it() {
             offset,
         );
         let object = json!({"type": "tool_output", "data": {"tool": "sh", "stdout": stdout}});
-        let Json::Object(object) = object else {
-            unreachable!("json! of an object literal is an object")
-        };
-        let mut event = Event::from_json_object(object, 1, 0).unwrap();
+        let mut event = event_of(object);
         assert_eq!(event.data["truncated"], json!(true));
         Redactor::builtin().redact_event(&mut event);
         let stored = event.data["stdout"].as_str().unwrap();
@@ -329,10 +327,7 @@ fn an_events_own_field_names_are_not_rewritten_but_keys_below_them_are() {
         "error_type": "KeyError", "message": "no client",
         "locals": {"clients": {"sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH": "c1"}},
     }});
-    let Json::Object(object) = object else {
-        unreachable!("json! of an object literal is an object")
-    };
-    let mut event = Event::from_json_object(object, 1, 0).expect("a well-formed event");
+    let mut event = event_of(object);
     Redactor::new(&patterns).unwrap().redact_event(&mut event);
     let keys: Vec<_> = event.data.keys().cloned().collect();
     assert_eq!(keys, ["error_type", "message", "locals"]);
