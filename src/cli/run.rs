@@ -7,7 +7,7 @@ use super::event::{current_envelope, record};
 use super::session::recording_session;
 use super::{emit, open_recorder, recording_off, CliError, EXIT_FAILURE};
 use agentrail::event::schema::{
-    head_end_at_line, join_head_tail, CAP_LINE_SEARCH_BYTES, CAP_MARKER_BYTES_MAX,
+    head_end_at_line, join_head_tail, next_line_start, CAP_MARKER_BYTES_MAX,
     TOOL_OUTPUT_STREAM_BYTES_MAX,
 };
 use agentrail::event::EventType;
@@ -58,12 +58,7 @@ impl Capture {
         }
         head.truncate(head_end_at_line(&head, head.len()));
         // The byte before the tail is not kept: the tail is taken to start inside a line.
-        let tail_start = tail
-            .iter()
-            .take(CAP_LINE_SEARCH_BYTES)
-            .position(|&byte| byte == b'\n')
-            .map_or(0, |at| at + 1);
-        tail.drain(..tail_start);
+        tail.drain(..next_line_start(&tail, 0).unwrap_or(0));
         let omitted = self.total - head.len() - tail.len();
         let (head, tail) = (
             String::from_utf8_lossy(&head),

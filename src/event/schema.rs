@@ -469,11 +469,16 @@ pub fn tail_start_at_line(bytes: &[u8], start: usize) -> usize {
     if start == 0 || bytes[start - 1] == b'\n' {
         return start;
     }
+    next_line_start(bytes, start).unwrap_or(start)
+}
+
+/// Just after the first line end within [`CAP_LINE_SEARCH_BYTES`] from `start`, if one is.
+pub fn next_line_start(bytes: &[u8], start: usize) -> Option<usize> {
     let end = (start + CAP_LINE_SEARCH_BYTES).min(bytes.len());
     bytes[start..end]
         .iter()
         .position(|&byte| byte == b'\n')
-        .map_or(start, |at| start + at + 1)
+        .map(|at| start + at + 1)
 }
 
 /// Room kept for the omission marker in a capped text; no marker takes more.
