@@ -250,7 +250,8 @@ pub fn record(
 ) -> Result<(u64, Option<String>), CliError> {
     let (session, session_agent) = recording_session(recorder, envelope.session.as_deref())?
         .map_or((None, None), |(id, agent)| (Some(id), agent));
-    // An empty name (`AGENTRAIL_AGENT=`) is no name, as for the context commands.
+    // An empty name (`AGENTRAIL_AGENT=`) is no name, as `env_agent` has it for `run` and
+    // `diff` (the context commands refuse one instead).
     let agent = envelope
         .agent
         .filter(|agent| !agent.is_empty())

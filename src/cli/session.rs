@@ -133,7 +133,8 @@ pub fn run(command: SessionCommand, json: bool) -> CliResult {
 }
 
 fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {
-    // An empty name (`AGENTRAIL_AGENT=`) is no name, as for the context commands.
+    // An empty name (`AGENTRAIL_AGENT=`) is no name, as `env_agent` has it for `run` and
+    // `diff` (the context commands refuse one instead).
     let agent = agent.filter(|agent| !agent.is_empty());
     let (id, lsn) = recorder.start_session(task, agent)?;
     emit(json, &json!({ "session": id, "lsn": lsn }), || id.clone())
