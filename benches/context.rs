@@ -469,8 +469,7 @@ fn rebuild_graph(c: &mut Criterion) {
             let mut graph = Graph::default();
             for record in recorder.journal().iter().expect("a reader") {
                 let record = record.expect("a record");
-                if let agentrail::event::Decoded::Event(event) =
-                    agentrail::event::decode_record(&record).expect("an event")
+                if let Some(event) = agentrail::event::decode_record_ref(&record).expect("an event")
                 {
                     graph.apply(record.lsn, &event);
                 }

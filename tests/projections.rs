@@ -2,7 +2,7 @@
 //! scripted scenario, loading incrementally from checkpoints, and never trusting a checkpoint
 //! that is missing, stale, damaged or of another journal.
 
-use agentrail::event::Event;
+use agentrail::event::{Event, EventRef};
 use agentrail::journal::{Durability, Journal, NewRecord, Options, KIND_EVENT};
 use agentrail::project::{
     Active, CheckpointStatus, Projection, Projector, SessionStatus, SessionTokens, Sessions, Stats,
@@ -510,7 +510,7 @@ impl Projection for OtherSessions {
     const NAME: &'static str = Sessions::NAME;
     const VERSION: u32 = Sessions::VERSION + 1;
 
-    fn apply(&mut self, _lsn: u64, _event: &Event) {
+    fn apply(&mut self, _lsn: u64, _event: &EventRef<'_>) {
         self.events += 1;
     }
 }
@@ -750,6 +750,7 @@ fn folded(items: &[Item]) -> All {
     for (index, item) in items.iter().enumerate() {
         if let Item::Event(event) = item {
             let lsn = index as u64 + 1;
+            let event = &event.to_ref();
             all.sessions.apply(lsn, event);
             all.active.apply(lsn, event);
             all.tokens.apply(lsn, event);

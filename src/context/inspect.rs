@@ -12,7 +12,7 @@ use super::materialize::{materialize, Block, Context};
 use super::ops::Agent;
 use super::{ContextError, Refs};
 use crate::error::Result;
-use crate::event::{decode_record, Decoded};
+use crate::event::decode_record_ref;
 use crate::journal::Journal;
 use crate::project::Projection;
 use std::collections::HashSet;
@@ -122,7 +122,7 @@ pub fn graph_at(journal: &Journal, lsn: u64) -> Result<Graph> {
         if record.lsn > lsn {
             break;
         }
-        if let Decoded::Event(event) = decode_record(&record)? {
+        if let Some(event) = decode_record_ref(&record)? {
             graph.apply(record.lsn, &event);
         }
     }
@@ -140,7 +140,7 @@ fn bound_event(journal: &Journal, bound: AuditBound) -> Result<(u64, Option<i64>
     let mut found = (0, None);
     for record in journal.read_from(1)? {
         let record = record?;
-        let Decoded::Event(event) = decode_record(&record)? else {
+        let Some(event) = decode_record_ref(&record)? else {
             continue;
         };
         match bound {

@@ -24,7 +24,6 @@ use super::ops::{Agent, NewCommit, RANGE_SEPARATOR};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
 use crate::event::Event;
-use crate::project::Projection;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The link from a replayed commit to the commit it replays.
@@ -403,7 +402,7 @@ fn predicted_context(
     let mut predicted = graph.clone();
     let mut pending = HashMap::new();
     for (offset, (event, commit)) in commits.iter().enumerate() {
-        predicted.apply(journal.last_lsn() + 1 + offset as u64, event);
+        predicted.apply_owned(journal.last_lsn() + 1 + offset as u64, event);
         let content = event.text("content").unwrap_or_default().to_owned();
         pending.insert(commit.id.clone(), content);
     }

@@ -6,10 +6,12 @@
 //! types in [`schema`] (`format-spec/events.md`); what is read back from disk is not, so that
 //! journals holding older or newer type names stay readable.
 
+mod borrowed;
 mod encode;
 pub mod schema;
 pub mod tombstone;
 
+pub use borrowed::{DataRef, EventRef, ValueRef};
 pub use schema::EventType;
 pub use tombstone::{tombstone_of, TombstoneInfo};
 
@@ -122,8 +124,8 @@ impl From<&Json> for Value {
     }
 }
 
-/// Moves a stored value into JSON without copying its strings (decoding is the hot path of
-/// every replay).
+/// Moves a stored value into JSON without copying its strings. This is the reference
+/// conversion: [`ValueRef::to_json`] must give the same JSON (a property test holds it to it).
 impl From<Value> for Json {
     fn from(value: Value) -> Json {
         match value {
@@ -355,23 +357,7 @@ impl Event {
 
     /// Decodes a record payload written by [`Event::encode`].
     pub fn decode(lsn: u64, payload: &[u8]) -> crate::Result<Event> {
-        let record = EventRecord::decode(lsn, payload)?;
-        let data = match Json::from(record.data) {
-            Json::Object(map) => map,
-            _ => {
-                return Err(crate::Error::Decode {
-                    lsn,
-                    reason: "event data is not an object".into(),
-                })
-            }
-        };
-        Ok(Event {
-            ts_micros: record.ts_micros,
-            event_type: record.event_type,
-            session: record.session,
-            agent: record.agent,
-            data,
-        })
+        EventRef::decode(lsn, payload).map(|event| event.to_event())
     }
 }
 
@@ -423,6 +409,15 @@ pub fn decode_record(record: &Record) -> crate::Result<Decoded> {
     match event_payload(record)? {
         Ok(payload) => Event::decode(record.lsn, payload).map(Decoded::Event),
         Err(kind) => Ok(Decoded::Skipped { kind }),
+    }
+}
+
+/// The event a record holds, decoded in place (for a tombstone, the event it kept), or `None`
+/// for a record of a kind this version may skip.
+pub fn decode_record_ref(record: &Record) -> crate::Result<Option<EventRef<'_>>> {
+    match event_payload(record)? {
+        Ok(payload) => EventRef::decode(record.lsn, payload).map(Some),
+        Err(_) => Ok(None),
     }
 }
 

@@ -8,7 +8,7 @@
 
 use super::fields;
 use super::Projection;
-use crate::event::Event;
+use crate::event::EventRef;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -65,11 +65,11 @@ impl Active {
         self.by_id.is_empty()
     }
 
-    fn start(&mut self, id: &str, lsn: u64, event: &Event) {
+    fn start(&mut self, id: &str, lsn: u64, event: &EventRef<'_>) {
         let session = ActiveSession {
             id: id.to_owned(),
             task: fields::owned_text(&event.data, "task"),
-            agent: event.agent.clone(),
+            agent: event.agent.map(str::to_owned),
             start_lsn: lsn,
             start_ts_micros: event.ts_micros,
             last_lsn: lsn,
@@ -90,11 +90,11 @@ impl Projection for Active {
     const NAME: &'static str = "active";
     const VERSION: u32 = 1;
 
-    fn apply(&mut self, lsn: u64, event: &Event) {
-        let Some(id) = event.session.as_deref() else {
+    fn apply(&mut self, lsn: u64, event: &EventRef<'_>) {
+        let Some(id) = event.session else {
             return;
         };
-        match event.event_type.as_str() {
+        match event.event_type {
             "session_start" if !self.is_open(id) => self.start(id, lsn, event),
             "session_end" => self.end(id),
             _ => {
@@ -110,6 +110,7 @@ impl Projection for Active {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
 
     fn event(event_type: &str, session: &str) -> Event {
         Event {
@@ -124,17 +125,17 @@ mod tests {
     #[test]
     fn ended_sessions_are_forgotten_and_the_newest_open_one_is_found() {
         let mut active = Active::default();
-        active.apply(1, &event("session_start", "a"));
-        active.apply(2, &event("session_start", "b"));
-        active.apply(3, &event("action", "a"));
-        active.apply(4, &event("session_start", "a"));
-        active.apply(5, &event("action", "nobody"));
+        active.apply(1, &event("session_start", "a").to_ref());
+        active.apply(2, &event("session_start", "b").to_ref());
+        active.apply(3, &event("action", "a").to_ref());
+        active.apply(4, &event("session_start", "a").to_ref());
+        active.apply(5, &event("action", "nobody").to_ref());
         assert_eq!(active.most_recent_open().unwrap().id, "b");
         assert_eq!(active.get("a").unwrap().last_lsn, 4);
-        active.apply(6, &event("session_end", "b"));
+        active.apply(6, &event("session_end", "b").to_ref());
         assert!(!active.is_open("b"));
         assert_eq!(active.most_recent_open().unwrap().id, "a");
-        active.apply(7, &event("session_end", "a"));
+        active.apply(7, &event("session_end", "a").to_ref());
         assert!(active.is_empty());
         assert_eq!(active, Active::default());
     }

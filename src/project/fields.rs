@@ -3,28 +3,28 @@
 //! absent (or 0) instead of failing, because the journal is the truth and a view must always be
 //! rebuildable from it.
 
-use serde_json::{Map, Value as Json};
+use crate::event::{DataRef, ValueRef};
 
 /// The string in `data[key]`, or `None` if it is missing or not a string.
-pub(crate) fn text<'a>(data: &'a Map<String, Json>, key: &str) -> Option<&'a str> {
-    data.get(key).and_then(Json::as_str)
+pub(crate) fn text<'a>(data: &'a DataRef<'_>, key: &str) -> Option<&'a str> {
+    data.get(key).and_then(ValueRef::as_str)
 }
 
 /// The string in `data[key]`, owned.
-pub(crate) fn owned_text(data: &Map<String, Json>, key: &str) -> Option<String> {
+pub(crate) fn owned_text(data: &DataRef<'_>, key: &str) -> Option<String> {
     text(data, key).map(str::to_owned)
 }
 
 /// The non-negative integer in `data[key]`, or 0 if it is missing, negative, fractional or not
 /// a number.
-pub(crate) fn count(data: &Map<String, Json>, key: &str) -> u64 {
-    data.get(key).and_then(Json::as_u64).unwrap_or(0)
+pub(crate) fn count(data: &DataRef<'_>, key: &str) -> u64 {
+    data.get(key).and_then(ValueRef::as_u64).unwrap_or(0)
 }
 
 /// The finite, non-negative number in `data[key]`, or 0.0 otherwise.
-pub(crate) fn amount(data: &Map<String, Json>, key: &str) -> f64 {
+pub(crate) fn amount(data: &DataRef<'_>, key: &str) -> f64 {
     data.get(key)
-        .and_then(Json::as_f64)
+        .and_then(ValueRef::as_f64)
         .filter(|value| value.is_finite() && *value >= 0.0)
         .unwrap_or(0.0)
 }
@@ -32,7 +32,8 @@ pub(crate) fn amount(data: &Map<String, Json>, key: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::event::Event;
+    use serde_json::{json, Value as Json};
 
     #[test]
     fn ill_typed_fields_read_as_absent_or_zero() {
@@ -42,6 +43,15 @@ mod tests {
         }) else {
             unreachable!()
         };
+        let event = Event {
+            ts_micros: 0,
+            event_type: "note".into(),
+            session: None,
+            agent: None,
+            data,
+        };
+        let view = event.to_ref();
+        let data = &view.data;
         assert_eq!(text(&data, "name"), Some("x"));
         assert_eq!(text(&data, "number"), None);
         assert_eq!(text(&data, "missing"), None);

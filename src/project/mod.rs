@@ -21,7 +21,7 @@ pub use stats::Stats;
 pub use tokens::{SessionTokens, TokenTotals, Tokens, NO_KEY};
 
 use crate::error::{Error, Result};
-use crate::event::{decode_record, Decoded, Event};
+use crate::event::{decode_record_ref, EventRef};
 use crate::journal::{Journal, Reader, Record};
 use checkpoint::{CheckpointFile, Tie, Unusable, CHECKPOINT_EXTENSION, CHECKPOINT_STATE_BYTES_MAX};
 use serde::de::DeserializeOwned;
@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 /// A view of the journal: a state and how one event changes it.
 ///
-/// `apply` must depend only on the state, the LSN and the event, and must accept any event:
+/// `apply` gets the event borrowed from its record: it reads the fields it needs and copies
+/// only what it keeps (see [`EventRef`]). `apply` must depend only on the state, the LSN and the event, and must accept any event:
 /// types it does not use, fields missing or of the wrong type. The state is checkpointed with
 /// postcard, which is not self-describing: any change to the state's layout or meaning must
 /// bump `VERSION`, which makes older checkpoints stale and rebuilt.
@@ -40,7 +41,7 @@ pub trait Projection: Default + Serialize + DeserializeOwned {
     const NAME: &'static str;
     /// The version of the state's layout and meaning.
     const VERSION: u32;
-    fn apply(&mut self, lsn: u64, event: &Event);
+    fn apply(&mut self, lsn: u64, event: &EventRef<'_>);
 }
 
 /// How [`Projector::load`] found a projection's checkpoint.
@@ -99,12 +100,12 @@ pub struct Projector {
 /// The object-safe face of a projection, so that [`Projector::rebuild`] feeds a list of them in
 /// one pass over the journal.
 trait AnyProjection {
-    fn apply_event(&mut self, lsn: u64, event: &Event);
+    fn apply_event(&mut self, lsn: u64, event: &EventRef<'_>);
     fn save_checkpoint(&self, projector: &Projector, tie: &Tie) -> Result<()>;
 }
 
 impl<P: Projection> AnyProjection for P {
-    fn apply_event(&mut self, lsn: u64, event: &Event) {
+    fn apply_event(&mut self, lsn: u64, event: &EventRef<'_>) {
         self.apply(lsn, event);
     }
 
@@ -134,12 +135,12 @@ struct Replayed {
     last: Option<Record>,
 }
 
-/// Decodes every record of `reader` and hands each event to `apply`.
-fn replay(reader: Reader, mut apply: impl FnMut(u64, &Event)) -> Result<Replayed> {
+/// Decodes every record of `reader` in place and hands each event to `apply`.
+fn replay(reader: Reader, mut apply: impl FnMut(u64, &EventRef<'_>)) -> Result<Replayed> {
     let mut replayed = Replayed::default();
     for record in reader {
         let record = record?;
-        if let Decoded::Event(event) = decode_record(&record)? {
+        if let Some(event) = decode_record_ref(&record)? {
             apply(record.lsn, &event);
             replayed.events += 1;
         }

@@ -17,7 +17,7 @@
 use super::fields;
 use super::tokens::TokenTotals;
 use super::Projection;
-use crate::event::Event;
+use crate::event::EventRef;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,11 +85,11 @@ pub struct SessionInfo {
 }
 
 impl SessionInfo {
-    fn start(id: &str, lsn: u64, event: &Event) -> SessionInfo {
+    fn start(id: &str, lsn: u64, event: &EventRef<'_>) -> SessionInfo {
         SessionInfo {
             id: id.to_owned(),
             task: fields::owned_text(&event.data, "task"),
-            agent: event.agent.clone(),
+            agent: event.agent.map(str::to_owned),
             start_lsn: lsn,
             start_ts_micros: event.ts_micros,
             ..SessionInfo::default()
@@ -97,11 +97,11 @@ impl SessionInfo {
     }
 
     /// Counts one event of this session; true if it ended the session.
-    fn record(&mut self, lsn: u64, event: &Event) -> bool {
+    fn record(&mut self, lsn: u64, event: &EventRef<'_>) -> bool {
         self.events = self.events.saturating_add(1);
         self.last_lsn = lsn;
         self.last_ts_micros = event.ts_micros;
-        match event.event_type.as_str() {
+        match event.event_type {
             "action" => self.actions = self.actions.saturating_add(1),
             "llm_call" => self.tokens.add(&TokenTotals::of_call(&event.data)),
             "session_end" if self.is_open() => {
@@ -113,7 +113,7 @@ impl SessionInfo {
         false
     }
 
-    fn end(&mut self, lsn: u64, event: &Event) {
+    fn end(&mut self, lsn: u64, event: &EventRef<'_>) {
         self.status = SessionStatus::of_end(fields::text(&event.data, "status"));
         self.end_lsn = Some(lsn);
         self.end_ts_micros = Some(event.ts_micros);
@@ -176,7 +176,7 @@ impl Sessions {
         self.sessions.is_empty()
     }
 
-    fn start(&mut self, id: &str, lsn: u64, event: &Event) {
+    fn start(&mut self, id: &str, lsn: u64, event: &EventRef<'_>) {
         let position = self.sessions.len();
         self.sessions.push(SessionInfo::start(id, lsn, event));
         self.by_id.insert(id.to_owned(), position);
@@ -188,8 +188,8 @@ impl Projection for Sessions {
     const NAME: &'static str = "sessions";
     const VERSION: u32 = 1;
 
-    fn apply(&mut self, lsn: u64, event: &Event) {
-        let Some(id) = event.session.as_deref() else {
+    fn apply(&mut self, lsn: u64, event: &EventRef<'_>) {
+        let Some(id) = event.session else {
             return;
         };
         if event.event_type == "session_start" && !self.get(id).is_some_and(SessionInfo::is_open) {
@@ -210,6 +210,7 @@ impl Projection for Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
     use serde_json::{json, Value as Json};
 
     fn event(event_type: &str, session: &str, ts_micros: i64, data: Json) -> Event {
@@ -228,15 +229,24 @@ mod tests {
     #[test]
     fn a_session_counts_its_events_ends_once_and_ignores_unstarted_ids() {
         let mut sessions = Sessions::default();
-        sessions.apply(1, &event("action", "s", 5, json!({})));
-        sessions.apply(2, &event("session_start", "s", 10, json!({"task": "t"})));
-        sessions.apply(3, &event("action", "s", 20, json!({"description": "d"})));
-        sessions.apply(4, &event("llm_call", "s", 30, json!({"input_tokens": 9})));
+        sessions.apply(1, &event("action", "s", 5, json!({})).to_ref());
+        sessions.apply(
+            2,
+            &event("session_start", "s", 10, json!({"task": "t"})).to_ref(),
+        );
+        sessions.apply(
+            3,
+            &event("action", "s", 20, json!({"description": "d"})).to_ref(),
+        );
+        sessions.apply(
+            4,
+            &event("llm_call", "s", 30, json!({"input_tokens": 9})).to_ref(),
+        );
         let end = json!({"status": "aborted", "message": "m"});
-        sessions.apply(5, &event("session_end", "s", 45, end));
+        sessions.apply(5, &event("session_end", "s", 45, end).to_ref());
         sessions.apply(
             6,
-            &event("session_end", "s", 50, json!({"status": "committed"})),
+            &event("session_end", "s", 50, json!({"status": "committed"})).to_ref(),
         );
         let session = sessions.get("s").unwrap();
         assert_eq!(session.task.as_deref(), Some("t"));
@@ -254,16 +264,28 @@ mod tests {
     #[test]
     fn a_reused_id_starts_a_new_session_but_a_second_start_of_an_open_one_does_not() {
         let mut sessions = Sessions::default();
-        sessions.apply(1, &event("session_start", "a", 1, json!({"task": "one"})));
-        sessions.apply(2, &event("session_start", "b", 2, json!({})));
-        sessions.apply(3, &event("session_start", "a", 3, json!({"task": "again"})));
+        sessions.apply(
+            1,
+            &event("session_start", "a", 1, json!({"task": "one"})).to_ref(),
+        );
+        sessions.apply(2, &event("session_start", "b", 2, json!({})).to_ref());
+        sessions.apply(
+            3,
+            &event("session_start", "a", 3, json!({"task": "again"})).to_ref(),
+        );
         assert_eq!(sessions.len(), 2);
         assert_eq!(sessions.most_recent_open().unwrap().id, "b");
-        sessions.apply(4, &event("session_end", "b", 4, json!({"status": "?"})));
+        sessions.apply(
+            4,
+            &event("session_end", "b", 4, json!({"status": "?"})).to_ref(),
+        );
         assert_eq!(sessions.get("b").unwrap().status, SessionStatus::Completed);
         assert_eq!(sessions.most_recent_open().unwrap().id, "a");
-        sessions.apply(5, &event("session_end", "a", 5, json!({})));
-        sessions.apply(6, &event("session_start", "a", 6, json!({"task": "two"})));
+        sessions.apply(5, &event("session_end", "a", 5, json!({})).to_ref());
+        sessions.apply(
+            6,
+            &event("session_start", "a", 6, json!({"task": "two"})).to_ref(),
+        );
         assert_eq!(sessions.len(), 3);
         let newest = sessions.most_recent_open().unwrap();
         assert_eq!((newest.task.as_deref(), newest.start_lsn), (Some("two"), 6));

@@ -3,7 +3,7 @@
 //! this version skips are not events and are not counted.
 
 use super::Projection;
-use crate::event::Event;
+use crate::event::EventRef;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,15 +31,15 @@ impl Projection for Stats {
     const NAME: &'static str = "stats";
     const VERSION: u32 = 1;
 
-    fn apply(&mut self, lsn: u64, event: &Event) {
+    fn apply(&mut self, lsn: u64, event: &EventRef<'_>) {
         self.events = self.events.saturating_add(1);
-        match self.by_type.get_mut(&event.event_type) {
+        match self.by_type.get_mut(event.event_type) {
             Some(count) => *count = count.saturating_add(1),
             None => {
-                self.by_type.insert(event.event_type.clone(), 1);
+                self.by_type.insert(event.event_type.to_owned(), 1);
             }
         }
-        match event.event_type.as_str() {
+        match event.event_type {
             "session_start" => self.sessions_started = self.sessions_started.saturating_add(1),
             "session_end" => self.sessions_ended = self.sessions_ended.saturating_add(1),
             _ => {}
@@ -53,6 +53,7 @@ impl Projection for Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
 
     fn event(event_type: &str, ts_micros: i64) -> Event {
         Event {
@@ -67,10 +68,10 @@ mod tests {
     #[test]
     fn counts_types_sessions_and_the_span_in_lsn_order() {
         let mut stats = Stats::default();
-        stats.apply(1, &event("session_start", 50));
-        stats.apply(2, &event("note", 10));
-        stats.apply(4, &event("note", 70));
-        stats.apply(5, &event("session_end", 60));
+        stats.apply(1, &event("session_start", 50).to_ref());
+        stats.apply(2, &event("note", 10).to_ref());
+        stats.apply(4, &event("note", 70).to_ref());
+        stats.apply(5, &event("session_end", 60).to_ref());
         assert_eq!(stats.events, 4);
         assert_eq!(stats.by_type["note"], 2);
         assert_eq!(stats.by_type.len(), 3);

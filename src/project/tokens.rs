@@ -7,9 +7,8 @@
 
 use super::fields;
 use super::Projection;
-use crate::event::Event;
+use crate::event::{DataRef, EventRef};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 
 /// The key under which calls without a session, an agent or a model are counted. A real
@@ -31,7 +30,7 @@ impl TokenTotals {
     /// One call, from an `llm_call` event's data. A token count that is missing, negative,
     /// fractional or not a number counts as 0; so does a cost that is not a finite,
     /// non-negative number.
-    pub fn of_call(data: &Map<String, Json>) -> TokenTotals {
+    pub fn of_call(data: &DataRef<'_>) -> TokenTotals {
         TokenTotals {
             calls: 1,
             input_tokens: fields::count(data, "input_tokens"),
@@ -88,13 +87,13 @@ impl Projection for Tokens {
     /// 2: `by_session` moved to [`SessionTokens`].
     const VERSION: u32 = 2;
 
-    fn apply(&mut self, _lsn: u64, event: &Event) {
+    fn apply(&mut self, _lsn: u64, event: &EventRef<'_>) {
         if event.event_type != "llm_call" {
             return;
         }
         let call = TokenTotals::of_call(&event.data);
         self.total.add(&call);
-        add_under(&mut self.by_agent, event.agent.as_deref(), &call);
+        add_under(&mut self.by_agent, event.agent, &call);
         let model = fields::text(&event.data, "model");
         add_under(&mut self.by_model, model, &call);
     }
@@ -104,19 +103,20 @@ impl Projection for SessionTokens {
     const NAME: &'static str = "session_tokens";
     const VERSION: u32 = 1;
 
-    fn apply(&mut self, _lsn: u64, event: &Event) {
+    fn apply(&mut self, _lsn: u64, event: &EventRef<'_>) {
         if event.event_type != "llm_call" {
             return;
         }
         let call = TokenTotals::of_call(&event.data);
-        add_under(&mut self.by_session, event.session.as_deref(), &call);
+        add_under(&mut self.by_session, event.session, &call);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::event::Event;
+    use serde_json::{json, Value as Json};
 
     fn call(session: Option<&str>, agent: Option<&str>, data: Json) -> Event {
         let Json::Object(data) = data else {
@@ -143,13 +143,13 @@ mod tests {
             (1, call(Some("s"), Some("a"), first)),
             (2, call(None, Some("a"), second)),
         ] {
-            tokens.apply(lsn, &event);
-            sessions.apply(lsn, &event);
+            tokens.apply(lsn, &event.to_ref());
+            sessions.apply(lsn, &event.to_ref());
         }
         let mut note = call(Some("s"), None, json!({"input_tokens": 100}));
         note.event_type = "note".into();
-        tokens.apply(3, &note);
-        sessions.apply(3, &note);
+        tokens.apply(3, &note.to_ref());
+        sessions.apply(3, &note.to_ref());
         let expected_total = TokenTotals {
             calls: 2,
             input_tokens: 10,

@@ -29,7 +29,7 @@ pub(crate) use commits::{Node, Pos};
 use super::id::{commit_id, resolve_prefix, CommitFields};
 use super::tokens::count_tokens;
 use super::{CommitKind, ContextError, Head, Refs, DEFAULT_AGENT};
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventRef, EventType};
 use crate::project::Projection;
 use commits::{Commits, StoredColumns};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -169,14 +169,11 @@ impl Projection for Graph {
     const NAME: &'static str = "graph";
     const VERSION: u32 = 6;
 
-    fn apply(&mut self, lsn: u64, event: &Event) {
-        let applied = match event.kind() {
-            Some(EventType::Commit) => self.apply_commit(lsn, event),
-            Some(EventType::RefUpdate) => self.apply_ref_update(lsn, event),
-            _ => return,
-        };
-        if applied.is_none() {
-            self.rejected += 1;
+    /// Commits and ref updates are read whole, as owned events: they are a small share of a
+    /// journal, and their checks read most of their fields.
+    fn apply(&mut self, lsn: u64, event: &EventRef<'_>) {
+        if matches!(event.kind(), Some(EventType::Commit | EventType::RefUpdate)) {
+            self.apply_owned(lsn, &event.to_event());
         }
     }
 }
@@ -187,6 +184,18 @@ pub fn agent_of(event: &Event) -> &str {
 }
 
 impl Graph {
+    /// [`Projection::apply`] for an event already owned, such as one not recorded yet.
+    pub(crate) fn apply_owned(&mut self, lsn: u64, event: &Event) {
+        let applied = match event.kind() {
+            Some(EventType::Commit) => self.apply_commit(lsn, event),
+            Some(EventType::RefUpdate) => self.apply_ref_update(lsn, event),
+            _ => return,
+        };
+        if applied.is_none() {
+            self.rejected += 1;
+        }
+    }
+
     fn apply_commit(&mut self, lsn: u64, event: &Event) -> Option<()> {
         let agent = agent_of(event).to_owned();
         let parents = match event.data.get("parents") {

@@ -35,7 +35,7 @@ fn sample(count: u64) -> Graph {
         if index % 5 == 4 {
             data["links"] = json!({"note": format!("n{index}")});
         }
-        graph.apply(lsn, &commit_event("main", data));
+        graph.apply(lsn, &commit_event("main", data).to_ref());
         last = graph.refs("main").head_commit().map(str::to_owned);
     }
     let head = last.expect("at least one commit");
@@ -45,7 +45,7 @@ fn sample(count: u64) -> Graph {
         unreachable!()
     };
     let event = Event::new(EventType::RefUpdate, None, Some("other".into()), other).unwrap();
-    graph.apply(lsn + 1, &event);
+    graph.apply(lsn + 1, &event.to_ref());
     assert_eq!(graph.rejected(), 0);
     graph
 }
@@ -92,7 +92,7 @@ fn ids_are_found_both_in_the_loaded_part_and_among_commits_added_since() {
     let head = graph.refs("main").head_commit().unwrap().to_owned();
     for index in 0..10 {
         let data = json!({"kind": "pin", "message": "p", "content": format!("pin {index}")});
-        graph.apply(100 + index, &commit_event("main", data));
+        graph.apply(100 + index, &commit_event("main", data).to_ref());
     }
     assert_eq!(graph.len(), 40);
     assert!(graph.is_ancestor(&head, graph.refs("main").head_commit().unwrap()));
@@ -113,7 +113,7 @@ fn an_ambiguous_prefix_lists_candidates_from_both_parts() {
     let mut graph = reloaded(&sample(600));
     for index in 0..600 {
         let data = json!({"kind": "append", "message": "r", "content": format!("recent {index}")});
-        graph.apply(1000 + index, &commit_event("main", data));
+        graph.apply(1000 + index, &commit_event("main", data).to_ref());
     }
     // 1,200 ids among 65,536 four-digit prefixes: about 11 pairs share one, and none do
     // about once in 60,000 runs.
