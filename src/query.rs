@@ -3,7 +3,7 @@
 //! over these.
 
 use crate::error::Result;
-use crate::event::{decode_record, Decoded, Event};
+use crate::event::{decode_record, decode_record_ref, Decoded, Event, EventRef};
 use crate::journal::Journal;
 use crate::project::Active;
 use std::collections::VecDeque;
@@ -24,12 +24,13 @@ pub fn current_session(
 }
 
 /// The last `last` events from `first_lsn` on that pass `keep`, in LSN order, with their LSNs.
-/// Only `last` events are held at a time, however many pass.
+/// Only `last` events are held at a time, however many pass; `keep` sees each event borrowed
+/// from its record, and only those it keeps are copied.
 pub fn last_events(
     journal: &Journal,
     first_lsn: u64,
     last: usize,
-    keep: impl Fn(&Event) -> bool,
+    keep: impl Fn(&EventRef<'_>) -> bool,
 ) -> Result<Vec<(u64, Event)>> {
     let mut found = VecDeque::with_capacity(last.min(1024));
     if last == 0 {
@@ -37,12 +38,12 @@ pub fn last_events(
     }
     for record in journal.read_from(first_lsn.max(1))? {
         let record = record?;
-        if let Decoded::Event(event) = decode_record(&record)? {
+        if let Some(event) = decode_record_ref(&record)? {
             if keep(&event) {
                 if found.len() == last {
                     found.pop_front();
                 }
-                found.push_back((record.lsn, event));
+                found.push_back((record.lsn, event.to_event()));
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use super::session::current_session;
 use super::{counted, emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
-use agentrail::event::{format_ts, Event};
+use agentrail::event::{format_ts, Event, EventRef};
 use agentrail::project::{SessionInfo, SessionTokens, Sessions, Stats, TokenTotals, Tokens};
 use agentrail::query::{event_at, Found};
 use agentrail::recorder::Recorder;
@@ -222,7 +222,7 @@ fn scan(
     recorder: &Recorder,
     first_lsn: u64,
     last: usize,
-    keep: impl Fn(&Event) -> bool,
+    keep: impl Fn(&EventRef<'_>) -> bool,
 ) -> Result<Vec<(u64, Event)>, CliError> {
     Ok(agentrail::query::last_events(
         recorder.journal(),
@@ -266,11 +266,11 @@ pub fn log(args: &LogArgs, json: bool) -> CliResult {
     let events = scan(&recorder, first_lsn, last, |event| {
         args.event_type
             .as_ref()
-            .is_none_or(|kind| &event.event_type == kind)
+            .is_none_or(|kind| event.event_type == kind)
             && args
                 .session
-                .as_ref()
-                .is_none_or(|id| event.session.as_ref() == Some(id))
+                .as_deref()
+                .is_none_or(|id| event.session == Some(id))
     })?;
     recorder.close();
     emit(json, &json!({ "events": events_json(&events) }), || {
@@ -348,7 +348,7 @@ fn show_session_or_commit(recorder: &Recorder, target: &str, json: bool) -> CliR
 fn show_session(recorder: &Recorder, session: &SessionInfo, json: bool) -> CliResult {
     let id = session.id.as_str();
     let events = scan(recorder, session.start_lsn, usize::MAX, |event| {
-        event.session.as_deref() == Some(id)
+        event.session == Some(id)
     })?;
     let value = json!({ "session": session_json(session), "events": events_json(&events) });
     emit(json, &value, || {
@@ -436,7 +436,7 @@ pub fn resume(json: bool) -> CliResult {
     };
     let events = match &session {
         Some(session) => scan(&recorder, session.start_lsn, RESUME_EVENTS, |event| {
-            event.session.as_deref() == Some(session.id.as_str())
+            event.session == Some(session.id.as_str())
         })?,
         None => Vec::new(),
     };
