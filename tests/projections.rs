@@ -804,3 +804,56 @@ proptest! {
         prop_assert_eq!((again.checkpoint, again.replayed), (CheckpointStatus::Current, 0));
     }
 }
+
+/// README's example of a projection of one's own ("Using it as a library"), as written there.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Failures {
+    by_type: std::collections::BTreeMap<String, u64>,
+}
+
+impl Projection for Failures {
+    const NAME: &'static str = "failures";
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, _lsn: u64, event: &EventRef<'_>) {
+        if event.event_type == "failure" {
+            let error_type = event
+                .data
+                .get("error_type")
+                .and_then(|value| value.as_str());
+            *self
+                .by_type
+                .entry(error_type.unwrap_or("?").to_owned())
+                .or_default() += 1;
+        }
+    }
+}
+
+#[test]
+fn the_readme_projection_of_ones_own_counts_failures_and_loads_from_its_checkpoint() {
+    use agentrail::recorder::{object, Recorder};
+    use agentrail::workspace::Workspace;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(".agentrail");
+    Workspace::init(&root, SEGMENT_BYTES_IN_TEST).unwrap();
+    let recorder = Recorder::open(Workspace::open(&root).unwrap(), Durability::Never).unwrap();
+    let failure = |error_type: &str| {
+        let data = object(json!({"error_type": error_type, "message": "m"}));
+        Event::new(agentrail::event::EventType::Failure, None, None, data).unwrap()
+    };
+    for error_type in ["E0308", "timeout", "E0308"] {
+        recorder.record(failure(error_type)).unwrap();
+    }
+    let loaded = recorder.load::<Failures>().unwrap();
+    assert_eq!(loaded.checkpoint, CheckpointStatus::Missing);
+    let expected = [("E0308".to_owned(), 2), ("timeout".to_owned(), 1)];
+    assert_eq!(loaded.state.by_type, expected.into());
+
+    recorder.record(failure("timeout")).unwrap();
+    let loaded = recorder.load::<Failures>().unwrap();
+    assert_eq!(
+        (loaded.checkpoint, loaded.replayed),
+        (CheckpointStatus::Current, 1)
+    );
+    assert_eq!(loaded.state.by_type["timeout"], 2);
+}
