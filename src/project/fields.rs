@@ -51,7 +51,7 @@ mod tests {
             data,
         };
         let view = event.to_ref();
-        let data = &view.data;
+        let data = view.data;
         assert_eq!(text(&data, "name"), Some("x"));
         assert_eq!(text(&data, "number"), None);
         assert_eq!(text(&data, "missing"), None);
