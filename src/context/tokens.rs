@@ -36,9 +36,70 @@ pub fn store_token_count(event: &mut crate::event::Event) {
 
 #[cfg(test)]
 mod tests {
+    use super::count_tokens;
+
+    /// A long mix of scripts, digits, punctuation and whitespace runs, the same on every run.
+    fn mixed_text() -> String {
+        let alphabet: Vec<char> =
+            " \t\n\r  aAbZ09'sllve.,;:!?-_/\\()[]{}<>\"éüßñ漢字かなÅ한국어Ωπ🙂👍🏽\u{200d}\u{301}\u{a0}\u{3000}"
+                .chars()
+                .collect();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        (0..4000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                alphabet[(state % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    }
+
+    /// Counts pinned to tiktoken-rs 0.12.1's o200k_base (`encode_ordinary`), taken before the
+    /// tokenizer's loading changed: any change to how we count must leave every one as it is,
+    /// since a stored commit's id is built on its count.
     #[test]
-    fn counts_words_as_tokens() {
-        assert_eq!(super::count_tokens(""), 0);
-        assert_eq!(super::count_tokens("hello world"), 2);
+    fn counts_match_o200k_base() {
+        let code = "fn main() {\n    let counts: Vec<u64> = (0..10).map(|n| n * n).collect();\n    println!(\"{counts:?}\");\n}\n";
+        let cases: Vec<(&str, String, u64)> = vec![
+            ("empty", String::new(), 0),
+            ("two words", "hello world".into(), 2),
+            (
+                "ascii",
+                "The quick brown fox jumps over the lazy dog.".into(),
+                10,
+            ),
+            (
+                "unicode",
+                "Grüße aus Zürich — 東京で会いましょう 🙂👍🏽 naïve café".into(),
+                19,
+            ),
+            ("code", code.into(), 35),
+            (
+                "special token as text",
+                "<|endoftext|> is text here".into(),
+                10,
+            ),
+            (
+                "whitespace runs",
+                "   trailing spaces and\n  \n\n blank lines   ".into(),
+                9,
+            ),
+            (
+                "long prose",
+                "All work and no play makes Jack a dull boy. ".repeat(200),
+                2201,
+            ),
+            ("one long piece", "x".repeat(500), 63),
+            ("long mixed", mixed_text(), 3419),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(name, text, expected)| {
+                let found = count_tokens(text);
+                (found != *expected).then(|| format!("{name}: expected {expected}, found {found}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }
