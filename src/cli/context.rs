@@ -1,5 +1,5 @@
-//! The context commands: `commit`, `branch`, `switch`, `checkout`, `reset`, `context`, `reflog`
-//! and `undo`, plus the context forms of `log`, `show` and `status`. Thin over
+//! The context commands: `commit`, `branch` (and `branch -d`), `switch`, `checkout`, `reset`,
+//! `context`, `reflog` and `undo`, plus the context forms of `log`, `show` and `status`. Thin over
 //! `agentrail::context`: this module picks the agent (`--agent`, else `AGENTRAIL_AGENT`, else
 //! `main`) and the session, reads the content to commit, and prints.
 
