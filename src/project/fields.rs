@@ -52,18 +52,18 @@ mod tests {
         };
         let view = event.to_ref();
         let data = &view.data;
-        assert_eq!(text(&data, "name"), Some("x"));
-        assert_eq!(text(&data, "number"), None);
-        assert_eq!(text(&data, "missing"), None);
-        assert_eq!(count(&data, "number"), 7);
-        assert_eq!(count(&data, "negative"), 0);
-        assert_eq!(count(&data, "fraction"), 0);
-        assert_eq!(count(&data, "string"), 0);
-        assert_eq!(count(&data, "null"), 0);
-        assert_eq!(amount(&data, "cost"), 0.25);
-        assert_eq!(amount(&data, "number"), 7.0);
-        assert_eq!(amount(&data, "negative"), 0.0);
-        assert_eq!(amount(&data, "string"), 0.0);
-        assert_eq!(amount(&data, "huge"), f64::MAX);
+        assert_eq!(text(data, "name"), Some("x"));
+        assert_eq!(text(data, "number"), None);
+        assert_eq!(text(data, "missing"), None);
+        assert_eq!(count(data, "number"), 7);
+        assert_eq!(count(data, "negative"), 0);
+        assert_eq!(count(data, "fraction"), 0);
+        assert_eq!(count(data, "string"), 0);
+        assert_eq!(count(data, "null"), 0);
+        assert_eq!(amount(data, "cost"), 0.25);
+        assert_eq!(amount(data, "number"), 7.0);
+        assert_eq!(amount(data, "negative"), 0.0);
+        assert_eq!(amount(data, "string"), 0.0);
+        assert_eq!(amount(data, "huge"), f64::MAX);
     }
 }
