@@ -2,7 +2,8 @@
 //! prefixes, undo, edits and pins in the materialized context, commit events imported without
 //! parents, events that would break the graph, and a model: random operation sequences against
 //! a tiny in-memory graph (merges and rebases among them, rebases of merged branches, and the
-//! conflicts of both), checked after replay from the journal and after `rebuild`.
+//! conflicts of both, branch deletions, and checkouts of `HEAD~N^2` revisions), checked after
+//! replay from the journal and after `rebuild`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -465,6 +466,16 @@ enum Op {
     Rebase {
         name: u8,
     },
+    /// `branch -d` (or `-D` when `force`).
+    DeleteBranch {
+        name: u8,
+        force: bool,
+    },
+    /// `checkout HEAD~BACK`, then `^2` when `second`.
+    CheckoutRevision {
+        back: u8,
+        second: bool,
+    },
 }
 
 const NAMES: [&str; 3] = ["main", "topic", "spike"];
@@ -490,6 +501,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Undo),
         1 => (0u8..3).prop_map(|name| Op::Merge { name }),
         1 => (0u8..3).prop_map(|name| Op::Rebase { name }),
+        1 => (0u8..3, any::<bool>()).prop_map(|(name, force)| Op::DeleteBranch { name, force }),
+        1 => (0u8..4, any::<bool>()).prop_map(|(back, second)| Op::CheckoutRevision { back, second }),
     ]
 }
 
@@ -503,6 +516,7 @@ fn fork_op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Merge { name: 2 }),
         2 => Just(Op::Rebase { name: OTHER }),
         1 => Just(Op::Undo),
+        1 => (0u8..3, any::<bool>()).prop_map(|(back, second)| Op::CheckoutRevision { back, second }),
     ]
 }
 
@@ -775,6 +789,12 @@ fn step(agent: &Agent, model: &mut Model, op: &Op) -> Result<(), TestCaseError> 
         }
         Op::Merge { name } => step_merge(agent, model, branch_name(model, *name), head)?,
         Op::Rebase { name } => step_rebase(agent, model, branch_name(model, *name), head)?,
+        Op::DeleteBranch { name, force } => {
+            step_delete(agent, model, NAMES[*name as usize], *force)?
+        }
+        Op::CheckoutRevision { back, second } => {
+            step_checkout_revision(agent, model, *back, *second, head)?
+        }
         Op::Undo => {
             let expected = model.undo_target();
             let result = agent.undo();
@@ -784,6 +804,61 @@ fn step(agent: &Agent, model: &mut Model, op: &Op) -> Result<(), TestCaseError> 
                 model.move_refs("undo", expected);
             }
         }
+    }
+    Ok(())
+}
+
+/// Deletes branch `name`: the model refuses HEAD's branch, one that does not exist, and,
+/// without `force`, one no other ref reaches.
+fn step_delete(
+    agent: &Agent,
+    model: &mut Model,
+    name: &str,
+    force: bool,
+) -> Result<(), TestCaseError> {
+    let mut after = model.refs.clone();
+    let at = after.branches.remove(name);
+    let valid = at.as_ref().is_some_and(|at| {
+        model.refs.branch() != Some(name)
+            && (force || after.pointed_at().any(|tip| model.is_ancestor(at, tip)))
+    });
+    let result = agent.delete_branch(name, force);
+    prop_assert_eq!(
+        result.is_ok(),
+        valid,
+        "{:?}",
+        result.as_ref().err().map(ToString::to_string)
+    );
+    if let Ok(deleted) = result {
+        prop_assert_eq!(&deleted.refs, &after);
+        model.move_refs("delete_branch", after);
+    }
+    Ok(())
+}
+
+/// Checks out `HEAD~back` (then `^2`): the model walks first parents, then the second.
+fn step_checkout_revision(
+    agent: &Agent,
+    model: &mut Model,
+    back: u8,
+    second: bool,
+    head: Option<String>,
+) -> Result<(), TestCaseError> {
+    let mut expected = head;
+    for _ in 0..back {
+        expected = expected.and_then(|id| model.commits[&id].parents.first().cloned());
+    }
+    if second {
+        expected = expected.and_then(|id| model.commits[&id].parents.get(1).cloned());
+    }
+    let revision = format!("HEAD~{back}{}", if second { "^2" } else { "" });
+    let result = agent.checkout(&revision);
+    prop_assert_eq!(result.is_ok(), expected.is_some(), "{}", revision);
+    if let Some(id) = expected {
+        let mut after = model.refs.clone();
+        after.head = Head::Detached(id);
+        prop_assert_eq!(result.unwrap(), after.clone());
+        model.move_refs("checkout", after);
     }
     Ok(())
 }

@@ -567,3 +567,149 @@ fn commits_from_parallel_processes_on_one_agent_all_stay_in_its_context() {
         assert_eq!(pair[0]["parents"], json!([pair[1]["id"]]), "{log}");
     }
 }
+
+/// The full id of the commit at `rev`, as `show --json` names it.
+fn id_at(dir: &Dir, rev: &str) -> String {
+    dir.json(&["show", rev])["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn revisions_with_head_and_steps_name_commits_in_every_command() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.import(&imported(4));
+    let log = dir.json(&["log", "--oneline"]);
+    let ids: Vec<&str> = log["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|commit| commit["id"].as_str().unwrap())
+        .collect();
+    // Newest first: ids[0] is HEAD, ids[3] the root.
+    assert_eq!(id_at(&dir, "HEAD"), ids[0]);
+    assert_eq!(id_at(&dir, "HEAD~"), ids[1]);
+    assert_eq!(id_at(&dir, "main~2"), ids[2]);
+    assert_eq!(id_at(&dir, "HEAD^^^"), ids[3]);
+    assert_eq!(id_at(&dir, &format!("{}~1", &ids[1][..6])), ids[2]);
+    assert_eq!(
+        dir.ok(&["context", "--at", "HEAD~2"]),
+        "content 0\n\ncontent 1\n"
+    );
+    let branch = dir.json(&["branch", "topic", "HEAD~3"]);
+    assert_eq!(branch["at"], json!(ids[3]));
+    let checkout = dir.json(&["checkout", "topic~0"]);
+    assert_eq!(checkout["head"], json!({ "detached": ids[3] }));
+    dir.ok(&["switch", "main"]);
+    let reset = dir.json(&["reset", "--soft", "HEAD^"]);
+    assert_eq!(reset["head_commit"], json!(ids[1]));
+    let diff = dir.json(&["diff", "HEAD~1", "main"]);
+    assert_eq!(diff["only_from"], json!([]), "{diff}");
+    assert_eq!(diff["only_to"][0]["id"], json!(ids[1]), "{diff}");
+    // `show` reads branches and HEAD of --agent.
+    let output = dir.run(&["show", "HEAD", "--agent", "nobody"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn bad_revisions_exit_2_naming_the_revision() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let unborn = dir.run(&["checkout", "HEAD~1"]);
+    assert_eq!(unborn.status.code(), Some(2));
+    assert!(
+        text(&unborn.stderr).contains("revision \"HEAD~1\": agent \"main\" has no commit yet"),
+        "{}",
+        text(&unborn.stderr)
+    );
+    dir.import(&imported(2));
+    let before = dir.export().len();
+    for (args, says) in [
+        (
+            &["reset", "--hard", "HEAD~2"][..],
+            "revision \"HEAD~2\" walks past commit",
+        ),
+        (
+            &["checkout", "main^2"],
+            "revision \"main^2\" asks for parent 2 of commit",
+        ),
+        (
+            &["context", "--at", "main~x"],
+            "\"main~x\" is not a revision",
+        ),
+        (&["branch", "b", "^HEAD"], "\"^HEAD\" is not a revision"),
+        (&["show", "HEAD~9"], "revision \"HEAD~9\" walks past"),
+        (
+            &["diff", "HEAD", "HEAD^3"],
+            "revision \"HEAD^3\" asks for parent 3",
+        ),
+    ] {
+        let output = dir.run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&output.stderr).contains(says),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    assert_eq!(dir.export().len(), before);
+}
+
+#[test]
+fn branch_delete_refuses_then_deletes_and_undo_brings_it_back() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.import(&imported(3));
+    dir.ok(&["branch", "merged", "HEAD~1"]);
+    dir.ok(&["branch", "topic", "HEAD~2"]);
+    dir.ok(&["switch", "topic"]);
+    // At a fixed time, so the snapshot's ids stay.
+    let line = json!({"ts": "2026-11-23T11:00:00Z", "type": "commit",
+        "data": {"kind": "append", "message": "t", "content": "only on topic", "tokens": 1}});
+    dir.import(&format!("{line}\n"));
+    let on_head = dir.run(&["branch", "-d", "topic"]);
+    assert_eq!(on_head.status.code(), Some(2));
+    assert!(text(&on_head.stderr).contains("HEAD is on it"));
+    dir.ok(&["switch", "main"]);
+    let before = dir.export().len();
+    insta::assert_snapshot!("branch_delete", {
+        let mut runs = String::new();
+        for args in [
+            &["branch", "-d", "topic"][..],
+            &["branch", "--delete", "merged"],
+            &["branch", "-d", "nowhere"],
+            &["branch", "-d", "main"],
+        ] {
+            runs += &format!("$ {}\n{}\n", args.join(" "), dir.render(&dir.run(args)));
+        }
+        runs
+    });
+    assert_eq!(dir.export().len(), before + 1, "only `merged` was deleted");
+    let topic = dir.json(&["branch", "--list"])["branches"]["topic"].clone();
+    let deleted = dir.json(&["branch", "-D", "topic"]);
+    assert_eq!(deleted["deleted"], json!("topic"));
+    assert_eq!(deleted["at"], topic);
+    assert_eq!(deleted["branches"], json!({ "main": id_at(&dir, "main") }));
+    assert_eq!(deleted["head"], json!({ "branch": "main" }));
+    let reflog = dir.json(&["reflog"]);
+    assert_eq!(reflog["moves"][0]["op"], json!("delete_branch"));
+    assert_eq!(reflog["moves"][0]["before"]["branches"]["topic"], topic);
+    assert!(dir
+        .ok(&["reflog"])
+        .starts_with(&format!("{} delete_branch: main@", before + 2)));
+    dir.ok(&["undo"]);
+    assert_eq!(dir.json(&["branch", "--list"])["branches"]["topic"], topic);
+    let forced = dir.json(&["branch", "--delete", "--force", "topic"]);
+    assert_eq!(forced["deleted"], json!("topic"));
+    let usage = dir.run(&["branch", "--force", "x"]);
+    assert_eq!(usage.status.code(), Some(2), "--force only deletes");
+}
+
+#[test]
+fn branch_delete_under_recording_off_records_nothing() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.import(&imported(2));
+    dir.ok(&["branch", "topic"]);
+    let before = dir.export().len();
+    let output = dir.run_env(&["branch", "-D", "topic"], &[("AGENTRAIL", "off")]);
+    assert!(output.status.success());
+    assert_eq!(text(&output.stdout), "");
+    assert_eq!(dir.export().len(), before);
+    assert!(dir.json(&["branch", "--list"])["branches"]["topic"].is_string());
+}

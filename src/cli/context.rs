@@ -1,5 +1,5 @@
-//! The context commands: `commit`, `branch`, `switch`, `checkout`, `reset`, `context`, `reflog`
-//! and `undo`, plus the context forms of `log`, `show` and `status`. Thin over
+//! The context commands: `commit`, `branch` (and `branch -d`), `switch`, `checkout`, `reset`,
+//! `context`, `reflog` and `undo`, plus the context forms of `log`, `show` and `status`. Thin over
 //! `agentrail::context`: this module picks the agent (`--agent`, else `AGENTRAIL_AGENT`, else
 //! `main`) and the session, reads the content to commit, and prints.
 
@@ -10,8 +10,8 @@ use agentrail::context::id::short_id;
 use agentrail::context::lanes::graph_rows;
 use agentrail::context::materialize::content_at;
 use agentrail::context::{
-    Agent, Commit, CommitKind, CommitRequest, Context, ContextError, Graph, Head, RefMove, Refs,
-    ResetMode, DEFAULT_AGENT,
+    Agent, Commit, CommitKind, CommitRequest, Context, ContextError, DeletedBranch, Graph, Head,
+    RefMove, Refs, ResetMode, DEFAULT_AGENT,
 };
 use agentrail::recorder::Recorder;
 use clap::{Args, Subcommand, ValueEnum};
@@ -71,14 +71,25 @@ pub enum ContextCommand {
     /// Commit a block of context on HEAD (content from --content, --file, else stdin) and print
     /// its short id.
     Commit(CommitArgs),
-    /// Create branch NAME at AT (a branch or commit; default HEAD), or list branches.
+    /// Create branch NAME at AT (a revision; default HEAD), list branches, or delete one.
+    #[command(group = clap::ArgGroup::new("deleting").multiple(true).args(["delete", "force_delete"]))]
     Branch {
         #[arg(value_name = "NAME", required_unless_present = "list")]
         name: Option<String>,
-        #[arg(value_name = "AT")]
+        #[arg(value_name = "AT", conflicts_with = "deleting")]
         at: Option<String>,
-        #[arg(long, conflicts_with = "name")]
+        #[arg(long, conflicts_with_all = ["name", "deleting"])]
         list: bool,
+        /// Delete branch NAME; refused for HEAD's branch, and for a branch that neither HEAD
+        /// nor another branch reaches (unless --force).
+        #[arg(short = 'd', long)]
+        delete: bool,
+        /// Delete branch NAME even when nothing else reaches it (`--delete --force`).
+        #[arg(short = 'D')]
+        force_delete: bool,
+        /// With --delete: delete a branch that nothing else reaches.
+        #[arg(short = 'f', long, requires = "deleting")]
+        force: bool,
         #[command(flatten)]
         agent: AgentArg,
     },
@@ -155,6 +166,21 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
             list: true, agent, ..
         } => branch_list(recorder, &agent.agent, json),
         Branch {
+            name,
+            delete,
+            force_delete,
+            force,
+            agent,
+            ..
+        } if delete || force_delete => {
+            let name = name.unwrap_or_default();
+            let force = force || force_delete;
+            let deleted = with_agent(recorder, &agent.agent, |ops| {
+                ops.delete_branch(&name, force)
+            })?;
+            emit_deleted(json, &deleted)
+        }
+        Branch {
             name, at, agent, ..
         } => {
             let name = name.unwrap_or_default();
@@ -209,11 +235,19 @@ pub(super) fn with_agent<T>(
 }
 
 /// A library error with the exit code a context user expects: what names nothing, or cannot
-/// be done, is bad input (2), except having nothing to undo, which is a failed operation (1).
+/// be done (a bad revision, a branch deletion refused), is bad input (2), except having nothing
+/// to undo, which is a failed operation (1).
 pub fn context_error(error: agentrail::Error) -> CliError {
     match &error {
         agentrail::Error::Context(ContextError::NothingToUndo { .. }) => {
             CliError::new(EXIT_FAILURE, error.to_string())
+        }
+        agentrail::Error::Context(ContextError::DeleteCurrentBranch { .. }) => {
+            CliError::new(EXIT_BAD_INPUT, error.to_string())
+        }
+        agentrail::Error::Context(ContextError::BranchNotMerged { name, .. }) => {
+            CliError::new(EXIT_BAD_INPUT, error.to_string())
+                .with_hint(format!("`agentrail branch -D {name}` deletes it anyway"))
         }
         agentrail::Error::Context(ContextError::AmbiguousPrefix { .. }) => {
             CliError::new(EXIT_BAD_INPUT, error.to_string())
@@ -299,6 +333,19 @@ pub(super) fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
             .head_commit()
             .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
         format!("{op}: HEAD {} ({at})", head_label(refs))
+    })
+}
+
+fn emit_deleted(json: bool, deleted: &DeletedBranch) -> CliResult {
+    let mut value = refs_json(&deleted.refs);
+    value["deleted"] = json!(deleted.name);
+    value["at"] = json!(deleted.at);
+    emit(json, &value, || {
+        format!(
+            "deleted branch {} (was {})",
+            deleted.name,
+            short_id(&deleted.at)
+        )
     })
 }
 

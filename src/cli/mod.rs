@@ -108,8 +108,12 @@ enum Command {
     /// Show one event (by LSN), one session (by id) with its events, or one context commit
     /// (by id prefix) with its content.
     Show {
+        /// A commit is a revision: an id prefix (of any agent's commit), or HEAD or a branch
+        /// of --agent, followed by any `~N` and `^N` steps.
         #[arg(value_name = "LSN|SESSION|COMMIT")]
         target: String,
+        #[command(flatten)]
+        agent: context::AgentArg,
     },
     /// Token totals, overall or by session, agent or model.
     Tokens {
@@ -260,7 +264,7 @@ pub fn run() -> i32 {
         Command::Run { command } => return run::run(&command, json),
         Command::Diff { revisions, agent } => subagent::diff(&revisions, &agent.agent, json),
         Command::Log(args) => query::log(&args, json),
-        Command::Show { target } => query::show(&target, json),
+        Command::Show { target, agent } => query::show(&target, &agent.agent, json),
         Command::Tokens { by } => query::tokens(by, json),
         Command::Resume => query::resume(json),
         Command::Rebuild => query::rebuild(json),

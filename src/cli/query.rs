@@ -278,14 +278,14 @@ pub fn log(args: &LogArgs, json: bool) -> CliResult {
     })
 }
 
-pub fn show(target: &str, json: bool) -> CliResult {
+pub fn show(target: &str, agent: &str, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let in_journal = |lsn: u64| (1..=recorder.journal().last_lsn()).contains(&lsn);
     let shown = match target.parse::<u64>() {
         Ok(lsn) if in_journal(lsn) || !is_commit_prefix(&recorder, target)? => {
             show_event(&recorder, lsn, json)
         }
-        _ => show_session_or_commit(&recorder, target, json),
+        _ => show_session_or_commit(&recorder, target, agent, json),
     };
     recorder.close();
     shown
@@ -323,25 +323,30 @@ fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
     })
 }
 
-/// A session by id, else a context commit by id prefix (when `target` is 4 or more hex digits).
-fn show_session_or_commit(recorder: &Recorder, target: &str, json: bool) -> CliResult {
+/// A session by id, else a context commit by revision: an id prefix of any agent's commit, or
+/// HEAD or a branch of `agent`, with any `~N` and `^N` steps.
+fn show_session_or_commit(recorder: &Recorder, target: &str, agent: &str, json: bool) -> CliResult {
+    use agentrail::context::revision::{resolve, IdScope};
+    use agentrail::context::ContextError;
     let sessions = recorder.load::<Sessions>()?.state;
     if let Some(session) = sessions.get(target) {
         return show_session(recorder, session, json);
     }
-    let looks_like_id = target.len() >= agentrail::context::COMMIT_PREFIX_HEX_DIGITS_MIN
-        && target.bytes().all(|byte| byte.is_ascii_hexdigit());
-    if !looks_like_id {
-        return Err(CliError::new(
-            EXIT_BAD_INPUT,
-            format!("{target:?} is neither an LSN nor a session id in this journal"),
-        )
-        .with_hint("`agentrail log` lists LSNs and session ids"));
-    }
     let graph = recorder.load::<agentrail::context::Graph>()?.state;
+    let id = match resolve(&graph, agent, target, IdScope::AnyAgent) {
+        Ok(id) => id,
+        Err(ContextError::NotHex { .. }) => {
+            return Err(CliError::new(
+                EXIT_BAD_INPUT,
+                format!("{target:?} is neither an LSN nor a session id in this journal"),
+            )
+            .with_hint("`agentrail log` lists LSNs and session ids"))
+        }
+        Err(error) => return Err(super::context::context_error(error.into())),
+    };
     let commit = graph
-        .resolve(target)
-        .map_err(|error| super::context::context_error(error.into()))?;
+        .commit(&id)
+        .ok_or_else(|| CliError::new(EXIT_FAILURE, format!("no commit {id}")))?;
     super::context::show_commit(recorder, commit, graph.is_removed(&commit.id), json)
 }
 

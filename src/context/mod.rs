@@ -20,6 +20,7 @@ pub mod lock;
 pub mod materialize;
 pub mod merge;
 pub mod ops;
+pub mod revision;
 pub mod rewrite;
 pub mod subagent;
 pub mod tokens;
@@ -30,7 +31,7 @@ pub use materialize::{materialize, Block, Context};
 pub use merge::{
     Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome, Resolver,
 };
-pub use ops::{Agent, CommitRequest, NewCommit, RefChange, ResetMode};
+pub use ops::{Agent, CommitRequest, DeletedBranch, NewCommit, RefChange, ResetMode};
 pub use rewrite::{CompressInput, EditBeforeTarget, Rewrite};
 
 use serde::{Deserialize, Serialize};
@@ -131,6 +132,15 @@ impl Refs {
     }
 }
 
+/// "no parent", "1 parent", "2 parents".
+fn parent_count(count: usize) -> String {
+    match count {
+        0 => "no parent".to_owned(),
+        1 => "only 1 parent".to_owned(),
+        count => format!("only {count} parents"),
+    }
+}
+
 /// Why a context operation cannot be done. Nothing was recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -157,11 +167,36 @@ pub enum ContextError {
         owner: String,
         agent: String,
     },
+    #[error("{rev:?} is not a revision: {reason}")]
+    BadRevision { rev: String, reason: String },
+    #[error("revision {rev:?}: agent {agent:?} has no commit yet (HEAD is on the unborn branch {branch:?})")]
+    UnbornHead {
+        rev: String,
+        agent: String,
+        branch: String,
+    },
+    #[error("revision {rev:?} walks past commit {root}, a root: it has no parent")]
+    PastRoot { rev: String, root: String },
+    #[error("revision {rev:?} asks for parent {parent} of commit {commit}, which has {}", parent_count(*.parents))]
+    NoSuchParent {
+        rev: String,
+        commit: String,
+        parent: u32,
+        parents: usize,
+    },
     #[error("agent {agent:?} has no branch {name:?}")]
     UnknownBranch { agent: String, name: String },
     #[error("agent {agent:?} already has a branch {name:?}")]
     BranchExists { agent: String, name: String },
-    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, no \"..\", not starting with '-'")]
+    #[error("cannot delete branch {name:?}: agent {agent:?}'s HEAD is on it (switch to another branch first)")]
+    DeleteCurrentBranch { agent: String, name: String },
+    #[error("branch {name:?} of agent {agent:?} (at {at}) is not reachable from HEAD or any other branch, so deleting it would leave its commits to gc; delete it with force to do so anyway")]
+    BranchNotMerged {
+        agent: String,
+        name: String,
+        at: String,
+    },
+    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, no \"..\", '~' or '^', not \"HEAD\", not starting with '-'")]
     BadBranchName { name: String },
     #[error("agent {agent:?} has no commit yet (HEAD is on the unborn branch {branch:?})")]
     Unborn { agent: String, branch: String },

@@ -11,6 +11,7 @@
 use super::graph::{refs_to_json, Commit, Draft, Graph};
 use super::lock::{RefLock, REF_LOCK_WAIT_MAX};
 use super::materialize::{materialize, Context};
+use super::revision::{self, IdScope};
 use super::tokens::{count_tokens, TOKENIZER};
 use super::{CommitKind, ContextError, Head, Refs};
 use crate::error::Result;
@@ -62,6 +63,29 @@ pub struct RefChange {
     pub refs: Refs,
     /// Other agents' refs after it, moved by the same event (a spawn starts its child).
     pub also: BTreeMap<String, Refs>,
+}
+
+/// The `op` of the `ref_update` that deletes a branch.
+pub const DELETE_BRANCH_OP: &str = "delete_branch";
+
+/// What `delete_branch` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedBranch {
+    pub name: String,
+    /// The full id the branch pointed at.
+    pub at: String,
+    /// The agent's refs after the deletion.
+    pub refs: Refs,
+}
+
+/// True for a name `branch` may create: a branch name (`is_branch_name`) that holds none of
+/// the revision syntax (`..` of ranges, `~` and `^` of steps) and is not `HEAD`, so every
+/// new branch can be named in a revision.
+pub fn is_new_branch_name(name: &str) -> bool {
+    is_branch_name(name)
+        && !name.contains(RANGE_SEPARATOR)
+        && !name.contains(['~', '^'])
+        && name != revision::HEAD
 }
 
 /// How far `reset` goes. Both move the ref; `hard` says the commits left behind may be
@@ -144,21 +168,11 @@ impl<'r> Agent<'r> {
         Ok((lock, self.graph()?))
     }
 
-    /// The full id `rev` names: one of the agent's branches, else a commit id prefix of one of
-    /// the agent's commits.
+    /// The full id `rev` names: a revision ([`super::revision`]) whose base is HEAD, one of
+    /// the agent's branches, else a commit id prefix of one of the agent's commits, followed
+    /// by any `~N` and `^N` steps.
     pub fn resolve(&self, graph: &Graph, rev: &str) -> Result<String, ContextError> {
-        if let Some(id) = graph.refs(&self.name).branches.get(rev) {
-            return Ok(id.clone());
-        }
-        let commit = graph.resolve(rev)?;
-        if commit.agent != self.name {
-            return Err(ContextError::OtherAgent {
-                id: commit.id.clone(),
-                owner: commit.agent.clone(),
-                agent: self.name.clone(),
-            });
-        }
-        Ok(commit.id.clone())
+        revision::resolve(graph, &self.name, rev, IdScope::Agent)
     }
 
     /// Records a block on HEAD and moves HEAD (its branch, or the detached HEAD) onto it.
@@ -331,7 +345,7 @@ impl<'r> Agent<'r> {
     pub fn branch(&self, name: &str, at: Option<&str>) -> Result<Refs> {
         let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(&self.name);
-        if !is_branch_name(name) || name.contains(RANGE_SEPARATOR) {
+        if !is_new_branch_name(name) {
             return Err(ContextError::BadBranchName {
                 name: name.to_owned(),
             }
@@ -350,6 +364,42 @@ impl<'r> Agent<'r> {
         };
         refs.branches.insert(name.to_owned(), id);
         self.update_refs(&lock, "branch", None, refs)
+    }
+
+    /// Deletes branch `name`, which HEAD must not be on. Without `force`, refuses a branch
+    /// whose commit neither HEAD nor another branch reaches, as git's `branch -d` does: its
+    /// commits would be reachable only from the reflog, and so collected by a later gc. The
+    /// refs before the deletion stay in the reflog, so `undo` brings the branch back.
+    pub fn delete_branch(&self, name: &str, force: bool) -> Result<DeletedBranch> {
+        let (lock, graph) = self.lock_graph(&[])?;
+        let mut refs = graph.refs(&self.name);
+        if refs.branch() == Some(name) {
+            let agent = self.name.clone();
+            let name = name.to_owned();
+            return Err(ContextError::DeleteCurrentBranch { agent, name }.into());
+        }
+        let at = refs
+            .branches
+            .remove(name)
+            .ok_or_else(|| ContextError::UnknownBranch {
+                agent: self.name.clone(),
+                name: name.to_owned(),
+            })?;
+        let reached = |tip: &str| graph.is_ancestor(&at, tip);
+        if !force && !refs.pointed_at().any(reached) {
+            return Err(ContextError::BranchNotMerged {
+                agent: self.name.clone(),
+                name: name.to_owned(),
+                at: super::id::short_id(&at).to_owned(),
+            }
+            .into());
+        }
+        let refs = self.update_refs(&lock, DELETE_BRANCH_OP, None, refs)?;
+        Ok(DeletedBranch {
+            name: name.to_owned(),
+            at,
+            refs,
+        })
     }
 
     /// Puts HEAD on branch `name`.

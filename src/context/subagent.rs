@@ -12,6 +12,7 @@
 use super::graph::{Commit, Graph};
 use super::materialize::{content_at, materialize, Context};
 use super::ops::{Agent, NewCommit, RefChange};
+use super::revision::IdScope;
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
 use crate::event::schema::is_branch_name;
@@ -249,14 +250,15 @@ impl Agent<'_> {
         Ok(head.to_owned())
     }
 
-    /// The spawn or collapse commit `rev` names (one of this agent's branches, else an id prefix
-    /// of any agent's commit) with the child's commits inline, each with its content.
+    /// The spawn or collapse commit `rev` names (a revision whose base is HEAD, one of this
+    /// agent's branches, else an id prefix of any agent's commit) with the child's commits
+    /// inline, each with its content.
     pub fn expand(&self, rev: &str) -> Result<Expansion> {
         let graph = self.graph()?;
-        let commit = match graph.refs(self.name()).branches.get(rev) {
-            Some(id) => graph.resolve(id)?,
-            None => graph.resolve(rev)?,
-        };
+        let id = super::revision::resolve(&graph, self.name(), rev, IdScope::AnyAgent)?;
+        let commit = graph
+            .commit(&id)
+            .ok_or(ContextError::UnknownCommit { prefix: id })?;
         let not_subagent = || ContextError::NotASubagentCommit {
             id: commit.id.clone(),
         };

@@ -120,7 +120,8 @@ impl Draft<'_> {
 /// One move of an agent's refs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefMove {
-    /// What moved them: `commit`, `branch`, `switch`, `checkout`, `reset`, `undo`, ...
+    /// What moved them: `commit`, `branch`, `delete_branch`, `switch`, `checkout`, `reset`,
+    /// `undo`, ...
     pub op: String,
     /// `soft` or `hard` for a reset.
     pub mode: Option<String>,
