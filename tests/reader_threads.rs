@@ -13,6 +13,9 @@ use common::{fast_tempdir, segment_names};
 const PREFETCH_THREAD_COMM: &str = "agentrail-prefe";
 /// Records of this size fill a 256 KiB sealed block with 32 of them.
 const RECORD_BYTES: usize = 8 * 1024;
+/// Sealed segments of 64 blocks: each of the two prefetch threads has 32 to decompress, more
+/// than its channel holds, so it is still running (blocked on a full channel) when counted.
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How many of this process's threads are prefetch threads.
 fn prefetch_threads() -> usize {
@@ -27,12 +30,12 @@ fn prefetch_threads() -> usize {
 fn dropping_a_reader_in_the_middle_of_a_sealed_segment_leaves_no_prefetch_thread() {
     let dir = fast_tempdir();
     let options = Options {
-        segment_bytes: 4 * 1024 * 1024,
+        segment_bytes: SEGMENT_BYTES,
         durability: Durability::Never,
         ..Options::default()
     };
     let journal = Journal::create(dir.path(), options).unwrap();
-    let records = (0..1024u32)
+    let records = (0..4096u32)
         .map(|n| NewRecord::new(KIND_EVENT, n.to_le_bytes().repeat(RECORD_BYTES / 4)))
         .collect();
     journal.append_batch(records).unwrap();

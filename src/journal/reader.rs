@@ -22,8 +22,12 @@ use std::thread::JoinHandle;
 
 /// How much of an active segment a reader fetches at a time.
 const ACTIVE_READ_CHUNK_BYTES: usize = 1024 * 1024;
-/// How many decompressed blocks each of a sealed segment's prefetch threads keeps ready.
-const PREFETCH_BLOCKS: usize = 2;
+/// How many decompressed blocks each of a sealed segment's prefetch threads keeps ready (at
+/// most 2 x 8 x 256 KiB = 4 MiB per reader). Two were too few on 2 cores shared by three busy
+/// threads: a thread descheduled for a time slice left the other side waiting. With 8, the
+/// rebuild bench went from 2.00-2.04 s to 1.68-1.91 s and sealed replay from 1.41-1.64 to
+/// 1.84-1.87 GiB/s (bench binaries with 2 and 8, run in turn); 16 gained nothing more.
+const PREFETCH_BLOCKS: usize = 8;
 /// How many threads decompress a sealed segment's blocks: block `n` goes to thread
 /// `n % PREFETCH_THREADS`. Decompression is most of a replay's cost, and one thread of it
 /// could not keep the reader busy.
