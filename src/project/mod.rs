@@ -32,10 +32,11 @@ use std::time::{Duration, Instant};
 /// A view of the journal: a state and how one event changes it.
 ///
 /// `apply` gets the event borrowed from its record: it reads the fields it needs and copies
-/// only what it keeps (see [`EventRef`]). `apply` must depend only on the state, the LSN and the event, and must accept any event:
-/// types it does not use, fields missing or of the wrong type. The state is checkpointed with
-/// postcard, which is not self-describing: any change to the state's layout or meaning must
-/// bump `VERSION`, which makes older checkpoints stale and rebuilt.
+/// only what it keeps (see [`EventRef`]). It must depend only on the state, the LSN and the
+/// event, and must accept any event: types it does not use, fields missing or of the wrong
+/// type. The state is checkpointed with postcard, which is not self-describing: any change to
+/// the state's layout or meaning must bump `VERSION`, which makes older checkpoints stale and
+/// rebuilt.
 pub trait Projection: Default + Serialize + DeserializeOwned {
     /// The checkpoint's file name stem: 1 to 64 bytes of `a-z`, `0-9`, `_` and `-`.
     const NAME: &'static str;
