@@ -8,7 +8,7 @@
 //! bytes those define (a property test holds them to it); the format is still defined by the
 //! owned disk types alone.
 
-use super::{nested, Event, EventType, EVENT_ENCODING_VERSION};
+use super::{nested, Event, EventType, StoredNumber, EVENT_ENCODING_VERSION};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value as Json};
 
@@ -182,10 +182,10 @@ impl<'a> From<&'a Json> for ValueRef<'a> {
         match json {
             Json::Null => ValueRef::Null,
             Json::Bool(flag) => ValueRef::Bool(*flag),
-            Json::Number(number) => match (number.as_i64(), number.as_u64()) {
-                (Some(int), _) => ValueRef::Int(int),
-                (None, Some(uint)) => ValueRef::UInt(uint),
-                _ => ValueRef::Float(number.as_f64().unwrap_or(0.0)),
+            Json::Number(number) => match StoredNumber::of(number) {
+                StoredNumber::Int(int) => ValueRef::Int(int),
+                StoredNumber::UInt(uint) => ValueRef::UInt(uint),
+                StoredNumber::Float(float) => ValueRef::Float(float),
             },
             Json::String(text) => ValueRef::String(text),
             Json::Array(items) => ValueRef::Array(items.iter().map(ValueRef::from).collect()),

@@ -4,7 +4,7 @@
 //! and produce exactly the bytes that serializing the `EventRecord` would (a test and a
 //! property test hold them to it), so the format is still defined by the disk types alone.
 
-use super::{Event, EventRecord, Value, EVENT_ENCODING_VERSION};
+use super::{Event, EventRecord, StoredNumber, Value, EVENT_ENCODING_VERSION};
 use serde::ser::{SerializeSeq, SerializeStruct, SerializeTuple, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -82,19 +82,16 @@ impl Serialize for JsonView<'_> {
             Json::Bool(flag) => {
                 serializer.serialize_newtype_variant("Value", variant::BOOL, "Bool", flag)
             }
-            Json::Number(number) => match (number.as_i64(), number.as_u64()) {
-                (Some(int), _) => {
+            Json::Number(number) => match StoredNumber::of(number) {
+                StoredNumber::Int(int) => {
                     serializer.serialize_newtype_variant("Value", variant::INT, "Int", &int)
                 }
-                (None, Some(uint)) => {
+                StoredNumber::UInt(uint) => {
                     serializer.serialize_newtype_variant("Value", variant::UINT, "UInt", &uint)
                 }
-                _ => serializer.serialize_newtype_variant(
-                    "Value",
-                    variant::FLOAT,
-                    "Float",
-                    &number.as_f64().unwrap_or(0.0),
-                ),
+                StoredNumber::Float(float) => {
+                    serializer.serialize_newtype_variant("Value", variant::FLOAT, "Float", &float)
+                }
             },
             Json::String(text) => {
                 serializer.serialize_newtype_variant("Value", variant::STRING, "String", text)

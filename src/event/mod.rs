@@ -103,15 +103,34 @@ fn line_label(line: usize) -> String {
     }
 }
 
+/// How a JSON number is stored: as `Int` when it fits an `i64`, else as `UInt`, else as
+/// `Float`. The one rule behind [`Value::from`], [`ValueRef::from`] and the encoder.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum StoredNumber {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+impl StoredNumber {
+    pub(crate) fn of(number: &Number) -> StoredNumber {
+        match (number.as_i64(), number.as_u64()) {
+            (Some(int), _) => StoredNumber::Int(int),
+            (None, Some(uint)) => StoredNumber::UInt(uint),
+            _ => StoredNumber::Float(number.as_f64().unwrap_or(0.0)),
+        }
+    }
+}
+
 impl From<&Json> for Value {
     fn from(json: &Json) -> Value {
         match json {
             Json::Null => Value::Null,
             Json::Bool(flag) => Value::Bool(*flag),
-            Json::Number(number) => match (number.as_i64(), number.as_u64()) {
-                (Some(int), _) => Value::Int(int),
-                (None, Some(uint)) => Value::UInt(uint),
-                _ => Value::Float(number.as_f64().unwrap_or(0.0)),
+            Json::Number(number) => match StoredNumber::of(number) {
+                StoredNumber::Int(int) => Value::Int(int),
+                StoredNumber::UInt(uint) => Value::UInt(uint),
+                StoredNumber::Float(float) => Value::Float(float),
             },
             Json::String(text) => Value::String(text.clone()),
             Json::Array(items) => Value::Array(items.iter().map(Value::from).collect()),
