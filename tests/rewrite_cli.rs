@@ -279,6 +279,7 @@ fn bad_input_exits_2_and_records_nothing() {
         vec!["rebase", "abc"],
         vec!["compress", "main", "--summary", "x"],
         vec!["compress", &range],
+        vec!["compress", &range, "--summary", " \n"],
         vec!["reorder", &range, "--order", &two[..8]],
         vec!["reorder", &range, "--order", &edit_first],
     ] {

@@ -6,7 +6,7 @@
 
 use super::context::{emit_refs, head_label, refs_json, with_agent, AgentArg};
 use super::shell::ShellFailure;
-use super::{emit, with_recorder, CliError, CliResult, EXIT_FAILURE};
+use super::{emit, with_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::id::short_id;
 use agentrail::context::{
     CompressInput, Conflict, ContextError, Generated, MergeOutcome, Resolver, Rewrite,
@@ -114,6 +114,14 @@ fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResu
             message,
             agent,
         } => {
+            if summary
+                .as_deref()
+                .is_some_and(|text| text.trim().is_empty())
+            {
+                let reason =
+                    "--summary is empty: the summary takes the range's place; nothing was recorded";
+                return Err(CliError::new(EXIT_BAD_INPUT, reason));
+            }
             let mut summarize = |input: &CompressInput| match (&summary, &summarizer) {
                 (Some(text), _) => Ok(Generated {
                     content: text.clone(),
