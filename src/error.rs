@@ -74,7 +74,7 @@ pub enum Error {
     Projection { name: &'static str, reason: String },
 
     /// The workspace's `config.json` is not valid (`line` 0 when the fault has no line).
-    #[error("{}{}: {reason}", .path.display(), if *.line == 0 { String::new() } else { format!(" line {line}") })]
+    #[error("{}{}{reason}", .path.display(), if *.line == 0 { String::from(": ") } else { format!(" line {line}, ") })]
     Config {
         path: PathBuf,
         line: usize,

@@ -67,6 +67,35 @@ impl RedactConfig {
     }
 }
 
+/// Parses `config.json`, or says where it is wrong: the line, and a reason naming the column
+/// and the field (`context.budget_tokens`, `redact.patterns[0]`) when there is one.
+fn parse_config(text: &str) -> std::result::Result<Config, (usize, String)> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let config = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        config_fault(error.into_inner(), &field)
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| config_fault(error, "."))?;
+    Ok(config)
+}
+
+/// The line of a fault in `config.json`, and its reason: column, field (unless it is the
+/// whole document or unknown, `.` or `?`) and serde_json's message without the position it ends with.
+fn config_fault(error: serde_json::Error, field: &str) -> (usize, String) {
+    let (line, column) = (error.line(), error.column());
+    let message = error.to_string();
+    let message = message
+        .strip_suffix(&format!(" at line {line} column {column}"))
+        .unwrap_or(&message);
+    let field = match field {
+        "." | "?" => String::new(),
+        field => format!(", field `{field}`"),
+    };
+    (line, format!("column {column}{field}: {message}"))
+}
+
 /// True when `root` is what an interrupted [`Workspace::init`] leaves (an empty directory, or
 /// one holding `journal/`), which `init` refuses to overwrite.
 fn is_partial_workspace(root: &Path) -> bool {
@@ -143,10 +172,10 @@ impl Workspace {
             std::io::ErrorKind::NotFound => Error::NotFound(root.to_path_buf()),
             _ => Error::io(format!("reading {}", path.display()), error),
         })?;
-        let config: Config = serde_json::from_str(&text).map_err(|error| Error::Config {
+        let config = parse_config(&text).map_err(|(line, reason)| Error::Config {
             path: path.clone(),
-            line: error.line(),
-            reason: error.to_string(),
+            line,
+            reason,
         })?;
         Ok(Workspace {
             root: root.to_path_buf(),

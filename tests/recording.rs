@@ -165,6 +165,36 @@ fn a_workspace_directory_without_its_config_is_not_taken_for_no_workspace() {
 }
 
 #[test]
+fn a_bad_config_names_its_line_column_and_field() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join(".agentrail");
+    Workspace::init(&root, 64 * 1024).unwrap();
+    let config = root.join("config.json");
+    let cases = [
+        (
+            "{\n  \"format_version\": 1,\n  \"segment_bytes\": 65536,\n  \"context\": {\"budget_tokens\": \"lots\"}\n}\n",
+            "line 4, column 37, field `context.budget_tokens`: invalid type: string \"lots\", expected u64",
+        ),
+        (
+            "{\"format_version\": 1, \"segment_bytes\": 65536,\n \"redact\": {\"patterns\": [{\"nam\": \"x\"}]}}",
+            "line 2, column 37, field `redact.patterns[0]`: missing field `name`",
+        ),
+        (
+            "{\"format_version\": 1, \"segment_bytes\": 65536}\n}",
+            "line 2, column 1: trailing characters",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&config, text).unwrap();
+        let error = Workspace::open(&root).unwrap_err().to_string();
+        assert!(
+            error.ends_with(&format!("config.json {expected}")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
 fn import_keeps_order_across_threads() {
     let (_temp, recorder) = recorder();
     let text: String = (0..30_000)
