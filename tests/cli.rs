@@ -518,6 +518,14 @@ fn append_takes_the_object_after_json_as_the_event() {
         "{}",
         stderr(&output)
     );
+    // Not an object: the event parser's error for line 1, not clap's "unexpected argument".
+    let output = dir.run(&["append", "--json", "[1]"]);
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("line 1: an event must be a JSON object"),
+        "{}",
+        stderr(&output)
+    );
     let indexes: Vec<_> = dir
         .export()
         .iter()

@@ -225,20 +225,22 @@ pub type CliResult = Result<(), CliError>;
 
 /// Reads `append --json OBJECT` as `append --json --event OBJECT`: the journal's first CLI took
 /// the event after `--json`, before `--json` became every command's switch for JSON output.
-/// Only an argument that starts with `{` is taken, so `--json` before anything else still
-/// only switches the output.
+/// `append` takes no positional argument, so any argument after its `--json` that is not an
+/// option is taken as the event, and one that is not a JSON object (`[1]`) gets the event
+/// parser's error naming line 1 rather than clap's "unexpected argument". `--json` before the
+/// subcommand only switches the output.
 fn append_json_object_as_event(mut args: Vec<OsString>) -> Vec<OsString> {
-    let subcommand = args.iter().skip(1).position(|arg| arg != "--json");
-    if subcommand.is_none_or(|index| args[index + 1] != "append") {
+    let Some(subcommand) = args.iter().skip(1).position(|arg| arg != "--json") else {
+        return args;
+    };
+    let subcommand = subcommand + 1;
+    if args[subcommand] != "append" {
         return args;
     }
-    let mut index = 1;
+    let mut index = subcommand + 1;
     while index + 1 < args.len() {
-        let object = args[index + 1]
-            .to_string_lossy()
-            .trim_start()
-            .starts_with('{');
-        if args[index] == "--json" && object {
+        let option = args[index + 1].to_string_lossy().starts_with('-');
+        if args[index] == "--json" && !option {
             args.insert(index + 1, OsString::from("--event"));
             index += 1;
         }
@@ -452,6 +454,8 @@ mod tests {
             rewrite(&["agentrail", "--json", "append", "--json", event]),
             expected
         );
+        let expected = args(&["agentrail", "append", "--json", "--event", "[1]"]);
+        assert_eq!(rewrite(&["agentrail", "append", "--json", "[1]"]), expected);
     }
 
     #[test]
@@ -460,6 +464,8 @@ mod tests {
         for unchanged in [
             &["agentrail", "append", "--json"][..],
             &["agentrail", "--json", "append"],
+            &["agentrail", "--json", "append", "--event", event],
+            &["agentrail", "append", "--json", "--event", "--json"],
             &["agentrail", "append", "--json", "--event", event],
             &["agentrail", "append", "--event", event, "--json"],
             &["agentrail", "show", "--json", "{"],
