@@ -180,3 +180,14 @@ impl Error {
         matches!(self, Error::Corruption { .. } | Error::Damaged(_))
     }
 }
+
+/// serde_json's message for `error` without the `at line L column C` it ends with, for errors
+/// that say the position their own way (a JSONL line's number is not serde_json's line 1).
+pub(crate) fn json_message(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(message) => message.to_owned(),
+        None => message,
+    }
+}

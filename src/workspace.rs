@@ -81,19 +81,16 @@ fn parse_config(text: &str) -> std::result::Result<Config, (usize, String)> {
     Ok(config)
 }
 
-/// The line of a fault in `config.json`, and its reason: column, field (unless it is the
-/// whole document or unknown, `.` or `?`) and serde_json's message without the position it ends with.
+/// The line of a fault in `config.json`, and its reason: the column, the field (unless it is
+/// the whole document, `.`, or unknown, `?`) and serde_json's message.
 fn config_fault(error: serde_json::Error, field: &str) -> (usize, String) {
-    let (line, column) = (error.line(), error.column());
-    let message = error.to_string();
-    let message = message
-        .strip_suffix(&format!(" at line {line} column {column}"))
-        .unwrap_or(&message);
+    let message = crate::error::json_message(&error);
     let field = match field {
         "." | "?" => String::new(),
         field => format!(", field `{field}`"),
     };
-    (line, format!("column {column}{field}: {message}"))
+    let column = error.column();
+    (error.line(), format!("column {column}{field}: {message}"))
 }
 
 /// True when `root` is what an interrupted [`Workspace::init`] leaves (an empty directory, or

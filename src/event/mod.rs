@@ -223,7 +223,8 @@ impl Event {
             let message = if text.starts_with('\u{feff}') {
                 "not valid JSON: it starts with a byte order mark (U+FEFF); write the input without one".to_owned()
             } else {
-                format!("not valid JSON: {error}")
+                let message = crate::error::json_message(&error);
+                format!("not valid JSON at column {}: {message}", error.column())
             };
             input_error(line, None, message)
         })?;
