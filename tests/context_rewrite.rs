@@ -1,7 +1,9 @@
 //! The rewriting context operations through the library: merge (clean, up to date,
 //! fast-forward, edit and pin conflicts with and without a resolver), rebase (of a branch
-//! holding a merge, and with conflicts, with and without a resolver), compress and reorder,
-//! each on a scenario, each undone by `undo`.
+//! holding a merge, and with conflicts, with and without a resolver), compress and reorder
+//! (of a line, and flattening a range holding a merge: a block both sides held, an edit across
+//! the sides, a resolved conflicting merge, a merge named in the order), each on a scenario,
+//! each undone by `undo`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -727,7 +729,7 @@ fn reorder_flattens_a_merge_into_one_line_and_replays_later_commits() {
     let rewrite = agent
         .reorder(&range, &order_of(&[&theirs, &ours]), false)
         .unwrap();
-    assert_eq!(rewrite.flattened, [merge.clone()]);
+    assert_eq!(rewrite.flattened, std::slice::from_ref(&merge));
     assert!(rewrite.warnings.is_empty());
     assert_eq!(
         contents(&agent),
@@ -929,8 +931,30 @@ fn flattening_a_resolved_merge_keeps_the_resolutions_after_both_sides() {
         resolve_pin,
     ];
     let rewrite = agent.reorder(&range, &order_of(&good), false).unwrap();
-    assert_eq!(rewrite.flattened, [merge.id.clone()]);
+    assert_eq!(rewrite.flattened, [merge.id]);
     assert_eq!(rewrite.commits.len(), 6);
     assert_both_conflicts_resolved(&agent);
     assert_eq!(agent.graph().unwrap().rejected(), 0);
+}
+
+#[test]
+fn reorder_refuses_to_swap_two_edits_of_one_block_which_would_change_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    let block = append(&agent, "draft");
+    let first = commit(&agent, CommitKind::Edit, "e1", "draft 2", Some(&block));
+    let second = commit(&agent, CommitKind::Edit, "e2", "draft 3", Some(&block));
+    let last = recorder.journal().last_lsn();
+    let range = format!("{}..HEAD", &base[..8]);
+    let error = agent
+        .reorder(&range, &order_of(&[&block, &second, &first]), false)
+        .unwrap_err();
+    assert_eq!(
+        context_error(error),
+        ContextError::ReorderChangesBlock { block }
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(contents(&agent), ["base", "draft 3"]);
 }

@@ -3,7 +3,8 @@
 //! with a resolver whose token use becomes an `llm_call`; a conflicting rebase (its output
 //! pinned by an insta snapshot over commits imported with fixed times) without and with a
 //! resolver; rebase, compress with `--summary` and `--summarizer`, reorder with and without
-//! `--force`, bad input (exit 2), and `undo` after each.
+//! `--force`, reorder flattening a merge (a warning, in `--json` too; naming the merge exits
+//! 2), bad input (exit 2), and `undo` after each.
 
 use serde_json::Value;
 
