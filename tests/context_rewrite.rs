@@ -1,7 +1,9 @@
 //! The rewriting context operations through the library: merge (clean, up to date,
 //! fast-forward, edit and pin conflicts with and without a resolver), rebase (of a branch
-//! holding a merge, and with conflicts, with and without a resolver), compress and reorder,
-//! each on a scenario, each undone by `undo`.
+//! holding a merge, and with conflicts, with and without a resolver), compress and reorder
+//! (of a line, and flattening a range holding a merge: a block both sides held, an edit across
+//! the sides, a resolved conflicting merge, a merge named in the order), each on a scenario,
+//! each undone by `undo`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -695,4 +697,264 @@ fn assert_both_conflicts_resolved(agent: &Agent<'_>) {
             ("never push + always push".to_owned(), CommitKind::Pin),
         ]
     );
+}
+
+/// The ids' first 8 digits, as `--order` takes them.
+fn order_of(ids: &[&String]) -> Vec<String> {
+    ids.iter().map(|id| id[..8].to_owned()).collect()
+}
+
+/// `base`, then `main work` on main and `topic work` on topic, merged into main; HEAD on main
+/// at the merge. Returns (base, main work, topic work, merge).
+fn merged(agent: &Agent) -> (String, String, String, String) {
+    let base = forked(agent);
+    let ours = append(agent, "main work");
+    agent.switch("topic").unwrap();
+    let theirs = append(agent, "topic work");
+    agent.switch("main").unwrap();
+    let MergeOutcome::Merged { merge, .. } = agent.merge("topic", None, None).unwrap() else {
+        panic!("expected a merge commit");
+    };
+    (base, ours, theirs, merge.id)
+}
+
+#[test]
+fn reorder_flattens_a_merge_into_one_line_and_replays_later_commits() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let (base, ours, theirs, merge) = merged(&agent);
+    let later = append(&agent, "after");
+    let range = format!("{}..{}", &base[..8], &merge[..8]);
+    let rewrite = agent
+        .reorder(&range, &order_of(&[&theirs, &ours]), false)
+        .unwrap();
+    assert_eq!(rewrite.flattened, std::slice::from_ref(&merge));
+    assert!(rewrite.warnings.is_empty());
+    assert_eq!(
+        contents(&agent),
+        ["base", "topic work", "main work", "after"]
+    );
+    // One line: each copy's only parent is the copy before it, the later commit on top.
+    let originals: Vec<&str> = rewrite
+        .commits
+        .iter()
+        .map(|c| c.links["rebased_from"].as_str())
+        .collect();
+    assert_eq!(originals, [&theirs, &ours, &later]);
+    let mut parent = base.clone();
+    for copy in &rewrite.commits {
+        assert_eq!(copy.parents, [parent]);
+        parent = copy.id.clone();
+    }
+    assert_eq!(rewrite.refs.head_commit(), Some(parent.as_str()));
+    assert_eq!(rewrite.tokens_after, rewrite.tokens_before);
+    assert_eq!(last_op(&agent), "reorder");
+    agent.undo().unwrap();
+    assert_eq!(
+        contents(&agent),
+        ["base", "main work", "topic work", "after"]
+    );
+}
+
+#[test]
+fn a_block_both_sides_held_stays_once_after_flattening() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = forked(&agent);
+    let our_both = append(&agent, "both");
+    let ours = append(&agent, "ours");
+    agent.switch("topic").unwrap();
+    let theirs = append(&agent, "theirs");
+    let their_both = append(&agent, "both");
+    agent.switch("main").unwrap();
+    agent.merge("topic", None, None).unwrap();
+    assert_eq!(contents(&agent), ["base", "both", "ours", "theirs"]);
+    let order = order_of(&[&theirs, &their_both, &ours, &our_both]);
+    let rewrite = agent
+        .reorder(&format!("{}..HEAD", &base[..8]), &order, false)
+        .unwrap();
+    assert_eq!(rewrite.flattened.len(), 1);
+    assert_eq!(rewrite.commits.len(), 4);
+    assert_eq!(contents(&agent), ["base", "theirs", "both", "ours"]);
+}
+
+#[test]
+fn an_edit_across_the_sides_of_a_flattened_merge_follows_its_target() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let (base, ours, theirs, merge) = merged(&agent);
+    // After the merge, main edits topic's block.
+    let edit = commit(
+        &agent,
+        CommitKind::Edit,
+        "sharper",
+        "topic work, sharper",
+        Some(&theirs),
+    );
+    let range = format!("{}..HEAD", &base[..8]);
+    let last = recorder.journal().last_lsn();
+    let error = agent
+        .reorder(&range, &order_of(&[&edit, &theirs, &ours]), false)
+        .unwrap_err();
+    assert_eq!(
+        context_error(error),
+        ContextError::EditBeforeTarget {
+            edit: edit.clone(),
+            target: theirs.clone()
+        }
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    let rewrite = agent
+        .reorder(&range, &order_of(&[&ours, &theirs, &edit]), false)
+        .unwrap();
+    assert_eq!(rewrite.flattened, [merge]);
+    assert_eq!(
+        rewrite.commits[2].target.as_deref(),
+        Some(rewrite.commits[1].id.as_str())
+    );
+    assert_eq!(
+        contents(&agent),
+        ["base", "main work", "topic work, sharper"]
+    );
+    agent.undo().unwrap();
+    // Forced, the edit keeps its old target and changes nothing: a warning, not a refusal.
+    let rewrite = agent
+        .reorder(&range, &order_of(&[&edit, &theirs, &ours]), true)
+        .unwrap();
+    assert_eq!(rewrite.warnings.len(), 1);
+    assert_eq!(rewrite.flattened.len(), 1);
+    assert_eq!(contents(&agent), ["base", "topic work", "main work"]);
+}
+
+#[test]
+fn a_merge_named_in_the_order_is_refused_since_merges_are_flattened() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let (base, ours, theirs, merge) = merged(&agent);
+    let range = format!("{}..{}", &base[..8], &merge[..8]);
+    let last = recorder.journal().last_lsn();
+    let error = context_error(
+        agent
+            .reorder(&range, &order_of(&[&theirs, &merge, &ours]), false)
+            .unwrap_err(),
+    );
+    let ContextError::BadOrder { reason } = &error else {
+        panic!("expected a bad order, got {error}");
+    };
+    assert!(
+        reason.contains(&merge) && reason.contains("flattens"),
+        "{error}"
+    );
+    // Leaving a side's commit out is refused too, counting only the commits to name.
+    let error = context_error(
+        agent
+            .reorder(&range, &order_of(&[&ours]), false)
+            .unwrap_err(),
+    );
+    assert!(
+        error.to_string().contains("1 of the range's 2 commits"),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+}
+
+#[test]
+fn flattening_a_resolved_merge_keeps_the_resolutions_after_both_sides() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = conflicting(&agent);
+    let mut resolver = |conflict: &Conflict| -> agentrail::Result<Generated> {
+        Ok(Generated {
+            content: format!("{} + {}", conflict.ours.content, conflict.theirs.content),
+            usage: None,
+        })
+    };
+    let MergeOutcome::Merged {
+        merge,
+        resolutions,
+        conflicts,
+        ..
+    } = agent.merge("topic", None, Some(&mut resolver)).unwrap()
+    else {
+        panic!("expected a merge");
+    };
+    let (our_edit, our_pin) = (&conflicts[0].ours.commit, &conflicts[1].ours.commit);
+    let (their_edit, their_pin) = (&conflicts[0].theirs.commit, &conflicts[1].theirs.commit);
+    let (resolve_edit, resolve_pin) = (&resolutions[0].id, &resolutions[1].id);
+    let range = format!("{}..HEAD", &base[..8]);
+    let last = recorder.journal().last_lsn();
+    // A resolution before the other side's edit: that edit would win again.
+    let early = [
+        our_edit,
+        our_pin,
+        resolve_edit,
+        resolve_pin,
+        their_edit,
+        their_pin,
+    ];
+    let error = context_error(agent.reorder(&range, &order_of(&early), false).unwrap_err());
+    assert_eq!(
+        error,
+        ContextError::ReorderChangesBlock {
+            block: base.clone()
+        }
+    );
+    // A pin resolution before the other side's pin: that pin would come back as a block.
+    let early = [
+        our_edit,
+        their_edit,
+        resolve_edit,
+        our_pin,
+        resolve_pin,
+        their_pin,
+    ];
+    let error = context_error(agent.reorder(&range, &order_of(&early), false).unwrap_err());
+    assert_eq!(
+        error,
+        ContextError::ReorderAddsBlock {
+            commit: their_pin.clone()
+        }
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    // Both sides first, in any order, then the resolutions: the same resolved context.
+    let good = [
+        their_pin,
+        their_edit,
+        our_pin,
+        our_edit,
+        resolve_edit,
+        resolve_pin,
+    ];
+    let rewrite = agent.reorder(&range, &order_of(&good), false).unwrap();
+    assert_eq!(rewrite.flattened, [merge.id]);
+    assert_eq!(rewrite.commits.len(), 6);
+    assert_both_conflicts_resolved(&agent);
+    assert_eq!(agent.graph().unwrap().rejected(), 0);
+}
+
+#[test]
+fn reorder_refuses_to_swap_two_edits_of_one_block_which_would_change_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    let block = append(&agent, "draft");
+    let first = commit(&agent, CommitKind::Edit, "e1", "draft 2", Some(&block));
+    let second = commit(&agent, CommitKind::Edit, "e2", "draft 3", Some(&block));
+    let last = recorder.journal().last_lsn();
+    let range = format!("{}..HEAD", &base[..8]);
+    let error = agent
+        .reorder(&range, &order_of(&[&block, &second, &first]), false)
+        .unwrap_err();
+    assert_eq!(
+        context_error(error),
+        ContextError::ReorderChangesBlock { block }
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(contents(&agent), ["base", "draft 3"]);
 }

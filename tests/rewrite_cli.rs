@@ -3,7 +3,8 @@
 //! with a resolver whose token use becomes an `llm_call`; a conflicting rebase (its output
 //! pinned by an insta snapshot over commits imported with fixed times) without and with a
 //! resolver; rebase, compress with `--summary` and `--summarizer`, reorder with and without
-//! `--force`, bad input (exit 2), and `undo` after each.
+//! `--force`, reorder flattening a merge (a warning, in `--json` too; naming the merge exits
+//! 2), bad input (exit 2), and `undo` after each.
 
 use serde_json::Value;
 
@@ -311,4 +312,52 @@ fn bad_input_exits_2_and_records_nothing() {
     let value: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value["warnings"][0]["edit"], edit.as_str());
     assert_eq!(context(&dir), ["base", "two"]);
+}
+
+#[test]
+fn reorder_flattens_a_merge_with_a_warning_and_refuses_to_name_it() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let base = commit(&dir, &["-m", "base", "--content", "base"]);
+    dir.ok(&["branch", "topic"]);
+    let ours = commit(&dir, &["-m", "m", "--content", "main work"]);
+    dir.ok(&["switch", "topic"]);
+    let theirs = commit(&dir, &["-m", "t", "--content", "topic work"]);
+    dir.ok(&["switch", "main"]);
+    let merge = dir.json(&["merge", "topic"])["commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let range = format!("{}..HEAD", &base[..8]);
+    let before = events(&dir);
+    let named = format!("{},{},{}", &theirs[..8], &merge[..8], &ours[..8]);
+    let output = dir.run(&["reorder", &range, "--order", &named]);
+    assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
+    assert!(
+        text(&output.stderr).contains("a reorder flattens the range's merges"),
+        "{}",
+        dir.render(&output)
+    );
+    assert_eq!(events(&dir), before);
+    let order = format!("{},{}", &theirs[..8], &ours[..8]);
+    let output = dir.run(&["reorder", &range, "--order", &order]);
+    assert!(output.status.success(), "{}", dir.render(&output));
+    let warning = format!(
+        "agentrail: warning: the merge {} was flattened",
+        &merge[..12]
+    );
+    assert!(
+        text(&output.stderr).contains(&warning),
+        "{}",
+        dir.render(&output)
+    );
+    assert!(text(&output.stdout).starts_with("reorder: 2 commits written"));
+    assert_eq!(context(&dir), ["base", "topic work", "main work"]);
+    dir.ok(&["undo"]);
+    let output = dir.run(&["--json", "reorder", &range, "--order", &order]);
+    assert!(output.status.success(), "{}", dir.render(&output));
+    assert!(text(&output.stderr).contains(&warning));
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["warnings"][0]["kind"], "merge_flattened", "{value}");
+    assert_eq!(value["warnings"][0]["merge"], merge.as_str(), "{value}");
+    assert_eq!(context(&dir), ["base", "topic work", "main work"]);
 }

@@ -69,10 +69,13 @@ pub enum RewriteCommand {
         agent: AgentArg,
     },
     /// Put the commits of the range FROM..TO in the order given and replay the later ones.
+    ///
+    /// A range holding a merge is flattened, as `git rebase -i` does: its commits, the merged
+    /// side's included, become one line, and its merge commits are dropped (a warning each).
     Reorder {
         #[arg(value_name = "FROM..TO")]
         range: String,
-        /// Every commit of the range once, comma-separated.
+        /// Every commit of the range once, comma-separated; not its merge commits.
         #[arg(long, value_name = "ID,ID,...", value_delimiter = ',', required = true)]
         order: Vec<String>,
         /// Reorder even when an edit comes before its target (the edit then changes nothing).
@@ -145,6 +148,12 @@ fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResu
             agent,
         } => {
             let rewrite = run_op(recorder, &agent, |ops| ops.reorder(&range, &order, force))?;
+            for merge in &rewrite.flattened {
+                eprintln!(
+                    "agentrail: warning: the merge {} was flattened: its sides' commits are now one line, and the merge commit is gone",
+                    short_id(merge)
+                );
+            }
             for warning in &rewrite.warnings {
                 eprintln!(
                     "agentrail: warning: the edit {} now comes before its target {}, so it changes nothing",
@@ -258,11 +267,7 @@ fn emit_rewrite(json: bool, op: &str, rewrite: &Rewrite) -> CliResult {
     value["tokens_after"] = rewrite.tokens_after.into();
     value["pins_checked"] = rewrite.pins_checked.into();
     value["conflicts"] = json!(rewrite.conflicts);
-    value["warnings"] = json!(rewrite
-        .warnings
-        .iter()
-        .map(|warning| json!({ "edit": warning.edit, "target": warning.target }))
-        .collect::<Vec<_>>());
+    value["warnings"] = json!(warnings_json(rewrite));
     emit(json, &value, || {
         let head = rewrite
             .refs
@@ -285,6 +290,19 @@ fn emit_rewrite(json: bool, op: &str, rewrite: &Rewrite) -> CliResult {
         }
         line
     })
+}
+
+/// A rewrite's warnings, each with its `kind`: the merges a reorder flattened, then the edits
+/// a forced reorder put before their targets.
+fn warnings_json(rewrite: &Rewrite) -> Vec<Json> {
+    let merges = rewrite
+        .flattened
+        .iter()
+        .map(|merge| json!({ "kind": "merge_flattened", "merge": merge }));
+    let edits = rewrite.warnings.iter().map(|warning| {
+        json!({ "kind": "edit_before_target", "edit": warning.edit, "target": warning.target })
+    });
+    merges.chain(edits).collect()
 }
 
 /// The resolver `--resolver CMD` makes, for merge and rebase: `sh -c CMD` once per conflict.

@@ -244,14 +244,12 @@ pub enum ContextError {
     HelperFailed { helper: String, reason: String },
     #[error("{range:?} is not a range of HEAD's first-parent line: {reason}")]
     BadRange { range: String, reason: String },
-    #[error("the range {range} holds the merge commit {merge}, which {op} cannot replay")]
-    MergeInRange {
-        range: String,
-        merge: String,
-        op: String,
-    },
     #[error("commit {id}'s content was removed by gc or purge, so it cannot be replayed; nothing was recorded")]
     ContentRemoved { id: String },
+    #[error("block {block} would not be in the context as it is now: put each edit after the commits it edits, and each merge resolution after both sides' commits; nothing was recorded")]
+    ReorderChangesBlock { block: String },
+    #[error("the copy of commit {commit} would add a block the context does not hold now: put each merge resolution after the commits it resolves; nothing was recorded")]
+    ReorderAddsBlock { commit: String },
     #[error("--order: {reason}")]
     BadOrder { reason: String },
     #[error("the edit {edit} would come before its target {target} (with force it keeps its old target and changes nothing)")]

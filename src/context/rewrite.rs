@@ -14,7 +14,14 @@
 //! the replayed HEAD.
 //!
 //! A range `FROM..TO` is git's: the commits reachable from TO and not from FROM; both must be
-//! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit.
+//! on HEAD's first-parent line, FROM before TO. `..TO` starts at the first commit. So a range
+//! holding a merge holds the merged side's commits too: `reorder` flattens it, as `git rebase
+//! -i` does without `--rebase-merges`, replaying the range's other commits as one line in the
+//! order given and dropping its merge commits (which add no block), each reported in
+//! [`Rewrite::flattened`]. Since a line is not a merge, `reorder` checks, before it records
+//! anything, that the new context holds the blocks the old one held (by kind and content; only
+//! their order may change): an edit or a merge resolution put before a commit it must follow
+//! would otherwise change a block, or bring back a side's block, silently.
 
 use super::graph::{Commit, Graph};
 use super::lock::RefLock;
@@ -61,6 +68,9 @@ pub struct Rewrite {
     pub tokens_after: u64,
     /// Edits a forced reorder put before their targets.
     pub warnings: Vec<EditBeforeTarget>,
+    /// The merge commits a reorder flattened: dropped, their sides' commits replayed as one
+    /// line, oldest first.
+    pub flattened: Vec<String>,
     /// The pinned blocks a compression checked, byte for byte, in the new context.
     pub pins_checked: usize,
     /// The conflicts a rebase resolved, in the order of its resolution edits (the last commits).
@@ -202,8 +212,12 @@ impl Agent<'_> {
     }
 
     /// Puts the range's commits in `order` (each of them once, as branch names or id prefixes)
-    /// and replays HEAD's later commits after them. An edit put before its target is refused
-    /// unless `force`, when it keeps its old target and so changes nothing (a warning).
+    /// and replays HEAD's later commits after them. A range holding a merge is flattened: its
+    /// commits, the merged side's included, become one line and its merge commits are dropped
+    /// (reported in [`Rewrite::flattened`]; `order` must not name them). An edit put before its
+    /// target is refused unless `force`, when it keeps its old target and so changes nothing
+    /// (a warning). Refused before anything is recorded: a new context that would not hold the
+    /// blocks the context at HEAD holds (a block a forced edit leaves unchanged aside).
     pub fn reorder(&self, range: &str, order: &[String], force: bool) -> Result<Rewrite> {
         let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(self.name());
@@ -211,14 +225,6 @@ impl Agent<'_> {
         let cut = self.range(&graph, &head, range)?;
         replayable(&graph, &cut.commits)?;
         replayable(&graph, &cut.later)?;
-        if let Some(merge) = cut.commits.iter().find(|c| c.parents.len() > 1) {
-            return Err(ContextError::MergeInRange {
-                range: range.to_owned(),
-                merge: merge.id.clone(),
-                op: "reorder".to_owned(),
-            }
-            .into());
-        }
         let ordered = self.ordered(&graph, &cut, order)?;
         let warnings = edits_before_targets(&ordered);
         if let (Some(first), false) = (warnings.first(), force) {
@@ -228,14 +234,25 @@ impl Agent<'_> {
             }
             .into());
         }
-        let tokens_before = self.tokens_at(&graph, &head)?;
+        let journal = self.recorder().journal();
+        let before = materialize(journal, &graph, Some(&head))?;
         let mut map = HashMap::new();
         let mut commits = Vec::new();
         let tip = self.replay(&ordered, cut.from.clone(), &mut map, &mut commits)?;
         let tip = self.replay(&cut.later, tip, &mut map, &mut commits)?;
-        refs.move_head_to(&tip.unwrap_or_default());
-        let mut rewrite = self.finish(&lock, "reorder", refs, commits, &[], tokens_before)?;
+        let tip = tip.unwrap_or_default();
+        let after = predicted_context(journal, &graph, &commits, &tip)?;
+        let excused = edited_roots(&graph, &warnings);
+        check_same_blocks(&before.blocks, &after.blocks, &excused, &map)?;
+        refs.move_head_to(&tip);
+        let mut rewrite = self.finish(&lock, "reorder", refs, commits, &[], before.tokens)?;
         rewrite.warnings = warnings;
+        rewrite.flattened = cut
+            .commits
+            .iter()
+            .filter(|commit| commit.parents.len() > 1)
+            .map(|commit| commit.id.clone())
+            .collect();
         Ok(rewrite)
     }
 
@@ -274,7 +291,8 @@ impl Agent<'_> {
         })
     }
 
-    /// The range's commits in the order `order` names them: each exactly once.
+    /// The range's commits in the order `order` names them: each exactly once, but for the
+    /// merge commits, which a reorder flattens and so must not be named.
     fn ordered<'g>(
         &self,
         graph: &Graph,
@@ -290,16 +308,23 @@ impl Agent<'_> {
                 .iter()
                 .find(|commit| commit.id == id)
                 .ok_or_else(|| bad(format!("{rev} is not in the range")))?;
+            if commit.parents.len() > 1 {
+                return Err(bad(format!(
+                    "{rev} is the merge commit {id}: a reorder flattens the range's merges \
+                     (their sides become one line), so name only the other commits"
+                ))
+                .into());
+            }
             if ordered.iter().any(|seen| seen.id == id) {
                 return Err(bad(format!("{rev} is named twice")).into());
             }
             ordered.push(commit);
         }
-        if ordered.len() != cut.commits.len() {
+        let named = cut.commits.iter().filter(|c| c.parents.len() <= 1).count();
+        if ordered.len() != named {
             let reason = format!(
-                "it names {} of the range's {} commits; name each once",
+                "it names {} of the range's {named} commits (merge commits aside); name each once",
                 ordered.len(),
-                cut.commits.len()
             );
             return Err(bad(reason).into());
         }
@@ -381,6 +406,7 @@ impl Agent<'_> {
             tokens_before,
             tokens_after,
             warnings: Vec::new(),
+            flattened: Vec::new(),
             pins_checked: 0,
             conflicts: Vec::new(),
         })
@@ -519,6 +545,55 @@ fn edits_before_targets(ordered: &[&Commit]) -> Vec<EditBeforeTarget> {
         .collect()
 }
 
+/// The blocks a forced reorder leaves as they were before their edits: those whose edits it
+/// put before their targets (by the commit that brought each in).
+fn edited_roots<'g>(graph: &'g Graph, warnings: &[EditBeforeTarget]) -> HashSet<&'g str> {
+    let mut roots = BlockRoots::new(graph);
+    warnings
+        .iter()
+        .filter_map(|warning| roots.of(&warning.target))
+        .collect()
+}
+
+/// Refuses a reorder whose new context (`after`) would not hold the blocks of the context at
+/// HEAD (`before`): compared by kind and content, as many of each, since only their order may
+/// change. The blocks brought in by `excused` commits (a forced edit leaves them unedited) are
+/// left out on both sides; `map` takes an original commit to its copy.
+fn check_same_blocks(
+    before: &[Block],
+    after: &[Block],
+    excused: &HashSet<&str>,
+    map: &HashMap<String, String>,
+) -> Result<(), ContextError> {
+    let original: HashMap<&str, &str> = map
+        .iter()
+        .map(|(original, copy)| (copy.as_str(), original.as_str()))
+        .collect();
+    let original_of = |id: &str| original.get(id).copied().unwrap_or(id).to_owned();
+    let mut unmatched: HashMap<(CommitKind, &str), Vec<&str>> = HashMap::new();
+    for block in after.iter().rev() {
+        if !excused.contains(original_of(&block.id).as_str()) {
+            let same = unmatched.entry((block.kind, block.content.as_str()));
+            same.or_default().push(block.id.as_str());
+        }
+    }
+    for block in before.iter().filter(|b| !excused.contains(b.id.as_str())) {
+        let same = unmatched.get_mut(&(block.kind, block.content.as_str()));
+        if same.and_then(Vec::pop).is_none() {
+            return Err(ContextError::ReorderChangesBlock {
+                block: block.id.clone(),
+            });
+        }
+    }
+    let left: HashSet<&str> = unmatched.into_values().flatten().collect();
+    match after.iter().find(|block| left.contains(block.id.as_str())) {
+        Some(added) => Err(ContextError::ReorderAddsBlock {
+            commit: original_of(&added.id),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The replay of `commit` with `content`: after `parents` (none or its new first parent), its
 /// other parents, then its target and links, sent through `map` to their new copies.
 fn replayed(
@@ -553,6 +628,7 @@ fn unchanged(refs: Refs, tokens: u64) -> Rewrite {
         tokens_before: tokens,
         tokens_after: tokens,
         warnings: Vec::new(),
+        flattened: Vec::new(),
         pins_checked: 0,
         conflicts: Vec::new(),
     }
