@@ -729,6 +729,124 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_of_a_line_waited_for_on_its_left_forks_right_then_turns_back() {
+        let drawn = picture(&[
+            ("topic-3", &["topic-2"]),
+            ("merge-2", &["main-2", "topic-2"]),
+            ("main-2", &["merge-1"]),
+            ("topic-2", &["topic-1"]),
+            ("merge-1", &["main-1", "topic-1"]),
+            ("topic-1", &["base"]),
+            ("main-1", &["base"]),
+            ("base", &[]),
+        ]);
+        let expected = "\
+* topic-3
+| *   merge-2
+| |\\
+| |/
+|/|
+| * main-2
+* | topic-2
+| *   merge-1
+| |\\
+| |/
+|/|
+* | topic-1
+| * main-1
+|/
+* base
+";
+        assert_eq!(drawn, expected);
+    }
+
+    #[test]
+    fn a_line_crossing_lanes_runs_along_underscores() {
+        let drawn = picture(&[
+            ("a", &["base"]),
+            ("b", &["x"]),
+            ("c", &["y"]),
+            ("d", &["base"]),
+            ("y", &[]),
+            ("x", &[]),
+            ("base", &[]),
+        ]);
+        let expected = "\
+* a
+| * b
+| | * c
+| | | * d
+| |_|/
+|/| |
+| | * y
+| * x
+* base
+";
+        assert_eq!(drawn, expected);
+    }
+
+    #[test]
+    fn a_line_still_turning_left_keeps_its_slash_on_the_next_commits_row() {
+        let drawn = picture(&[
+            ("x", &["p"]),
+            ("y", &["q"]),
+            ("z", &["q"]),
+            ("p", &[]),
+            ("q", &[]),
+        ]);
+        assert_eq!(drawn, "* x\n| * y\n| | * z\n| |/\n* / p\n /\n* q\n");
+    }
+
+    #[test]
+    fn a_blank_line_between_entries_ends_a_forks_turn() {
+        let history: &[(&str, &[&str])] = &[
+            ("M", &["N", "T"]),
+            ("N", &["B", "U"]),
+            ("T", &["B"]),
+            ("U", &["B"]),
+            ("B", &[]),
+        ];
+        let oneline = picture(history);
+        assert!(
+            oneline.starts_with("*   M\n|\\\n* \\   N\n|\\ \\\n"),
+            "{oneline}"
+        );
+        let commits: Vec<Commit> = history
+            .iter()
+            .map(|(id, parents)| commit(id, parents))
+            .collect();
+        let listed: Vec<&Commit> = commits.iter().collect();
+        let drawn: String = graph_rows(&listed, Entries::BlankLineBetween)
+            .iter()
+            .zip(history)
+            .map(|(rows, (id, _))| {
+                let separator = rows.separator.as_deref().map(bare).unwrap_or_default();
+                separator + &rows.draw(&format!("{id}\nline\n"))
+            })
+            .collect();
+        // On the blank line git draws the lanes, and the lane the merge above forked keeps
+        // no `\\` on `N`'s row.
+        let expected = "\
+*   M
+|\\  line
+| |
+* |   N
+|\\ \\  line
+| | |
+| | * T
+| |/  line
+|/|
+| |
+| * U
+|/  line
+|
+* B
+  line
+";
+        assert_eq!(drawn, expected);
+    }
+
+    #[test]
     fn text_lines_take_the_connectors_then_padding_and_align() {
         let commits = [commit("merge", &["main", "topic"]), commit("topic", &[])];
         let listed: Vec<&Commit> = commits.iter().collect();
