@@ -7,7 +7,7 @@ use super::session::current_session;
 use super::{emit, with_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::graph::refs_to_json;
 use agentrail::context::id::short_id;
-use agentrail::context::lanes::graph_rows;
+use agentrail::context::lanes::{graph_rows, Entries};
 use agentrail::context::materialize::content_at;
 use agentrail::context::{
     Agent, Commit, CommitKind, CommitRequest, Context, ContextError, DeletedBranch, Graph, Head,
@@ -497,7 +497,9 @@ pub struct LogStyle {
 }
 
 /// `log --graph|--oneline|--all [-n N]`: the agent's commits reachable from HEAD (or from
-/// every ref with `all`), newest first (by LSN), with each one's token cost.
+/// every ref with `all`), newest first (by LSN), with each one's token cost. `--graph` lists
+/// them in git's order for a graph instead (a branch's commits together, see
+/// [`Graph::topo_order`]); `--json` keeps the LSN order, the graph being for people.
 pub fn log(recorder: &Recorder, agent: &str, style: LogStyle, json: bool) -> CliResult {
     let graph = recorder.load::<Graph>()?.state;
     let refs = graph.refs(agent);
@@ -512,15 +514,28 @@ pub fn log(recorder: &Recorder, agent: &str, style: LogStyle, json: bool) -> Cli
         "commits": commits.iter().map(|commit| commit_json(commit)).collect::<Vec<_>>(),
     });
     emit(json, &value, || {
-        let entries = commits.iter().map(|commit| log_entry(commit, &refs, style));
         if !style.graph {
-            return entries.collect();
+            let between = if style.oneline { "" } else { "\n" };
+            return commits
+                .iter()
+                .map(|commit| log_entry(commit, &refs, style) + between)
+                .collect();
         }
-        graph_rows(&commits)
-            .iter()
-            .zip(entries)
-            .map(|(rows, entry)| rows.draw(&entry))
-            .collect()
+        let commits = graph.topo_order(&tips, style.limit);
+        let entries = if style.oneline {
+            Entries::OneLine
+        } else {
+            Entries::BlankLineBetween
+        };
+        let mut drawn = String::new();
+        for (rows, commit) in graph_rows(&commits, entries).iter().zip(&commits) {
+            if let Some(separator) = &rows.separator {
+                drawn += separator.trim_end();
+                drawn += "\n";
+            }
+            drawn += &rows.draw(&log_entry(commit, &refs, style));
+        }
+        drawn
     })
 }
 
@@ -549,8 +564,8 @@ fn decorations(id: &str, refs: &Refs) -> String {
     }
 }
 
-/// A commit as `log` lists it, without the graph: one line with `oneline`, else a few lines
-/// and a blank one.
+/// A commit as `log` lists it: one line with `oneline`, else a few lines (a blank one comes
+/// between two).
 fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
     let decorations = decorations(&commit.id, refs);
     let target = commit
@@ -580,7 +595,7 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
     for line in commit.message.lines() {
         entry += &format!("    {line}\n");
     }
-    entry + "\n"
+    entry
 }
 
 /// The first two lines `show` prints of a commit: its id, then kind, tokens, agent and time.

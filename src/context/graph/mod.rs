@@ -21,6 +21,7 @@
 mod commits;
 mod names;
 mod reflog;
+mod topo;
 
 use reflog::AgentRefs;
 

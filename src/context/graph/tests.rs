@@ -173,3 +173,56 @@ proptest! {
         }
     }
 }
+
+/// Builds `history` (oldest first, each commit as `(message, parents)`) on agent `main`.
+fn graph_of(history: &[(&str, &[&str])]) -> Graph {
+    let mut graph = Graph::default();
+    let mut ids: BTreeMap<&str, String> = BTreeMap::new();
+    for (lsn, (message, parents)) in (1..).zip(history) {
+        let parents: Vec<&String> = parents.iter().map(|parent| &ids[parent]).collect();
+        let data = json!({"kind": "append", "message": message, "content": message,
+            "tokens": 1, "parents": parents});
+        graph.apply(lsn, &commit_event("main", data).to_ref());
+        ids.insert(
+            message,
+            graph.refs("main").head_commit().unwrap().to_owned(),
+        );
+    }
+    graph
+}
+
+#[test]
+fn topo_order_lists_a_merged_branch_right_after_the_merge_as_git_does() {
+    let graph = graph_of(&[
+        ("base", &[]),
+        ("main-1", &["base"]),
+        ("topic-1", &["base"]),
+        ("merge-1", &["main-1", "topic-1"]),
+        ("topic-2", &["topic-1"]),
+        ("main-2", &["merge-1"]),
+        ("merge-2", &["main-2", "topic-2"]),
+        ("topic-3", &["topic-2"]),
+    ]);
+    let tips: Vec<String> = graph
+        .commits()
+        .filter(|commit| ["merge-2", "topic-3"].contains(&commit.message.as_str()))
+        .map(|commit| commit.id.clone())
+        .collect();
+    let tips: Vec<&str> = tips.iter().map(String::as_str).collect();
+    let messages = |commits: Vec<&Commit>| -> Vec<String> {
+        commits
+            .iter()
+            .map(|commit| commit.message.clone())
+            .collect()
+    };
+    // `git log --graph --all --format=%s` on the same history, one commit a second.
+    let git = [
+        "topic-3", "merge-2", "topic-2", "main-2", "merge-1", "topic-1", "main-1", "base",
+    ];
+    assert_eq!(messages(graph.topo_order(&tips, None)), git);
+    assert_eq!(messages(graph.topo_order(&tips, Some(3))), git[..3]);
+    let by_lsn = [
+        "topic-3", "merge-2", "main-2", "topic-2", "merge-1", "topic-1", "main-1", "base",
+    ];
+    assert_eq!(messages(graph.newest_first(&tips, None)), by_lsn);
+}
