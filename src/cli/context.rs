@@ -4,7 +4,7 @@
 //! `main`) and the session, reads the content to commit, and prints.
 
 use super::session::current_session;
-use super::{emit, with_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
+use super::{emit, with_recorder, CliError, CliResult, JsonSeq, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::graph::refs_to_json;
 use agentrail::context::id::short_id;
 use agentrail::context::lanes::{graph_rows, Entries};
@@ -439,17 +439,25 @@ fn reflog(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
     let graph = recorder.load::<Graph>()?.state;
     let reflog = graph.reflog(agent);
     let moves: Vec<&RefMove> = reflog.iter().rev().collect();
-    let value = json!({
-        "agent": agent,
-        "moves": moves.iter().map(|entry| json!({
+    #[derive(serde::Serialize)]
+    struct Reflog<'a> {
+        agent: &'a str,
+        moves: JsonSeq<'a, &'a RefMove, fn(&&RefMove) -> Json>,
+    }
+    let move_json: fn(&&RefMove) -> Json = |entry| {
+        json!({
             "op": entry.op,
             "mode": entry.mode,
             "lsn": entry.lsn,
             "ts": agentrail::event::format_ts(entry.ts_micros),
             "before": refs_json(&entry.before),
             "after": refs_json(&entry.after),
-        })).collect::<Vec<_>>(),
-    });
+        })
+    };
+    let value = Reflog {
+        agent,
+        moves: JsonSeq(&moves, move_json),
+    };
     emit(json, &value, || {
         moves
             .iter()
@@ -508,13 +516,20 @@ pub fn log(recorder: &Recorder, agent: &str, style: LogStyle, json: bool) -> Cli
     } else {
         refs.head_commit().into_iter().collect()
     };
-    let commits = graph.newest_first(&tips, style.limit);
-    let value = json!({
-        "agent": agent,
-        "commits": commits.iter().map(|commit| commit_json(commit)).collect::<Vec<_>>(),
-    });
-    emit(json, &value, || {
+    if json {
+        let commits = graph.newest_first(&tips, style.limit);
+        #[derive(serde::Serialize)]
+        struct Log<'a> {
+            agent: &'a str,
+            commits: JsonSeq<'a, &'a Commit, fn(&&Commit) -> Json>,
+        }
+        let to_json: fn(&&Commit) -> Json = |commit| commit_json(commit);
+        let commits = JsonSeq(&commits, to_json);
+        return emit(json, &Log { agent, commits }, String::new);
+    }
+    emit(false, &(), || {
         if !style.graph {
+            let commits = graph.newest_first(&tips, style.limit);
             let between = if style.oneline { "" } else { "\n" };
             return commits
                 .iter()

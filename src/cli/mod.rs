@@ -316,6 +316,16 @@ pub fn recording_off() -> bool {
 }
 
 /// Prints one compact JSON object (with `--json`) or the human form.
+/// A JSON array whose items are turned into JSON (by the function) as they are written, so a
+/// long list (100,000 commits or ref moves) is never held whole as JSON values.
+pub struct JsonSeq<'a, T, F>(pub &'a [T], pub F);
+
+impl<T, F: Fn(&T) -> serde_json::Value> serde::Serialize for JsonSeq<'_, T, F> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(&self.1))
+    }
+}
+
 pub fn emit(
     json: bool,
     value: &impl serde::Serialize,
