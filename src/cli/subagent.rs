@@ -14,7 +14,7 @@ use super::context::{
 use super::session::current_session;
 use super::shell::ShellFailure;
 use super::{
-    counted, emit, open_recorder, recording_off, with_recorder, CliError, CliResult,
+    counted, emit, open_recorder, recording_off, with_recorder, CliError, CliResult, JsonSeq,
     EXIT_BAD_INPUT, EXIT_FAILURE,
 };
 use agentrail::context::id::short_id;
@@ -453,16 +453,27 @@ fn context_diff(agent: &str, from: &str, to: &str, json: bool) -> CliResult {
         .map_err(context_error);
     recorder.close();
     let diff = diff?;
-    let list = |commits: &[Commit]| commits.iter().map(commit_json).collect::<Vec<_>>();
-    let value = json!({
-        "agent": agent,
-        "from": diff.from,
-        "to": diff.to,
-        "only_from": list(&diff.only_from),
-        "only_to": list(&diff.only_to),
-        "diff": diff.unified,
-    });
-    emit(json, &value, || diff_text(from, to, &diff))
+    if !json {
+        return emit(json, &(), || diff_text(from, to, &diff));
+    }
+    #[derive(serde::Serialize)]
+    struct Diff<'a> {
+        agent: &'a str,
+        from: &'a str,
+        to: &'a str,
+        only_from: JsonSeq<'a, Commit, fn(&Commit) -> Json>,
+        only_to: JsonSeq<'a, Commit, fn(&Commit) -> Json>,
+        diff: &'a str,
+    }
+    let value = Diff {
+        agent,
+        from: &diff.from,
+        to: &diff.to,
+        only_from: JsonSeq(&diff.only_from, commit_json),
+        only_to: JsonSeq(&diff.only_to, commit_json),
+        diff: &diff.unified,
+    };
+    emit(json, &value, String::new)
 }
 
 fn diff_text(from: &str, to: &str, diff: &ContextDiff) -> String {
