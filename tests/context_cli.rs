@@ -311,6 +311,30 @@ fn unknown_and_ambiguous_prefixes_are_clear_errors() {
 }
 
 #[test]
+fn a_refusal_hints_only_at_what_helps() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let hint = |args: &[&str]| {
+        let output = dir.run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        stderr
+            .lines()
+            .find_map(|line| line.strip_prefix("hint: "))
+            .map(str::to_owned)
+    };
+    let first = hint(&["checkout", "HEAD"]).unwrap();
+    assert!(first.contains("agentrail commit -m MSG"), "{first}");
+    dir.ok(&["commit", "-m", "one", "--content", "one"]);
+    let listing = hint(&["checkout", "HEAD~3"]).unwrap();
+    assert!(listing.contains("agentrail log --oneline"), "{listing}");
+    let branches = hint(&["branch", "main"]).unwrap();
+    assert!(branches.contains("agentrail branch --list"), "{branches}");
+    // The message says all there is: no hint pointing at listings that do not help.
+    assert_eq!(hint(&["blame", ""]), None);
+    assert_eq!(hint(&["spawn", "main"]), None);
+}
+
+#[test]
 fn imported_history_as_a_person_reads_it() {
     let dir = Dir::initialized_with_sync(Some("never"));
     dir.import(&imported(4));

@@ -253,12 +253,43 @@ pub fn context_error(error: agentrail::Error) -> CliError {
             CliError::new(EXIT_BAD_INPUT, error.to_string())
                 .with_hint("give more hex digits of the id")
         }
-        agentrail::Error::Context(_) => CliError::new(EXIT_BAD_INPUT, error.to_string()).with_hint(
-            "`agentrail log --oneline` lists commits, `agentrail branch --list` branches",
-        ),
+        agentrail::Error::Context(context) => {
+            let failure = CliError::new(EXIT_BAD_INPUT, error.to_string());
+            match context_hint(context) {
+                Some(hint) => failure.with_hint(hint),
+                None => failure,
+            }
+        }
         agentrail::Error::Input(input) => CliError::from(input.clone()),
         _ => CliError::from(error),
     }
+}
+
+/// The hint under a refused context operation, for the errors a listing or another option
+/// helps with; none where the message says all there is (an empty summary, a name taken).
+fn context_hint(error: &ContextError) -> Option<&'static str> {
+    use ContextError::*;
+    Some(match error {
+        PrefixTooShort { .. }
+        | NotHex { .. }
+        | UnknownCommit { .. }
+        | OtherAgent { .. }
+        | BadRevision { .. }
+        | PastRoot { .. }
+        | NoSuchParent { .. }
+        | UnknownBranch { .. }
+        | TargetNotInContext { .. }
+        | TargetIsMerge { .. }
+        | BadRange { .. }
+        | BadOrder { .. }
+        | NotASubagentCommit { .. } => {
+            "`agentrail log --oneline` lists commits, `agentrail branch --list` branches"
+        }
+        BranchExists { .. } => "`agentrail branch --list` lists the branches",
+        Unborn { .. } | UnbornHead { .. } => "`agentrail commit -m MSG` makes the first commit",
+        EditBeforeTarget { .. } => "--force reorders anyway (the edit then changes nothing)",
+        _ => return None,
+    })
 }
 
 /// The content of a commit: `--content`, else the file, else stdin.
