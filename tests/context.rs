@@ -2,7 +2,8 @@
 //! prefixes, undo, edits and pins in the materialized context, commit events imported without
 //! parents, events that would break the graph, and a model: random operation sequences against
 //! a tiny in-memory graph (merges and rebases among them, rebases of merged branches, and the
-//! conflicts of both, branch deletions, and checkouts of `HEAD~N^2` revisions), checked after
+//! conflicts of both, branch deletions, checkouts of `HEAD~N^2` revisions, and reorders of
+//! ranges that may hold merges, with flawed or forced orders), checked after
 //! replay from the journal and after `rebuild`.
 
 #[path = "common/context_lib.rs"]
@@ -1100,7 +1101,12 @@ fn step_rebase(
     // an identical block of the other root are no conflict (conflicts are found per root),
     // yet the replay keeps the two blocks once, so one edit wins. A known limitation.
     let roots = model.walk(Some(&head));
-    if roots.iter().filter(|id| model.commits[*id].parents.is_empty()).count() > 1 {
+    if roots
+        .iter()
+        .filter(|id| model.commits[*id].parents.is_empty())
+        .count()
+        > 1
+    {
         model.move_refs("rebase", after);
         return Ok(());
     }
