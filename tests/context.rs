@@ -742,11 +742,16 @@ impl Model {
                 .map(|id| (self.block_root(id), id.clone()))
                 .collect()
         };
-        let theirs = last_edits(&their_walk);
+        // Identical blocks are kept once: two roots of one content are one block.
+        let content = |root: &str| self.commits[root].content.clone();
+        let theirs: std::collections::HashMap<String, String> = last_edits(&their_walk)
+            .into_iter()
+            .map(|(root, edit)| (content(&root), edit))
+            .collect();
         last_edits(&our_walk)
             .into_iter()
             .filter_map(|(root, our_edit)| {
-                let their_edit = theirs.get(&root)?;
+                let their_edit = theirs.get(&content(&root))?;
                 let differ = self.commits[&our_edit].content != self.commits[their_edit].content;
                 differ.then(|| (our_edit, their_edit.clone()))
             })
@@ -1095,21 +1100,7 @@ fn step_rebase(
     prop_assert_eq!(&rewrite.refs, &after);
     // Every block whose content HEAD's side wrote is in the new context, through the new copy
     // of that commit, with that content, or with a resolution's when one landed in the block.
-    // (The block may be one ONTO brought in: identical blocks are kept once.) Not when HEAD
-    // holds unrelated histories (a reorder of `..TO` replays the first commit, a new root,
-    // and a merge joins it to the old one): then an edit of one root's block and an edit of
-    // an identical block of the other root are no conflict (conflicts are found per root),
-    // yet the replay keeps the two blocks once, so one edit wins. A known limitation.
-    let roots = model.walk(Some(&head));
-    if roots
-        .iter()
-        .filter(|id| model.commits[*id].parents.is_empty())
-        .count()
-        > 1
-    {
-        model.move_refs("rebase", after);
-        return Ok(());
-    }
+    // (The block may be one ONTO brought in: identical blocks are kept once.)
     let (now, block_of) = model.blocks(after.head_commit());
     for block in before
         .iter()

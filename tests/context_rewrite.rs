@@ -152,6 +152,60 @@ fn conflicting(agent: &Agent) -> String {
 }
 
 #[test]
+fn edits_of_one_block_appended_on_both_sides_conflict() {
+    // Both sides append the same text (kept once, so one block) and edit it differently: a
+    // conflict, though each edit's block came in through a different commit. It was merged
+    // silently, one edit lost; the same held for identical blocks of unrelated histories.
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    let ours = append(&agent, "shared");
+    commit(
+        &agent,
+        CommitKind::Edit,
+        "ours",
+        "shared, ours",
+        Some(&ours),
+    );
+    agent.switch("topic").unwrap();
+    let theirs = append(&agent, "shared");
+    commit(
+        &agent,
+        CommitKind::Edit,
+        "theirs",
+        "shared, theirs",
+        Some(&theirs),
+    );
+    agent.switch("main").unwrap();
+    let last = recorder.journal().last_lsn();
+    let error = context_error(agent.merge("topic", None, None).unwrap_err());
+    let ContextError::MergeConflicts { conflicts, .. } = &error else {
+        panic!("expected conflicts, got {error}");
+    };
+    assert_eq!(conflicts.len(), 1, "{error}");
+    assert_eq!(conflicts[0].block.as_deref(), Some(ours.as_str()));
+    assert_eq!(conflicts[0].ours.content, "shared, ours");
+    assert_eq!(conflicts[0].theirs.content, "shared, theirs");
+    assert_eq!(recorder.journal().last_lsn(), last);
+    let mut resolve = |_: &Conflict| -> agentrail::Result<Generated> {
+        Ok(Generated {
+            content: "shared, both".into(),
+            usage: None,
+        })
+    };
+    agent.merge("topic", None, Some(&mut resolve)).unwrap();
+    let blocks: Vec<String> = agent
+        .context(None)
+        .unwrap()
+        .blocks
+        .into_iter()
+        .map(|block| block.content)
+        .collect();
+    assert_eq!(blocks, ["base", "shared, both"]);
+}
+
+#[test]
 fn a_conflicting_merge_without_resolver_lists_the_conflicts_and_records_nothing() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);

@@ -277,11 +277,18 @@ impl Agent<'_> {
         base: Option<&str>,
     ) -> Result<Vec<Conflict>> {
         let ours = last_edits(graph, ours);
-        let theirs = last_edits(graph, theirs);
+        // Blocks are matched by the content their first commit brought in, not by that
+        // commit: identical blocks are kept once, so two roots of one content (appended on
+        // both sides, or in unrelated histories) are one block, and their edits conflict.
+        let theirs: HashMap<u64, &Commit> = last_edits(graph, theirs)
+            .into_iter()
+            .filter_map(|(root, edit)| Some((graph.commit(&root)?.content_key, edit)))
+            .collect();
         let journal = self.recorder().journal();
         let mut conflicts = Vec::new();
         for (root, our_edit) in &ours {
-            let Some(their_edit) = theirs.get(root) else {
+            let key = graph.commit(root).map(|commit| commit.content_key);
+            let Some(their_edit) = key.and_then(|key| theirs.get(&key)) else {
                 continue;
             };
             let ours = content_at(journal, our_edit)?;
