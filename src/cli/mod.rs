@@ -315,7 +315,6 @@ pub fn recording_off() -> bool {
     std::env::var("AGENTRAIL").is_ok_and(|value| value.eq_ignore_ascii_case("off"))
 }
 
-/// Prints one compact JSON object (with `--json`) or the human form.
 /// A JSON array whose items are turned into JSON (by the function) as they are written, so a
 /// long list (100,000 commits or ref moves) is never held whole as JSON values.
 pub struct JsonSeq<'a, T, F>(pub &'a [T], pub F);
@@ -326,6 +325,7 @@ impl<T, F: Fn(&T) -> serde_json::Value> serde::Serialize for JsonSeq<'_, T, F> {
     }
 }
 
+/// Prints one compact JSON object (with `--json`) or the human form.
 pub fn emit(
     json: bool,
     value: &impl serde::Serialize,
