@@ -1001,7 +1001,12 @@ fn step_merge(
     head: Option<String>,
 ) -> Result<(), TestCaseError> {
     let theirs = model.refs.branches.get(name).cloned();
-    let result = agent.merge(name, None, Some(&mut resolved));
+    let result = agent.merge(
+        name,
+        None,
+        Some(&mut resolved),
+        agentrail::context::Unrelated::Allow,
+    );
     let Some(theirs) = theirs else {
         prop_assert!(result.is_err());
         return Ok(());

@@ -284,7 +284,9 @@ fn line_of_one(recorder: &Recorder) {
 #[test]
 fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
     check_every_cut("merge, clean", &[], diverged, |r| {
-        main_agent(r).merge("topic", None, None).unwrap();
+        main_agent(r)
+            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+            .unwrap();
     });
     check_every_cut(
         "merge, fast-forward",
@@ -297,7 +299,9 @@ fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
             main_agent(r).switch("main").unwrap();
         },
         |r| {
-            main_agent(r).merge("ahead", None, None).unwrap();
+            main_agent(r)
+                .merge("ahead", None, None, agentrail::context::Unrelated::Refuse)
+                .unwrap();
         },
     );
     let conflicted = |r: &Recorder| {
@@ -322,7 +326,12 @@ fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
             })
         };
         main_agent(r)
-            .merge("topic", None, Some(&mut resolver))
+            .merge(
+                "topic",
+                None,
+                Some(&mut resolver),
+                agentrail::context::Unrelated::Refuse,
+            )
             .unwrap();
     });
 }

@@ -71,9 +71,14 @@ fn every_operation_that_takes_a_commit_takes_a_revision() {
     // merge and rebase targets.
     agent.switch("topic").unwrap();
     append(&agent, "t1");
-    let merged = agent.merge("topic~1", None, None).unwrap();
+    let merged = agent
+        .merge("topic~1", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap();
     assert!(matches!(merged, MergeOutcome::UpToDate));
-    let MergeOutcome::Merged { merge, .. } = agent.merge("main~1", None, None).unwrap() else {
+    let MergeOutcome::Merged { merge, .. } = agent
+        .merge("main~1", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap()
+    else {
         panic!("a merge commit")
     };
     assert_eq!(merge.parents[1], ids[3]);

@@ -56,7 +56,9 @@ fn a_clean_merge_has_two_parents_adds_no_block_and_keeps_identical_blocks_once()
     append(&agent, "theirs");
     let theirs = append(&agent, "both");
     agent.switch("main").unwrap();
-    let outcome = agent.merge("topic", None, None).unwrap();
+    let outcome = agent
+        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap();
     let MergeOutcome::Merged {
         merge, resolutions, ..
     } = outcome
@@ -74,7 +76,9 @@ fn a_clean_merge_has_two_parents_adds_no_block_and_keeps_identical_blocks_once()
     // Merging again is up to date and records nothing.
     let last = recorder.journal().last_lsn();
     assert_eq!(
-        agent.merge("topic", None, None).unwrap(),
+        agent
+            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+            .unwrap(),
         MergeOutcome::UpToDate
     );
     assert_eq!(recorder.journal().last_lsn(), last);
@@ -94,7 +98,10 @@ fn an_edit_of_a_merge_commit_which_adds_no_block_is_refused() {
     agent.switch("topic").unwrap();
     append(&agent, "theirs");
     agent.switch("main").unwrap();
-    let MergeOutcome::Merged { merge, .. } = agent.merge("topic", None, None).unwrap() else {
+    let MergeOutcome::Merged { merge, .. } = agent
+        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap()
+    else {
         panic!("expected a merge commit");
     };
     let last = recorder.journal().last_lsn();
@@ -123,7 +130,9 @@ fn merging_a_descendant_fast_forwards() {
     agent.switch("topic").unwrap();
     let ahead = append(&agent, "ahead");
     agent.switch("main").unwrap();
-    let outcome = agent.merge("topic", None, None).unwrap();
+    let outcome = agent
+        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap();
     let MergeOutcome::FastForward { refs } = outcome else {
         panic!("expected a fast-forward, got {outcome:?}");
     };
@@ -149,6 +158,38 @@ fn conflicting(agent: &Agent) -> String {
     commit(agent, CommitKind::Pin, "rule", "always push", None);
     agent.switch("main").unwrap();
     base
+}
+
+#[test]
+fn a_merge_of_unrelated_histories_is_refused_unless_allowed() {
+    // A reorder of `..TO` replays the first commit as a new root: the old line, kept on
+    // `before`, and the new one share no commit, as after `git rebase -i --root`.
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let one = append(&agent, "one");
+    let two = append(&agent, "two");
+    agent.branch("before", None).unwrap();
+    agent
+        .reorder("..HEAD", &order_of(&[&two, &one]), false)
+        .unwrap();
+    let last = recorder.journal().last_lsn();
+    let error = context_error(
+        agent
+            .merge("before", None, None, agentrail::context::Unrelated::Refuse)
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&error, ContextError::UnrelatedHistories { theirs } if theirs == "before"),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    let merged = agent
+        .merge("before", None, None, agentrail::context::Unrelated::Allow)
+        .unwrap();
+    assert!(matches!(merged, MergeOutcome::Merged { .. }));
+    // Identical blocks are kept once: the old line's blocks are the new line's.
+    assert_eq!(contents(&agent), ["two", "one"]);
 }
 
 #[test]
@@ -179,7 +220,11 @@ fn edits_of_one_block_appended_on_both_sides_conflict() {
     );
     agent.switch("main").unwrap();
     let last = recorder.journal().last_lsn();
-    let error = context_error(agent.merge("topic", None, None).unwrap_err());
+    let error = context_error(
+        agent
+            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+            .unwrap_err(),
+    );
     let ContextError::MergeConflicts { conflicts, .. } = &error else {
         panic!("expected conflicts, got {error}");
     };
@@ -194,7 +239,14 @@ fn edits_of_one_block_appended_on_both_sides_conflict() {
             usage: None,
         })
     };
-    agent.merge("topic", None, Some(&mut resolve)).unwrap();
+    agent
+        .merge(
+            "topic",
+            None,
+            Some(&mut resolve),
+            agentrail::context::Unrelated::Refuse,
+        )
+        .unwrap();
     let blocks: Vec<String> = agent
         .context(None)
         .unwrap()
@@ -212,7 +264,11 @@ fn a_conflicting_merge_without_resolver_lists_the_conflicts_and_records_nothing(
     let agent = Agent::new(&recorder, "main", None);
     let base = conflicting(&agent);
     let last = recorder.journal().last_lsn();
-    let error = context_error(agent.merge("topic", None, None).unwrap_err());
+    let error = context_error(
+        agent
+            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+            .unwrap_err(),
+    );
     let ContextError::MergeConflicts { conflicts, .. } = &error else {
         panic!("expected conflicts, got {error}");
     };
@@ -237,7 +293,14 @@ fn a_conflicting_merge_without_resolver_lists_the_conflicts_and_records_nothing(
         }
         .into())
     };
-    assert!(agent.merge("topic", None, Some(&mut failing)).is_err());
+    assert!(agent
+        .merge(
+            "topic",
+            None,
+            Some(&mut failing),
+            agentrail::context::Unrelated::Refuse
+        )
+        .is_err());
     assert_eq!(recorder.journal().last_lsn(), last);
 }
 
@@ -259,7 +322,14 @@ fn a_resolver_replaces_the_conflicting_blocks_and_its_tokens_are_an_llm_call() {
             }),
         })
     };
-    let outcome = agent.merge("topic", None, Some(&mut resolver)).unwrap();
+    let outcome = agent
+        .merge(
+            "topic",
+            None,
+            Some(&mut resolver),
+            agentrail::context::Unrelated::Refuse,
+        )
+        .unwrap();
     assert_eq!(asked, [ConflictKind::Edit, ConflictKind::Pin]);
     let MergeOutcome::Merged {
         merge,
@@ -346,7 +416,10 @@ fn rebase_replays_a_merge_as_a_merge_and_keeps_the_merged_blocks() {
     let spike = append(&agent, "spike work");
     agent.switch("topic").unwrap();
     let topic = append(&agent, "topic work");
-    let MergeOutcome::Merged { merge, .. } = agent.merge("spike", None, None).unwrap() else {
+    let MergeOutcome::Merged { merge, .. } = agent
+        .merge("spike", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap()
+    else {
         panic!("expected a merge commit");
     };
     let later = commit(
@@ -766,7 +839,10 @@ fn merged(agent: &Agent) -> (String, String, String, String) {
     agent.switch("topic").unwrap();
     let theirs = append(agent, "topic work");
     agent.switch("main").unwrap();
-    let MergeOutcome::Merged { merge, .. } = agent.merge("topic", None, None).unwrap() else {
+    let MergeOutcome::Merged { merge, .. } = agent
+        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap()
+    else {
         panic!("expected a merge commit");
     };
     (base, ours, theirs, merge.id)
@@ -823,7 +899,9 @@ fn a_block_both_sides_held_stays_once_after_flattening() {
     let theirs = append(&agent, "theirs");
     let their_both = append(&agent, "both");
     agent.switch("main").unwrap();
-    agent.merge("topic", None, None).unwrap();
+    agent
+        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap();
     assert_eq!(contents(&agent), ["base", "both", "ours", "theirs"]);
     let order = order_of(&[&theirs, &their_both, &ours, &our_both]);
     let rewrite = agent
@@ -933,7 +1011,14 @@ fn flattening_a_resolved_merge_keeps_the_resolutions_after_both_sides() {
         resolutions,
         conflicts,
         ..
-    } = agent.merge("topic", None, Some(&mut resolver)).unwrap()
+    } = agent
+        .merge(
+            "topic",
+            None,
+            Some(&mut resolver),
+            agentrail::context::Unrelated::Refuse,
+        )
+        .unwrap()
     else {
         panic!("expected a merge");
     };

@@ -1136,13 +1136,22 @@ fn v2_merge_branches(scratch: &Scratch, system: &str, task: &str) {
             usage: Some(usage),
         })
     };
-    let merged = main.merge("try-retry", None, Some(&mut resolver)).unwrap();
+    let merged = main
+        .merge(
+            "try-retry",
+            None,
+            Some(&mut resolver),
+            agentrail::context::Unrelated::Refuse,
+        )
+        .unwrap();
     assert!(matches!(merged, MergeOutcome::Merged { ref conflicts, .. } if conflicts.len() == 2));
     main.branch("hotfix", None).unwrap();
     main.switch("hotfix").unwrap();
     append(&main, "hotfix", "Also pin the worker count to 2.");
     main.switch("main").unwrap();
-    let fast = main.merge("hotfix", None, None).unwrap();
+    let fast = main
+        .merge("hotfix", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap();
     assert!(matches!(fast, MergeOutcome::FastForward { .. }));
     main.checkout(system).unwrap();
     main.switch("main").unwrap();
@@ -1229,7 +1238,9 @@ fn v2_rewrite_history(scratch: &Scratch, removals: &mut Removals) {
     main.switch("feature").unwrap();
     assert_eq!(main.rebase("main", None).unwrap().commits.len(), 2);
     main.switch("main").unwrap();
-    let fast = main.merge("feature", None, None).unwrap();
+    let fast = main
+        .merge("feature", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap();
     assert!(matches!(fast, MergeOutcome::FastForward { .. }));
     scratch.work(session, "main", 5);
     let from = head_of(&main);

@@ -170,6 +170,28 @@ fn merge_up_to_date_fast_forward_and_clean() {
 }
 
 #[test]
+fn merge_of_unrelated_histories_needs_allow_unrelated_histories() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    commit(&dir, &["-m", "one", "--content", "one"]);
+    commit(&dir, &["-m", "two", "--content", "two"]);
+    dir.ok(&["branch", "before"]);
+    dir.ok(&["compress", "..HEAD", "--summary", "one and two"]);
+    let before = events(&dir);
+    let output = dir.run(&["merge", "before"]);
+    assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("refusing to merge unrelated histories")
+            && stderr.contains("hint: --allow-unrelated-histories"),
+        "{stderr}"
+    );
+    assert_eq!(events(&dir), before);
+    let merged = dir.json(&["merge", "before", "--allow-unrelated-histories"]);
+    assert_eq!(merged["merge"], "merged");
+    assert_eq!(context(&dir), ["one and two", "one", "two"]);
+}
+
+#[test]
 fn rebase_compress_and_reorder_rewrite_the_line_and_undo_puts_it_back() {
     let dir = Dir::initialized_with_sync(Some("never"));
     let base = commit(&dir, &["-m", "base", "--content", "base"]);

@@ -201,7 +201,9 @@ fn expand_shows_the_commits_of_a_branch_the_child_merged() {
     append(&helper, "tried the idea");
     helper.switch("main").unwrap();
     append(&helper, "main work");
-    helper.merge("idea", None, None).unwrap();
+    helper
+        .merge("idea", None, None, agentrail::context::Unrelated::Refuse)
+        .unwrap();
     let collapsed = lead.collapse("helper", None, summary_of).unwrap();
     let expansion = lead.expand(&collapsed.commit.id).unwrap();
     let texts: Vec<&str> = expansion

@@ -288,6 +288,7 @@ fn context_hint(error: &ContextError) -> Option<&'static str> {
         BranchExists { .. } => "`agentrail branch --list` lists the branches",
         Unborn { .. } | UnbornHead { .. } => "`agentrail commit -m MSG` makes the first commit",
         EditBeforeTarget { .. } => "--force reorders anyway (the edit then changes nothing)",
+        UnrelatedHistories { .. } => "--allow-unrelated-histories merges them anyway",
         _ => return None,
     })
 }

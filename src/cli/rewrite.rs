@@ -9,7 +9,7 @@ use super::shell::ShellFailure;
 use super::{emit, with_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::id::short_id;
 use agentrail::context::{
-    CompressInput, Conflict, ContextError, Generated, MergeOutcome, Resolver, Rewrite,
+    CompressInput, Conflict, ContextError, Generated, MergeOutcome, Resolver, Rewrite, Unrelated,
 };
 use agentrail::recorder::Recorder;
 use clap::Subcommand;
@@ -31,6 +31,10 @@ pub enum RewriteCommand {
         resolver: Option<String>,
         #[arg(short, long, value_name = "MSG")]
         message: Option<String>,
+        /// Merge even when BRANCH and HEAD have no commit in common (refused otherwise, as
+        /// git does).
+        #[arg(long)]
+        allow_unrelated_histories: bool,
         #[command(flatten)]
         agent: AgentArg,
     },
@@ -96,8 +100,18 @@ fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResu
             branch,
             resolver,
             message,
+            allow_unrelated_histories,
             agent,
-        } => merge(recorder, &branch, resolver, message, &agent, json),
+        } => {
+            let unrelated = if allow_unrelated_histories {
+                Unrelated::Allow
+            } else {
+                Unrelated::Refuse
+            };
+            merge(
+                recorder, &branch, resolver, message, unrelated, &agent, json,
+            )
+        }
         RewriteCommand::Rebase {
             onto,
             resolver,
@@ -207,6 +221,7 @@ fn merge(
     branch: &str,
     resolver: Option<String>,
     message: Option<String>,
+    unrelated: Unrelated,
     agent: &AgentArg,
     json: bool,
 ) -> CliResult {
@@ -216,6 +231,7 @@ fn merge(
             branch,
             message,
             resolve.as_mut().map(|r| r as &mut Resolver),
+            unrelated,
         )
     })?;
     match outcome {

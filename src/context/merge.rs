@@ -199,16 +199,28 @@ impl<'g> BlockRoots<'g> {
     }
 }
 
+/// Whether a merge may join two histories that share no commit (git's
+/// `--allow-unrelated-histories`), as a `compress` or `reorder` of `..TO` leaves the old line
+/// and the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrelated {
+    /// Refuse, as git does: such a merge brings back every block of the other line.
+    Refuse,
+    Allow,
+}
+
 impl Agent<'_> {
     /// Merges `theirs` (a branch or commit) into HEAD. `resolve` is asked for the content of
     /// each conflict; without it a conflicting merge records nothing and fails with
     /// [`ContextError::MergeConflicts`]. `message` names the merge commit (default
-    /// `merge THEIRS`).
+    /// `merge THEIRS`). Histories with no commit in common are refused
+    /// ([`ContextError::UnrelatedHistories`]) unless `unrelated` allows them.
     pub fn merge(
         &self,
         theirs: &str,
         message: Option<String>,
         resolve: Option<&mut Resolver>,
+        unrelated: Unrelated,
     ) -> Result<MergeOutcome> {
         let (lock, graph) = self.lock_graph(&[])?;
         let mut refs = graph.refs(self.name());
@@ -221,6 +233,12 @@ impl Agent<'_> {
         }
         if graph.is_ancestor(&head, &their_id) {
             return self.fast_forward(&lock, refs, &their_id);
+        }
+        if unrelated == Unrelated::Refuse && merge_base(&graph, &head, &their_id).is_none() {
+            return Err(ContextError::UnrelatedHistories {
+                theirs: theirs.to_owned(),
+            }
+            .into());
         }
         let conflicts = self.conflicts(&graph, &head, &their_id)?;
         let resolutions =

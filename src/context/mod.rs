@@ -29,7 +29,7 @@ pub use graph::{Commit, Graph, RefMove};
 pub use id::{commit_id, CommitFields, COMMIT_PREFIX_HEX_DIGITS_MIN};
 pub use materialize::{materialize, Block, Context};
 pub use merge::{
-    Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome, Resolver,
+    Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome, Resolver, Unrelated,
 };
 pub use ops::{Agent, CommitRequest, DeletedBranch, NewCommit, RefChange, ResetMode};
 pub use rewrite::{CompressInput, EditBeforeTarget, Rewrite};
@@ -235,6 +235,8 @@ pub enum ContextError {
         theirs: String,
         conflicts: Vec<merge::Conflict>,
     },
+    #[error("refusing to merge unrelated histories: HEAD and {theirs} have no commit in common (as after a compress or reorder of ..TO), so the merge would bring back every block of {theirs}'s line; nothing was recorded")]
+    UnrelatedHistories { theirs: String },
     #[error("rebasing onto {onto} conflicts: {}; nothing was recorded", .conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     RebaseConflicts {
         onto: String,
