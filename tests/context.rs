@@ -12,6 +12,7 @@ mod context_lib;
 use agentrail::context::{
     commit_id, materialize, Agent, Commit, CommitFields, CommitKind, CommitRequest, Conflict,
     ContextError, Generated, Graph, Head, MergeOutcome, NewCommit, RefChange, Refs, ResetMode,
+    Unrelated,
 };
 use agentrail::event::{Event, EventType};
 use agentrail::project::{CheckpointStatus, Projector};
@@ -1001,12 +1002,7 @@ fn step_merge(
     head: Option<String>,
 ) -> Result<(), TestCaseError> {
     let theirs = model.refs.branches.get(name).cloned();
-    let result = agent.merge(
-        name,
-        None,
-        Some(&mut resolved),
-        agentrail::context::Unrelated::Allow,
-    );
+    let result = agent.merge(name, None, Some(&mut resolved), Unrelated::Allow);
     let Some(theirs) = theirs else {
         prop_assert!(result.is_err());
         return Ok(());

@@ -20,6 +20,7 @@ mod context_lib;
 
 use agentrail::context::{
     materialize, Agent, CommitKind, CommitRequest, Conflict, Generated, Graph, Refs, ResetMode,
+    Unrelated,
 };
 use agentrail::journal::Durability;
 use agentrail::recorder::Recorder;
@@ -285,7 +286,7 @@ fn line_of_one(recorder: &Recorder) {
 fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
     check_every_cut("merge, clean", &[], diverged, |r| {
         main_agent(r)
-            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+            .merge("topic", None, None, Unrelated::Refuse)
             .unwrap();
     });
     check_every_cut(
@@ -300,7 +301,7 @@ fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
         },
         |r| {
             main_agent(r)
-                .merge("ahead", None, None, agentrail::context::Unrelated::Refuse)
+                .merge("ahead", None, None, Unrelated::Refuse)
                 .unwrap();
         },
     );
@@ -326,12 +327,7 @@ fn every_cut_of_a_merge_leaves_the_refs_before_or_after_it() {
             })
         };
         main_agent(r)
-            .merge(
-                "topic",
-                None,
-                Some(&mut resolver),
-                agentrail::context::Unrelated::Refuse,
-            )
+            .merge("topic", None, Some(&mut resolver), Unrelated::Refuse)
             .unwrap();
     });
 }

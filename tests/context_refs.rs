@@ -7,7 +7,7 @@ mod context_lib;
 
 use agentrail::context::gc::{self, Policy};
 use agentrail::context::{
-    Agent, CommitKind, ContextError, Generated, Graph, Head, MergeOutcome, ResetMode,
+    Agent, CommitKind, ContextError, Generated, Graph, Head, MergeOutcome, ResetMode, Unrelated,
 };
 use agentrail::project::Projector;
 use context_lib::{commit, contents, contents_at, context_error, last_op, recorder};
@@ -72,11 +72,11 @@ fn every_operation_that_takes_a_commit_takes_a_revision() {
     agent.switch("topic").unwrap();
     append(&agent, "t1");
     let merged = agent
-        .merge("topic~1", None, None, agentrail::context::Unrelated::Refuse)
+        .merge("topic~1", None, None, Unrelated::Refuse)
         .unwrap();
     assert!(matches!(merged, MergeOutcome::UpToDate));
     let MergeOutcome::Merged { merge, .. } = agent
-        .merge("main~1", None, None, agentrail::context::Unrelated::Refuse)
+        .merge("main~1", None, None, Unrelated::Refuse)
         .unwrap()
     else {
         panic!("a merge commit")

@@ -10,7 +10,7 @@ mod context_lib;
 
 use agentrail::context::{
     Agent, CommitKind, CommitRequest, CompressInput, Conflict, ConflictKind, ContextError,
-    Generated, LlmUsage, MergeOutcome,
+    Generated, LlmUsage, MergeOutcome, Unrelated,
 };
 use context_lib::{contents, contents_and_kinds, context_error, last_op, recorder};
 
@@ -56,9 +56,7 @@ fn a_clean_merge_has_two_parents_adds_no_block_and_keeps_identical_blocks_once()
     append(&agent, "theirs");
     let theirs = append(&agent, "both");
     agent.switch("main").unwrap();
-    let outcome = agent
-        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap();
+    let outcome = agent.merge("topic", None, None, Unrelated::Refuse).unwrap();
     let MergeOutcome::Merged {
         merge, resolutions, ..
     } = outcome
@@ -76,9 +74,7 @@ fn a_clean_merge_has_two_parents_adds_no_block_and_keeps_identical_blocks_once()
     // Merging again is up to date and records nothing.
     let last = recorder.journal().last_lsn();
     assert_eq!(
-        agent
-            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
-            .unwrap(),
+        agent.merge("topic", None, None, Unrelated::Refuse).unwrap(),
         MergeOutcome::UpToDate
     );
     assert_eq!(recorder.journal().last_lsn(), last);
@@ -98,9 +94,8 @@ fn an_edit_of_a_merge_commit_which_adds_no_block_is_refused() {
     agent.switch("topic").unwrap();
     append(&agent, "theirs");
     agent.switch("main").unwrap();
-    let MergeOutcome::Merged { merge, .. } = agent
-        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap()
+    let MergeOutcome::Merged { merge, .. } =
+        agent.merge("topic", None, None, Unrelated::Refuse).unwrap()
     else {
         panic!("expected a merge commit");
     };
@@ -130,9 +125,7 @@ fn merging_a_descendant_fast_forwards() {
     agent.switch("topic").unwrap();
     let ahead = append(&agent, "ahead");
     agent.switch("main").unwrap();
-    let outcome = agent
-        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap();
+    let outcome = agent.merge("topic", None, None, Unrelated::Refuse).unwrap();
     let MergeOutcome::FastForward { refs } = outcome else {
         panic!("expected a fast-forward, got {outcome:?}");
     };
@@ -176,7 +169,7 @@ fn a_merge_of_unrelated_histories_is_refused_unless_allowed() {
     let last = recorder.journal().last_lsn();
     let error = context_error(
         agent
-            .merge("before", None, None, agentrail::context::Unrelated::Refuse)
+            .merge("before", None, None, Unrelated::Refuse)
             .unwrap_err(),
     );
     assert!(
@@ -184,9 +177,7 @@ fn a_merge_of_unrelated_histories_is_refused_unless_allowed() {
         "{error}"
     );
     assert_eq!(recorder.journal().last_lsn(), last);
-    let merged = agent
-        .merge("before", None, None, agentrail::context::Unrelated::Allow)
-        .unwrap();
+    let merged = agent.merge("before", None, None, Unrelated::Allow).unwrap();
     assert!(matches!(merged, MergeOutcome::Merged { .. }));
     // Identical blocks are kept once: the old line's blocks are the new line's.
     assert_eq!(contents(&agent), ["two", "one"]);
@@ -222,7 +213,7 @@ fn edits_of_one_block_appended_on_both_sides_conflict() {
     let last = recorder.journal().last_lsn();
     let error = context_error(
         agent
-            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+            .merge("topic", None, None, Unrelated::Refuse)
             .unwrap_err(),
     );
     let ContextError::MergeConflicts { conflicts, .. } = &error else {
@@ -240,12 +231,7 @@ fn edits_of_one_block_appended_on_both_sides_conflict() {
         })
     };
     agent
-        .merge(
-            "topic",
-            None,
-            Some(&mut resolve),
-            agentrail::context::Unrelated::Refuse,
-        )
+        .merge("topic", None, Some(&mut resolve), Unrelated::Refuse)
         .unwrap();
     let blocks: Vec<String> = agent
         .context(None)
@@ -266,7 +252,7 @@ fn a_conflicting_merge_without_resolver_lists_the_conflicts_and_records_nothing(
     let last = recorder.journal().last_lsn();
     let error = context_error(
         agent
-            .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
+            .merge("topic", None, None, Unrelated::Refuse)
             .unwrap_err(),
     );
     let ContextError::MergeConflicts { conflicts, .. } = &error else {
@@ -294,12 +280,7 @@ fn a_conflicting_merge_without_resolver_lists_the_conflicts_and_records_nothing(
         .into())
     };
     assert!(agent
-        .merge(
-            "topic",
-            None,
-            Some(&mut failing),
-            agentrail::context::Unrelated::Refuse
-        )
+        .merge("topic", None, Some(&mut failing), Unrelated::Refuse)
         .is_err());
     assert_eq!(recorder.journal().last_lsn(), last);
 }
@@ -323,12 +304,7 @@ fn a_resolver_replaces_the_conflicting_blocks_and_its_tokens_are_an_llm_call() {
         })
     };
     let outcome = agent
-        .merge(
-            "topic",
-            None,
-            Some(&mut resolver),
-            agentrail::context::Unrelated::Refuse,
-        )
+        .merge("topic", None, Some(&mut resolver), Unrelated::Refuse)
         .unwrap();
     assert_eq!(asked, [ConflictKind::Edit, ConflictKind::Pin]);
     let MergeOutcome::Merged {
@@ -416,9 +392,8 @@ fn rebase_replays_a_merge_as_a_merge_and_keeps_the_merged_blocks() {
     let spike = append(&agent, "spike work");
     agent.switch("topic").unwrap();
     let topic = append(&agent, "topic work");
-    let MergeOutcome::Merged { merge, .. } = agent
-        .merge("spike", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap()
+    let MergeOutcome::Merged { merge, .. } =
+        agent.merge("spike", None, None, Unrelated::Refuse).unwrap()
     else {
         panic!("expected a merge commit");
     };
@@ -839,9 +814,8 @@ fn merged(agent: &Agent) -> (String, String, String, String) {
     agent.switch("topic").unwrap();
     let theirs = append(agent, "topic work");
     agent.switch("main").unwrap();
-    let MergeOutcome::Merged { merge, .. } = agent
-        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap()
+    let MergeOutcome::Merged { merge, .. } =
+        agent.merge("topic", None, None, Unrelated::Refuse).unwrap()
     else {
         panic!("expected a merge commit");
     };
@@ -899,9 +873,7 @@ fn a_block_both_sides_held_stays_once_after_flattening() {
     let theirs = append(&agent, "theirs");
     let their_both = append(&agent, "both");
     agent.switch("main").unwrap();
-    agent
-        .merge("topic", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap();
+    agent.merge("topic", None, None, Unrelated::Refuse).unwrap();
     assert_eq!(contents(&agent), ["base", "both", "ours", "theirs"]);
     let order = order_of(&[&theirs, &their_both, &ours, &our_both]);
     let rewrite = agent
@@ -1012,12 +984,7 @@ fn flattening_a_resolved_merge_keeps_the_resolutions_after_both_sides() {
         conflicts,
         ..
     } = agent
-        .merge(
-            "topic",
-            None,
-            Some(&mut resolver),
-            agentrail::context::Unrelated::Refuse,
-        )
+        .merge("topic", None, Some(&mut resolver), Unrelated::Refuse)
         .unwrap()
     else {
         panic!("expected a merge");

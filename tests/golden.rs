@@ -13,7 +13,7 @@ mod context_lib;
 use agentrail::context::gc::{self, Policy};
 use agentrail::context::{
     commit_id, Agent, CommitFields, CommitKind, CommitRequest, CompressInput, Conflict, Generated,
-    Graph, Head, LlmUsage, MergeOutcome, ResetMode, DEFAULT_AGENT,
+    Graph, Head, LlmUsage, MergeOutcome, ResetMode, Unrelated, DEFAULT_AGENT,
 };
 use agentrail::event::{decode_record, tombstone_of, Decoded, Event, EventType};
 use agentrail::journal::format::FRAME_FLAG_TOMBSTONE;
@@ -1137,21 +1137,14 @@ fn v2_merge_branches(scratch: &Scratch, system: &str, task: &str) {
         })
     };
     let merged = main
-        .merge(
-            "try-retry",
-            None,
-            Some(&mut resolver),
-            agentrail::context::Unrelated::Refuse,
-        )
+        .merge("try-retry", None, Some(&mut resolver), Unrelated::Refuse)
         .unwrap();
     assert!(matches!(merged, MergeOutcome::Merged { ref conflicts, .. } if conflicts.len() == 2));
     main.branch("hotfix", None).unwrap();
     main.switch("hotfix").unwrap();
     append(&main, "hotfix", "Also pin the worker count to 2.");
     main.switch("main").unwrap();
-    let fast = main
-        .merge("hotfix", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap();
+    let fast = main.merge("hotfix", None, None, Unrelated::Refuse).unwrap();
     assert!(matches!(fast, MergeOutcome::FastForward { .. }));
     main.checkout(system).unwrap();
     main.switch("main").unwrap();
@@ -1239,7 +1232,7 @@ fn v2_rewrite_history(scratch: &Scratch, removals: &mut Removals) {
     assert_eq!(main.rebase("main", None).unwrap().commits.len(), 2);
     main.switch("main").unwrap();
     let fast = main
-        .merge("feature", None, None, agentrail::context::Unrelated::Refuse)
+        .merge("feature", None, None, Unrelated::Refuse)
         .unwrap();
     assert!(matches!(fast, MergeOutcome::FastForward { .. }));
     scratch.work(session, "main", 5);

@@ -11,7 +11,7 @@ use agentrail::context::subagent::{
     SubagentCommitKind, LINK_CHILD, LINK_CHILD_HEAD, LINK_CHILD_ROOT, LINK_PARENT_AGENT,
     LINK_SPAWNED_FROM,
 };
-use agentrail::context::{Agent, CommitKind, ContextError, Refs};
+use agentrail::context::{Agent, CommitKind, ContextError, Refs, Unrelated};
 use agentrail::event::{Event, EventType};
 use agentrail::recorder::{object, Recorder};
 use context_lib::{append, commit, contents, context_error, recorder};
@@ -201,9 +201,7 @@ fn expand_shows_the_commits_of_a_branch_the_child_merged() {
     append(&helper, "tried the idea");
     helper.switch("main").unwrap();
     append(&helper, "main work");
-    helper
-        .merge("idea", None, None, agentrail::context::Unrelated::Refuse)
-        .unwrap();
+    helper.merge("idea", None, None, Unrelated::Refuse).unwrap();
     let collapsed = lead.collapse("helper", None, summary_of).unwrap();
     let expansion = lead.expand(&collapsed.commit.id).unwrap();
     let texts: Vec<&str> = expansion
