@@ -4,7 +4,8 @@
 //! `git log --graph --all` must draw the same picture, character for character (trailing
 //! spaces aside, which agentrail cuts), in git's default order for a graph, with one-line
 //! entries (`--oneline`) and with entries of several lines separated by blank lines (the full
-//! `log`). Needs `git` on the PATH; fails, rather than skips, without it.
+//! `log`), each in full and cut to its first commits (`-n`). Needs `git` on the PATH; fails,
+//! rather than skips, without it.
 
 use agentrail::context::graph::{Commit, Graph};
 use agentrail::context::lanes::{graph_rows, Entries};
@@ -184,9 +185,17 @@ fn log_graph_draws_what_git_draws() {
             ("--format=%s", Entries::OneLine, 1),
             ("--format=format:%s%n%s%n%s%n", Entries::BlankLineBetween, 3),
         ];
-        for (format, entries, lines) in forms {
-            let expected = trimmed(&git(repo.path(), &["log", "--graph", format, &refs], None));
-            let found = drawn(&commits, entries, lines);
+        // `-n`: git draws the first commits of the same order, as `log --graph -n` does.
+        let limit = rng.gen_range(1..=history.len());
+        let limited = graph.topo_order(&tips, Some(limit));
+        let limit_arg = format!("-n{limit}");
+        let all = forms.iter().map(|form| (form, &commits, None));
+        let firsts = forms.iter().map(|form| (form, &limited, Some(&limit_arg)));
+        for (&(format, entries, lines), commits, limit) in all.chain(firsts) {
+            let mut args = vec!["log", "--graph", format, &refs];
+            args.extend(limit.map(String::as_str));
+            let expected = trimmed(&git(repo.path(), &args, None));
+            let found = drawn(commits, entries, lines);
             git_marks.extend(expected.chars().filter(|mark| "_-.".contains(*mark)));
             if found != expected {
                 failures.push(format!(
@@ -201,7 +210,7 @@ fn log_graph_draws_what_git_draws() {
         failures.is_empty(),
         "{} of {} drawings differ from git's; the first:\n{}",
         failures.len(),
-        2 * CASES,
+        4 * CASES,
         failures
             .iter()
             .take(3)
