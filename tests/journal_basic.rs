@@ -1,5 +1,6 @@
 //! Library-level tests of appending, rolling, reopening and reading.
 
+use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::{Durability, Journal, NewRecord, Options, KIND_EVENT};
 use std::sync::Arc;
 
@@ -354,4 +355,83 @@ fn reading_and_verifying_open_no_file_for_writing() {
         *log.written.lock().unwrap(),
         Vec::<std::path::PathBuf>::new()
     );
+}
+
+fn sim_options(fs: &SimFs, durability: Durability) -> Options {
+    Options {
+        segment_bytes: 64 * 1024 * 1024,
+        durability,
+        vfs: Arc::new(fs.clone()),
+        ..Options::default()
+    }
+}
+
+/// The record at `lsn`, and how many bytes of files reading it took.
+fn read_counting(fs: &SimFs, journal: &Journal, lsn: u64) -> (u64, Vec<u8>, u64) {
+    let before = fs.bytes_read();
+    let record = journal.read_from(lsn).unwrap().next().unwrap().unwrap();
+    (record.lsn, record.payload, fs.bytes_read() - before)
+}
+
+#[test]
+fn reading_the_last_record_starts_at_it_not_at_the_recovery_checkpoint() {
+    // Every command that loads a projection reads the record its checkpoint is tied to,
+    // usually the last one; it used to hop over every frame written since the recovery
+    // checkpoint (up to a checkpoint interval, 4 MiB by default) to get there.
+    let fs = SimFs::new();
+    let mut journal = Journal::create("/j", sim_options(&fs, Durability::Never)).unwrap();
+    let records: Vec<NewRecord> = (1..=1000u64)
+        .map(|lsn| NewRecord::new(KIND_EVENT, vec![lsn as u8; 1000]))
+        .collect();
+    for chunk in records.chunks(50) {
+        journal.append_batch(chunk.to_vec()).unwrap();
+    }
+    for reopen in [false, true] {
+        if reopen {
+            drop(journal);
+            journal = Journal::open("/j", sim_options(&fs, Durability::Never)).unwrap();
+        }
+        let (lsn, payload, read) = read_counting(&fs, &journal, 1000);
+        assert_eq!((lsn, payload), (1000, vec![1000u64 as u8; 1000]));
+        assert!(read < 16 * 1024, "{read} bytes read for the last record");
+        // The record before it is read from the recovery checkpoint's position, here the
+        // segment's start: what reading the last record cost before.
+        let (lsn, payload, read) = read_counting(&fs, &journal, 999);
+        assert_eq!((lsn, payload), (999, vec![999u64 as u8; 1000]));
+        assert!(
+            read > 900 * 1000,
+            "{read} bytes read for the record before the last"
+        );
+    }
+    // After another handle appends, its frames are read from the last one this handle knew.
+    let other = Journal::open("/j", sim_options(&fs, Durability::Never)).unwrap();
+    other.append(KIND_EVENT, vec![7; 1000]).unwrap();
+    assert_eq!(journal.refresh().unwrap(), 1001);
+    let (lsn, payload, read) = read_counting(&fs, &journal, 1001);
+    assert_eq!((lsn, payload), (1001, vec![7; 1000]));
+    assert!(read < 16 * 1024, "{read} bytes read for the last record");
+}
+
+#[test]
+fn a_handle_that_writes_nothing_closes_without_a_sync() {
+    // Every reading command opens the journal; closing used to `fdatasync` the active segment
+    // whenever recovery had read past the checkpoint, which is nearly always.
+    let fs = SimFs::new();
+    let journal = Journal::create("/j", sim_options(&fs, Durability::Never)).unwrap();
+    for lsn in 1..=10 {
+        journal.append(KIND_EVENT, payload(lsn)).unwrap();
+    }
+    drop(journal);
+    let syncs = fs.sync_count();
+    let reader = Journal::open("/j", sim_options(&fs, Durability::Always)).unwrap();
+    assert_eq!(reader.iter().unwrap().count(), 10);
+    drop(reader);
+    assert_eq!(fs.sync_count(), syncs);
+    // A handle that appends syncs what it found unsynced with its own records.
+    let writer = Journal::open("/j", sim_options(&fs, Durability::Always)).unwrap();
+    writer.append(KIND_EVENT, payload(11)).unwrap();
+    drop(writer);
+    let image = fs.crash_image(CrashMode::DropUnsynced);
+    let after_crash = Journal::open("/j", sim_options(&image, Durability::Always)).unwrap();
+    assert_eq!(after_crash.last_lsn(), 11);
 }

@@ -357,9 +357,15 @@ impl Journal {
         // The recovery checkpoint marks a frame boundary in the active segment: a read of a
         // recent LSN starts there instead of at the segment's first record.
         let start_hint = recovery::read_checkpoint(self.vfs.as_ref(), &self.dir);
+        let last_frame = *self
+            .shared
+            .last_frame
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(
             Reader::new(self.vfs.clone(), &self.dir, segments, lsn, last_lsn)
-                .with_start_hint(start_hint),
+                .with_start_hint(start_hint)
+                .with_last_frame(last_frame),
         )
     }
 

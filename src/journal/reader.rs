@@ -20,6 +20,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// A known frame boundary of an active segment: the frame of LSN `lsn` starts at byte
+/// `offset` of segment `segment`. Reading from `lsn` or later may start there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameBoundary {
+    pub segment: u64,
+    pub offset: u64,
+    pub lsn: u64,
+}
+
+impl FrameBoundary {
+    /// The boundary a recovery checkpoint records: where the log ended when it was written.
+    fn of_checkpoint(checkpoint: &Checkpoint) -> FrameBoundary {
+        FrameBoundary {
+            segment: checkpoint.segment,
+            offset: checkpoint.offset,
+            lsn: checkpoint.next_lsn,
+        }
+    }
+}
+
 /// How much of an active segment a reader fetches at a time.
 const ACTIVE_READ_CHUNK_BYTES: usize = 1024 * 1024;
 /// How many decompressed blocks each of a sealed segment's prefetch threads keeps ready (at
@@ -169,6 +189,8 @@ pub struct Reader {
     /// start instead of at its first record, and, for a read-only reader, the position before
     /// which the log was synced.
     checkpoint: Option<Checkpoint>,
+    /// The last frame the journal's writer had written when the reader was made.
+    last_frame: Option<FrameBoundary>,
     /// Set for a reader that writes nothing and reads to the end of the log it finds.
     read_only: Option<ReadOnlyEnd>,
 }
@@ -192,6 +214,7 @@ impl Reader {
             current_segment: 0,
             done: false,
             checkpoint: None,
+            last_frame: None,
             read_only: None,
         }
     }
@@ -222,6 +245,29 @@ impl Reader {
     pub(crate) fn with_start_hint(mut self, hint: Option<Checkpoint>) -> Reader {
         self.checkpoint = hint;
         self
+    }
+
+    /// Lets a read of the last frame the writer wrote (or of later ones) start at that frame,
+    /// usually much nearer the end than the recovery checkpoint. Checked as the checkpoint's
+    /// position is.
+    pub(crate) fn with_last_frame(mut self, frame: Option<FrameBoundary>) -> Reader {
+        self.last_frame = frame;
+        self
+    }
+
+    /// The nearest known frame boundary of active segment `segment` at or before the LSN to
+    /// read next.
+    fn start_in_active(&self, segment: u64) -> Option<FrameBoundary> {
+        let checkpoint = self.checkpoint.as_ref().map(FrameBoundary::of_checkpoint);
+        [checkpoint, self.last_frame]
+            .into_iter()
+            .flatten()
+            .filter(|hint| {
+                hint.segment == segment
+                    && hint.lsn <= self.next_lsn
+                    && hint.offset >= SEGMENT_HEADER_BYTES as u64
+            })
+            .max_by_key(|hint| hint.lsn)
     }
 
     /// The last LSN this reader will return (`u64::MAX` for a read-only reader, which finds
@@ -301,15 +347,9 @@ impl Reader {
                 cursor_lsn,
             }));
         }
-        let (buffer_offset, cursor_lsn) = match &self.checkpoint {
-            Some(hint)
-                if hint.segment == first_lsn
-                    && hint.next_lsn <= self.next_lsn
-                    && hint.offset >= SEGMENT_HEADER_BYTES as u64 =>
-            {
-                (hint.offset, hint.next_lsn)
-            }
-            _ => (SEGMENT_HEADER_BYTES as u64, first_lsn),
+        let (buffer_offset, cursor_lsn) = match self.start_in_active(first_lsn) {
+            Some(hint) => (hint.offset, hint.lsn),
+            None => (SEGMENT_HEADER_BYTES as u64, first_lsn),
         };
         Ok(Some(Source::Active(ActiveCursor {
             path,

@@ -68,6 +68,8 @@ struct State {
     /// on a directory's own creation being durable).
     dirs: BTreeSet<PathBuf>,
     syncs: u64,
+    /// Bytes `read_at` has returned, from every file (mapped files not counted).
+    bytes_read: u64,
     fail_at_sync: Option<u64>,
     failed: bool,
     locked: bool,
@@ -146,6 +148,11 @@ impl SimFs {
     /// How many syncs have succeeded so far.
     pub fn sync_count(&self) -> u64 {
         self.lock_state().syncs
+    }
+
+    /// How many bytes reads of files (not maps) have returned so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.lock_state().bytes_read
     }
 
     /// True once a planned failure has happened.
@@ -342,11 +349,12 @@ struct SimFile {
 
 impl VfsFile for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let state = self.fs.lock_state();
+        let mut state = self.fs.lock_state();
         let data = &state.inodes[&self.inode].data;
         let start = (offset as usize).min(data.len());
         let count = buf.len().min(data.len() - start);
         buf[..count].copy_from_slice(&data[start..start + count]);
+        state.bytes_read += count as u64;
         Ok(count)
     }
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {

@@ -4,6 +4,7 @@
 //! with its LSNs. A failed write or sync poisons the writer: nothing after it is acknowledged.
 
 use super::format::{chain_next, FrameHeader, FRAME_HEADER_BYTES};
+use super::reader::FrameBoundary;
 use super::recovery::{recover, scan_active, RecoveryReport, Tail, CHECKPOINT_FILE};
 use super::reply::Replier;
 use super::rewrite::{by_segment, rewrite_sealed, Summarizer, TombstoneReport};
@@ -19,7 +20,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A batch is closed once it holds this many bytes of records (more if one request is larger).
@@ -72,6 +73,27 @@ fn frame_bytes(record: &NewRecord) -> usize {
 pub(crate) struct Shared {
     /// The last LSN written (and, in mode `always`, synced).
     pub last_lsn: AtomicU64,
+    /// Where the last record written starts, when it is in the active segment: a read of it
+    /// (a projection checking the record its checkpoint is tied to) starts there instead of
+    /// hopping over the frames from the recovery checkpoint on.
+    pub last_frame: Mutex<Option<FrameBoundary>>,
+}
+
+impl Shared {
+    /// Publishes the end of the log `tail` has reached.
+    fn publish(&self, tail: &Tail) {
+        let last_lsn = tail.next_lsn - 1;
+        let frame = (tail.last_record_offset != 0).then_some(FrameBoundary {
+            segment: tail.segment,
+            offset: tail.last_record_offset,
+            lsn: last_lsn,
+        });
+        *self
+            .last_frame
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = frame;
+        self.last_lsn.store(last_lsn, Ordering::Release);
+    }
 }
 
 pub(crate) struct WriterConfig {
@@ -89,6 +111,8 @@ pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     pub poisoned: Option<String>,
     pub unsynced: bool,
+    /// True once this writer has written records itself.
+    pub wrote: bool,
     pub last_sync: Instant,
     pub bytes_since_checkpoint: u64,
     /// Requests in the last batch, and how long the last `fdatasync` took: `gather` uses both.
@@ -106,7 +130,7 @@ impl Writer {
         report: &RecoveryReport,
         shared: Arc<Shared>,
     ) -> Writer {
-        shared.last_lsn.store(tail.next_lsn - 1, Ordering::Release);
+        shared.publish(&tail);
         Writer {
             vfs,
             dir,
@@ -118,6 +142,7 @@ impl Writer {
             // Bytes recovery found past the checkpoint may never have been synced (an earlier
             // handle in mode `never`): the next `sync` must really sync.
             unsynced: report.scanned_bytes > 0,
+            wrote: false,
             last_sync: Instant::now(),
             bytes_since_checkpoint: report.scanned_bytes,
             last_batch_requests: 1,
@@ -136,7 +161,10 @@ impl Writer {
             self.last_batch_requests = batch.len();
             self.handle(batch);
         }
-        if self.unsynced && self.config.durability != Durability::Never {
+        // Bytes only found by recovery or another process are not this handle's to make
+        // durable on close: a handle that reads and writes nothing (every reading command
+        // opens one) closes without an `fdatasync`.
+        if self.unsynced && self.wrote && self.config.durability != Durability::Never {
             let _ = self.sync();
         }
     }
@@ -345,9 +373,7 @@ impl Writer {
         self.refresh()?;
         if appends.is_empty() {
             // A sync or refresh alone: nothing to write, only the end to publish.
-            self.shared
-                .last_lsn
-                .store(self.tail.next_lsn - 1, Ordering::Release);
+            self.shared.publish(&self.tail);
             return Ok(Vec::new());
         }
         // Sized once: a bulk append would otherwise grow it by doubling up to a segment (and
@@ -374,9 +400,7 @@ impl Writer {
         }
         self.write(&mut buffer)?;
         self.after_write()?;
-        self.shared
-            .last_lsn
-            .store(self.tail.next_lsn - 1, Ordering::Release);
+        self.shared.publish(&self.tail);
         Ok(ranges)
     }
 
@@ -406,6 +430,7 @@ impl Writer {
         self.tail.end += buffer.len() as u64;
         self.bytes_since_checkpoint += buffer.len() as u64;
         self.unsynced = true;
+        self.wrote = true;
         buffer.clear();
         Ok(())
     }
