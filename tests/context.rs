@@ -368,6 +368,23 @@ fn undo_steps_back_one_ref_move_per_call() {
     assert!(agent.graph().unwrap().commit(&third).is_some());
 }
 
+/// Found by driving `agentrail commit --tokens 18446744073709551615` after a 100-token block:
+/// `status` said the context held 99 tokens, because the total wrapped around.
+#[test]
+fn a_context_token_total_saturates_instead_of_wrapping() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let mut huge = request(CommitKind::Append, "a huge count", None);
+    huge.tokens = Some(u64::MAX);
+    agent.commit(huge).unwrap();
+    append(&agent, "one more block");
+    assert_eq!(agent.context(None).unwrap().tokens, u64::MAX);
+    let graph = agent.graph().unwrap();
+    let size = agentrail::context::materialize::size_at(&graph, graph.refs("main").head_commit());
+    assert_eq!((size.blocks, size.tokens), (2, u64::MAX));
+}
+
 #[test]
 fn edits_replace_in_place_pins_stay_and_identical_blocks_are_kept_once() {
     let temp = tempfile::tempdir().unwrap();
