@@ -1141,7 +1141,7 @@ fn step_rebase(
 /// that does not name each of the range's commits once, merges aside (`BadOrder`), and an
 /// edit put before its target without `force` (`EditBeforeTarget`, the first one). Otherwise it
 /// replays the order, then HEAD's later first-parent commits, as one line (the range's merge
-/// commits flattened) in a copy of itself, and compares the blocks before and after by kind
+/// commits flattened; nothing at all for a line left in its order) in a copy of itself, and compares the blocks before and after by kind
 /// and content, as many of each, leaving out those a forced edit put before its target leaves
 /// unedited: the same, the reorder must write that line; else it must be refused
 /// (`ReorderChangesBlock` or `ReorderAddsBlock`). A refusal records nothing.
@@ -1174,6 +1174,7 @@ fn step_reorder(
         .into_iter()
         .filter(|id| !behind.contains(id))
         .partition(|id| model.commits[id].parents.len() > 1);
+    let as_it_is = ordered.clone();
     let count = ordered.len();
     for &(one, other) in reorder.swaps.iter().filter(|_| count > 0) {
         ordered.swap(one % count, other % count);
@@ -1205,6 +1206,14 @@ fn step_reorder(
             target: target.clone(),
         };
         return refused(&|error| *error == expected);
+    }
+    if merges.is_empty() && ordered == as_it_is {
+        // The line as it is: nothing moves, so nothing is written (git's unchanged todo).
+        let rewrite = result.map_err(|e| TestCaseError::fail(format!("{range}: {e}")))?;
+        prop_assert!(rewrite.commits.is_empty(), "{:?}", rewrite.commits);
+        prop_assert_eq!(&rewrite.refs, &model.refs);
+        prop_assert_eq!(agent.recorder().journal().last_lsn(), journal_end);
+        return Ok(());
     }
     let later = &line[to_at + 1..];
     let replayed: Vec<&String> = ordered.iter().chain(later).collect();
