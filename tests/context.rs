@@ -206,6 +206,13 @@ fn a_target_on_an_append_or_a_pin_is_refused_and_records_nothing() {
             matches!(error, ContextError::TargetWithoutEdit { .. }),
             "{error}"
         );
+        // It read "a append commit takes no target" (found with `commit --target` on an append).
+        let message = error.to_string();
+        let kind = kind.as_str();
+        assert!(
+            message.starts_with(&format!("{kind} commits take no target")),
+            "{message}"
+        );
     }
     assert_eq!(recorder.journal().last_lsn(), before);
     assert_eq!(agent.graph().unwrap().rejected(), 0);
