@@ -206,6 +206,13 @@ fn a_target_on_an_append_or_a_pin_is_refused_and_records_nothing() {
             matches!(error, ContextError::TargetWithoutEdit { .. }),
             "{error}"
         );
+        // It read "a append commit takes no target" (found with `commit --target` on an append).
+        let message = error.to_string();
+        let kind = kind.as_str();
+        assert!(
+            message.starts_with(&format!("{kind} commits take no target")),
+            "{message}"
+        );
     }
     assert_eq!(recorder.journal().last_lsn(), before);
     assert_eq!(agent.graph().unwrap().rejected(), 0);
@@ -366,6 +373,23 @@ fn undo_steps_back_one_ref_move_per_call() {
     let third = append(&agent, "three");
     assert_eq!(agent.undo().unwrap(), Refs::default());
     assert!(agent.graph().unwrap().commit(&third).is_some());
+}
+
+/// Found by driving `agentrail commit --tokens 18446744073709551615` after a 100-token block:
+/// `status` said the context held 99 tokens, because the total wrapped around.
+#[test]
+fn a_context_token_total_saturates_instead_of_wrapping() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let mut huge = request(CommitKind::Append, "a huge count", None);
+    huge.tokens = Some(u64::MAX);
+    agent.commit(huge).unwrap();
+    append(&agent, "one more block");
+    assert_eq!(agent.context(None).unwrap().tokens, u64::MAX);
+    let graph = agent.graph().unwrap();
+    let size = agentrail::context::materialize::size_at(&graph, graph.refs("main").head_commit());
+    assert_eq!((size.blocks, size.tokens), (2, u64::MAX));
 }
 
 #[test]
@@ -1124,7 +1148,7 @@ fn step_rebase(
 /// that does not name each of the range's commits once, merges aside (`BadOrder`), and an
 /// edit put before its target without `force` (`EditBeforeTarget`, the first one). Otherwise it
 /// replays the order, then HEAD's later first-parent commits, as one line (the range's merge
-/// commits flattened) in a copy of itself, and compares the blocks before and after by kind
+/// commits flattened; nothing at all for a line left in its order) in a copy of itself, and compares the blocks before and after by kind
 /// and content, as many of each, leaving out those a forced edit put before its target leaves
 /// unedited: the same, the reorder must write that line; else it must be refused
 /// (`ReorderChangesBlock` or `ReorderAddsBlock`). A refusal records nothing.
@@ -1157,6 +1181,7 @@ fn step_reorder(
         .into_iter()
         .filter(|id| !behind.contains(id))
         .partition(|id| model.commits[id].parents.len() > 1);
+    let as_it_is = ordered.clone();
     let count = ordered.len();
     for &(one, other) in reorder.swaps.iter().filter(|_| count > 0) {
         ordered.swap(one % count, other % count);
@@ -1188,6 +1213,14 @@ fn step_reorder(
             target: target.clone(),
         };
         return refused(&|error| *error == expected);
+    }
+    if merges.is_empty() && ordered == as_it_is {
+        // The line as it is: nothing moves, so nothing is written (git's unchanged todo).
+        let rewrite = result.map_err(|e| TestCaseError::fail(format!("{range}: {e}")))?;
+        prop_assert!(rewrite.commits.is_empty(), "{:?}", rewrite.commits);
+        prop_assert_eq!(&rewrite.refs, &model.refs);
+        prop_assert_eq!(agent.recorder().journal().last_lsn(), journal_end);
+        return Ok(());
     }
     let later = &line[to_at + 1..];
     let replayed: Vec<&String> = ordered.iter().chain(later).collect();

@@ -725,6 +725,34 @@ fn branch_delete_refuses_then_deletes_and_undo_brings_it_back() {
     assert_eq!(usage.status.code(), Some(2), "--force only deletes");
 }
 
+/// Found by reading `agentrail reflog` after `branch x` and `branch -d x`: both lines read
+/// `main@ID -> main@ID`, naming neither the branch nor where it was, so nothing said what an
+/// `undo` of them would bring back. Each line now names the branches other than HEAD's that
+/// the move created, deleted or moved.
+#[test]
+fn reflog_names_the_branches_a_move_creates_deletes_or_moves() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.import(&imported(3));
+    let first = id_at(&dir, "HEAD~2");
+    let last = id_at(&dir, "HEAD");
+    dir.ok(&["branch", "topic", "HEAD~2"]);
+    dir.ok(&["branch", "-D", "topic"]);
+    dir.ok(&["undo"]);
+    let reflog = dir.ok(&["reflog"]);
+    let lines: Vec<&str> = reflog.lines().take(3).collect();
+    let (first, last) = (&first[..12], &last[..12]);
+    assert_eq!(
+        lines,
+        [
+            format!("6 undo: main@{last} -> main@{last} (branch topic created at {first})"),
+            format!(
+                "5 delete_branch: main@{last} -> main@{last} (branch topic deleted at {first})"
+            ),
+            format!("4 branch: main@{last} -> main@{last} (branch topic created at {first})"),
+        ]
+    );
+}
+
 #[test]
 fn branch_delete_under_recording_off_records_nothing() {
     let dir = Dir::initialized_with_sync(Some("never"));

@@ -704,6 +704,39 @@ fn reorder_refuses_an_edit_before_its_target_unless_forced() {
     assert_eq!(last_op(&agent), "reorder");
 }
 
+/// Found by running `agentrail reorder A..D --order B,C,D` (the order the range already
+/// has): it wrote copies of the range's commits and of the later ones and moved HEAD onto
+/// them. As `git rebase -i` with its todo list unchanged, such a reorder now writes nothing.
+#[test]
+fn a_reorder_into_the_order_the_range_has_writes_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    let one = append(&agent, "one");
+    let two = append(&agent, "two");
+    let three = append(&agent, "three");
+    let later = append(&agent, "later");
+    let range = format!("{base}..{three}");
+    let last = recorder.journal().last_lsn();
+    let rewrite = agent
+        .reorder(&range, &order_of(&[&one, &two, &three]), false)
+        .unwrap();
+    assert!(rewrite.commits.is_empty(), "{:?}", rewrite.commits);
+    assert_eq!(rewrite.refs.head_commit(), Some(later.as_str()));
+    assert_eq!(recorder.journal().last_lsn(), last, "nothing was recorded");
+    let rewrite = agent
+        .reorder(&range, &order_of(&[&one, &three, &two]), false)
+        .unwrap();
+    let rewritten: Vec<&str> = rewrite.commits.iter().map(|c| c.message.as_str()).collect();
+    assert_eq!(
+        rewritten,
+        ["one", "three", "two", "later"],
+        "an order that moves is replayed"
+    );
+    assert_eq!(contents(&agent), ["base", "one", "three", "two", "later"]);
+}
+
 #[test]
 fn a_compression_that_would_lose_a_pin_records_nothing() {
     let temp = tempfile::tempdir().unwrap();

@@ -16,6 +16,7 @@ use agentrail::context::{
 use agentrail::recorder::Recorder;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value as Json};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -467,6 +468,38 @@ pub(super) fn refs_line(refs: &Refs) -> String {
     format!("{}@{at}", head_label(refs))
 }
 
+/// What a ref move did to the branches other than HEAD's (which `refs_line` shows), as
+/// ` (branch NAME created at ID, ...)`, or nothing: without it a `branch NAME` or `branch -d
+/// NAME` line would read `main@ID -> main@ID`, naming neither the branch nor where it was.
+fn other_branches_moved(before: &Refs, after: &Refs) -> String {
+    let heads = [before.branch(), after.branch()];
+    let names: BTreeSet<&String> = before
+        .branches
+        .keys()
+        .chain(after.branches.keys())
+        .collect();
+    let changes: Vec<String> = names
+        .into_iter()
+        .filter(|name| !heads.contains(&Some(name.as_str())))
+        .filter_map(
+            |name| match (before.branches.get(name), after.branches.get(name)) {
+                (None, Some(at)) => Some(format!("branch {name} created at {}", short_id(at))),
+                (Some(at), None) => Some(format!("branch {name} deleted at {}", short_id(at))),
+                (Some(from), Some(to)) if from != to => Some(format!(
+                    "branch {name} moved from {} to {}",
+                    short_id(from),
+                    short_id(to)
+                )),
+                _ => None,
+            },
+        )
+        .collect();
+    match changes.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", changes.join(", ")),
+    }
+}
+
 fn reflog(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
     let graph = recorder.load::<Graph>()?.state;
     let reflog = graph.reflog(agent);
@@ -499,10 +532,11 @@ fn reflog(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
                     None => entry.op.clone(),
                 };
                 format!(
-                    "{} {op}: {} -> {}\n",
+                    "{} {op}: {} -> {}{}\n",
                     entry.lsn,
                     refs_line(&entry.before),
-                    refs_line(&entry.after)
+                    refs_line(&entry.after),
+                    other_branches_moved(&entry.before, &entry.after)
                 )
             })
             .collect()

@@ -99,7 +99,7 @@ fn fill(
             edited_by: (block.source != block.brought_by).then(|| graph.id(block.source)),
         });
     }
-    let tokens = blocks.iter().map(|block| block.tokens).sum();
+    let tokens = total_tokens(blocks.iter().map(|block| block.tokens));
     Ok(Context {
         at: at.map(str::to_owned),
         blocks,
@@ -122,13 +122,21 @@ pub fn size_at(graph: &Graph, at: Option<&str>) -> ContextSize {
     let blocks = plan(graph, at);
     ContextSize {
         blocks: blocks.len(),
-        tokens: blocks.iter().map(|block| block.tokens).sum(),
-        tokens_counted: blocks
-            .iter()
-            .filter(|block| block.tokens_counted)
-            .map(|block| block.tokens)
-            .sum(),
+        tokens: total_tokens(blocks.iter().map(|block| block.tokens)),
+        tokens_counted: total_tokens(
+            blocks
+                .iter()
+                .filter(|block| block.tokens_counted)
+                .map(|block| block.tokens),
+        ),
     }
+}
+
+/// The sum of token counts, held at `u64::MAX` rather than wrapping: a commit may give any
+/// count (`--tokens`, or an imported event), and a total that wrapped would show a context
+/// over its budget as nearly empty. The token totals of `llm_call`s saturate the same way.
+fn total_tokens(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
 }
 
 /// One block of a context, without its content, worked out from the graph's columns.

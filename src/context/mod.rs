@@ -204,7 +204,7 @@ pub enum ContextError {
     TargetNotInContext { target: String },
     #[error("the edit's target {target} is a merge commit, which adds no block to edit")]
     TargetIsMerge { target: String },
-    #[error("a {kind} commit takes no target: only an edit replaces another commit's content")]
+    #[error("{kind} commits take no target: only an edit replaces another commit's content")]
     TargetWithoutEdit { kind: String },
     #[error("agent {agent:?} has no ref move to undo")]
     NothingToUndo { agent: String },

@@ -236,6 +236,9 @@ impl Agent<'_> {
         }
         let journal = self.recorder().journal();
         let before = materialize(journal, &graph, Some(&head))?;
+        if moves_nothing(&ordered, cut.from.as_deref(), cut.commits.len()) {
+            return Ok(unchanged(refs, before.tokens));
+        }
         let mut map = HashMap::new();
         let mut commits = Vec::new();
         let tip = self.replay(&ordered, cut.from.clone(), &mut map, &mut commits)?;
@@ -543,6 +546,22 @@ fn edits_before_targets(ordered: &[&Commit]) -> Vec<EditBeforeTarget> {
             })
         })
         .collect()
+}
+
+/// True when `ordered` is the range as it is: a line (no merge to flatten) whose commits
+/// are each the only child of the one before (of FROM for the first) already. Replaying it
+/// would copy every commit unchanged, so a reorder writes nothing, as `git rebase -i` with
+/// its todo list left as it was fast-forwards over every pick.
+fn moves_nothing(ordered: &[&Commit], from: Option<&str>, range_commits: usize) -> bool {
+    let mut parent = from;
+    for commit in ordered {
+        let parents: Vec<&str> = commit.parents.iter().map(String::as_str).collect();
+        if parents != Vec::from_iter(parent) {
+            return false;
+        }
+        parent = Some(&commit.id);
+    }
+    ordered.len() == range_commits
 }
 
 /// The blocks a forced reorder leaves as they were before their edits: those whose edits it

@@ -9,9 +9,13 @@
 //! made a counting `commit` spend about 0.2 s of CPU before its first count. So the rank map is
 //! built here from a table `build.rs` decoded out of tiktoken-rs at build time, and the pieces
 //! are counted with tiktoken-rs's own pattern (`O200K_BASE_PAT_STR`) and merge function
-//! (`byte_pair_split`), so no BPE of our own decides a count. A test compares the counts with
-//! tiktoken-rs's on a corpus. The map is still built once per process, on first use.
+//! (`byte_pair_split`) for pieces under 100 bytes. From 100 bytes on, `encode_ordinary` merges
+//! with a heap instead (`_byte_pair_merge_large`, which tiktoken-rs does not export), since
+//! `byte_pair_split` is quadratic in a piece's length; [`merged_count`] makes those merges in
+//! the same order, counting them. Tests compare the counts with tiktoken-rs's on a corpus and
+//! on pieces of 1 MB. The map is still built once per process, on first use.
 
+use std::collections::BinaryHeap;
 use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
@@ -67,13 +71,114 @@ impl Counter {
             let bytes = piece.as_str().as_bytes();
             tokens += if self.ranks.contains_key(bytes) {
                 1
-            } else {
+            } else if bytes.len() < LONG_PIECE_BYTES_MIN {
                 tiktoken_rs::byte_pair_split(bytes, &self.ranks).len() as u64
+            } else {
+                merged_count(bytes, &self.ranks)
             };
             counted_to = piece.end();
         }
         tokens
     }
+}
+
+/// From this length on, tiktoken-rs's `encode_ordinary` merges a piece with its heap merge
+/// (`_byte_pair_merge_large`), and so does [`merged_count`]: `byte_pair_split`, its only
+/// exported merge, scans the whole piece for each merge, quadratic in the length, so a 1 MB
+/// run of one letter would take hours.
+const LONG_PIECE_BYTES_MIN: usize = 100;
+
+/// A merge the heap offers: the pair starting at `start`, of `rank`; the lowest rank pops
+/// first, then the leftmost, which is the order `byte_pair_split` merges in.
+#[derive(PartialEq, Eq)]
+struct Merge {
+    start: usize,
+    rank: tiktoken_rs::Rank,
+}
+
+impl Ord for Merge {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.rank, other.start).cmp(&(self.rank, self.start))
+    }
+}
+
+impl PartialOrd for Merge {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One part of a piece being merged, by the byte it starts at.
+struct Part {
+    /// Where the part before it starts (`usize::MAX` for the first).
+    previous: usize,
+    /// Where it ends, and where the part after it ends.
+    end: usize,
+    next_end: usize,
+    /// The rank of its merge with the part after it; `Rank::MAX` for none (or a stale one).
+    next_rank: tiktoken_rs::Rank,
+}
+
+/// How many tokens tiktoken-rs's `_byte_pair_merge_large` (which `encode_ordinary` uses for
+/// pieces of [`LONG_PIECE_BYTES_MIN`] bytes or more, and does not export) merges `piece`
+/// into: the same merges in the same order, from a heap, without building the tokens. Each
+/// merge makes one part of two, so the count is the bytes less the merges.
+fn merged_count(piece: &[u8], ranks: &FxHashMap<Vec<u8>, tiktoken_rs::Rank>) -> u64 {
+    let none = tiktoken_rs::Rank::MAX;
+    let rank_of = |start: usize, end: usize| match end <= piece.len() {
+        true => ranks.get(&piece[start..end]).copied().unwrap_or(none),
+        false => none,
+    };
+    let mut heap = BinaryHeap::with_capacity(piece.len());
+    let mut parts: Vec<Part> = (0..piece.len())
+        .map(|start| {
+            let next_rank = rank_of(start, start + 2);
+            if next_rank != none {
+                heap.push(Merge {
+                    start,
+                    rank: next_rank,
+                });
+            }
+            let previous = start.checked_sub(1).unwrap_or(usize::MAX);
+            let (end, next_end) = (start + 1, start + 2);
+            Part {
+                previous,
+                end,
+                next_end,
+                next_rank,
+            }
+        })
+        .collect();
+    let mut merges = 0;
+    let offer =
+        |parts: &mut Vec<Part>, heap: &mut BinaryHeap<Merge>, start: usize, next_end: usize| {
+            let rank = rank_of(start, next_end);
+            parts[start].next_end = next_end;
+            parts[start].next_rank = rank;
+            if rank != none {
+                heap.push(Merge { start, rank });
+            }
+        };
+    while let Some(left) = heap.pop() {
+        if left.rank != parts[left.start].next_rank {
+            continue; // stale: one of its parts has merged since
+        }
+        let right = parts[left.start].end;
+        let right_end = parts[left.start].next_end;
+        let right_next_end = parts[right].next_end;
+        parts[left.start].end = right_end;
+        offer(&mut parts, &mut heap, left.start, right_next_end);
+        if right_end < parts.len() {
+            parts[right_end].previous = left.start;
+        }
+        if left.start > 0 {
+            let previous = parts[left.start].previous;
+            offer(&mut parts, &mut heap, previous, right_end);
+        }
+        parts[right].next_rank = none;
+        merges += 1;
+    }
+    (piece.len() - merges) as u64
 }
 
 /// The tokens of `content` in the o200k_base encoding (special tokens counted as text).
@@ -169,6 +274,29 @@ mod tests {
             .take(5)
             .collect();
         assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// Found by committing 80 KB of `a` (5.3 s; 20 KB took 0.33 s): a piece the pattern does
+    /// not cut, a run of letters, punctuation or spaces, was merged by `byte_pair_split`,
+    /// quadratic in its length, so a 1 MB one held a `commit` (and the agent's lock) for
+    /// hours. Each of these pieces of 1 MB now counts as `encode_ordinary` counts it, which
+    /// takes tiktoken-rs's heap merge for pieces of 100 bytes or more.
+    #[test]
+    fn megabyte_pieces_count_as_tiktoken_rs_counts_them() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let letters: String = (0..1 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect();
+        let tiktoken = tiktoken_rs::o200k_base_singleton();
+        for text in ["a".repeat(1 << 20), "=".repeat(1 << 20), letters] {
+            let expected = tiktoken.encode_ordinary(&text).len() as u64;
+            assert_eq!(count_tokens(&text), expected, "{}...", &text[..20]);
+        }
     }
 
     /// Counts pinned to tiktoken-rs 0.12.1's o200k_base (`encode_ordinary`), taken before the
