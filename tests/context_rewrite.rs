@@ -1097,3 +1097,83 @@ fn reorder_refuses_to_swap_two_edits_of_one_block_which_would_change_it() {
     assert_eq!(recorder.journal().last_lsn(), last);
     assert_eq!(contents(&agent), ["base", "draft 3"]);
 }
+
+/// `main` brings in `x` and edits it to `y`; `topic` brings in `y` and edits it to `p`. HEAD
+/// on main. Returns main's block (the commit that brought `x` in).
+fn a_block_edited_into_one_the_other_side_brings_in(agent: &Agent) -> String {
+    forked(agent);
+    let block = append(agent, "x");
+    commit(agent, CommitKind::Edit, "to y", "y", Some(&block));
+    agent.switch("topic").unwrap();
+    let theirs = append(agent, "y");
+    commit(agent, CommitKind::Edit, "to p", "p", Some(&theirs));
+    agent.switch("main").unwrap();
+    block
+}
+
+#[test]
+fn a_merge_that_would_lose_a_block_is_refused_and_records_nothing() {
+    // Blocks are kept once when their contents match as the walk meets them: topic's `y`
+    // joined main's block (edited to `y`), and topic's edit of it to `p` then replaced main's
+    // content. The merge gave [base, p], main's `y` silently gone; both sides added a block.
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let block = a_block_edited_into_one_the_other_side_brings_in(&agent);
+    let last = recorder.journal().last_lsn();
+    let error = context_error(
+        agent
+            .merge("topic", None, None, Unrelated::Refuse)
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&error, ContextError::LosesBlock { block: lost } if *lost == block),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(contents(&agent), ["base", "y"]);
+    // Once main's block shows other content, the two are kept apart and the merge goes through.
+    commit(&agent, CommitKind::Edit, "to y2", "y2", Some(&block));
+    agent.merge("topic", None, None, Unrelated::Refuse).unwrap();
+    assert_eq!(contents(&agent), ["base", "y2", "p"]);
+}
+
+#[test]
+fn a_rebase_that_would_lose_a_block_is_refused_and_records_nothing() {
+    // The same with topic rebased onto main: main's line first, so topic's copy of `y` joins
+    // main's block and the copy of its edit replaces main's `y` with `p`.
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let block = a_block_edited_into_one_the_other_side_brings_in(&agent);
+    agent.switch("topic").unwrap();
+    let last = recorder.journal().last_lsn();
+    let error = context_error(agent.rebase("main", None).unwrap_err());
+    assert!(
+        matches!(&error, ContextError::LosesBlock { block: lost } if *lost == block),
+        "{error}"
+    );
+    assert_eq!(recorder.journal().last_lsn(), last);
+    assert_eq!(contents(&agent), ["base", "p"]);
+    // Rebased the other way, main's edit comes after topic's blocks: nothing is lost.
+    agent.switch("main").unwrap();
+    agent.rebase("topic", None).unwrap();
+    assert_eq!(contents(&agent), ["base", "p", "y"]);
+}
+
+#[test]
+fn an_edit_of_a_block_the_other_side_holds_unedited_is_not_a_loss() {
+    // Both sides bring in `x`, kept once; topic edits its copy to `z`. The merge shows `z`
+    // where main's `x` was: the other side changed that block, as an edit of a shared block.
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    forked(&agent);
+    append(&agent, "x");
+    agent.switch("topic").unwrap();
+    let theirs = append(&agent, "x");
+    commit(&agent, CommitKind::Edit, "to z", "z", Some(&theirs));
+    agent.switch("main").unwrap();
+    agent.merge("topic", None, None, Unrelated::Refuse).unwrap();
+    assert_eq!(contents(&agent), ["base", "z"]);
+}

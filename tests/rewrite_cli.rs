@@ -4,7 +4,8 @@
 //! pinned by an insta snapshot over commits imported with fixed times) without and with a
 //! resolver; rebase, compress with `--summary` and `--summarizer`, reorder with and without
 //! `--force`, reorder flattening a merge (a warning, in `--json` too; naming the merge exits
-//! 2), bad input (exit 2), and `undo` after each.
+//! 2), bad input (exit 2), a merge that would lose a block (exit 1, nothing recorded), and
+//! `undo` after each.
 
 use serde_json::Value;
 
@@ -189,6 +190,54 @@ fn merge_of_unrelated_histories_needs_allow_unrelated_histories() {
     let merged = dir.json(&["merge", "before", "--allow-unrelated-histories"]);
     assert_eq!(merged["merge"], "merged");
     assert_eq!(context(&dir), ["one and two", "one", "two"]);
+}
+
+#[test]
+fn a_merge_that_would_lose_a_block_exits_1_with_a_hint_and_records_nothing() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    commit(&dir, &["-m", "base", "--content", "base"]);
+    dir.ok(&["branch", "topic"]);
+    let block = commit(&dir, &["-m", "x", "--content", "x"]);
+    commit(
+        &dir,
+        &[
+            "-m",
+            "to y",
+            "--kind",
+            "edit",
+            "--target",
+            &block,
+            "--content",
+            "y",
+        ],
+    );
+    dir.ok(&["switch", "topic"]);
+    let theirs = commit(&dir, &["-m", "y", "--content", "y"]);
+    commit(
+        &dir,
+        &[
+            "-m",
+            "to p",
+            "--kind",
+            "edit",
+            "--target",
+            &theirs,
+            "--content",
+            "p",
+        ],
+    );
+    dir.ok(&["switch", "main"]);
+    let before = events(&dir);
+    let output = dir.run(&["merge", "topic"]);
+    assert_eq!(output.status.code(), Some(1), "{}", dir.render(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("the result would lose block {block}"))
+            && stderr.contains("hint: edit one of the two blocks"),
+        "{stderr}"
+    );
+    assert_eq!(events(&dir), before);
+    assert_eq!(context(&dir), ["base", "y"]);
 }
 
 #[test]

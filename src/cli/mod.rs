@@ -191,7 +191,8 @@ impl From<agentrail::Error> for CliError {
             | Error::Input(_) => EXIT_BAD_INPUT,
             Error::Context(
                 agentrail::context::ContextError::NothingToUndo { .. }
-                | agentrail::context::ContextError::RefsBusy { .. },
+                | agentrail::context::ContextError::RefsBusy { .. }
+                | agentrail::context::ContextError::LosesBlock { .. },
             ) => EXIT_FAILURE,
             Error::Context(_) => EXIT_BAD_INPUT,
             _ => EXIT_FAILURE,

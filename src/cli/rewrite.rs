@@ -211,6 +211,9 @@ fn failed_operation(error: &agentrail::Error) -> Option<CliError> {
         }
         ContextError::HelperFailed { .. } => "run the command by hand with the JSON on stdin",
         ContextError::PinLost { .. } => "compress a range that holds no pin, or with --respect-pins",
+        ContextError::LosesBlock { .. } => {
+            "edit one of the two blocks (`commit --kind edit`) so their contents differ, then try again"
+        }
         _ => return None,
     };
     Some(CliError::new(EXIT_FAILURE, error.to_string()).with_hint(hint))

@@ -139,6 +139,28 @@ fn total_tokens(counts: impl Iterator<Item = u64>) -> u64 {
     counts.fold(0, u64::saturating_add)
 }
 
+/// A block of a context by content keys, from the graph alone (no content is read).
+pub(crate) struct BlockKeys {
+    /// The commit that brought the block in.
+    pub id: String,
+    /// The key of the content that commit brought in.
+    pub brought: u64,
+    /// The key of the content the block shows (its last edit's).
+    pub shown: u64,
+}
+
+/// The blocks of the context at `at`, by content keys.
+pub(crate) fn block_keys(graph: &Graph, at: Option<&str>) -> Vec<BlockKeys> {
+    plan(graph, at)
+        .iter()
+        .map(|block| BlockKeys {
+            id: graph.at(block.brought_by).id.clone(),
+            brought: graph.node(block.brought_by).content_key,
+            shown: graph.node(block.source).content_key,
+        })
+        .collect()
+}
+
 /// One block of a context, without its content, worked out from the graph's columns.
 struct Planned {
     /// The commit that brought the block in.

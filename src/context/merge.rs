@@ -13,9 +13,9 @@
 //! use is recorded as an `llm_call` in the same batch. `rebase` (in `rewrite.rs`) finds its
 //! conflicts and writes its resolutions with the same functions.
 
-use super::graph::{Commit, Graph};
+use super::graph::{content_key, Commit, Graph};
 use super::lock::RefLock;
-use super::materialize::{content_at, materialize};
+use super::materialize::{block_keys, content_at, materialize};
 use super::ops::{Agent, NewCommit, RefChange};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
@@ -250,7 +250,7 @@ impl Agent<'_> {
             kind: CommitKind::Append,
             message: message.unwrap_or_else(|| format!("merge {theirs}")),
             content: String::new(),
-            parents: vec![head, their_id],
+            parents: vec![head.clone(), their_id.clone()],
             target: None,
             tokens: None,
             links: BTreeMap::new(),
@@ -260,7 +260,17 @@ impl Agent<'_> {
         let (resolved, usage) =
             self.resolution_commits(&conflicts, resolutions, parent, str::to_owned)?;
         commits.extend(resolved);
-        refs.move_head_to(&commits[commits.len() - 1].1.id);
+        let tip = commits[commits.len() - 1].1.id.clone();
+        let last_lsn = self.recorder().journal().last_lsn();
+        check_nothing_lost(
+            &graph,
+            last_lsn,
+            [&head, &their_id],
+            &commits,
+            &tip,
+            &conflicts,
+        )?;
+        refs.move_head_to(&tip);
         let mut written = self.record_rewrite(&lock, "merge", refs.clone(), commits, &usage)?;
         let merge = Box::new(written.remove(0));
         Ok(MergeOutcome::Merged {
@@ -427,6 +437,54 @@ impl Agent<'_> {
             data,
         )?)
     }
+}
+
+/// Refuses a merge or rebase of `sides` (HEAD, then theirs or ONTO) whose new context, at
+/// `tip` once `commits` (not recorded yet, the first at the LSN after `last_lsn`) are, would
+/// lose a block one side holds: its content is nowhere in the new context, no resolution
+/// replaced it, and the other side did not change that block (a block of the same brought-in
+/// content, as conflicts are matched, showing other content now). Blocks are kept once when
+/// their contents match as the walk meets them, so a block one side brings in can join a
+/// block of the other side that an edit had given the same content, and an edit of it on its
+/// own side then replaces the other side's content. Checked from the graph alone, before
+/// anything is written.
+pub(crate) fn check_nothing_lost(
+    graph: &Graph,
+    last_lsn: u64,
+    sides: [&str; 2],
+    commits: &[(Event, Commit)],
+    tip: &str,
+    conflicts: &[Conflict],
+) -> std::result::Result<(), ContextError> {
+    let mut predicted = graph.clone();
+    for (offset, (event, _)) in commits.iter().enumerate() {
+        predicted.apply_owned(last_lsn + 1 + offset as u64, event);
+    }
+    let resolved = conflicts
+        .iter()
+        .flat_map(|conflict| [&conflict.ours.content, &conflict.theirs.content])
+        .map(|content| content_key(content));
+    let kept: HashSet<u64> = block_keys(&predicted, Some(tip))
+        .into_iter()
+        .map(|block| block.shown)
+        .chain(resolved)
+        .collect();
+    let blocks = sides.map(|side| block_keys(graph, Some(side)));
+    for (side, other) in [(&blocks[0], &blocks[1]), (&blocks[1], &blocks[0])] {
+        let changed_by_other: HashSet<u64> = other
+            .iter()
+            .filter(|block| block.shown != block.brought)
+            .map(|block| block.brought)
+            .collect();
+        if let Some(lost) = side.iter().find(|block| {
+            !kept.contains(&block.shown) && !changed_by_other.contains(&block.brought)
+        }) {
+            return Err(ContextError::LosesBlock {
+                block: lost.id.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Each block's last edit on a side, by the commit that brought the block in.

@@ -26,7 +26,9 @@
 use super::graph::{Commit, Graph};
 use super::lock::RefLock;
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
-use super::merge::{resolve_conflicts, side, BlockRoots, Conflict, Generated, Resolver};
+use super::merge::{
+    check_nothing_lost, resolve_conflicts, side, BlockRoots, Conflict, Generated, Resolver,
+};
 use super::ops::{Agent, NewCommit, RANGE_SEPARATOR};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
@@ -125,6 +127,15 @@ impl Agent<'_> {
             .last()
             .map_or_else(|| new_copy(&head), |c| c.1.id.clone());
         commits.extend(resolved);
+        let last_lsn = self.recorder().journal().last_lsn();
+        check_nothing_lost(
+            &graph,
+            last_lsn,
+            [&head, &onto_id],
+            &commits,
+            &tip,
+            &conflicts,
+        )?;
         refs.move_head_to(&tip);
         let mut rewrite = self.finish(&lock, "rebase", refs, commits, &usage, tokens_before)?;
         rewrite.conflicts = conflicts;
