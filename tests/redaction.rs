@@ -342,6 +342,25 @@ fn an_events_own_field_names_are_not_rewritten_but_keys_below_them_are() {
 }
 
 #[test]
+fn a_secret_used_as_the_name_of_an_unknown_member_of_data_is_redacted() {
+    // Found driving the CLI: `append --event '{"type":"action","data":{"description":"d",
+    // "ghp_...":1}}'` stored the token as it was, since only keys below `data`'s members were
+    // redacted. Only the names of the type's own fields are exempt (README, events.md 5).
+    let token = "ghp_FAKEfake0123456789FAKEfake0123456789";
+    let object = json!({"type": "action", "data": {
+        "description": "d", token: {"nested": 1}, "kind": "k",
+    }});
+    let mut event = event_of(object);
+    Redactor::builtin().redact_event(&mut event);
+    let keys: Vec<_> = event.data.keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["description", marker("github_token").as_str(), "kind"]
+    );
+    assert_eq!(event.data[&marker("github_token")], json!({"nested": 1}));
+}
+
+#[test]
 fn a_user_pattern_redacts_with_its_name_as_kind_and_may_keep_context() {
     let redactor = Redactor::new(&[
         PatternConfig {

@@ -73,6 +73,11 @@ impl EventType {
         EventType::ALL.map(EventType::as_str).join(", ")
     }
 
+    /// Whether `name` is one of this type's own `data` fields (required or optional).
+    pub fn has_field(self, name: &str) -> bool {
+        self.fields().iter().any(|field| field.name == name)
+    }
+
     fn fields(self) -> &'static [Field] {
         use Shape::*;
         match self {
