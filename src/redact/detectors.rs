@@ -261,8 +261,10 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "url_password",
-        pattern: r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:(?P<secret>[^\s/@"'<>]+)@"#,
-        hint: r#"://[^\s:/@"'<>]*:[^\s/@"'<>]+@"#,
+        // The password runs to the last `@` of the authority: one typed unescaped may hold `@`
+        // and `:` itself (`postgres://app:p@ss:w0rd@db/app`).
+        pattern: r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:(?P<secret>[^\s/"'<>]+)@"#,
+        hint: r#"://[^\s:/@"'<>]*:[^\s/"'<>]+@"#,
         gate: Gate::Literals(&["://"]),
         accept: always,
     },
