@@ -217,6 +217,8 @@ fn the_corpus_covers_every_builtin_kind() {
         "gcp_api_key",
         "gcp_private_key_id",
         "azure_account_key",
+        "azure_sas_signature",
+        "gcp_access_token",
         "github_token",
         "gitlab_token",
         "slack_token",

@@ -153,6 +153,24 @@ pub(super) const BUILTIN: &[Spec] = &[
         accept: always,
     },
     Spec {
+        kind: "azure_sas_signature",
+        // A shared access signature's `sig` parameter, in a SAS URL or a connection string's
+        // `SharedAccessSignature=`: the rest of the token is its readable scope and expiry.
+        pattern: r"(?:^|[?&;])sig=(?P<secret>[A-Za-z0-9%+/]{16,}={0,2})",
+        hint: r"sig=[A-Za-z0-9%+/]{16}",
+        gate: Gate::Literals(&["sig="]),
+        accept: always,
+    },
+    Spec {
+        kind: "gcp_access_token",
+        // An OAuth 2.0 access token from Google's token endpoint (`gcloud auth
+        // print-access-token`).
+        pattern: concat!(token_start!(), r"(?P<secret>ya29\.[0-9A-Za-z_-]{20,})"),
+        hint: r"ya29\.[0-9A-Za-z_-]{20}",
+        gate: Gate::Literals(&["ya29."]),
+        accept: always,
+    },
+    Spec {
         kind: "github_token",
         pattern: concat!(
             token_start!(),
@@ -176,9 +194,15 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "slack_token",
-        pattern: concat!(token_start!(), r"(?P<secret>xox[abprs]-[A-Za-z0-9-]{10,})"),
-        hint: r"xox[abprs]-[A-Za-z0-9-]{10}",
-        gate: Gate::Literals(&["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"]),
+        // Bot, user, legacy and refresh (`xoxe-`) tokens, and app-level tokens (`xapp-`).
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>(?:xox[abprse]|xapp)-[A-Za-z0-9-]{10,})"
+        ),
+        hint: r"(?:xox[abprse]|xapp)-[A-Za-z0-9-]{10}",
+        gate: Gate::Literals(&[
+            "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "xoxe-", "xapp-",
+        ]),
         accept: always,
     },
     Spec {
