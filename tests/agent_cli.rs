@@ -331,6 +331,38 @@ fn run_keeps_head_and_tail_of_long_output() {
 }
 
 #[test]
+fn run_keeps_no_fragment_of_a_token_its_cap_cuts_on_one_long_line() {
+    // Found running `python3 -c 'print(minified_json)'`: with no line end near a cut, the
+    // stored head ended `"gh":"ghp_R2d2C3` and the tail could start inside a token.
+    let dir = Dir::initialized();
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    for offset in [10, 30] {
+        // Head and tail each keep 5,084 bytes: each cut falls `offset` bytes into a token.
+        let head = format!(
+            "{{\"log\":\"{}\",\"t\":\"{token}\",",
+            "a".repeat(5084 - 18 - offset)
+        );
+        let tail = format!(
+            "\"u\":\"{token}\",\"z\":\"{}\"}}\n",
+            "z".repeat(5084 - 18 - offset)
+        );
+        let output = format!("{head}{}{tail}", "m".repeat(30_000));
+        std::fs::write(dir.path().join("out.txt"), output).unwrap();
+        dir.ok(&["run", "--", "cat", "out.txt"]);
+        let event = dir.export().pop().unwrap();
+        let stored = event["data"]["stdout"].as_str().unwrap();
+        assert_eq!(event["data"]["truncated"], json!(true));
+        for start in 4..token.len() - 6 {
+            let fragment = &token[start..start + 6];
+            assert!(
+                !stored.contains(fragment),
+                "{offset}: {fragment} in {stored}"
+            );
+        }
+    }
+}
+
+#[test]
 fn run_keeps_no_fragment_of_a_token_its_cap_cuts() {
     let dir = Dir::initialized();
     let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";

@@ -206,6 +206,34 @@ fn a_token_cut_by_the_output_cap_leaves_no_fragment_of_it() {
 }
 
 #[test]
+fn a_token_on_a_long_line_cut_by_the_output_cap_leaves_no_fragment_of_it() {
+    // Found with `agentrail run` printing one long line of minified JSON: with no line end
+    // near a cut, the head kept `"gh":"ghp_R2d2C3` and the tail could start inside a token,
+    // fragments no detector recognizes.
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let stream_max = agentrail::event::schema::TOOL_OUTPUT_STREAM_BYTES_MAX;
+    let keep = stream_max - agentrail::event::schema::CAP_MARKER_BYTES_MAX;
+    for offset in [6, 12, 20, 30] {
+        // The head is cut at keep / 2 bytes, the tail keep - keep / 2 bytes before the end.
+        let head_side = format!("{}\",\"t\":\"{token}\",", "a".repeat(keep / 2 - 8 - offset));
+        let tail_side = format!("\"u\":\"{token}\",{}", "z".repeat(keep - keep / 2 - offset));
+        let stdout = format!("{{{head_side}{}{tail_side}}}", "m".repeat(3 * stream_max));
+        let object = json!({"type": "tool_output", "data": {"tool": "sh", "stdout": stdout}});
+        let mut event = event_of(object);
+        assert_eq!(event.data["truncated"], json!(true));
+        Redactor::builtin().redact_event(&mut event);
+        let stored = event.data["stdout"].as_str().unwrap();
+        for start in 4..token.len() - 6 {
+            let fragment = &token[start..start + 6];
+            assert!(
+                !stored.contains(fragment),
+                "{offset}: {fragment} in {stored}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_corpus_covers_every_builtin_kind() {
     let kinds: std::collections::BTreeSet<String> =
         samples().into_iter().map(|sample| sample.kind).collect();
