@@ -704,6 +704,29 @@ fn damaged_stale_or_missing_checkpoints_are_rebuilt_by_commands() {
 }
 
 #[test]
+fn a_local_named_twice_or_without_a_name_exits_2_and_records_nothing() {
+    // Found driving the CLI: `--local a=b=c --local a=dup` stored only `"a": "dup"`, the
+    // first value lost without a word, and `--local =v` stored a local named "".
+    let dir = Dir::initialized();
+    let failure = ["event", "failure", "--error-type", "E", "--message", "m"];
+    for locals in [["a=b=c", "a=dup"], ["=v", "b=1"]] {
+        let mut args = failure.to_vec();
+        for local in &locals {
+            args.extend(["--local", local]);
+        }
+        let output = dir.run(&args);
+        assert_eq!(output.status.code(), Some(2), "{locals:?}");
+        assert!(text(&output.stderr).contains("--local"), "{locals:?}");
+        assert_eq!(dir.export().len(), 0, "{locals:?}");
+    }
+    let mut args = failure.to_vec();
+    args.extend(["--local", "a=b=c", "--local", "b=2"]);
+    dir.ok(&args);
+    let event = dir.export().pop().unwrap();
+    assert_eq!(event["data"]["locals"], json!({"a": "b=c", "b": "2"}));
+}
+
+#[test]
 fn bad_event_flags_exit_2_and_record_nothing() {
     let dir = Dir::initialized();
     let output = dir.run(&[
