@@ -390,6 +390,26 @@ fn run_keeps_no_fragment_of_a_token_its_cap_cuts() {
 }
 
 #[test]
+fn run_with_a_bad_redaction_pattern_does_not_run_the_command() {
+    // Found driving the CLI: with a pattern that does not compile in config.json, `run` ran the
+    // command (its side effects happened) and only then said it could not record, exit 2. A
+    // session that cannot be recorded in is refused before the command runs; so is this.
+    let dir = Dir::initialized();
+    let config_path = dir.path().join(".agentrail/config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["redact"] = json!({"patterns": [{"name": "bad", "regex": "("}]});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let output = dir.run(&["run", "--", "sh", "-c", "touch ran"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("\"bad\""),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.path().join("ran").exists(), "the command ran");
+}
+
+#[test]
 fn run_of_a_missing_command_exits_127_and_records_why() {
     let dir = Dir::initialized();
     let output = dir.run(&["run", "--", "no-such-command-agentrail"]);

@@ -176,9 +176,11 @@ pub fn run(command: &[String], json: bool) -> i32 {
     let recorder = if recording_off() {
         None
     } else {
-        // A session that cannot be recorded in is refused before the command runs.
+        // A session that cannot be recorded in, or redaction patterns that do not compile, are
+        // refused before the command runs.
         match open_recorder().and_then(|recorder| {
             recording_session(&recorder, None)?;
+            recorder.redactor()?;
             Ok(recorder)
         }) {
             Ok(recorder) => Some(recorder),
