@@ -3,8 +3,8 @@
 //! formats people leak, plus the user's own patterns, and each match is replaced by a marker
 //! naming the kind removed: `[REDACTED:github_token]`. An object member whose key names a
 //! secret (`"password"`, `"api_key"`, ...) has its string value replaced whole by
-//! `[REDACTED:secret_field]`. Object keys themselves are never rewritten: a key is structure,
-//! and a secret used as a key is beyond what this module promises.
+//! `[REDACTED:secret_field]`. Object keys inside `data` pass the detectors too (a key holding a
+//! secret becomes its marker), all but the names of the event type's own fields.
 //!
 //! Speed: almost no string carries a secret, so a string first meets a gate that is a necessary
 //! condition of every detector and runs at memory speed: a search for the literals every
@@ -23,7 +23,7 @@
 mod detectors;
 mod keys;
 
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use detectors::{Found, Gate, BUILTIN};
 use regex::{CaptureLocations, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde_json::{Map, Value as Json};
@@ -175,13 +175,18 @@ impl Redactor {
         self.redact_pending(&mut pending);
     }
 
-    /// Redacts `event.data` as [`Redactor::redact_json`] does, but for the names of its own
-    /// members (the event type's fields, which a user pattern must not rename), and the session
-    /// and agent.
+    /// Redacts `event.data` as [`Redactor::redact_json`] does, but for the names of the event
+    /// type's own fields (which a user pattern must not rename), and the session and agent.
+    /// Any other member name of `data` is redacted like a key below it: an unknown member may
+    /// be named by a secret as well as a nested key can.
     pub fn redact_event(&self, event: &mut Event) {
         for name in [&mut event.session, &mut event.agent].into_iter().flatten() {
             self.redact_string(name);
         }
+        let kind = EventType::parse(&event.event_type);
+        self.redact_keys_but(&mut event.data, |key| {
+            kind.is_some_and(|kind| kind.has_field(key))
+        });
         let mut pending = Vec::new();
         self.push_members(&mut event.data, &mut pending);
         self.redact_pending(&mut pending);
@@ -224,14 +229,22 @@ impl Redactor {
     /// say): a key holding a secret is replaced by its redaction, in place in the member order. Two
     /// keys that redact alike are kept apart by a ` #2`, ` #3`... suffix, so no member is lost.
     fn redact_keys(&self, members: &mut Map<String, Json>) {
-        if !members
-            .keys()
-            .any(|key| matches!(self.redact_str(key), Cow::Owned(_)))
-        {
+        self.redact_keys_but(members, |_| false);
+    }
+
+    /// [`Redactor::redact_keys`] for the keys that `exempt` does not name.
+    fn redact_keys_but(&self, members: &mut Map<String, Json>, exempt: impl Fn(&str) -> bool) {
+        let redacted = |key: &str| -> Option<String> {
+            match self.redact_str(key) {
+                Cow::Owned(redacted) if !exempt(key) => Some(redacted),
+                _ => None,
+            }
+        };
+        if !members.keys().any(|key| redacted(key).is_some()) {
             return;
         }
         for (key, value) in std::mem::take(members) {
-            let key = self.redact_str(&key).into_owned();
+            let key = redacted(&key).unwrap_or(key);
             let key = (1..)
                 .map(|copy| match copy {
                     1 => key.clone(),

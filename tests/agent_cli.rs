@@ -331,6 +331,38 @@ fn run_keeps_head_and_tail_of_long_output() {
 }
 
 #[test]
+fn run_keeps_no_fragment_of_a_token_its_cap_cuts_on_one_long_line() {
+    // Found running `python3 -c 'print(minified_json)'`: with no line end near a cut, the
+    // stored head ended `"gh":"ghp_R2d2C3` and the tail could start inside a token.
+    let dir = Dir::initialized();
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    for offset in [10, 30] {
+        // Head and tail each keep 5,084 bytes: each cut falls `offset` bytes into a token.
+        let head = format!(
+            "{{\"log\":\"{}\",\"t\":\"{token}\",",
+            "a".repeat(5084 - 18 - offset)
+        );
+        let tail = format!(
+            "\"u\":\"{token}\",\"z\":\"{}\"}}\n",
+            "z".repeat(5084 - 18 - offset)
+        );
+        let output = format!("{head}{}{tail}", "m".repeat(30_000));
+        std::fs::write(dir.path().join("out.txt"), output).unwrap();
+        dir.ok(&["run", "--", "cat", "out.txt"]);
+        let event = dir.export().pop().unwrap();
+        let stored = event["data"]["stdout"].as_str().unwrap();
+        assert_eq!(event["data"]["truncated"], json!(true));
+        for start in 4..token.len() - 6 {
+            let fragment = &token[start..start + 6];
+            assert!(
+                !stored.contains(fragment),
+                "{offset}: {fragment} in {stored}"
+            );
+        }
+    }
+}
+
+#[test]
 fn run_keeps_no_fragment_of_a_token_its_cap_cuts() {
     let dir = Dir::initialized();
     let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
@@ -355,6 +387,26 @@ fn run_keeps_no_fragment_of_a_token_its_cap_cuts() {
             );
         }
     }
+}
+
+#[test]
+fn run_with_a_bad_redaction_pattern_does_not_run_the_command() {
+    // Found driving the CLI: with a pattern that does not compile in config.json, `run` ran the
+    // command (its side effects happened) and only then said it could not record, exit 2. A
+    // session that cannot be recorded in is refused before the command runs; so is this.
+    let dir = Dir::initialized();
+    let config_path = dir.path().join(".agentrail/config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["redact"] = json!({"patterns": [{"name": "bad", "regex": "("}]});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let output = dir.run(&["run", "--", "sh", "-c", "touch ran"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("\"bad\""),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.path().join("ran").exists(), "the command ran");
 }
 
 #[test]
@@ -669,6 +721,29 @@ fn damaged_stale_or_missing_checkpoints_are_rebuilt_by_commands() {
     let rebuilt = dir.json(&["rebuild"]);
     assert_eq!(rebuilt["events"], json!(10));
     assert_eq!(dir.json(&["tokens", "--by", "model"]), expected);
+}
+
+#[test]
+fn a_local_named_twice_or_without_a_name_exits_2_and_records_nothing() {
+    // Found driving the CLI: `--local a=b=c --local a=dup` stored only `"a": "dup"`, the
+    // first value lost without a word, and `--local =v` stored a local named "".
+    let dir = Dir::initialized();
+    let failure = ["event", "failure", "--error-type", "E", "--message", "m"];
+    for locals in [["a=b=c", "a=dup"], ["=v", "b=1"]] {
+        let mut args = failure.to_vec();
+        for local in &locals {
+            args.extend(["--local", local]);
+        }
+        let output = dir.run(&args);
+        assert_eq!(output.status.code(), Some(2), "{locals:?}");
+        assert!(text(&output.stderr).contains("--local"), "{locals:?}");
+        assert_eq!(dir.export().len(), 0, "{locals:?}");
+    }
+    let mut args = failure.to_vec();
+    args.extend(["--local", "a=b=c", "--local", "b=2"]);
+    dir.ok(&args);
+    let event = dir.export().pop().unwrap();
+    assert_eq!(event["data"]["locals"], json!({"a": "b=c", "b": "2"}));
 }
 
 #[test]

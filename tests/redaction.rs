@@ -206,6 +206,34 @@ fn a_token_cut_by_the_output_cap_leaves_no_fragment_of_it() {
 }
 
 #[test]
+fn a_token_on_a_long_line_cut_by_the_output_cap_leaves_no_fragment_of_it() {
+    // Found with `agentrail run` printing one long line of minified JSON: with no line end
+    // near a cut, the head kept `"gh":"ghp_R2d2C3` and the tail could start inside a token,
+    // fragments no detector recognizes.
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let stream_max = agentrail::event::schema::TOOL_OUTPUT_STREAM_BYTES_MAX;
+    let keep = stream_max - agentrail::event::schema::CAP_MARKER_BYTES_MAX;
+    for offset in [6, 12, 20, 30] {
+        // The head is cut at keep / 2 bytes, the tail keep - keep / 2 bytes before the end.
+        let head_side = format!("{}\",\"t\":\"{token}\",", "a".repeat(keep / 2 - 8 - offset));
+        let tail_side = format!("\"u\":\"{token}\",{}", "z".repeat(keep - keep / 2 - offset));
+        let stdout = format!("{{{head_side}{}{tail_side}}}", "m".repeat(3 * stream_max));
+        let object = json!({"type": "tool_output", "data": {"tool": "sh", "stdout": stdout}});
+        let mut event = event_of(object);
+        assert_eq!(event.data["truncated"], json!(true));
+        Redactor::builtin().redact_event(&mut event);
+        let stored = event.data["stdout"].as_str().unwrap();
+        for start in 4..token.len() - 6 {
+            let fragment = &token[start..start + 6];
+            assert!(
+                !stored.contains(fragment),
+                "{offset}: {fragment} in {stored}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_corpus_covers_every_builtin_kind() {
     let kinds: std::collections::BTreeSet<String> =
         samples().into_iter().map(|sample| sample.kind).collect();
@@ -217,6 +245,8 @@ fn the_corpus_covers_every_builtin_kind() {
         "gcp_api_key",
         "gcp_private_key_id",
         "azure_account_key",
+        "azure_sas_signature",
+        "gcp_access_token",
         "github_token",
         "gitlab_token",
         "slack_token",
@@ -339,6 +369,25 @@ fn an_events_own_field_names_are_not_rewritten_but_keys_below_them_are() {
     assert_eq!(keys, [marker("anthropic_api_key")], "{clients:?}");
     // The value under a redacted key is not a secret for that.
     assert_eq!(clients[&marker("anthropic_api_key")], "c1");
+}
+
+#[test]
+fn a_secret_used_as_the_name_of_an_unknown_member_of_data_is_redacted() {
+    // Found driving the CLI: `append --event '{"type":"action","data":{"description":"d",
+    // "ghp_...":1}}'` stored the token as it was, since only keys below `data`'s members were
+    // redacted. Only the names of the type's own fields are exempt (README, events.md 5).
+    let token = "ghp_FAKEfake0123456789FAKEfake0123456789";
+    let object = json!({"type": "action", "data": {
+        "description": "d", token: {"nested": 1}, "kind": "k",
+    }});
+    let mut event = event_of(object);
+    Redactor::builtin().redact_event(&mut event);
+    let keys: Vec<_> = event.data.keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["description", marker("github_token").as_str(), "kind"]
+    );
+    assert_eq!(event.data[&marker("github_token")], json!({"nested": 1}));
 }
 
 #[test]

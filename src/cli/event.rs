@@ -122,6 +122,16 @@ fn locals(pairs: &[String]) -> Result<Json, CliError> {
                 format!("--local {pair:?}: must be NAME=VALUE; nothing was recorded"),
             )
         })?;
+        if name.is_empty() || locals.contains_key(name) {
+            let problem = match name.is_empty() {
+                true => "a local needs a name",
+                false => "names a local already given",
+            };
+            return Err(CliError::new(
+                EXIT_BAD_INPUT,
+                format!("--local {name:?}: {problem}; nothing was recorded"),
+            ));
+        }
         locals.insert(name.to_owned(), value.into());
     }
     Ok(if locals.is_empty() {

@@ -7,7 +7,7 @@ use super::event::{current_envelope, record};
 use super::session::recording_session;
 use super::{emit, open_recorder, recording_off, CliError, EXIT_FAILURE};
 use agentrail::event::schema::{
-    head_end_at_line, join_head_tail, next_line_start, CAP_MARKER_BYTES_MAX,
+    head_end_at_line, join_head_tail, next_line_start, next_word_break, CAP_MARKER_BYTES_MAX,
     TOOL_OUTPUT_STREAM_BYTES_MAX,
 };
 use agentrail::event::EventType;
@@ -57,8 +57,10 @@ impl Capture {
             return (String::from_utf8_lossy(&head).into_owned(), false);
         }
         head.truncate(head_end_at_line(&head, head.len()));
-        // The byte before the tail is not kept: the tail is taken to start inside a line.
-        tail.drain(..next_line_start(&tail, 0).unwrap_or(0));
+        // The byte before the tail is not kept: the tail is taken to start inside a line, and
+        // inside a word when no line ends near its start.
+        let tail_start = next_line_start(&tail, 0).or_else(|| next_word_break(&tail, 0));
+        tail.drain(..tail_start.unwrap_or(0));
         let omitted = self.total - head.len() - tail.len();
         let (head, tail) = (
             String::from_utf8_lossy(&head),
@@ -174,9 +176,11 @@ pub fn run(command: &[String], json: bool) -> i32 {
     let recorder = if recording_off() {
         None
     } else {
-        // A session that cannot be recorded in is refused before the command runs.
+        // A session that cannot be recorded in, or redaction patterns that do not compile, are
+        // refused before the command runs.
         match open_recorder().and_then(|recorder| {
             recording_session(&recorder, None)?;
+            recorder.redactor()?;
             Ok(recorder)
         }) {
             Ok(recorder) => Some(recorder),

@@ -73,6 +73,11 @@ impl EventType {
         EventType::ALL.map(EventType::as_str).join(", ")
     }
 
+    /// Whether `name` is one of this type's own `data` fields (required or optional).
+    pub fn has_field(self, name: &str) -> bool {
+        self.fields().iter().any(|field| field.name == name)
+    }
+
     fn fields(self) -> &'static [Field] {
         use Shape::*;
         match self {
@@ -446,30 +451,53 @@ pub fn cap_head_tail(text: &str, bytes_max: usize) -> Option<String> {
 
 /// How far a cut moves to fall at a line end: back for a head, forward for a tail. A kept line
 /// is then whole, so a secret on it (a token, `KEY=VALUE`, an `Authorization` header) is kept
-/// whole, where the redactor finds it, or left out whole, never kept in part.
+/// whole, where the redactor finds it, or left out whole, never kept in part. On a line longer
+/// than this (minified JSON, a progress bar redrawn with `\r`), the cut moves to a word end
+/// instead (see [`is_word_break`]), which keeps the same promise for the word the cut was in.
 pub const CAP_LINE_SEARCH_BYTES: usize = 1024;
 
 /// Where a head cut at `end` falls: after the last line end within [`CAP_LINE_SEARCH_BYTES`]
-/// before `end`; at `end` when the head already ends a line or no line ends near it.
+/// before `end`, else after the last word break there; at `end` when the head already ends a
+/// line or neither is near it.
 pub fn head_end_at_line(bytes: &[u8], end: usize) -> usize {
     if end == 0 || bytes[end - 1] == b'\n' {
         return end;
     }
     let from = end.saturating_sub(CAP_LINE_SEARCH_BYTES);
-    bytes[from..end]
+    let window = &bytes[from..end];
+    window
         .iter()
         .rposition(|&byte| byte == b'\n')
+        .or_else(|| window.iter().rposition(|&byte| is_word_break(byte)))
         .map_or(end, |at| from + at + 1)
 }
 
 /// Where a tail cut at `start` falls: after the first line end within
-/// [`CAP_LINE_SEARCH_BYTES`] from `start`; at `start` when the tail already starts a line or
-/// no line ends near it.
+/// [`CAP_LINE_SEARCH_BYTES`] from `start`, else at the first word break there; at `start` when
+/// the tail already starts a line or neither is near it.
 pub fn tail_start_at_line(bytes: &[u8], start: usize) -> usize {
     if start == 0 || bytes[start - 1] == b'\n' {
         return start;
     }
-    next_line_start(bytes, start).unwrap_or(start)
+    next_line_start(bytes, start)
+        .or_else(|| next_word_break(bytes, start))
+        .unwrap_or(start)
+}
+
+/// A byte that no secret a detector finds runs across: whitespace, quotes and the brackets and
+/// separators around values. `=`, `:`, `/`, `@`, `.`, `+`, `-` are not breaks, since tokens,
+/// URL passwords and `KEY=VALUE` hold them, so a cut moves past the whole of such a word.
+pub fn is_word_break(byte: u8) -> bool {
+    byte.is_ascii_whitespace() || b"\"'`,;<>()[]{}|".contains(&byte)
+}
+
+/// The first word break within [`CAP_LINE_SEARCH_BYTES`] from `start`, if one is.
+pub fn next_word_break(bytes: &[u8], start: usize) -> Option<usize> {
+    let end = (start + CAP_LINE_SEARCH_BYTES).min(bytes.len());
+    bytes[start..end]
+        .iter()
+        .position(|&byte| is_word_break(byte))
+        .map(|at| start + at)
 }
 
 /// Just after the first line end within [`CAP_LINE_SEARCH_BYTES`] from `start`, if one is.

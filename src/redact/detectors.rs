@@ -73,6 +73,16 @@ macro_rules! secret_stem {
     };
 }
 
+/// Where a token with a fixed prefix may start: at the start of the text, after a character
+/// that cannot continue a word, or after a percent-escape (`%3Aghp_...` in an encoded URL) or a
+/// backslash escape (`\nsk-ant-...` in JSON quoted inside a string), whose last character is a
+/// letter or digit that a word boundary would wrongly take as part of the token.
+macro_rules! token_start {
+    () => {
+        r"(?:^|[^A-Za-z0-9_]|%[0-9A-Fa-f]{2}|\\[nrt])"
+    };
+}
+
 /// Authorization header (or `authorization=` parameter) up to its scheme.
 macro_rules! authorization {
     () => {
@@ -93,14 +103,20 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "jwt",
-        pattern: r"(?-u:\b)eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)"
+        ),
         hint: r"eyJ[A-Za-z0-9_-]{8,}\.eyJ",
         gate: Gate::Literals(&["eyJ"]),
         accept: always,
     },
     Spec {
         kind: "aws_access_key_id",
-        pattern: r"(?-u:\b)(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?-u:\b)",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?-u:\b)"
+        ),
         hint: r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
         gate: Gate::Literals(&["A3T", "AKIA", "ASIA", "ABIA", "ACCA"]),
         accept: always,
@@ -114,7 +130,10 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "gcp_api_key",
-        pattern: r"(?-u:\b)(?P<secret>AIza[0-9A-Za-z_-]{35})(?:[^0-9A-Za-z_-]|$)",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>AIza[0-9A-Za-z_-]{35})(?:[^0-9A-Za-z_-]|$)"
+        ),
         hint: r"AIza[0-9A-Za-z_-]{35}",
         gate: Gate::Literals(&["AIza"]),
         accept: always,
@@ -134,15 +153,39 @@ pub(super) const BUILTIN: &[Spec] = &[
         accept: always,
     },
     Spec {
+        kind: "azure_sas_signature",
+        // A shared access signature's `sig` parameter, in a SAS URL or a connection string's
+        // `SharedAccessSignature=`: the rest of the token is its readable scope and expiry.
+        pattern: r"(?:^|[?&;])sig=(?P<secret>[A-Za-z0-9%+/]{16,}={0,2})",
+        hint: r"sig=[A-Za-z0-9%+/]{16}",
+        gate: Gate::Literals(&["sig="]),
+        accept: always,
+    },
+    Spec {
+        kind: "gcp_access_token",
+        // An OAuth 2.0 access token from Google's token endpoint (`gcloud auth
+        // print-access-token`).
+        pattern: concat!(token_start!(), r"(?P<secret>ya29\.[0-9A-Za-z_-]{20,})"),
+        hint: r"ya29\.[0-9A-Za-z_-]{20}",
+        gate: Gate::Literals(&["ya29."]),
+        accept: always,
+    },
+    Spec {
         kind: "github_token",
-        pattern: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"
+        ),
         hint: r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22}",
         gate: Gate::Literals(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
         accept: always,
     },
     Spec {
         kind: "gitlab_token",
-        pattern: r"(?-u:\b)gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,}",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,})"
+        ),
         hint: r"gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20}",
         gate: Gate::Literals(&[
             "glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glsoat-", "glcbt-",
@@ -151,9 +194,15 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "slack_token",
-        pattern: r"(?-u:\b)xox[abprs]-[A-Za-z0-9-]{10,}",
-        hint: r"xox[abprs]-[A-Za-z0-9-]{10}",
-        gate: Gate::Literals(&["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"]),
+        // Bot, user, legacy and refresh (`xoxe-`) tokens, and app-level tokens (`xapp-`).
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>(?:xox[abprse]|xapp)-[A-Za-z0-9-]{10,})"
+        ),
+        hint: r"(?:xox[abprse]|xapp)-[A-Za-z0-9-]{10}",
+        gate: Gate::Literals(&[
+            "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "xoxe-", "xapp-",
+        ]),
         accept: always,
     },
     Spec {
@@ -165,35 +214,41 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "stripe_key",
-        pattern: r"(?-u:\b)(?:(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10,}|whsec_[0-9A-Za-z]{20,})",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10,}|whsec_[0-9A-Za-z]{20,})"
+        ),
         hint: r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10}|whsec_[0-9A-Za-z]{20}",
         gate: Gate::Literals(&["_live_", "_test_", "whsec_"]),
         accept: always,
     },
     Spec {
         kind: "npm_token",
-        pattern: r"(?-u:\b)npm_[A-Za-z0-9]{36}(?-u:\b)",
+        pattern: concat!(token_start!(), r"(?P<secret>npm_[A-Za-z0-9]{36})(?-u:\b)"),
         hint: r"npm_[A-Za-z0-9]{36}",
         gate: Gate::Literals(&["npm_"]),
         accept: always,
     },
     Spec {
         kind: "huggingface_token",
-        pattern: r"(?-u:\b)hf_[A-Za-z0-9]{34,}(?-u:\b)",
+        pattern: concat!(token_start!(), r"(?P<secret>hf_[A-Za-z0-9]{34,})(?-u:\b)"),
         hint: r"hf_[A-Za-z0-9]{34}",
         gate: Gate::Literals(&["hf_"]),
         accept: always,
     },
     Spec {
         kind: "anthropic_api_key",
-        pattern: r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{20,}",
+        pattern: concat!(token_start!(), r"(?P<secret>sk-ant-[A-Za-z0-9_-]{20,})"),
         hint: r"sk-ant-[A-Za-z0-9_-]{20}",
         gate: Gate::Literals(&["sk-ant-"]),
         accept: always,
     },
     Spec {
         kind: "openai_api_key",
-        pattern: r"(?-u:\b)sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})"
+        ),
         hint: r"sk-[A-Za-z0-9_-]{20}",
         gate: Gate::Literals(&["sk-"]),
         accept: looks_random,
@@ -230,8 +285,10 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "url_password",
-        pattern: r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:(?P<secret>[^\s/@"'<>]+)@"#,
-        hint: r#"://[^\s:/@"'<>]*:[^\s/@"'<>]+@"#,
+        // The password runs to the last `@` of the authority: one typed unescaped may hold `@`
+        // and `:` itself (`postgres://app:p@ss:w0rd@db/app`).
+        pattern: r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:(?P<secret>[^\s/"'<>]+)@"#,
+        hint: r#"://[^\s:/@"'<>]*:[^\s/"'<>]+@"#,
         gate: Gate::Literals(&["://"]),
         accept: always,
     },

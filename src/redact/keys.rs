@@ -46,6 +46,10 @@ const SECRET_WORDS: &[&str] = &[
     "authorization",
 ];
 
+/// Secret words that also name a secret as the end of a word written without a separator:
+/// `PGPASSWORD`, `GHTOKEN`, `APPSECRET`.
+const SECRET_WORD_ENDINGS: &[&str] = &["password", "passwd", "secret", "token"];
+
 /// Words that name a secret only inside a longer name: `DB_PASS` holds a password, while a
 /// line `PASS: test_append` is a test result.
 const SECRET_WORDS_NOT_ALONE: &[&str] = &["pass"];
@@ -125,6 +129,7 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
     for word in words(name) {
         word_count += 1;
         secret |= is_one_of(word, SECRET_WORDS)
+            || ends_with_one_of(word, SECRET_WORD_ENDINGS)
             || SECRET_WORD_PAIRS.iter().any(|(first, second)| {
                 first.eq_ignore_ascii_case(previous) && second.eq_ignore_ascii_case(word)
             });
@@ -181,6 +186,13 @@ fn has_secret_stem(name: &str) -> bool {
             && SECRET_STEMS.iter().any(|stem| {
                 rest.len() >= stem.len() && rest[..stem.len()].eq_ignore_ascii_case(stem.as_bytes())
             })
+    })
+}
+
+fn ends_with_one_of(word: &str, list: &[&str]) -> bool {
+    list.iter().any(|ending| {
+        word.len() >= ending.len()
+            && word.as_bytes()[word.len() - ending.len()..].eq_ignore_ascii_case(ending.as_bytes())
     })
 }
 
