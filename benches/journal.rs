@@ -1,7 +1,10 @@
 //! Journal benchmarks, with the peers side by side.
 //!
 //! - `fdatasync`: this machine's latency for one 4 KiB write plus `fdatasync`, the floor under
-//!   every durable append.
+//!   every durable append; and, for 256 B and 4 KiB, appending to a growing file (what the
+//!   journal does) beside overwriting a file already written with zeros (what a log that
+//!   preallocates its segments does, and why the journal does not: README, "What the table
+//!   says").
 //! - `append/{size}/{mode}/{threads}`: records per second through `Journal::append` for 256 B,
 //!   4 KiB and 1 MiB records, in each durability mode, with 1, 4 and 16 appending threads.
 //!   The peer `naive/{size}/{threads}` is what one writes by hand: a mutex-guarded file with one
@@ -15,7 +18,7 @@
 use agentrail::journal::{Durability, Journal, Options, KIND_EVENT};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,7 +101,40 @@ fn fdatasync_latency(c: &mut Criterion) {
             file.sync_data().expect("fdatasync");
         })
     });
+    for (size, size_name) in [(256, "256B"), (4096, "4KiB")] {
+        let block = vec![7u8; size];
+        let mut grown = File::create(dir.path().join(format!("grown{size}"))).expect("create");
+        c.bench_function(
+            &format!("fdatasync/{size_name}_append_to_growing_file"),
+            |b| {
+                b.iter(|| {
+                    grown.write_all(&block).expect("write");
+                    grown.sync_data().expect("fdatasync");
+                })
+            },
+        );
+        let mut zeroed = File::create(dir.path().join(format!("zeroed{size}"))).expect("create");
+        zeroed
+            .write_all(&vec![0u8; ZEROED_FILE_BYTES])
+            .expect("zero");
+        zeroed.sync_all().expect("fsync");
+        let mut offset = 0;
+        c.bench_function(
+            &format!("fdatasync/{size_name}_overwrite_of_zeroed_file"),
+            |b| {
+                b.iter(|| {
+                    offset = (offset + size) % ZEROED_FILE_BYTES;
+                    zeroed.seek(SeekFrom::Start(offset as u64)).expect("seek");
+                    zeroed.write_all(&block).expect("write");
+                    zeroed.sync_data().expect("fdatasync");
+                })
+            },
+        );
+    }
 }
+
+/// The preallocated file the overwrite peer writes into, round and round.
+const ZEROED_FILE_BYTES: usize = 64 << 20;
 
 fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
