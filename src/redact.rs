@@ -234,10 +234,15 @@ impl Redactor {
 
     /// [`Redactor::redact_keys`] for the keys that `exempt` does not name.
     fn redact_keys_but(&self, members: &mut Map<String, Json>, exempt: impl Fn(&str) -> bool) {
+        // The exemption first: an event's own field names are most of its keys, and cheaper
+        // to look up than to pass through the detectors' gate.
         let redacted = |key: &str| -> Option<String> {
-            match self.redact_str(key) {
-                Cow::Owned(redacted) if !exempt(key) => Some(redacted),
-                _ => None,
+            match exempt(key) {
+                true => None,
+                false => match self.redact_str(key) {
+                    Cow::Owned(redacted) => Some(redacted),
+                    Cow::Borrowed(_) => None,
+                },
             }
         };
         if !members.keys().any(|key| redacted(key).is_some()) {
