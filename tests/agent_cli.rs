@@ -855,3 +855,41 @@ fn an_empty_agentrail_agent_is_no_agent() {
         assert_eq!(event.get("agent"), None, "{event}");
     }
 }
+
+#[test]
+fn log_type_names_one_of_the_event_types() {
+    // `log --type bogus` printed nothing and exited 0, as if no such event had happened.
+    let dir = with_scenario();
+    let output = dir.run(&["log", "--type", "bogus"]);
+    assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("no event type is named \"bogus\"") && stderr.contains("llm_call"),
+        "{stderr}"
+    );
+    assert!(dir.ok(&["log", "--type", "llm_call"]).contains("llm_call"));
+}
+
+#[test]
+fn tokens_shows_cache_counts_whose_sum_would_wrap() {
+    // The human line tested `cache_read + cache_creation > 0`, which wraps to 0 (so the cache
+    // counts went unshown) when the two add past u64::MAX.
+    let dir = Dir::initialized();
+    dir.ok(&["session", "start", "t"]);
+    dir.ok(&[
+        "event",
+        "llm-call",
+        "--model",
+        "m",
+        "--input-tokens",
+        "1",
+        "--output-tokens",
+        "1",
+        "--cache-read-tokens",
+        "18446744073709551615",
+        "--cache-creation-tokens",
+        "1",
+    ]);
+    let line = dir.ok(&["tokens"]);
+    assert!(line.contains("cache read 18446744073709551615"), "{line}");
+}

@@ -26,7 +26,7 @@ pub struct LogArgs {
     #[arg(long, value_name = "N", conflicts_with = "context_form")]
     last: Option<usize>,
     /// Only events of this type.
-    #[arg(long = "type", value_name = "TYPE", conflicts_with = "context_form")]
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "context_form", value_parser = event_type)]
     event_type: Option<String>,
     /// Only events of this session.
     #[arg(long, value_name = "ID", conflicts_with = "context_form")]
@@ -51,6 +51,17 @@ pub struct LogArgs {
     /// The agent whose context commits to list.
     #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT, value_parser = super::context::agent_name)]
     agent: String,
+}
+
+/// A `--type` names one of the closed set of event types: any other could match nothing.
+fn event_type(name: &str) -> Result<String, String> {
+    match agentrail::event::EventType::parse(name) {
+        Some(kind) => Ok(kind.as_str().to_owned()),
+        None => Err(format!(
+            "no event type is named {name:?}; the types are {}",
+            agentrail::event::EventType::names()
+        )),
+    }
 }
 
 impl LogArgs {
@@ -98,7 +109,7 @@ fn totals_line(totals: &TokenTotals) -> String {
         totals.input_tokens,
         totals.output_tokens
     );
-    if totals.cache_read_tokens + totals.cache_creation_tokens > 0 {
+    if totals.cache_read_tokens > 0 || totals.cache_creation_tokens > 0 {
         line += &format!(
             ", cache read {}, cache write {}",
             totals.cache_read_tokens, totals.cache_creation_tokens
