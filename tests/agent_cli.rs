@@ -352,13 +352,7 @@ fn run_keeps_no_fragment_of_a_token_its_cap_cuts_on_one_long_line() {
         let event = dir.export().pop().unwrap();
         let stored = event["data"]["stdout"].as_str().unwrap();
         assert_eq!(event["data"]["truncated"], json!(true));
-        for start in 4..token.len() - 6 {
-            let fragment = &token[start..start + 6];
-            assert!(
-                !stored.contains(fragment),
-                "{offset}: {fragment} in {stored}"
-            );
-        }
+        assert_no_fragment(stored, token, 6, offset);
     }
 }
 
@@ -379,13 +373,7 @@ fn run_keeps_no_fragment_of_a_token_its_cap_cuts() {
         let event = dir.export().pop().unwrap();
         let stored = event["data"]["stdout"].as_str().unwrap();
         assert_eq!(event["data"]["truncated"], json!(true));
-        for start in 4..token.len() - 10 {
-            let fragment = &token[start..start + 10];
-            assert!(
-                !stored.contains(fragment),
-                "{offset}: {fragment} in {stored}"
-            );
-        }
+        assert_no_fragment(stored, token, 10, offset);
     }
 }
 
@@ -892,4 +880,16 @@ fn tokens_shows_cache_counts_whose_sum_would_wrap() {
     ]);
     let line = dir.ok(&["tokens"]);
     assert!(line.contains("cache read 18446744073709551615"), "{line}");
+}
+
+/// Fails when `stored` holds any `length` bytes of `token` past its 4-byte prefix (the cap
+/// cut `offset` bytes into the line).
+fn assert_no_fragment(stored: &str, token: &str, length: usize, offset: usize) {
+    for start in 4..token.len() - length {
+        let fragment = &token[start..start + length];
+        assert!(
+            !stored.contains(fragment),
+            "{offset}: {fragment} in {stored}"
+        );
+    }
 }
