@@ -893,3 +893,18 @@ fn assert_no_fragment(stored: &str, token: &str, length: usize, offset: usize) {
         );
     }
 }
+
+#[test]
+fn log_shows_control_characters_instead_of_sending_them_to_the_terminal() {
+    // A recorded text is anyone's: a tool's colored output reached the terminal raw through
+    // `log`, recoloring it (or worse, with cursor moves).
+    let dir = Dir::initialized();
+    dir.ok(&["session", "start", "t"]);
+    dir.ok(&["event", "decision", "\u{1b}[31mred\u{1b}[0m\tthen\u{7}"]);
+    let listed = dir.ok(&["log"]);
+    assert!(
+        !listed.chars().any(|c| c.is_control() && c != '\n'),
+        "{listed:?}"
+    );
+    assert!(listed.contains("␛[31mred␛[0m then␇"), "{listed}");
+}

@@ -220,12 +220,27 @@ fn log_line(lsn: u64, event: &Event) -> String {
     }
     let summary = summary(event);
     if !summary.is_empty() {
-        line += &format!(
-            " {}",
-            shorten(&summary.replace('\n', " "), SUMMARY_CHARS_MAX)
-        );
+        line += &format!(" {}", shorten(&summary, SUMMARY_CHARS_MAX));
     }
-    line
+    visible(&line)
+}
+
+/// `text` with no character that a terminal would act on: line breaks and tabs become
+/// spaces, other control characters their Unicode control pictures (ESC shows as `␛`) or, past
+/// ASCII, their escape. Recorded text is anyone's (a tool's colored output, say), and a
+/// one-line listing must neither run over lines nor recolor or move the terminal's cursor.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => " ".to_owned(),
+            '\u{0}'..='\u{1f}' => {
+                char::from_u32(0x2400 + c as u32).map_or_else(String::new, String::from)
+            }
+            '\u{7f}' => "\u{2421}".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// The last events from `first_lsn` on that pass `keep`.
