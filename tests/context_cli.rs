@@ -375,6 +375,21 @@ fn imported_history_as_a_person_reads_it() {
             "warning: the context is over its budget (115% of 40 tokens)".into()
         ]
     );
+    // Exactly at its budget a context is not over it; any token is over a budget of 0.
+    assert_eq!(
+        context_lines(46),
+        [
+            line(46),
+            "warning: the context is at 100% of its budget of 46 tokens".into()
+        ]
+    );
+    assert_eq!(
+        context_lines(0),
+        [
+            line(0),
+            "warning: the context is over its budget of 0 tokens".into()
+        ]
+    );
 }
 
 /// Imports one commit at a fixed time (second `second` of the test's minute), on HEAD unless

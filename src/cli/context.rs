@@ -714,9 +714,8 @@ pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bo
     })
 }
 
-/// Share of the budget from which `status` warns, and from which it says the budget is spent.
+/// Share of the budget from which `status` warns (over the budget, it says so instead).
 const BUDGET_WARN_PERCENT: u64 = 80;
-const BUDGET_FULL_PERCENT: u64 = 100;
 
 /// `status`'s context part for `agent`: `None` when the agent has no refs at all.
 pub fn status_context(
@@ -764,17 +763,19 @@ pub fn status_context(
     Ok(Some((value, line)))
 }
 
+/// The warning from [`BUDGET_WARN_PERCENT`] of the budget on, and once the context is over
+/// it: a context of exactly its budget is at 100% of it, not over it.
 fn budget_warning(tokens: u64, budget: u64) -> Option<String> {
-    let percent = tokens.saturating_mul(100) / budget.max(1);
-    if percent >= BUDGET_FULL_PERCENT {
-        Some(format!(
-            "the context is over its budget ({percent}% of {budget} tokens)"
-        ))
-    } else if percent >= BUDGET_WARN_PERCENT {
-        Some(format!(
-            "the context is at {percent}% of its budget of {budget} tokens"
-        ))
-    } else {
-        None
+    if tokens > budget {
+        return Some(match budget {
+            0 => "the context is over its budget of 0 tokens".to_owned(),
+            _ => format!(
+                "the context is over its budget ({}% of {budget} tokens)",
+                tokens.saturating_mul(100) / budget
+            ),
+        });
     }
+    let percent = tokens.saturating_mul(100) / budget.max(1);
+    (percent >= BUDGET_WARN_PERCENT)
+        .then(|| format!("the context is at {percent}% of its budget of {budget} tokens"))
 }
