@@ -780,3 +780,23 @@ fn branch_delete_under_recording_off_records_nothing() {
     assert_eq!(dir.export().len(), before);
     assert!(dir.json(&["branch", "--list"])["branches"]["topic"].is_string());
 }
+
+#[test]
+fn show_indents_every_line_of_a_message() {
+    // Only the first line of a message of several was indented, so the rest read as content.
+    let dir = Dir::initialized();
+    dir.ok(&[
+        "commit",
+        "-m",
+        "first line\nsecond line",
+        "--content",
+        "body",
+    ]);
+    let shown = dir.ok(&["show", "HEAD"]);
+    let lines: Vec<&str> = shown.lines().skip(2).collect();
+    assert_eq!(
+        lines,
+        ["    first line", "    second line", "", "body"],
+        "{shown}"
+    );
+}

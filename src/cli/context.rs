@@ -706,11 +706,13 @@ pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bo
     let content = content_at(recorder.journal(), commit)?;
     value["content"] = Json::String(content.clone());
     emit(json, &value, || {
-        format!(
-            "{}    {}\n\n{content}",
-            commit_header(commit),
-            commit.message
-        )
+        // Every line of the message indented, as `log` shows it (and git shows a message).
+        let message: String = commit
+            .message
+            .lines()
+            .map(|line| format!("    {line}\n"))
+            .collect();
+        format!("{}{message}\n{content}", commit_header(commit))
     })
 }
 
