@@ -130,11 +130,16 @@ fn an_agent_commits_branches_and_resumes_from_its_context() {
         "{reflog}"
     );
     assert!(reflog.contains(" reset --hard: main@"), "{reflog}");
-    dir.ok(&["checkout", first]);
+    // Detached, HEAD's commit is named once (it was twice: `detached at ID at ID`).
+    let checkout = dir.ok(&["checkout", first]);
+    assert_eq!(checkout, format!("checkout: HEAD detached ({first})\n"));
+    let reflog = dir.ok(&["reflog"]);
+    let moved = reflog.lines().next().unwrap();
+    assert!(moved.ends_with(&format!(" -> detached@{first}")), "{moved}");
     let status = dir.ok(&["status"]);
     assert!(
         status.contains(&format!(
-            "context: agent main, detached at {first} at {first}, 6 tokens (6 counted with o200k_base, the rest given)"
+            "context: agent main, detached at {first}, 6 tokens (6 counted with o200k_base, the rest given)"
         )),
         "{status}"
     );

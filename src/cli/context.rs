@@ -348,10 +348,12 @@ fn commit(recorder: &Recorder, args: CommitArgs, json: bool) -> CliResult {
 }
 
 /// `main`, or `detached at 0123abcd4567`.
+/// HEAD's branch, or `detached`: every caller shows HEAD's commit beside it (`detached at
+/// ID`, `detached@ID`), which this once did too, printing the id twice.
 pub fn head_label(refs: &Refs) -> String {
     match &refs.head {
         Head::Branch(name) => name.clone(),
-        Head::Detached(id) => format!("detached at {}", short_id(id)),
+        Head::Detached(_) => "detached".to_owned(),
     }
 }
 
