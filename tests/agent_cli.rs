@@ -411,6 +411,19 @@ fn run_of_a_missing_command_exits_127_and_records_why() {
 }
 
 #[test]
+fn run_of_a_command_that_is_not_executable_exits_126_as_a_shell_does() {
+    // It exited 127 ("not found") for a directory or a file without the execute bit.
+    let dir = Dir::initialized();
+    std::fs::write(dir.path().join("script"), "echo hi\n").unwrap();
+    for command in ["./script", "/"] {
+        let output = dir.run(&["run", "--", command]);
+        assert_eq!(output.status.code(), Some(126), "{}", dir.render(&output));
+        let event = dir.export().pop().unwrap();
+        assert_eq!(event["data"]["exit_code"], json!(126));
+    }
+}
+
+#[test]
 fn diff_records_the_working_tree_diff() {
     let dir = Dir::initialized();
     let git = |args: &[&str]| {

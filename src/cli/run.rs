@@ -17,8 +17,11 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Exit code when the command cannot be started (as a shell says for "command not found").
-const EXIT_CANNOT_RUN: i32 = 127;
+/// Exit code when the command is not found, as a shell says.
+const EXIT_NOT_FOUND: i32 = 127;
+/// Exit code when the command is found but cannot be run (not executable, a directory), as a
+/// shell says.
+const EXIT_CANNOT_RUN: i32 = 126;
 /// Bytes kept from each end of a stream: a UTF-8 character cut at either end becomes one
 /// replacement character (up to 3 bytes), hence the slack.
 const STREAM_END_BYTES: usize = (TOOL_OUTPUT_STREAM_BYTES_MAX - CAP_MARKER_BYTES_MAX) / 2 - 4;
@@ -193,8 +196,12 @@ pub fn run(command: &[String], json: bool) -> i32 {
             eprintln!("agentrail: cannot run {}: {error}", command[0]);
             let mut stderr = Capture::default();
             stderr.push(format!("cannot run {}: {error}", command[0]).as_bytes());
+            let exit_code = match error.kind() {
+                std::io::ErrorKind::NotFound => EXIT_NOT_FOUND,
+                _ => EXIT_CANNOT_RUN,
+            };
             Outcome {
-                exit_code: EXIT_CANNOT_RUN,
+                exit_code,
                 duration_ms: 0,
                 stdout: Capture::default(),
                 stderr,
