@@ -1063,7 +1063,8 @@ fn step_merge(
         return Ok(());
     };
     let predicted = head.as_ref().map(|head| model.conflicts(head, &theirs));
-    if let (Err(Error::Context(ContextError::LosesBlock { block })), Some(head)) = (&result, &head)
+    if let (Err(Error::Context(ContextError::LosesBlock { block, .. })), Some(head)) =
+        (&result, &head)
     {
         // Refused: the merge commit alone (resolutions aside, their contents kept) must lose
         // that block in the model too.
@@ -1142,7 +1143,7 @@ fn step_rebase(
         prop_assert!(result.is_err());
         return Ok(());
     };
-    if let Err(Error::Context(ContextError::LosesBlock { block })) = &result {
+    if let Err(Error::Context(ContextError::LosesBlock { block, .. })) = &result {
         // Refused, recording nothing, naming a block of one side. (The model does not replay
         // the copies a refused rebase would have made; a rebase that goes through is checked
         // by the same rule below.)

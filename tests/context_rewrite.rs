@@ -1099,16 +1099,16 @@ fn reorder_refuses_to_swap_two_edits_of_one_block_which_would_change_it() {
 }
 
 /// `main` brings in `x` and edits it to `y`; `topic` brings in `y` and edits it to `p`. HEAD
-/// on main. Returns main's block (the commit that brought `x` in).
-fn a_block_edited_into_one_the_other_side_brings_in(agent: &Agent) -> String {
+/// on main. Returns main's block (the commit that brought `x` in) and topic's edit to `p`.
+fn a_block_edited_into_one_the_other_side_brings_in(agent: &Agent) -> (String, String) {
     forked(agent);
     let block = append(agent, "x");
     commit(agent, CommitKind::Edit, "to y", "y", Some(&block));
     agent.switch("topic").unwrap();
     let theirs = append(agent, "y");
-    commit(agent, CommitKind::Edit, "to p", "p", Some(&theirs));
+    let edit = commit(agent, CommitKind::Edit, "to p", "p", Some(&theirs));
     agent.switch("main").unwrap();
-    block
+    (block, edit)
 }
 
 #[test]
@@ -1119,17 +1119,18 @@ fn a_merge_that_would_lose_a_block_is_refused_and_records_nothing() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);
     let agent = Agent::new(&recorder, "main", None);
-    let block = a_block_edited_into_one_the_other_side_brings_in(&agent);
+    let (block, edit) = a_block_edited_into_one_the_other_side_brings_in(&agent);
     let last = recorder.journal().last_lsn();
     let error = context_error(
         agent
             .merge("topic", None, None, Unrelated::Refuse)
             .unwrap_err(),
     );
-    assert!(
-        matches!(&error, ContextError::LosesBlock { block: lost } if *lost == block),
-        "{error}"
-    );
+    let expected = ContextError::LosesBlock {
+        block: block.clone(),
+        shown_instead: Some(edit),
+    };
+    assert_eq!(error.to_string(), expected.to_string());
     assert_eq!(recorder.journal().last_lsn(), last);
     assert_eq!(contents(&agent), ["base", "y"]);
     // Once main's block shows other content, the two are kept apart and the merge goes through.
@@ -1145,14 +1146,16 @@ fn a_rebase_that_would_lose_a_block_is_refused_and_records_nothing() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);
     let agent = Agent::new(&recorder, "main", None);
-    let block = a_block_edited_into_one_the_other_side_brings_in(&agent);
+    let (block, edit) = a_block_edited_into_one_the_other_side_brings_in(&agent);
     agent.switch("topic").unwrap();
     let last = recorder.journal().last_lsn();
     let error = context_error(agent.rebase("main", None).unwrap_err());
-    assert!(
-        matches!(&error, ContextError::LosesBlock { block: lost } if *lost == block),
-        "{error}"
-    );
+    // The copy of topic's edit is not written: the error names the edit it copies.
+    let expected = ContextError::LosesBlock {
+        block,
+        shown_instead: Some(edit),
+    };
+    assert_eq!(error.to_string(), expected.to_string());
     assert_eq!(recorder.journal().last_lsn(), last);
     assert_eq!(contents(&agent), ["base", "p"]);
     // Rebased the other way, main's edit comes after topic's blocks: nothing is lost.

@@ -175,6 +175,19 @@ struct Planned {
 /// The blocks of the context at `at`, without their content. It reads only the graph's
 /// columns (no commit is built), so `status` sizes a context of 100,000 commits quickly.
 fn plan(graph: &Graph, at: Option<&str>) -> Vec<Planned> {
+    build(graph, at).blocks
+}
+
+/// The commit whose content the context at `at` shows in the block that commit `id` brought
+/// in or edited (`id` itself when nothing replaced it); `None` when `id` adds no block there.
+pub(crate) fn shown_for(graph: &Graph, at: Option<&str>, id: &str) -> Option<String> {
+    let builder = build(graph, at);
+    let index = builder.block_of(graph.position(id)?)?;
+    Some(graph.at(builder.blocks[index].source).id.clone())
+}
+
+/// [`plan`]'s builder, once every commit reachable from `at` is in.
+fn build(graph: &Graph, at: Option<&str>) -> Builder {
     let order = match at.and_then(|at| graph.position(at)) {
         Some(at) => graph.topological_positions(&[at]),
         None => Vec::new(),
@@ -188,7 +201,7 @@ fn plan(graph: &Graph, at: Option<&str>) -> Vec<Planned> {
             builder.add(pos, node);
         }
     }
-    builder.blocks
+    builder
 }
 
 /// The blocks so far, with the indexes that keep each step constant time.

@@ -15,7 +15,7 @@
 
 use super::graph::{content_key, Commit, Graph};
 use super::lock::RefLock;
-use super::materialize::{block_keys, content_at, materialize};
+use super::materialize::{block_keys, content_at, materialize, shown_for};
 use super::ops::{Agent, NewCommit, RefChange};
 use super::{CommitKind, ContextError, Refs};
 use crate::error::Result;
@@ -479,12 +479,23 @@ pub(crate) fn check_nothing_lost(
         if let Some(lost) = side.iter().find(|block| {
             !kept.contains(&block.shown) && !changed_by_other.contains(&block.brought)
         }) {
+            let shown = shown_for(&predicted, Some(tip), &lost.id);
             return Err(ContextError::LosesBlock {
                 block: lost.id.clone(),
+                shown_instead: shown.and_then(|id| recorded(commits, id)),
             });
         }
     }
     Ok(())
+}
+
+/// `id` as a recorded commit: a pending copy a rebase would write is named by the commit it
+/// copies (its `rebased_from` link), a pending resolution by nothing.
+fn recorded(pending: &[(Event, Commit)], id: String) -> Option<String> {
+    match pending.iter().find(|(_, commit)| commit.id == id) {
+        Some((_, copy)) => copy.links.get(super::rewrite::REBASED_FROM_LINK).cloned(),
+        None => Some(id),
+    }
 }
 
 /// Each block's last edit on a side, by the commit that brought the block in.

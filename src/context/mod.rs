@@ -252,8 +252,12 @@ pub enum ContextError {
     ReorderChangesBlock { block: String },
     #[error("the copy of commit {commit} would add a block the context does not hold now: put each merge resolution after the commits it resolves; nothing was recorded")]
     ReorderAddsBlock { commit: String },
-    #[error("the result would lose block {block}: a block of the other side that came in with the same content and was edited after would be kept as one with it; nothing was recorded")]
-    LosesBlock { block: String },
+    #[error("the result would lose block {block}: a block of the other side that came in with the same content and was edited after would be kept as one with it, showing {} instead; nothing was recorded", shown_instead.as_ref().map_or_else(|| "that side's content".to_owned(), |id| format!("the content of {id}")))]
+    LosesBlock {
+        block: String,
+        /// The commit whose content the merged block would show.
+        shown_instead: Option<String>,
+    },
     #[error("--order: {reason}")]
     BadOrder { reason: String },
     #[error("the edit {edit} would come before its target {target} (with force it keeps its old target and changes nothing)")]
