@@ -456,10 +456,7 @@ pub(crate) fn check_nothing_lost(
     tip: &str,
     conflicts: &[Conflict],
 ) -> std::result::Result<(), ContextError> {
-    let mut predicted = graph.clone();
-    for (offset, (event, _)) in commits.iter().enumerate() {
-        predicted.apply_owned(last_lsn + 1 + offset as u64, event);
-    }
+    let predicted = predicted_graph(graph, last_lsn, commits);
     let resolved = conflicts
         .iter()
         .flat_map(|conflict| [&conflict.ours.content, &conflict.theirs.content])
@@ -487,6 +484,15 @@ pub(crate) fn check_nothing_lost(
         }
     }
     Ok(())
+}
+
+/// The graph once `commits` (not recorded yet) are, the first at the LSN after `last_lsn`.
+pub(crate) fn predicted_graph(graph: &Graph, last_lsn: u64, commits: &[(Event, Commit)]) -> Graph {
+    let mut predicted = graph.clone();
+    for (offset, (event, _)) in commits.iter().enumerate() {
+        predicted.apply_owned(last_lsn + 1 + offset as u64, event);
+    }
+    predicted
 }
 
 /// `id` as a recorded commit: a pending copy a rebase would write is named by the commit it

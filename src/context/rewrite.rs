@@ -27,7 +27,8 @@ use super::graph::{Commit, Graph};
 use super::lock::RefLock;
 use super::materialize::{contents_at, materialize, materialize_pending, Block};
 use super::merge::{
-    check_nothing_lost, resolve_conflicts, side, BlockRoots, Conflict, Generated, Resolver,
+    check_nothing_lost, predicted_graph, resolve_conflicts, side, BlockRoots, Conflict, Generated,
+    Resolver,
 };
 use super::ops::{Agent, NewCommit, RANGE_SEPARATOR};
 use super::{CommitKind, ContextError, Refs};
@@ -439,13 +440,14 @@ fn predicted_context(
     commits: &[(Event, Commit)],
     tip: &str,
 ) -> Result<super::Context> {
-    let mut predicted = graph.clone();
-    let mut pending = HashMap::new();
-    for (offset, (event, commit)) in commits.iter().enumerate() {
-        predicted.apply_owned(journal.last_lsn() + 1 + offset as u64, event);
-        let content = event.text("content").unwrap_or_default().to_owned();
-        pending.insert(commit.id.clone(), content);
-    }
+    let predicted = predicted_graph(graph, journal.last_lsn(), commits);
+    let pending: HashMap<String, String> = commits
+        .iter()
+        .map(|(event, commit)| {
+            let content = event.text("content").unwrap_or_default().to_owned();
+            (commit.id.clone(), content)
+        })
+        .collect();
     materialize_pending(journal, &predicted, tip, &pending)
 }
 
