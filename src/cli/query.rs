@@ -230,17 +230,17 @@ fn log_line(lsn: u64, event: &Event) -> String {
 /// ASCII, their escape. Recorded text is anyone's (a tool's colored output, say), and a
 /// one-line listing must neither run over lines nor recolor or move the terminal's cursor.
 fn visible(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => " ".to_owned(),
-            '\u{0}'..='\u{1f}' => {
-                char::from_u32(0x2400 + c as u32).map_or_else(String::new, String::from)
-            }
-            '\u{7f}' => "\u{2421}".to_owned(),
-            c if c.is_control() => c.escape_unicode().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => shown.push(' '),
+            '\u{0}'..='\u{1f}' => shown.extend(char::from_u32(0x2400 + c as u32)),
+            '\u{7f}' => shown.push('\u{2421}'),
+            c if c.is_control() => shown.extend(c.escape_unicode()),
+            c => shown.push(c),
+        }
+    }
+    shown
 }
 
 /// The last events from `first_lsn` on that pass `keep`.
