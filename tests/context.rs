@@ -1504,6 +1504,34 @@ fn check(recorder: &Recorder, graph: &Graph, model: &Model) -> Result<(), TestCa
 
 /// Runs `ops` on the library and the model, checking after each replayed from the journal,
 /// then from the checkpoint, then after a rebuild.
+/// A first block; `spike` one block further; `topic` one commit of kind `topic_kind` (an
+/// append, or an edit of the first block) further, then merged with `spike`; HEAD on `topic`
+/// at the merge.
+fn spike_merged_into_topic(topic_kind: u8) -> Vec<Op> {
+    vec![
+        Op::Commit {
+            kind: 0,
+            content: 0,
+            target: 0,
+        },
+        Op::Branch { name: 1, at: None },
+        Op::Branch { name: 2, at: None },
+        Op::Switch { name: 2 },
+        Op::Commit {
+            kind: 0,
+            content: 3,
+            target: 0,
+        },
+        Op::Switch { name: 1 },
+        Op::Commit {
+            kind: topic_kind,
+            content: 2,
+            target: 0,
+        },
+        Op::Merge { name: 2 },
+    ]
+}
+
 fn agrees_with_the_model(ops: &[Op]) -> Result<(), TestCaseError> {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);
@@ -1558,37 +1586,19 @@ proptest! {
 
     #[test]
     fn rebases_of_a_branch_holding_a_merge_agree_with_the_model(ops in proptest::collection::vec(fork_op(), 1..30)) {
-        // A first block; `spike` one block further; `topic` another block further, then
-        // merged with `spike`; HEAD on `main` at the first block.
-        let mut merged = vec![
-            Op::Commit { kind: 0, content: 0, target: 0 },
-            Op::Branch { name: 1, at: None },
-            Op::Branch { name: 2, at: None },
-            Op::Switch { name: 2 },
-            Op::Commit { kind: 0, content: 3, target: 0 },
-            Op::Switch { name: 1 },
-            Op::Commit { kind: 0, content: 2, target: 0 },
-            Op::Merge { name: 2 },
-            Op::Switch { name: 0 },
-        ];
+        // `topic` another block further, then merged with `spike`; HEAD on `main` at the
+        // first block.
+        let mut merged = spike_merged_into_topic(0);
+        merged.push(Op::Switch { name: 0 });
         merged.extend(ops);
         agrees_with_the_model(&merged)?;
     }
 
     #[test]
     fn reorders_of_ranges_holding_merges_agree_with_the_model(ops in proptest::collection::vec(reorder_heavy_op(), 1..24)) {
-        // A first block; `spike` one block further; `topic` an edit of it further, then
-        // merged with `spike`; HEAD on `topic` at the merge.
-        let mut merged = vec![
-            Op::Commit { kind: 0, content: 0, target: 0 },
-            Op::Branch { name: 1, at: None },
-            Op::Branch { name: 2, at: None },
-            Op::Switch { name: 2 },
-            Op::Commit { kind: 0, content: 3, target: 0 },
-            Op::Switch { name: 1 },
-            Op::Commit { kind: 2, content: 2, target: 0 },
-            Op::Merge { name: 2 },
-        ];
+        // `topic` an edit of the first block, then merged with `spike`; HEAD on `topic` at
+        // the merge.
+        let mut merged = spike_merged_into_topic(2);
         merged.extend(ops);
         agrees_with_the_model(&merged)?;
     }
