@@ -152,6 +152,7 @@ fn collapse_folds_the_childs_output_and_summary_into_one_commit_on_the_parent() 
     );
     // The child is untouched, and a given output wins over the child's last block.
     assert_eq!(graph.refs("helper").head_commit(), Some(head.as_str()));
+    lead.undo().unwrap();
     let again = lead
         .collapse("helper", Some("tests/io.rs".into()), |_| Ok("short".into()))
         .unwrap();
@@ -185,6 +186,43 @@ fn collapse_checks_the_child_before_summarizing_and_records_nothing_on_failure()
         ContextError::EmptySummary { .. }
     ));
     assert_eq!(recorder.journal().last_lsn(), last);
+}
+
+#[test]
+fn a_second_collapse_of_the_same_child_head_is_refused_until_the_child_commits_again() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let lead = Agent::new(&recorder, "lead", None);
+    append(&lead, "base");
+    lead.spawn("helper", Some("go")).unwrap();
+    let helper = Agent::new(&recorder, "helper", None);
+    let head = append(&helper, "found it");
+    let first = lead.collapse("helper", None, summary_of).unwrap();
+    append(&lead, "later work");
+    let last = recorder.journal().last_lsn();
+    let never = |_: &agentrail::context::Context| -> Result<String, String> {
+        panic!("the summarizer must not run again")
+    };
+    let error = context_error(lead.collapse("helper", None, never).unwrap_err());
+    assert_eq!(
+        error,
+        ContextError::AlreadyCollapsed {
+            child: "helper".into(),
+            child_head: head,
+            commit: first.commit.id.clone(),
+        }
+    );
+    assert_eq!(recorder.journal().last_lsn(), last, "nothing recorded");
+    // Once the child commits again, its new HEAD collapses.
+    append(&helper, "and fixed it");
+    let second = lead.collapse("helper", None, summary_of).unwrap();
+    // A collapse HEAD no longer reaches does not count: undo it, and the same HEAD collapses.
+    lead.undo().unwrap();
+    let redone = lead
+        .collapse("helper", None, |_| Ok("better".into()))
+        .unwrap();
+    assert_eq!(redone.child_head, second.child_head);
+    assert_ne!(redone.commit.id, second.commit.id);
 }
 
 #[test]

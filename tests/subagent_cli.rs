@@ -69,6 +69,25 @@ fn a_lead_spawns_a_helper_collapses_it_and_expands_the_collapse() {
     ]);
     let collapsed = collapsed.trim();
     assert_eq!(collapsed.len(), 12);
+    // The helper has not committed since: a second collapse is refused, with the way to
+    // change the summary instead.
+    let again = [
+        "collapse",
+        "helper",
+        "--summary",
+        "again",
+        "--agent",
+        "lead",
+    ];
+    let refused = failing(&dir, &again, 1);
+    assert!(
+        refused.contains("has not committed since commit"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(&format!("commit --kind edit --target {collapsed}")),
+        "{refused}"
+    );
     assert_eq!(
         dir.ok(&["context", "--agent", "lead"]),
         "You lead.\n\nSpawned sub-agent helper with the task:\nFind the flaky test.\n\n\
@@ -160,6 +179,7 @@ fn the_summarizer_reads_the_context_json_and_its_usage_line_is_an_llm_call() {
     assert_eq!(tokens["small"]["output_tokens"], json!(7));
 
     // Without a usage line the whole output is the summary and nothing else is recorded.
+    commit(&dir, "helper", "Checked: 42.");
     let value = dir.json(&[
         "collapse",
         "helper",
@@ -172,6 +192,7 @@ fn the_summarizer_reads_the_context_json_and_its_usage_line_is_an_llm_call() {
     assert_eq!(value["llm_call_lsn"], Value::Null);
 
     // A failing summarizer, or a bad usage line, is a failed operation; nothing is recorded.
+    commit(&dir, "helper", "Rechecked: 42.");
     let events = dir.export().len();
     let stderr = failing(
         &dir,

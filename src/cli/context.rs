@@ -243,6 +243,12 @@ pub fn context_error(error: agentrail::Error) -> CliError {
         agentrail::Error::Context(ContextError::NothingToUndo { .. }) => {
             CliError::new(EXIT_FAILURE, error.to_string())
         }
+        agentrail::Error::Context(ContextError::AlreadyCollapsed { commit, .. }) => {
+            CliError::new(EXIT_FAILURE, error.to_string()).with_hint(format!(
+                "to change the summary, `agentrail commit --kind edit --target {}`",
+                short_id(commit)
+            ))
+        }
         agentrail::Error::Context(ContextError::DeleteCurrentBranch { .. }) => {
             CliError::new(EXIT_BAD_INPUT, error.to_string())
         }

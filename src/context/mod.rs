@@ -226,6 +226,12 @@ pub enum ContextError {
     SummarizerFailed { child: String, reason: String },
     #[error("the summary of agent {child:?} is empty")]
     EmptySummary { child: String },
+    #[error("agent {child:?} has not committed since commit {commit} collapsed its HEAD {child_head}; nothing was recorded")]
+    AlreadyCollapsed {
+        child: String,
+        child_head: String,
+        commit: String,
+    },
     #[error("the text to blame is empty")]
     EmptyBlameText,
     #[error("LSN {lsn} is past the end of the journal (its last LSN is {last})")]

@@ -185,6 +185,7 @@ impl Agent<'_> {
     ) -> Result<Collapsed> {
         let (lock, graph) = self.lock_graph(&[child])?;
         let child_head = self.child_head(&graph, child)?;
+        self.check_not_collapsed(&graph, child, &child_head)?;
         let journal = self.recorder().journal();
         let context = materialize(journal, &graph, Some(&child_head))?;
         let output = match output {
@@ -248,6 +249,37 @@ impl Agent<'_> {
             });
         }
         Ok(head.to_owned())
+    }
+
+    /// Refuses a second collapse of the same child HEAD: the block it would add is already in
+    /// this agent's context, and a summarizer run again would be paid for twice. A collapse
+    /// that HEAD no longer reaches (after `reset` or `undo`) does not count.
+    fn check_not_collapsed(
+        &self,
+        graph: &Graph,
+        child: &str,
+        child_head: &str,
+    ) -> Result<(), ContextError> {
+        let Some(head) = graph.refs(self.name()).head_commit().map(str::to_owned) else {
+            return Ok(());
+        };
+        let collapsed = graph
+            .topological(&[&head])
+            .into_iter()
+            .rev()
+            .find(|commit| {
+                commit.agent == self.name()
+                    && commit.links.get(LINK_CHILD).map(String::as_str) == Some(child)
+                    && commit.links.get(LINK_CHILD_HEAD).map(String::as_str) == Some(child_head)
+            });
+        match collapsed {
+            None => Ok(()),
+            Some(commit) => Err(ContextError::AlreadyCollapsed {
+                child: child.to_owned(),
+                child_head: child_head.to_owned(),
+                commit: commit.id.clone(),
+            }),
+        }
     }
 
     /// The spawn or collapse commit `rev` names (a revision whose base is HEAD, one of this
