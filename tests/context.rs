@@ -220,6 +220,29 @@ fn a_target_on_an_append_or_a_pin_is_refused_and_records_nothing() {
 }
 
 #[test]
+fn an_empty_message_or_block_is_refused_and_an_edit_may_empty_its_target() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let base = append(&agent, "base");
+    let before = recorder.journal().last_lsn();
+    let mut unnamed = request(CommitKind::Append, "x", None);
+    unnamed.message = " \n".into();
+    let error = context_error(agent.commit(unnamed).unwrap_err());
+    assert_eq!(error, ContextError::EmptyMessage);
+    for (kind, content) in [(CommitKind::Append, ""), (CommitKind::Pin, "\n\t ")] {
+        let error = context_error(agent.commit(request(kind, content, None)).unwrap_err());
+        let kind = kind.as_str().to_owned();
+        assert_eq!(error, ContextError::EmptyContent { kind });
+    }
+    assert_eq!(recorder.journal().last_lsn(), before, "nothing recorded");
+    agent
+        .commit(request(CommitKind::Edit, "", Some(&base)))
+        .unwrap();
+    assert_eq!(contents(&agent), [""]);
+}
+
+#[test]
 fn a_prefix_longer_than_an_id_names_no_commit() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);

@@ -228,6 +228,11 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
         ),
         (&["commit", "--content", "y"], "--message"),
         (&["commit", "-m", "x", "--file", "missing.txt"], "--file"),
+        (&["commit", "-m", "", "--content", "y"], "message is empty"),
+        (
+            &["commit", "-m", "x", "--content", ""],
+            "append commit is empty",
+        ),
         (&["reset", "main"], "--soft|--hard"),
         (&["branch", "bad name"], "bad name"),
         (&["switch", "nowhere"], "nowhere"),

@@ -232,6 +232,10 @@ pub enum ContextError {
         child_head: String,
         commit: String,
     },
+    #[error("the commit message is empty")]
+    EmptyMessage,
+    #[error("the content of the {kind} commit is empty: it would add a block that shows nothing")]
+    EmptyContent { kind: String },
     #[error("the text to blame is empty")]
     EmptyBlameText,
     #[error("LSN {lsn} is past the end of the journal (its last LSN is {last})")]

@@ -114,6 +114,20 @@ pub struct Agent<'r> {
     lock_wait: Duration,
 }
 
+/// Refuses a commit with no message, or an append or pin with no content: an empty
+/// `--file` or stdin is nearly always a mistake, and the block it made would show nothing.
+/// An edit may empty its target's block: that is how a block is blanked without a reset.
+fn check_request(request: &CommitRequest) -> Result<(), ContextError> {
+    if request.message.trim().is_empty() {
+        return Err(ContextError::EmptyMessage);
+    }
+    if request.kind != CommitKind::Edit && request.content.trim().is_empty() {
+        let kind = request.kind.as_str().to_owned();
+        return Err(ContextError::EmptyContent { kind });
+    }
+    Ok(())
+}
+
 impl<'r> Agent<'r> {
     /// The context of agent `name`; commits record `session` when given.
     pub fn new(
@@ -177,6 +191,7 @@ impl<'r> Agent<'r> {
 
     /// Records a block on HEAD and moves HEAD (its branch, or the detached HEAD) onto it.
     pub fn commit(&self, request: CommitRequest) -> Result<Commit> {
+        check_request(&request)?;
         let (lock, graph) = self.lock_graph(&[])?;
         let parents: Vec<String> = graph
             .refs(&self.name)
