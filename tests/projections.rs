@@ -6,7 +6,7 @@ use agentrail::event::{Event, EventRef};
 use agentrail::journal::{Durability, Journal, NewRecord, Options, KIND_EVENT};
 use agentrail::project::{
     Active, CheckpointStatus, Projection, Projector, SessionStatus, SessionTokens, Sessions, Stats,
-    TokenTotals, Tokens, NO_KEY,
+    TokenTotals, Tokens, CHECKPOINT_LAG_DIVISOR, NO_KEY,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
@@ -392,6 +392,66 @@ fn loads_replay_only_what_is_new_and_equal_a_rebuild_from_scratch() {
         .collect();
     assert_eq!(open, ["s4"]);
     assert_eq!(projector.load::<Active>(&journal).unwrap().replayed, 0);
+}
+
+/// The sum of the payload lengths of the records after `lsn`.
+fn payload_bytes_after(journal: &Journal, lsn: u64) -> u64 {
+    journal
+        .read_from(lsn + 1)
+        .unwrap()
+        .map(|record| record.unwrap().payload.len() as u64)
+        .sum()
+}
+
+#[test]
+fn a_large_checkpoint_is_saved_again_only_once_the_records_behind_it_are_worth_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open_journal(&dir.path().join("journal"));
+    let projector = Projector::new(dir.path().join("projections"));
+    let starts: Vec<Item> = (0..2_000)
+        .map(|index| {
+            let task = format!("task {index}: find why the nightly build fails on arm64");
+            let session = format!("s{index}");
+            let data = json!({ "task": task });
+            Item::Event(event(index, "session_start", Some(&session), None, data))
+        })
+        .collect();
+    append(&journal, &starts);
+    let first = projector.load::<Sessions>(&journal).unwrap();
+    assert_eq!(first.checkpoint, CheckpointStatus::Missing);
+    let path = dir.path().join("projections/sessions.ckpt");
+    let checkpoint_bytes = std::fs::metadata(&path).unwrap().len();
+    let action = |ts: i64| {
+        let data = json!({"description": "ran the tests"});
+        Item::Event(event(ts, "action", Some("s7"), None, data))
+    };
+    // One small event behind a large checkpoint: replayed, and the checkpoint left as it is.
+    append(&journal, &[action(5_000)]);
+    for _ in 0..2 {
+        let loaded = projector.load::<Sessions>(&journal).unwrap();
+        assert_eq!(
+            (loaded.checkpoint, loaded.replayed),
+            (CheckpointStatus::Current, 1)
+        );
+        assert_eq!(loaded.state, fresh(&journal).sessions);
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), checkpoint_bytes);
+    // Once the records behind it hold a CHECKPOINT_LAG_DIVISOR-th of its bytes, a load saves.
+    let mut ts = 5_001;
+    while payload_bytes_after(&journal, first.lsn) * CHECKPOINT_LAG_DIVISOR < checkpoint_bytes {
+        append(&journal, &[action(ts)]);
+        ts += 1;
+    }
+    let lagging = journal.last_lsn() - first.lsn;
+    assert!(lagging > 10, "{lagging} records behind");
+    let saving = projector.load::<Sessions>(&journal).unwrap();
+    assert_eq!(saving.replayed, lagging);
+    let after = projector.load::<Sessions>(&journal).unwrap();
+    assert_eq!(
+        (after.checkpoint, after.replayed),
+        (CheckpointStatus::Current, 0)
+    );
+    assert_eq!(after.state, fresh(&journal).sessions);
 }
 
 #[test]
