@@ -220,6 +220,13 @@ impl Redactor {
                 {
                     redact_whole(text)
                 }
+                // A number can be a secret too (a PIN, a numeric password): the marker is a
+                // string, so the member's JSON type changes.
+                Json::Number(_)
+                    if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
+                {
+                    *member = Json::String(marker(SECRET_FIELD_KIND))
+                }
                 _ => pending.push(member),
             }
         }
