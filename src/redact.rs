@@ -2,16 +2,17 @@
 //! (`data` at any depth, `session`, `agent`) passes the built-in detectors for the credential
 //! formats people leak, plus the user's own patterns, and each match is replaced by a marker
 //! naming the kind removed: `[REDACTED:github_token]`. An object member whose key names a
-//! secret (`"password"`, `"api_key"`, ...) has its string value replaced whole by
-//! `[REDACTED:secret_field]`. Object keys inside `data` pass the detectors too (a key holding a
-//! secret becomes its marker), all but the names of the event type's own fields.
+//! secret (`"password"`, `"api_key"`, ...) has its string or number value replaced whole by
+//! `[REDACTED:secret_field]` (a number thus becomes a string). Object keys inside `data` pass
+//! the detectors too (a key holding a secret becomes its marker), all but the names of the
+//! event type's own fields.
 //!
 //! Speed: almost no string carries a secret, so a string first meets a gate that is a necessary
 //! condition of every detector and runs at memory speed: a search for the literals every
-//! token format contains (`ghp_`, `AKIA`, `eyJ`, `://`, ...), and a look at the name before
-//! each `=` and `:` for a secret stem (for the `KEY=VALUE` family). A string that passes meets
-//! one [`RegexSet`] of hints, a closer necessary condition per detector; a string that fails
-//! either comes back borrowed, unallocated. Only the detectors whose hint matched then run, in
+//! token format contains (`ghp_`, `AKIA`, `eyJ`, `://`, `ookie`, `</`, ...), and a look at the
+//! name before each `=` and `:` for a secret stem (for the `KEY=VALUE` family). A string that
+//! passes meets one [`RegexSet`] of hints, a closer necessary condition per detector; a string
+//! that fails either comes back borrowed, unallocated. Only the detectors whose hint matched then run, in
 //! order, each on the output of the one before. A pass repeats until it changes nothing, and
 //! nothing inside an existing marker is ever replaced, so redacting twice gives what
 //! redacting once gave. User patterns have no gate: with any configured, every string also
@@ -169,7 +170,7 @@ impl Redactor {
     }
 
     /// Redacts every string in `value`, at any depth, object keys included, and replaces whole
-    /// every string member whose key names a secret.
+    /// every string or number member whose key names a secret.
     pub fn redact_json(&self, value: &mut Json) {
         let mut pending = vec![value];
         self.redact_pending(&mut pending);
@@ -219,6 +220,13 @@ impl Redactor {
                     if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
                 {
                     redact_whole(text)
+                }
+                // A number can be a secret too (a PIN, a numeric password): the marker is a
+                // string, so the member's JSON type changes.
+                Json::Number(_)
+                    if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
+                {
+                    *member = Json::String(marker(SECRET_FIELD_KIND))
                 }
                 _ => pending.push(member),
             }

@@ -115,6 +115,13 @@ fn marker(kind: &str) -> String {
 fn every_sample_is_redacted_in_every_position_keeping_the_text_around_it() {
     let redactor = Redactor::builtin();
     for sample in samples() {
+        // A sample whose secret is not in its text would pass without redacting anything.
+        assert!(
+            !sample.secret.is_empty() && sample.text.contains(&sample.secret),
+            "the secret of {} is not in its text {:?}",
+            sample.kind,
+            sample.text
+        );
         let after = if sample.wrap {
             "\ncontext after >>>"
         } else {
@@ -260,6 +267,14 @@ fn the_corpus_covers_every_builtin_kind() {
         "basic_auth",
         "url_password",
         "secret_assignment",
+        "sendgrid_api_key",
+        "twilio_api_key",
+        "pypi_token",
+        "digitalocean_token",
+        "shopify_token",
+        "secret_argument",
+        "secret_element",
+        "cookie",
     ] {
         assert!(kinds.contains(kind), "no sample of {kind}");
     }
@@ -280,7 +295,7 @@ fn ordinary_agent_text_comes_back_unchanged_and_unallocated() {
 }
 
 #[test]
-fn members_named_like_secrets_lose_their_string_values_whole() {
+fn members_named_like_secrets_lose_their_string_and_number_values_whole() {
     let mut event = event_with_text_everywhere("nothing secret");
     event.data["locals"] = json!({
         "password": "hunter2", "api_key": "abc", "DB_PASSWORD": "p4ss word",
@@ -300,13 +315,47 @@ fn members_named_like_secrets_lose_their_string_values_whole() {
         json!({
             "password": field, "api_key": field, "DB_PASSWORD": field,
             "githubToken": field, "client_secret": "",
-            "password_attempts": 3, "token": 42, "auth": null, "secret": false,
+            "password_attempts": 3, "token": field, "auth": null, "secret": false,
             "credentials": {"user": "bob", "note": "password=[REDACTED:secret_assignment]"},
             "secrets": ["listed", "Bearer [REDACTED:bearer_token]"],
             "input_tokens": 1200, "author": "Ada", "token_count": 9, "keyword": "fn"
         })
     );
     assert_eq!(event.data["api_token"], json!(field));
+}
+
+#[test]
+fn every_cookie_value_of_a_header_is_redacted_and_its_names_and_attributes_kept() {
+    let redactor = Redactor::builtin();
+    let cookie = marker("cookie");
+    let cases = [
+        (
+            "Cookie: session=FAKEsess0123; csrftoken=FAKEcsrf9876; theme=dark",
+            format!("Cookie: session={cookie}; csrftoken={cookie}; theme={cookie}"),
+        ),
+        (
+            "set-cookie: sid=FAKEsid0123; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly",
+            format!("set-cookie: sid={cookie}; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly"),
+        ),
+        (
+            "curl -H \"Cookie: cookie_consent=yes; sid=FAKEsid42\" -H \"X-Trace: a=b; c=d\" https://x.test",
+            format!("curl -H \"Cookie: cookie_consent={cookie}; sid={cookie}\" -H \"X-Trace: a=b; c=d\" https://x.test"),
+        ),
+        (
+            "{\"Cookie\": \"sid=FAKEsid77; lang=en\"}",
+            format!("{{\"Cookie\": \"sid={cookie}; lang={cookie}\"}}"),
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(redactor.redact_str(text), expected, "{text}");
+    }
+    // A cookie header held as a JSON member loses its value whole, as any secret member does.
+    let mut value = json!({"headers": {"Cookie": "sid=FAKEsid77", "Accept": "*/*"}});
+    redactor.redact_json(&mut value);
+    assert_eq!(
+        value,
+        json!({"headers": {"Cookie": marker("secret_field"), "Accept": "*/*"}})
+    );
 }
 
 #[test]

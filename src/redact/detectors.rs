@@ -69,7 +69,7 @@ macro_rules! assigned_key {
 /// Stems of secret names followed by a separator: the hint of both assignment detectors.
 macro_rules! secret_stem {
     () => {
-        r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*["']?\]?[ \t]*"#
+        r#"(?i)(?:pass|pwd|secret|token|key|auth|credential|cookie)[A-Za-z0-9_.-]*["']?\]?[ \t]*"#
     };
 }
 
@@ -83,10 +83,34 @@ macro_rules! token_start {
     };
 }
 
+/// The argument after a command-line option: one quoted string, or one word that does not
+/// start like the next option.
+macro_rules! argument_value {
+    () => {
+        r#"(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"'-][^\s"']*))"#
+    };
+}
+
+/// The arguments between a command's name and the option looked for, all on one line and in
+/// one command of a pipeline or list.
+macro_rules! same_command {
+    () => {
+        r"[ \t](?:[^\r\n|;&]*?[ \t])?"
+    };
+}
+
 /// Authorization header (or `authorization=` parameter) up to its scheme.
 macro_rules! authorization {
     () => {
         r#"(?i)(?-u:\b)(?:proxy-)?authorization["']?[ \t]*[:=][ \t]*["']?"#
+    };
+}
+
+/// The word an option's name ends in when it may name a secret: the check asks
+/// [`is_secret_name`] about the whole name.
+macro_rules! option_secret_word {
+    () => {
+        "(?:passw(?:or)?d|passphrase|token|secret|key|credentials?|Passw(?:or)?d|Passphrase|Token|Secret|Key|Credentials?)"
     };
 }
 
@@ -184,7 +208,9 @@ pub(super) const BUILTIN: &[Spec] = &[
         kind: "gitlab_token",
         pattern: concat!(
             token_start!(),
-            r"(?P<secret>gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,})"
+            // The routable form (GitLab 17.x) ends in `.<version>.<length and checksum>`,
+            // which is part of the token.
+            r"(?P<secret>gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,}(?:\.[0-9a-z]{2}\.[0-9a-z]{7,})?)"
         ),
         hint: r"gl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20}",
         gate: Gate::Literals(&[
@@ -220,6 +246,58 @@ pub(super) const BUILTIN: &[Spec] = &[
         ),
         hint: r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10}|whsec_[0-9A-Za-z]{20}",
         gate: Gate::Literals(&["_live_", "_test_", "whsec_"]),
+        accept: always,
+    },
+    Spec {
+        kind: "sendgrid_api_key",
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)"
+        ),
+        hint: r"SG\.[A-Za-z0-9_-]{22}\.",
+        gate: Gate::Literals(&["SG."]),
+        accept: always,
+    },
+    Spec {
+        kind: "twilio_api_key",
+        // An API key SID: `SK` and 32 lowercase hex digits, a whole word. A hash that happens
+        // to follow `SK` in a word does not qualify, nor do hex-looking runs of one kind.
+        pattern: concat!(token_start!(), r"(?P<secret>SK[0-9a-f]{32})(?-u:\b)"),
+        hint: r"SK[0-9a-f]{32}",
+        gate: Gate::Literals(&["SK"]),
+        accept: has_digit_and_lowercase,
+    },
+    Spec {
+        kind: "pypi_token",
+        // A macaroon whose base64 starts with the location `pypi.org` or `test.pypi.org`.
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,})"
+        ),
+        hint: r"pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)",
+        gate: Gate::Literals(&["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"]),
+        accept: always,
+    },
+    Spec {
+        kind: "digitalocean_token",
+        // Personal access (`dop_`), OAuth (`doo_`) and refresh (`dor_`) tokens.
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>do[opr]_v1_[0-9a-f]{64})(?-u:\b)"
+        ),
+        hint: r"do[opr]_v1_[0-9a-f]{64}",
+        gate: Gate::Literals(&["dop_v1_", "doo_v1_", "dor_v1_"]),
+        accept: always,
+    },
+    Spec {
+        kind: "shopify_token",
+        // Admin API access, custom app, partner and shared-secret tokens.
+        pattern: concat!(
+            token_start!(),
+            r"(?P<secret>shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32})(?-u:\b)"
+        ),
+        hint: r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}",
+        gate: Gate::Literals(&["shpat_", "shpca_", "shppa_", "shpss_"]),
         accept: always,
     },
     Spec {
@@ -293,6 +371,108 @@ pub(super) const BUILTIN: &[Spec] = &[
         accept: always,
     },
     Spec {
+        kind: "cookie",
+        // The values of a `Cookie:` header's pairs, and of a `Set-Cookie:` header's first pair
+        // (the others are its attributes), also as `curl -H 'Cookie: ...'`: the cookie names
+        // stay readable. A pair after the first is found by the `;` before it; the check makes
+        // sure it is still in the header.
+        pattern: r#"(?:(?i:cookie)["']?[ \t]*:[ \t]*["']?|;)[ \t]*[^\s=;"',\\]+=(?P<secret>[^;\s"'\\]+)"#,
+        hint: r#"(?i)cookie["']?[ \t]*:"#,
+        gate: Gate::Literals(&["ookie", "OOKIE"]),
+        accept: in_cookie_header,
+    },
+    Spec {
+        kind: "secret_argument",
+        // `--api-key VALUE`, `--password "VALUE"`, `-token VALUE`: an option whose name names a
+        // secret, and the argument after it (`--password=VALUE` is a `KEY=VALUE`).
+        pattern: concat!(
+            r"(?:^|[ \t])--?(?P<key>(?:[A-Za-z0-9][A-Za-z0-9_-]*)?",
+            option_secret_word!(),
+            r")[ \t]+",
+            argument_value!()
+        ),
+        hint: concat!(
+            r"(?:^|[ \t])--?[A-Za-z0-9_-]*",
+            option_secret_word!(),
+            r"[ \t]+[^\s-]"
+        ),
+        gate: Gate::Literals(&[
+            "password",
+            "passwd",
+            "passphrase",
+            "token",
+            "secret",
+            "key",
+            "credential",
+            "Password",
+            "Passwd",
+            "Passphrase",
+            "Token",
+            "Secret",
+            "Key",
+            "Credential",
+        ]),
+        accept: secret_option_argument,
+    },
+    Spec {
+        kind: "secret_argument",
+        // `-p` is a password only to commands known to take one there (`docker login`, its kin,
+        // `sshpass`), as `-a` and `--pass` are to `redis-cli`; elsewhere `-p` is a port, a path
+        // or `mkdir -p`.
+        pattern: concat!(
+            r"(?-u:\b)(?:(?:(?:docker|podman|nerdctl|buildah|skopeo|helm|oras)",
+            same_command!(),
+            r"login|sshpass)",
+            same_command!(),
+            r"-p[ \t]*|redis-cli",
+            same_command!(),
+            r"(?:-a|--pass)[ \t]+)",
+            argument_value!()
+        ),
+        hint: concat!(
+            r"(?:login|sshpass)",
+            same_command!(),
+            r"-p|redis-cli",
+            same_command!(),
+            r"-(?:a|-pass)[ \t]"
+        ),
+        gate: Gate::Literals(&["login", "sshpass", "redis-cli"]),
+        accept: not_a_placeholder,
+    },
+    Spec {
+        kind: "secret_argument",
+        // MySQL's and MariaDB's clients take a password only attached, `-pVALUE`: after
+        // `-p ` comes the database's name, and the password is asked for.
+        pattern: concat!(
+            r"(?-u:\b)(?:mysql[a-z]*|mariadb(?:-[a-z]+)?)",
+            same_command!(),
+            r#"-p(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"']+))"#
+        ),
+        hint: concat!(r"(?:mysql|mariadb)[a-z-]*", same_command!(), r"-p[^\s]"),
+        gate: Gate::Literals(&["mysql", "mariadb"]),
+        accept: not_a_placeholder,
+    },
+    Spec {
+        kind: "secret_element",
+        // `<password>VALUE</password>`, `<ns:apiKey>VALUE</ns:apiKey>`: an XML element whose
+        // name names a secret, holding text only. The regex cannot ask for the closing tag to
+        // repeat the opening one; the check does.
+        pattern: r"<(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)(?:[ \t\r\n][^<>]*)?>(?P<secret>[^<]+)</[A-Za-z_][A-Za-z0-9_.:-]*>",
+        hint: r"(?i)</[A-Za-z0-9_.:-]*(?:pass|pwd|secret|token|key|auth|credential|cookie)",
+        gate: Gate::Literals(&["</"]),
+        accept: secret_element,
+    },
+    Spec {
+        kind: "secret_assignment",
+        // A number under a secret's name in JSON (or a Python dict) printed inside a string:
+        // `{"user": "bob", "password": 123456}`. `KEY: VALUE` takes the rest of such a line
+        // as the value, which then looks like code.
+        pattern: r#"\\?["'](?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\\?["'][ \t]*:[ \t]*(?P<secret>-?[0-9][0-9.eE+-]*)(?:[^A-Za-z0-9_.]|$)"#,
+        hint: r#"(?i)(?:pass|pwd|secret|token|key|auth|credential|cookie)[A-Za-z0-9_.-]*\\?["'][ \t]*:[ \t]*-?[0-9]"#,
+        gate: Gate::SecretNameThenSeparator,
+        accept: assigns_to_secret_name,
+    },
+    Spec {
         kind: "secret_assignment",
         // `KEY=VALUE`, `export KEY="VALUE"`, `?access_token=VALUE&...`: the value is one word
         // or one quoted string.
@@ -319,7 +499,7 @@ pub(super) const BUILTIN: &[Spec] = &[
         kind: "secret_assignment",
         // A JSON member inside a JSON string inside a string: `{\"password\":\"...\"}`.
         pattern: r#"\\"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\\"[ \t]*:[ \t]*\\"(?P<secret_dq>(?:[^"\\\r\n]|\\[^"\r\n])*)\\""#,
-        hint: r#"(?i)(?:pass|pwd|secret|token|key|auth|credential)[A-Za-z0-9_.-]*\\"[ \t]*:"#,
+        hint: r#"(?i)(?:pass|pwd|secret|token|key|auth|credential|cookie)[A-Za-z0-9_.-]*\\"[ \t]*:"#,
         gate: Gate::SecretNameThenSeparator,
         accept: assigns_to_secret_name,
     },
@@ -334,6 +514,12 @@ fn has_digit(found: &Found) -> bool {
         .secret_text()
         .bytes()
         .any(|byte| byte.is_ascii_digit())
+}
+
+/// A random hex string has both; `SK` and 32 digits, or 32 of `a`-`f`, is a word.
+fn has_digit_and_lowercase(found: &Found) -> bool {
+    let secret = found.secret_text().as_bytes();
+    secret.iter().any(u8::is_ascii_digit) && secret.iter().any(u8::is_ascii_lowercase)
 }
 
 /// Random keys mix digits and both cases; `sk-` followed by hyphenated words does not.
@@ -373,6 +559,63 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
         .chars()
         .all(|c| c.is_whitespace() || "-+#>*/;|".contains(c));
     (found.key_quoted || key_starts_line) && !looks_like_code(found.secret_text(), false)
+}
+
+/// Option arguments that stand for a secret without being one, beyond placeholders: the
+/// value names of help texts (`--token TOKEN`, `--api-key string`).
+fn secret_option_argument(found: &Found) -> bool {
+    const VALUE_NAMES: &[&str] = &["string", "str", "text", "value"];
+    let value = found.secret_text();
+    let is_value_name = value
+        .bytes()
+        .all(|byte| byte.is_ascii_uppercase() || byte == b'_' || byte == b'-')
+        || VALUE_NAMES
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(value));
+    assigns_to_secret_name(found) && !is_value_name
+}
+
+fn not_a_placeholder(found: &Found) -> bool {
+    !is_placeholder(found.secret_text())
+}
+
+/// The element closes with the name it opened with, which names a secret, and holds more
+/// than blanks and a placeholder.
+fn secret_element(found: &Found) -> bool {
+    let name = found.key.clone().map_or("", |key| &found.text[key]);
+    let value = found.secret_text().trim();
+    let closing = &found.text[found.secret.end..];
+    let closes_same = closing
+        .strip_prefix("</")
+        .and_then(|rest| rest.strip_prefix(name))
+        .is_some_and(|rest| rest.starts_with('>'));
+    closes_same && is_secret_name(name) && !value.is_empty() && !is_placeholder(value)
+}
+
+/// The pair sits in a `Cookie:` header, or is the first pair of a `Set-Cookie:` one, and the
+/// header has not ended: no quote between its colon and the value.
+fn in_cookie_header(found: &Found) -> bool {
+    let line_start = found.text[..found.secret.start]
+        .rfind('\n')
+        .map_or(0, |at| at + 1);
+    let line = &found.text[line_start..found.secret.start];
+    let lower = line.to_ascii_lowercase();
+    let header = lower.match_indices("cookie").find_map(|(at, name)| {
+        let after_name = lower[at + name.len()..].trim_start_matches(['"', '\'', ' ', '\t']);
+        let pairs = after_name.strip_prefix(':')?;
+        Some((
+            at,
+            pairs
+                .trim_start_matches([' ', '\t'])
+                .trim_start_matches(['"', '\'']),
+        ))
+    });
+    let Some((at, pairs)) = header else {
+        return false;
+    };
+    let header_ended = pairs.contains(['"', '\'']);
+    let past_first_pair = lower[..at].ends_with("set-") && pairs.contains(';');
+    !header_ended && !past_first_pair
 }
 
 fn assigns_to_secret_name(found: &Found) -> bool {

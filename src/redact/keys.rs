@@ -16,6 +16,7 @@ const SECRET_STEMS: &[&str] = &[
     "key",
     "auth",
     "credential",
+    "cookie",
 ];
 /// The first letters of [`SECRET_STEMS`], lowercase: most positions in a name start none.
 const SECRET_STEM_FIRST_BYTES: &[u8] = b"pstkac";
@@ -44,6 +45,8 @@ const SECRET_WORDS: &[&str] = &[
     "credentials",
     "auth",
     "authorization",
+    "cookie",
+    "cookies",
 ];
 
 /// Secret words that also name a secret as the end of a word written without a separator:
@@ -105,6 +108,12 @@ const DESCRIBING_WORDS: &[&str] = &[
     "usage",
     "used",
     "rate",
+    "attempts",
+    "retries",
+    "domain",
+    "secure",
+    "samesite",
+    "httponly",
 ];
 
 /// Whole names that are not secrets though they contain a secret word: the shell's working
