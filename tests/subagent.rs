@@ -381,6 +381,11 @@ fn blame_names_the_commit_that_brought_a_text_in_and_the_edit_that_changed_it() 
     assert!(agent.blame("careful", Some(&task)).unwrap().hits.is_empty());
     let error = context_error(agent.blame("", None).unwrap_err());
     assert_eq!(error, ContextError::EmptyBlameText);
+    // A mistyped agent is named as unknown, as audit does, not searched as an empty context.
+    let typo = Agent::new(&recorder, "codr", None);
+    let error = context_error(typo.blame("careful", None).unwrap_err());
+    let agent = "codr".to_owned();
+    assert_eq!(error, ContextError::UnknownAgent { agent });
 }
 
 /// Records a commit of `agent` at a fixed time, as an import would (it lands on HEAD).

@@ -316,6 +316,8 @@ fn blame_prints_the_commit_and_the_edit_of_each_matching_line() {
     let stderr = failing(&dir, &["blame", "careful", "--at", &task], 1);
     assert!(stderr.contains("holds \"careful\""), "{stderr}");
     failing(&dir, &["blame", ""], 2);
+    let stderr = failing(&dir, &["blame", "careful", "--agent", "nobody"], 2);
+    assert!(stderr.contains("no agent \"nobody\""), "{stderr}");
 }
 
 #[test]

@@ -321,7 +321,9 @@ fn hit_json(hit: &BlameHit) -> Json {
 }
 
 fn blame(recorder: &Recorder, agent: &str, text: &str, at: Option<&str>, json: bool) -> CliResult {
-    let blame = with_agent(recorder, agent, |ops| ops.blame(text, at))?;
+    let blame = Agent::new(recorder, agent, None)
+        .blame(text, at)
+        .map_err(inspect_error)?;
     let value = json!({
         "agent": agent,
         "at": blame.at,
@@ -387,7 +389,7 @@ fn audit(recorder: &Recorder, agent: &str, at: &str, json: bool) -> CliResult {
     let bound = audit_bound(at)?;
     let audit = Agent::new(recorder, agent, None)
         .audit(bound)
-        .map_err(audit_error)?;
+        .map_err(inspect_error)?;
     let ts = audit.ts_micros.map(agentrail::event::format_ts);
     let value = json!({
         "agent": agent,
@@ -416,7 +418,8 @@ fn audit(recorder: &Recorder, agent: &str, at: &str, json: bool) -> CliResult {
     })
 }
 
-fn audit_error(error: agentrail::Error) -> CliError {
+/// The error of `blame` or `audit`: an unknown agent is bad input, with a hint.
+fn inspect_error(error: agentrail::Error) -> CliError {
     match &error {
         agentrail::Error::Context(ContextError::UnknownAgent { .. }) => {
             CliError::new(EXIT_BAD_INPUT, error.to_string())

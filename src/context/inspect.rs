@@ -154,12 +154,15 @@ fn bound_event(journal: &Journal, bound: AuditBound) -> Result<(u64, Option<i64>
 
 impl Agent<'_> {
     /// The blocks of the context at `at` (a branch or commit; default HEAD) that hold `text`:
-    /// which commit brought each in, and which edit last changed it.
+    /// which commit brought each in, and which edit last changed it. The agent must exist, as
+    /// for [`Agent::audit`]: a mistyped name is an error, not an empty context.
     pub fn blame(&self, text: &str, at: Option<&str>) -> Result<Blame> {
         if text.is_empty() {
             return Err(ContextError::EmptyBlameText.into());
         }
-        let context = self.context(at)?;
+        let graph = self.graph()?;
+        self.check_known(&graph)?;
+        let context = self.context_in(&graph, at)?;
         let hits = blame_in(&context, text)?;
         Ok(Blame {
             at: context.at,
@@ -170,10 +173,7 @@ impl Agent<'_> {
     /// What this agent's context held at `bound`: the graph replayed up to the bound's event,
     /// then the context at the agent's HEAD in that graph. The agent must exist now.
     pub fn audit(&self, bound: AuditBound) -> Result<Audit> {
-        if !self.graph()?.agents().any(|agent| agent == self.name()) {
-            let agent = self.name().to_owned();
-            return Err(ContextError::UnknownAgent { agent }.into());
-        }
+        self.check_known(&self.graph()?)?;
         let journal = self.recorder().journal();
         let (lsn, ts_micros) = bound_event(journal, bound)?;
         let graph = graph_at(journal, lsn)?;
@@ -185,6 +185,16 @@ impl Agent<'_> {
             refs,
             context,
         })
+    }
+
+    /// Refuses an agent with no commit and no ref move in `graph`.
+    fn check_known(&self, graph: &Graph) -> Result<(), ContextError> {
+        match graph.agents().any(|agent| agent == self.name()) {
+            true => Ok(()),
+            false => Err(ContextError::UnknownAgent {
+                agent: self.name().to_owned(),
+            }),
+        }
     }
 
     /// How revision `to` differs from `from` (each a branch or a commit of this agent).

@@ -463,12 +463,16 @@ impl<'r> Agent<'r> {
 
     /// The context at `at` (a branch or a commit), else at HEAD.
     pub fn context(&self, at: Option<&str>) -> Result<Context> {
-        let graph = self.graph()?;
+        self.context_in(&self.graph()?, at)
+    }
+
+    /// [`Agent::context`] in a graph already loaded.
+    pub(crate) fn context_in(&self, graph: &Graph, at: Option<&str>) -> Result<Context> {
         let tip = match at {
-            Some(rev) => Some(self.resolve(&graph, rev)?),
+            Some(rev) => Some(self.resolve(graph, rev)?),
             None => graph.refs(&self.name).head_commit().map(str::to_owned),
         };
-        materialize(self.recorder.journal(), &graph, tip.as_deref())
+        materialize(self.recorder.journal(), graph, tip.as_deref())
     }
 
     pub(crate) fn head_commit(&self, refs: &Refs) -> Result<String, ContextError> {
