@@ -545,6 +545,38 @@ fn numbers_no_64_bit_type_holds_come_back_as_written_through_export_and_import()
 }
 
 #[test]
+fn an_empty_or_blank_task_description_or_choice_exits_2_and_records_nothing() {
+    let dir = Dir::initialized();
+    for (args, named) in [
+        (&["session", "start", ""][..], "TASK"),
+        (&["session", "start", " \t"][..], "TASK"),
+    ] {
+        let output = dir.run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(text(&output.stderr).contains(named), "{args:?}");
+    }
+    dir.ok(&["session", "start", "a task"]);
+    let output = dir.run(&["session", "log", "  "]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("DESCRIPTION"));
+    for (line, field) in [
+        (
+            r#"{"type":"action","data":{"description":""}}"#,
+            "data.description",
+        ),
+        (
+            r#"{"type":"session_start","data":{"task":" "}}"#,
+            "data.task",
+        ),
+    ] {
+        let output = dir.run_stdin(&["append"], &format!("{line}\n"));
+        assert_eq!(output.status.code(), Some(2), "{line}");
+        assert!(text(&output.stderr).contains(field), "{line}");
+    }
+    assert_eq!(dir.export().len(), 1, "only the good session_start");
+}
+
+#[test]
 fn import_rejects_bad_input_naming_line_and_field_and_writes_nothing() {
     let dir = with_scenario();
     let before = dir.ok(&["export"]);

@@ -511,6 +511,18 @@ mod tests {
             (r#"{"type":7,"data":{}}"#, Some("type")),
             (r#"{"type":"action","data":{}}"#, Some("data.description")),
             (
+                r#"{"type":"action","data":{"description":" \t"}}"#,
+                Some("data.description"),
+            ),
+            (
+                r#"{"type":"session_start","data":{"task":""}}"#,
+                Some("data.task"),
+            ),
+            (
+                r#"{"type":"decision","data":{"choice":"\n"}}"#,
+                Some("data.choice"),
+            ),
+            (
                 r#"{"type":"llm_call","data":{"model":"m","input_tokens":-1,"output_tokens":1}}"#,
                 Some("data.input_tokens"),
             ),
