@@ -528,6 +528,55 @@ fn import_then_export_round_trips_but_for_lsn() {
 }
 
 #[test]
+fn numbers_no_64_bit_type_holds_come_back_as_written_through_export_and_import() {
+    let dir = Dir::initialized();
+    let line = concat!(
+        r#"{"ts":"2026-01-02T03:04:05.000000Z","type":"decision","data":{"choice":"a","#,
+        r#""trace":123456789012345678901234567890,"neg":-98765432109876543210987654321,"#,
+        r#""digits":1.00000000000000000000001,"tiny":1e-400,"list":[18446744073709551616,0.1]}}"#,
+    );
+    dir.run_stdin(&["append"], &format!("{line}\n"));
+    let first = dir.ok(&["export"]);
+    assert_eq!(first, format!("{{\"lsn\":1,{}\n", &line[1..]));
+    let other = Dir::initialized();
+    std::fs::write(other.path().join("events.jsonl"), &first).unwrap();
+    other.json(&["import", "events.jsonl"]);
+    assert_eq!(other.ok(&["export"]), first);
+}
+
+#[test]
+fn an_empty_or_blank_task_description_or_choice_exits_2_and_records_nothing() {
+    let dir = Dir::initialized();
+    for (args, named) in [
+        (&["session", "start", ""][..], "TASK"),
+        (&["session", "start", " \t"][..], "TASK"),
+    ] {
+        let output = dir.run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(text(&output.stderr).contains(named), "{args:?}");
+    }
+    dir.ok(&["session", "start", "a task"]);
+    let output = dir.run(&["session", "log", "  "]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("DESCRIPTION"));
+    for (line, field) in [
+        (
+            r#"{"type":"action","data":{"description":""}}"#,
+            "data.description",
+        ),
+        (
+            r#"{"type":"session_start","data":{"task":" "}}"#,
+            "data.task",
+        ),
+    ] {
+        let output = dir.run_stdin(&["append"], &format!("{line}\n"));
+        assert_eq!(output.status.code(), Some(2), "{line}");
+        assert!(text(&output.stderr).contains(field), "{line}");
+    }
+    assert_eq!(dir.export().len(), 1, "only the good session_start");
+}
+
+#[test]
 fn import_rejects_bad_input_naming_line_and_field_and_writes_nothing() {
     let dir = with_scenario();
     let before = dir.ok(&["export"]);

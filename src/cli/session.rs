@@ -1,7 +1,9 @@
 //! `agentrail session start|status|log|commit|abort`: a work session as a git-like unit. Later
 //! commands find the session in `AGENTRAIL_SESSION`, else take the most recent open one.
 
-use super::{emit, open_recorder, recording_off, CliError, CliResult, EXIT_FAILURE};
+use super::{
+    emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
+};
 use agentrail::event::{format_ts, Event, EventType};
 use agentrail::project::{Active, Sessions};
 use agentrail::recorder::{object, Recorder};
@@ -111,6 +113,7 @@ pub fn run(command: SessionCommand, json: bool) -> CliResult {
     if recording_off() && !matches!(command, SessionCommand::Status) {
         return Ok(());
     }
+    check_arguments(&command)?;
     let recorder = open_recorder()?;
     let result = match command {
         SessionCommand::Start { task, agent } => start(&recorder, &task, agent, json),
@@ -130,6 +133,24 @@ pub fn run(command: SessionCommand, json: bool) -> CliResult {
     };
     recorder.close();
     result
+}
+
+/// Refuses a TASK or DESCRIPTION that is empty or only whitespace (exit 2) before anything is
+/// opened: the event's schema refuses it too (`format-spec/events.md` section 2), but the
+/// person typed an argument, not a `data` field.
+fn check_arguments(command: &SessionCommand) -> Result<(), CliError> {
+    let (name, value) = match command {
+        SessionCommand::Start { task, .. } => ("TASK", task),
+        SessionCommand::Log { description, .. } => ("DESCRIPTION", description),
+        _ => return Ok(()),
+    };
+    if value.trim().is_empty() {
+        return Err(CliError::new(
+            EXIT_BAD_INPUT,
+            format!("{name} must not be empty or only whitespace; nothing was recorded"),
+        ));
+    }
+    Ok(())
 }
 
 fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {

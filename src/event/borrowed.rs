@@ -8,7 +8,8 @@
 //! bytes those define (a property test holds them to it); the format is still defined by the
 //! owned disk types alone.
 
-use super::{nested, Event, EventType, StoredNumber, EVENT_ENCODING_VERSION};
+use super::number::parse_number_text;
+use super::{is_known_encoding_version, nested, number_text, Event, EventType, StoredNumber};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value as Json};
 
@@ -38,6 +39,7 @@ pub enum ValueRef<'a> {
     String(&'a str),
     Array(#[serde(borrow, deserialize_with = "nested")] Vec<ValueRef<'a>>),
     Object(#[serde(borrow, deserialize_with = "nested")] Vec<(&'a str, ValueRef<'a>)>),
+    Number(#[serde(borrow, deserialize_with = "number_text")] &'a str),
 }
 
 /// [`EventRecord`](super::EventRecord), borrowed.
@@ -59,7 +61,7 @@ impl<'a> EventRef<'a> {
         let decode_error = |reason: String| crate::Error::Decode { lsn, reason };
         let stored: StoredEvent<'a> =
             postcard::from_bytes(payload).map_err(|error| decode_error(error.to_string()))?;
-        if stored.encoding_version != EVENT_ENCODING_VERSION {
+        if !is_known_encoding_version(stored.encoding_version) {
             return Err(decode_error(format!(
                 "event encoding version {} is not known",
                 stored.encoding_version
@@ -141,6 +143,7 @@ impl ValueRef<'_> {
             ValueRef::Int(int) => Some(int as f64),
             ValueRef::UInt(uint) => Some(uint as f64),
             ValueRef::Float(float) if float.is_finite() => Some(float),
+            ValueRef::Number(text) => text.parse::<f64>().ok().filter(|float| float.is_finite()),
             _ => None,
         }
     }
@@ -160,6 +163,7 @@ impl ValueRef<'_> {
             ValueRef::Int(int) => Json::Number(int.into()),
             ValueRef::UInt(uint) => Json::Number(uint.into()),
             ValueRef::Float(float) => Number::from_f64(float).map_or(Json::Null, Json::Number),
+            ValueRef::Number(text) => parse_number_text(text).map_or(Json::Null, Json::Number),
             ValueRef::String(text) => Json::String(text.to_owned()),
             ValueRef::Array(ref items) => {
                 Json::Array(items.iter().map(ValueRef::to_json).collect())
@@ -186,6 +190,7 @@ impl<'a> From<&'a Json> for ValueRef<'a> {
                 StoredNumber::Int(int) => ValueRef::Int(int),
                 StoredNumber::UInt(uint) => ValueRef::UInt(uint),
                 StoredNumber::Float(float) => ValueRef::Float(float),
+                StoredNumber::Text(text) => ValueRef::Number(text),
             },
             Json::String(text) => ValueRef::String(text),
             Json::Array(items) => ValueRef::Array(items.iter().map(ValueRef::from).collect()),
@@ -216,7 +221,7 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EventRecord, Value};
+    use crate::event::{EventRecord, Value, EVENT_ENCODING_VERSION};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -239,7 +244,7 @@ mod tests {
         let Json::Object(data) = Json::from(record.data) else {
             return None;
         };
-        (record.encoding_version == EVENT_ENCODING_VERSION).then(|| Event {
+        is_known_encoding_version(record.encoding_version).then(|| Event {
             ts_micros: record.ts_micros,
             event_type: record.event_type,
             session: record.session,
@@ -252,7 +257,9 @@ mod tests {
     fn fields_read_as_the_json_map_reads_them() {
         let event = event_with(json!({
             "text": "x", "n": 7, "neg": -3, "frac": 2.5, "big": u64::MAX, "yes": true,
-            "list": [1, {"k": "v"}], "null": null
+            "list": [1, {"k": "v"}], "null": null,
+            "huge": Json::Number("-123456789012345678901234567890".parse().unwrap()),
+            "digits": Json::Number("1.00000000000000000001".parse().unwrap())
         }));
         let payload = event.encode();
         let view = EventRef::decode(3, &payload).unwrap();
@@ -306,9 +313,9 @@ mod tests {
             "{error}"
         );
         record.data = Value::Object(vec![]);
-        record.encoding_version = 2;
+        record.encoding_version = EVENT_ENCODING_VERSION + 1;
         let error = EventRef::decode(4, &postcard::to_stdvec(&record).unwrap()).unwrap_err();
-        assert!(error.to_string().contains("encoding version 2"), "{error}");
+        assert!(error.to_string().contains("encoding version 3"), "{error}");
     }
 
     proptest! {
@@ -327,11 +334,13 @@ mod tests {
             members in prop::collection::vec(("[a-z]{1,4}", any::<i64>()), 0..6),
             text in ".{0,12}",
             float in any::<f64>(),
+            huge in "-?[1-9][0-9]{19,40}",
         ) {
             let mut data: Map<String, Json> =
                 members.into_iter().map(|(key, int)| (key, int.into())).collect();
             data.insert("text".into(), text.into());
             data.insert("nested".into(), json!([{ "f": float }, [null, true]]));
+            data.insert("huge".into(), Json::Number(huge.parse().unwrap()));
             let event = event_with(Json::Object(data));
             let payload = event.encode();
             let view = EventRef::decode(1, &payload).unwrap();

@@ -4,7 +4,9 @@
 //! and produce exactly the bytes that serializing the `EventRecord` would (a test and a
 //! property test hold them to it), so the format is still defined by the disk types alone.
 
-use super::{Event, EventRecord, StoredNumber, Value, EVENT_ENCODING_VERSION};
+use super::{
+    Event, EventRecord, StoredNumber, Value, EVENT_ENCODING_VERSION, EVENT_ENCODING_VERSION_FIRST,
+};
 use serde::ser::{SerializeSeq, SerializeStruct, SerializeTuple, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -43,7 +45,7 @@ impl Serialize for RecordView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let event = self.0;
         let mut record = serializer.serialize_struct("EventRecord", 6)?;
-        record.serialize_field("encoding_version", &EVENT_ENCODING_VERSION)?;
+        record.serialize_field("encoding_version", &encoding_version(&event.data))?;
         record.serialize_field("ts_micros", &event.ts_micros)?;
         record.serialize_field("event_type", &event.event_type)?;
         record.serialize_field("session", &event.session)?;
@@ -73,6 +75,7 @@ mod variant {
     pub const STRING: u32 = 5;
     pub const ARRAY: u32 = 6;
     pub const OBJECT: u32 = 7;
+    pub const NUMBER: u32 = 8;
 }
 
 impl Serialize for JsonView<'_> {
@@ -91,6 +94,9 @@ impl Serialize for JsonView<'_> {
                 }
                 StoredNumber::Float(float) => {
                     serializer.serialize_newtype_variant("Value", variant::FLOAT, "Float", &float)
+                }
+                StoredNumber::Text(text) => {
+                    serializer.serialize_newtype_variant("Value", variant::NUMBER, "Number", text)
                 }
             },
             Json::String(text) => {
@@ -148,11 +154,30 @@ impl Serialize for MemberView<'_> {
     }
 }
 
+/// The lowest encoding version that holds `data`: version 2 only when a number in it is
+/// stored as text ([`Value::Number`]).
+fn encoding_version(data: &Map<String, Json>) -> u8 {
+    if data.values().any(holds_number_text) {
+        EVENT_ENCODING_VERSION
+    } else {
+        EVENT_ENCODING_VERSION_FIRST
+    }
+}
+
+fn holds_number_text(json: &Json) -> bool {
+    match json {
+        Json::Number(number) => matches!(StoredNumber::of(number), StoredNumber::Text(_)),
+        Json::Array(items) => items.iter().any(holds_number_text),
+        Json::Object(map) => map.values().any(holds_number_text),
+        Json::Null | Json::Bool(_) | Json::String(_) => false,
+    }
+}
+
 /// The record an event is stored as, built by copying: the reference [`encode_event`] is held
 /// to, and what code that wants an owned disk value uses.
 pub fn to_record(event: &Event) -> EventRecord {
     EventRecord {
-        encoding_version: EVENT_ENCODING_VERSION,
+        encoding_version: encoding_version(&event.data),
         ts_micros: event.ts_micros,
         event_type: event.event_type.clone(),
         session: event.session.clone(),
@@ -212,6 +237,19 @@ mod tests {
         assert_eq!(encode_event(&small), copied(&small));
     }
 
+    #[test]
+    fn a_record_is_version_2_only_when_it_holds_a_number_stored_as_text() {
+        let plain = event_with(json!({ "n": [1, -2.5, u64::MAX], "s": "x" }), None);
+        assert_eq!(to_record(&plain).encoding_version, 1);
+        assert_eq!(encode_event(&plain)[0], 1);
+        let huge: Json =
+            serde_json::from_str(r#"{"n":[1,{"deep":123456789012345678901234567890}]}"#).unwrap();
+        let huge = event_with(huge, None);
+        assert_eq!(to_record(&huge).encoding_version, 2);
+        assert_eq!(encode_event(&huge), copied(&huge));
+        assert_eq!(Event::decode(1, &encode_event(&huge)).unwrap(), huge);
+    }
+
     fn json_value() -> impl Strategy<Value = Json> {
         let leaf = prop_oneof![
             Just(Json::Null),
@@ -220,6 +258,8 @@ mod tests {
             any::<u64>().prop_map(Json::from),
             any::<f64>().prop_map(Json::from),
             ".{0,12}".prop_map(Json::String),
+            "-?[1-9][0-9]{20,40}(\\.[0-9]{20})?"
+                .prop_map(|text| Json::Number(text.parse().unwrap())),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![

@@ -8,6 +8,7 @@
 
 mod borrowed;
 mod encode;
+mod number;
 pub mod schema;
 pub mod tombstone;
 
@@ -16,11 +17,22 @@ pub use schema::EventType;
 pub use tombstone::{tombstone_of, TombstoneInfo};
 
 use crate::journal::{Record, KIND_EVENT};
+pub(crate) use number::StoredNumber;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value as Json};
 
-/// The encoding version written in every event record.
-pub const EVENT_ENCODING_VERSION: u8 = 1;
+/// The newest encoding version of an event record: version 2 adds [`Value::Number`]. A record
+/// that holds none is written as version 1, which it is byte for byte, so that an agentrail of
+/// version 1 still reads every event that does not need the new variant.
+pub const EVENT_ENCODING_VERSION: u8 = 2;
+
+/// The encoding version of a record whose data holds no [`Value::Number`].
+pub const EVENT_ENCODING_VERSION_FIRST: u8 = 1;
+
+/// Whether this version reads records of encoding version `version`.
+pub fn is_known_encoding_version(version: u8) -> bool {
+    (EVENT_ENCODING_VERSION_FIRST..=EVENT_ENCODING_VERSION).contains(&version)
+}
 
 /// An event in memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +57,25 @@ pub enum Value {
     String(String),
     Array(#[serde(deserialize_with = "nested")] Vec<Value>),
     Object(#[serde(deserialize_with = "nested")] Vec<(String, Value)>),
+    /// A JSON number that `i64`, `u64` and `f64` cannot hold exactly (an integer beyond 64
+    /// bits, a decimal with more digits than an `f64` keeps), as its JSON text. Encoding
+    /// version 2.
+    Number(#[serde(deserialize_with = "number_text")] String),
+}
+
+/// Decodes the text of a [`Value::Number`], refusing text that is not one JSON number.
+fn number_text<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + AsRef<str>,
+{
+    let text = T::deserialize(deserializer)?;
+    match number::parse_number_text(text.as_ref()) {
+        Some(_) => Ok(text),
+        None => Err(serde::de::Error::custom(
+            "event data holds a number whose text is not a JSON number",
+        )),
+    }
 }
 
 /// Deepest nesting of arrays and objects a stored value may have. serde_json refuses JSON
@@ -103,25 +134,6 @@ fn line_label(line: usize) -> String {
     }
 }
 
-/// How a JSON number is stored: as `Int` when it fits an `i64`, else as `UInt`, else as
-/// `Float`. The one rule behind [`Value::from`], [`ValueRef::from`] and the encoder.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum StoredNumber {
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-}
-
-impl StoredNumber {
-    pub(crate) fn of(number: &Number) -> StoredNumber {
-        match (number.as_i64(), number.as_u64()) {
-            (Some(int), _) => StoredNumber::Int(int),
-            (None, Some(uint)) => StoredNumber::UInt(uint),
-            _ => StoredNumber::Float(number.as_f64().unwrap_or(0.0)),
-        }
-    }
-}
-
 impl From<&Json> for Value {
     fn from(json: &Json) -> Value {
         match json {
@@ -131,6 +143,7 @@ impl From<&Json> for Value {
                 StoredNumber::Int(int) => Value::Int(int),
                 StoredNumber::UInt(uint) => Value::UInt(uint),
                 StoredNumber::Float(float) => Value::Float(float),
+                StoredNumber::Text(text) => Value::Number(text.to_owned()),
             },
             Json::String(text) => Value::String(text.clone()),
             Json::Array(items) => Value::Array(items.iter().map(Value::from).collect()),
@@ -153,6 +166,9 @@ impl From<Value> for Json {
             Value::Int(int) => Json::Number(int.into()),
             Value::UInt(uint) => Json::Number(uint.into()),
             Value::Float(float) => Number::from_f64(float).map_or(Json::Null, Json::Number),
+            Value::Number(text) => {
+                number::parse_number_text(&text).map_or(Json::Null, Json::Number)
+            }
             Value::String(text) => Json::String(text),
             Value::Array(items) => Json::Array(items.into_iter().map(Json::from).collect()),
             Value::Object(pairs) => Json::Object(
@@ -390,7 +406,7 @@ impl EventRecord {
                 lsn,
                 reason: error.to_string(),
             })?;
-        if record.encoding_version != EVENT_ENCODING_VERSION {
+        if !is_known_encoding_version(record.encoding_version) {
             return Err(crate::Error::Decode {
                 lsn,
                 reason: format!(
@@ -494,6 +510,18 @@ mod tests {
             (r#"{"type":"action","data":[]}"#, Some("data")),
             (r#"{"type":7,"data":{}}"#, Some("type")),
             (r#"{"type":"action","data":{}}"#, Some("data.description")),
+            (
+                r#"{"type":"action","data":{"description":" \t"}}"#,
+                Some("data.description"),
+            ),
+            (
+                r#"{"type":"session_start","data":{"task":""}}"#,
+                Some("data.task"),
+            ),
+            (
+                r#"{"type":"decision","data":{"choice":"\n"}}"#,
+                Some("data.choice"),
+            ),
             (
                 r#"{"type":"llm_call","data":{"model":"m","input_tokens":-1,"output_tokens":1}}"#,
                 Some("data.input_tokens"),

@@ -81,7 +81,7 @@ impl EventType {
     fn fields(self) -> &'static [Field] {
         use Shape::*;
         match self {
-            EventType::SessionStart => const { &[req("task", Text)] },
+            EventType::SessionStart => const { &[req("task", Words)] },
             EventType::SessionEnd => {
                 const {
                     &[
@@ -91,11 +91,11 @@ impl EventType {
                     ]
                 }
             }
-            EventType::Action => const { &[req("description", Text), opt("kind", Text)] },
+            EventType::Action => const { &[req("description", Words), opt("kind", Text)] },
             EventType::LlmCall => {
                 const {
                     &[
-                        req("model", Text),
+                        req("model", Words),
                         req("input_tokens", Count),
                         req("output_tokens", Count),
                         opt("cache_read_tokens", Count),
@@ -123,8 +123,8 @@ impl EventType {
             EventType::Failure => {
                 const {
                     &[
-                        req("error_type", Text),
-                        req("message", Text),
+                        req("error_type", Words),
+                        req("message", Words),
                         opt("location", Text),
                         opt("locals", Object),
                     ]
@@ -143,7 +143,7 @@ impl EventType {
             EventType::Decision => {
                 const {
                     &[
-                        req("choice", Text),
+                        req("choice", Words),
                         opt("rationale", Text),
                         opt("options", Texts),
                     ]
@@ -168,7 +168,7 @@ impl EventType {
             EventType::Task => {
                 const {
                     &[
-                        req("id", Text),
+                        req("id", Words),
                         req("status", OneOf(&["started", "done", "failed"])),
                         opt("result", Any),
                     ]
@@ -200,6 +200,9 @@ impl fmt::Display for EventType {
 #[derive(Debug, Clone, Copy)]
 enum Shape {
     Text,
+    /// A string holding something besides whitespace: what a required field that says what
+    /// the event is about (a task, a description, a choice, a model) must be.
+    Words,
     /// A non-negative integer (token counts, milliseconds).
     Count,
     /// Any integer (exit codes may be negative).
@@ -283,6 +286,7 @@ fn field_error(name: &str, message: String) -> FieldError {
 fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
     let fits = match shape {
         Shape::Text => value.is_string(),
+        Shape::Words => value.as_str().is_some_and(|text| !text.trim().is_empty()),
         Shape::Count => value.is_u64(),
         Shape::Integer => value.is_i64() || value.is_u64(),
         Shape::Amount => value.as_f64().is_some_and(|amount| amount >= 0.0),
@@ -319,6 +323,8 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
     }
     Err(match shape {
         Shape::Text => "must be a string".into(),
+        Shape::Words if value.is_string() => "must not be empty or only whitespace".into(),
+        Shape::Words => "must be a string".into(),
         Shape::Count => format!("must be a non-negative integer, not {value}"),
         Shape::Integer => format!("must be an integer, not {value}"),
         Shape::Amount => format!("must be a non-negative number, not {value}"),
