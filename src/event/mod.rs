@@ -549,4 +549,14 @@ mod tests {
             assert_eq!(error.field.as_deref(), field, "{text}");
         }
     }
+
+    #[test]
+    fn an_empty_failure_message_or_model_is_kept() {
+        for text in [
+            r#"{"type":"failure","data":{"error_type":"AssertionError","message":""}}"#,
+            r#"{"type":"llm_call","data":{"model":"","input_tokens":1,"output_tokens":2}}"#,
+        ] {
+            assert!(Event::from_json_line(text, 1, 0).is_ok(), "{text}");
+        }
+    }
 }

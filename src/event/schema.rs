@@ -95,7 +95,8 @@ impl EventType {
             EventType::LlmCall => {
                 const {
                     &[
-                        req("model", Words),
+                        // A model a provider did not name is still a call whose tokens count.
+                        req("model", Text),
                         req("input_tokens", Count),
                         req("output_tokens", Count),
                         opt("cache_read_tokens", Count),
@@ -124,7 +125,9 @@ impl EventType {
                 const {
                     &[
                         req("error_type", Words),
-                        req("message", Words),
+                        // Python's `assert x` raises an AssertionError whose message is empty:
+                        // a failure to keep, not bad input.
+                        req("message", Text),
                         opt("location", Text),
                         opt("locals", Object),
                     ]
