@@ -50,19 +50,30 @@ fn is_float_syntax(text: &str) -> bool {
     text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E'))
 }
 
+/// Significant decimal digits an `f64` always tells apart (`f64::DIGITS`): a decimal of at most
+/// this many, in the normal range, is the shortest text of its nearest `f64`, since no shorter
+/// decimal rounds to that `f64` too.
+const F64_EXACT_DIGITS: usize = f64::DIGITS as usize;
+/// The largest power of ten, either way, of a decimal's leading digit for which that holds
+/// without looking closer: normal `f64`s reach 10^±307, kept clear of the edges.
+const F64_PLAIN_EXPONENT_MAX: i64 = 290;
+
 /// Whether `float`, the `f64` nearest to the JSON number `text`, is written (shortest, as
 /// export writes it: serde_json formats floats with zmij) as the same decimal value as `text`:
-/// then storing the float loses nothing.
+/// then storing the float loses nothing. Nearly every float has few digits and is answered
+/// without formatting it.
 fn float_keeps_value(text: &str, float: f64) -> bool {
+    let Some(number) = Decimal::parse(text.as_bytes()) else {
+        return false;
+    };
+    let digits = number.whole.len() + number.fraction.len();
+    let leading = number.exponent.saturating_add(digits as i64);
+    if digits <= F64_EXACT_DIGITS && leading.abs() <= F64_PLAIN_EXPONENT_MAX {
+        return true;
+    }
     let mut buffer = zmij::Buffer::new();
     let shortest = buffer.format_finite(float);
-    match (
-        Decimal::parse(text.as_bytes()),
-        Decimal::parse(shortest.as_bytes()),
-    ) {
-        (Some(number), Some(shortest)) => number == shortest,
-        _ => false,
-    }
+    Decimal::parse(shortest.as_bytes()).is_some_and(|shortest| number == shortest)
 }
 
 /// A decimal number, read in place from its text: sign, significant digits (no leading or
@@ -172,6 +183,41 @@ mod tests {
             assert_eq!(stored(text), StoredNumber::Float(float), "{text}");
         }
         assert!(matches!(stored("-0.0"), StoredNumber::Float(zero) if zero.is_sign_negative()));
+    }
+
+    /// The few-digits shortcut of `float_keeps_value` agrees with formatting the float, for
+    /// decimals of up to 15 digits across the exponents it covers and around its edges.
+    #[test]
+    fn the_few_digits_shortcut_agrees_with_formatting() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let digits = 1 + next() % F64_EXACT_DIGITS as u64;
+            let mantissa = next() % 10u64.pow(digits as u32);
+            let exponent = (next() % 640) as i64 - 320;
+            let text = format!("{mantissa}e{exponent}");
+            let Ok(float) = text.parse::<f64>() else {
+                continue;
+            };
+            if !float.is_finite() {
+                continue;
+            }
+            let mut buffer = zmij::Buffer::new();
+            let shortest = buffer.format_finite(float);
+            let formatted = match (
+                Decimal::parse(text.as_bytes()),
+                Decimal::parse(shortest.as_bytes()),
+            ) {
+                (Some(number), Some(shortest)) => number == shortest,
+                _ => false,
+            };
+            assert_eq!(float_keeps_value(&text, float), formatted, "{text}");
+        }
     }
 
     #[test]
