@@ -386,13 +386,13 @@ pub(super) const BUILTIN: &[Spec] = &[
         // `--api-key VALUE`, `--password "VALUE"`, `-token VALUE`: an option whose name names a
         // secret, and the argument after it (`--password=VALUE` is a `KEY=VALUE`).
         pattern: concat!(
-            r"(?:^|[ \t])--?(?P<key>(?:[A-Za-z0-9][A-Za-z0-9_-]*)?",
+            r"(?:^|[ \t\r\n])--?(?P<key>(?:[A-Za-z0-9][A-Za-z0-9_-]*)?",
             option_secret_word!(),
             r")[ \t]+",
             argument_value!()
         ),
         hint: concat!(
-            r"(?:^|[ \t])--?[A-Za-z0-9_-]*",
+            r"(?:^|[ \t\r\n])--?[A-Za-z0-9_-]*",
             option_secret_word!(),
             r"[ \t]+[^\s-]"
         ),
