@@ -37,7 +37,8 @@ impl Found<'_> {
     }
 }
 
-/// A built-in detector before compilation.
+/// A built-in detector before compilation. A gate literal may be any part of what every match
+/// holds, of 3 bytes or more: the gate searches for them with Teddy (`super::LiteralGate`).
 pub(super) struct Spec {
     pub kind: &'static str,
     pub pattern: &'static str,
@@ -55,6 +56,31 @@ pub(super) enum Gate {
     /// An `=` or `:` after a name containing a secret stem (see
     /// [`super::keys::names_a_secret_before_a_separator`]).
     SecretNameThenSeparator,
+    /// An option (`-` or `--` starting a word) whose name contains a secret stem, then a blank
+    /// (see [`super::keys::names_a_secret_option`]).
+    SecretOptionThenBlank,
+    /// A closing tag whose name contains a secret stem (see
+    /// [`super::keys::closes_a_secret_element`]).
+    SecretClosingTag,
+    /// `SK` and 32 lowercase hex digits (see [`has_twilio_key_shape`]). As a literal, `SK`
+    /// alone would be the gate's only one shorter than 3 bytes, which makes the regex crate's
+    /// vectorized literal search take 2-byte fingerprints and stop at nearly every string.
+    TwilioKeyShape,
+}
+
+/// True when `SK` followed by 32 lowercase hex digits occurs in `text`.
+pub(super) fn has_twilio_key_shape(text: &str) -> bool {
+    const HEX_DIGITS: usize = 32;
+    let bytes = text.as_bytes();
+    // A one-character search runs on memchr; a two-character one would not.
+    text.match_indices('S').any(|(at, _)| {
+        let digits = bytes.get(at + 2..at + 2 + HEX_DIGITS).unwrap_or_default();
+        bytes.get(at + 1) == Some(&b'K')
+            && digits.len() == HEX_DIGITS
+            && digits
+                .iter()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(byte))
+    })
 }
 
 /// The `KEY` part of a `KEY=VALUE` or `KEY: VALUE`: an identifier that may carry dots and
@@ -226,9 +252,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             r"(?P<secret>(?:xox[abprse]|xapp)-[A-Za-z0-9-]{10,})"
         ),
         hint: r"(?:xox[abprse]|xapp)-[A-Za-z0-9-]{10}",
-        gate: Gate::Literals(&[
-            "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "xoxe-", "xapp-",
-        ]),
+        gate: Gate::Literals(&["xox", "xapp-"]),
         accept: always,
     },
     Spec {
@@ -264,7 +288,7 @@ pub(super) const BUILTIN: &[Spec] = &[
         // to follow `SK` in a word does not qualify, nor do hex-looking runs of one kind.
         pattern: concat!(token_start!(), r"(?P<secret>SK[0-9a-f]{32})(?-u:\b)"),
         hint: r"SK[0-9a-f]{32}",
-        gate: Gate::Literals(&["SK"]),
+        gate: Gate::TwilioKeyShape,
         accept: has_digit_and_lowercase,
     },
     Spec {
@@ -275,7 +299,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             r"(?P<secret>pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,})"
         ),
         hint: r"pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)",
-        gate: Gate::Literals(&["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"]),
+        gate: Gate::Literals(&["pypi-Ag"]),
         accept: always,
     },
     Spec {
@@ -286,7 +310,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             r"(?P<secret>do[opr]_v1_[0-9a-f]{64})(?-u:\b)"
         ),
         hint: r"do[opr]_v1_[0-9a-f]{64}",
-        gate: Gate::Literals(&["dop_v1_", "doo_v1_", "dor_v1_"]),
+        gate: Gate::Literals(&["_v1_"]),
         accept: always,
     },
     Spec {
@@ -297,7 +321,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             r"(?P<secret>shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32})(?-u:\b)"
         ),
         hint: r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}",
-        gate: Gate::Literals(&["shpat_", "shpca_", "shppa_", "shpss_"]),
+        gate: Gate::Literals(&["shp"]),
         accept: always,
     },
     Spec {
@@ -378,7 +402,7 @@ pub(super) const BUILTIN: &[Spec] = &[
         // sure it is still in the header.
         pattern: r#"(?:(?i:cookie)["']?[ \t]*:[ \t]*["']?|;)[ \t]*[^\s=;"',\\]+=(?P<secret>[^;\s"'\\]+)"#,
         hint: r#"(?i)cookie["']?[ \t]*:"#,
-        gate: Gate::Literals(&["ookie", "OOKIE"]),
+        gate: Gate::Literals(&["okie", "OKIE"]),
         accept: in_cookie_header,
     },
     Spec {
@@ -396,22 +420,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             option_secret_word!(),
             r"[ \t]+[^\s-]"
         ),
-        gate: Gate::Literals(&[
-            "password",
-            "passwd",
-            "passphrase",
-            "token",
-            "secret",
-            "key",
-            "credential",
-            "Password",
-            "Passwd",
-            "Passphrase",
-            "Token",
-            "Secret",
-            "Key",
-            "Credential",
-        ]),
+        gate: Gate::SecretOptionThenBlank,
         accept: secret_option_argument,
     },
     Spec {
@@ -436,7 +445,7 @@ pub(super) const BUILTIN: &[Spec] = &[
             same_command!(),
             r"-(?:a|-pass)[ \t]"
         ),
-        gate: Gate::Literals(&["login", "sshpass", "redis-cli"]),
+        gate: Gate::Literals(&["ogin", "sshpass", "s-cli"]),
         accept: not_a_placeholder,
     },
     Spec {
@@ -459,7 +468,7 @@ pub(super) const BUILTIN: &[Spec] = &[
         // repeat the opening one; the check does.
         pattern: r"<(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)(?:[ \t\r\n][^<>]*)?>(?P<secret>[^<]+)</[A-Za-z_][A-Za-z0-9_.:-]*>",
         hint: r"(?i)</[A-Za-z0-9_.:-]*(?:pass|pwd|secret|token|key|auth|credential|cookie)",
-        gate: Gate::Literals(&["</"]),
+        gate: Gate::SecretClosingTag,
         accept: secret_element,
     },
     Spec {

@@ -170,6 +170,50 @@ pub(crate) fn names_a_secret_before_a_separator(text: &str) -> bool {
     })
 }
 
+/// True when some option in `text` (one or two `-` starting the text or following a blank or
+/// a line break) has a name containing a secret stem and is followed by a space or tab: the
+/// cheap test a string must pass before the `--api-key VALUE` detector runs on it. It looks
+/// only at the dashes that start a word, each once.
+pub(crate) fn names_a_secret_option(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_name = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-');
+    text.match_indices('-').any(|(at, _)| {
+        let starts_word = at == 0 || matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r');
+        if !starts_word {
+            return false;
+        }
+        let name_start = at + 1 + usize::from(bytes.get(at + 1) == Some(&b'-'));
+        let name_end = name_start
+            + bytes[name_start..]
+                .iter()
+                .take_while(|b| is_name(b))
+                .count();
+        matches!(bytes.get(name_end), Some(b' ' | b'\t'))
+            && has_secret_stem(&text[name_start..name_end])
+    })
+}
+
+/// True when some closing tag in `text` (`</password>`, `</ns:apiKey>`) has a name containing
+/// a secret stem: the cheap test before the XML element detector.
+pub(crate) fn closes_a_secret_element(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_name =
+        |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b':' | b'-');
+    // A one-character search runs on memchr; a two-character one would not.
+    text.match_indices('<').any(|(at, _)| {
+        if bytes.get(at + 1) != Some(&b'/') {
+            return false;
+        }
+        let name_start = at + 2;
+        let name_end = name_start
+            + bytes[name_start..]
+                .iter()
+                .take_while(|b| is_name(b))
+                .count();
+        has_secret_stem(&text[name_start..name_end])
+    })
+}
+
 /// The name that a separator at `separator` assigns to, skipping spaces, quotes, `]` and `\`.
 fn name_before(text: &str, separator: usize) -> &str {
     let bytes = text.as_bytes();
