@@ -487,6 +487,33 @@ fn a_missing_or_truncated_sealed_segment_is_never_skipped() {
 }
 
 #[test]
+fn a_gap_left_by_a_missing_segment_is_named_alike_by_verify_and_by_a_read() {
+    // A read used to blame the segment before the gap ("the log ends in this segment"), while
+    // verify named the one after it, so export and verify pointed at different files.
+    let built = two_sealed_one_active();
+    let dir = fast_tempdir();
+    built.image.restore(dir.path());
+    std::fs::remove_file(dir.path().join(&built.sealed[1])).unwrap();
+    let verified = verify(&StdFs, dir.path()).unwrap();
+    let problem = &verified.problems[0];
+    assert!(problem.segment.ends_with(&built.active), "{problem:?}");
+    assert_eq!(problem.offset, 16, "{problem:?}");
+    built.image.remove_other_files(dir.path());
+    let journal = Journal::open(dir.path(), built.options.clone()).unwrap();
+    match read_all(&journal) {
+        Err(Error::Corruption {
+            segment,
+            offset,
+            reason,
+        }) => {
+            assert_eq!((&segment, offset), (&problem.segment, problem.offset));
+            assert_eq!(reason, problem.reason);
+        }
+        other => panic!("{:?}", other.map(|records| records.len())),
+    }
+}
+
+#[test]
 fn a_missing_active_segment_is_not_a_fresh_start() {
     // The checkpoint names the active segment, so that segment was durable: if it is gone, its
     // records are lost, and open must say so rather than start a new segment in its place.

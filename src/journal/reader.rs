@@ -8,7 +8,9 @@
 //! read up to its first damage.
 
 use super::format::{Checkpoint, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
-use super::recovery::{bad_frame_damage, read_checkpoint, synced_past, TornTail, CHECKPOINT_FILE};
+use super::recovery::{
+    bad_frame_damage, gap_error, read_checkpoint, synced_past, TornTail, CHECKPOINT_FILE,
+};
 use super::segment::{
     decode_frame, decode_frame_header, io_error, list_segments, read_segment_header, segment_path,
     FrameError, SealedSegment,
@@ -313,6 +315,12 @@ impl Reader {
         {
             if self.read_only.is_some() && self.is_last_segment(first_lsn) {
                 return Ok(None);
+            }
+            // A segment after the finished one that does not start at the next LSN: a gap,
+            // named as verify names it.
+            if let Some(&after) = self.segments.get(index) {
+                let path = segment_path(&self.dir, after);
+                return Err(gap_error(&path, after, self.next_lsn));
             }
             return Err(Error::corruption(
                 &path,

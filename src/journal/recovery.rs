@@ -346,6 +346,16 @@ fn walk(
     ))
 }
 
+/// The error for segment `path`, starting at `first_lsn`, found where the log needs one that
+/// starts at `next_lsn`: the one `verify`, `open` and readers all give, naming the segment
+/// after the gap and its header's first-LSN field.
+pub fn gap_error(path: &Path, first_lsn: u64, next_lsn: u64) -> Error {
+    Error::corruption(path, 16, format!(
+        "segment starts at LSN {first_lsn}, but the log before it ends at LSN {} (a segment is missing or out of order)",
+        next_lsn - 1
+    ))
+}
+
 /// Checks that a segment header continues the log where the previous segment ended.
 pub fn check_link(
     path: &Path,
@@ -355,10 +365,7 @@ pub fn check_link(
     chain: u32,
 ) -> Result<()> {
     if first_lsn != next_lsn {
-        return Err(Error::corruption(path, 16, format!(
-            "segment starts at LSN {first_lsn}, but the log before it ends at LSN {} (a segment is missing or out of order)",
-            next_lsn - 1
-        )));
+        return Err(gap_error(path, first_lsn, next_lsn));
     }
     if prev_chain != chain {
         return Err(Error::corruption(path, 24, format!(
