@@ -20,11 +20,22 @@
 //! - `context/100k/context-process/agentrail`: `agentrail context --json` as a process.
 //! - `context/100k/rebuild-graph/agentrail`: replaying the journal into the graph projection
 //!   from LSN 1 (what `rebuild` does for it); commits/s from criterion.
+//! - `context/100k/merge/{merge,commit}`: through the library on a copy of the workspace
+//!   whose branch `side` forks 1,000 commits back and adds 10: `Agent::merge("side")` then
+//!   `Agent::undo`, beside the cheapest ref-moving pair, `Agent::commit` then `Agent::undo`,
+//!   so the difference is what merging costs (the merge base, the conflict check, and the
+//!   no-loss check, which clones the graph and plans three contexts).
+//! - `context/100k/after-commit/{status,log}`: `agentrail status` and `agentrail log --oneline
+//!   -n 20` as processes, each timed just after a library commit on the same copy (undone
+//!   after, untimed): what an agent that commits and then looks pays, with the checkpoint
+//!   lagging behind the journal as it does in use rather than current.
 //!
 //! Run: `cargo build --release && cargo bench --bench context` (the first run builds the
 //! fixtures: about a minute and 200 MB). One group: `cargo bench --bench context -- log/`.
 
-use agentrail::context::{Agent, CommitKind, Graph, NewCommit};
+use agentrail::context::{
+    Agent, CommitKind, CommitRequest, Graph, MergeOutcome, NewCommit, Unrelated,
+};
 use agentrail::journal::{Durability, SEGMENT_BYTES_DEFAULT};
 use agentrail::project::Projection;
 use agentrail::recorder::Recorder;
@@ -44,6 +55,10 @@ const COMMITS: usize = 100_000;
 const SEED: u64 = 4;
 /// Commits recorded per batch while building the fixture.
 const FIXTURE_BATCH_COMMITS: usize = 1_000;
+/// How far back from the tip the merge bench's side branch forks, in commits.
+const SIDE_FORK_BACK_COMMITS: usize = 1_000;
+/// Commits on the merge bench's side branch.
+const SIDE_COMMITS: usize = 10;
 /// Part of the fixture's directory name: bumped when the way it is made changes.
 const FIXTURE_VERSION: u32 = 1;
 const WORDS: &[&str] = &[
@@ -159,6 +174,11 @@ impl Fixture {
         self.dir.join("commits.sqlite")
     }
 
+    /// The directory holding the merge bench's copy of the workspace, which it writes to.
+    fn merge_root(&self) -> PathBuf {
+        self.dir.join("merge-workspace")
+    }
+
     /// Runs `build` unless `part` was built before, then marks it built.
     fn build_once(&self, part: &str, build: impl FnOnce()) {
         let done = self.dir.join(format!("{part}.done"));
@@ -179,6 +199,9 @@ impl Fixture {
         });
         self.build_once("git", || build_git(&self.git(), &blocks));
         self.build_once("sqlite", || build_sqlite(&self.sqlite(), &blocks));
+        self.build_once("merge", || {
+            build_merge(&self.workspace_root(), &self.merge_root())
+        });
         self
     }
 }
@@ -222,6 +245,45 @@ fn build_workspace(root: &Path, blocks: &[Block]) {
     assert_eq!(graph.rejected(), 0);
     assert_eq!(graph.commits().len(), blocks.len());
     recorder.close();
+}
+
+/// A copy of the workspace with branch `side`, forked [`SIDE_FORK_BACK_COMMITS`] back, holding
+/// [`SIDE_COMMITS`] more commits; HEAD is back on `main`.
+fn build_merge(workspace: &Path, root: &Path) {
+    if root.exists() {
+        std::fs::remove_dir_all(root).expect("removing a partial copy");
+    }
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(workspace)
+        .arg(root)
+        .status()
+        .expect("running cp");
+    assert!(copied.success(), "copying the workspace");
+    let workspace = Workspace::open(&root.join(".agentrail")).expect("open");
+    let recorder = Recorder::open(workspace, Durability::Never).expect("opening");
+    let agent = Agent::new(&recorder, "main", None);
+    let fork = format!("main~{SIDE_FORK_BACK_COMMITS}");
+    agent.branch("side", Some(&fork)).expect("branch side");
+    agent.switch("side").expect("switch side");
+    for index in 0..SIDE_COMMITS {
+        let content = format!("side block {index}: the agent tries the other approach");
+        agent
+            .commit(append_request(content))
+            .expect("a side commit");
+    }
+    agent.switch("main").expect("switch main");
+    recorder.close();
+}
+
+fn append_request(content: String) -> CommitRequest {
+    CommitRequest {
+        kind: CommitKind::Append,
+        message: "step".to_owned(),
+        content,
+        target: None,
+        tokens: None,
+    }
 }
 
 /// A git repository of the same commits, one file per block in directories of 1,000 (an
@@ -482,7 +544,62 @@ fn rebuild_graph(c: &mut Criterion) {
     recorder.close();
 }
 
-criterion_group!(benches, log, status, context, rebuild_graph);
+fn merge(c: &mut Criterion) {
+    let fixture = Fixture::new();
+    let fixture = fixture.ready();
+    let workspace = Workspace::open(&fixture.merge_root().join(".agentrail")).expect("open");
+    let recorder = Recorder::open(workspace, Durability::Never).expect("opening");
+    let agent = Agent::new(&recorder, "main", None);
+    let mut group = c.benchmark_group("context/100k/merge");
+    group.sample_size(20);
+    group.bench_function("merge", |b| {
+        b.iter(|| {
+            let outcome = agent
+                .merge("side", None, None, Unrelated::Refuse)
+                .expect("the merge");
+            assert!(matches!(outcome, MergeOutcome::Merged { .. }));
+            agent.undo().expect("the undo");
+        })
+    });
+    group.bench_function("commit", |b| {
+        b.iter(|| {
+            agent
+                .commit(append_request("one more block".to_owned()))
+                .expect("the commit");
+            agent.undo().expect("the undo");
+        })
+    });
+    group.finish();
+    if let Some(binary) = binary() {
+        let root = fixture.merge_root();
+        let mut group = c.benchmark_group("context/100k/after-commit");
+        let commands: [(&str, &[&str]); 2] = [
+            ("status", &["status"]),
+            ("log", &["log", "--oneline", "-n", "20"]),
+        ];
+        for (name, args) in commands {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iterations| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iterations {
+                        agent
+                            .commit(append_request("one more block".to_owned()))
+                            .expect("the commit");
+                        let started = Instant::now();
+                        run(&mut agentrail(&binary, &root, args));
+                        timed += started.elapsed();
+                        agent.undo().expect("the undo");
+                    }
+                    timed
+                })
+            });
+        }
+        group.finish();
+    }
+    recorder.close();
+}
+
+criterion_group!(benches, log, status, context, rebuild_graph, merge);
 
 fn main() {
     benches();
