@@ -733,7 +733,7 @@ pub fn status_context(
     agent: &str,
 ) -> Result<Option<(Json, String)>, CliError> {
     let graph = recorder.load::<Graph>()?.state;
-    if !graph.agents().any(|name| name == agent) {
+    if !graph.has_agent(agent) {
         return Ok(None);
     }
     let refs = graph.refs(agent);

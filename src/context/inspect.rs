@@ -161,7 +161,7 @@ impl Agent<'_> {
             return Err(ContextError::EmptyBlameText.into());
         }
         let graph = self.graph()?;
-        self.check_known(&graph)?;
+        graph.known_agent(self.name())?;
         let context = self.context_in(&graph, at)?;
         let hits = blame_in(&context, text)?;
         Ok(Blame {
@@ -173,7 +173,7 @@ impl Agent<'_> {
     /// What this agent's context held at `bound`: the graph replayed up to the bound's event,
     /// then the context at the agent's HEAD in that graph. The agent must exist now.
     pub fn audit(&self, bound: AuditBound) -> Result<Audit> {
-        self.check_known(&self.graph()?)?;
+        self.graph()?.known_agent(self.name())?;
         let journal = self.recorder().journal();
         let (lsn, ts_micros) = bound_event(journal, bound)?;
         let graph = graph_at(journal, lsn)?;
@@ -185,16 +185,6 @@ impl Agent<'_> {
             refs,
             context,
         })
-    }
-
-    /// Refuses an agent with no commit and no ref move in `graph`.
-    fn check_known(&self, graph: &Graph) -> Result<(), ContextError> {
-        match graph.agents().any(|agent| agent == self.name()) {
-            true => Ok(()),
-            false => Err(ContextError::UnknownAgent {
-                agent: self.name().to_owned(),
-            }),
-        }
     }
 
     /// How revision `to` differs from `from` (each a branch or a commit of this agent).

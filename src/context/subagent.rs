@@ -229,10 +229,7 @@ impl Agent<'_> {
 
     /// The HEAD commit of `child`, which must be born and hold a root spawned by this agent.
     fn child_head(&self, graph: &Graph, child: &str) -> Result<String, ContextError> {
-        if !graph.agents().any(|agent| agent == child) {
-            let agent = child.to_owned();
-            return Err(ContextError::UnknownAgent { agent });
-        }
+        graph.known_agent(child)?;
         let refs = graph.refs(child);
         let head = refs.head_commit().ok_or_else(|| ContextError::Unborn {
             agent: child.to_owned(),

@@ -390,6 +390,21 @@ impl Graph {
         self.agents.keys().map(String::as_str)
     }
 
+    /// Whether `agent` has a commit or a ref move here.
+    pub fn has_agent(&self, agent: &str) -> bool {
+        self.agents.contains_key(agent)
+    }
+
+    /// Refuses an agent with no commit and no ref move here (a mistyped name, usually).
+    pub fn known_agent(&self, agent: &str) -> Result<(), super::ContextError> {
+        match self.has_agent(agent) {
+            true => Ok(()),
+            false => Err(super::ContextError::UnknownAgent {
+                agent: agent.to_owned(),
+            }),
+        }
+    }
+
     pub fn commit(&self, id: &str) -> Option<&Commit> {
         Some(self.commits.get(self.commits.position(id)?))
     }
