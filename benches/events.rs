@@ -10,7 +10,7 @@
 //!
 //! - `import/200k/{agentrail,sqlite,jsonl}`: 200k events from JSONL text already in memory.
 //!   agentrail does what `agentrail import` does: open the workspace with the recorder in mode
-//!   `never`, `encode_input` (the text read as it is encoded), one `append_batch`, `sync`,
+//!   `never`, `encode_input` (the text read as it is encoded), one `import::append`, `sync`,
 //!   close; the tokenizer is loaded once, by the first iteration. SQLite parses and inserts in
 //!   one transaction, commits and closes (which checkpoints the WAL); JSONL writes the text and
 //!   fsyncs once. Events/s from criterion; MB/s is the input bytes printed at the start over
@@ -43,7 +43,7 @@
 mod workload;
 
 use agentrail::event::{now_micros, Event, EventType};
-use agentrail::import::{encode_input, encode_lines};
+use agentrail::import::{append, encode_input, encode_lines};
 use agentrail::journal::{Durability, SEGMENT_BYTES_DEFAULT};
 use agentrail::project::{Active, Loaded, RebuildReport, Tokens};
 use agentrail::recorder::{object, Recorder};
@@ -243,6 +243,7 @@ impl Fixture {
                     now_micros(),
                 )
                 .expect("valid lines");
+                let records = records.into_records();
                 recorder.journal().append_batch(records).expect("appending");
             }
             recorder.journal().sync().expect("syncing");
@@ -367,7 +368,7 @@ fn import_agentrail(text: &str) -> Duration {
         now_micros(),
     )
     .expect("valid lines");
-    let lsns = recorder.journal().append_batch(records).expect("appending");
+    let lsns = append(&recorder, records).expect("appending");
     recorder.journal().sync().expect("syncing");
     recorder.close();
     let elapsed = started.elapsed();

@@ -4,13 +4,22 @@
 //! [`IMPORT_CHUNK_BYTES`] that the threads take in turn, so that a thread which finishes early
 //! takes the next chunk rather than waiting, and a reader ([`encode_input`]) is read while the
 //! chunks before are encoded: the input is never held whole.
+//!
+//! [`append`] appends what was encoded. When the input holds `commit` or `ref_update` events
+//! it first takes the ref locks of their agents and replays those events on the graph as it
+//! is, so that one naming a commit the graph does not hold is an error naming its line and
+//! field, and nothing is appended (`format-spec/events.md`, section 7).
 
-use crate::event::{Event, InputError};
+use crate::context::graph::{agent_of, Graph};
+use crate::context::lock::{RefLock, REF_LOCK_WAIT_MAX};
+use crate::event::{Event, EventType, InputError};
 use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::NewRecord;
-use crate::recorder::encode;
+use crate::recorder::{encode, Recorder};
 use crate::redact::Redactor;
+use std::collections::BTreeSet;
 use std::io::Read;
+use std::ops::Range;
 
 /// Threads that parse one input at most.
 pub const IMPORT_THREADS_MAX: usize = 8;
@@ -19,6 +28,55 @@ pub const PARALLEL_INPUT_BYTES_MIN: usize = 1024 * 1024;
 /// About how much input one thread takes at a time (a chunk ends at a line end, so a longer
 /// line makes a longer chunk).
 pub const IMPORT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Encoded events, ready to append, with the lines their context events came from.
+#[derive(Debug, Default)]
+pub struct Batch {
+    records: Vec<NewRecord>,
+    /// For each `commit` and `ref_update` event: its index in `records` and its line.
+    context: Vec<(usize, usize)>,
+}
+
+impl Batch {
+    /// How many events the batch holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The encoded events, in input order.
+    pub fn records(&self) -> &[NewRecord] {
+        &self.records
+    }
+
+    /// The encoded events, to append without checking them against the graph.
+    pub fn into_records(self) -> Vec<NewRecord> {
+        self.records
+    }
+
+    /// True when the batch holds a `commit` or `ref_update` event.
+    pub fn has_context_events(&self) -> bool {
+        !self.context.is_empty()
+    }
+
+    fn push(&mut self, (record, context): (NewRecord, bool), line: usize) {
+        if context {
+            self.context.push((self.records.len(), line));
+        }
+        self.records.push(record);
+    }
+
+    fn extend(&mut self, later: Batch) {
+        let offset = self.records.len();
+        let shifted = later.context.into_iter();
+        let shifted = shifted.map(|(index, line)| (index + offset, line));
+        self.context.extend(shifted);
+        self.records.extend(later.records);
+    }
+}
 
 /// Why an input could not be imported.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +92,7 @@ pub enum ImportError {
 
 /// Parses, checks, redacts and encodes every non-blank line of `text`. The first bad line (by
 /// line number) is the error; `now_micros` stamps events that carry no `ts`.
-pub fn encode_lines(
-    redactor: &Redactor,
-    text: &str,
-    now_micros: i64,
-) -> Result<Vec<NewRecord>, InputError> {
+pub fn encode_lines(redactor: &Redactor, text: &str, now_micros: i64) -> Result<Batch, InputError> {
     if thread_count() == 1 || text.len() < PARALLEL_INPUT_BYTES_MIN {
         return encode_chunk(redactor, text, 1, now_micros);
     }
@@ -60,7 +114,7 @@ pub fn encode_input(
     redactor: &Redactor,
     input: impl Read,
     now_micros: i64,
-) -> Result<Vec<NewRecord>, ImportError> {
+) -> Result<Batch, ImportError> {
     encode_input_in_chunks(redactor, input, now_micros, IMPORT_CHUNK_BYTES)
 }
 
@@ -69,10 +123,10 @@ fn encode_input_in_chunks(
     input: impl Read,
     now_micros: i64,
     chunk_bytes: usize,
-) -> Result<Vec<NewRecord>, ImportError> {
+) -> Result<Batch, ImportError> {
     let mut chunks = LineChunks::new(input, chunk_bytes);
     let first = match chunks.next() {
-        None => return Ok(Vec::new()),
+        None => return Ok(Batch::default()),
         Some(first) => first?,
     };
     if (chunks.done && first.1.len() < PARALLEL_INPUT_BYTES_MIN) || thread_count() == 1 {
@@ -103,7 +157,7 @@ fn encode_chunks<T: AsRef<str> + Send>(
     redactor: &Redactor,
     chunks: impl Iterator<Item = Result<(usize, T), ImportError>>,
     now_micros: i64,
-) -> Result<Vec<NewRecord>, ImportError> {
+) -> Result<Batch, ImportError> {
     let threads = thread_count();
     let (work, queue) = crossbeam_channel::bounded::<(usize, usize, T)>(threads);
     let (done, results) = crossbeam_channel::unbounded();
@@ -138,11 +192,11 @@ fn encode_chunks<T: AsRef<str> + Send>(
     drop(done);
     let mut encoded: Vec<_> = results.into_iter().collect();
     encoded.sort_unstable_by_key(|(index, _)| *index);
-    let mut records = Vec::new();
+    let mut batch = Batch::default();
     for (_, chunk) in encoded {
-        records.extend(chunk?);
+        batch.extend(chunk?);
     }
-    read.map(|()| records)
+    read.map(|()| batch)
 }
 
 fn encode_chunk(
@@ -150,27 +204,41 @@ fn encode_chunk(
     chunk: &str,
     first_line: usize,
     now_micros: i64,
-) -> Result<Vec<NewRecord>, InputError> {
-    let mut records = Vec::new();
-    for (index, line) in chunk.lines().enumerate() {
-        if line.trim().is_empty() {
+) -> Result<Batch, InputError> {
+    let mut batch = Batch::default();
+    for (index, text) in chunk.lines().enumerate() {
+        if text.trim().is_empty() {
             continue;
         }
-        records.push(encode_line(redactor, line, first_line + index, now_micros)?);
+        let line = first_line + index;
+        batch.push(encode_event(redactor, text, line, now_micros)?, line);
     }
-    Ok(records)
+    Ok(batch)
 }
 
-/// Parses, checks, redacts and encodes one line; `line` is its 1-based number, for errors. An
-/// event too large for one journal record is an error naming its line, found before anything
-/// is appended.
+/// Parses, checks, redacts and encodes one event (`text` may span lines, as one event given
+/// on the command line may); `line` is its 1-based number, for errors. An event too large for
+/// one journal record is an error naming its line, found before anything is appended.
 pub fn encode_line(
     redactor: &Redactor,
     text: &str,
     line: usize,
     now_micros: i64,
-) -> Result<NewRecord, InputError> {
+) -> Result<Batch, InputError> {
+    let mut batch = Batch::default();
+    batch.push(encode_event(redactor, text, line, now_micros)?, line);
+    Ok(batch)
+}
+
+/// The record of one event, and whether it is a context event (`commit`, `ref_update`).
+fn encode_event(
+    redactor: &Redactor,
+    text: &str,
+    line: usize,
+    now_micros: i64,
+) -> Result<(NewRecord, bool), InputError> {
     let event = Event::from_json_line(text, line, now_micros)?;
+    let context = matches!(event.kind(), Some(EventType::Commit | EventType::RefUpdate));
     let record = encode(redactor, event);
     if record.payload.len() > RECORD_PAYLOAD_BYTES_MAX as usize {
         return Err(InputError {
@@ -182,7 +250,67 @@ pub fn encode_line(
             ),
         });
     }
-    Ok(record)
+    Ok((record, context))
+}
+
+/// Appends `batch` as one request and returns its LSNs. A batch holding `commit` or
+/// `ref_update` events is appended under the ref locks of every agent they name, once they
+/// have been replayed on the graph as it then is: an event that would break the graph
+/// (`format-spec/events.md`, section 7) is an [`InputError`] naming its line and field, and
+/// nothing is appended.
+pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
+    if !batch.has_context_events() {
+        return recorder.journal().append_batch(batch.records);
+    }
+    let events = batch
+        .context
+        .iter()
+        .map(|&(index, line)| {
+            Ok((
+                index,
+                line,
+                Event::decode(0, &batch.records[index].payload)?,
+            ))
+        })
+        .collect::<crate::Result<Vec<_>>>()?;
+    let agents: BTreeSet<&str> = events
+        .iter()
+        .flat_map(|(_, _, event)| agents_moved(event))
+        .collect();
+    let locks_dir = recorder.workspace().locks_dir();
+    let _lock = RefLock::agents(&locks_dir, agents, REF_LOCK_WAIT_MAX)?;
+    let first_lsn = recorder.journal().refresh()? + 1;
+    let mut graph = recorder.load::<Graph>()?.state;
+    for (index, line, event) in &events {
+        let lsn = first_lsn + *index as u64;
+        graph
+            .try_apply(lsn, event)
+            .map_err(|rejection| InputError {
+                line: *line,
+                field: rejection.field(),
+                message: rejection.to_string(),
+            })?;
+    }
+    recorder.journal().append_batch(batch.records)
+}
+
+/// The agents whose refs a context event may move: a commit's own, a `ref_update`'s `agent`
+/// and those of its `also`.
+fn agents_moved(event: &Event) -> Vec<&str> {
+    let data = &event.data;
+    let mut agents = vec![];
+    match event.kind() {
+        Some(EventType::RefUpdate) => {
+            agents.extend(data.get("agent").and_then(serde_json::Value::as_str));
+            let also = data.get("also").and_then(serde_json::Value::as_object);
+            agents.extend(
+                also.into_iter()
+                    .flat_map(|also| also.keys().map(String::as_str)),
+            );
+        }
+        _ => agents.push(agent_of(event)),
+    }
+    agents
 }
 
 /// `text` cut at line ends into pieces of about `bytes`, each with the number of its first line.
@@ -334,7 +462,7 @@ mod tests {
             encode_input_in_chunks(&Redactor::builtin(), text.as_bytes(), 0, SMALL_CHUNK_BYTES)
                 .unwrap();
         let expected: Vec<String> = (0..20_000).map(|index| format!("step {index}")).collect();
-        assert_eq!(descriptions(&records), expected);
+        assert_eq!(descriptions(records.records()), expected);
     }
 
     #[test]

@@ -209,6 +209,33 @@ fn json_shapes() {
 }
 
 #[test]
+fn imported_context_events_naming_unknown_commits_exit_2_and_append_nothing() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    import_commit(&dir, 0, "base", &[]);
+    let before = dir.export();
+    let unknown = "ab".repeat(32);
+    let good = r#"{"type":"action","data":{"description":"ok"}}"#;
+    let ref_update = json!({"type": "ref_update", "data": {"op": "reset", "agent": "main",
+        "head": {"branch": "main"}, "branches": {"main": unknown}}});
+    let output = dir.run_stdin(&["import", "-"], &format!("{good}\n{ref_update}\n"));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr).trim(),
+        format!("agentrail: line 2, field `data.branches.main`: points at {unknown}, which is not a commit; nothing was appended")
+    );
+    let edit = json!({"type": "commit", "data": {"kind": "edit", "message": "m", "content": "c",
+        "target": unknown}});
+    let output = dir.run(&["append", "--event", &edit.to_string()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("line 1, field `data.target`: names"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(dir.export(), before);
+}
+
+#[test]
 fn bad_input_exits_2_naming_the_field_and_records_nothing() {
     let dir = Dir::initialized_with_sync(Some("never"));
     dir.ok(&["commit", "-m", "m", "--content", "c"]);

@@ -201,7 +201,7 @@ fn import_keeps_order_across_threads() {
         .map(|index| json!({"type": "action", "data": {"description": format!("step {index}"), "pad": "x".repeat(40)}}).to_string() + "\n")
         .collect();
     let records = encode_lines(recorder.redactor().unwrap(), &text, 0).unwrap();
-    recorder.journal().append_batch(records).unwrap();
+    agentrail::import::append(&recorder, records).unwrap();
     let events = stored(&recorder);
     assert_eq!(events.len(), 30_000);
     for (index, event) in events.iter().enumerate() {
@@ -220,7 +220,7 @@ fn imported_secrets_are_redacted_in_every_field() {
     })
     .to_string();
     let records = encode_lines(recorder.redactor().unwrap(), &line, 0).unwrap();
-    recorder.journal().append_batch(records).unwrap();
+    agentrail::import::append(&recorder, records).unwrap();
     let text = stored(&recorder)[0].to_string();
     assert!(!text.contains(key), "{text}");
     assert_eq!(text.matches("[REDACTED:").count(), 2, "{text}");
@@ -525,7 +525,7 @@ fn an_imported_commit_without_a_token_count_is_stored_with_one() {
         r#"{"type":"commit","agent":"a","data":{"kind":"pin","message":"m","content":"x","tokens":99}}"#,
     ];
     let records = encode_lines(recorder.redactor().unwrap(), &lines.join("\n"), 0).unwrap();
-    recorder.journal().append_batch(records).unwrap();
+    agentrail::import::append(&recorder, records).unwrap();
     let events = stored(&recorder);
     assert_eq!(events[0]["data"]["tokens"], json!(7));
     assert_eq!(events[0]["data"]["tokenizer"], json!("o200k_base"));

@@ -3,8 +3,10 @@
 
 use super::{emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT};
 use agentrail::event::{now_micros, InputError};
-use agentrail::import::{encode_input, encode_line, ImportError};
+use agentrail::import::{append, encode_input, encode_line, Batch, ImportError};
+use agentrail::recorder::Recorder;
 use serde_json::json;
+use std::ops::Range;
 
 /// A bad input line, said so that the person knows nothing was stored.
 pub fn bad_input(error: InputError) -> CliError {
@@ -24,16 +26,24 @@ pub fn import_error(source: &str, error: ImportError) -> CliError {
     }
 }
 
+/// Appends a checked batch: an event that would break the context graph is a bad line.
+pub fn append_batch(recorder: &Recorder, batch: Batch) -> Result<Range<u64>, CliError> {
+    match append(recorder, batch) {
+        Err(agentrail::Error::Input(error)) => Err(bad_input(error)),
+        other => Ok(other?),
+    }
+}
+
 pub fn run(event: Option<String>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let now = now_micros();
     let redactor = recorder.redactor()?;
-    let records = match event {
-        Some(text) => vec![encode_line(redactor, &text, 1, now).map_err(bad_input)?],
+    let batch = match event {
+        Some(text) => encode_line(redactor, &text, 1, now).map_err(bad_input)?,
         None => encode_input(redactor, std::io::stdin().lock(), now)
             .map_err(|error| import_error("stdin", error))?,
     };
-    let lsns = recorder.journal().append_batch(records)?;
+    let lsns = append_batch(&recorder, batch)?;
     recorder.close();
     let listed: Vec<u64> = lsns.clone().collect();
     emit(json, &json!({ "lsns": listed }), || {

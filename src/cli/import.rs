@@ -1,7 +1,7 @@
 //! `agentrail import FILE|-`: check every line, then append them all with no sync per event
 //! (one at the end), and say how many events were stored.
 
-use super::append::import_error;
+use super::append::{append_batch, import_error};
 use super::{emit, open_workspace, report_recovery_of, CliResult};
 use agentrail::context::tokens::load_tokenizer;
 use agentrail::event::now_micros;
@@ -26,13 +26,13 @@ pub fn run(file: &Path, json: bool) -> CliResult {
     // whole when this command says so, without paying an fdatasync per batch.
     let recorder = Recorder::open(open_workspace()?, Durability::Never)?;
     report_recovery_of(&recorder);
-    let records = encode_input(recorder.redactor()?, input, now_micros())
+    let batch = encode_input(recorder.redactor()?, input, now_micros())
         .map_err(|error| import_error(&source_name(file), error))?;
-    let count = records.len() as u64;
+    let count = batch.len() as u64;
     let lsns = if count == 0 {
         0..0
     } else {
-        recorder.journal().append_batch(records)?
+        append_batch(&recorder, batch)?
     };
     recorder.journal().sync()?;
     recorder.close();

@@ -21,11 +21,13 @@
 mod commits;
 mod names;
 mod reflog;
+mod rejection;
 mod topo;
 
 use reflog::AgentRefs;
 
 pub(crate) use commits::{Node, Pos};
+pub use rejection::Rejection;
 
 use super::id::{commit_id, resolve_prefix, CommitFields};
 use super::tokens::count_tokens;
@@ -188,17 +190,23 @@ pub fn agent_of(event: &Event) -> &str {
 impl Graph {
     /// [`Projection::apply`] for an event already owned, such as one not recorded yet.
     pub(crate) fn apply_owned(&mut self, lsn: u64, event: &Event) {
-        let applied = match event.kind() {
-            Some(EventType::Commit) => self.apply_commit(lsn, event),
-            Some(EventType::RefUpdate) => self.apply_ref_update(lsn, event),
-            _ => return,
-        };
-        if applied.is_none() {
+        if self.try_apply(lsn, event).is_err() {
             self.rejected += 1;
         }
     }
 
-    fn apply_commit(&mut self, lsn: u64, event: &Event) -> Option<()> {
+    /// Applies a `commit` or `ref_update` event (any other event changes nothing), or says
+    /// why it would break the graph, changing nothing: how an import checks its context
+    /// events against the graph before appending them.
+    pub fn try_apply(&mut self, lsn: u64, event: &Event) -> Result<(), Rejection> {
+        match event.kind() {
+            Some(EventType::Commit) => self.apply_commit(lsn, event),
+            Some(EventType::RefUpdate) => self.apply_ref_update(lsn, event),
+            _ => Ok(()),
+        }
+    }
+
+    fn apply_commit(&mut self, lsn: u64, event: &Event) -> Result<(), Rejection> {
         let agent = agent_of(event).to_owned();
         let parents = match event.data.get("parents") {
             None | Some(Json::Null) => self
@@ -208,7 +216,7 @@ impl Graph {
                 .map(str::to_owned)
                 .into_iter()
                 .collect(),
-            Some(parents) => strings(parents)?,
+            Some(parents) => strings(parents).ok_or_else(|| malformed(COMMIT, "parents"))?,
         };
         let removed = crate::event::tombstone::is_removed_commit(event);
         let commit = if removed {
@@ -224,7 +232,7 @@ impl Graph {
             let entry = self.agents.entry(agent).or_default();
             entry.record_commit(&self.commits, id, pos, (lsn, event.ts_micros));
         }
-        Some(())
+        Ok(())
     }
 
     /// True when a commit with this id is in the graph.
@@ -240,19 +248,18 @@ impl Graph {
         event: &Event,
         parents: Vec<String>,
         agent: String,
-    ) -> Option<Commit> {
+    ) -> Result<Commit, Rejection> {
         let data = &event.data;
-        let kind = CommitKind::parse(data.get("kind")?.as_str()?)?;
-        let content = data.get("content")?.as_str()?;
-        let message = data.get("message")?.as_str()?.to_owned();
-        let target = optional_text(data, "target")?;
+        let kind = commit_kind(data)?;
+        let content = commit_text(data, "content")?;
+        let message = commit_text(data, "message")?.to_owned();
+        let target = optional_text(data, "target").ok_or_else(|| malformed(COMMIT, "target"))?;
         let given_tokens = match data.get("tokens") {
             None | Some(Json::Null) => None,
-            Some(tokens) => Some(tokens.as_u64()?),
+            Some(tokens) => Some(tokens.as_u64().ok_or_else(|| malformed(COMMIT, "tokens"))?),
         };
-        if !self.fits(&parents, kind, target.as_deref()) {
-            return None;
-        }
+        self.fits(&parents, kind, target.as_deref())?;
+        let links = links_of(data).ok_or_else(|| malformed(COMMIT, "links"))?;
         let commit = Draft {
             parents,
             kind,
@@ -262,22 +269,48 @@ impl Graph {
             tokens: given_tokens.unwrap_or_else(|| count_tokens(content)),
             tokens_counted: given_tokens.is_none() || data.contains_key("tokenizer"),
             agent,
-            links: links_of(data)?,
+            links,
         }
         .commit(event, lsn);
-        let claimed = optional_text(data, "id")?;
-        if claimed.is_some_and(|claimed| claimed != commit.id) || self.knows(&commit.id) {
-            return None;
+        let claimed = optional_text(data, "id").ok_or_else(|| malformed(COMMIT, "id"))?;
+        if let Some(claimed) = claimed.filter(|claimed| *claimed != commit.id) {
+            let computed = commit.id;
+            return Err(Rejection::IdMismatch { claimed, computed });
         }
-        Some(commit)
+        self.unseen(&commit.id)?;
+        Ok(commit)
     }
 
-    /// True when a commit with these parents, kind and target fits the graph: its parents and
+    /// Whether a commit with these parents, kind and target fits the graph: its parents and
     /// target are known commits, and it has a target exactly when it is an edit.
-    fn fits(&self, parents: &[String], kind: CommitKind, target: Option<&str>) -> bool {
-        parents.iter().all(|id| self.knows(id))
-            && target.is_none_or(|target| self.knows(target))
-            && (kind == CommitKind::Edit) == target.is_some()
+    fn fits(
+        &self,
+        parents: &[String],
+        kind: CommitKind,
+        target: Option<&str>,
+    ) -> Result<(), Rejection> {
+        if let Some((index, id)) = parents.iter().enumerate().find(|(_, id)| !self.knows(id)) {
+            let id = id.clone();
+            return Err(Rejection::UnknownParent { index, id });
+        }
+        match target {
+            Some(target) if !self.knows(target) => Err(Rejection::UnknownTarget {
+                id: target.to_owned(),
+            }),
+            None if kind == CommitKind::Edit => Err(malformed(COMMIT, "target")),
+            Some(_) if kind != CommitKind::Edit => Err(Rejection::TargetWithoutEdit {
+                kind: kind.as_str(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a commit id the graph already holds.
+    fn unseen(&self, id: &str) -> Result<(), Rejection> {
+        match self.knows(id) {
+            true => Err(Rejection::Duplicate { id: id.to_owned() }),
+            false => Ok(()),
+        }
     }
 
     /// The placeholder of a removed commit: its id (64 hex digits) is taken as kept (the
@@ -289,16 +322,18 @@ impl Graph {
         event: &Event,
         parents: Vec<String>,
         agent: String,
-    ) -> Option<Commit> {
+    ) -> Result<Commit, Rejection> {
         let data = &event.data;
-        let id = optional_text(data, "id")??;
-        let kind = CommitKind::parse(data.get("kind")?.as_str()?)?;
-        let target = optional_text(data, "target")?;
-        commits::id_bytes(&id)?;
-        if !self.fits(&parents, kind, target.as_deref()) || self.knows(&id) {
-            return None;
-        }
-        Some(Commit {
+        let id = optional_text(data, "id")
+            .flatten()
+            .filter(|id| commits::id_bytes(id).is_some())
+            .ok_or_else(|| malformed(COMMIT, "id"))?;
+        let kind = commit_kind(data)?;
+        let target = optional_text(data, "target").ok_or_else(|| malformed(COMMIT, "target"))?;
+        self.fits(&parents, kind, target.as_deref())?;
+        self.unseen(&id)?;
+        let links = links_of(data).ok_or_else(|| malformed(COMMIT, "links"))?;
+        Ok(Commit {
             parents,
             kind,
             message: String::new(),
@@ -309,7 +344,7 @@ impl Graph {
             session: event.session.clone(),
             ts_micros: event.ts_micros,
             lsn,
-            links: links_of(data)?,
+            links,
             content_key: content_key(&super::materialize::removed_content(&id)),
             id,
         })
@@ -322,34 +357,56 @@ impl Graph {
             .is_some_and(|pos| self.commits.is_removed(pos))
     }
 
-    fn apply_ref_update(&mut self, lsn: u64, event: &Event) -> Option<()> {
+    fn apply_ref_update(&mut self, lsn: u64, event: &Event) -> Result<(), Rejection> {
         let data = &event.data;
-        let op = data.get("op")?.as_str()?;
-        let agent = data.get("agent")?.as_str()?.to_owned();
-        let after = refs_from_json(data.get("head")?, data.get("branches")?)?;
-        let mut moves = vec![(agent, after)];
+        let text = |field: &'static str| {
+            let value = data.get(field).and_then(Json::as_str);
+            value.ok_or_else(|| malformed(REF_UPDATE, field))
+        };
+        let op = text("op")?;
+        let agent = text("agent")?.to_owned();
+        let after = refs_of(data, "")?;
+        let mut moves = vec![(String::new(), agent, after)];
         if let Some(also) = data.get("also").filter(|also| !also.is_null()) {
-            for (other, refs) in also.as_object()? {
-                let refs = refs.as_object()?;
-                moves.push((
-                    other.clone(),
-                    refs_from_json(refs.get("head")?, refs.get("branches")?)?,
-                ));
+            let also = also
+                .as_object()
+                .ok_or_else(|| malformed(REF_UPDATE, "also"))?;
+            for (other, refs) in also {
+                let prefix = format!("also.{other}.");
+                let refs = refs
+                    .as_object()
+                    .ok_or_else(|| malformed(REF_UPDATE, &prefix[..prefix.len() - 1]))?;
+                moves.push((prefix.clone(), other.clone(), refs_of(refs, &prefix)?));
             }
         }
-        if !moves
-            .iter()
-            .all(|(_, refs)| refs.pointed_at().all(|id| self.knows(id)))
-        {
-            return None;
+        for (prefix, _, refs) in &moves {
+            self.refs_known(prefix, refs)?;
         }
-        let mode = optional_text(data, "mode")?;
-        for (agent, after) in moves {
+        let mode = optional_text(data, "mode").ok_or_else(|| malformed(REF_UPDATE, "mode"))?;
+        for (_, agent, after) in moves {
             let entry = self.agents.entry(agent).or_default();
             let at = (lsn, event.ts_micros);
             entry.record(&self.commits, op, mode.as_deref(), after, at);
         }
-        Some(())
+        Ok(())
+    }
+
+    /// Refuses refs that point at a commit the graph does not hold; `prefix` is where they
+    /// are in the event (empty, or `also.AGENT.`).
+    fn refs_known(&self, prefix: &str, refs: &Refs) -> Result<(), Rejection> {
+        let unknown = |field: String, id: &str| Rejection::UnknownRef {
+            field,
+            id: id.to_owned(),
+        };
+        if let Head::Detached(id) = &refs.head {
+            if !self.knows(id) {
+                return Err(unknown(format!("{prefix}head.detached"), id));
+            }
+        }
+        match refs.branches.iter().find(|(_, id)| !self.knows(id)) {
+            Some((name, id)) => Err(unknown(format!("{prefix}branches.{name}"), id)),
+            None => Ok(()),
+        }
     }
 
     /// Context events that changed nothing because they would have broken the graph.
@@ -567,6 +624,38 @@ impl Graph {
         }
         false
     }
+}
+
+/// The event names in [`Rejection::Malformed`].
+const COMMIT: &str = "commit";
+const REF_UPDATE: &str = "ref_update";
+
+fn malformed(event: &'static str, field: &str) -> Rejection {
+    let field = field.to_owned();
+    Rejection::Malformed { event, field }
+}
+
+/// The refs in `object`'s `head` and `branches` (a `ref_update`'s data, or one of its `also`
+/// entries, at `prefix`).
+fn refs_of(object: &Map<String, Json>, prefix: &str) -> Result<Refs, Rejection> {
+    let at = |field: &str| malformed(REF_UPDATE, &format!("{prefix}{field}"));
+    let head = object.get("head").ok_or_else(|| at("head"))?;
+    let branches = object.get("branches").ok_or_else(|| at("branches"))?;
+    refs_from_json(head, &Json::Object(Map::new())).ok_or_else(|| at("head"))?;
+    refs_from_json(head, branches).ok_or_else(|| at("branches"))
+}
+
+/// A commit event's `kind`.
+fn commit_kind(data: &Map<String, Json>) -> Result<CommitKind, Rejection> {
+    let kind = data.get("kind").and_then(Json::as_str);
+    kind.and_then(CommitKind::parse)
+        .ok_or_else(|| malformed(COMMIT, "kind"))
+}
+
+/// A commit event's text field `field`.
+fn commit_text<'a>(data: &'a Map<String, Json>, field: &'static str) -> Result<&'a str, Rejection> {
+    let text = data.get(field).and_then(Json::as_str);
+    text.ok_or_else(|| malformed(COMMIT, field))
 }
 
 /// Refs from a `ref_update`'s `head` and `branches`, if they have the right shape.

@@ -1,0 +1,162 @@
+//! Imported `commit` and `ref_update` events are replayed on the graph before they are
+//! appended: one that would break it (an unknown parent, target or ref, a wrong id, a commit
+//! seen before) is an input error naming its line and field, and nothing of the input is
+//! appended; events that build on earlier lines of the same input, or on the journal, are
+//! accepted and leave no rejected event behind.
+
+#[path = "common/context_lib.rs"]
+mod context_lib;
+
+use agentrail::context::{Agent, Graph};
+use agentrail::event::InputError;
+use agentrail::import::{append, encode_lines};
+use agentrail::recorder::Recorder;
+use context_lib::{append as commit_on, recorder};
+use serde_json::{json, Value as Json};
+
+/// A commit of `agent` at second `second`, on the given parents (on HEAD when `None`).
+fn commit_line(agent: &str, second: u32, content: &str, parents: Option<&[&str]>) -> Json {
+    let mut line = json!({
+        "type": "commit", "agent": agent, "ts": format!("2026-11-24T10:00:{second:02}Z"),
+        "data": {"kind": "append", "message": content, "content": content, "tokens": 1}
+    });
+    if let Some(parents) = parents {
+        line["data"]["parents"] = json!(parents);
+    }
+    line
+}
+
+/// A `ref_update` of `agent` putting HEAD on branch `main` at `id`.
+fn ref_update_line(agent: &str, id: &str) -> Json {
+    json!({
+        "type": "ref_update",
+        "data": {"op": "reset", "agent": agent, "head": {"branch": "main"}, "branches": {"main": id}}
+    })
+}
+
+/// Encodes and appends `lines` as one import; the input error, if any.
+fn import(recorder: &Recorder, lines: &[Json]) -> Result<u64, InputError> {
+    let text: Vec<String> = lines.iter().map(Json::to_string).collect();
+    let batch = encode_lines(recorder.redactor().unwrap(), &text.join("\n"), 0)?;
+    match append(recorder, batch) {
+        Ok(lsns) => Ok(lsns.end - lsns.start),
+        Err(agentrail::Error::Input(error)) => Err(error),
+        Err(other) => panic!("expected an input error, got {other}"),
+    }
+}
+
+fn graph(recorder: &Recorder) -> Graph {
+    recorder.load::<Graph>().unwrap().state
+}
+
+/// The id of the commit `line` describes once imported alone on a fresh workspace.
+fn id_of(line: &Json) -> String {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    import(&recorder, std::slice::from_ref(line)).unwrap();
+    let id = graph(&recorder).commits().next().unwrap().id.clone();
+    id
+}
+
+#[test]
+fn events_naming_what_the_graph_lacks_are_refused_by_line_and_field() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let base = commit_on(&Agent::new(&recorder, "a", None), "base");
+    let unknown = "ab".repeat(32);
+    let good = commit_line("a", 1, "good", None);
+    let mut edit = commit_line("a", 2, "edit", None);
+    edit["data"]["kind"] = json!("edit");
+    edit["data"]["target"] = json!(unknown);
+    let mut pin_with_target = commit_line("a", 3, "pin", None);
+    pin_with_target["data"]["kind"] = json!("pin");
+    pin_with_target["data"]["target"] = json!(base);
+    let mut wrong_id = commit_line("a", 4, "claimed", None);
+    wrong_id["data"]["id"] = json!(unknown);
+    let mut other_detached = ref_update_line("a", &base);
+    other_detached["data"]["also"] = json!({"b": {"head": {"detached": unknown}, "branches": {}}});
+    let cases = [
+        (
+            commit_line("a", 5, "orphan", Some(&[base.as_str(), &unknown])),
+            "data.parents[1]",
+            "not an earlier commit",
+        ),
+        (edit, "data.target", "not an earlier commit"),
+        (
+            pin_with_target,
+            "data.target",
+            "only an edit names a target",
+        ),
+        (wrong_id, "data.id", "hash to"),
+        (
+            ref_update_line("a", &unknown),
+            "data.branches.main",
+            "not a commit",
+        ),
+        (other_detached, "data.also.b.head.detached", "not a commit"),
+    ];
+    let before = recorder.journal().refresh().unwrap();
+    for (bad, field, message) in cases {
+        let error = import(&recorder, &[good.clone(), bad.clone(), good.clone()]).unwrap_err();
+        assert_eq!(
+            (error.line, error.field.as_deref()),
+            (2, Some(field)),
+            "{bad}: {error}"
+        );
+        assert!(error.message.contains(message), "{bad}: {error}");
+        assert_eq!(
+            recorder.journal().refresh().unwrap(),
+            before,
+            "{bad}: nothing appended"
+        );
+    }
+    assert_eq!(graph(&recorder).rejected(), 0);
+}
+
+#[test]
+fn a_commit_imported_twice_is_refused_the_second_time() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    // Roots: a commit without `parents` lands on HEAD, so the same line imported again is a
+    // new commit on top of the first.
+    let lines = [
+        commit_line("a", 1, "one", Some(&[])),
+        commit_line("a", 2, "two", Some(&[])),
+    ];
+    assert_eq!(import(&recorder, &lines), Ok(2));
+    let error = import(&recorder, &lines[1..]).unwrap_err();
+    assert_eq!((error.line, error.field.as_deref()), (1, None), "{error}");
+    assert!(error.message.contains("already in the graph"), "{error}");
+    // Twice in one input: the second is the error.
+    let again = commit_line("a", 3, "three", Some(&[]));
+    let error = import(&recorder, &[again.clone(), again]).unwrap_err();
+    assert_eq!(error.line, 2, "{error}");
+    assert_eq!(graph(&recorder).len(), 2);
+}
+
+#[test]
+fn events_building_on_earlier_lines_and_on_the_journal_are_accepted() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let base = commit_on(&Agent::new(&recorder, "a", None), "base");
+    let first = commit_line("a", 1, "first", Some(&[]));
+    let first_id = id_of(&first);
+    let mut edit = commit_line("a", 2, "first edited", None);
+    edit["data"]["kind"] = json!("edit");
+    edit["data"]["target"] = json!(first_id);
+    let on_base = commit_line("a", 3, "on base", Some(&[base.as_str()]));
+    let mut claimed = commit_line("b", 4, "b's root", Some(&[]));
+    claimed["data"]["id"] = json!(id_of(&claimed));
+    let lines = [
+        first,
+        edit,
+        on_base,
+        ref_update_line("a", &first_id),
+        claimed,
+    ];
+    assert_eq!(import(&recorder, &lines), Ok(5));
+    let graph = graph(&recorder);
+    assert_eq!((graph.len(), graph.rejected()), (5, 0));
+    assert_eq!(graph.refs("a").head_commit(), Some(first_id.as_str()));
+    assert!(graph.has_agent("b"));
+}
