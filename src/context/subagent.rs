@@ -257,18 +257,21 @@ impl Agent<'_> {
         child: &str,
         child_head: &str,
     ) -> Result<(), ContextError> {
-        let Some(head) = graph.refs(self.name()).head_commit().map(str::to_owned) else {
+        let refs = graph.refs(self.name());
+        let Some(head) = refs.head_commit().and_then(|head| graph.position(head)) else {
             return Ok(());
         };
+        // By position and links, so that only a matching commit is built.
         let collapsed = graph
-            .topological(&[&head])
+            .topological_positions(&[head])
             .into_iter()
             .rev()
-            .find(|commit| {
-                commit.agent == self.name()
-                    && commit.links.get(LINK_CHILD).map(String::as_str) == Some(child)
-                    && commit.links.get(LINK_CHILD_HEAD).map(String::as_str) == Some(child_head)
-            });
+            .filter(|&pos| {
+                graph.link(pos, LINK_CHILD) == Some(child)
+                    && graph.link(pos, LINK_CHILD_HEAD) == Some(child_head)
+            })
+            .map(|pos| graph.at(pos))
+            .find(|commit| commit.agent == self.name());
         match collapsed {
             None => Ok(()),
             Some(commit) => Err(ContextError::AlreadyCollapsed {
