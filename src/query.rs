@@ -9,17 +9,20 @@ use crate::project::Active;
 use std::collections::VecDeque;
 
 /// The session later commands act on: `requested` (the CLI passes `AGENTRAIL_SESSION`) when
-/// given, else the most recent open session; with the session's agent when it is open.
+/// given, else the most recent open session of `agent` (of any agent when `None`; see
+/// [`Active::most_recent_open_of`]), so that one agent's events never land in another's
+/// session; with the session's agent when it is open.
 pub fn current_session(
     active: &Active,
     requested: Option<&str>,
+    agent: Option<&str>,
 ) -> Option<(String, Option<String>)> {
     if let Some(id) = requested {
         let agent = active.get(id).and_then(|session| session.agent.clone());
         return Some((id.to_owned(), agent));
     }
     active
-        .most_recent_open()
+        .most_recent_open_of(agent)
         .map(|session| (session.id.clone(), session.agent.clone()))
 }
 

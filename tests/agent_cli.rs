@@ -150,6 +150,68 @@ fn agentrail_session_keeps_parallel_agents_apart() {
     assert_eq!(output.status.code(), Some(1));
 }
 
+/// Each agent's events, session end and context commits go to its own most recent open
+/// session, never to one another agent started later; a session started without an agent is
+/// main's, and without any agent named the most recent open session of any agent is current.
+#[test]
+fn an_agents_commands_find_its_own_session_not_the_latest_one() {
+    let dir = Dir::initialized();
+    let one = dir
+        .ok(&["session", "start", "one", "--agent", "a1"])
+        .trim()
+        .to_owned();
+    let two = dir
+        .ok(&["session", "start", "two", "--agent", "a2"])
+        .trim()
+        .to_owned();
+    let session_of = |args: &[&str], env: &[(&str, &str)]| -> Value {
+        let output = dir.run_env(args, env);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        dir.export().last().unwrap()["session"].clone()
+    };
+    let decision = ["event", "decision", "by a1", "--agent", "a1"];
+    assert_eq!(session_of(&decision, &[]), json!(one));
+    assert_eq!(
+        session_of(&["session", "log", "step"], &[("AGENTRAIL_AGENT", "a1")]),
+        json!(one)
+    );
+    let commit = ["commit", "-m", "m", "--content", "c", "--agent", "a1"];
+    assert_eq!(session_of(&commit, &[]), json!(one));
+    // An agent with no open session records in none, not in a2's.
+    let commit = ["commit", "-m", "m", "--content", "c", "--agent", "a3"];
+    assert_eq!(session_of(&commit, &[]), Value::Null);
+    assert_eq!(
+        session_of(&["event", "decision", "x", "--agent", "a3"], &[]),
+        Value::Null
+    );
+    assert_eq!(
+        dir.json(&["session", "status", "--agent", "a1"])["id"],
+        json!(one)
+    );
+    // No agent named: the most recent open session.
+    assert_eq!(
+        session_of(&["event", "decision", "anyone"], &[]),
+        json!(two)
+    );
+    // Abort ends the named agent's session, and only it.
+    assert_eq!(
+        session_of(&["session", "abort"], &[("AGENTRAIL_AGENT", "a1")]),
+        json!(one)
+    );
+    assert_eq!(dir.json(&["session", "status"])["id"], json!(two));
+    let output = dir.run(&["session", "abort", "--agent", "a1"]);
+    assert_eq!(output.status.code(), Some(1), "a1 has no open session left");
+    assert_eq!(dir.json(&["session", "status"])["id"], json!(two));
+    // A session started without an agent is main's.
+    let plain = dir.ok(&["session", "start", "plain"]).trim().to_owned();
+    let commit = ["commit", "-m", "m2", "--content", "c2"];
+    assert_eq!(session_of(&commit, &[]), json!(plain));
+}
+
 #[test]
 fn every_command_has_json_output() {
     let dir = with_scenario();

@@ -276,19 +276,29 @@ fn sessions_and_tokens_follow_what_is_recorded() {
 }
 
 #[test]
-fn the_current_session_is_the_requested_one_else_the_most_recent_open_one() {
+fn the_current_session_is_the_requested_one_else_the_agents_most_recent_open_one() {
     use agentrail::query::current_session;
     let (_temp, recorder) = recorder();
     let active = || recorder.load::<Active>().unwrap().state;
-    assert_eq!(current_session(&active(), None), None);
+    assert_eq!(current_session(&active(), None, None), None);
     let (first, _) = recorder.start_session("one", Some("a1".into())).unwrap();
     let (second, _) = recorder.start_session("two", None).unwrap();
     assert_eq!(
-        current_session(&active(), None),
+        current_session(&active(), None, None),
         Some((second.clone(), None))
     );
+    // An agent's own session, not the newest; one started without an agent is main's.
     assert_eq!(
-        current_session(&active(), Some(&first)),
+        current_session(&active(), None, Some("a1")),
+        Some((first.clone(), Some("a1".into())))
+    );
+    assert_eq!(
+        current_session(&active(), None, Some("main")),
+        Some((second.clone(), None))
+    );
+    assert_eq!(current_session(&active(), None, Some("a2")), None);
+    assert_eq!(
+        current_session(&active(), Some(&first), None),
         Some((first.clone(), Some("a1".into())))
     );
     let end = Event::new(
@@ -300,12 +310,12 @@ fn the_current_session_is_the_requested_one_else_the_most_recent_open_one() {
     .unwrap();
     recorder.record(end).unwrap();
     assert_eq!(
-        current_session(&active(), None),
+        current_session(&active(), None, None),
         Some((first, Some("a1".into())))
     );
     // A requested session is honoured even when it is not open (the caller decides).
     assert_eq!(
-        current_session(&active(), Some("s-gone")),
+        current_session(&active(), Some("s-gone"), Some("a1")),
         Some(("s-gone".into(), None))
     );
 }

@@ -230,7 +230,7 @@ pub(super) fn with_agent<T>(
     agent: &str,
     operation: impl FnOnce(&Agent) -> agentrail::Result<T>,
 ) -> Result<T, CliError> {
-    let session = current_session(recorder)?.map(|(id, _)| id);
+    let session = current_session(recorder, Some(agent))?.map(|(id, _)| id);
     let ops = Agent::new(recorder, agent, session);
     operation(&ops).map_err(context_error)
 }

@@ -258,14 +258,13 @@ pub fn record(
     data: Map<String, Json>,
     envelope: Envelope,
 ) -> Result<(u64, Option<String>), CliError> {
-    let (session, session_agent) = recording_session(recorder, envelope.session.as_deref())?
-        .map_or((None, None), |(id, agent)| (Some(id), agent));
     // An empty name (`AGENTRAIL_AGENT=`) is no name, as `env_agent` has it for `run` and
     // `diff` (the context commands refuse one instead).
-    let agent = envelope
-        .agent
-        .filter(|agent| !agent.is_empty())
-        .or(session_agent);
+    let named = envelope.agent.filter(|agent| !agent.is_empty());
+    let session = envelope.session.as_deref();
+    let (session, session_agent) = recording_session(recorder, session, named.as_deref())?
+        .map_or((None, None), |(id, agent)| (Some(id), agent));
+    let agent = named.or(session_agent);
     let event = Event::new(kind, session.clone(), agent, data)?;
     Ok((recorder.record(event)?, session))
 }

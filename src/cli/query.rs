@@ -417,14 +417,13 @@ pub fn status(agent: Option<String>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let stats = recorder.load::<Stats>()?.state;
     let tokens = recorder.load::<Tokens>()?.state;
-    let session = match current_session(&recorder)? {
+    let agent = agent.or_else(super::env_agent);
+    let session = match current_session(&recorder, agent.as_deref())? {
         Some((id, _)) => recorder.load::<Sessions>()?.state.get(&id).cloned(),
         None => None,
     };
     let journal_dir = recorder.workspace().journal_dir();
-    let agent = agent
-        .or_else(super::env_agent)
-        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
+    let agent = agent.unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
     let context = super::context::status_context(&recorder, &agent)?;
     recorder.close();
     let value = json!({
@@ -461,7 +460,7 @@ pub fn status(agent: Option<String>, json: bool) -> CliResult {
 pub fn resume(json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let tokens = recorder.load::<Tokens>()?.state;
-    let session = match current_session(&recorder)? {
+    let session = match current_session(&recorder, super::env_agent().as_deref())? {
         Some((id, _)) => recorder.load::<Sessions>()?.state.get(&id).cloned(),
         None => None,
     };

@@ -182,7 +182,7 @@ pub fn run(command: &[String], json: bool) -> i32 {
         // A session that cannot be recorded in, or redaction patterns that do not compile, are
         // refused before the command runs.
         match open_recorder().and_then(|recorder| {
-            recording_session(&recorder, None)?;
+            recording_session(&recorder, None, super::env_agent().as_deref())?;
             recorder.redactor()?;
             Ok(recorder)
         }) {

@@ -1,5 +1,6 @@
 //! `agentrail session start|status|log|commit|abort`: a work session as a git-like unit. Later
-//! commands find the session in `AGENTRAIL_SESSION`, else take the most recent open one.
+//! commands find the session in `AGENTRAIL_SESSION`, else take the most recent open one of
+//! their agent (`--agent`, else `AGENTRAIL_AGENT`; any agent's when neither names one).
 
 use super::{
     emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
@@ -23,7 +24,10 @@ pub enum SessionCommand {
         agent: Option<String>,
     },
     /// The current session: task, agent, events, actions and tokens.
-    Status,
+    Status {
+        #[command(flatten)]
+        agent: SessionAgent,
+    },
     /// Record an action in the current session.
     Log {
         #[arg(value_name = "DESCRIPTION")]
@@ -31,6 +35,8 @@ pub enum SessionCommand {
         /// What kind of action (edit, test, search, ...).
         #[arg(long = "type", value_name = "KIND")]
         kind: Option<String>,
+        #[command(flatten)]
+        agent: SessionAgent,
     },
     /// End the current session with a commit message.
     Commit {
@@ -38,25 +44,52 @@ pub enum SessionCommand {
         message: String,
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
+        #[command(flatten)]
+        agent: SessionAgent,
     },
     /// End the current session as aborted.
-    Abort,
+    Abort {
+        #[command(flatten)]
+        agent: SessionAgent,
+    },
 }
 
-/// The session later commands act on: `AGENTRAIL_SESSION` when set, else the most recent open
-/// session. `None` when there is neither.
-pub fn current_session(recorder: &Recorder) -> Result<Option<(String, Option<String>)>, CliError> {
+/// Whose current session a command acts on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionAgent {
+    /// The agent whose most recent open session is the current one (a session started without
+    /// an agent is main's); any agent's when neither this nor AGENTRAIL_AGENT names one.
+    /// AGENTRAIL_SESSION, when set, names the session instead.
+    #[arg(long = "agent", env = "AGENTRAIL_AGENT", value_name = "NAME")]
+    name: Option<String>,
+}
+
+impl SessionAgent {
+    /// The agent named, if any (an empty `AGENTRAIL_AGENT` names none).
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|name| !name.is_empty())
+    }
+}
+
+/// The session later commands of `agent` act on: `AGENTRAIL_SESSION` when set, else the most
+/// recent open session of `agent` (any agent's when `None`). `None` when there is neither.
+pub fn current_session(
+    recorder: &Recorder,
+    agent: Option<&str>,
+) -> Result<Option<(String, Option<String>)>, CliError> {
     let active = recorder.load::<Active>()?.state;
-    Ok(session_in(&active))
+    Ok(session_in(&active, agent))
 }
 
-/// The session an event is recorded in: the one `--session` (`flag`) names, else
-/// `AGENTRAIL_SESSION`'s, else the most recent open one, else none; with the session's agent.
+/// The session an event of `agent` is recorded in: the one `--session` (`flag`) names, else
+/// `AGENTRAIL_SESSION`'s, else the most recent open one of `agent` (of any agent when `None`),
+/// else none; with the session's agent.
 /// A named session must be open: an event recorded in one that has ended, or never started,
 /// would be added to a finished (or a mistyped) session's record.
 pub fn recording_session(
     recorder: &Recorder,
     flag: Option<&str>,
+    agent: Option<&str>,
 ) -> Result<Option<(String, Option<String>)>, CliError> {
     let active = recorder.load::<Active>()?.state;
     let named = match flag {
@@ -69,7 +102,11 @@ pub fn recording_session(
         }
     }
     let named = named.map(|(id, _)| id);
-    Ok(agentrail::query::current_session(&active, named.as_deref()))
+    Ok(agentrail::query::current_session(
+        &active,
+        named.as_deref(),
+        agent,
+    ))
 }
 
 /// `AGENTRAIL_SESSION`, when set and not empty.
@@ -79,15 +116,19 @@ fn env_session() -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-/// The current session among the open ones in `active`, honouring `AGENTRAIL_SESSION`.
-fn session_in(active: &Active) -> Option<(String, Option<String>)> {
-    agentrail::query::current_session(active, env_session().as_deref())
+/// The current session of `agent` among the open ones in `active`, honouring
+/// `AGENTRAIL_SESSION`.
+fn session_in(active: &Active, agent: Option<&str>) -> Option<(String, Option<String>)> {
+    agentrail::query::current_session(active, env_session().as_deref(), agent)
 }
 
-/// The current session, which must be open.
-fn open_session(recorder: &Recorder) -> Result<(String, Option<String>), CliError> {
+/// The current session of `agent`, which must be open.
+fn open_session(
+    recorder: &Recorder,
+    agent: Option<&str>,
+) -> Result<(String, Option<String>), CliError> {
     let active = recorder.load::<Active>()?.state;
-    let (id, agent) = session_in(&active).ok_or_else(no_session)?;
+    let (id, agent) = session_in(&active, agent).ok_or_else(no_session)?;
     if !active.is_open(&id) {
         return Err(not_open(&id, "AGENTRAIL_SESSION"));
     }
@@ -110,26 +151,37 @@ fn no_session() -> CliError {
 }
 
 pub fn run(command: SessionCommand, json: bool) -> CliResult {
-    if recording_off() && !matches!(command, SessionCommand::Status) {
+    if recording_off() && !matches!(command, SessionCommand::Status { .. }) {
         return Ok(());
     }
     check_arguments(&command)?;
     let recorder = open_recorder()?;
     let result = match command {
         SessionCommand::Start { task, agent } => start(&recorder, &task, agent, json),
-        SessionCommand::Status => status(&recorder, json),
-        SessionCommand::Log { description, kind } => {
+        SessionCommand::Status { agent } => status(&recorder, agent.name(), json),
+        SessionCommand::Log {
+            description,
+            kind,
+            agent,
+        } => {
             let mut data = object(json!({ "description": description }));
             if let Some(kind) = kind {
                 data.insert("kind".into(), kind.into());
             }
-            record_in_session(&recorder, EventType::Action, data, json)
+            record_in_session(&recorder, agent.name(), EventType::Action, data, json)
         }
         SessionCommand::Commit {
             message,
             description,
-        } => end(&recorder, "committed", Some(message), description, json),
-        SessionCommand::Abort => end(&recorder, "aborted", None, None, json),
+            agent,
+        } => {
+            let ending = Ending::Committed {
+                message,
+                description,
+            };
+            end(&recorder, agent.name(), ending, json)
+        }
+        SessionCommand::Abort { agent } => end(&recorder, agent.name(), Ending::Aborted, json),
     };
     recorder.close();
     result
@@ -161,8 +213,8 @@ fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> 
     emit(json, &json!({ "session": id, "lsn": lsn }), || id.clone())
 }
 
-fn status(recorder: &Recorder, json: bool) -> CliResult {
-    let (id, _) = current_session(recorder)?.ok_or_else(no_session)?;
+fn status(recorder: &Recorder, agent: Option<&str>, json: bool) -> CliResult {
+    let (id, _) = current_session(recorder, agent)?.ok_or_else(no_session)?;
     let sessions = recorder.load::<Sessions>()?.state;
     let session = sessions
         .get(&id)
@@ -173,11 +225,12 @@ fn status(recorder: &Recorder, json: bool) -> CliResult {
 
 fn record_in_session(
     recorder: &Recorder,
+    agent: Option<&str>,
     kind: EventType,
     data: serde_json::Map<String, serde_json::Value>,
     json: bool,
 ) -> CliResult {
-    let (id, agent) = open_session(recorder)?;
+    let (id, agent) = open_session(recorder, agent)?;
     let event = Event::new(kind, Some(id.clone()), agent, data)?;
     let lsn = recorder.record(event)?;
     emit(json, &json!({ "lsn": lsn, "session": id }), || {
@@ -185,21 +238,30 @@ fn record_in_session(
     })
 }
 
-fn end(
-    recorder: &Recorder,
-    status: &str,
-    message: Option<String>,
-    description: Option<String>,
-    json: bool,
-) -> CliResult {
-    let (id, agent) = open_session(recorder)?;
-    let mut data = object(json!({ "status": status }));
-    if let Some(message) = message {
-        data.insert("message".into(), message.into());
-    }
-    if let Some(description) = description {
-        data.insert("description".into(), description.into());
-    }
+/// How a session ends.
+enum Ending {
+    Committed {
+        message: String,
+        description: Option<String>,
+    },
+    Aborted,
+}
+
+fn end(recorder: &Recorder, agent: Option<&str>, ending: Ending, json: bool) -> CliResult {
+    let (id, agent) = open_session(recorder, agent)?;
+    let (status, data) = match ending {
+        Ending::Committed {
+            message,
+            description,
+        } => {
+            let mut data = object(json!({ "status": "committed", "message": message }));
+            if let Some(description) = description {
+                data.insert("description".into(), description.into());
+            }
+            ("committed", data)
+        }
+        Ending::Aborted => ("aborted", object(json!({ "status": "aborted" }))),
+    };
     let event = Event::new(EventType::SessionEnd, Some(id.clone()), agent, data)?;
     let ts = format_ts(event.ts_micros);
     let lsn = recorder.record(event)?;

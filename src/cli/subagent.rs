@@ -166,7 +166,7 @@ fn collapse(
     json: bool,
 ) -> CliResult {
     let mut usage = None;
-    let session = current_session(recorder)?.map(|(id, _)| id);
+    let session = current_session(recorder, Some(parent))?.map(|(id, _)| id);
     let result =
         Agent::new(recorder, parent, session).collapse(child, output, |context| match source {
             Summary::Text(text) => Ok(text),
@@ -238,7 +238,7 @@ fn summarize(
 
 /// Records the summarizer's model call as an `llm_call` of the parent; its LSN.
 fn record_usage(recorder: &Recorder, parent: &str, usage: Usage) -> Result<u64, CliError> {
-    let session = current_session(recorder)?.map(|(id, _)| id);
+    let session = current_session(recorder, Some(parent))?.map(|(id, _)| id);
     let data = object(json!({
         "model": usage.llm.model,
         "input_tokens": usage.llm.input_tokens,

@@ -51,6 +51,23 @@ impl Active {
             .and_then(|id| self.by_id.get(id))
     }
 
+    /// The open session of `agent` that started last: one whose agent is `agent`, where a
+    /// session started without an agent is the default agent's (`main`). Any agent's when
+    /// `agent` is `None`.
+    pub fn most_recent_open_of(&self, agent: Option<&str>) -> Option<&ActiveSession> {
+        let Some(agent) = agent else {
+            return self.most_recent_open();
+        };
+        let belongs = |session: &&ActiveSession| {
+            session
+                .agent
+                .as_deref()
+                .unwrap_or(crate::context::DEFAULT_AGENT)
+                == agent
+        };
+        self.iter().rev().find(belongs)
+    }
+
     /// The open sessions, in the order they started.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &ActiveSession> + '_ {
         self.by_start.values().filter_map(|id| self.by_id.get(id))
@@ -138,5 +155,28 @@ mod tests {
         active.apply(7, &event("session_end", "a").to_ref());
         assert!(active.is_empty());
         assert_eq!(active, Active::default());
+    }
+
+    #[test]
+    fn an_agents_newest_open_session_is_its_own() {
+        let mut active = Active::default();
+        let started = |session: &str, agent: Option<&str>| Event {
+            agent: agent.map(str::to_owned),
+            ..event("session_start", session)
+        };
+        active.apply(1, &started("a1-old", Some("a1")).to_ref());
+        active.apply(2, &started("plain", None).to_ref());
+        active.apply(3, &started("a1-new", Some("a1")).to_ref());
+        active.apply(4, &started("a2", Some("a2")).to_ref());
+        let of = |agent| {
+            active
+                .most_recent_open_of(agent)
+                .map(|session| session.id.as_str())
+        };
+        assert_eq!(of(Some("a1")), Some("a1-new"));
+        assert_eq!(of(Some("a2")), Some("a2"));
+        assert_eq!(of(Some("main")), Some("plain"), "no agent is main's");
+        assert_eq!(of(Some("a3")), None);
+        assert_eq!(of(None), Some("a2"));
     }
 }
