@@ -252,3 +252,40 @@ fn gc_keeps_a_deleted_branch_while_its_reflog_entry_is_young() {
         .collect();
     assert_eq!(collected, [t1]);
 }
+
+/// The ids `gc` would collect now with a retention of 30 days: only what no ref and no young
+/// reflog entry keeps.
+fn collected_now(agent: &Agent) -> Vec<String> {
+    let young = Policy {
+        retention_days: 30,
+        collect_collapsed_children: false,
+        now_micros: agentrail::event::now_micros(),
+    };
+    let graph = agent.graph().unwrap();
+    let collected = gc::unreachable(&graph, &young).into_iter();
+    collected.map(|commit| commit.id.clone()).collect()
+}
+
+#[test]
+fn gc_collects_what_a_hard_reset_left_behind_but_not_what_a_soft_one_did() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "main", None);
+    let (_, m1, t1) = forked(&agent);
+    // The topic branch, deleted before the reset, stays kept by its young entry.
+    agent.delete_branch("topic", true).unwrap();
+    let m2 = append(&agent, "m2");
+    agent.reset(ResetMode::Soft, "HEAD~2").unwrap();
+    assert_eq!(collected_now(&agent), Vec::<String>::new(), "soft");
+    agent.undo().unwrap();
+    agent.reset(ResetMode::Hard, "HEAD~2").unwrap();
+    assert_eq!(collected_now(&agent), [m1.clone(), m2.clone()], "hard");
+    // An undo of the hard reset reaches them again, and so does a branch.
+    agent.undo().unwrap();
+    assert_eq!(collected_now(&agent), Vec::<String>::new(), "undone");
+    agent.branch("keep", Some("HEAD~1")).unwrap();
+    agent.reset(ResetMode::Hard, "HEAD~2").unwrap();
+    assert_eq!(collected_now(&agent), [m2], "m1 is on branch keep");
+    let graph = agent.graph().unwrap();
+    assert!(graph.commit(&t1).is_some() && !collected_now(&agent).contains(&t1));
+}

@@ -132,7 +132,8 @@ fn gc_dry_run_lists_then_gc_collects_and_verify_rebuild_and_context_agree() {
         "--content",
         &format!("left behind {SECRET}"),
     ]);
-    dir.ok(&["reset", "--hard", base.trim()]);
+    // A soft reset: the reflog keeps what it left behind while young (a hard one would not).
+    dir.ok(&["reset", "--soft", base.trim()]);
     dir.ok(&["commit", "-m", "kept", "--content", "a kept block"]);
     let nothing = dir.json(&["gc", "--dry-run"]);
     assert_eq!(nothing["commits"], 0, "a young reflog keeps every commit");

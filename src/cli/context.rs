@@ -111,10 +111,10 @@ pub enum ContextCommand {
     /// Move HEAD's branch (or detached HEAD) to COMMIT.
     #[command(group = clap::ArgGroup::new("mode").required(true).args(["soft", "hard"]))]
     Reset {
-        /// The later commits stay reachable from the reflog.
+        /// The later commits stay reachable from the reflog (until gc_retention_days pass).
         #[arg(long)]
         soft: bool,
-        /// The later commits may be collected by a future gc.
+        /// The later commits are unreachable: the next gc collects them unless a ref or an undo reaches them.
         #[arg(long)]
         hard: bool,
         #[arg(value_name = "COMMIT")]

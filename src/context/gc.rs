@@ -1,7 +1,8 @@
 //! Garbage collection of context commits, and purge of any event. `gc` removes the content of
 //! the commits nothing needs any more: a commit is kept when it is reachable (through parents,
 //! an edit's target, and links naming commits) from any agent's current refs, or from the refs
-//! before or after any reflog entry younger than the retention period. With the
+//! before or after any reflog entry younger than the retention period, but for the commits a
+//! `reset --hard` left behind, which its entry and older ones no longer keep. With the
 //! `gc_collapsed_children` policy, a collapse commit's `child_head` and `child` links no longer
 //! keep the child's inner history. `purge` removes the content of the events at given LSNs,
 //! whatever their type: the way out for a secret that slipped past redaction.
@@ -94,34 +95,78 @@ impl GcReport {
     }
 }
 
-/// The ids of every commit `policy` keeps.
+/// The ids of every commit `policy` keeps: what the current refs reach, then what each agent's
+/// reflog entries within the retention reach, newest first. A `reset --hard` forgets the
+/// commits it left behind (those its refs before reach and its refs after do not): neither its
+/// own entry nor any older entry of the agent keeps them, so they are collected unless a ref or
+/// a newer entry (an `undo` of the reset) still reaches them.
 pub fn reachable(graph: &Graph, policy: &Policy) -> HashSet<String> {
     let cutoff = policy.cutoff_micros();
-    let mut stack: Vec<String> = Vec::new();
+    let mut kept: HashSet<String> = HashSet::new();
+    let none = HashSet::new();
     for agent in graph.agents() {
-        stack.extend(graph.refs(agent).pointed_at().map(str::to_owned));
+        let roots = graph.refs(agent).pointed_at().map(str::to_owned).collect();
+        keep_from(graph, policy, roots, &none, &mut kept);
+    }
+    for agent in graph.agents() {
+        let mut forgotten: HashSet<String> = HashSet::new();
         // Newest first, one move at a time: the whole reflog with full refs would hold
         // moves times branches ids at once.
         for entry in graph.reflog_newest_first(agent) {
-            if entry.ts_micros >= cutoff {
-                stack.extend(entry.before.pointed_at().map(str::to_owned));
-                stack.extend(entry.after.pointed_at().map(str::to_owned));
+            if entry.ts_micros < cutoff {
+                continue;
             }
+            let after: Vec<String> = entry.after.pointed_at().map(str::to_owned).collect();
+            let before: Vec<String> = entry.before.pointed_at().map(str::to_owned).collect();
+            keep_from(graph, policy, after.clone(), &forgotten, &mut kept);
+            if is_hard_reset(&entry) {
+                let still_reached = reach(graph, policy, after, &HashSet::new());
+                forgotten.extend(reach(graph, policy, before.clone(), &still_reached));
+            }
+            keep_from(graph, policy, before, &forgotten, &mut kept);
         }
     }
-    let mut kept: HashSet<String> = HashSet::new();
+    kept
+}
+
+/// True for the reflog entry of a `reset --hard`.
+fn is_hard_reset(entry: &super::graph::RefMove) -> bool {
+    entry.op == "reset" && entry.mode.as_deref() == Some(super::ResetMode::Hard.as_str())
+}
+
+/// Adds to `kept` what `roots` reach, not entering a commit of `blocked` nor one already kept
+/// (whose history is kept already).
+fn keep_from(
+    graph: &Graph,
+    policy: &Policy,
+    roots: Vec<String>,
+    blocked: &HashSet<String>,
+    kept: &mut HashSet<String>,
+) {
+    let mut stack = roots;
     while let Some(id) = stack.pop() {
         let Some(commit) = graph.commit(&id) else {
             continue;
         };
-        if !kept.insert(id) {
+        if blocked.contains(&id) || !kept.insert(id) {
             continue;
         }
         stack.extend(commit.parents.iter().cloned());
         stack.extend(commit.target.iter().cloned());
         stack.extend(followed_links(commit, policy).map(str::to_owned));
     }
-    kept
+}
+
+/// What `roots` reach, not entering a commit of `blocked`.
+fn reach(
+    graph: &Graph,
+    policy: &Policy,
+    roots: Vec<String>,
+    blocked: &HashSet<String>,
+) -> HashSet<String> {
+    let mut reached = HashSet::new();
+    keep_from(graph, policy, roots, blocked, &mut reached);
+    reached
 }
 
 /// The link values of `commit` that keep what they name under `policy`.
