@@ -472,6 +472,16 @@ pub(super) const BUILTIN: &[Spec] = &[
         accept: secret_element,
     },
     Spec {
+        kind: "secret_element",
+        // `<add key="ClearTextPassword" value="VALUE" />` (NuGet, .NET `appSettings`): an
+        // element whose `key` attribute names a secret holds it in its `value` attribute. The
+        // `=` after `key` passes the gate, `key` being a secret stem.
+        pattern: r#"[ \t\r\n]key[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["'][ \t\r\n]+value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#,
+        hint: r#"key[ \t]*=[ \t]*["'][A-Za-z0-9_.:-]*(?i:pass|pwd|secret|token|key|auth|credential|cookie)"#,
+        gate: Gate::SecretNameThenSeparator,
+        accept: assigns_to_secret_name,
+    },
+    Spec {
         kind: "secret_assignment",
         // A number under a secret's name in JSON (or a Python dict) printed inside a string:
         // `{"user": "bob", "password": 123456}`. `KEY: VALUE` takes the rest of such a line
