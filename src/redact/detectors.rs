@@ -397,13 +397,18 @@ pub(super) const BUILTIN: &[Spec] = &[
     Spec {
         kind: "cookie",
         // The values of a `Cookie:` header's pairs, and of a `Set-Cookie:` header's first pair
-        // (the others are its attributes), also as `curl -H 'Cookie: ...'`: the cookie names
-        // stay readable. A pair after the first is found by the `;` before it; the check makes
-        // sure it is still in the header.
-        pattern: r#"(?:(?i:cookie)["']?[ \t]*:[ \t]*["']?|;)[ \t]*[^\s=;"',\\]+=(?P<secret>[^;\s"'\\]+)"#,
-        hint: r#"(?i)cookie["']?[ \t]*:"#,
-        gate: Gate::Literals(&["okie", "OKIE"]),
-        accept: in_cookie_header,
+        // (the others are its attributes), also as `curl -H 'Cookie: ...'` or as the argument
+        // of curl's `-b` and `--cookie`: the cookie names stay readable. A pair after the first
+        // is found by the `;` before it; the check makes sure it is still in the header or the
+        // argument. Without a `=`, curl's argument names a cookie file and is kept.
+        pattern: r#"(?:(?i:cookie)["']?[ \t]*:[ \t]*["']?|;|[ \t](?:-b|--cookie)[ \t]+["']?)[ \t]*[^\s=;"',\\]+=(?P<secret>[^;\s"'\\]+)"#,
+        hint: concat!(
+            r#"(?i)cookie["']?[ \t]*:|curl"#,
+            same_command!(),
+            r"(?:-b|--cookie)[ \t]"
+        ),
+        gate: Gate::Literals(&["okie", "OKIE", "curl"]),
+        accept: in_cookie_list,
     },
     Spec {
         kind: "secret_argument",
@@ -611,13 +616,19 @@ fn secret_element(found: &Found) -> bool {
     closes_same && is_secret_name(name) && !value.is_empty() && !is_placeholder(value)
 }
 
-/// The pair sits in a `Cookie:` header, or is the first pair of a `Set-Cookie:` one, and the
-/// header has not ended: no quote between its colon and the value.
-fn in_cookie_header(found: &Found) -> bool {
+/// The pair sits in a `Cookie:` header or in curl's cookie argument; `line` is its line up to
+/// the value.
+fn in_cookie_list(found: &Found) -> bool {
     let line_start = found.text[..found.secret.start]
         .rfind('\n')
         .map_or(0, |at| at + 1);
     let line = &found.text[line_start..found.secret.start];
+    in_cookie_header(line) || in_curl_cookie_argument(line)
+}
+
+/// The pair sits in a `Cookie:` header, or is the first pair of a `Set-Cookie:` one, and the
+/// header has not ended: no quote between its colon and the value.
+fn in_cookie_header(line: &str) -> bool {
     let lower = line.to_ascii_lowercase();
     let header = lower.match_indices("cookie").find_map(|(at, name)| {
         let after_name = lower[at + name.len()..].trim_start_matches(['"', '\'', ' ', '\t']);
@@ -635,6 +646,38 @@ fn in_cookie_header(found: &Found) -> bool {
     let header_ended = pairs.contains(['"', '\'']);
     let past_first_pair = lower[..at].ends_with("set-") && pairs.contains(';');
     !header_ended && !past_first_pair
+}
+
+/// The pair sits in the argument of the last `-b` or `--cookie` option of a `curl` command,
+/// and the argument has not ended: no closing quote, or no blank when it is unquoted.
+fn in_curl_cookie_argument(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let option = ["-b", "--cookie"]
+        .iter()
+        .filter_map(|option| {
+            let starts_word = |at: usize| at > 0 && matches!(bytes[at - 1], b' ' | b'\t');
+            line.match_indices(option)
+                .filter(|(at, _)| starts_word(*at))
+                .last()
+        })
+        .max_by_key(|(at, _)| *at);
+    let Some((option_start, option)) = option else {
+        return false;
+    };
+    let command = &line[..option_start];
+    let command = &command[command.rfind(['|', ';', '&']).map_or(0, |at| at + 1)..];
+    let in_curl = command
+        .split_ascii_whitespace()
+        .any(|word| word == "curl" || word.ends_with("/curl"));
+    let Some(argument) = line[option_start + option.len()..].strip_prefix([' ', '\t']) else {
+        return false;
+    };
+    let argument = argument.trim_start_matches([' ', '\t']);
+    let ended = match argument.strip_prefix(['"', '\'']) {
+        Some(quoted) => quoted.contains(&argument[..1]),
+        None => argument.contains([' ', '\t']),
+    };
+    in_curl && !ended
 }
 
 fn assigns_to_secret_name(found: &Found) -> bool {
