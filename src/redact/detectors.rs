@@ -371,8 +371,9 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "basic_auth",
-        pattern: r#"(?-u:\b)curl[ \t][^\r\n]*?[ \t](?:-u|--user)[ \t=]*["']?[^\s:"']+:(?P<secret>[^\s"']+)"#,
-        hint: r"curl[ \t][^\r\n]*?[ \t](?:-u|--user)",
+        // The option may follow `curl` directly: `curl -u user:password URL`.
+        pattern: r#"(?-u:\b)curl(?:[ \t][^\r\n]*?)?[ \t](?:-u|--user)[ \t=]*["']?[^\s:"']+:(?P<secret>[^\s"']+)"#,
+        hint: r"curl(?:[ \t][^\r\n]*?)?[ \t](?:-u|--user)",
         gate: Gate::Literals(&["curl"]),
         accept: always,
     },
