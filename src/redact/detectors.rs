@@ -468,6 +468,16 @@ pub(super) const BUILTIN: &[Spec] = &[
         accept: not_a_placeholder,
     },
     Spec {
+        kind: "secret_argument",
+        // OpenSSL's password arguments: `-pass pass:VALUE`, `-passin`, `-passout`. Their other
+        // sources (`env:NAME`, `file:PATH`, `fd:N`, `stdin`) name where a password is. The
+        // `:` after `pass` passes the gate, `pass` being a secret stem.
+        pattern: r#"(?:^|[ \t])-pass(?:in|out)?[ \t]+(?:"pass:(?P<secret_dq>[^"\r\n]*)"|'pass:(?P<secret_sq>[^'\r\n]*)'|pass:(?P<secret>[^\s"']+))"#,
+        hint: r#"-pass(?:in|out)?[ \t]+["']?pass:"#,
+        gate: Gate::SecretNameThenSeparator,
+        accept: not_a_placeholder,
+    },
+    Spec {
         kind: "secret_element",
         // `<password>VALUE</password>`, `<ns:apiKey>VALUE</ns:apiKey>`: an XML element whose
         // name names a secret, holding text only. The regex cannot ask for the closing tag to
