@@ -59,7 +59,7 @@ pub(super) enum Gate {
     /// An option (`-` or `--` starting a word) whose name contains a secret stem, then a blank
     /// (see [`super::keys::names_a_secret_option`]).
     SecretOptionThenBlank,
-    /// A closing tag whose name contains a secret stem (see
+    /// A closing tag, perhaps HTML-escaped, whose name contains a secret stem (see
     /// [`super::keys::closes_a_secret_element`]).
     SecretClosingTag,
     /// `SK` and 32 lowercase hex digits (see [`has_twilio_key_shape`]). As a literal, `SK`
@@ -489,6 +489,15 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "secret_element",
+        // The same element HTML-escaped, as logs and web pages show XML:
+        // `&lt;password&gt;VALUE&lt;/password&gt;`. The value may hold entities (`&amp;`).
+        pattern: r"&lt;(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)(?:[ \t\r\n](?:[^<>&]|&(?:quot|apos|amp);)*)?&gt;(?P<secret>(?:[^<&]|&(?:amp|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)+)&lt;/[A-Za-z_][A-Za-z0-9_.:-]*&gt;",
+        hint: r"(?i)&lt;/[A-Za-z0-9_.:-]*(?:pass|pwd|secret|token|key|auth|credential|cookie)",
+        gate: Gate::SecretClosingTag,
+        accept: secret_element,
+    },
+    Spec {
+        kind: "secret_element",
         // `<add key="ClearTextPassword" value="VALUE" />` (NuGet, .NET `appSettings`): an
         // element whose `key` attribute names a secret holds it in its `value` attribute. The
         // `=` after `key` passes the gate, `key` being a secret stem.
@@ -615,15 +624,15 @@ fn not_a_placeholder(found: &Found) -> bool {
 }
 
 /// The element closes with the name it opened with, which names a secret, and holds more
-/// than blanks and a placeholder.
+/// than blanks and a placeholder. The closing tag may be HTML-escaped (`&lt;/name&gt;`).
 fn secret_element(found: &Found) -> bool {
     let name = found.key.clone().map_or("", |key| &found.text[key]);
     let value = found.secret_text().trim();
     let closing = &found.text[found.secret.end..];
-    let closes_same = closing
-        .strip_prefix("</")
+    let closes_same = (closing.strip_prefix("</"))
+        .or_else(|| closing.strip_prefix("&lt;/"))
         .and_then(|rest| rest.strip_prefix(name))
-        .is_some_and(|rest| rest.starts_with('>'));
+        .is_some_and(|rest| rest.starts_with('>') || rest.starts_with("&gt;"));
     closes_same && is_secret_name(name) && !value.is_empty() && !is_placeholder(value)
 }
 
