@@ -133,10 +133,11 @@ macro_rules! authorization {
 }
 
 /// The word an option's name ends in when it may name a secret: the check asks
-/// [`is_secret_name`] about the whole name.
+/// [`is_secret_name`] about the whole name, which takes `pass` only after another word
+/// (`--db-pass`, not `-pass 1`).
 macro_rules! option_secret_word {
     () => {
-        "(?:passw(?:or)?d|passphrase|token|secret|key|credentials?|Passw(?:or)?d|Passphrase|Token|Secret|Key|Credentials?)"
+        "(?:pass(?:w(?:or)?d|phrase)?|token|secret|key|credentials?|Pass(?:w(?:or)?d|phrase)?|Token|Secret|Key|Credentials?)"
     };
 }
 
