@@ -607,7 +607,8 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
 }
 
 /// Option arguments that stand for a secret without being one, beyond placeholders: the
-/// value names of help texts (`--token TOKEN`, `--api-key string`).
+/// value names of help texts (`--token TOKEN`, `--api-key string`), and, unquoted, a word of
+/// prose that mentions the option (`pass the --token flag`).
 fn secret_option_argument(found: &Found) -> bool {
     const VALUE_NAMES: &[&str] = &["string", "str", "text", "value"];
     let value = found.secret_text();
@@ -617,7 +618,60 @@ fn secret_option_argument(found: &Found) -> bool {
         || VALUE_NAMES
             .iter()
             .any(|name| name.eq_ignore_ascii_case(value));
-    assigns_to_secret_name(found) && !is_value_name
+    let is_prose = !found.secret_quoted && is_prose_word(value);
+    assigns_to_secret_name(found) && !is_value_name && !is_prose
+}
+
+/// True for the words that follow an option named in a sentence rather than given a value:
+/// `pass the --token flag`, `use --api-key or --token`, `set --password to it`. A password
+/// that is one of them guards nothing; any other word, `--token abc123def456` or
+/// `--password hunter`, stays a secret.
+fn is_prose_word(value: &str) -> bool {
+    const PROSE_WORDS: &[&str] = &[
+        "flag",
+        "flags",
+        "option",
+        "options",
+        "argument",
+        "arguments",
+        "parameter",
+        "switch",
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "nor",
+        "but",
+        "to",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "with",
+        "without",
+        "instead",
+        "is",
+        "was",
+        "are",
+        "be",
+        "if",
+        "when",
+        "then",
+        "that",
+        "which",
+        "so",
+        "not",
+    ];
+    let word = value.trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+    PROSE_WORDS
+        .iter()
+        .any(|prose| prose.eq_ignore_ascii_case(word))
 }
 
 fn not_a_placeholder(found: &Found) -> bool {
