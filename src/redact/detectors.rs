@@ -607,8 +607,9 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
 }
 
 /// Option arguments that stand for a secret without being one, beyond placeholders: the
-/// value names of help texts (`--token TOKEN`, `--api-key string`), and, unquoted, a word of
-/// prose that mentions the option (`pass the --token flag`).
+/// value names of help texts (`--token TOKEN`, `--api-key string`), a path to the file that
+/// holds the secret (`--private-key ~/.ssh/id_ed25519`), and, unquoted, a word of prose that
+/// mentions the option (`pass the --token flag`).
 fn secret_option_argument(found: &Found) -> bool {
     const VALUE_NAMES: &[&str] = &["string", "str", "text", "value"];
     let value = found.secret_text();
@@ -619,7 +620,18 @@ fn secret_option_argument(found: &Found) -> bool {
             .iter()
             .any(|name| name.eq_ignore_ascii_case(value));
     let is_prose = !found.secret_quoted && is_prose_word(value);
-    assigns_to_secret_name(found) && !is_value_name && !is_prose
+    assigns_to_secret_name(found) && !is_value_name && !is_prose && !is_path(value)
+}
+
+/// True for `./id_rsa`, `../keys/a.pem`, `~/.ssh/id_ed25519`, `/etc/ssl/private/a.key`: a
+/// path's start, then only letters, digits and `/._-~` (blanks too, once quoted). Base64,
+/// which may start with `/`, is a path only when it holds no `+` and no `=`.
+fn is_path(value: &str) -> bool {
+    const PATH_STARTS: &[&str] = &["/", "./", "../", "~/"];
+    PATH_STARTS.iter().any(|start| value.starts_with(start))
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"/._-~ ".contains(&byte))
 }
 
 /// True for the words that follow an option named in a sentence rather than given a value:
