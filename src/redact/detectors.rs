@@ -608,8 +608,9 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
 
 /// Option arguments that stand for a secret without being one, beyond placeholders: the
 /// value names of help texts (`--token TOKEN`, `--api-key string`), a path to the file that
-/// holds the secret (`--private-key ~/.ssh/id_ed25519`), and, unquoted, a word of prose that
-/// mentions the option (`pass the --token flag`).
+/// holds the secret (`--private-key ~/.ssh/id_ed25519`) or a reference to one
+/// (`--secret id=npmrc,src=.npmrc`), and, unquoted, a word of prose that mentions the option
+/// (`pass the --token flag`).
 fn secret_option_argument(found: &Found) -> bool {
     const VALUE_NAMES: &[&str] = &["string", "str", "text", "value"];
     let value = found.secret_text();
@@ -620,7 +621,27 @@ fn secret_option_argument(found: &Found) -> bool {
             .iter()
             .any(|name| name.eq_ignore_ascii_case(value));
     let is_prose = !found.secret_quoted && is_prose_word(value);
-    assigns_to_secret_name(found) && !is_value_name && !is_prose && !is_path(value)
+    let stands_for_secret = is_path(value) || is_secret_reference(value);
+    assigns_to_secret_name(found) && !is_value_name && !is_prose && !stands_for_secret
+}
+
+/// True for the `--secret` of Docker, BuildKit and Podman, which names a secret and where it
+/// is kept: `id=npmrc,src=.npmrc`, `id=aws,env=AWS_TOKEN`, `source=db_pw,target=pw`, and
+/// Podman's `db_pw,type=env,target=PW`. Every comma-separated pair has one of their keys, but
+/// for a first one that is a bare name followed by pairs (a bare name alone may be a secret).
+fn is_secret_reference(value: &str) -> bool {
+    const REFERENCE_KEYS: &[&str] = &[
+        "id", "src", "source", "env", "type", "target", "dst", "required", "mode", "uid", "gid",
+    ];
+    let is_reference_pair = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| REFERENCE_KEYS.contains(&key))
+    };
+    let mut parts = value.split(',');
+    let first = parts.next().unwrap_or_default();
+    let mut rest = parts.peekable();
+    let first_is_name = !first.contains('=') && rest.peek().is_some();
+    (first_is_name || is_reference_pair(first)) && rest.all(is_reference_pair)
 }
 
 /// True for `./id_rsa`, `../keys/a.pem`, `~/.ssh/id_ed25519`, `/etc/ssl/private/a.key`: a
