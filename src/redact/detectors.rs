@@ -610,7 +610,7 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
 /// value names of help texts (`--token TOKEN`, `--api-key string`), a path to the file that
 /// holds the secret (`--private-key ~/.ssh/id_ed25519`) or a reference to one
 /// (`--secret id=npmrc,src=.npmrc`), and, unquoted, a word of prose that mentions the option
-/// (`pass the --token flag`).
+/// (`pass the --token flag`). After a MySQL client's `--password` comes no password at all.
 fn secret_option_argument(found: &Found) -> bool {
     const VALUE_NAMES: &[&str] = &["string", "str", "text", "value"];
     let value = found.secret_text();
@@ -622,7 +622,35 @@ fn secret_option_argument(found: &Found) -> bool {
             .any(|name| name.eq_ignore_ascii_case(value));
     let is_prose = !found.secret_quoted && is_prose_word(value);
     let stands_for_secret = is_path(value) || is_secret_reference(value);
-    assigns_to_secret_name(found) && !is_value_name && !is_prose && !stands_for_secret
+    assigns_to_secret_name(found)
+        && !is_value_name
+        && !is_prose
+        && !stands_for_secret
+        && !is_mysql_password_prompt(found)
+}
+
+/// MySQL's and MariaDB's clients take their password only attached (`--password=VALUE`,
+/// `-pVALUE`): `--password` alone asks for it, and the next word is the database.
+fn is_mysql_password_prompt(found: &Found) -> bool {
+    let Some(key) = found.key.clone() else {
+        return false;
+    };
+    let before = &found.text[..key.start];
+    let command_start = before
+        .rfind(['\n', '\r', '|', ';', '&'])
+        .map_or(0, |at| at + 1);
+    let is_lowercase = |rest: &str| rest.bytes().all(|byte| byte.is_ascii_lowercase());
+    let is_mysql_client = |word: &str| {
+        let program = word.rsplit('/').next().unwrap_or(word);
+        program.strip_prefix("mysql").is_some_and(is_lowercase)
+            || program.strip_prefix("mariadb").is_some_and(|rest| {
+                rest.is_empty() || rest.strip_prefix('-').is_some_and(is_lowercase)
+            })
+    };
+    &found.text[key] == "password"
+        && before[command_start..]
+            .split_ascii_whitespace()
+            .any(is_mysql_client)
 }
 
 /// True for the `--secret` of Docker, BuildKit and Podman, which names a secret and where it
