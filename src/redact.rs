@@ -11,8 +11,8 @@
 //! condition of every detector and runs at memory speed: a search for the literals every
 //! token format contains (`ghp_`, `AKIA`, `eyJ`, `://`, `okie`, ...; see `LiteralGate`), a
 //! look at the name before each `=` and `:` for a secret stem (for the `KEY=VALUE` family),
-//! and three scans of their own (an option naming a secret, a closing tag naming one, `SK` and
-//! 32 hex digits). A string that passes meets one [`RegexSet`] of hints, a closer necessary
+//! and three scans of their own (an option naming a secret, a closing tag naming one, plain or
+//! HTML-escaped, `SK` and 32 hex digits). A string that passes meets one [`RegexSet`] of hints, a closer necessary
 //! condition per detector; a string that fails either comes back borrowed, unallocated. Only
 //! the detectors whose hint matched then run, in order, each on the output of the one before. A pass repeats until it changes nothing, and
 //! nothing inside an existing marker is ever replaced, so redacting twice gives what

@@ -345,6 +345,14 @@ fn every_cookie_value_of_a_header_is_redacted_and_its_names_and_attributes_kept(
             "{\"Cookie\": \"sid=FAKEsid77; lang=en\"}",
             format!("{{\"Cookie\": \"sid={cookie}; lang={cookie}\"}}"),
         ),
+        (
+            "curl -b 'session=FAKEsess0123; theme=dark' -H 'X-Trace: a=b; c=d' https://x.test",
+            format!("curl -b 'session={cookie}; theme={cookie}' -H 'X-Trace: a=b; c=d' https://x.test"),
+        ),
+        (
+            "curl -b cookies.txt --cookie \"sid=FAKEsid42;lang=en\" https://x.test; echo a=b; c=d",
+            format!("curl -b cookies.txt --cookie \"sid={cookie};lang={cookie}\" https://x.test; echo a=b; c=d"),
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(redactor.redact_str(text), expected, "{text}");

@@ -59,7 +59,7 @@ pub(super) enum Gate {
     /// An option (`-` or `--` starting a word) whose name contains a secret stem, then a blank
     /// (see [`super::keys::names_a_secret_option`]).
     SecretOptionThenBlank,
-    /// A closing tag whose name contains a secret stem (see
+    /// A closing tag, perhaps HTML-escaped, whose name contains a secret stem (see
     /// [`super::keys::closes_a_secret_element`]).
     SecretClosingTag,
     /// `SK` and 32 lowercase hex digits (see [`has_twilio_key_shape`]). As a literal, `SK`
@@ -133,10 +133,11 @@ macro_rules! authorization {
 }
 
 /// The word an option's name ends in when it may name a secret: the check asks
-/// [`is_secret_name`] about the whole name.
+/// [`is_secret_name`] about the whole name, which takes `pass` only after another word
+/// (`--db-pass`, not `-pass 1`).
 macro_rules! option_secret_word {
     () => {
-        "(?:passw(?:or)?d|passphrase|token|secret|key|credentials?|Passw(?:or)?d|Passphrase|Token|Secret|Key|Credentials?)"
+        "(?:pass(?:w(?:or)?d|phrase)?|token|secret|key|credentials?|Pass(?:w(?:or)?d|phrase)?|Token|Secret|Key|Credentials?)"
     };
 }
 
@@ -371,8 +372,9 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "basic_auth",
-        pattern: r#"(?-u:\b)curl[ \t][^\r\n]*?[ \t](?:-u|--user)[ \t=]*["']?[^\s:"']+:(?P<secret>[^\s"']+)"#,
-        hint: r"curl[ \t][^\r\n]*?[ \t](?:-u|--user)",
+        // The option may follow `curl` directly: `curl -u user:password URL`.
+        pattern: r#"(?-u:\b)curl(?:[ \t][^\r\n]*?)?[ \t](?:-u|--user)[ \t=]*["']?[^\s:"']+:(?P<secret>[^\s"']+)"#,
+        hint: r"curl(?:[ \t][^\r\n]*?)?[ \t](?:-u|--user)",
         gate: Gate::Literals(&["curl"]),
         accept: always,
     },
@@ -397,13 +399,18 @@ pub(super) const BUILTIN: &[Spec] = &[
     Spec {
         kind: "cookie",
         // The values of a `Cookie:` header's pairs, and of a `Set-Cookie:` header's first pair
-        // (the others are its attributes), also as `curl -H 'Cookie: ...'`: the cookie names
-        // stay readable. A pair after the first is found by the `;` before it; the check makes
-        // sure it is still in the header.
-        pattern: r#"(?:(?i:cookie)["']?[ \t]*:[ \t]*["']?|;)[ \t]*[^\s=;"',\\]+=(?P<secret>[^;\s"'\\]+)"#,
-        hint: r#"(?i)cookie["']?[ \t]*:"#,
-        gate: Gate::Literals(&["okie", "OKIE"]),
-        accept: in_cookie_header,
+        // (the others are its attributes), also as `curl -H 'Cookie: ...'` or as the argument
+        // of curl's `-b` and `--cookie`: the cookie names stay readable. A pair after the first
+        // is found by the `;` before it; the check makes sure it is still in the header or the
+        // argument. Without a `=`, curl's argument names a cookie file and is kept.
+        pattern: r#"(?:(?i:cookie)["']?[ \t]*:[ \t]*["']?|;|[ \t](?:-b|--cookie)[ \t]+["']?)[ \t]*[^\s=;"',\\]+=(?P<secret>[^;\s"'\\]+)"#,
+        hint: concat!(
+            r#"(?i)cookie["']?[ \t]*:|curl"#,
+            same_command!(),
+            r"(?:-b|--cookie)[ \t]"
+        ),
+        gate: Gate::Literals(&["okie", "OKIE", "curl"]),
+        accept: in_cookie_list,
     },
     Spec {
         kind: "secret_argument",
@@ -462,6 +469,16 @@ pub(super) const BUILTIN: &[Spec] = &[
         accept: not_a_placeholder,
     },
     Spec {
+        kind: "secret_argument",
+        // OpenSSL's password arguments: `-pass pass:VALUE`, `-passin`, `-passout`. Their other
+        // sources (`env:NAME`, `file:PATH`, `fd:N`, `stdin`) name where a password is. The
+        // `:` after `pass` passes the gate, `pass` being a secret stem.
+        pattern: r#"(?:^|[ \t])-pass(?:in|out)?[ \t]+(?:"pass:(?P<secret_dq>[^"\r\n]*)"|'pass:(?P<secret_sq>[^'\r\n]*)'|pass:(?P<secret>[^\s"']+))"#,
+        hint: r#"-pass(?:in|out)?[ \t]+["']?pass:"#,
+        gate: Gate::SecretNameThenSeparator,
+        accept: not_a_placeholder,
+    },
+    Spec {
         kind: "secret_element",
         // `<password>VALUE</password>`, `<ns:apiKey>VALUE</ns:apiKey>`: an XML element whose
         // name names a secret, holding text only. The regex cannot ask for the closing tag to
@@ -470,6 +487,25 @@ pub(super) const BUILTIN: &[Spec] = &[
         hint: r"(?i)</[A-Za-z0-9_.:-]*(?:pass|pwd|secret|token|key|auth|credential|cookie)",
         gate: Gate::SecretClosingTag,
         accept: secret_element,
+    },
+    Spec {
+        kind: "secret_element",
+        // The same element HTML-escaped, as logs and web pages show XML:
+        // `&lt;password&gt;VALUE&lt;/password&gt;`. The value may hold entities (`&amp;`).
+        pattern: r"&lt;(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)(?:[ \t\r\n](?:[^<>&]|&(?:quot|apos|amp);)*)?&gt;(?P<secret>(?:[^<&]|&(?:amp|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)+)&lt;/[A-Za-z_][A-Za-z0-9_.:-]*&gt;",
+        hint: r"(?i)&lt;/[A-Za-z0-9_.:-]*(?:pass|pwd|secret|token|key|auth|credential|cookie)",
+        gate: Gate::SecretClosingTag,
+        accept: secret_element,
+    },
+    Spec {
+        kind: "secret_element",
+        // `<add key="ClearTextPassword" value="VALUE" />` (NuGet, .NET `appSettings`): an
+        // element whose `key` attribute names a secret holds it in its `value` attribute. The
+        // `=` after `key` passes the gate, `key` being a secret stem.
+        pattern: r#"[ \t\r\n]key[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["'][ \t\r\n]+value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#,
+        hint: r#"key[ \t]*=[ \t]*["'][A-Za-z0-9_.:-]*(?i:pass|pwd|secret|token|key|auth|credential|cookie)"#,
+        gate: Gate::SecretNameThenSeparator,
+        accept: assigns_to_secret_name,
     },
     Spec {
         kind: "secret_assignment",
@@ -571,7 +607,10 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
 }
 
 /// Option arguments that stand for a secret without being one, beyond placeholders: the
-/// value names of help texts (`--token TOKEN`, `--api-key string`).
+/// value names of help texts (`--token TOKEN`, `--api-key string`), a path to the file that
+/// holds the secret (`--private-key ~/.ssh/id_ed25519`) or a reference to one
+/// (`--secret id=npmrc,src=.npmrc`), and, unquoted, a word of prose that mentions the option
+/// (`pass the --token flag`). After a MySQL client's `--password` comes no password at all.
 fn secret_option_argument(found: &Found) -> bool {
     const VALUE_NAMES: &[&str] = &["string", "str", "text", "value"];
     let value = found.secret_text();
@@ -581,7 +620,119 @@ fn secret_option_argument(found: &Found) -> bool {
         || VALUE_NAMES
             .iter()
             .any(|name| name.eq_ignore_ascii_case(value));
-    assigns_to_secret_name(found) && !is_value_name
+    let is_prose = !found.secret_quoted && is_prose_word(value);
+    let stands_for_secret = is_path(value) || is_secret_reference(value);
+    assigns_to_secret_name(found)
+        && !is_value_name
+        && !is_prose
+        && !stands_for_secret
+        && !is_mysql_password_prompt(found)
+}
+
+/// MySQL's and MariaDB's clients take their password only attached (`--password=VALUE`,
+/// `-pVALUE`): `--password` alone asks for it, and the next word is the database.
+fn is_mysql_password_prompt(found: &Found) -> bool {
+    let Some(key) = found.key.clone() else {
+        return false;
+    };
+    let before = &found.text[..key.start];
+    let command_start = before
+        .rfind(['\n', '\r', '|', ';', '&'])
+        .map_or(0, |at| at + 1);
+    let is_lowercase = |rest: &str| rest.bytes().all(|byte| byte.is_ascii_lowercase());
+    let is_mysql_client = |word: &str| {
+        let program = word.rsplit('/').next().unwrap_or(word);
+        program.strip_prefix("mysql").is_some_and(is_lowercase)
+            || program.strip_prefix("mariadb").is_some_and(|rest| {
+                rest.is_empty() || rest.strip_prefix('-').is_some_and(is_lowercase)
+            })
+    };
+    &found.text[key] == "password"
+        && before[command_start..]
+            .split_ascii_whitespace()
+            .any(is_mysql_client)
+}
+
+/// True for the `--secret` of Docker, BuildKit and Podman, which names a secret and where it
+/// is kept: `id=npmrc,src=.npmrc`, `id=aws,env=AWS_TOKEN`, `source=db_pw,target=pw`, and
+/// Podman's `db_pw,type=env,target=PW`. Every comma-separated pair has one of their keys, but
+/// for a first one that is a bare name followed by pairs (a bare name alone may be a secret).
+fn is_secret_reference(value: &str) -> bool {
+    const REFERENCE_KEYS: &[&str] = &[
+        "id", "src", "source", "env", "type", "target", "dst", "required", "mode", "uid", "gid",
+    ];
+    let is_reference_pair = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| REFERENCE_KEYS.contains(&key))
+    };
+    let mut parts = value.split(',');
+    let first = parts.next().unwrap_or_default();
+    let mut rest = parts.peekable();
+    let first_is_name = !first.contains('=') && rest.peek().is_some();
+    (first_is_name || is_reference_pair(first)) && rest.all(is_reference_pair)
+}
+
+/// True for `./id_rsa`, `../keys/a.pem`, `~/.ssh/id_ed25519`, `/etc/ssl/private/a.key`: a
+/// path's start, then only letters, digits and `/._-~` (blanks too, once quoted). Base64,
+/// which may start with `/`, is a path only when it holds no `+` and no `=`.
+fn is_path(value: &str) -> bool {
+    const PATH_STARTS: &[&str] = &["/", "./", "../", "~/"];
+    PATH_STARTS.iter().any(|start| value.starts_with(start))
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"/._-~ ".contains(&byte))
+}
+
+/// True for the words that follow an option named in a sentence rather than given a value:
+/// `pass the --token flag`, `use --api-key or --token`, `set --password to it`. A password
+/// that is one of them guards nothing; any other word, `--token abc123def456` or
+/// `--password hunter`, stays a secret.
+fn is_prose_word(value: &str) -> bool {
+    const PROSE_WORDS: &[&str] = &[
+        "flag",
+        "flags",
+        "option",
+        "options",
+        "argument",
+        "arguments",
+        "parameter",
+        "switch",
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "nor",
+        "but",
+        "to",
+        "as",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "with",
+        "without",
+        "instead",
+        "is",
+        "was",
+        "are",
+        "be",
+        "if",
+        "when",
+        "then",
+        "that",
+        "which",
+        "so",
+        "not",
+    ];
+    let word = value.trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+    PROSE_WORDS
+        .iter()
+        .any(|prose| prose.eq_ignore_ascii_case(word))
 }
 
 fn not_a_placeholder(found: &Found) -> bool {
@@ -589,25 +740,31 @@ fn not_a_placeholder(found: &Found) -> bool {
 }
 
 /// The element closes with the name it opened with, which names a secret, and holds more
-/// than blanks and a placeholder.
+/// than blanks and a placeholder. The closing tag may be HTML-escaped (`&lt;/name&gt;`).
 fn secret_element(found: &Found) -> bool {
     let name = found.key.clone().map_or("", |key| &found.text[key]);
     let value = found.secret_text().trim();
     let closing = &found.text[found.secret.end..];
-    let closes_same = closing
-        .strip_prefix("</")
+    let closes_same = (closing.strip_prefix("</"))
+        .or_else(|| closing.strip_prefix("&lt;/"))
         .and_then(|rest| rest.strip_prefix(name))
-        .is_some_and(|rest| rest.starts_with('>'));
+        .is_some_and(|rest| rest.starts_with('>') || rest.starts_with("&gt;"));
     closes_same && is_secret_name(name) && !value.is_empty() && !is_placeholder(value)
 }
 
-/// The pair sits in a `Cookie:` header, or is the first pair of a `Set-Cookie:` one, and the
-/// header has not ended: no quote between its colon and the value.
-fn in_cookie_header(found: &Found) -> bool {
+/// The pair sits in a `Cookie:` header or in curl's cookie argument; `line` is its line up to
+/// the value.
+fn in_cookie_list(found: &Found) -> bool {
     let line_start = found.text[..found.secret.start]
         .rfind('\n')
         .map_or(0, |at| at + 1);
     let line = &found.text[line_start..found.secret.start];
+    in_cookie_header(line) || in_curl_cookie_argument(line)
+}
+
+/// The pair sits in a `Cookie:` header, or is the first pair of a `Set-Cookie:` one, and the
+/// header has not ended: no quote between its colon and the value.
+fn in_cookie_header(line: &str) -> bool {
     let lower = line.to_ascii_lowercase();
     let header = lower.match_indices("cookie").find_map(|(at, name)| {
         let after_name = lower[at + name.len()..].trim_start_matches(['"', '\'', ' ', '\t']);
@@ -625,6 +782,38 @@ fn in_cookie_header(found: &Found) -> bool {
     let header_ended = pairs.contains(['"', '\'']);
     let past_first_pair = lower[..at].ends_with("set-") && pairs.contains(';');
     !header_ended && !past_first_pair
+}
+
+/// The pair sits in the argument of the last `-b` or `--cookie` option of a `curl` command,
+/// and the argument has not ended: no closing quote, or no blank when it is unquoted.
+fn in_curl_cookie_argument(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let option = ["-b", "--cookie"]
+        .iter()
+        .filter_map(|option| {
+            let starts_word = |at: usize| at > 0 && matches!(bytes[at - 1], b' ' | b'\t');
+            line.match_indices(option)
+                .filter(|(at, _)| starts_word(*at))
+                .last()
+        })
+        .max_by_key(|(at, _)| *at);
+    let Some((option_start, option)) = option else {
+        return false;
+    };
+    let command = &line[..option_start];
+    let command = &command[command.rfind(['|', ';', '&']).map_or(0, |at| at + 1)..];
+    let in_curl = command
+        .split_ascii_whitespace()
+        .any(|word| word == "curl" || word.ends_with("/curl"));
+    let Some(argument) = line[option_start + option.len()..].strip_prefix([' ', '\t']) else {
+        return false;
+    };
+    let argument = argument.trim_start_matches([' ', '\t']);
+    let ended = match argument.strip_prefix(['"', '\'']) {
+        Some(quoted) => quoted.contains(&argument[..1]),
+        None => argument.contains([' ', '\t']),
+    };
+    in_curl && !ended
 }
 
 fn assigns_to_secret_name(found: &Found) -> bool {

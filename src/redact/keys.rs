@@ -193,25 +193,31 @@ pub(crate) fn names_a_secret_option(text: &str) -> bool {
     })
 }
 
-/// True when some closing tag in `text` (`</password>`, `</ns:apiKey>`) has a name containing
-/// a secret stem: the cheap test before the XML element detector.
+/// True when some closing tag in `text` (`</password>`, `</ns:apiKey>`, or HTML-escaped as logs
+/// show XML, `&lt;/password&gt;`) has a name containing a secret stem: the cheap test before the
+/// XML element detectors.
 pub(crate) fn closes_a_secret_element(text: &str) -> bool {
-    let bytes = text.as_bytes();
+    // One-character searches run on memchr; a search for `</` or `&lt;/` would not.
+    let closing = |opening: char, rest: &'static str| {
+        text.match_indices(opening).any(move |(at, _)| {
+            let name_start = at + 1 + rest.len();
+            text.as_bytes()[at + 1..].starts_with(rest.as_bytes())
+                && has_secret_stem(tag_name(text, name_start))
+        })
+    };
+    closing('<', "/") || closing('&', "lt;/")
+}
+
+/// The tag name that starts at `start`, which follows an ASCII byte.
+fn tag_name(text: &str, start: usize) -> &str {
     let is_name =
         |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b':' | b'-');
-    // A one-character search runs on memchr; a two-character one would not.
-    text.match_indices('<').any(|(at, _)| {
-        if bytes.get(at + 1) != Some(&b'/') {
-            return false;
-        }
-        let name_start = at + 2;
-        let name_end = name_start
-            + bytes[name_start..]
-                .iter()
-                .take_while(|b| is_name(b))
-                .count();
-        has_secret_stem(&text[name_start..name_end])
-    })
+    let length = text.as_bytes()[start..]
+        .iter()
+        .take_while(|b| is_name(b))
+        .count();
+    // Both ends sit next to ASCII bytes, so they are character boundaries.
+    &text[start..start + length]
 }
 
 /// The name that a separator at `separator` assigns to, skipping spaces, quotes, `]` and `\`.
@@ -361,6 +367,29 @@ mod tests {
             "passed 0 failed",
         ] {
             assert!(!names_a_secret_before_a_separator(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_closing_tag_naming_a_secret_is_noticed_escaped_or_not() {
+        for text in [
+            "<password>x</password>",
+            "</ns:apiKey>",
+            "&lt;password&gt;x&lt;/password&gt;",
+            "a &amp; b &lt;/Token",
+        ] {
+            assert!(closes_a_secret_element(text), "{text}");
+        }
+        for text in [
+            "",
+            "<",
+            "&",
+            "&lt;",
+            "<password>",
+            "&lt;/b&gt; </b> a & b",
+            "&lt;password",
+        ] {
+            assert!(!closes_a_secret_element(text), "{text}");
         }
     }
 
