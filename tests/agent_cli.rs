@@ -212,6 +212,44 @@ fn an_agents_commands_find_its_own_session_not_the_latest_one() {
     assert_eq!(session_of(&commit, &[]), json!(plain));
 }
 
+/// Arguments a person or an agent typed empty, and names that name nothing, exit 2 rather
+/// than record an empty field or answer with nothing.
+#[test]
+fn empty_arguments_and_unknown_names_exit_2() {
+    let dir = Dir::initialized();
+    dir.ok(&["session", "start", "task"]);
+    let before = dir.export().len();
+    for (args, named) in [
+        (
+            &[
+                "event",
+                "llm-call",
+                "--model",
+                "",
+                "--input-tokens",
+                "1",
+                "--output-tokens",
+                "1",
+            ][..],
+            "--model",
+        ),
+        (&["event", "tool-output", "--tool", " "], "--tool"),
+        (&["session", "commit", ""], "MESSAGE"),
+        (
+            &["spawn", "kid", "--task", ""],
+            "task given to sub-agent kid is empty",
+        ),
+        (&["show", "9999"], "no event at LSN 9999"),
+        (&["log", "--session", "s-nope"], "no session s-nope"),
+    ] {
+        let output = dir.run(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+    assert_eq!(dir.export().len(), before, "nothing was recorded");
+}
+
 #[test]
 fn every_command_has_json_output() {
     let dir = with_scenario();

@@ -137,6 +137,16 @@ fn gc_dry_run_lists_then_gc_collects_and_verify_rebuild_and_context_agree() {
     dir.ok(&["commit", "-m", "kept", "--content", "a kept block"]);
     let nothing = dir.json(&["gc", "--dry-run"]);
     assert_eq!(nothing["commits"], 0, "a young reflog keeps every commit");
+    assert_eq!(nothing["retained"], 1, "the commit reset away");
+    assert_eq!(
+        dir.ok(&["gc", "--dry-run"]).trim(),
+        "nothing to collect yet: 1 commit that no ref reaches is kept by reflog entries younger than 30 days (context.gc_retention_days)"
+    );
+    let moves = dir.ok(&["log", "--type", "ref_update"]);
+    assert!(
+        moves.trim_end().ends_with("ref_update reset --soft main"),
+        "{moves}"
+    );
     set_retention_days(&dir, 0);
     let context = dir.ok(&["context"]);
     let before = journal_bytes(&dir);

@@ -21,15 +21,29 @@ pub fn run_gc(dry_run: bool, json: bool) -> CliResult {
         "retention_days": policy.retention_days,
         "collected": report.collected,
         "commits": report.collected.len(),
+        "retained": report.retained,
         "payload_bytes": report.payload_bytes(),
         "rewrite": report.rewrite,
     });
-    emit(json, &value, || gc_text(&report, dry_run))
+    emit(json, &value, || {
+        gc_text(&report, dry_run, policy.retention_days)
+    })
 }
 
-fn gc_text(report: &GcReport, dry_run: bool) -> String {
+fn gc_text(report: &GcReport, dry_run: bool, retention_days: u64) -> String {
+    let retained = match report.retained {
+        0 => None,
+        count => Some(format!(
+            "{} that no ref reaches {} kept by reflog entries younger than {retention_days} days (context.gc_retention_days)",
+            counted(count as u64, "commit"),
+            if count == 1 { "is" } else { "are" }
+        )),
+    };
     if report.collected.is_empty() {
-        return "nothing to collect: every commit left is reachable".into();
+        return match retained {
+            None => "nothing to collect: every commit left is reachable".into(),
+            Some(retained) => format!("nothing to collect yet: {retained}"),
+        };
     }
     let verb = if dry_run {
         "would collect"
@@ -46,6 +60,9 @@ fn gc_text(report: &GcReport, dry_run: bool) -> String {
     }
     if let Some(rewrite) = &report.rewrite {
         text += &rewrite_text(rewrite);
+    }
+    if let Some(retained) = retained {
+        text += &format!("{retained}\n");
     }
     text
 }

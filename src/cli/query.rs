@@ -199,6 +199,15 @@ fn summary(event: &Event) -> String {
         "decision" => text("choice"),
         "commit" => format!("{} {}", text("kind"), first_line("message")),
         "task" => format!("{} {}", text("id"), text("status")),
+        "ref_update" => {
+            let mode = event.text("mode").map(|mode| format!(" --{mode}"));
+            format!(
+                "{}{} {}",
+                text("op"),
+                mode.unwrap_or_default(),
+                text("agent")
+            )
+        }
         _ => String::new(),
     }
 }
@@ -298,7 +307,16 @@ pub fn log(args: &LogArgs, json: bool) -> CliResult {
                 .as_deref()
                 .is_none_or(|id| event.session == Some(id))
     })?;
+    let unknown = match args.session.as_deref().filter(|_| events.is_empty()) {
+        Some(id) => recorder.load::<Sessions>()?.state.get(id).is_none(),
+        None => false,
+    };
     recorder.close();
+    if let Some(id) = args.session.as_deref().filter(|_| unknown) {
+        // No event, and no session of that id either: a mistyped id, not an empty session.
+        let error = CliError::new(EXIT_BAD_INPUT, format!("no session {id} in this journal"));
+        return Err(error.with_hint("`agentrail log` lists session ids"));
+    }
     emit(json, &json!({ "events": events_json(&events) }), || {
         events_lines(&events)
     })
@@ -332,10 +350,11 @@ fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
                 format!("LSN {lsn} holds a record of a kind this version does not know"),
             ))
         }
+        // An LSN the journal does not hold is a bad argument, as an unknown id is.
         Found::Absent => {
             let last = recorder.journal().last_lsn();
             return Err(CliError::new(
-                EXIT_FAILURE,
+                EXIT_BAD_INPUT,
                 format!("no event at LSN {lsn}: the journal holds LSN 1 to {last}"),
             ));
         }

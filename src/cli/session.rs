@@ -194,6 +194,7 @@ fn check_arguments(command: &SessionCommand) -> Result<(), CliError> {
     let (name, value) = match command {
         SessionCommand::Start { task, .. } => ("TASK", task),
         SessionCommand::Log { description, .. } => ("DESCRIPTION", description),
+        SessionCommand::Commit { message, .. } => ("MESSAGE", message),
         _ => return Ok(()),
     };
     if value.trim().is_empty() {

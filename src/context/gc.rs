@@ -82,6 +82,9 @@ pub struct Collectable {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
     pub collected: Vec<Collectable>,
+    /// Commits no ref reaches that reflog entries within the retention keep (collected once
+    /// those entries are older than the retention).
+    pub retained: usize,
     /// The journal's rewrite; `None` in a dry run or when nothing was collected.
     pub rewrite: Option<TombstoneReport>,
 }
@@ -242,9 +245,15 @@ pub fn collect_garbage(recorder: &Recorder, policy: &Policy, dry_run: bool) -> R
     recorder.journal().refresh()?;
     let graph = recorder.load::<Graph>()?.state;
     let collected = plan(recorder.journal(), &graph, policy)?;
+    let without_retention = Policy {
+        retention_days: 0,
+        ..*policy
+    };
+    let retained = unreachable(&graph, &without_retention).len() - collected.len();
     if dry_run || collected.is_empty() {
         return Ok(GcReport {
             collected,
+            retained,
             rewrite: None,
         });
     }
@@ -252,6 +261,7 @@ pub fn collect_garbage(recorder: &Recorder, policy: &Policy, dry_run: bool) -> R
     let rewrite = tombstone_and_rebuild(recorder, &graph, &lsns)?;
     Ok(GcReport {
         collected,
+        retained,
         rewrite: Some(rewrite),
     })
 }

@@ -238,6 +238,8 @@ pub enum ContextError {
     EmptyContent { kind: String },
     #[error("the text to blame is empty")]
     EmptyBlameText,
+    #[error("the task given to sub-agent {child} is empty: its context would start with nothing")]
+    EmptyTask { child: String },
     #[error("LSN {lsn} is past the end of the journal (its last LSN is {last})")]
     LsnBeyondJournal { lsn: u64, last: u64 },
     #[error("merging {theirs} conflicts: {}; nothing was recorded", .conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]

@@ -109,6 +109,10 @@ impl Agent<'_> {
     /// line naming the parent) and links back; this agent's HEAD gains a spawn commit linking
     /// to the child. Both agents move in one `ref_update` (op `spawn`).
     pub fn spawn(&self, child: &str, task: Option<&str>) -> Result<Spawned> {
+        if task.is_some_and(|task| task.trim().is_empty()) {
+            let child = child.to_owned();
+            return Err(ContextError::EmptyTask { child }.into());
+        }
         let (lock, graph) = self.lock_graph(&[child])?;
         self.check_new_child(&graph, child)?;
         let mut refs = graph.refs(self.name());
