@@ -70,7 +70,7 @@ pub enum Error {
 
     /// A projection's state cannot be checkpointed: its name is not a valid file stem, or its
     /// state does not encode.
-    #[error("projection {name:?} cannot be checkpointed: {reason}")]
+    #[error("projection \"{name}\" cannot be checkpointed: {reason}")]
     Projection { name: &'static str, reason: String },
 
     /// The workspace's `config.json` is not valid (`line` 0 when the fault has no line).

@@ -68,11 +68,11 @@ pub struct PatternConfig {
 #[non_exhaustive]
 pub enum RedactError {
     /// The name is empty, too long, or has characters other than `a-z`, `0-9` and `_`.
-    #[error("redaction pattern {index} ({name:?}): a name must be 1 to {PATTERN_NAME_BYTES_MAX} bytes of a-z, 0-9 and _")]
+    #[error("redaction pattern {index} (\"{name}\"): a name must be 1 to {PATTERN_NAME_BYTES_MAX} bytes of a-z, 0-9 and _")]
     InvalidName { index: usize, name: String },
 
     /// The regex does not compile, or is too large.
-    #[error("redaction pattern {index} ({name:?}) is not a usable regex: {reason}")]
+    #[error("redaction pattern {index} (\"{name}\") is not a usable regex: {reason}")]
     InvalidRegex {
         index: usize,
         name: String,

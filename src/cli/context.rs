@@ -4,6 +4,7 @@
 //! `main`) and the session, reads the content to commit, and prints.
 
 use super::session::current_session;
+use super::visible::line as one_line;
 use super::{emit, with_recorder, CliError, CliResult, JsonSeq, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::graph::refs_to_json;
 use agentrail::context::id::short_id;
@@ -190,7 +191,7 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
             })?;
             let at = refs.branches.get(&name).cloned().unwrap_or_default();
             emit(json, &json!({ "branch": name, "at": at }), || {
-                format!("created branch {name} at {}", short_id(&at))
+                format!("created branch {} at {}", one_line(&name), short_id(&at))
             })
         }
         Switch { name, agent } => {
@@ -253,8 +254,10 @@ pub fn context_error(error: agentrail::Error) -> CliError {
             CliError::new(EXIT_BAD_INPUT, error.to_string())
         }
         agentrail::Error::Context(ContextError::BranchNotMerged { name, .. }) => {
-            CliError::new(EXIT_BAD_INPUT, error.to_string())
-                .with_hint(format!("`agentrail branch -D {name}` deletes it anyway"))
+            CliError::new(EXIT_BAD_INPUT, error.to_string()).with_hint(format!(
+                "`agentrail branch -D {}` deletes it anyway",
+                one_line(name)
+            ))
         }
         agentrail::Error::Context(ContextError::AmbiguousPrefix { .. }) => {
             CliError::new(EXIT_BAD_INPUT, error.to_string())
@@ -353,12 +356,11 @@ fn commit(recorder: &Recorder, args: CommitArgs, json: bool) -> CliResult {
     emit(json, &value, || short_id(&commit.id).to_owned())
 }
 
-/// `main`, or `detached at 0123abcd4567`.
 /// HEAD's branch, or `detached`: every caller shows HEAD's commit beside it (`detached at
-/// ID`, `detached@ID`), which this once did too, printing the id twice.
+/// ID`, `detached@ID`), which this once did too, printing the id twice. For human output.
 pub fn head_label(refs: &Refs) -> String {
     match &refs.head {
-        Head::Branch(name) => name.clone(),
+        Head::Branch(name) => one_line(name).into_owned(),
         Head::Detached(_) => "detached".to_owned(),
     }
 }
@@ -384,7 +386,7 @@ fn emit_deleted(json: bool, deleted: &DeletedBranch) -> CliResult {
     emit(json, &value, || {
         format!(
             "deleted branch {} (was {})",
-            deleted.name,
+            one_line(&deleted.name),
             short_id(&deleted.at)
         )
     })
@@ -406,7 +408,7 @@ fn branch_list(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
             } else {
                 " "
             };
-            lines += &format!("{mark} {name} {}\n", short_id(id));
+            lines += &format!("{mark} {} {}\n", one_line(name), short_id(id));
         }
         lines
     })
@@ -489,18 +491,19 @@ fn other_branches_moved(before: &Refs, after: &Refs) -> String {
     let changes: Vec<String> = names
         .into_iter()
         .filter(|name| !heads.contains(&Some(name.as_str())))
-        .filter_map(
-            |name| match (before.branches.get(name), after.branches.get(name)) {
-                (None, Some(at)) => Some(format!("branch {name} created at {}", short_id(at))),
-                (Some(at), None) => Some(format!("branch {name} deleted at {}", short_id(at))),
+        .filter_map(|name| {
+            let shown = one_line(name);
+            match (before.branches.get(name), after.branches.get(name)) {
+                (None, Some(at)) => Some(format!("branch {shown} created at {}", short_id(at))),
+                (Some(at), None) => Some(format!("branch {shown} deleted at {}", short_id(at))),
                 (Some(from), Some(to)) if from != to => Some(format!(
-                    "branch {name} moved from {} to {}",
+                    "branch {shown} moved from {} to {}",
                     short_id(from),
                     short_id(to)
                 )),
                 _ => None,
-            },
-        )
+            }
+        })
         .collect();
     match changes.is_empty() {
         true => String::new(),
@@ -535,9 +538,10 @@ fn reflog(recorder: &Recorder, agent: &str, json: bool) -> CliResult {
         moves
             .iter()
             .map(|entry| {
+                // An imported ref_update names its op and mode as it likes.
                 let op = match &entry.mode {
-                    Some(mode) => format!("{} --{mode}", entry.op),
-                    None => entry.op.clone(),
+                    Some(mode) => format!("{} --{}", one_line(&entry.op), one_line(mode)),
+                    None => one_line(&entry.op).into_owned(),
                 };
                 format!(
                     "{} {op}: {} -> {}{}\n",
@@ -643,7 +647,7 @@ fn decorations(id: &str, refs: &Refs) -> String {
             } else {
                 ""
             };
-            names.push(format!("{head}{name}"));
+            names.push(format!("{head}{}", one_line(name)));
         }
     }
     if names.is_empty() {
@@ -667,7 +671,7 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
             short_id(&commit.id),
             commit.kind.as_str(),
             commit.tokens,
-            commit.message.lines().next().unwrap_or_default()
+            one_line(commit.message.lines().next().unwrap_or_default())
         );
     }
     let mut entry = format!("commit {}{decorations}\n", commit.id);
@@ -682,7 +686,7 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
         agentrail::event::format_ts(commit.ts_micros)
     );
     for line in commit.message.lines() {
-        entry += &format!("    {line}\n");
+        entry += &format!("    {}\n", one_line(line));
     }
     entry
 }
@@ -694,7 +698,7 @@ fn commit_header(commit: &Commit) -> String {
         commit.id,
         commit.kind.as_str(),
         commit.tokens,
-        commit.agent,
+        one_line(&commit.agent),
         agentrail::event::format_ts(commit.ts_micros),
     )
 }
@@ -718,7 +722,7 @@ pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bo
         let message: String = commit
             .message
             .lines()
-            .map(|line| format!("    {line}\n"))
+            .map(|line| format!("    {}\n", one_line(line)))
             .collect();
         format!("{}{message}\n{content}", commit_header(commit))
     })
@@ -756,7 +760,8 @@ pub fn status_context(
         .head_commit()
         .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
     let mut line = format!(
-        "context: agent {agent}, {} at {head}, {} tokens",
+        "context: agent {}, {} at {head}, {} tokens",
+        one_line(agent),
         head_label(&refs),
         context.tokens
     );

@@ -119,7 +119,10 @@ fn locals(pairs: &[String]) -> Result<Json, CliError> {
         let (name, value) = pair.split_once('=').ok_or_else(|| {
             CliError::new(
                 EXIT_BAD_INPUT,
-                format!("--local {pair:?}: must be NAME=VALUE; nothing was recorded"),
+                format!(
+                    "--local {}: must be NAME=VALUE; nothing was recorded",
+                    super::visible::quoted(pair)
+                ),
             )
         })?;
         if name.is_empty() || locals.contains_key(name) {
@@ -129,7 +132,10 @@ fn locals(pairs: &[String]) -> Result<Json, CliError> {
             };
             return Err(CliError::new(
                 EXIT_BAD_INPUT,
-                format!("--local {name:?}: {problem}; nothing was recorded"),
+                format!(
+                    "--local {}: {problem}; nothing was recorded",
+                    super::visible::quoted(name)
+                ),
             ));
         }
         locals.insert(name.to_owned(), value.into());

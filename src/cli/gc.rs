@@ -72,7 +72,7 @@ fn collectable_line(commit: &Collectable) -> String {
         "  LSN {}  commit {}  agent {}  {} bytes\n",
         commit.lsn,
         short_id(&commit.id),
-        commit.agent,
+        super::visible::line(&commit.agent),
         commit.payload_bytes
     )
 }

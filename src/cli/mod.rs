@@ -15,6 +15,7 @@ mod session;
 mod shell;
 mod subagent;
 mod verify;
+mod visible;
 
 use agentrail::journal::{Durability, Journal};
 use agentrail::workspace::Workspace;
@@ -252,7 +253,10 @@ fn append_json_object_as_event(mut args: Vec<OsString>) -> Vec<OsString> {
 
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
-    let cli = Cli::parse_from(append_json_object_as_event(std::env::args_os().collect()));
+    let cli = match parse(append_json_object_as_event(std::env::args_os().collect())) {
+        Ok(cli) => cli,
+        Err((error, plain)) => return usage_error(error, plain),
+    };
     let json = cli.json;
     let result = match cli.command {
         Command::Init { segment_bytes } => init::run(segment_bytes, json),
@@ -285,16 +289,55 @@ pub fn run() -> i32 {
     }
 }
 
-/// Tells the person about an error and returns its exit code.
+/// Tells the person about an error and returns its exit code. The message and the hint are
+/// one line each, whatever names and texts they quote.
 pub fn report(error: CliError) -> i32 {
     if error.message == BROKEN_PIPE {
         return 0;
     }
-    eprintln!("agentrail: {}", error.message);
+    eprintln!("agentrail: {}", visible::line(&error.message));
     if let Some(hint) = error.hint {
-        eprintln!("hint: {hint}");
+        eprintln!("hint: {}", visible::line(&hint));
     }
     error.code
+}
+
+/// Parses the command line. clap's messages quote a refused argument as given, so when an
+/// argument holds a control character they are made without clap's styles (which are escape
+/// sequences themselves), to be printed by [`usage_error`] with their control characters shown.
+fn parse(arguments: Vec<OsString>) -> Result<Cli, (clap::Error, bool)> {
+    use clap::{CommandFactory, FromArgMatches};
+    let plain = arguments
+        .iter()
+        .any(|argument| argument.to_string_lossy().chars().any(char::is_control));
+    let mut command = Cli::command();
+    if plain {
+        command = command.styles(clap::builder::Styles::plain());
+    }
+    let parsed = match command.try_get_matches_from_mut(arguments) {
+        Ok(mut matches) => {
+            Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command))
+        }
+        Err(error) => Err(error),
+    };
+    parsed.map_err(|error| (error, plain))
+}
+
+/// Prints clap's error (or the help or version it was asked for) and returns its exit code:
+/// as clap does, or, for a `plain` message, with its control characters shown.
+fn usage_error(error: clap::Error, plain: bool) -> i32 {
+    // A failed write is ignored, as clap's own `exit` does: there is no one left to tell.
+    if !plain {
+        let _ = error.print();
+        return error.exit_code();
+    }
+    let text = error.render().ansi().to_string();
+    let shown = visible::block(&text);
+    let _ = match error.use_stderr() {
+        true => std::io::stderr().lock().write_all(shown.as_bytes()),
+        false => std::io::stdout().lock().write_all(shown.as_bytes()),
+    };
+    error.exit_code()
 }
 
 /// "1 segment", "3 calls": a count and its noun, plural unless the count is 1.
@@ -326,7 +369,8 @@ impl<T, F: Fn(&T) -> serde_json::Value> serde::Serialize for JsonSeq<'_, T, F> {
     }
 }
 
-/// Prints one compact JSON object (with `--json`) or the human form.
+/// Prints one compact JSON object (with `--json`) or the human form, its control characters
+/// shown rather than sent (see [`visible`]).
 pub fn emit(
     json: bool,
     value: &impl serde::Serialize,
@@ -342,6 +386,7 @@ pub fn emit(
         write_out(&mut out, b"\n")?;
     } else {
         let text = human();
+        let text = visible::block(&text);
         write_out(&mut out, text.as_bytes())?;
         if !text.is_empty() && !text.ends_with('\n') {
             write_out(&mut out, b"\n")?;

@@ -3,6 +3,7 @@
 //! human form is short on purpose, since agents pay for every token they read.
 
 use super::session::current_session;
+use super::visible::{line as one_line, quoted};
 use super::{counted, emit, open_recorder, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::event::{format_ts, Event, EventRef};
 use agentrail::project::{SessionInfo, SessionTokens, Sessions, Stats, TokenTotals, Tokens};
@@ -58,7 +59,8 @@ fn event_type(name: &str) -> Result<String, String> {
     match agentrail::event::EventType::parse(name) {
         Some(kind) => Ok(kind.as_str().to_owned()),
         None => Err(format!(
-            "no event type is named {name:?}; the types are {}",
+            "no event type is named {}; the types are {}",
+            quoted(name),
             agentrail::event::EventType::names()
         )),
     }
@@ -142,13 +144,13 @@ pub fn session_json(session: &SessionInfo) -> Json {
 /// One line about a session.
 pub fn session_line(session: &SessionInfo) -> String {
     let mut line = format!(
-        "{} {} {:?}",
-        session.id,
+        "{} {} {}",
+        one_line(&session.id),
         session.status,
-        session.task.as_deref().unwrap_or_default()
+        quoted(session.task.as_deref().unwrap_or_default())
     );
     if let Some(agent) = &session.agent {
-        line += &format!(" agent={agent}");
+        line += &format!(" agent={}", one_line(agent));
     }
     line += &format!(" started {}", short_ts(session.start_ts_micros));
     if let Some(micros) = session.duration_micros() {
@@ -161,7 +163,7 @@ pub fn session_line(session: &SessionInfo) -> String {
         totals_line(&session.tokens)
     );
     if let Some(message) = &session.message {
-        line += &format!("; {message:?}");
+        line += &format!("; {}", quoted(message));
     }
     line
 }
@@ -231,25 +233,8 @@ fn log_line(lsn: u64, event: &Event) -> String {
     if !summary.is_empty() {
         line += &format!(" {}", shorten(&summary, SUMMARY_CHARS_MAX));
     }
-    visible(&line)
-}
-
-/// `text` with no character that a terminal would act on: line breaks and tabs become
-/// spaces, other control characters their Unicode control pictures (ESC shows as `␛`) or, past
-/// ASCII, their escape. Recorded text is anyone's (a tool's colored output, say), and a
-/// one-line listing must neither run over lines nor recolor or move the terminal's cursor.
-fn visible(text: &str) -> String {
-    let mut shown = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' | '\r' | '\t' => shown.push(' '),
-            '\u{0}'..='\u{1f}' => shown.extend(char::from_u32(0x2400 + c as u32)),
-            '\u{7f}' => shown.push('\u{2421}'),
-            c if c.is_control() => shown.extend(c.escape_unicode()),
-            c => shown.push(c),
-        }
-    }
-    shown
+    // Recorded text is anyone's (a tool's colored output, say): one line, shown, not sent.
+    one_line(&line).into_owned()
 }
 
 /// The last events from `first_lsn` on that pass `keep`.
@@ -383,7 +368,10 @@ fn show_session_or_commit(recorder: &Recorder, target: &str, agent: &str, json: 
         Err(ContextError::NotHex { .. }) => {
             return Err(CliError::new(
                 EXIT_BAD_INPUT,
-                format!("{target:?} is neither an LSN nor a session id in this journal"),
+                format!(
+                    "{} is neither an LSN nor a session id in this journal",
+                    quoted(target)
+                ),
             )
             .with_hint("`agentrail log` lists LSNs and session ids"))
         }
@@ -427,7 +415,7 @@ pub fn tokens(by: Option<TokensBy>, json: bool) -> CliResult {
     emit(json, &Json::Object(value), || {
         table
             .iter()
-            .map(|(key, totals)| format!("{key}: {}\n", totals_line(totals)))
+            .map(|(key, totals)| format!("{}: {}\n", one_line(key), totals_line(totals)))
             .collect()
     })
 }

@@ -262,7 +262,8 @@ fn merge(
             value["conflicts"] = json!(conflicts);
             emit(json, &value, || {
                 format!(
-                    "merged {branch}: {} ({} resolved), HEAD {}",
+                    "merged {}: {} ({} resolved), HEAD {}",
+                    super::visible::line(branch),
                     short_id(&merge.id),
                     super::counted(conflicts.len() as u64, "conflict"),
                     head_label(&refs)

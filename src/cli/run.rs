@@ -193,7 +193,10 @@ pub fn run(command: &[String], json: bool) -> i32 {
     let outcome = match execute(command) {
         Ok(outcome) => outcome,
         Err(error) => {
-            eprintln!("agentrail: cannot run {}: {error}", command[0]);
+            eprintln!(
+                "agentrail: cannot run {}: {error}",
+                super::visible::line(&command[0])
+            );
             let mut stderr = Capture::default();
             stderr.push(format!("cannot run {}: {error}", command[0]).as_bytes());
             let exit_code = match error.kind() {

@@ -2,6 +2,7 @@
 //! commands find the session in `AGENTRAIL_SESSION`, else take the most recent open one of
 //! their agent (`--agent`, else `AGENTRAIL_AGENT`; any agent's when neither names one).
 
+use super::visible::line as one_line;
 use super::{
     emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
 };
@@ -139,7 +140,10 @@ fn open_session(
 fn not_open(id: &str, source: &str) -> CliError {
     CliError::new(
         EXIT_FAILURE,
-        format!("session {id} (from {source}) is not open; nothing was recorded"),
+        format!(
+            "session {} (from {source}) is not open; nothing was recorded",
+            one_line(id)
+        ),
     )
     .with_hint(
         "start one with `agentrail session start TASK`, or name an open one (`agentrail session status` shows the current session)",
@@ -217,9 +221,10 @@ fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> 
 fn status(recorder: &Recorder, agent: Option<&str>, json: bool) -> CliResult {
     let (id, _) = current_session(recorder, agent)?.ok_or_else(no_session)?;
     let sessions = recorder.load::<Sessions>()?.state;
-    let session = sessions
-        .get(&id)
-        .ok_or_else(|| CliError::new(EXIT_FAILURE, format!("no session {id} in this journal")))?;
+    let session = sessions.get(&id).ok_or_else(|| {
+        let id = one_line(&id);
+        CliError::new(EXIT_FAILURE, format!("no session {id} in this journal"))
+    })?;
     let value = super::query::session_json(session);
     emit(json, &value, || super::query::session_line(session))
 }
@@ -267,5 +272,7 @@ fn end(recorder: &Recorder, agent: Option<&str>, ending: Ending, json: bool) -> 
     let ts = format_ts(event.ts_micros);
     let lsn = recorder.record(event)?;
     let value = json!({ "session": id, "status": status, "lsn": lsn, "ts": ts });
-    emit(json, &value, || format!("{status} {id} (LSN {lsn})"))
+    emit(json, &value, || {
+        format!("{status} {} (LSN {lsn})", one_line(&id))
+    })
 }

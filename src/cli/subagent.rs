@@ -13,6 +13,7 @@ use super::context::{
 };
 use super::session::current_session;
 use super::shell::ShellFailure;
+use super::visible::{line as one_line, quoted};
 use super::{
     counted, emit, open_recorder, recording_off, with_recorder, CliError, CliResult, JsonSeq,
     EXIT_BAD_INPUT, EXIT_FAILURE,
@@ -138,8 +139,10 @@ fn spawn(
     });
     emit(json, &value, || {
         format!(
-            "spawned {child} at {} (its root; {parent} at {})",
+            "spawned {} at {} (its root; {} at {})",
+            one_line(child),
             short_id(&spawned.root.id),
+            one_line(parent),
             short_id(&spawned.spawn.id)
         )
     })
@@ -225,9 +228,9 @@ fn summarize(
     let started = Instant::now();
     let stdout =
         super::shell::run(command, input.into_bytes()).map_err(|failure| match failure {
-            ShellFailure::Start(error) => format!("running sh -c {command:?}: {error}"),
-            ShellFailure::Wait(error) => format!("waiting for sh -c {command:?}: {error}"),
-            ShellFailure::Status(status) => format!("sh -c {command:?} failed ({status})"),
+            ShellFailure::Start(error) => format!("running sh -c {}: {error}", quoted(command)),
+            ShellFailure::Wait(error) => format!("waiting for sh -c {}: {error}", quoted(command)),
+            ShellFailure::Status(status) => format!("sh -c {} failed ({status})", quoted(command)),
             ShellFailure::NotUtf8 => "its output is not UTF-8".to_owned(),
         })?;
     let latency_ms = started.elapsed().as_millis() as u64;
@@ -276,8 +279,8 @@ fn expansion_text(kind: &str, expansion: &Expansion) -> String {
     let mut text = format!(
         "{kind} {} of {} by {}\n",
         short_id(&commit.id),
-        expansion.child,
-        commit.agent
+        one_line(&expansion.child),
+        one_line(&commit.agent)
     );
     text += &indented(&expansion.commit.content, "    ");
     for entry in &expansion.child_commits {
@@ -294,9 +297,10 @@ fn expansion_text(kind: &str, expansion: &Expansion) -> String {
 fn first_line(commit: &Commit) -> String {
     let message = commit.message.lines().next().unwrap_or_default();
     format!(
-        "{} {} tokens {message}",
+        "{} {} tokens {}",
         commit.kind.as_str(),
-        commit.tokens
+        commit.tokens,
+        one_line(message)
     )
 }
 
@@ -340,7 +344,11 @@ fn blame(recorder: &Recorder, agent: &str, text: &str, at: Option<&str>, json: b
             .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
         return Err(CliError::new(
             EXIT_FAILURE,
-            format!("no block of agent {agent}'s context at {at} holds {text:?}"),
+            format!(
+                "no block of agent {}'s context at {at} holds {}",
+                one_line(agent),
+                quoted(text)
+            ),
         ));
     }
     emit(json, &value, || blame.hits.iter().map(hit_text).collect())
@@ -359,9 +367,10 @@ fn hit_text(hit: &BlameHit) -> String {
         .iter()
         .map(|(line, text)| {
             format!(
-                "{}{edited} block {} line {line}: {text}\n",
+                "{}{edited} block {} line {line}: {}\n",
                 short_id(&hit.block.id),
-                hit.index + 1
+                hit.index + 1,
+                one_line(text)
             )
         })
         .collect()
@@ -379,7 +388,7 @@ fn audit_bound(at: &str) -> Result<AuditBound, CliError> {
         .map_err(|_| {
             CliError::new(
                 EXIT_BAD_INPUT,
-                format!("--at {at:?} is neither an LSN nor an RFC 3339 time"),
+                format!("--at {} is neither an LSN nor an RFC 3339 time", quoted(at)),
             )
             .with_hint("give an LSN (`agentrail log`) or a time such as 2026-11-23T10:00:00Z")
         })
@@ -408,7 +417,8 @@ fn audit(recorder: &Recorder, agent: &str, at: &str, json: bool) -> CliResult {
             .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
         let when = ts.map_or(String::new(), |ts| format!(" ({ts})"));
         format!(
-            "agent {agent} at LSN {}{when}: {} at {head}, {}, {} tokens\n\n{}",
+            "agent {} at LSN {}{when}: {} at {head}, {}, {} tokens\n\n{}",
+            one_line(agent),
             audit.lsn,
             head_label(&audit.refs),
             counted(audit.context.blocks.len() as u64, "block"),
@@ -485,7 +495,7 @@ fn diff_text(from: &str, to: &str, diff: &ContextDiff) -> String {
         if commits.is_empty() {
             continue;
         }
-        text += &format!("only in {name}:\n");
+        text += &format!("only in {}:\n", one_line(name));
         for commit in commits {
             text += &format!("  {} {}\n", short_id(&commit.id), first_line(commit));
         }

@@ -66,7 +66,7 @@ impl fmt::Display for Conflict {
         match self.kind {
             ConflictKind::Edit => write!(
                 out,
-                "both sides edited block {} ({:?}): {} and {}",
+                "both sides edited block {} (\"{}\"): {} and {}",
                 short(self.block.as_deref().unwrap_or_default()),
                 self.message,
                 short(&self.ours.commit),
@@ -74,7 +74,7 @@ impl fmt::Display for Conflict {
             ),
             ConflictKind::Pin => write!(
                 out,
-                "contradicting pins {:?}: {} and {}",
+                "contradicting pins \"{}\": {} and {}",
                 self.message,
                 short(&self.ours.commit),
                 short(&self.theirs.commit)

@@ -141,17 +141,19 @@ fn parent_count(count: usize) -> String {
     }
 }
 
-/// Why a context operation cannot be done. Nothing was recorded.
+/// Why a context operation cannot be done. Nothing was recorded. A name or a revision is
+/// quoted as given, control characters and all: showing them safely is the caller's part (the
+/// CLI shows them as it shows recorded text).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContextError {
     #[error(
-        "commit id prefix {prefix:?} must be at least {COMMIT_PREFIX_HEX_DIGITS_MIN} hex digits"
+        "commit id prefix \"{prefix}\" must be at least {COMMIT_PREFIX_HEX_DIGITS_MIN} hex digits"
     )]
     PrefixTooShort { prefix: String },
     /// Every revision is looked up as a branch first, so the text names no branch either.
     #[error(
-        "no branch {text:?}, and it is not a commit id prefix: only the hex digits 0-9 and a-f"
+        "no branch \"{text}\", and it is not a commit id prefix: only the hex digits 0-9 and a-f"
     )]
     NotHex { text: String },
     #[error("no commit {prefix} in this journal")]
@@ -161,44 +163,44 @@ pub enum ContextError {
         prefix: String,
         candidates: Vec<String>,
     },
-    #[error("commit {id} belongs to agent {owner:?}, not {agent:?}")]
+    #[error("commit {id} belongs to agent \"{owner}\", not \"{agent}\"")]
     OtherAgent {
         id: String,
         owner: String,
         agent: String,
     },
-    #[error("{rev:?} is not a revision: {reason}")]
+    #[error("\"{rev}\" is not a revision: {reason}")]
     BadRevision { rev: String, reason: String },
-    #[error("revision {rev:?}: agent {agent:?} has no commit yet (HEAD is on the unborn branch {branch:?})")]
+    #[error("revision \"{rev}\": agent \"{agent}\" has no commit yet (HEAD is on the unborn branch \"{branch}\")")]
     UnbornHead {
         rev: String,
         agent: String,
         branch: String,
     },
-    #[error("revision {rev:?} walks past commit {root}, a root: it has no parent")]
+    #[error("revision \"{rev}\" walks past commit {root}, a root: it has no parent")]
     PastRoot { rev: String, root: String },
-    #[error("revision {rev:?} asks for parent {parent} of commit {commit}, which has {}", parent_count(*.parents))]
+    #[error("revision \"{rev}\" asks for parent {parent} of commit {commit}, which has {}", parent_count(*.parents))]
     NoSuchParent {
         rev: String,
         commit: String,
         parent: u32,
         parents: usize,
     },
-    #[error("agent {agent:?} has no branch {name:?}")]
+    #[error("agent \"{agent}\" has no branch \"{name}\"")]
     UnknownBranch { agent: String, name: String },
-    #[error("agent {agent:?} already has a branch {name:?}")]
+    #[error("agent \"{agent}\" already has a branch \"{name}\"")]
     BranchExists { agent: String, name: String },
-    #[error("cannot delete branch {name:?}: agent {agent:?}'s HEAD is on it (switch to another branch first)")]
+    #[error("cannot delete branch \"{name}\": agent \"{agent}\"'s HEAD is on it (switch to another branch first)")]
     DeleteCurrentBranch { agent: String, name: String },
-    #[error("branch {name:?} of agent {agent:?} (at {at}) is not reachable from HEAD or any other branch, so deleting it would leave its commits to gc; delete it with force to do so anyway")]
+    #[error("branch \"{name}\" of agent \"{agent}\" (at {at}) is not reachable from HEAD or any other branch, so deleting it would leave its commits to gc; delete it with force to do so anyway")]
     BranchNotMerged {
         agent: String,
         name: String,
         at: String,
     },
-    #[error("{name:?} is not a branch name: 1 to 200 bytes, no spaces or control characters, no \"..\", '~' or '^', not \"HEAD\", not starting with '-'")]
+    #[error("\"{name}\" is not a branch name: 1 to 200 bytes, no spaces or control characters, no \"..\", '~' or '^', not \"HEAD\", not starting with '-'")]
     BadBranchName { name: String },
-    #[error("agent {agent:?} has no commit yet (HEAD is on the unborn branch {branch:?})")]
+    #[error("agent \"{agent}\" has no commit yet (HEAD is on the unborn branch \"{branch}\")")]
     Unborn { agent: String, branch: String },
     #[error("the edit's target {target} is not in the context at HEAD")]
     TargetNotInContext { target: String },
@@ -206,27 +208,27 @@ pub enum ContextError {
     TargetIsMerge { target: String },
     #[error("{kind} commits take no target: only an edit replaces another commit's content")]
     TargetWithoutEdit { kind: String },
-    #[error("agent {agent:?} has no ref move to undo")]
+    #[error("agent \"{agent}\" has no ref move to undo")]
     NothingToUndo { agent: String },
     #[error("commit {id} names the id it must have wrong (it hashes to {computed})")]
     IdMismatch { id: String, computed: String },
-    #[error("{name:?} is not an agent name for a sub-agent: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
+    #[error("\"{name}\" is not an agent name for a sub-agent: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
     BadAgentName { name: String },
-    #[error("agent {agent:?} cannot spawn itself")]
+    #[error("agent \"{agent}\" cannot spawn itself")]
     SpawnItself { agent: String },
-    #[error("agent {agent:?} already has a context; a sub-agent must be a new agent")]
+    #[error("agent \"{agent}\" already has a context; a sub-agent must be a new agent")]
     AgentExists { agent: String },
-    #[error("no agent {agent:?} in this journal")]
+    #[error("no agent \"{agent}\" in this journal")]
     UnknownAgent { agent: String },
-    #[error("agent {child:?} was not spawned by agent {parent:?}")]
+    #[error("agent \"{child}\" was not spawned by agent \"{parent}\"")]
     NotAChild { parent: String, child: String },
     #[error("commit {id} is neither a spawn nor a collapse: it links to no sub-agent")]
     NotASubagentCommit { id: String },
-    #[error("the summarizer of agent {child:?} failed: {reason}")]
+    #[error("the summarizer of agent \"{child}\" failed: {reason}")]
     SummarizerFailed { child: String, reason: String },
-    #[error("the summary of agent {child:?} is empty")]
+    #[error("the summary of agent \"{child}\" is empty")]
     EmptySummary { child: String },
-    #[error("agent {child:?} has not committed since commit {commit} collapsed its HEAD {child_head}; nothing was recorded")]
+    #[error("agent \"{child}\" has not committed since commit {commit} collapsed its HEAD {child_head}; nothing was recorded")]
     AlreadyCollapsed {
         child: String,
         child_head: String,
@@ -256,7 +258,7 @@ pub enum ContextError {
     },
     #[error("the {helper} failed: {reason}; nothing was recorded")]
     HelperFailed { helper: String, reason: String },
-    #[error("{range:?} is not a range of HEAD's first-parent line: {reason}")]
+    #[error("\"{range}\" is not a range of HEAD's first-parent line: {reason}")]
     BadRange { range: String, reason: String },
     #[error("commit {id}'s content was removed by gc or purge, so it cannot be replayed; nothing was recorded")]
     ContentRemoved { id: String },

@@ -79,7 +79,7 @@ impl<'a> Revision<'a> {
             });
             if let Some(next) = tail.chars().next().filter(|c| !matches!(c, '~' | '^')) {
                 return Err(bad(format!(
-                    "{next:?} after {operator}{}: only digits, `~` and `^` may follow a `~` or `^`",
+                    "'{next}' after {operator}{}: only digits, `~` and `^` may follow a `~` or `^`",
                     &after[..digits]
                 )));
             }

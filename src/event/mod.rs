@@ -192,7 +192,7 @@ pub fn format_ts(ts_micros: i64) -> String {
 pub fn parse_ts(text: &str) -> Result<i64, String> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|time| time.timestamp_micros())
-        .map_err(|error| format!("{text:?} is not an RFC 3339 timestamp ({error})"))
+        .map_err(|error| format!("\"{text}\" is not an RFC 3339 timestamp ({error})"))
 }
 
 /// The current time in UTC microseconds.
@@ -281,7 +281,7 @@ impl Event {
                     line,
                     Some("type"),
                     format!(
-                        "unknown event type {:?}; the types are {}",
+                        "unknown event type \"{}\"; the types are {}",
                         truncate_for_message(text),
                         EventType::names()
                     ),

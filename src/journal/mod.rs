@@ -115,7 +115,7 @@ impl std::str::FromStr for Durability {
             "batch" => Ok(Durability::Batch),
             "never" => Ok(Durability::Never),
             other => Err(format!(
-                "unknown durability mode {other:?}: use always, batch or never"
+                "unknown durability mode \"{other}\": use always, batch or never"
             )),
         }
     }

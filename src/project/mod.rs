@@ -182,7 +182,7 @@ fn tied_reader(journal: &Journal, tie: &Tie) -> Result<Option<Reader>> {
 fn decode_state<P: Projection>(bytes: &[u8]) -> Result<(P, Tie), CheckpointStatus> {
     let file = CheckpointFile::decode(bytes)?;
     if file.name != P::NAME {
-        let reason = format!("it holds projection {:?}", file.name);
+        let reason = format!("it holds projection \"{}\"", file.name);
         return Err(CheckpointStatus::Damaged(reason));
     }
     if file.projection_version != P::VERSION {
