@@ -311,7 +311,8 @@ fn workspace(temp: &Path) -> (Recorder, Vec<String>) {
                 .id,
         );
     }
-    agent.reset(ResetMode::Hard, &base.id).unwrap();
+    // Soft: the young reflog keeps what it left behind (a hard reset would not).
+    agent.reset(ResetMode::Soft, &base.id).unwrap();
     agent.commit(request("kept", "a kept block")).unwrap();
     for number in 0..40 {
         recorder
