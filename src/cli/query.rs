@@ -100,7 +100,7 @@ fn totals_json(totals: &TokenTotals) -> Json {
         "output_tokens": totals.output_tokens,
         "cache_read_tokens": totals.cache_read_tokens,
         "cache_creation_tokens": totals.cache_creation_tokens,
-        "cost_usd": totals.cost_usd,
+        "cost_usd": totals.cost_usd_rounded(),
     })
 }
 

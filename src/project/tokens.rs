@@ -15,6 +15,10 @@ use std::collections::BTreeMap;
 /// session, agent or model literally named `(none)` shares it.
 pub const NO_KEY: &str = "(none)";
 
+/// Decimals of a summed cost in dollars worth showing: a ten-billionth of a dollar is far below
+/// any price, and far above the binary rounding error of a sum of `f64`s.
+pub const COST_USD_DECIMALS: i32 = 10;
+
 /// Sums over `llm_call` events. Counts saturate at `u64::MAX` rather than wrap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TokenTotals {
@@ -53,6 +57,19 @@ impl TokenTotals {
             .cache_creation_tokens
             .saturating_add(other.cache_creation_tokens);
         self.cost_usd += other.cost_usd;
+    }
+
+    /// The summed cost to [`COST_USD_DECIMALS`] decimals: `0.1 + 0.2` is `0.3`, not the
+    /// `0.30000000000000004` the sum holds.
+    pub fn cost_usd_rounded(&self) -> f64 {
+        let scale = 10f64.powi(COST_USD_DECIMALS);
+        let rounded = (self.cost_usd * scale).round() / scale;
+        // A sum too large to scale is shown as it is.
+        if rounded.is_finite() {
+            rounded
+        } else {
+            self.cost_usd
+        }
     }
 }
 
@@ -178,5 +195,23 @@ mod tests {
             ..TokenTotals::default()
         });
         assert_eq!(totals.input_tokens, u64::MAX);
+    }
+
+    #[test]
+    fn a_summed_cost_is_shown_without_the_sums_rounding_error() {
+        let mut totals = TokenTotals::default();
+        for cost in [0.1, 0.2] {
+            let call = TokenTotals {
+                cost_usd: cost,
+                ..TokenTotals::default()
+            };
+            totals.add(&call);
+        }
+        assert_ne!(totals.cost_usd, 0.3);
+        assert_eq!(totals.cost_usd_rounded(), 0.3);
+        totals.cost_usd = 0.000_000_000_12;
+        assert_eq!(totals.cost_usd_rounded(), 0.000_000_000_1);
+        totals.cost_usd = f64::MAX;
+        assert_eq!(totals.cost_usd_rounded(), f64::MAX);
     }
 }
