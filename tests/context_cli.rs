@@ -236,6 +236,36 @@ fn imported_context_events_naming_unknown_commits_exit_2_and_append_nothing() {
 }
 
 #[test]
+fn a_new_agent_needs_the_name_a_sub_agent_would_need_but_an_imported_one_keeps_working() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    for env in [&[][..], &[("AGENTRAIL_AGENT", "bad name")]] {
+        let mut args = vec!["commit", "-m", "m", "--content", "c"];
+        if env.is_empty() {
+            args.extend(["--agent", "bad name"]);
+        }
+        let output = dir.run_env(&args, env);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("is not a name for a new agent"));
+    }
+    let spawn = dir.run(&["spawn", "kid", "--agent", "-lead"]);
+    assert_eq!(spawn.status.code(), Some(2), "{}", text(&spawn.stderr));
+    assert!(dir.export().is_empty(), "nothing was recorded");
+    let imported = json!({"type": "commit", "agent": "my agent",
+        "data": {"kind": "append", "message": "m", "content": "c", "tokens": 1}});
+    dir.import(&format!("{imported}\n"));
+    dir.ok(&[
+        "commit",
+        "-m",
+        "m2",
+        "--content",
+        "c2",
+        "--agent",
+        "my agent",
+    ]);
+    assert_eq!(dir.ok(&["context", "--agent", "my agent"]), "c\n\nc2\n");
+}
+
+#[test]
 fn bad_input_exits_2_naming_the_field_and_records_nothing() {
     let dir = Dir::initialized_with_sync(Some("never"));
     dir.ok(&["commit", "-m", "m", "--content", "c"]);

@@ -212,7 +212,7 @@ pub enum ContextError {
     NothingToUndo { agent: String },
     #[error("commit {id} names the id it must have wrong (it hashes to {computed})")]
     IdMismatch { id: String, computed: String },
-    #[error("\"{name}\" is not an agent name for a sub-agent: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
+    #[error("\"{name}\" is not a name for a new agent: 1 to 200 bytes, no spaces or control characters, not starting with '-'")]
     BadAgentName { name: String },
     #[error("agent \"{agent}\" cannot spawn itself")]
     SpawnItself { agent: String },

@@ -189,10 +189,24 @@ impl<'r> Agent<'r> {
         revision::resolve(graph, &self.name, rev, IdScope::Agent)
     }
 
+    /// Refuses to start the context of a new agent whose name is not one a sub-agent could
+    /// have ([`is_branch_name`]: no blanks or control characters, no leading `-`), so every
+    /// command names agents alike. An agent already in the graph (an import may bring any
+    /// name) keeps working.
+    pub(crate) fn check_new_agent(&self, graph: &Graph) -> Result<(), ContextError> {
+        match graph.has_agent(&self.name) || is_branch_name(&self.name) {
+            true => Ok(()),
+            false => Err(ContextError::BadAgentName {
+                name: self.name.clone(),
+            }),
+        }
+    }
+
     /// Records a block on HEAD and moves HEAD (its branch, or the detached HEAD) onto it.
     pub fn commit(&self, request: CommitRequest) -> Result<Commit> {
         check_request(&request)?;
         let (lock, graph) = self.lock_graph(&[])?;
+        self.check_new_agent(&graph)?;
         let parents: Vec<String> = graph
             .refs(&self.name)
             .head_commit()

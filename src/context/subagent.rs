@@ -159,6 +159,7 @@ impl Agent<'_> {
     }
 
     fn check_new_child(&self, graph: &Graph, child: &str) -> Result<(), ContextError> {
+        self.check_new_agent(graph)?;
         if !is_branch_name(child) {
             return Err(ContextError::BadAgentName {
                 name: child.to_owned(),
