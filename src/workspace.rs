@@ -16,6 +16,7 @@ const CONFIG_FILE: &str = "config.json";
 
 /// The workspace's `config.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub format_version: u32,
     pub segment_bytes: u64,

@@ -183,6 +183,11 @@ fn a_bad_config_names_its_line_column_and_field() {
             "{\"format_version\": 1, \"segment_bytes\": 65536}\n}",
             "line 2, column 1: trailing characters",
         ),
+        // A misspelt section is refused, not ignored with its settings.
+        (
+            "{\"format_version\": 1, \"segment_bytes\": 65536,\n \"contxt\": {\"budget_tokens\": 10}}",
+            "line 2, column 9, field `contxt`: unknown field `contxt`, expected one of `format_version`, `segment_bytes`, `redact`, `context`",
+        ),
     ];
     for (text, expected) in cases {
         std::fs::write(&config, text).unwrap();
