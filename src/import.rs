@@ -8,13 +8,16 @@
 //! [`append`] appends what was encoded. When the input holds `commit` or `ref_update` events
 //! it first takes the ref locks of their agents and replays those events on the graph as it
 //! is, so that one naming a commit the graph does not hold is an error naming its line and
-//! field, and nothing is appended (`format-spec/events.md`, section 7).
+//! field, and nothing is appended (`format-spec/events.md`, section 7). Its `session_start`
+//! and `session_end` events are replayed on the open sessions the same way: a start of a
+//! session that is open, or an end of one that is not, is refused (section 3).
 
 use crate::context::graph::{agent_of, Graph};
 use crate::context::lock::{RefLock, REF_LOCK_WAIT_MAX};
 use crate::event::{Event, EventType, InputError};
 use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::NewRecord;
+use crate::project::{Active, Projection};
 use crate::recorder::{encode, Recorder};
 use crate::redact::Redactor;
 use std::collections::BTreeSet;
@@ -29,12 +32,14 @@ pub const PARALLEL_INPUT_BYTES_MIN: usize = 1024 * 1024;
 /// line makes a longer chunk).
 pub const IMPORT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
-/// Encoded events, ready to append, with the lines their context events came from.
+/// Encoded events, ready to append, with the lines of those [`append`] checks against the
+/// journal.
 #[derive(Debug, Default)]
 pub struct Batch {
     records: Vec<NewRecord>,
-    /// For each `commit` and `ref_update` event: its index in `records` and its line.
-    context: Vec<(usize, usize)>,
+    /// For each `commit`, `ref_update`, `session_start` and `session_end` event: its index in
+    /// `records` and its line.
+    checked: Vec<(usize, usize)>,
 }
 
 impl Batch {
@@ -57,23 +62,18 @@ impl Batch {
         self.records
     }
 
-    /// True when the batch holds a `commit` or `ref_update` event.
-    pub fn has_context_events(&self) -> bool {
-        !self.context.is_empty()
-    }
-
-    fn push(&mut self, (record, context): (NewRecord, bool), line: usize) {
-        if context {
-            self.context.push((self.records.len(), line));
+    fn push(&mut self, (record, checked): (NewRecord, bool), line: usize) {
+        if checked {
+            self.checked.push((self.records.len(), line));
         }
         self.records.push(record);
     }
 
     fn extend(&mut self, later: Batch) {
         let offset = self.records.len();
-        let shifted = later.context.into_iter();
+        let shifted = later.checked.into_iter();
         let shifted = shifted.map(|(index, line)| (index + offset, line));
-        self.context.extend(shifted);
+        self.checked.extend(shifted);
         self.records.extend(later.records);
     }
 }
@@ -230,7 +230,7 @@ pub fn encode_line(
     Ok(batch)
 }
 
-/// The record of one event, and whether it is a context event (`commit`, `ref_update`).
+/// The record of one event, and whether [`append`] checks it against the journal.
 fn encode_event(
     redactor: &Redactor,
     text: &str,
@@ -238,7 +238,7 @@ fn encode_event(
     now_micros: i64,
 ) -> Result<(NewRecord, bool), InputError> {
     let event = Event::from_json_line(text, line, now_micros)?;
-    let context = matches!(event.kind(), Some(EventType::Commit | EventType::RefUpdate));
+    let checked = is_context(&event) || is_session_bound(&event);
     let record = encode(redactor, event);
     if record.payload.len() > RECORD_PAYLOAD_BYTES_MAX as usize {
         return Err(InputError {
@@ -250,38 +250,74 @@ fn encode_event(
             ),
         });
     }
-    Ok((record, context))
+    Ok((record, checked))
 }
 
 /// Appends `batch` as one request and returns its LSNs. A batch holding `commit` or
 /// `ref_update` events is appended under the ref locks of every agent they name, once they
 /// have been replayed on the graph as it then is: an event that would break the graph
 /// (`format-spec/events.md`, section 7) is an [`InputError`] naming its line and field, and
-/// nothing is appended.
+/// nothing is appended. Its `session_start` and `session_end` events are replayed on the open
+/// sessions: starting an open session or ending one that is not open is such an error too.
 pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
-    if !batch.has_context_events() {
+    if batch.checked.is_empty() {
         return recorder.journal().append_batch(batch.records);
     }
-    let events = batch
-        .context
-        .iter()
-        .map(|&(index, line)| {
-            Ok((
-                index,
-                line,
-                Event::decode(0, &batch.records[index].payload)?,
-            ))
-        })
-        .collect::<crate::Result<Vec<_>>>()?;
-    let agents: BTreeSet<&str> = events
+    let decode = |&(index, line): &(usize, usize)| {
+        let event = Event::decode(0, &batch.records[index].payload)?;
+        Ok((index, line, event))
+    };
+    let events = batch.checked.iter().map(decode);
+    let events = events.collect::<crate::Result<Vec<_>>>()?;
+    let (context, sessions): (Vec<_>, Vec<_>) = events
+        .into_iter()
+        .partition(|(_, _, event)| is_context(event));
+    let _lock = match context.is_empty() {
+        true => None,
+        false => Some(lock_agents_of(recorder, &context)?),
+    };
+    let first_lsn = recorder.journal().refresh()? + 1;
+    if !context.is_empty() {
+        let graph = recorder.load::<Graph>()?.state;
+        check_context(graph, first_lsn, &context)?;
+    }
+    if !sessions.is_empty() {
+        let active = recorder.load::<Active>()?.state;
+        check_sessions(active, first_lsn, &sessions)?;
+    }
+    recorder.journal().append_batch(batch.records)
+}
+
+/// An event of the batch to check: its index in the batch, its line, the event.
+type Checked = (usize, usize, Event);
+
+/// True for the events the graph is built from.
+fn is_context(event: &Event) -> bool {
+    matches!(event.kind(), Some(EventType::Commit | EventType::RefUpdate))
+}
+
+/// True for the events that start or end a session.
+fn is_session_bound(event: &Event) -> bool {
+    matches!(
+        event.kind(),
+        Some(EventType::SessionStart | EventType::SessionEnd)
+    )
+}
+
+/// Takes the ref locks of every agent the context events may move.
+fn lock_agents_of(recorder: &Recorder, context: &[Checked]) -> crate::Result<RefLock> {
+    let agents: BTreeSet<&str> = context
         .iter()
         .flat_map(|(_, _, event)| agents_moved(event))
         .collect();
     let locks_dir = recorder.workspace().locks_dir();
-    let _lock = RefLock::agents(&locks_dir, agents, REF_LOCK_WAIT_MAX)?;
-    let first_lsn = recorder.journal().refresh()? + 1;
-    let mut graph = recorder.load::<Graph>()?.state;
-    for (index, line, event) in &events {
+    RefLock::agents(&locks_dir, agents, REF_LOCK_WAIT_MAX)
+}
+
+/// Replays the context events on `graph` in order; the first that it would reject is the
+/// error. `first_lsn` is the LSN the batch will start at.
+fn check_context(mut graph: Graph, first_lsn: u64, context: &[Checked]) -> Result<(), InputError> {
+    for (index, line, event) in context {
         let lsn = first_lsn + *index as u64;
         graph
             .try_apply(lsn, event)
@@ -291,7 +327,39 @@ pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
                 message: rejection.to_string(),
             })?;
     }
-    recorder.journal().append_batch(batch.records)
+    Ok(())
+}
+
+/// Replays the session starts and ends on the open sessions in order: a start of an open
+/// session, or an end of a session that is not open, would change nothing, and is the error.
+fn check_sessions(
+    mut active: Active,
+    first_lsn: u64,
+    sessions: &[Checked],
+) -> Result<(), InputError> {
+    for (index, line, event) in sessions {
+        let id = event.session.as_deref().unwrap_or_default();
+        let message = match (event.kind(), active.get(id)) {
+            (Some(EventType::SessionStart), Some(open)) => Some(format!(
+                "session {id} is already open (started at LSN {}): this session_start would start nothing",
+                open.start_lsn
+            )),
+            (Some(EventType::SessionEnd), None) => Some(format!(
+                "session {id} is not open (never started, or already ended): this session_end would end nothing"
+            )),
+            _ => None,
+        };
+        if let Some(message) = message {
+            let field = Some("session".to_owned());
+            return Err(InputError {
+                line: *line,
+                field,
+                message,
+            });
+        }
+        active.apply(first_lsn + *index as u64, &event.to_ref());
+    }
+    Ok(())
 }
 
 /// The agents whose refs a context event may move: a commit's own, a `ref_update`'s `agent`

@@ -622,9 +622,20 @@ fn import_then_export_round_trips_but_for_lsn() {
     assert_eq!(imported["imported"], json!(10));
     let second = other.ok(&["export"]);
     assert_eq!(first, second);
-    // The LSNs in the input are ignored: importing again appends after the first ten.
-    let again = other.json(&["import", "events.jsonl"]);
-    assert_eq!(again["lsns"], json!({"first_lsn": 11, "last_lsn": 20}));
+    // Importing it again would start session 2, which is open, a second time: refused.
+    let output = other.run(&["import", "events.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr)
+        .starts_with("agentrail: line 8, field `session`: session s-000000000002 is already open"));
+    // The LSNs in the input are ignored: the ended session 1 again appends after the ten.
+    let ended: String = first
+        .lines()
+        .take(7)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(other.path().join("ended.jsonl"), ended).unwrap();
+    let again = other.json(&["import", "ended.jsonl"]);
+    assert_eq!(again["lsns"], json!({"first_lsn": 11, "last_lsn": 17}));
 }
 
 #[test]

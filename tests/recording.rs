@@ -547,3 +547,63 @@ fn an_imported_commit_without_a_token_count_is_stored_with_one() {
     assert_eq!(events[1]["data"]["tokens"], json!(99));
     assert_eq!(events[1]["data"].get("tokenizer"), None);
 }
+
+/// Imports `lines` (session bounds of `s-1` and `s-2`, written short) as one batch; the line and
+/// message of the error, if any.
+fn import_bounds(recorder: &Recorder, lines: &[(&str, &str)]) -> Result<u64, (usize, String)> {
+    let text: Vec<String> = lines
+        .iter()
+        .map(|(kind, session)| {
+            let data = match *kind {
+                "session_start" => json!({"task": "t"}),
+                _ => json!({"status": "committed"}),
+            };
+            json!({"type": kind, "session": session, "data": data}).to_string()
+        })
+        .collect();
+    let batch = encode_lines(recorder.redactor().unwrap(), &text.join("\n"), 0)
+        .map_err(|error| (error.line, error.to_string()))?;
+    match agentrail::import::append(recorder, batch) {
+        Ok(lsns) => Ok(lsns.end - lsns.start),
+        Err(agentrail::Error::Input(error)) => {
+            assert_eq!(error.field.as_deref(), Some("session"), "{error}");
+            Err((error.line, error.message))
+        }
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[test]
+fn imported_session_bounds_must_start_a_closed_session_and_end_an_open_one() {
+    let (_temp, recorder) = recorder();
+    let (start, end) = ("session_start", "session_end");
+    // Started, ended and started again in one input: an id may be reused once ended.
+    assert_eq!(
+        import_bounds(&recorder, &[(start, "s-1"), (end, "s-1"), (start, "s-1")]),
+        Ok(3)
+    );
+    let open = import_bounds(&recorder, &[(start, "s-2"), (start, "s-1")]).unwrap_err();
+    assert_eq!(open.0, 2);
+    assert!(
+        open.1
+            .contains("session s-1 is already open (started at LSN 3)"),
+        "{}",
+        open.1
+    );
+    let twice = import_bounds(&recorder, &[(start, "s-2"), (start, "s-2")]).unwrap_err();
+    assert_eq!(twice.0, 2, "{}", twice.1);
+    let never = import_bounds(&recorder, &[(end, "s-1"), (end, "s-2")]).unwrap_err();
+    assert_eq!(never.0, 2);
+    assert!(never.1.contains("session s-2 is not open"), "{}", never.1);
+    let ended_twice = import_bounds(&recorder, &[(end, "s-1"), (end, "s-1")]).unwrap_err();
+    assert_eq!(ended_twice.0, 2, "{}", ended_twice.1);
+    assert_eq!(
+        stored(&recorder).len(),
+        3,
+        "only the first import was appended"
+    );
+    // A bound without a session is refused as it is read.
+    let text = r#"{"type":"session_end","data":{"status":"committed"}}"#;
+    let error = encode_lines(recorder.redactor().unwrap(), text, 0).unwrap_err();
+    assert_eq!((error.line, error.field.as_deref()), (1, Some("session")));
+}

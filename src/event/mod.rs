@@ -306,6 +306,11 @@ impl Event {
         };
         let session = optional_string(&object, line, "session")?;
         let agent = optional_string(&object, line, "agent")?;
+        if session.is_none() && matches!(kind, EventType::SessionStart | EventType::SessionEnd) {
+            let message =
+                "is missing: a session_start or session_end names the session it starts or ends";
+            return Err(input_error(line, Some("session"), message));
+        }
         Ok(Event {
             ts_micros,
             event_type: kind.as_str().to_owned(),
