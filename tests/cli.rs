@@ -518,11 +518,12 @@ fn append_takes_the_object_after_json_as_the_event() {
         "{}",
         stderr(&output)
     );
-    // Not an object: the event parser's error for line 1, not clap's "unexpected argument".
+    // Not an object: the event parser's error for the argument, not clap's "unexpected
+    // argument".
     let output = dir.run(&["append", "--json", "[1]"]);
     assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("line 1: an event must be a JSON object"),
+        stderr(&output).contains("--event: an event must be a JSON object"),
         "{}",
         stderr(&output)
     );
@@ -541,7 +542,8 @@ fn append_rejects_a_bad_json_argument() {
         let output = dir.run(&["append", "--event", &bad]);
         let message = stderr(&output);
         assert_eq!(exit_code(&output), 2, "{name}: {message}");
-        assert!(message.contains("line 1"), "{name}: {message}");
+        assert!(message.contains("--event"), "{name}: {message}");
+        assert!(!message.contains("line 1"), "{name}: {message}");
         if let Some(field) = field {
             assert!(
                 message.contains(&format!("field `{field}`")),

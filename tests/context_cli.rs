@@ -228,7 +228,7 @@ fn imported_context_events_naming_unknown_commits_exit_2_and_append_nothing() {
     let output = dir.run(&["append", "--event", &edit.to_string()]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr).contains("line 1, field `data.target`: names"),
+        text(&output.stderr).contains("--event, field `data.target`: names"),
         "{}",
         text(&output.stderr)
     );

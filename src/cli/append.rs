@@ -13,6 +13,14 @@ pub fn bad_input(error: InputError) -> CliError {
     CliError::new(EXIT_BAD_INPUT, format!("{error}; nothing was appended"))
 }
 
+/// A bad `--event`: named as the option, since the event came on the command line, not on a
+/// line of input.
+fn event_arg_error(error: InputError) -> CliError {
+    let field = error.field.map(|field| format!(", field `{field}`"));
+    let message = format!("--event{}: {}", field.unwrap_or_default(), error.message);
+    CliError::new(EXIT_BAD_INPUT, format!("{message}; nothing was appended"))
+}
+
 /// The error for input that cannot be imported: exit 2, naming the bad line, or the input
 /// (`source`: a file's name, or `stdin`) that could not be read.
 pub fn import_error(source: &str, error: ImportError) -> CliError {
@@ -26,10 +34,15 @@ pub fn import_error(source: &str, error: ImportError) -> CliError {
     }
 }
 
-/// Appends a checked batch: an event that would break the context graph is a bad line.
-pub fn append_batch(recorder: &Recorder, batch: Batch) -> Result<Range<u64>, CliError> {
+/// Appends a checked batch: an event that would change nothing or break a view (a context
+/// event the graph rejects, a session started twice) is a bad input, said by `bad`.
+pub fn append_batch(
+    recorder: &Recorder,
+    batch: Batch,
+    bad: fn(InputError) -> CliError,
+) -> Result<Range<u64>, CliError> {
     match append(recorder, batch) {
-        Err(agentrail::Error::Input(error)) => Err(bad_input(error)),
+        Err(agentrail::Error::Input(error)) => Err(bad(error)),
         other => Ok(other?),
     }
 }
@@ -38,12 +51,18 @@ pub fn run(event: Option<String>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let now = now_micros();
     let redactor = recorder.redactor()?;
-    let batch = match event {
-        Some(text) => encode_line(redactor, &text, 1, now).map_err(bad_input)?,
-        None => encode_input(redactor, std::io::stdin().lock(), now)
-            .map_err(|error| import_error("stdin", error))?,
+    let (batch, bad): (_, fn(InputError) -> CliError) = match event {
+        Some(text) => {
+            let batch = encode_line(redactor, &text, 1, now).map_err(event_arg_error)?;
+            (batch, event_arg_error)
+        }
+        None => {
+            let batch = encode_input(redactor, std::io::stdin().lock(), now)
+                .map_err(|error| import_error("stdin", error))?;
+            (batch, bad_input)
+        }
     };
-    let lsns = append_batch(&recorder, batch)?;
+    let lsns = append_batch(&recorder, batch, bad)?;
     recorder.close();
     let listed: Vec<u64> = lsns.clone().collect();
     emit(json, &json!({ "lsns": listed }), || {

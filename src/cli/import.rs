@@ -32,7 +32,7 @@ pub fn run(file: &Path, json: bool) -> CliResult {
     let lsns = if count == 0 {
         0..0
     } else {
-        append_batch(&recorder, batch)?
+        append_batch(&recorder, batch, super::append::bad_input)?
     };
     recorder.journal().sync()?;
     recorder.close();
