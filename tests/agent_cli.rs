@@ -241,6 +241,35 @@ fn empty_arguments_and_unknown_names_exit_2() {
         ),
         (&["show", "9999"], "no event at LSN 9999"),
         (&["log", "--session", "s-nope"], "no session s-nope"),
+        // A negative count is a bad value, not an unknown argument.
+        (
+            &[
+                "event",
+                "llm-call",
+                "--model",
+                "m",
+                "--input-tokens",
+                "-5",
+                "--output-tokens",
+                "1",
+            ],
+            "invalid value '-5'",
+        ),
+        (
+            &[
+                "event",
+                "llm-call",
+                "--model",
+                "m",
+                "--input-tokens",
+                "5",
+                "--output-tokens",
+                "1",
+                "--cost-usd",
+                "-1",
+            ],
+            "must be a non-negative number",
+        ),
     ] {
         let output = dir.run(args);
         let stderr = text(&output.stderr);
@@ -248,6 +277,13 @@ fn empty_arguments_and_unknown_names_exit_2() {
         assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
     assert_eq!(dir.export().len(), before, "nothing was recorded");
+    // Into a file, export says what it wrote there.
+    let file = dir.path().join("out.jsonl");
+    let said = dir.ok(&["export", "-o", file.to_str().unwrap()]);
+    assert_eq!(
+        said.trim(),
+        format!("exported 1 event to {}", file.display())
+    );
 }
 
 #[test]

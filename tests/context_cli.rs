@@ -139,7 +139,7 @@ fn an_agent_commits_branches_and_resumes_from_its_context() {
     let status = dir.ok(&["status"]);
     assert!(
         status.contains(&format!(
-            "context: agent main, detached at {first}, 6 tokens (6 counted with o200k_base, the rest given)"
+            "context: agent main, detached at {first}, 6 tokens (counted with o200k_base)"
         )),
         "{status}"
     );

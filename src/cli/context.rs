@@ -58,7 +58,7 @@ pub struct CommitArgs {
     #[arg(long, value_name = "COMMIT")]
     target: Option<String>,
     /// The block's token count; counted with o200k_base when not given.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     tokens: Option<u64>,
     #[arg(long, value_name = "TEXT", conflicts_with = "file")]
     content: Option<String>,
@@ -768,8 +768,10 @@ pub fn status_context(
     if let Some(budget) = budget {
         line += &format!(" of {budget}");
     }
-    if counted > 0 {
-        let tokenizer = agentrail::context::tokens::TOKENIZER;
+    let tokenizer = agentrail::context::tokens::TOKENIZER;
+    if counted > 0 && counted == context.tokens {
+        line += &format!(" (counted with {tokenizer})");
+    } else if counted > 0 {
         line += &format!(" ({counted} counted with {tokenizer}, the rest given)");
     }
     if let Some(warning) = &warning {

@@ -26,17 +26,17 @@ pub enum EventCommand {
     LlmCall {
         #[arg(long)]
         model: String,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         input_tokens: u64,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         output_tokens: u64,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cache_read_tokens: Option<u64>,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cache_creation_tokens: Option<u64>,
-        #[arg(long, value_name = "USD")]
+        #[arg(long, value_name = "USD", allow_negative_numbers = true)]
         cost_usd: Option<f64>,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         latency_ms: Option<u64>,
         #[arg(long)]
         prompt: Option<String>,
@@ -57,7 +57,7 @@ pub enum EventCommand {
         stdout: Option<String>,
         #[arg(long)]
         stderr: Option<String>,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         duration_ms: Option<u64>,
         #[command(flatten)]
         envelope: Envelope,

@@ -64,18 +64,19 @@ pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
     if stopped.is_none() && reader.torn_tail().is_some() {
         open_journal(&workspace)?.close();
     }
-    if let (Some(path), true) = (&output, json) {
-        emit(
-            true,
-            &json!({
-                "exported": counts.exported,
-                "skipped": counts.skipped,
-                "last_lsn": counts.last_lsn,
-                "file": path,
-                "damage": stopped.as_ref().map(damage_json),
-            }),
-            String::new,
-        )?;
+    // Into a file, the events are not on stdout: say what was written there.
+    if let Some(path) = &output {
+        let value = json!({
+            "exported": counts.exported,
+            "skipped": counts.skipped,
+            "last_lsn": counts.last_lsn,
+            "file": path,
+            "damage": stopped.as_ref().map(damage_json),
+        });
+        emit(json, &value, || {
+            let events = counted(counts.exported, "event");
+            format!("exported {events} to {}", path.display())
+        })?;
     }
     match stopped {
         None => Ok(()),
