@@ -148,6 +148,13 @@ fn agentrail_session_keeps_parallel_agents_apart() {
         &[("AGENTRAIL_SESSION", &first)],
     );
     assert_eq!(output.status.code(), Some(1));
+    // A context commit is refused in an ended session too, and records nothing.
+    let before = dir.export().len();
+    let commit = ["commit", "-m", "late", "--content", "c"];
+    let output = dir.run_env(&commit, &[("AGENTRAIL_SESSION", &first)]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("is not open"));
+    assert_eq!(dir.export().len(), before);
 }
 
 /// Each agent's events, session end and context commits go to its own most recent open

@@ -3,7 +3,7 @@
 //! `agentrail::context`: this module picks the agent (`--agent`, else `AGENTRAIL_AGENT`, else
 //! `main`) and the session, reads the content to commit, and prints.
 
-use super::session::current_session;
+use super::session::recording_session;
 use super::visible::line as one_line;
 use super::{emit, with_recorder, CliError, CliResult, JsonSeq, EXIT_BAD_INPUT, EXIT_FAILURE};
 use agentrail::context::graph::refs_to_json;
@@ -225,13 +225,15 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
     }
 }
 
-/// Runs one operation of `agent`'s context, in the current session if there is one.
+/// Runs one operation of `agent`'s context, in the current session if there is one. A session
+/// `AGENTRAIL_SESSION` names must be open, as for events: a commit recorded in a session that
+/// ended would be added to a finished session's record.
 pub(super) fn with_agent<T>(
     recorder: &Recorder,
     agent: &str,
     operation: impl FnOnce(&Agent) -> agentrail::Result<T>,
 ) -> Result<T, CliError> {
-    let session = current_session(recorder, Some(agent))?.map(|(id, _)| id);
+    let session = recording_session(recorder, None, Some(agent))?.map(|(id, _)| id);
     let ops = Agent::new(recorder, agent, session);
     operation(&ops).map_err(context_error)
 }

@@ -11,7 +11,7 @@
 use super::context::{
     blocks_json, commit_json, context_error, head_label, refs_json, with_agent, AgentArg,
 };
-use super::session::current_session;
+use super::session::recording_session;
 use super::shell::ShellFailure;
 use super::visible::{line as one_line, quoted};
 use super::{
@@ -169,7 +169,7 @@ fn collapse(
     json: bool,
 ) -> CliResult {
     let mut usage = None;
-    let session = current_session(recorder, Some(parent))?.map(|(id, _)| id);
+    let session = recording_session(recorder, None, Some(parent))?.map(|(id, _)| id);
     let result =
         Agent::new(recorder, parent, session).collapse(child, output, |context| match source {
             Summary::Text(text) => Ok(text),
@@ -241,7 +241,7 @@ fn summarize(
 
 /// Records the summarizer's model call as an `llm_call` of the parent; its LSN.
 fn record_usage(recorder: &Recorder, parent: &str, usage: Usage) -> Result<u64, CliError> {
-    let session = current_session(recorder, Some(parent))?.map(|(id, _)| id);
+    let session = recording_session(recorder, None, Some(parent))?.map(|(id, _)| id);
     let data = object(json!({
         "model": usage.llm.model,
         "input_tokens": usage.llm.input_tokens,
@@ -260,7 +260,9 @@ fn text_json(entry: &CommitText) -> Json {
 }
 
 fn expand(recorder: &Recorder, agent: &str, rev: &str, json: bool) -> CliResult {
-    let expansion = with_agent(recorder, agent, |ops| ops.expand(rev))?;
+    let expansion = Agent::new(recorder, agent, None)
+        .expand(rev)
+        .map_err(super::context::context_error)?;
     let kind = match expansion.kind {
         SubagentCommitKind::Spawn => "spawn",
         SubagentCommitKind::Collapse => "collapse",
