@@ -141,6 +141,15 @@ fn parent_count(count: usize) -> String {
     }
 }
 
+/// Whose refs a busy lock guards, for [`ContextError::RefsBusy`]: an agent's lock file is
+/// named by a hash of its name, which says nothing to a person.
+fn busy_refs(agent: Option<&str>) -> String {
+    match agent {
+        Some(agent) => format!("the refs of agent \"{agent}\""),
+        None => "every agent's refs".to_owned(),
+    }
+}
+
 /// Why a context operation cannot be done. Nothing was recorded. A name or a revision is
 /// quoted as given, control characters and all: showing them safely is the caller's part (the
 /// CLI shows them as it shows recorded text).
@@ -280,8 +289,11 @@ pub enum ContextError {
     CompressCutsEdit { edit: String, target: String },
     #[error("the pinned block {pin} would not survive the compression byte for byte; nothing was recorded")]
     PinLost { pin: String },
-    #[error("another operation on the same refs holds {} and did not finish within {waited_ms} ms; nothing was recorded", .lock.display())]
+    #[error("another operation on {} holds {} and did not finish within {waited_ms} ms; nothing was recorded", busy_refs(.agent.as_deref()), .lock.display())]
     RefsBusy {
+        /// The agent whose refs are locked; `None` for the lock of every agent's refs (which
+        /// `gc` and `purge` hold alone, and every other operation shares).
+        agent: Option<String>,
         lock: std::path::PathBuf,
         waited_ms: u64,
     },
