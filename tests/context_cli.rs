@@ -369,6 +369,18 @@ fn a_refusal_hints_only_at_what_helps() {
     // The message says all there is: no hint pointing at listings that do not help.
     assert_eq!(hint(&["blame", ""]), None);
     assert_eq!(hint(&["spawn", "main"]), None);
+    // Another agent's commit: the way to act on it is that agent's --agent.
+    let kid = dir.ok(&["commit", "-m", "k", "--content", "k", "--agent", "kid"]);
+    let other = hint(&["checkout", kid.trim()]).unwrap();
+    assert_eq!(other, "`--agent kid` acts on that agent's context");
+    // A bad --order: the listing does not help, what --order must name does.
+    dir.ok(&["commit", "-m", "two", "--content", "two"]);
+    dir.ok(&["commit", "-m", "three", "--content", "three"]);
+    let order = hint(&["reorder", "HEAD~2..HEAD", "--order", "HEAD,HEAD"]).unwrap();
+    assert!(
+        order.starts_with("--order names each commit of the range exactly once"),
+        "{order}"
+    );
 }
 
 #[test]

@@ -259,6 +259,12 @@ pub fn context_error(error: agentrail::Error) -> CliError {
                 one_line(name)
             ))
         }
+        agentrail::Error::Context(ContextError::OtherAgent { owner, .. }) => {
+            CliError::new(EXIT_BAD_INPUT, error.to_string()).with_hint(format!(
+                "`--agent {}` acts on that agent's context",
+                one_line(owner)
+            ))
+        }
         agentrail::Error::Context(ContextError::AmbiguousPrefix { .. }) => {
             CliError::new(EXIT_BAD_INPUT, error.to_string())
                 .with_hint("give more hex digits of the id")
@@ -283,7 +289,6 @@ fn context_hint(error: &ContextError) -> Option<&'static str> {
         PrefixTooShort { .. }
         | NotHex { .. }
         | UnknownCommit { .. }
-        | OtherAgent { .. }
         | BadRevision { .. }
         | PastRoot { .. }
         | NoSuchParent { .. }
@@ -291,11 +296,13 @@ fn context_hint(error: &ContextError) -> Option<&'static str> {
         | TargetNotInContext { .. }
         | TargetIsMerge { .. }
         | BadRange { .. }
-        | BadOrder { .. }
         | NotASubagentCommit { .. } => {
             "`agentrail log --oneline` lists commits, `agentrail branch --list` branches"
         }
         BranchExists { .. } => "`agentrail branch --list` lists the branches",
+        BadOrder { .. } => {
+            "--order names each commit of the range exactly once (merge commits aside), in their new order"
+        }
         Unborn { .. } | UnbornHead { .. } => "`agentrail commit -m MSG` makes the first commit",
         EditBeforeTarget { .. } => "--force reorders anyway (the edit then changes nothing)",
         UnrelatedHistories { .. } => "--allow-unrelated-histories merges them anyway",
