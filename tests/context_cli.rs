@@ -584,7 +584,12 @@ fn show_keeps_lsns_and_sessions_first() {
     assert_eq!(dir.json(&["show", "1"])["lsn"], json!(1));
     let output = dir.run(&["show", "nonsense"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("is neither an LSN nor a session id"));
+    // show takes commits and branches too, and says so.
+    assert!(
+        text(&output.stderr).contains("names no LSN, session, commit or branch in this journal"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
