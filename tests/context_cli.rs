@@ -519,6 +519,38 @@ fn log_graph_draws_branches_and_merges_in_lanes() {
 }
 
 #[test]
+fn a_merge_commit_reads_merge_in_the_human_output_and_keeps_its_kind_in_json() {
+    let dir = merged_twice();
+    let merge = id_of(&dir, "merge-1");
+    let short = &merge[..12];
+    let listed = |args: &[&str]| {
+        let output = dir.ok(args);
+        let line = output.lines().find(|line| line.contains(short));
+        line.unwrap_or_else(|| panic!("{args:?}: {output}"))
+            .to_owned()
+    };
+    assert!(
+        listed(&["log", "--oneline"]).ends_with(&format!("{short} merge 1 tokens merge-1")),
+        "{}",
+        listed(&["log", "--oneline"])
+    );
+    assert!(listed(&["log", "--graph", "--oneline", "--all"])
+        .ends_with(&format!("{short} merge 1 tokens merge-1")));
+    let log = dir.ok(&["log", "--all"]);
+    assert!(log.contains(&format!("commit {merge}\nmerge: ")), "{log}");
+    assert!(log.contains("\nmerge, 1 tokens, "), "{log}");
+    let show = dir.ok(&["show", short]);
+    assert!(
+        show.starts_with(&format!("commit {merge}\nmerge, 1 tokens, agent main, ")),
+        "{show}"
+    );
+    // --json keeps the kind as stored; its parents say it is a merge.
+    let shown = dir.json(&["show", short]);
+    assert_eq!(shown["kind"], "append");
+    assert_eq!(shown["parents"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn agents_have_separate_contexts() {
     let dir = Dir::initialized_with_sync(Some("never"));
     dir.ok(&["commit", "-m", "m", "--content", "main's"]);

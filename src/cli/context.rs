@@ -579,6 +579,15 @@ pub fn commit_json(commit: &Commit) -> Json {
     })
 }
 
+/// What a commit is, as the human output names it: `merge` for a commit of two or more
+/// parents (stored with kind `append`, which `--json` keeps, beside the parents), else its kind.
+pub(super) fn kind_label(commit: &Commit) -> &'static str {
+    match commit.parents.len() {
+        0 | 1 => commit.kind.as_str(),
+        _ => "merge",
+    }
+}
+
 /// How `log` lists context commits.
 #[derive(Debug, Clone, Copy)]
 pub struct LogStyle {
@@ -676,7 +685,7 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
         return format!(
             "{}{decorations} {}{target} {} tokens {}\n",
             short_id(&commit.id),
-            commit.kind.as_str(),
+            kind_label(commit),
             commit.tokens,
             one_line(commit.message.lines().next().unwrap_or_default())
         );
@@ -688,7 +697,7 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
     }
     entry += &format!(
         "{}{target}, {} tokens, {}\n",
-        commit.kind.as_str(),
+        kind_label(commit),
         commit.tokens,
         agentrail::event::format_ts(commit.ts_micros)
     );
@@ -703,7 +712,7 @@ fn commit_header(commit: &Commit) -> String {
     format!(
         "commit {}\n{}, {} tokens, agent {}, {}\n",
         commit.id,
-        commit.kind.as_str(),
+        kind_label(commit),
         commit.tokens,
         one_line(&commit.agent),
         agentrail::event::format_ts(commit.ts_micros),

@@ -298,7 +298,7 @@ fn first_line(commit: &Commit) -> String {
     let message = commit.message.lines().next().unwrap_or_default();
     format!(
         "{} {} tokens {}",
-        commit.kind.as_str(),
+        super::context::kind_label(commit),
         commit.tokens,
         one_line(message)
     )
