@@ -146,6 +146,24 @@ fn an_agent_commits_branches_and_resumes_from_its_context() {
 }
 
 #[test]
+fn context_shows_blocks_one_blank_line_apart_whatever_their_line_ends() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    std::fs::write(dir.path().join("task.txt"), "Fix the flaky test.\n").unwrap();
+    dir.ok(&["commit", "-m", "system", "--content", "You are an agent."]);
+    dir.ok(&["commit", "-m", "task", "--file", "task.txt"]);
+    dir.ok(&["commit", "-m", "crlf", "--content", "Plan.\r\n\r\n"]);
+    dir.ok(&["commit", "-m", "last", "--content", "Done.\n"]);
+    assert_eq!(
+        dir.ok(&["context"]),
+        "You are an agent.\n\nFix the flaky test.\n\nPlan.\n\nDone.\n"
+    );
+    // The content is kept as it was given.
+    let blocks = dir.json(&["context"])["blocks"].clone();
+    assert_eq!(blocks[1]["content"], "Fix the flaky test.\n");
+    assert_eq!(blocks[2]["content"], "Plan.\r\n\r\n");
+}
+
+#[test]
 fn json_shapes() {
     let dir = Dir::initialized_with_sync(Some("never"));
     let commit = dir.json(&["commit", "-m", "m", "--content", "hello world"]);
