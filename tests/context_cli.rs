@@ -904,3 +904,28 @@ fn show_indents_every_line_of_a_message() {
         "{shown}"
     );
 }
+
+#[test]
+fn branch_alone_lists_the_branches() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.ok(&["commit", "-m", "one", "--content", "one"]);
+    dir.ok(&["branch", "topic"]);
+    let listed = dir.ok(&["branch", "--list"]);
+    assert!(
+        listed.starts_with("* main ") && listed.contains("\n  topic "),
+        "{listed}"
+    );
+    assert_eq!(dir.ok(&["branch"]), listed);
+    assert_eq!(dir.json(&["branch"]), dir.json(&["branch", "--list"]));
+    // Listing records nothing, so it also lists with recording off.
+    let off = dir.run_env(&["branch"], &[("AGENTRAIL", "off")]);
+    assert_eq!(text(&off.stdout), listed);
+    // Deleting needs NAME; the usage shows each form with what it takes.
+    let output = dir.run(&["branch", "-d"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("agentrail branch (-d | -D) [OPTIONS] NAME\n"),
+        "{stderr}"
+    );
+}

@@ -73,21 +73,28 @@ pub enum ContextCommand {
     /// Commit a block of context on HEAD (content from --content, --file, else stdin) and print
     /// its short id.
     Commit(CommitArgs),
-    /// Create branch NAME at AT (a revision; default HEAD), list branches, or delete one.
-    #[command(group = clap::ArgGroup::new("deleting").multiple(true).args(["delete", "force_delete"]))]
+    /// List the branches (alone or with --list), create branch NAME at AT (default HEAD), or
+    /// delete one (-d, -D).
+    #[command(
+        group = clap::ArgGroup::new("deleting").multiple(true).args(["delete", "force_delete"]),
+        override_usage = "agentrail branch [--list] [OPTIONS]\n       agentrail branch [OPTIONS] NAME [AT]\n       agentrail branch (-d | -D) [OPTIONS] NAME"
+    )]
     Branch {
-        #[arg(value_name = "NAME", required_unless_present = "list")]
+        /// The branch to create or delete.
+        #[arg(value_name = "NAME")]
         name: Option<String>,
+        /// Where to create it: a revision (default HEAD).
         #[arg(value_name = "AT", conflicts_with = "deleting")]
         at: Option<String>,
+        /// List the branches (as `branch` alone does).
         #[arg(long, conflicts_with_all = ["name", "deleting"])]
         list: bool,
         /// Delete branch NAME; refused for HEAD's branch, and for a branch that neither HEAD
         /// nor another branch reaches (unless --force).
-        #[arg(short = 'd', long)]
+        #[arg(short = 'd', long, requires = "name")]
         delete: bool,
         /// Delete branch NAME even when nothing else reaches it (`--delete --force`).
-        #[arg(short = 'D')]
+        #[arg(short = 'D', requires = "name")]
         force_delete: bool,
         /// With --delete: delete a branch that nothing else reaches.
         #[arg(short = 'f', long, requires = "deleting")]
@@ -150,6 +157,7 @@ impl ContextCommand {
             ContextCommand::Context { .. }
                 | ContextCommand::Reflog { .. }
                 | ContextCommand::Branch { list: true, .. }
+                | ContextCommand::Branch { name: None, .. }
         )
     }
 }
@@ -166,6 +174,9 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
         Commit(args) => commit(recorder, args, json),
         Branch {
             list: true, agent, ..
+        }
+        | Branch {
+            name: None, agent, ..
         } => branch_list(recorder, &agent.agent, json),
         Branch {
             name,
