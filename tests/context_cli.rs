@@ -203,9 +203,11 @@ fn json_shapes() {
     let switched = dir.json(&["switch", "topic"]);
     assert_eq!(
         switched,
-        json!({"head": {"branch": "topic"}, "head_commit": id, "branches": {"main": id, "topic": id}})
+        json!({"head": {"branch": "topic"}, "head_commit": id, "branches": {"main": id, "topic": id}, "left_behind": []})
     );
-    assert_eq!(dir.json(&["branch", "--list"]), switched);
+    let mut listed = switched.clone();
+    listed.as_object_mut().unwrap().remove("left_behind");
+    assert_eq!(dir.json(&["branch", "--list"]), listed);
     let reflog = dir.json(&["reflog"]);
     let moves = reflog["moves"].as_array().unwrap();
     assert_eq!(moves.len(), 3);
@@ -928,4 +930,57 @@ fn branch_alone_lists_the_branches() {
         stderr.contains("agentrail branch (-d | -D) [OPTIONS] NAME\n"),
         "{stderr}"
     );
+}
+
+#[test]
+fn leaving_a_detached_head_warns_of_the_commits_no_branch_reaches() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.ok(&["commit", "-m", "one", "--content", "one"]);
+    dir.ok(&["commit", "-m", "two", "--content", "two"]);
+    // Detached on a branch's line, leaving it warns of nothing.
+    dir.ok(&["checkout", "HEAD~1"]);
+    let output = dir.run(&["switch", "main"]);
+    assert_eq!(text(&output.stderr), "");
+    dir.ok(&["checkout", "HEAD~1"]);
+    let kept = dir.ok(&["commit", "-m", "detached work\nmore", "--content", "x"]);
+    let kept = kept.trim();
+    let output = dir.run(&["switch", "main"]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "agentrail: warning: leaving 1 commit not on any branch: {kept} detached work\n\
+             hint: `agentrail branch NAME {kept}` keeps it\n"
+        )
+    );
+    // `--json` lists them; a move that leaves nothing lists none.
+    dir.ok(&["checkout", kept]);
+    let full = id_at(&dir, "HEAD");
+    let moved = dir.json(&["checkout", "main"]);
+    assert_eq!(moved["left_behind"], json!([full]));
+    assert_eq!(dir.json(&["switch", "main"])["left_behind"], json!([]));
+    // Several: the newest few listed, the rest counted, the hint naming the newest.
+    dir.ok(&["checkout", kept]);
+    for index in 0..5 {
+        let message = format!("more {index}");
+        dir.ok(&["commit", "-m", &message, "--content", &message]);
+    }
+    let newest = id_at(&dir, "HEAD");
+    let output = dir.run(&["checkout", "main~1"]);
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        "agentrail: warning: leaving 6 commits not on any branch:"
+    );
+    assert_eq!(lines[1], format!("  {} more 4", &newest[..12]));
+    assert_eq!(lines[5], "  ... and 2 more");
+    assert_eq!(
+        lines[6],
+        format!("hint: `agentrail branch NAME {}` keeps them", &newest[..12])
+    );
+    // The hint does keep them: from a branch there, leaving warns of nothing.
+    dir.ok(&["branch", "kept", &newest[..12]]);
+    dir.ok(&["checkout", "kept~0"]);
+    assert_eq!(text(&dir.run(&["switch", "main"]).stderr), "");
 }

@@ -30,7 +30,7 @@ fn every_operation_that_takes_a_commit_takes_a_revision() {
     assert_eq!(refs.branches["topic"], ids[1]);
     assert_eq!(contents_at(&agent, Some("HEAD^^")), ["b0", "b1"]);
     assert_eq!(contents_at(&agent, Some("topic~1")), ["b0"]);
-    let refs = agent.checkout("main~3").unwrap();
+    let refs = agent.checkout("main~3").unwrap().refs;
     assert_eq!(refs.head, Head::Detached(ids[0].clone()));
     agent.switch("main").unwrap();
     let refs = agent.reset(ResetMode::Soft, "HEAD~1").unwrap();

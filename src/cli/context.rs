@@ -12,7 +12,7 @@ use agentrail::context::lanes::{graph_rows, Entries};
 use agentrail::context::materialize::content_at;
 use agentrail::context::{
     Agent, Commit, CommitKind, CommitRequest, Context, ContextError, DeletedBranch, Graph, Head,
-    RefMove, Refs, ResetMode, DEFAULT_AGENT,
+    HeadMove, RefMove, Refs, ResetMode, DEFAULT_AGENT,
 };
 use agentrail::recorder::Recorder;
 use clap::{Args, Subcommand, ValueEnum};
@@ -206,12 +206,12 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
             })
         }
         Switch { name, agent } => {
-            let refs = with_agent(recorder, &agent.agent, |ops| ops.switch(&name))?;
-            emit_refs(json, "switch", &refs)
+            let moved = with_agent(recorder, &agent.agent, |ops| ops.switch(&name))?;
+            emit_head_move(json, &moved)
         }
         Checkout { commit, agent } => {
-            let refs = with_agent(recorder, &agent.agent, |ops| ops.checkout(&commit))?;
-            emit_refs(json, "checkout", &refs)
+            let moved = with_agent(recorder, &agent.agent, |ops| ops.checkout(&commit))?;
+            emit_head_move(json, &moved)
         }
         Reset {
             hard,
@@ -389,12 +389,76 @@ pub(super) fn refs_json(refs: &Refs) -> Json {
 }
 
 pub(super) fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
-    emit(json, &refs_json(refs), || {
-        let at = refs
-            .head_commit()
-            .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
-        format!("{op}: HEAD {} ({at})", head_label(refs))
-    })
+    emit(json, &refs_json(refs), || refs_moved_line(op, refs))
+}
+
+/// `OP: HEAD main (ID)`, the line a ref move prints.
+fn refs_moved_line(op: &str, refs: &Refs) -> String {
+    let at = refs
+        .head_commit()
+        .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
+    format!("{op}: HEAD {} ({at})", head_label(refs))
+}
+
+/// Commits listed by the warning of a move that leaves commits behind; the rest are counted.
+const LEFT_BEHIND_LISTED_MAX: usize = 4;
+
+/// What a `switch` or `checkout` did, with the warning (on stderr, as a rewrite's) when the
+/// detached HEAD it left reached commits no ref reaches now: gc will collect them once the
+/// reflog lets go, so the hint names the branch that keeps them. `--json` lists their ids.
+fn emit_head_move(json: bool, moved: &HeadMove) -> CliResult {
+    if let Some(newest) = moved.left_behind.first() {
+        eprint!("{}", left_behind_warning(&moved.left_behind));
+        let them = if moved.left_behind.len() == 1 {
+            "it"
+        } else {
+            "them"
+        };
+        eprintln!(
+            "hint: `agentrail branch NAME {}` keeps {them}",
+            short_id(&newest.id)
+        );
+    }
+    let mut value = refs_json(&moved.refs);
+    let ids: Vec<&str> = moved.left_behind.iter().map(|c| c.id.as_str()).collect();
+    value["left_behind"] = json!(ids);
+    emit(json, &value, || refs_moved_line(moved.op, &moved.refs))
+}
+
+/// `agentrail: warning: leaving N commits not on any branch: ...`, one commit on the line,
+/// more listed under it, newest first.
+fn left_behind_warning(commits: &[Commit]) -> String {
+    let listed = |commit: &Commit| {
+        let message = commit.message.lines().next().unwrap_or_default();
+        format!("{} {}", short_id(&commit.id), one_line(message))
+    };
+    if let [commit] = commits {
+        return format!(
+            "agentrail: warning: leaving 1 commit not on any branch: {}
+",
+            listed(commit)
+        );
+    }
+    let mut warning = format!(
+        "agentrail: warning: leaving {} commits not on any branch:
+",
+        commits.len()
+    );
+    for commit in commits.iter().take(LEFT_BEHIND_LISTED_MAX) {
+        warning += &format!(
+            "  {}
+",
+            listed(commit)
+        );
+    }
+    if commits.len() > LEFT_BEHIND_LISTED_MAX {
+        let more = commits.len() - LEFT_BEHIND_LISTED_MAX;
+        warning += &format!(
+            "  ... and {more} more
+"
+        );
+    }
+    warning
 }
 
 fn emit_deleted(json: bool, deleted: &DeletedBranch) -> CliResult {

@@ -31,7 +31,7 @@ pub use materialize::{materialize, Block, Context};
 pub use merge::{
     Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome, Resolver, Unrelated,
 };
-pub use ops::{Agent, CommitRequest, DeletedBranch, NewCommit, RefChange, ResetMode};
+pub use ops::{Agent, CommitRequest, DeletedBranch, HeadMove, NewCommit, RefChange, ResetMode};
 pub use rewrite::{CompressInput, EditBeforeTarget, Rewrite};
 
 use serde::{Deserialize, Serialize};
