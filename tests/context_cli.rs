@@ -933,6 +933,49 @@ fn branch_alone_lists_the_branches() {
 }
 
 #[test]
+fn checkout_of_a_branch_name_switches_to_it_and_switch_to_a_commit_hints_at_checkout() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.ok(&["commit", "-m", "one", "--content", "one"]);
+    dir.ok(&["commit", "-m", "two", "--content", "two"]);
+    dir.ok(&["branch", "topic", "HEAD~1"]);
+    let topic = id_at(&dir, "topic");
+    let main = id_at(&dir, "main");
+    // As in git: a branch's exact name puts HEAD on it, as `switch` does.
+    assert_eq!(
+        dir.ok(&["checkout", "topic"]),
+        format!("switch: HEAD topic ({})\n", &topic[..12])
+    );
+    let moved = dir.json(&["checkout", "main"]);
+    assert_eq!(moved["head"], json!({"branch": "main"}));
+    let reflog = dir.ok(&["reflog"]);
+    assert!(
+        reflog.lines().next().unwrap().contains(" switch: topic@"),
+        "{reflog}"
+    );
+    // Anything else still detaches, a branch's commit too.
+    assert_eq!(
+        dir.ok(&["checkout", "main~0"]),
+        format!("checkout: HEAD detached ({})\n", &main[..12])
+    );
+    // `switch` takes branches only; a commit gets the way to detach there.
+    let output = dir.run(&["switch", &topic[..4]]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "agentrail: agent \"main\" has no branch \"{0}\"\nhint: `agentrail checkout {0}` detaches HEAD at that commit\n",
+            &topic[..4]
+        )
+    );
+    let output = dir.run(&["switch", "nowhere"]);
+    assert!(
+        text(&output.stderr).contains("hint: `agentrail log --oneline` lists commits"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn leaving_a_detached_head_warns_of_the_commits_no_branch_reaches() {
     let dir = Dir::initialized_with_sync(Some("never"));
     dir.ok(&["commit", "-m", "one", "--content", "one"]);

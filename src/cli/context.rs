@@ -102,14 +102,16 @@ pub enum ContextCommand {
         #[command(flatten)]
         agent: AgentArg,
     },
-    /// Put HEAD on branch NAME.
+    /// Put HEAD on branch NAME (`checkout` detaches HEAD at a commit).
     Switch {
         #[arg(value_name = "NAME")]
         name: String,
         #[command(flatten)]
         agent: AgentArg,
     },
-    /// Detach HEAD at COMMIT.
+    /// Detach HEAD at COMMIT, or switch to it when COMMIT is exactly a branch's name, as in git.
+    ///
+    /// `BRANCH~0` detaches HEAD at a branch's commit.
     Checkout {
         #[arg(value_name = "COMMIT")]
         commit: String,
@@ -206,7 +208,7 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
             })
         }
         Switch { name, agent } => {
-            let moved = with_agent(recorder, &agent.agent, |ops| ops.switch(&name))?;
+            let moved = switch(recorder, &agent.agent, &name)?;
             emit_head_move(json, &moved)
         }
         Checkout { commit, agent } => {
@@ -398,6 +400,28 @@ fn refs_moved_line(op: &str, refs: &Refs) -> String {
         .head_commit()
         .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
     format!("{op}: HEAD {} ({at})", head_label(refs))
+}
+
+/// `switch NAME`; when NAME is no branch but names a commit, the refusal hints at `checkout`,
+/// which detaches HEAD there.
+fn switch(recorder: &Recorder, agent: &str, name: &str) -> Result<HeadMove, CliError> {
+    let mut a_commit = false;
+    let moved = with_agent(recorder, agent, |ops| {
+        ops.switch(name).inspect_err(|error| {
+            if let agentrail::Error::Context(ContextError::UnknownBranch { .. }) = error {
+                a_commit = ops
+                    .graph()
+                    .is_ok_and(|graph| ops.resolve(&graph, name).is_ok());
+            }
+        })
+    });
+    moved.map_err(|error| match a_commit {
+        true => error.with_hint(format!(
+            "`agentrail checkout {}` detaches HEAD at that commit",
+            one_line(name)
+        )),
+        false => error,
+    })
 }
 
 /// Commits listed by the warning of a move that leaves commits behind; the rest are counted.

@@ -445,10 +445,16 @@ impl<'r> Agent<'r> {
         self.move_head(&lock, &graph, Head::Branch(name.to_owned()))
     }
 
-    /// Detaches HEAD at `rev` (a branch or a commit).
+    /// Puts HEAD on branch `rev` when that is exactly the name of one of the agent's branches,
+    /// as git's `checkout BRANCH` does; else detaches HEAD at the commit `rev` names
+    /// (`main~0` detaches at main's commit).
     pub fn checkout(&self, rev: &str) -> Result<HeadMove> {
         let (lock, graph) = self.lock_graph(&[])?;
-        let head = Head::Detached(self.resolve(&graph, rev)?);
+        let refs = graph.refs(&self.name);
+        let head = match rev != revision::HEAD && refs.branches.contains_key(rev) {
+            true => Head::Branch(rev.to_owned()),
+            false => Head::Detached(self.resolve(&graph, rev)?),
+        };
         self.move_head(&lock, &graph, head)
     }
 
