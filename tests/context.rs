@@ -127,7 +127,7 @@ fn branch_switch_checkout_and_reset() {
     let base = append(&agent, "base");
     agent.branch("topic", None).unwrap();
     let on_main = append(&agent, "main work");
-    let refs = agent.switch("topic").unwrap();
+    let refs = agent.switch("topic").unwrap().refs;
     assert_eq!(refs.head_commit(), Some(base.as_str()));
     let on_topic = append(&agent, "topic work");
     assert_eq!(contents_at(&agent, None), ["base", "topic work"]);
@@ -144,9 +144,9 @@ fn branch_switch_checkout_and_reset() {
         (agent.branch("bad name", None), "name"),
         // ".." would split a range (`compress a..b..main`) in the wrong place.
         (agent.branch("a..b", None), "name"),
-        (agent.switch("nowhere"), "unknown"),
-        (agent.checkout("zzzz"), "hex"),
-        (agent.checkout("abc"), "short"),
+        (agent.switch("nowhere").map(|moved| moved.refs), "unknown"),
+        (agent.checkout("zzzz").map(|moved| moved.refs), "hex"),
+        (agent.checkout("abc").map(|moved| moved.refs), "short"),
     ] {
         let error = context_error(result.unwrap_err());
         let fits = match field {
@@ -160,7 +160,7 @@ fn branch_switch_checkout_and_reset() {
     }
     assert_eq!(recorder.journal().last_lsn(), before);
     // Detached HEAD: commits move HEAD only.
-    let refs = agent.checkout(&base).unwrap();
+    let refs = agent.checkout(&base).unwrap().refs;
     assert_eq!(refs.head, Head::Detached(base.clone()));
     let detached = append(&agent, "detached work");
     let refs = agent.graph().unwrap().refs("main");
@@ -1065,7 +1065,7 @@ fn step_checkout_revision(
     if let Some(id) = expected {
         let mut after = model.refs.clone();
         after.head = Head::Detached(id);
-        prop_assert_eq!(result.unwrap(), after.clone());
+        prop_assert_eq!(result.unwrap().refs, after.clone());
         model.move_refs("checkout", after);
     }
     Ok(())

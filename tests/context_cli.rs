@@ -146,6 +146,24 @@ fn an_agent_commits_branches_and_resumes_from_its_context() {
 }
 
 #[test]
+fn context_shows_blocks_one_blank_line_apart_whatever_their_line_ends() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    std::fs::write(dir.path().join("task.txt"), "Fix the flaky test.\n").unwrap();
+    dir.ok(&["commit", "-m", "system", "--content", "You are an agent."]);
+    dir.ok(&["commit", "-m", "task", "--file", "task.txt"]);
+    dir.ok(&["commit", "-m", "crlf", "--content", "Plan.\r\n\r\n"]);
+    dir.ok(&["commit", "-m", "last", "--content", "Done.\n"]);
+    assert_eq!(
+        dir.ok(&["context"]),
+        "You are an agent.\n\nFix the flaky test.\n\nPlan.\n\nDone.\n"
+    );
+    // The content is kept as it was given.
+    let blocks = dir.json(&["context"])["blocks"].clone();
+    assert_eq!(blocks[1]["content"], "Fix the flaky test.\n");
+    assert_eq!(blocks[2]["content"], "Plan.\r\n\r\n");
+}
+
+#[test]
 fn json_shapes() {
     let dir = Dir::initialized_with_sync(Some("never"));
     let commit = dir.json(&["commit", "-m", "m", "--content", "hello world"]);
@@ -185,9 +203,11 @@ fn json_shapes() {
     let switched = dir.json(&["switch", "topic"]);
     assert_eq!(
         switched,
-        json!({"head": {"branch": "topic"}, "head_commit": id, "branches": {"main": id, "topic": id}})
+        json!({"head": {"branch": "topic"}, "head_commit": id, "branches": {"main": id, "topic": id}, "left_behind": []})
     );
-    assert_eq!(dir.json(&["branch", "--list"]), switched);
+    let mut listed = switched.clone();
+    listed.as_object_mut().unwrap().remove("left_behind");
+    assert_eq!(dir.json(&["branch", "--list"]), listed);
     let reflog = dir.json(&["reflog"]);
     let moves = reflog["moves"].as_array().unwrap();
     assert_eq!(moves.len(), 3);
@@ -399,6 +419,18 @@ fn a_refusal_hints_only_at_what_helps() {
     // The message says all there is: no hint pointing at listings that do not help.
     assert_eq!(hint(&["blame", ""]), None);
     assert_eq!(hint(&["spawn", "main"]), None);
+    // Another agent's commit: the way to act on it is that agent's --agent.
+    let kid = dir.ok(&["commit", "-m", "k", "--content", "k", "--agent", "kid"]);
+    let other = hint(&["checkout", kid.trim()]).unwrap();
+    assert_eq!(other, "`--agent kid` acts on that agent's context");
+    // A bad --order: the listing does not help, what --order must name does.
+    dir.ok(&["commit", "-m", "two", "--content", "two"]);
+    dir.ok(&["commit", "-m", "three", "--content", "three"]);
+    let order = hint(&["reorder", "HEAD~2..HEAD", "--order", "HEAD,HEAD"]).unwrap();
+    assert!(
+        order.starts_with("--order names each commit of the range exactly once"),
+        "{order}"
+    );
 }
 
 #[test]
@@ -537,6 +569,38 @@ fn log_graph_draws_branches_and_merges_in_lanes() {
 }
 
 #[test]
+fn a_merge_commit_reads_merge_in_the_human_output_and_keeps_its_kind_in_json() {
+    let dir = merged_twice();
+    let merge = id_of(&dir, "merge-1");
+    let short = &merge[..12];
+    let listed = |args: &[&str]| {
+        let output = dir.ok(args);
+        let line = output.lines().find(|line| line.contains(short));
+        line.unwrap_or_else(|| panic!("{args:?}: {output}"))
+            .to_owned()
+    };
+    assert!(
+        listed(&["log", "--oneline"]).ends_with(&format!("{short} merge 1 tokens merge-1")),
+        "{}",
+        listed(&["log", "--oneline"])
+    );
+    assert!(listed(&["log", "--graph", "--oneline", "--all"])
+        .ends_with(&format!("{short} merge 1 tokens merge-1")));
+    let log = dir.ok(&["log", "--all"]);
+    assert!(log.contains(&format!("commit {merge}\nmerge: ")), "{log}");
+    assert!(log.contains("\nmerge, 1 tokens, "), "{log}");
+    let show = dir.ok(&["show", short]);
+    assert!(
+        show.starts_with(&format!("commit {merge}\nmerge, 1 tokens, agent main, ")),
+        "{show}"
+    );
+    // --json keeps the kind as stored; its parents say it is a merge.
+    let shown = dir.json(&["show", short]);
+    assert_eq!(shown["kind"], "append");
+    assert_eq!(shown["parents"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn agents_have_separate_contexts() {
     let dir = Dir::initialized_with_sync(Some("never"));
     dir.ok(&["commit", "-m", "m", "--content", "main's"]);
@@ -602,7 +666,12 @@ fn show_keeps_lsns_and_sessions_first() {
     assert_eq!(dir.json(&["show", "1"])["lsn"], json!(1));
     let output = dir.run(&["show", "nonsense"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("is neither an LSN nor a session id"));
+    // show takes commits and branches too, and says so.
+    assert!(
+        text(&output.stderr).contains("names no LSN, session, commit or branch in this journal"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -866,4 +935,125 @@ fn show_indents_every_line_of_a_message() {
         ["    first line", "    second line", "", "body"],
         "{shown}"
     );
+}
+
+#[test]
+fn branch_alone_lists_the_branches() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.ok(&["commit", "-m", "one", "--content", "one"]);
+    dir.ok(&["branch", "topic"]);
+    let listed = dir.ok(&["branch", "--list"]);
+    assert!(
+        listed.starts_with("* main ") && listed.contains("\n  topic "),
+        "{listed}"
+    );
+    assert_eq!(dir.ok(&["branch"]), listed);
+    assert_eq!(dir.json(&["branch"]), dir.json(&["branch", "--list"]));
+    // Listing records nothing, so it also lists with recording off.
+    let off = dir.run_env(&["branch"], &[("AGENTRAIL", "off")]);
+    assert_eq!(text(&off.stdout), listed);
+    // Deleting needs NAME; the usage shows each form with what it takes.
+    let output = dir.run(&["branch", "-d"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("agentrail branch (-d | -D) [OPTIONS] NAME\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn checkout_of_a_branch_name_switches_to_it_and_switch_to_a_commit_hints_at_checkout() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.ok(&["commit", "-m", "one", "--content", "one"]);
+    dir.ok(&["commit", "-m", "two", "--content", "two"]);
+    dir.ok(&["branch", "topic", "HEAD~1"]);
+    let topic = id_at(&dir, "topic");
+    let main = id_at(&dir, "main");
+    // As in git: a branch's exact name puts HEAD on it, as `switch` does.
+    assert_eq!(
+        dir.ok(&["checkout", "topic"]),
+        format!("switch: HEAD topic ({})\n", &topic[..12])
+    );
+    let moved = dir.json(&["checkout", "main"]);
+    assert_eq!(moved["head"], json!({"branch": "main"}));
+    let reflog = dir.ok(&["reflog"]);
+    assert!(
+        reflog.lines().next().unwrap().contains(" switch: topic@"),
+        "{reflog}"
+    );
+    // Anything else still detaches, a branch's commit too.
+    assert_eq!(
+        dir.ok(&["checkout", "main~0"]),
+        format!("checkout: HEAD detached ({})\n", &main[..12])
+    );
+    // `switch` takes branches only; a commit gets the way to detach there.
+    let output = dir.run(&["switch", &topic[..4]]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "agentrail: agent \"main\" has no branch \"{0}\"\nhint: `agentrail checkout {0}` detaches HEAD at that commit\n",
+            &topic[..4]
+        )
+    );
+    let output = dir.run(&["switch", "nowhere"]);
+    assert!(
+        text(&output.stderr).contains("hint: `agentrail log --oneline` lists commits"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn leaving_a_detached_head_warns_of_the_commits_no_branch_reaches() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    dir.ok(&["commit", "-m", "one", "--content", "one"]);
+    dir.ok(&["commit", "-m", "two", "--content", "two"]);
+    // Detached on a branch's line, leaving it warns of nothing.
+    dir.ok(&["checkout", "HEAD~1"]);
+    let output = dir.run(&["switch", "main"]);
+    assert_eq!(text(&output.stderr), "");
+    dir.ok(&["checkout", "HEAD~1"]);
+    let kept = dir.ok(&["commit", "-m", "detached work\nmore", "--content", "x"]);
+    let kept = kept.trim();
+    let output = dir.run(&["switch", "main"]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "agentrail: warning: leaving 1 commit not on any branch: {kept} detached work\n\
+             hint: `agentrail branch NAME {kept}` keeps it\n"
+        )
+    );
+    // `--json` lists them; a move that leaves nothing lists none.
+    dir.ok(&["checkout", kept]);
+    let full = id_at(&dir, "HEAD");
+    let moved = dir.json(&["checkout", "main"]);
+    assert_eq!(moved["left_behind"], json!([full]));
+    assert_eq!(dir.json(&["switch", "main"])["left_behind"], json!([]));
+    // Several: the newest few listed, the rest counted, the hint naming the newest.
+    dir.ok(&["checkout", kept]);
+    for index in 0..5 {
+        let message = format!("more {index}");
+        dir.ok(&["commit", "-m", &message, "--content", &message]);
+    }
+    let newest = id_at(&dir, "HEAD");
+    let output = dir.run(&["checkout", "main~1"]);
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        "agentrail: warning: leaving 6 commits not on any branch:"
+    );
+    assert_eq!(lines[1], format!("  {} more 4", &newest[..12]));
+    assert_eq!(lines[5], "  ... and 2 more");
+    assert_eq!(
+        lines[6],
+        format!("hint: `agentrail branch NAME {}` keeps them", &newest[..12])
+    );
+    // The hint does keep them: from a branch there, leaving warns of nothing.
+    dir.ok(&["branch", "kept", &newest[..12]]);
+    dir.ok(&["checkout", "kept~0"]);
+    assert_eq!(text(&dir.run(&["switch", "main"]).stderr), "");
 }

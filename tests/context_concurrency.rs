@@ -116,7 +116,12 @@ fn an_operation_that_cannot_get_its_lock_in_time_records_nothing() {
     let held = RefLock::all(&root.join("locks"), Duration::ZERO).unwrap();
     let error = agent.commit(request("blocked".into())).unwrap_err();
     match error {
-        Error::Context(ContextError::RefsBusy { lock, waited_ms }) => {
+        Error::Context(ContextError::RefsBusy {
+            agent,
+            lock,
+            waited_ms,
+        }) => {
+            assert_eq!(agent, None);
             assert_eq!(lock, root.join("locks").join("context.lock"));
             assert_eq!(waited_ms, 50);
         }
@@ -130,6 +135,20 @@ fn an_operation_that_cannot_get_its_lock_in_time_records_nothing() {
     drop(held);
     agent.commit(request("after".into())).unwrap();
     assert_eq!(contents(&agent), ["before", "after"]);
+    // An agent's lock file is named by a hash of its name: the error names the agent.
+    let held = RefLock::agents(&root.join("locks"), ["main"], Duration::ZERO).unwrap();
+    let error = agent.commit(request("blocked".into())).unwrap_err();
+    assert!(
+        matches!(&error, Error::Context(ContextError::RefsBusy { agent: Some(name), .. }) if name == "main"),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("another operation on the refs of agent \"main\" holds "),
+        "{error}"
+    );
+    drop(held);
 }
 
 #[test]

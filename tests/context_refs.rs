@@ -30,8 +30,15 @@ fn every_operation_that_takes_a_commit_takes_a_revision() {
     assert_eq!(refs.branches["topic"], ids[1]);
     assert_eq!(contents_at(&agent, Some("HEAD^^")), ["b0", "b1"]);
     assert_eq!(contents_at(&agent, Some("topic~1")), ["b0"]);
-    let refs = agent.checkout("main~3").unwrap();
+    let refs = agent.checkout("main~3").unwrap().refs;
     assert_eq!(refs.head, Head::Detached(ids[0].clone()));
+    // A branch's exact name puts HEAD on it, as git's checkout does; `~0` detaches there.
+    let moved = agent.checkout("topic").unwrap();
+    assert_eq!(moved.op, "switch");
+    assert_eq!(moved.refs.head, Head::Branch("topic".into()));
+    let moved = agent.checkout("topic~0").unwrap();
+    assert_eq!(moved.op, "checkout");
+    assert_eq!(moved.refs.head, Head::Detached(ids[1].clone()));
     agent.switch("main").unwrap();
     let refs = agent.reset(ResetMode::Soft, "HEAD~1").unwrap();
     assert_eq!(refs.branches["main"], ids[2]);

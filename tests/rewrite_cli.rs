@@ -363,6 +363,14 @@ fn bad_input_exits_2_and_records_nothing() {
             dir.render(&output)
         );
     }
+    // Three dots are named as such, not read as a range to a revision ".HEAD".
+    let output = dir.run(&["compress", "main~2...HEAD", "--summary", "x"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("three dots make no range here: write FROM..TO"),
+        "{}",
+        dir.render(&output)
+    );
     let output = dir.run(&["reorder", &range, "--order", &edit_first]);
     assert!(
         text(&output.stderr).contains("would come before its target"),

@@ -421,6 +421,22 @@ fn diff_takes_no_revision_or_two() {
         let stderr = failing(&dir, args, 2);
         assert!(stderr.contains("diff takes no revision"), "{stderr}");
     }
+    // A..B is A B, as in git; a side left out is HEAD (try-a here).
+    assert_eq!(
+        dir.ok(&["diff", "main..try-a"]),
+        dir.ok(&["diff", "main", "try-a"])
+    );
+    assert_eq!(
+        dir.ok(&["diff", "main.."]),
+        dir.ok(&["diff", "main", "HEAD"])
+    );
+    // Three dots (git's changes since the merge base) are refused as such, not read as a
+    // branch ".try-a".
+    let stderr = failing(&dir, &["diff", "main...try-a"], 2);
+    assert!(
+        stderr.starts_with("agentrail: \"main...try-a\" is a three-dot range, which diff does not take: it compares two revisions, given as A B or A..B\n"),
+        "{stderr}"
+    );
     // With none it still records the working tree's git diff (agent_cli tests it in a
     // repository); outside one it fails as before, and AGENTRAIL=off makes it a no-op.
     let events = dir.export().len();

@@ -12,7 +12,7 @@ use agentrail::context::lanes::{graph_rows, Entries};
 use agentrail::context::materialize::content_at;
 use agentrail::context::{
     Agent, Commit, CommitKind, CommitRequest, Context, ContextError, DeletedBranch, Graph, Head,
-    RefMove, Refs, ResetMode, DEFAULT_AGENT,
+    HeadMove, RefMove, Refs, ResetMode, DEFAULT_AGENT,
 };
 use agentrail::recorder::Recorder;
 use clap::{Args, Subcommand, ValueEnum};
@@ -73,21 +73,28 @@ pub enum ContextCommand {
     /// Commit a block of context on HEAD (content from --content, --file, else stdin) and print
     /// its short id.
     Commit(CommitArgs),
-    /// Create branch NAME at AT (a revision; default HEAD), list branches, or delete one.
-    #[command(group = clap::ArgGroup::new("deleting").multiple(true).args(["delete", "force_delete"]))]
+    /// List the branches (alone or with --list), create branch NAME at AT (default HEAD), or
+    /// delete one (-d, -D).
+    #[command(
+        group = clap::ArgGroup::new("deleting").multiple(true).args(["delete", "force_delete"]),
+        override_usage = "agentrail branch [--list] [OPTIONS]\n       agentrail branch [OPTIONS] NAME [AT]\n       agentrail branch (-d | -D) [OPTIONS] NAME"
+    )]
     Branch {
-        #[arg(value_name = "NAME", required_unless_present = "list")]
+        /// The branch to create or delete.
+        #[arg(value_name = "NAME")]
         name: Option<String>,
+        /// Where to create it: a revision (default HEAD).
         #[arg(value_name = "AT", conflicts_with = "deleting")]
         at: Option<String>,
+        /// List the branches (as `branch` alone does).
         #[arg(long, conflicts_with_all = ["name", "deleting"])]
         list: bool,
         /// Delete branch NAME; refused for HEAD's branch, and for a branch that neither HEAD
         /// nor another branch reaches (unless --force).
-        #[arg(short = 'd', long)]
+        #[arg(short = 'd', long, requires = "name")]
         delete: bool,
         /// Delete branch NAME even when nothing else reaches it (`--delete --force`).
-        #[arg(short = 'D')]
+        #[arg(short = 'D', requires = "name")]
         force_delete: bool,
         /// With --delete: delete a branch that nothing else reaches.
         #[arg(short = 'f', long, requires = "deleting")]
@@ -95,14 +102,16 @@ pub enum ContextCommand {
         #[command(flatten)]
         agent: AgentArg,
     },
-    /// Put HEAD on branch NAME.
+    /// Put HEAD on branch NAME (`checkout` detaches HEAD at a commit).
     Switch {
         #[arg(value_name = "NAME")]
         name: String,
         #[command(flatten)]
         agent: AgentArg,
     },
-    /// Detach HEAD at COMMIT.
+    /// Detach HEAD at COMMIT, or switch to it when COMMIT is exactly a branch's name, as in git.
+    ///
+    /// `BRANCH~0` detaches HEAD at a branch's commit.
     Checkout {
         #[arg(value_name = "COMMIT")]
         commit: String,
@@ -150,6 +159,7 @@ impl ContextCommand {
             ContextCommand::Context { .. }
                 | ContextCommand::Reflog { .. }
                 | ContextCommand::Branch { list: true, .. }
+                | ContextCommand::Branch { name: None, .. }
         )
     }
 }
@@ -166,6 +176,9 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
         Commit(args) => commit(recorder, args, json),
         Branch {
             list: true, agent, ..
+        }
+        | Branch {
+            name: None, agent, ..
         } => branch_list(recorder, &agent.agent, json),
         Branch {
             name,
@@ -195,12 +208,12 @@ fn dispatch(recorder: &Recorder, command: ContextCommand, json: bool) -> CliResu
             })
         }
         Switch { name, agent } => {
-            let refs = with_agent(recorder, &agent.agent, |ops| ops.switch(&name))?;
-            emit_refs(json, "switch", &refs)
+            let moved = switch(recorder, &agent.agent, &name)?;
+            emit_head_move(json, &moved)
         }
         Checkout { commit, agent } => {
-            let refs = with_agent(recorder, &agent.agent, |ops| ops.checkout(&commit))?;
-            emit_refs(json, "checkout", &refs)
+            let moved = with_agent(recorder, &agent.agent, |ops| ops.checkout(&commit))?;
+            emit_head_move(json, &moved)
         }
         Reset {
             hard,
@@ -261,6 +274,12 @@ pub fn context_error(error: agentrail::Error) -> CliError {
                 one_line(name)
             ))
         }
+        agentrail::Error::Context(ContextError::OtherAgent { owner, .. }) => {
+            CliError::new(EXIT_BAD_INPUT, error.to_string()).with_hint(format!(
+                "`--agent {}` acts on that agent's context",
+                one_line(owner)
+            ))
+        }
         agentrail::Error::Context(ContextError::AmbiguousPrefix { .. }) => {
             CliError::new(EXIT_BAD_INPUT, error.to_string())
                 .with_hint("give more hex digits of the id")
@@ -285,7 +304,6 @@ fn context_hint(error: &ContextError) -> Option<&'static str> {
         PrefixTooShort { .. }
         | NotHex { .. }
         | UnknownCommit { .. }
-        | OtherAgent { .. }
         | BadRevision { .. }
         | PastRoot { .. }
         | NoSuchParent { .. }
@@ -293,11 +311,13 @@ fn context_hint(error: &ContextError) -> Option<&'static str> {
         | TargetNotInContext { .. }
         | TargetIsMerge { .. }
         | BadRange { .. }
-        | BadOrder { .. }
         | NotASubagentCommit { .. } => {
             "`agentrail log --oneline` lists commits, `agentrail branch --list` branches"
         }
         BranchExists { .. } => "`agentrail branch --list` lists the branches",
+        BadOrder { .. } => {
+            "--order names each commit of the range exactly once (merge commits aside), in their new order"
+        }
         Unborn { .. } | UnbornHead { .. } => "`agentrail commit -m MSG` makes the first commit",
         EditBeforeTarget { .. } => "--force reorders anyway (the edit then changes nothing)",
         UnrelatedHistories { .. } => "--allow-unrelated-histories merges them anyway",
@@ -373,12 +393,98 @@ pub(super) fn refs_json(refs: &Refs) -> Json {
 }
 
 pub(super) fn emit_refs(json: bool, op: &str, refs: &Refs) -> CliResult {
-    emit(json, &refs_json(refs), || {
-        let at = refs
-            .head_commit()
-            .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
-        format!("{op}: HEAD {} ({at})", head_label(refs))
+    emit(json, &refs_json(refs), || refs_moved_line(op, refs))
+}
+
+/// `OP: HEAD main (ID)`, the line a ref move prints.
+fn refs_moved_line(op: &str, refs: &Refs) -> String {
+    let at = refs
+        .head_commit()
+        .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
+    format!("{op}: HEAD {} ({at})", head_label(refs))
+}
+
+/// `switch NAME`; when NAME is no branch but names a commit, the refusal hints at `checkout`,
+/// which detaches HEAD there.
+fn switch(recorder: &Recorder, agent: &str, name: &str) -> Result<HeadMove, CliError> {
+    let mut a_commit = false;
+    let moved = with_agent(recorder, agent, |ops| {
+        ops.switch(name).inspect_err(|error| {
+            if let agentrail::Error::Context(ContextError::UnknownBranch { .. }) = error {
+                a_commit = ops
+                    .graph()
+                    .is_ok_and(|graph| ops.resolve(&graph, name).is_ok());
+            }
+        })
+    });
+    moved.map_err(|error| match a_commit {
+        true => error.with_hint(format!(
+            "`agentrail checkout {}` detaches HEAD at that commit",
+            one_line(name)
+        )),
+        false => error,
     })
+}
+
+/// Commits listed by the warning of a move that leaves commits behind; the rest are counted.
+const LEFT_BEHIND_LISTED_MAX: usize = 4;
+
+/// What a `switch` or `checkout` did, with the warning (on stderr, as a rewrite's) when the
+/// detached HEAD it left reached commits no ref reaches now: gc will collect them once the
+/// reflog lets go, so the hint names the branch that keeps them. `--json` lists their ids.
+fn emit_head_move(json: bool, moved: &HeadMove) -> CliResult {
+    if let Some(newest) = moved.left_behind.first() {
+        eprint!("{}", left_behind_warning(&moved.left_behind));
+        let them = if moved.left_behind.len() == 1 {
+            "it"
+        } else {
+            "them"
+        };
+        eprintln!(
+            "hint: `agentrail branch NAME {}` keeps {them}",
+            short_id(&newest.id)
+        );
+    }
+    let mut value = refs_json(&moved.refs);
+    let ids: Vec<&str> = moved.left_behind.iter().map(|c| c.id.as_str()).collect();
+    value["left_behind"] = json!(ids);
+    emit(json, &value, || refs_moved_line(moved.op, &moved.refs))
+}
+
+/// `agentrail: warning: leaving N commits not on any branch: ...`, one commit on the line,
+/// more listed under it, newest first.
+fn left_behind_warning(commits: &[Commit]) -> String {
+    let listed = |commit: &Commit| {
+        let message = commit.message.lines().next().unwrap_or_default();
+        format!("{} {}", short_id(&commit.id), one_line(message))
+    };
+    if let [commit] = commits {
+        return format!(
+            "agentrail: warning: leaving 1 commit not on any branch: {}
+",
+            listed(commit)
+        );
+    }
+    let mut warning = format!(
+        "agentrail: warning: leaving {} commits not on any branch:
+",
+        commits.len()
+    );
+    for commit in commits.iter().take(LEFT_BEHIND_LISTED_MAX) {
+        warning += &format!(
+            "  {}
+",
+            listed(commit)
+        );
+    }
+    if commits.len() > LEFT_BEHIND_LISTED_MAX {
+        let more = commits.len() - LEFT_BEHIND_LISTED_MAX;
+        warning += &format!(
+            "  ... and {more} more
+"
+        );
+    }
+    warning
 }
 
 fn emit_deleted(json: bool, deleted: &DeletedBranch) -> CliResult {
@@ -467,10 +573,19 @@ fn context(recorder: &Recorder, agent: &str, at: Option<&str>, json: bool) -> Cl
         context
             .blocks
             .iter()
-            .map(|block| block.content.as_str())
+            .map(|block| without_line_breaks_at_end(&block.content))
             .collect::<Vec<_>>()
             .join("\n\n")
     })
+}
+
+/// `text` without the line breaks (LF or CRLF) it ends with: blocks are shown one blank line
+/// apart whether or not their content ends its last line, as a file read by `--file` does.
+fn without_line_breaks_at_end(mut text: &str) -> &str {
+    while let Some(rest) = text.strip_suffix('\n') {
+        text = rest.strip_suffix('\r').unwrap_or(rest);
+    }
+    text
 }
 
 pub(super) fn refs_line(refs: &Refs) -> String {
@@ -574,6 +689,15 @@ pub fn commit_json(commit: &Commit) -> Json {
     })
 }
 
+/// What a commit is, as the human output names it: `merge` for a commit of two or more
+/// parents (stored with kind `append`, which `--json` keeps, beside the parents), else its kind.
+pub(super) fn kind_label(commit: &Commit) -> &'static str {
+    match commit.parents.len() {
+        0 | 1 => commit.kind.as_str(),
+        _ => "merge",
+    }
+}
+
 /// How `log` lists context commits.
 #[derive(Debug, Clone, Copy)]
 pub struct LogStyle {
@@ -671,7 +795,7 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
         return format!(
             "{}{decorations} {}{target} {} tokens {}\n",
             short_id(&commit.id),
-            commit.kind.as_str(),
+            kind_label(commit),
             commit.tokens,
             one_line(commit.message.lines().next().unwrap_or_default())
         );
@@ -683,7 +807,7 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
     }
     entry += &format!(
         "{}{target}, {} tokens, {}\n",
-        commit.kind.as_str(),
+        kind_label(commit),
         commit.tokens,
         agentrail::event::format_ts(commit.ts_micros)
     );
@@ -698,7 +822,7 @@ fn commit_header(commit: &Commit) -> String {
     format!(
         "commit {}\n{}, {} tokens, agent {}, {}\n",
         commit.id,
-        commit.kind.as_str(),
+        kind_label(commit),
         commit.tokens,
         one_line(&commit.agent),
         agentrail::event::format_ts(commit.ts_micros),

@@ -96,9 +96,10 @@ enum Command {
         command: Vec<String>,
     },
     /// Record the working tree's `git diff` (its stat and first 50 lines); with two revisions
-    /// A B, compare the agent's contexts at A and B instead.
+    /// A B (or A..B), compare the agent's contexts at A and B instead.
     Diff {
-        /// None: record the git diff; two: the revisions (branches or commits) to compare.
+        /// None: record the git diff; two, or one A..B: the revisions (branches or commits) to
+        /// compare.
         #[arg(value_name = "A B")]
         revisions: Vec<String>,
         #[command(flatten)]

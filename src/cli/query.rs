@@ -369,11 +369,13 @@ fn show_session_or_commit(recorder: &Recorder, target: &str, agent: &str, json: 
             return Err(CliError::new(
                 EXIT_BAD_INPUT,
                 format!(
-                    "{} is neither an LSN nor a session id in this journal",
+                    "{} names no LSN, session, commit or branch in this journal",
                     quoted(target)
                 ),
             )
-            .with_hint("`agentrail log` lists LSNs and session ids"))
+            .with_hint(
+                "`agentrail log` lists LSNs and session ids, `agentrail log --oneline --all` commits and branches",
+            ))
         }
         Err(error) => return Err(super::context::context_error(error.into())),
     };

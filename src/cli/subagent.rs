@@ -20,6 +20,8 @@ use super::{
 };
 use agentrail::context::id::short_id;
 use agentrail::context::inspect::{context_text, AuditBound, BlameHit, ContextDiff};
+use agentrail::context::ops::RANGE_SEPARATOR;
+use agentrail::context::revision;
 use agentrail::context::subagent::{CommitText, Expansion, SubagentCommitKind};
 use agentrail::context::{Agent, Commit, Context, ContextError, LlmUsage};
 use agentrail::event::{Event, EventType};
@@ -300,7 +302,7 @@ fn first_line(commit: &Commit) -> String {
     let message = commit.message.lines().next().unwrap_or_default();
     format!(
         "{} {} tokens {}",
-        commit.kind.as_str(),
+        super::context::kind_label(commit),
         commit.tokens,
         one_line(message)
     )
@@ -450,10 +452,27 @@ pub fn diff(revisions: &[String], agent: &str, json: bool) -> CliResult {
         [] if recording_off() => Ok(()),
         [] => super::event::diff(json),
         [from, to] => context_diff(agent, from, to, json),
+        [range] if range.contains("...") => Err(CliError::new(
+            EXIT_BAD_INPUT,
+            format!(
+                "{} is a three-dot range, which diff does not take: it compares two revisions, given as A B or A..B",
+                quoted(range)
+            ),
+        )
+        .with_hint("agentrail diff main try-a")),
+        [range] if range.contains(RANGE_SEPARATOR) => {
+            let (from, to) = range.split_once(RANGE_SEPARATOR).unwrap_or_default();
+            // As in git, a side left out is HEAD: `..topic` is `HEAD..topic`.
+            let side = |text: &str| match text {
+                "" => revision::HEAD.to_owned(),
+                text => text.to_owned(),
+            };
+            context_diff(agent, &side(from), &side(to), json)
+        }
         _ => Err(CliError::new(
             EXIT_BAD_INPUT,
             format!(
-                "diff takes no revision (to record the working tree's git diff) or two (to compare two contexts), not {}",
+                "diff takes no revision (to record the working tree's git diff) or two, A B or A..B (to compare two contexts), not {}",
                 revisions.len()
             ),
         )

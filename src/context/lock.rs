@@ -51,12 +51,13 @@ impl RefLock {
         let mut files = vec![take(
             &dir.join(CONTEXT_LOCK_FILE),
             Mode::Shared,
+            None,
             deadline,
             wait,
         )?];
         for agent in &agents {
             let path = dir.join(agent_lock_file(agent));
-            files.push(take(&path, Mode::Exclusive, deadline, wait)?);
+            files.push(take(&path, Mode::Exclusive, Some(agent), deadline, wait)?);
         }
         Ok(RefLock {
             agents,
@@ -71,6 +72,7 @@ impl RefLock {
         let file = take(
             &dir.join(CONTEXT_LOCK_FILE),
             Mode::Exclusive,
+            None,
             deadline,
             wait,
         )?;
@@ -100,9 +102,15 @@ enum Mode {
     Exclusive,
 }
 
-/// Opens (creating it and its directory when missing) and locks `path`, polling until
-/// `deadline`.
-fn take(path: &Path, mode: Mode, deadline: Instant, wait: Duration) -> Result<File> {
+/// Opens (creating it and its directory when missing) and locks `path`, the lock of `agent`'s
+/// refs (`None`: of every agent's), polling until `deadline`.
+fn take(
+    path: &Path,
+    mode: Mode,
+    agent: Option<&str>,
+    deadline: Instant,
+    wait: Duration,
+) -> Result<File> {
     let file = open(path)?;
     let mut pause = Duration::from_millis(1);
     loop {
@@ -118,6 +126,7 @@ fn take(path: &Path, mode: Mode, deadline: Instant, wait: Duration) -> Result<Fi
             }
             Err(TryLockError::WouldBlock) => {
                 return Err(ContextError::RefsBusy {
+                    agent: agent.map(str::to_owned),
                     lock: path.to_path_buf(),
                     waited_ms: wait.as_millis() as u64,
                 }
@@ -158,6 +167,12 @@ mod tests {
         let busy = RefLock::agents(dir.path(), ["other", "main"], SHORT_WAIT).unwrap_err();
         assert!(
             matches!(busy, Error::Context(ContextError::RefsBusy { .. })),
+            "{busy}"
+        );
+        // The lock file is named by a hash: the message names the agent too.
+        assert!(
+            busy.to_string()
+                .starts_with("another operation on the refs of agent \"main\" holds "),
             "{busy}"
         );
         RefLock::agents(dir.path(), ["other"], SHORT_WAIT).unwrap();

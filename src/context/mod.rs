@@ -31,7 +31,7 @@ pub use materialize::{materialize, Block, Context};
 pub use merge::{
     Conflict, ConflictKind, ConflictSide, Generated, LlmUsage, MergeOutcome, Resolver, Unrelated,
 };
-pub use ops::{Agent, CommitRequest, DeletedBranch, NewCommit, RefChange, ResetMode};
+pub use ops::{Agent, CommitRequest, DeletedBranch, HeadMove, NewCommit, RefChange, ResetMode};
 pub use rewrite::{CompressInput, EditBeforeTarget, Rewrite};
 
 use serde::{Deserialize, Serialize};
@@ -138,6 +138,15 @@ fn parent_count(count: usize) -> String {
         0 => "no parent".to_owned(),
         1 => "only 1 parent".to_owned(),
         count => format!("only {count} parents"),
+    }
+}
+
+/// Whose refs a busy lock guards, for [`ContextError::RefsBusy`]: an agent's lock file is
+/// named by a hash of its name, which says nothing to a person.
+fn busy_refs(agent: Option<&str>) -> String {
+    match agent {
+        Some(agent) => format!("the refs of agent \"{agent}\""),
+        None => "every agent's refs".to_owned(),
     }
 }
 
@@ -280,8 +289,11 @@ pub enum ContextError {
     CompressCutsEdit { edit: String, target: String },
     #[error("the pinned block {pin} would not survive the compression byte for byte; nothing was recorded")]
     PinLost { pin: String },
-    #[error("another operation on the same refs holds {} and did not finish within {waited_ms} ms; nothing was recorded", .lock.display())]
+    #[error("another operation on {} holds {} and did not finish within {waited_ms} ms; nothing was recorded", busy_refs(.agent.as_deref()), .lock.display())]
     RefsBusy {
+        /// The agent whose refs are locked; `None` for the lock of every agent's refs (which
+        /// `gc` and `purge` hold alone, and every other operation shares).
+        agent: Option<String>,
         lock: std::path::PathBuf,
         waited_ms: u64,
     },

@@ -78,6 +78,21 @@ pub struct DeletedBranch {
     pub refs: Refs,
 }
 
+/// What `switch` or `checkout` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadMove {
+    /// The op of the `ref_update` recorded: `switch` when HEAD went onto a branch, `checkout`
+    /// when it was detached.
+    pub op: &'static str,
+    /// The agent's refs after the move.
+    pub refs: Refs,
+    /// The commits the detached HEAD reached before the move and no ref reaches after it,
+    /// newest first (the old HEAD first): kept by the reflog only, and so collected by a `gc`
+    /// once its entries are older than the retention, as git warns. Empty when HEAD was on a
+    /// branch, which still holds its commits.
+    pub left_behind: Vec<Commit>,
+}
+
 /// True for a name `branch` may create: a branch name (`is_branch_name`) that holds none of
 /// the revision syntax (`..` of ranges, `~` and `^` of steps) and is not `HEAD`, so every
 /// new branch can be named in a revision.
@@ -432,26 +447,55 @@ impl<'r> Agent<'r> {
     }
 
     /// Puts HEAD on branch `name`.
-    pub fn switch(&self, name: &str) -> Result<Refs> {
+    pub fn switch(&self, name: &str) -> Result<HeadMove> {
         let (lock, graph) = self.lock_graph(&[])?;
-        let mut refs = graph.refs(&self.name);
-        if !refs.branches.contains_key(name) {
+        if !graph.refs(&self.name).branches.contains_key(name) {
             return Err(ContextError::UnknownBranch {
                 agent: self.name.clone(),
                 name: name.to_owned(),
             }
             .into());
         }
-        refs.head = Head::Branch(name.to_owned());
-        self.update_refs(&lock, "switch", None, refs)
+        self.move_head(&lock, &graph, Head::Branch(name.to_owned()))
     }
 
-    /// Detaches HEAD at `rev` (a branch or a commit).
-    pub fn checkout(&self, rev: &str) -> Result<Refs> {
+    /// Puts HEAD on branch `rev` when that is exactly the name of one of the agent's branches,
+    /// as git's `checkout BRANCH` does; else detaches HEAD at the commit `rev` names
+    /// (`main~0` detaches at main's commit).
+    pub fn checkout(&self, rev: &str) -> Result<HeadMove> {
         let (lock, graph) = self.lock_graph(&[])?;
-        let mut refs = graph.refs(&self.name);
-        refs.head = Head::Detached(self.resolve(&graph, rev)?);
-        self.update_refs(&lock, "checkout", None, refs)
+        let refs = graph.refs(&self.name);
+        let head = match rev != revision::HEAD && refs.branches.contains_key(rev) {
+            true => Head::Branch(rev.to_owned()),
+            false => Head::Detached(self.resolve(&graph, rev)?),
+        };
+        self.move_head(&lock, &graph, head)
+    }
+
+    /// Records HEAD moved to `head` (a `switch` onto a branch, a `checkout` detached), with
+    /// the commits the old detached HEAD leaves behind.
+    fn move_head(&self, lock: &RefLock, graph: &Graph, head: Head) -> Result<HeadMove> {
+        let before = graph.refs(&self.name);
+        let op = match head {
+            Head::Branch(_) => "switch",
+            Head::Detached(_) => "checkout",
+        };
+        let mut refs = before.clone();
+        refs.head = head;
+        let left_behind = match &before.head {
+            Head::Detached(old) => {
+                let kept: Vec<&str> = refs.pointed_at().collect();
+                let left = graph.reachable_only_from(old, &kept);
+                left.into_iter().cloned().collect()
+            }
+            Head::Branch(_) => Vec::new(),
+        };
+        let refs = self.update_refs(lock, op, None, refs)?;
+        Ok(HeadMove {
+            op,
+            refs,
+            left_behind,
+        })
     }
 
     /// Moves HEAD's branch (or the detached HEAD) to `rev`.

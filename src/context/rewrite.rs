@@ -277,6 +277,9 @@ impl Agent<'_> {
             range: text.to_owned(),
             reason: reason.to_owned(),
         };
+        if text.contains("...") {
+            return Err(bad("three dots make no range here: write FROM..TO").into());
+        }
         let (from, to) = text
             .split_once(RANGE_SEPARATOR)
             .ok_or_else(|| bad("write it FROM..TO (or ..TO from the first commit)"))?;

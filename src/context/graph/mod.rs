@@ -37,7 +37,7 @@ use crate::project::Projection;
 use commits::{Commits, StoredColumns};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value as Json};
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 /// One context commit, without its content (read it from the journal at `lsn`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -600,6 +600,53 @@ impl Graph {
             order.push(self.at(pos));
         }
         order
+    }
+
+    /// The commits reachable from `tip` that none of `kept` reaches, newest first: what a
+    /// detached HEAD at `tip` leaves to gc when it moves away. Walks down from the newest
+    /// commit, marking each as reached from `kept` or only from `tip` (a commit's children all
+    /// come before it, so its mark is final when it is taken), and stops as soon as no commit
+    /// only `tip` reaches is waiting: a HEAD a few commits past a branch costs a few steps. A
+    /// `tip` far below every kept tip costs the commits in between, as [`Graph::is_ancestor`].
+    pub fn reachable_only_from<'a>(&'a self, tip: &str, kept: &[&str]) -> Vec<&'a Commit> {
+        let Some(tip) = self.position(tip) else {
+            return Vec::new();
+        };
+        // Each queued commit's mark: true when a kept tip reaches it.
+        let mut reached: HashMap<Pos, bool> = HashMap::from([(tip, false)]);
+        let mut frontier = BinaryHeap::from([tip]);
+        for pos in kept.iter().filter_map(|kept| self.position(kept)) {
+            if reached.insert(pos, true).is_none() {
+                frontier.push(pos);
+            }
+        }
+        let mut only_from_tip = Vec::new();
+        let mut waiting = usize::from(!reached[&tip]);
+        while waiting > 0 {
+            let Some(pos) = frontier.pop() else {
+                break;
+            };
+            let kept = reached[&pos];
+            if !kept {
+                waiting -= 1;
+                only_from_tip.push(self.at(pos));
+            }
+            for parent in self.commits.parents(pos) {
+                match reached.get(&parent) {
+                    None => {
+                        reached.insert(parent, kept);
+                        frontier.push(parent);
+                        waiting += usize::from(!kept);
+                    }
+                    Some(false) if kept => {
+                        reached.insert(parent, true);
+                        waiting -= 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        only_from_tip
     }
 
     /// True when `ancestor` is `descendant` or reachable from it.

@@ -226,3 +226,58 @@ fn topo_order_lists_a_merged_branch_right_after_the_merge_as_git_does() {
     ];
     assert_eq!(messages(graph.newest_first(&tips, None)), by_lsn);
 }
+
+#[test]
+fn reachable_only_from_is_what_the_tip_reaches_and_the_kept_tips_do_not() {
+    let graph = graph_of(&[
+        ("base", &[]),
+        ("main-1", &["base"]),
+        ("topic-1", &["base"]),
+        ("merge-1", &["main-1", "topic-1"]),
+        ("topic-2", &["topic-1"]),
+        ("main-2", &["merge-1"]),
+        ("merge-2", &["main-2", "topic-2"]),
+        ("topic-3", &["topic-2"]),
+    ]);
+    let id = |message: &str| {
+        let found = graph.commits().find(|commit| commit.message == message);
+        found.unwrap().id.clone()
+    };
+    let messages = |tip: &str, kept: &[&str]| -> Vec<String> {
+        let kept: Vec<String> = kept.iter().map(|message| id(message)).collect();
+        let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
+        let only = graph.reachable_only_from(&id(tip), &kept);
+        only.iter().map(|commit| commit.message.clone()).collect()
+    };
+    assert_eq!(messages("topic-3", &["merge-2"]), ["topic-3"]);
+    assert_eq!(
+        messages("merge-2", &["topic-3"]),
+        ["merge-2", "main-2", "merge-1", "main-1"]
+    );
+    assert!(messages("base", &["topic-3"]).is_empty());
+    assert!(messages("merge-1", &["merge-2", "topic-3"]).is_empty());
+    assert_eq!(messages("topic-2", &["main-1"]), ["topic-2", "topic-1"]);
+    // Against the set difference of everything reachable, for every pair.
+    let all: Vec<String> = graph.commits().map(|commit| commit.id.clone()).collect();
+    for tip in &all {
+        for kept in &all {
+            let from_kept: HashSet<&str> = graph
+                .newest_first(&[kept], None)
+                .iter()
+                .map(|commit| commit.id.as_str())
+                .collect();
+            let expected: Vec<&str> = graph
+                .newest_first(&[tip], None)
+                .iter()
+                .map(|commit| commit.id.as_str())
+                .filter(|id| !from_kept.contains(id))
+                .collect();
+            let only: Vec<&str> = graph
+                .reachable_only_from(tip, &[kept])
+                .iter()
+                .map(|commit| commit.id.as_str())
+                .collect();
+            assert_eq!(only, expected);
+        }
+    }
+}
