@@ -670,13 +670,14 @@ fn export_normalizes_timestamps_to_utc_and_stamps_events_without_one() {
 }
 
 #[test]
-fn export_to_a_file_writes_the_same_lines_and_nothing_to_stdout() {
+fn export_to_a_file_writes_the_same_lines_and_only_says_so_on_stdout() {
     let dir = Dir::initialized();
     dir.append(&events(0..50));
     let file = dir.path().join("out.jsonl");
     let output = dir.run(&["export", "-o", file.to_str().unwrap()]);
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
-    assert_eq!(stdout(&output), "");
+    let said = format!("exported 50 events to {}\n", file.display());
+    assert_eq!(stdout(&output), said);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), dir.export_text());
     let output = dir.run(&["export", "--output", "no/such/dir/out.jsonl"]);
     assert_eq!(exit_code(&output), 1);

@@ -64,8 +64,9 @@ pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
     if stopped.is_none() && reader.torn_tail().is_some() {
         open_journal(&workspace)?.close();
     }
-    // Into a file, the events are not on stdout: say what was written there.
-    if let Some(path) = &output {
+    // Into a file, the events are not on stdout: say what was written there (after damage,
+    // the error says it, and `--json` says it as well).
+    if let Some(path) = output.as_ref().filter(|_| json || stopped.is_none()) {
         let value = json!({
             "exported": counts.exported,
             "skipped": counts.skipped,
