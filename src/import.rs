@@ -37,9 +37,29 @@ pub const IMPORT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct Batch {
     records: Vec<NewRecord>,
-    /// For each `commit`, `ref_update`, `session_start` and `session_end` event: its index in
-    /// `records` and its line.
-    checked: Vec<(usize, usize)>,
+    /// Each `commit`, `ref_update`, `session_start` and `session_end` event, by index in
+    /// `records`.
+    checked: Vec<Checked>,
+    /// The agents whose refs the context events may move (see [`agents_moved`]).
+    agents: BTreeSet<String>,
+}
+
+/// An event [`append`] checks against the journal: where it is, and against what.
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    /// Its index in the batch's records.
+    index: usize,
+    line: usize,
+    /// A context event (checked against the graph), else a session bound (against the open
+    /// sessions).
+    context: bool,
+}
+
+/// What [`encode_event`] learnt of an event [`append`] checks.
+enum Check {
+    /// A context event and the agents whose refs it may move.
+    Context(Vec<String>),
+    SessionBound,
 }
 
 impl Batch {
@@ -62,19 +82,44 @@ impl Batch {
         self.records
     }
 
-    fn push(&mut self, (record, checked): (NewRecord, bool), line: usize) {
-        if checked {
-            self.checked.push((self.records.len(), line));
+    fn push(&mut self, (record, check): (NewRecord, Option<Check>), line: usize) {
+        if let Some(check) = check {
+            let index = self.records.len();
+            let context = matches!(check, Check::Context(_));
+            self.checked.push(Checked {
+                index,
+                line,
+                context,
+            });
+            if let Check::Context(agents) = check {
+                self.agents.extend(agents);
+            }
         }
         self.records.push(record);
     }
 
     fn extend(&mut self, later: Batch) {
         let offset = self.records.len();
-        let shifted = later.checked.into_iter();
-        let shifted = shifted.map(|(index, line)| (index + offset, line));
+        let shifted = later.checked.into_iter().map(|checked| Checked {
+            index: checked.index + offset,
+            ..checked
+        });
         self.checked.extend(shifted);
+        self.agents.extend(later.agents);
         self.records.extend(later.records);
+    }
+
+    /// The checked events of one kind (context or not), each decoded when reached, so that
+    /// only one is held at a time.
+    fn decoded(&self, context: bool) -> impl Iterator<Item = crate::Result<(Checked, Event)>> + '_ {
+        let wanted = self
+            .checked
+            .iter()
+            .filter(move |checked| checked.context == context);
+        wanted.map(|&checked| {
+            let event = Event::decode(0, &self.records[checked.index].payload)?;
+            Ok((checked, event))
+        })
     }
 }
 
@@ -230,15 +275,22 @@ pub fn encode_line(
     Ok(batch)
 }
 
-/// The record of one event, and whether [`append`] checks it against the journal.
+/// The record of one event, and what [`append`] checks it against, if anything.
 fn encode_event(
     redactor: &Redactor,
     text: &str,
     line: usize,
     now_micros: i64,
-) -> Result<(NewRecord, bool), InputError> {
+) -> Result<(NewRecord, Option<Check>), InputError> {
     let event = Event::from_json_line(text, line, now_micros)?;
-    let checked = is_context(&event) || is_session_bound(&event);
+    let check = match event.kind() {
+        Some(EventType::Commit | EventType::RefUpdate) => {
+            let agents = agents_moved(&event).into_iter().map(str::to_owned);
+            Some(Check::Context(agents.collect()))
+        }
+        Some(EventType::SessionStart | EventType::SessionEnd) => Some(Check::SessionBound),
+        _ => None,
+    };
     let record = encode(redactor, event);
     if record.payload.len() > RECORD_PAYLOAD_BYTES_MAX as usize {
         return Err(InputError {
@@ -250,7 +302,7 @@ fn encode_event(
             ),
         });
     }
-    Ok((record, checked))
+    Ok((record, check))
 }
 
 /// Appends `batch` as one request and returns its LSNs. A batch holding `commit` or
@@ -263,66 +315,42 @@ pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
     if batch.checked.is_empty() {
         return recorder.journal().append_batch(batch.records);
     }
-    let decode = |&(index, line): &(usize, usize)| {
-        let event = Event::decode(0, &batch.records[index].payload)?;
-        Ok((index, line, event))
-    };
-    let events = batch.checked.iter().map(decode);
-    let events = events.collect::<crate::Result<Vec<_>>>()?;
-    let (context, sessions): (Vec<_>, Vec<_>) = events
-        .into_iter()
-        .partition(|(_, _, event)| is_context(event));
-    let _lock = match context.is_empty() {
-        true => None,
-        false => Some(lock_agents_of(recorder, &context)?),
+    let has_context = !batch.agents.is_empty();
+    let has_sessions = batch.checked.iter().any(|checked| !checked.context);
+    let _lock = match has_context {
+        true => {
+            let locks_dir = recorder.workspace().locks_dir();
+            let agents = batch.agents.iter().map(String::as_str);
+            Some(RefLock::agents(&locks_dir, agents, REF_LOCK_WAIT_MAX)?)
+        }
+        false => None,
     };
     let first_lsn = recorder.journal().refresh()? + 1;
-    if !context.is_empty() {
+    if has_context {
         let graph = recorder.load::<Graph>()?.state;
-        check_context(graph, first_lsn, &context)?;
+        check_context(graph, first_lsn, batch.decoded(true))?;
     }
-    if !sessions.is_empty() {
+    if has_sessions {
         let active = recorder.load::<Active>()?.state;
-        check_sessions(active, first_lsn, &sessions)?;
+        check_sessions(active, first_lsn, batch.decoded(false))?;
     }
     recorder.journal().append_batch(batch.records)
 }
 
-/// An event of the batch to check: its index in the batch, its line, the event.
-type Checked = (usize, usize, Event);
-
-/// True for the events the graph is built from.
-fn is_context(event: &Event) -> bool {
-    matches!(event.kind(), Some(EventType::Commit | EventType::RefUpdate))
-}
-
-/// True for the events that start or end a session.
-fn is_session_bound(event: &Event) -> bool {
-    matches!(
-        event.kind(),
-        Some(EventType::SessionStart | EventType::SessionEnd)
-    )
-}
-
-/// Takes the ref locks of every agent the context events may move.
-fn lock_agents_of(recorder: &Recorder, context: &[Checked]) -> crate::Result<RefLock> {
-    let agents: BTreeSet<&str> = context
-        .iter()
-        .flat_map(|(_, _, event)| agents_moved(event))
-        .collect();
-    let locks_dir = recorder.workspace().locks_dir();
-    RefLock::agents(&locks_dir, agents, REF_LOCK_WAIT_MAX)
-}
-
 /// Replays the context events on `graph` in order; the first that it would reject is the
 /// error. `first_lsn` is the LSN the batch will start at.
-fn check_context(mut graph: Graph, first_lsn: u64, context: &[Checked]) -> Result<(), InputError> {
-    for (index, line, event) in context {
-        let lsn = first_lsn + *index as u64;
+fn check_context(
+    mut graph: Graph,
+    first_lsn: u64,
+    context: impl Iterator<Item = crate::Result<(Checked, Event)>>,
+) -> crate::Result<()> {
+    for decoded in context {
+        let (checked, event) = decoded?;
+        let lsn = first_lsn + checked.index as u64;
         graph
-            .try_apply(lsn, event)
+            .try_apply(lsn, &event)
             .map_err(|rejection| InputError {
-                line: *line,
+                line: checked.line,
                 field: rejection.field(),
                 message: rejection.to_string(),
             })?;
@@ -335,9 +363,10 @@ fn check_context(mut graph: Graph, first_lsn: u64, context: &[Checked]) -> Resul
 fn check_sessions(
     mut active: Active,
     first_lsn: u64,
-    sessions: &[Checked],
-) -> Result<(), InputError> {
-    for (index, line, event) in sessions {
+    sessions: impl Iterator<Item = crate::Result<(Checked, Event)>>,
+) -> crate::Result<()> {
+    for decoded in sessions {
+        let (checked, event) = decoded?;
         let id = event.session.as_deref().unwrap_or_default();
         let message = match (event.kind(), active.get(id)) {
             (Some(EventType::SessionStart), Some(open)) => Some(format!(
@@ -351,13 +380,15 @@ fn check_sessions(
         };
         if let Some(message) = message {
             let field = Some("session".to_owned());
+            let line = checked.line;
             return Err(InputError {
-                line: *line,
+                line,
                 field,
                 message,
-            });
+            }
+            .into());
         }
-        active.apply(first_lsn + *index as u64, &event.to_ref());
+        active.apply(first_lsn + checked.index as u64, &event.to_ref());
     }
     Ok(())
 }
