@@ -412,7 +412,7 @@ fn tokens_json_is_keyed_by_what_was_asked() {
 }
 
 #[test]
-fn log_filters_by_type_session_and_count() {
+fn log_filters_by_type_session_agent_and_count() {
     let dir = with_scenario();
     let lsns = |args: &[&str]| -> Vec<u64> {
         dir.json(args)["events"]
@@ -430,6 +430,9 @@ fn log_filters_by_type_session_and_count() {
         lsns(&["log", "--session", "s-000000000001", "--last", "2"]),
         [6, 7]
     );
+    // The scenario's agents are planner (1 to 7) and coder (8 to 10); none is main's.
+    assert_eq!(lsns(&["log", "--agent", "coder"]), [8, 9, 10]);
+    assert_eq!(lsns(&["log", "--agent", "main"]), Vec::<u64>::new());
 }
 
 #[test]

@@ -49,9 +49,10 @@ pub struct LogArgs {
         requires = "context_form"
     )]
     max_count: Option<usize>,
-    /// The agent whose context commits to list.
-    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", default_value = agentrail::context::DEFAULT_AGENT, value_parser = super::context::agent_name)]
-    agent: String,
+    /// The agent whose context commits to list (default main); for events, only that agent's
+    /// (an event without an agent is main's).
+    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME", value_parser = super::context::agent_name)]
+    agent: Option<String>,
 }
 
 /// A `--type` names one of the closed set of event types: any other could match nothing.
@@ -271,12 +272,16 @@ fn events_lines(events: &[(u64, Event)]) -> String {
 pub fn log(args: &LogArgs, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     if let Some(style) = args.context_style() {
-        let listed = super::context::log(&recorder, &args.agent, style, json);
+        let agent = args
+            .agent
+            .as_deref()
+            .unwrap_or(agentrail::context::DEFAULT_AGENT);
+        let listed = super::context::log(&recorder, agent, style, json);
         recorder.close();
         return listed;
     }
     let last = args.last.unwrap_or(LOG_EVENTS_DEFAULT);
-    let filtered = args.event_type.is_some() || args.session.is_some();
+    let filtered = args.event_type.is_some() || args.session.is_some() || args.agent.is_some();
     // Unfiltered, the last N events are the last N LSNs: no need to read the rest.
     let first_lsn = if filtered {
         1
@@ -291,6 +296,9 @@ pub fn log(args: &LogArgs, json: bool) -> CliResult {
                 .session
                 .as_deref()
                 .is_none_or(|id| event.session == Some(id))
+            && args.agent.as_deref().is_none_or(|agent| {
+                event.agent.unwrap_or(agentrail::context::DEFAULT_AGENT) == agent
+            })
     })?;
     let unknown = match args.session.as_deref().filter(|_| events.is_empty()) {
         Some(id) => recorder.load::<Sessions>()?.state.get(id).is_none(),
