@@ -8,19 +8,19 @@
 //! [`append`] appends what was encoded. When the input holds `commit` or `ref_update` events
 //! it first takes the ref locks of their agents and replays those events on the graph as it
 //! is, so that one naming a commit the graph does not hold is an error naming its line and
-//! field, and nothing is appended (`format-spec/events.md`, section 7). Its `session_start`
-//! and `session_end` events are replayed on the open sessions the same way: a start of a
-//! session that is open, or an end of one that is not, is refused (section 3).
+//! field, and nothing is appended (`format-spec/events.md`, section 7). Its session bounds are
+//! checked against the journal's sessions the same way (section 4): a `session_start` of an
+//! id already started and a `session_end` of a session that is not open are refused.
 
 use crate::context::graph::{agent_of, Graph};
 use crate::context::lock::{RefLock, REF_LOCK_WAIT_MAX};
 use crate::event::{Event, EventType, InputError};
 use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::NewRecord;
-use crate::project::{Active, Projection};
+use crate::project::Sessions;
 use crate::recorder::{encode, Recorder};
 use crate::redact::Redactor;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::ops::Range;
 
@@ -312,11 +312,11 @@ fn encode_event(
 /// nothing is appended. Its `session_start` and `session_end` events are replayed on the open
 /// sessions: starting an open session or ending one that is not open is such an error too.
 pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
+    let has_sessions = batch.checked.iter().any(|checked| !checked.context);
     if batch.checked.is_empty() {
         return recorder.journal().append_batch(batch.records);
     }
     let has_context = !batch.agents.is_empty();
-    let has_sessions = batch.checked.iter().any(|checked| !checked.context);
     let _lock = match has_context {
         true => {
             let locks_dir = recorder.workspace().locks_dir();
@@ -326,71 +326,113 @@ pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
         false => None,
     };
     let first_lsn = recorder.journal().refresh()? + 1;
-    if has_context {
-        let graph = recorder.load::<Graph>()?.state;
-        check_context(graph, first_lsn, batch.decoded(true))?;
-    }
-    if has_sessions {
-        let active = recorder.load::<Active>()?.state;
-        check_sessions(active, first_lsn, batch.decoded(false))?;
+    let context = match has_context {
+        true => {
+            let graph = recorder.load::<Graph>()?.state;
+            check_context(graph, first_lsn, batch.decoded(true))?
+        }
+        false => None,
+    };
+    let sessions = match has_sessions {
+        true => {
+            let sessions = recorder.load::<Sessions>()?.state;
+            check_sessions(&sessions, batch.decoded(false))?
+        }
+        false => None,
+    };
+    // Both checks ran to their first bad line: the earlier of the two is the answer.
+    let first_bad = [context, sessions].into_iter().flatten();
+    if let Some(error) = first_bad.min_by_key(|error| error.line) {
+        return Err(error.into());
     }
     recorder.journal().append_batch(batch.records)
 }
 
 /// Replays the context events on `graph` in order; the first that it would reject is the
-/// error. `first_lsn` is the LSN the batch will start at.
+/// answer. `first_lsn` is the LSN the batch will start at.
 fn check_context(
     mut graph: Graph,
     first_lsn: u64,
     context: impl Iterator<Item = crate::Result<(Checked, Event)>>,
-) -> crate::Result<()> {
+) -> crate::Result<Option<InputError>> {
     for decoded in context {
         let (checked, event) = decoded?;
         let lsn = first_lsn + checked.index as u64;
-        graph
-            .try_apply(lsn, &event)
-            .map_err(|rejection| InputError {
-                line: checked.line,
-                field: rejection.field(),
-                message: rejection.to_string(),
-            })?;
+        if let Err(rejection) = graph.try_apply(lsn, &event) {
+            let field = rejection.field();
+            let message = rejection.to_string();
+            let line = checked.line;
+            return Ok(Some(InputError {
+                line,
+                field,
+                message,
+            }));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
-/// Replays the session starts and ends on the open sessions in order: a start of an open
-/// session, or an end of a session that is not open, would change nothing, and is the error.
+/// Where a session stands during a check: started in the journal or on an earlier line, and
+/// still open.
+#[derive(Clone, Copy)]
+struct SessionState {
+    open: bool,
+    /// The line of the input that started it; `None` when the journal did.
+    started_on: Option<usize>,
+}
+
+/// Replays the session starts and ends on `sessions` in input order: a start of an id already
+/// started (open, or ended: the same session imported twice) or an end of a session that is
+/// not open is the answer.
 fn check_sessions(
-    mut active: Active,
-    first_lsn: u64,
-    sessions: impl Iterator<Item = crate::Result<(Checked, Event)>>,
-) -> crate::Result<()> {
-    for decoded in sessions {
+    sessions: &Sessions,
+    bounds: impl Iterator<Item = crate::Result<(Checked, Event)>>,
+) -> crate::Result<Option<InputError>> {
+    let mut states: HashMap<String, SessionState> = HashMap::new();
+    let in_journal = |id: &str| {
+        sessions.get(id).map(|session| SessionState {
+            open: session.is_open(),
+            started_on: None,
+        })
+    };
+    for decoded in bounds {
         let (checked, event) = decoded?;
-        let id = event.session.as_deref().unwrap_or_default();
-        let message = match (event.kind(), active.get(id)) {
-            (Some(EventType::SessionStart), Some(open)) => Some(format!(
-                "session {id} is already open (started at LSN {}): this session_start would start nothing",
-                open.start_lsn
-            )),
-            (Some(EventType::SessionEnd), None) => Some(format!(
+        let id = event.session.clone().unwrap_or_default();
+        let state = states.get(&id).copied().or_else(|| in_journal(&id));
+        let starts = event.kind() == Some(EventType::SessionStart);
+        let message = match (starts, state) {
+            (true, Some(state)) => Some(match state.started_on {
+                Some(line) => format!("session {id} was started on line {line} already"),
+                None => {
+                    let lsn = sessions.get(&id).map_or(0, |session| session.start_lsn);
+                    format!("session {id} was started already, at LSN {lsn}: an id starts one session (the same input imported twice would start it again)")
+                }
+            }),
+            (false, Some(state)) if state.open => None,
+            (false, _) => Some(format!(
                 "session {id} is not open (never started, or already ended): this session_end would end nothing"
             )),
-            _ => None,
+            (true, None) => None,
         };
         if let Some(message) = message {
             let field = Some("session".to_owned());
             let line = checked.line;
-            return Err(InputError {
+            return Ok(Some(InputError {
                 line,
                 field,
                 message,
-            }
-            .into());
+            }));
         }
-        active.apply(first_lsn + checked.index as u64, &event.to_ref());
+        let started_on = state.map_or(Some(checked.line), |state| state.started_on);
+        states.insert(
+            id,
+            SessionState {
+                open: starts,
+                started_on,
+            },
+        );
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The agents whose refs a context event may move: a commit's own, a `ref_update`'s `agent`

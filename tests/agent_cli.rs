@@ -668,20 +668,24 @@ fn import_then_export_round_trips_but_for_lsn() {
     assert_eq!(imported["imported"], json!(10));
     let second = other.ok(&["export"]);
     assert_eq!(first, second);
-    // Importing it again would start session 2, which is open, a second time: refused.
+    // Importing it again would start session 1 a second time: refused, naming its line.
     let output = other.run(&["import", "events.jsonl"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr)
-        .starts_with("agentrail: line 8, field `session`: session s-000000000002 is already open"));
-    // The LSNs in the input are ignored: the ended session 1 again appends after the ten.
-    let ended: String = first
+    let stderr = text(&output.stderr);
+    let refused =
+        "agentrail: line 1, field `session`: session s-000000000001 was started already, at LSN 1";
+    assert!(stderr.starts_with(refused), "{stderr}");
+    // The LSNs in the input are ignored: session 1's events (not its bounds) append again
+    // after the ten, as late events of the session.
+    let middle: String = first
         .lines()
-        .take(7)
+        .skip(1)
+        .take(5)
         .map(|line| format!("{line}\n"))
         .collect();
-    std::fs::write(other.path().join("ended.jsonl"), ended).unwrap();
-    let again = other.json(&["import", "ended.jsonl"]);
-    assert_eq!(again["lsns"], json!({"first_lsn": 11, "last_lsn": 17}));
+    std::fs::write(other.path().join("middle.jsonl"), middle).unwrap();
+    let again = other.json(&["import", "middle.jsonl"]);
+    assert_eq!(again["lsns"], json!({"first_lsn": 11, "last_lsn": 15}));
 }
 
 #[test]

@@ -160,3 +160,25 @@ fn events_building_on_earlier_lines_and_on_the_journal_are_accepted() {
     assert_eq!(graph.refs("a").head_commit(), Some(first_id.as_str()));
     assert!(graph.has_agent("b"));
 }
+
+#[test]
+fn of_a_bad_session_bound_and_a_bad_context_event_the_earlier_line_is_named() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let start = json!({"type": "session_start", "session": "s-1", "data": {"task": "t"}});
+    assert_eq!(import(&recorder, std::slice::from_ref(&start)), Ok(1));
+    let orphan = commit_line("a", 1, "orphan", Some(&[&"cd".repeat(32)]));
+    let good = commit_line("a", 2, "good", None);
+    let error = import(&recorder, &[good.clone(), start.clone(), orphan.clone()]).unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_deref()),
+        (2, Some("session")),
+        "{error}"
+    );
+    let error = import(&recorder, &[good, orphan, start]).unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_deref()),
+        (2, Some("data.parents[0]")),
+        "{error}"
+    );
+}

@@ -860,8 +860,12 @@ proptest! {
         prop_assert_eq!(&stepwise, &load_all(&rebuilt, &journal));
         prop_assert_eq!(&stepwise, &folded(&items));
         prop_assert!(open_sessions_agree(&stepwise));
+        // Loading again starts from a current checkpoint. It may replay a few records: a load
+        // that replayed little leaves the checkpoint to lag (projections.md section 3).
         let again = projector.load::<Sessions>(&journal).unwrap();
-        prop_assert_eq!((again.checkpoint, again.replayed), (CheckpointStatus::Current, 0));
+        prop_assert_eq!(again.checkpoint, CheckpointStatus::Current);
+        prop_assert!(again.replayed <= (items.len() - split) as u64);
+        prop_assert_eq!(&again.state, &stepwise.sessions);
     }
 }
 

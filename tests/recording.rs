@@ -574,32 +574,38 @@ fn import_bounds(recorder: &Recorder, lines: &[(&str, &str)]) -> Result<u64, (us
 }
 
 #[test]
-fn imported_session_bounds_must_start_a_closed_session_and_end_an_open_one() {
+fn imported_session_bounds_must_start_a_new_session_and_end_an_open_one() {
     let (_temp, recorder) = recorder();
     let (start, end) = ("session_start", "session_end");
-    // Started, ended and started again in one input: an id may be reused once ended.
     assert_eq!(
-        import_bounds(&recorder, &[(start, "s-1"), (end, "s-1"), (start, "s-1")]),
-        Ok(3)
+        import_bounds(&recorder, &[(start, "s-1"), (end, "s-1")]),
+        Ok(2)
     );
-    let open = import_bounds(&recorder, &[(start, "s-2"), (start, "s-1")]).unwrap_err();
-    assert_eq!(open.0, 2);
+    // An id starts one session: again after it ended (the same input imported twice) is refused.
+    let again = import_bounds(&recorder, &[(start, "s-2"), (start, "s-1")]).unwrap_err();
+    assert_eq!(again.0, 2);
     assert!(
-        open.1
-            .contains("session s-1 is already open (started at LSN 3)"),
+        again
+            .1
+            .contains("session s-1 was started already, at LSN 1"),
         "{}",
-        open.1
+        again.1
     );
-    let twice = import_bounds(&recorder, &[(start, "s-2"), (start, "s-2")]).unwrap_err();
-    assert_eq!(twice.0, 2, "{}", twice.1);
-    let never = import_bounds(&recorder, &[(end, "s-1"), (end, "s-2")]).unwrap_err();
+    let twice =
+        import_bounds(&recorder, &[(start, "s-2"), (end, "s-2"), (start, "s-2")]).unwrap_err();
+    assert_eq!(twice.0, 3, "{}", twice.1);
+    assert!(twice.1.contains("started on line 1 already"), "{}", twice.1);
+    let never = import_bounds(&recorder, &[(start, "s-2"), (end, "s-3")]).unwrap_err();
     assert_eq!(never.0, 2);
-    assert!(never.1.contains("session s-2 is not open"), "{}", never.1);
-    let ended_twice = import_bounds(&recorder, &[(end, "s-1"), (end, "s-1")]).unwrap_err();
-    assert_eq!(ended_twice.0, 2, "{}", ended_twice.1);
+    assert!(never.1.contains("session s-3 is not open"), "{}", never.1);
+    let ended_twice = import_bounds(&recorder, &[(end, "s-1")]).unwrap_err();
+    assert_eq!(ended_twice.0, 1, "{}", ended_twice.1);
+    let in_batch =
+        import_bounds(&recorder, &[(start, "s-2"), (end, "s-2"), (end, "s-2")]).unwrap_err();
+    assert_eq!(in_batch.0, 3, "{}", in_batch.1);
     assert_eq!(
         stored(&recorder).len(),
-        3,
+        2,
         "only the first import was appended"
     );
     // A bound without a session is refused as it is read.
