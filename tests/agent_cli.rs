@@ -199,6 +199,8 @@ fn an_agents_commands_find_its_own_session_not_the_latest_one() {
         dir.json(&["session", "status", "--agent", "a1"])["id"],
         json!(one)
     );
+    let resumed = dir.json(&["resume", "--agent", "a1"]);
+    assert_eq!(resumed["session"]["id"], json!(one), "{resumed}");
     // No agent named: the most recent open session.
     assert_eq!(
         session_of(&["event", "decision", "anyone"], &[]),

@@ -123,7 +123,12 @@ enum Command {
         by: Option<query::TokensBy>,
     },
     /// What an agent needs after a crash: the open session, its last events, the token totals.
-    Resume,
+    Resume {
+        /// The agent whose most recent open session to resume (else AGENTRAIL_AGENT; any
+        /// agent's when neither names one).
+        #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME")]
+        agent: Option<String>,
+    },
     /// Drop every projection checkpoint and replay the journal from LSN 1.
     Rebuild,
     /// Check every record of every segment; exit 2 and name file and offset on damage.
@@ -274,7 +279,7 @@ pub fn run() -> i32 {
         Command::Log(args) => query::log(&args, json),
         Command::Show { target, agent } => query::show(&target, &agent.agent, json),
         Command::Tokens { by } => query::tokens(by, json),
-        Command::Resume => query::resume(json),
+        Command::Resume { agent } => query::resume(agent, json),
         Command::Rebuild => query::rebuild(json),
         Command::Verify => verify::run_verify(json),
         Command::Repair => verify::run_repair(json),

@@ -474,10 +474,11 @@ pub fn status(agent: Option<String>, json: bool) -> CliResult {
     })
 }
 
-pub fn resume(json: bool) -> CliResult {
+pub fn resume(agent: Option<String>, json: bool) -> CliResult {
     let recorder = open_recorder()?;
     let tokens = recorder.load::<Tokens>()?.state;
-    let session = match current_session(&recorder, super::env_agent().as_deref())? {
+    let agent = agent.filter(|agent| !agent.is_empty());
+    let session = match current_session(&recorder, agent.as_deref())? {
         Some((id, _)) => recorder.load::<Sessions>()?.state.get(&id).cloned(),
         None => None,
     };

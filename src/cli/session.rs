@@ -6,6 +6,8 @@ use super::visible::line as one_line;
 use super::{
     emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
 };
+use agentrail::context::ContextError;
+use agentrail::event::schema::is_branch_name;
 use agentrail::event::{format_ts, Event, EventType};
 use agentrail::project::{Active, Sessions};
 use agentrail::recorder::{object, Recorder};
@@ -212,8 +214,13 @@ fn check_arguments(command: &SessionCommand) -> Result<(), CliError> {
 
 fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {
     // An empty name (`AGENTRAIL_AGENT=`) is no name, as `env_agent` has it for `run` and
-    // `diff` (the context commands refuse one instead).
+    // `diff` (the context commands refuse one instead). Any other must be one the agent could
+    // also commit context under.
     let agent = agent.filter(|agent| !agent.is_empty());
+    if let Some(name) = agent.as_deref().filter(|name| !is_branch_name(name)) {
+        let name = name.to_owned();
+        return Err(agentrail::Error::from(ContextError::BadAgentName { name }).into());
+    }
     let (id, lsn) = recorder.start_session(task, agent)?;
     emit(json, &json!({ "session": id, "lsn": lsn }), || id.clone())
 }
