@@ -182,3 +182,29 @@ fn of_a_bad_session_bound_and_a_bad_context_event_the_earlier_line_is_named() {
         "{error}"
     );
 }
+
+#[test]
+fn a_blank_commit_message_and_a_ref_update_of_another_agent_are_refused_as_read() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let mut blank = commit_line("a", 1, "c", Some(&[]));
+    blank["data"]["message"] = json!(" ");
+    let error = import(&recorder, &[blank]).unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_deref()),
+        (1, Some("data.message")),
+        "{error}"
+    );
+    let base = commit_on(&Agent::new(&recorder, "x", None), "base");
+    let mut other = ref_update_line("x", &base);
+    other["agent"] = json!("y");
+    let error = import(&recorder, &[other]).unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_deref()),
+        (1, Some("agent")),
+        "{error}"
+    );
+    let mut same = ref_update_line("x", &base);
+    same["agent"] = json!("x");
+    assert_eq!(import(&recorder, &[same]), Ok(1));
+}

@@ -306,6 +306,11 @@ impl Event {
         };
         let session = optional_string(&object, line, "session")?;
         let agent = optional_string(&object, line, "agent")?;
+        let moved = data.get("agent").and_then(Json::as_str);
+        if kind == EventType::RefUpdate && agent.is_some() && agent.as_deref() != moved {
+            let message = "names another agent than data.agent, whose refs a ref_update moves";
+            return Err(input_error(line, Some("agent"), message));
+        }
         if session.is_none() && matches!(kind, EventType::SessionStart | EventType::SessionEnd) {
             let message =
                 "is missing: a session_start or session_end names the session it starts or ends";

@@ -156,7 +156,7 @@ impl EventType {
                 const {
                     &[
                         req("kind", OneOf(&["append", "edit", "pin"])),
-                        req("message", Text),
+                        req("message", Words),
                         req("content", Text),
                         opt("parents", CommitIds),
                         opt("target", CommitId),
