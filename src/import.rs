@@ -12,8 +12,9 @@
 //! checked against the journal's sessions the same way (section 4): a `session_start` of an
 //! id already started and a `session_end` of a session that is not open are refused.
 
-use crate::context::graph::{agent_of, Graph};
+use crate::context::graph::{agent_of, refs_from_json, Graph};
 use crate::context::lock::{RefLock, REF_LOCK_WAIT_MAX};
+use crate::context::Refs;
 use crate::event::{Event, EventType, InputError};
 use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::NewRecord;
@@ -329,7 +330,10 @@ pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
     let context = match has_context {
         true => {
             let graph = recorder.load::<Graph>()?.state;
-            check_context(graph, first_lsn, batch.decoded(true))?
+            let journal: HashMap<&str, Refs> = (batch.agents.iter())
+                .map(|agent| (agent.as_str(), graph.refs(agent)))
+                .collect();
+            check_context(graph, &journal, first_lsn, batch.decoded(true))?
         }
         false => None,
     };
@@ -352,15 +356,21 @@ pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
 /// answer. `first_lsn` is the LSN the batch will start at.
 fn check_context(
     mut graph: Graph,
+    journal: &HashMap<&str, Refs>,
     first_lsn: u64,
     context: impl Iterator<Item = crate::Result<(Checked, Event)>>,
 ) -> crate::Result<Option<InputError>> {
     for decoded in context {
         let (checked, event) = decoded?;
+        // Judged on the graph before the event; said only if the graph accepts the event,
+        // whose own rejection (an unknown commit, say) is the more direct answer.
+        let drops = drops_a_journal_branch(&graph, journal, &event);
         let lsn = first_lsn + checked.index as u64;
-        if let Err(rejection) = graph.try_apply(lsn, &event) {
-            let field = rejection.field();
-            let message = rejection.to_string();
+        let bad = match graph.try_apply(lsn, &event) {
+            Err(rejection) => Some((rejection.field(), rejection.to_string())),
+            Ok(()) => drops.map(|(field, message)| (Some(field), message)),
+        };
+        if let Some((field, message)) = bad {
             let line = checked.line;
             return Ok(Some(InputError {
                 line,
@@ -370,6 +380,94 @@ fn check_context(
         }
     }
     Ok(None)
+}
+
+/// A `ref_update` that deletes a branch the journal set, or moves it to a commit that does not
+/// hold it, while no earlier line of the input moved it: the field and why. An export imported
+/// into a workspace whose agent has refs of its own would otherwise drop them (its
+/// `ref_update`s carry whole refs); `branch -d` and `reset` are the way to move such a branch.
+fn drops_a_journal_branch(
+    graph: &Graph,
+    journal: &HashMap<&str, Refs>,
+    event: &Event,
+) -> Option<(String, String)> {
+    if event.kind() == Some(EventType::Commit) {
+        return leaves_a_journal_branch(graph, journal, event);
+    }
+    if event.kind() != Some(EventType::RefUpdate) {
+        return None;
+    }
+    let data = &event.data;
+    let agent = data.get("agent")?.as_str()?;
+    let mut moves = vec![(
+        String::new(),
+        agent,
+        data.get("head")?,
+        data.get("branches")?,
+    )];
+    for (other, refs) in data
+        .get("also")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let prefix = format!("also.{other}.");
+        moves.push((
+            prefix,
+            other.as_str(),
+            refs.get("head")?,
+            refs.get("branches")?,
+        ));
+    }
+    moves.into_iter().find_map(|(prefix, agent, head, branches)| {
+        let after = refs_from_json(head, branches)?;
+        let (before, now) = (journal.get(agent)?, graph.refs(agent));
+        let untouched = (before.branches.iter())
+            .filter(|(name, at)| now.branches.get(*name) == Some(*at));
+        let dropped = untouched.into_iter().find(|(name, at)| {
+            (after.branches.get(*name)).is_none_or(|to| !graph.is_ancestor(at, to))
+        })?;
+        let (name, at) = dropped;
+        let field = format!("data.{prefix}branches.{name}");
+        let what = match after.branches.get(name) {
+            None => "deletes",
+            Some(_) => "moves back",
+        };
+        let message = format!(
+            "{what} branch {name} of agent {agent}, which this input did not set (it is at {at} in the journal): an import does not drop refs it did not make; `agentrail branch -d` or `agentrail reset` moves them"
+        );
+        Some((field, message))
+    })
+}
+
+/// A `commit` that moves HEAD's branch, which the journal set and no earlier line moved, to a
+/// commit whose parents do not hold where the branch was (another workspace's root, say): the
+/// field and why, as [`drops_a_journal_branch`] for a `ref_update`.
+fn leaves_a_journal_branch(
+    graph: &Graph,
+    journal: &HashMap<&str, Refs>,
+    event: &Event,
+) -> Option<(String, String)> {
+    let data = &event.data;
+    let moves_head = data.get("move_head").and_then(serde_json::Value::as_bool) != Some(false);
+    let parents = data.get("parents")?.as_array()?;
+    let agent = agent_of(event);
+    let (before, now) = (journal.get(agent)?, graph.refs(agent));
+    let branch = now.branch()?;
+    let at = before.branches.get(branch)?;
+    let untouched = now.branches.get(branch) == Some(at);
+    let parents: Vec<&str> = parents
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let kept = parents.iter().any(|parent| graph.is_ancestor(at, parent));
+    if !moves_head || !untouched || kept {
+        return None;
+    }
+    let message = format!(
+        "moves branch {branch} of agent {agent} away from {at}, which this input did not set, onto a commit that does not hold it: an import does not drop commits it did not make"
+    );
+    Some(("data.parents".to_owned(), message))
 }
 
 /// Where a session stands during a check: started in the journal or on an earlier line, and

@@ -127,8 +127,9 @@ fn a_commit_imported_twice_is_refused_the_second_time() {
     let error = import(&recorder, &lines[1..]).unwrap_err();
     assert_eq!((error.line, error.field.as_deref()), (1, None), "{error}");
     assert!(error.message.contains("already in the graph"), "{error}");
-    // Twice in one input: the second is the error.
-    let again = commit_line("a", 3, "three", Some(&[]));
+    // Twice in one input (of a new agent, whose branch no journal line set): the second is the
+    // error.
+    let again = commit_line("z", 3, "three", Some(&[]));
     let error = import(&recorder, &[again.clone(), again]).unwrap_err();
     assert_eq!(error.line, 2, "{error}");
     assert_eq!(graph(&recorder).len(), 2);
@@ -139,26 +140,30 @@ fn events_building_on_earlier_lines_and_on_the_journal_are_accepted() {
     let temp = tempfile::tempdir().unwrap();
     let recorder = recorder(&temp);
     let base = commit_on(&Agent::new(&recorder, "a", None), "base");
-    let first = commit_line("a", 1, "first", Some(&[]));
+    // Agent b is new: its root, an edit of it, and a ref_update naming it, each on the lines
+    // before.
+    let first = commit_line("b", 1, "first", Some(&[]));
     let first_id = id_of(&first);
-    let mut edit = commit_line("a", 2, "first edited", None);
+    let mut edit = commit_line("b", 2, "first edited", None);
     edit["data"]["kind"] = json!("edit");
     edit["data"]["target"] = json!(first_id);
+    // Agent a builds on what the journal holds.
     let on_base = commit_line("a", 3, "on base", Some(&[base.as_str()]));
-    let mut claimed = commit_line("b", 4, "b's root", Some(&[]));
+    let mut claimed = commit_line("c", 4, "c's root", Some(&[]));
     claimed["data"]["id"] = json!(id_of(&claimed));
     let lines = [
         first,
         edit,
         on_base,
-        ref_update_line("a", &first_id),
+        ref_update_line("b", &first_id),
         claimed,
     ];
     assert_eq!(import(&recorder, &lines), Ok(5));
     let graph = graph(&recorder);
     assert_eq!((graph.len(), graph.rejected()), (5, 0));
-    assert_eq!(graph.refs("a").head_commit(), Some(first_id.as_str()));
-    assert!(graph.has_agent("b"));
+    assert_eq!(graph.refs("b").head_commit(), Some(first_id.as_str()));
+    assert_ne!(graph.refs("a").head_commit(), Some(base.as_str()));
+    assert!(graph.has_agent("c"));
 }
 
 #[test]
@@ -207,4 +212,50 @@ fn a_blank_commit_message_and_a_ref_update_of_another_agent_are_refused_as_read(
     let mut same = ref_update_line("x", &base);
     same["agent"] = json!("x");
     assert_eq!(import(&recorder, &[same]), Ok(1));
+}
+
+/// An export of another workspace imported into one whose agent has refs of its own: its
+/// first commit would move the agent's branch onto a root of its own, and its ref_updates,
+/// which carry whole refs, would delete the branches it never knew. Both are refused; a
+/// ref_update that moves a journal's branch forward is not.
+#[test]
+fn an_import_does_not_drop_branches_or_commits_it_did_not_make() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let agent = Agent::new(&recorder, "a", None);
+    let base = commit_on(&agent, "base");
+    agent.branch("keep", None).unwrap();
+    let foreign = commit_line("a", 1, "foreign root", Some(&[]));
+    let error = import(&recorder, std::slice::from_ref(&foreign)).unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_deref()),
+        (1, Some("data.parents")),
+        "{error}"
+    );
+    assert!(
+        error
+            .message
+            .contains("moves branch main of agent a away from"),
+        "{error}"
+    );
+    let mut drops_keep = ref_update_line("a", &base);
+    drops_keep["data"]["op"] = json!("branch");
+    let error = import(&recorder, &[drops_keep]).unwrap_err();
+    assert_eq!(
+        error.field.as_deref(),
+        Some("data.branches.keep"),
+        "{error}"
+    );
+    assert!(
+        error.message.starts_with("deletes branch keep of agent a"),
+        "{error}"
+    );
+    // Forward: a commit on main, then a ref_update moving keep onto it.
+    let on_base = commit_line("a", 2, "on base", Some(&[base.as_str()]));
+    assert_eq!(import(&recorder, std::slice::from_ref(&on_base)), Ok(1));
+    let head = graph(&recorder).refs("a").head_commit().unwrap().to_owned();
+    let mut forward = ref_update_line("a", &head);
+    forward["data"]["branches"]["keep"] = json!(head);
+    assert_eq!(import(&recorder, &[forward]), Ok(1));
+    assert_eq!(graph(&recorder).refs("a").branches["keep"], head);
 }
