@@ -191,9 +191,9 @@ fn graph_of(history: &[(&str, &[&str])]) -> Graph {
     graph
 }
 
-#[test]
-fn topo_order_lists_a_merged_branch_right_after_the_merge_as_git_does() {
-    let graph = graph_of(&[
+/// A topic branch merged into main twice, then worked on again, one commit a second.
+fn merged_twice() -> Graph {
+    graph_of(&[
         ("base", &[]),
         ("main-1", &["base"]),
         ("topic-1", &["base"]),
@@ -202,7 +202,12 @@ fn topo_order_lists_a_merged_branch_right_after_the_merge_as_git_does() {
         ("main-2", &["merge-1"]),
         ("merge-2", &["main-2", "topic-2"]),
         ("topic-3", &["topic-2"]),
-    ]);
+    ])
+}
+
+#[test]
+fn topo_order_lists_a_merged_branch_right_after_the_merge_as_git_does() {
+    let graph = merged_twice();
     let tips: Vec<String> = graph
         .commits()
         .filter(|commit| ["merge-2", "topic-3"].contains(&commit.message.as_str()))
@@ -229,16 +234,7 @@ fn topo_order_lists_a_merged_branch_right_after_the_merge_as_git_does() {
 
 #[test]
 fn reachable_only_from_is_what_the_tip_reaches_and_the_kept_tips_do_not() {
-    let graph = graph_of(&[
-        ("base", &[]),
-        ("main-1", &["base"]),
-        ("topic-1", &["base"]),
-        ("merge-1", &["main-1", "topic-1"]),
-        ("topic-2", &["topic-1"]),
-        ("main-2", &["merge-1"]),
-        ("merge-2", &["main-2", "topic-2"]),
-        ("topic-3", &["topic-2"]),
-    ]);
+    let graph = merged_twice();
     let id = |message: &str| {
         let found = graph.commits().find(|commit| commit.message == message);
         found.unwrap().id.clone()
