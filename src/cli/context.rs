@@ -570,22 +570,8 @@ fn context(recorder: &Recorder, agent: &str, at: Option<&str>, json: bool) -> Cl
         tokens: context.tokens,
     };
     emit(json, &value, || {
-        context
-            .blocks
-            .iter()
-            .map(|block| without_line_breaks_at_end(&block.content))
-            .collect::<Vec<_>>()
-            .join("\n\n")
+        agentrail::context::inspect::context_text(&context)
     })
-}
-
-/// `text` without the line breaks (LF or CRLF) it ends with: blocks are shown one blank line
-/// apart whether or not their content ends its last line, as a file read by `--file` does.
-fn without_line_breaks_at_end(mut text: &str) -> &str {
-    while let Some(rest) = text.strip_suffix('\n') {
-        text = rest.strip_suffix('\r').unwrap_or(rest);
-    }
-    text
 }
 
 pub(super) fn refs_line(refs: &Refs) -> String {

@@ -210,16 +210,25 @@ impl Agent<'_> {
     }
 }
 
-/// A context as the text an agent reads: the blocks separated by blank lines, newline-ended.
+/// A context as the text an agent reads: the blocks one blank line apart whether or not their
+/// content ends its last line (as a file read by `--file` does), newline-ended.
 pub fn context_text(context: &Context) -> String {
     let blocks: Vec<&str> = context
         .blocks
         .iter()
-        .map(|block| block.content.as_str())
+        .map(|block| without_line_breaks_at_end(&block.content))
         .collect();
     let mut text = blocks.join("\n\n");
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
+    }
+    text
+}
+
+/// `text` without the line breaks (LF or CRLF) it ends with.
+fn without_line_breaks_at_end(mut text: &str) -> &str {
+    while let Some(rest) = text.strip_suffix('\n') {
+        text = rest.strip_suffix('\r').unwrap_or(rest);
     }
     text
 }
@@ -243,7 +252,29 @@ fn only_in(graph: &Graph, tip: &str, other: &str) -> Vec<Commit> {
 
 #[cfg(test)]
 mod tests {
-    use super::match_lines;
+    use super::{context_text, match_lines};
+    use crate::context::{Block, CommitKind, Context};
+
+    #[test]
+    fn blocks_are_one_blank_line_apart_whatever_line_break_ends_them() {
+        let block = |content: &str| Block {
+            id: String::new(),
+            kind: CommitKind::Append,
+            message: String::new(),
+            content: content.to_owned(),
+            tokens: 1,
+            tokens_counted: false,
+            edited_by: None,
+        };
+        let blocks = vec![block("a\n"), block("b\r\n\n"), block("c")];
+        let context = Context {
+            at: None,
+            blocks,
+            tokens: 3,
+        };
+        assert_eq!(context_text(&context), "a\n\nb\n\nc\n");
+        assert_eq!(context_text(&Context::default()), "");
+    }
 
     #[test]
     fn match_lines_names_each_line_once_with_its_text() {
