@@ -284,6 +284,10 @@ fn empty_arguments_and_unknown_names_exit_2() {
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(
+            stderr.matches("nothing was").count() <= 1,
+            "{args:?}: {stderr}"
+        );
     }
     assert_eq!(dir.export().len(), before, "nothing was recorded");
     // Into a file, export says what it wrote there.

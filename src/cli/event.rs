@@ -161,24 +161,12 @@ fn cost(cost_usd: Option<f64>) -> Result<Json, CliError> {
     }
 }
 
-/// Refuses a flag given as empty or only whitespace (exit 2): `--model ""` is a slip (an unset
-/// variable, usually), where an imported event may carry an empty model.
-fn not_blank(flag: &str, value: &str) -> Result<(), CliError> {
-    match value.trim().is_empty() {
-        true => Err(InputError {
-            line: 0,
-            field: Some(flag.to_owned()),
-            message: "must not be empty or only whitespace; nothing was recorded".into(),
-        }
-        .into()),
-        false => Ok(()),
-    }
-}
-
 fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelope), CliError> {
+    // `--model ""` is a slip (an unset variable, usually), where an imported event may carry
+    // an empty model.
     match &command {
-        EventCommand::LlmCall { model, .. } => not_blank("--model", model)?,
-        EventCommand::ToolOutput { tool, .. } => not_blank("--tool", tool)?,
+        EventCommand::LlmCall { model, .. } => super::not_blank("--model", model)?,
+        EventCommand::ToolOutput { tool, .. } => super::not_blank("--tool", tool)?,
         _ => {}
     }
     Ok(match command {

@@ -359,6 +359,18 @@ pub fn env_agent() -> Option<String> {
         .filter(|agent| !agent.is_empty())
 }
 
+/// Refuses an argument given as empty or only whitespace (exit 2) before anything is recorded:
+/// the person typed an argument, not a `data` field, so the message names the argument.
+pub fn not_blank(name: &str, value: &str) -> Result<(), CliError> {
+    match value.trim().is_empty() {
+        true => Err(CliError::new(
+            EXIT_BAD_INPUT,
+            format!("{name} must not be empty or only whitespace; nothing was recorded"),
+        )),
+        false => Ok(()),
+    }
+}
+
 /// True when `AGENTRAIL=off`: every recording command is then a silent no-op that exits 0
 /// (`run` still runs its command).
 pub fn recording_off() -> bool {

@@ -3,9 +3,7 @@
 //! their agent (`--agent`, else `AGENTRAIL_AGENT`; any agent's when neither names one).
 
 use super::visible::line as one_line;
-use super::{
-    emit, open_recorder, recording_off, CliError, CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
-};
+use super::{emit, open_recorder, recording_off, CliError, CliResult, EXIT_FAILURE};
 use agentrail::context::ContextError;
 use agentrail::event::schema::is_branch_name;
 use agentrail::event::{format_ts, Event, EventType};
@@ -203,13 +201,7 @@ fn check_arguments(command: &SessionCommand) -> Result<(), CliError> {
         SessionCommand::Commit { message, .. } => ("MESSAGE", message),
         _ => return Ok(()),
     };
-    if value.trim().is_empty() {
-        return Err(CliError::new(
-            EXIT_BAD_INPUT,
-            format!("{name} must not be empty or only whitespace; nothing was recorded"),
-        ));
-    }
-    Ok(())
+    super::not_blank(name, value)
 }
 
 fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {
