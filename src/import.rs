@@ -12,7 +12,7 @@
 //! checked against the journal's sessions the same way (section 4): a `session_start` of an
 //! id already started and a `session_end` of a session that is not open are refused.
 
-use crate::context::graph::{agent_of, refs_from_json, Graph};
+use crate::context::graph::{agent_of, ref_update_moves, Graph};
 use crate::context::lock::{RefLock, REF_LOCK_WAIT_MAX};
 use crate::context::Refs;
 use crate::event::{Event, EventType, InputError};
@@ -286,8 +286,7 @@ fn encode_event(
     let event = Event::from_json_line(text, line, now_micros)?;
     let check = match event.kind() {
         Some(EventType::Commit | EventType::RefUpdate) => {
-            let agents = agents_moved(&event).into_iter().map(str::to_owned);
-            Some(Check::Context(agents.collect()))
+            Some(Check::Context(agents_moved(&event)))
         }
         Some(EventType::SessionStart | EventType::SessionEnd) => Some(Check::SessionBound),
         _ => None,
@@ -397,31 +396,10 @@ fn drops_a_journal_branch(
     if event.kind() != Some(EventType::RefUpdate) {
         return None;
     }
-    let data = &event.data;
-    let agent = data.get("agent")?.as_str()?;
-    let mut moves = vec![(
-        String::new(),
-        agent,
-        data.get("head")?,
-        data.get("branches")?,
-    )];
-    for (other, refs) in data
-        .get("also")
-        .and_then(serde_json::Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        let prefix = format!("also.{other}.");
-        moves.push((
-            prefix,
-            other.as_str(),
-            refs.get("head")?,
-            refs.get("branches")?,
-        ));
-    }
-    moves.into_iter().find_map(|(prefix, agent, head, branches)| {
-        let after = refs_from_json(head, branches)?;
-        let (before, now) = (journal.get(agent)?, graph.refs(agent));
+    // A malformed ref_update is the graph check's to name.
+    let moves = ref_update_moves(&event.data).ok()?;
+    moves.into_iter().find_map(|(prefix, agent, after)| {
+        let (before, now) = (journal.get(agent.as_str())?, graph.refs(&agent));
         let untouched = (before.branches.iter())
             .filter(|(name, at)| now.branches.get(*name) == Some(*at));
         let dropped = untouched.into_iter().find(|(name, at)| {
@@ -535,21 +513,13 @@ fn check_sessions(
 
 /// The agents whose refs a context event may move: a commit's own, a `ref_update`'s `agent`
 /// and those of its `also`.
-fn agents_moved(event: &Event) -> Vec<&str> {
-    let data = &event.data;
-    let mut agents = vec![];
+fn agents_moved(event: &Event) -> Vec<String> {
     match event.kind() {
-        Some(EventType::RefUpdate) => {
-            agents.extend(data.get("agent").and_then(serde_json::Value::as_str));
-            let also = data.get("also").and_then(serde_json::Value::as_object);
-            agents.extend(
-                also.into_iter()
-                    .flat_map(|also| also.keys().map(String::as_str)),
-            );
-        }
-        _ => agents.push(agent_of(event)),
+        Some(EventType::RefUpdate) => ref_update_moves(&event.data)
+            .map(|moves| moves.into_iter().map(|(_, agent, _)| agent).collect())
+            .unwrap_or_default(),
+        _ => vec![agent_of(event).to_owned()],
     }
-    agents
 }
 
 /// `text` cut at line ends into pieces of about `bytes`, each with the number of its first line.

@@ -364,21 +364,7 @@ impl Graph {
             value.ok_or_else(|| malformed(REF_UPDATE, field))
         };
         let op = text("op")?;
-        let agent = text("agent")?.to_owned();
-        let after = refs_of(data, "")?;
-        let mut moves = vec![(String::new(), agent, after)];
-        if let Some(also) = data.get("also").filter(|also| !also.is_null()) {
-            let also = also
-                .as_object()
-                .ok_or_else(|| malformed(REF_UPDATE, "also"))?;
-            for (other, refs) in also {
-                let prefix = format!("also.{other}.");
-                let refs = refs
-                    .as_object()
-                    .ok_or_else(|| malformed(REF_UPDATE, &prefix[..prefix.len() - 1]))?;
-                moves.push((prefix.clone(), other.clone(), refs_of(refs, &prefix)?));
-            }
-        }
+        let moves = ref_update_moves(data)?;
         for (prefix, _, refs) in &moves {
             self.refs_known(prefix, refs)?;
         }
@@ -671,6 +657,29 @@ impl Graph {
         }
         false
     }
+}
+
+/// The refs a `ref_update`'s data moves: its agent's, then each of `also`'s, each with where
+/// they are in the data (empty, or `also.AGENT.`), the agent, and its refs after the event.
+pub fn ref_update_moves(
+    data: &Map<String, Json>,
+) -> Result<Vec<(String, String, Refs)>, Rejection> {
+    let agent = data.get("agent").and_then(Json::as_str);
+    let agent = agent.ok_or_else(|| malformed(REF_UPDATE, "agent"))?;
+    let mut moves = vec![(String::new(), agent.to_owned(), refs_of(data, "")?)];
+    if let Some(also) = data.get("also").filter(|also| !also.is_null()) {
+        let also = also
+            .as_object()
+            .ok_or_else(|| malformed(REF_UPDATE, "also"))?;
+        for (other, refs) in also {
+            let prefix = format!("also.{other}.");
+            let refs = refs
+                .as_object()
+                .ok_or_else(|| malformed(REF_UPDATE, &prefix[..prefix.len() - 1]))?;
+            moves.push((prefix.clone(), other.clone(), refs_of(refs, &prefix)?));
+        }
+    }
+    Ok(moves)
 }
 
 /// The event names in [`Rejection::Malformed`].
