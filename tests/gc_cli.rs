@@ -25,7 +25,8 @@ fn journal_bytes(dir: &Dir) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// True when `needle` is in any journal file, in its raw or its zstd-compressed form.
+/// True when `needle` is in any journal file's raw bytes (the active segment) or in what `export`
+/// reads back (sealed segments hold it compressed).
 fn journal_holds(dir: &Dir, needle: &str) -> bool {
     journal_bytes(dir).iter().any(|(_, bytes)| {
         let raw = bytes
@@ -36,9 +37,13 @@ fn journal_holds(dir: &Dir, needle: &str) -> bool {
 }
 
 fn set_retention_days(dir: &Dir, days: u64) {
+    set_context_config(dir, serde_json::json!({ "gc_retention_days": days }));
+}
+
+fn set_context_config(dir: &Dir, context: Value) {
     let path = dir.path().join(".agentrail/config.json");
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    config["context"] = serde_json::json!({ "gc_retention_days": days });
+    config["context"] = context;
     std::fs::write(&path, config.to_string()).unwrap();
 }
 
@@ -202,4 +207,27 @@ fn purge_of_a_commit_in_the_context_leaves_a_marker_block_in_its_place() {
         format!("You are a coding agent.\n\n{marker}\n\nRun the tests.\n"),
     );
     dir.ok(&["verify"]);
+}
+
+#[test]
+fn gc_collapsed_children_collects_a_collapsed_childs_history_and_keeps_the_collapse() {
+    let dir = Dir::initialized();
+    dir.ok(&["commit", "-m", "s", "--content", "lead", "--agent", "lead"]);
+    dir.ok(&["spawn", "kid", "--task", "do it", "--agent", "lead"]);
+    let work = format!("kid work {SECRET}");
+    dir.ok(&["commit", "-m", "w", "--content", &work, "--agent", "kid"]);
+    // The collapse keeps the child's last block as its output: not the secret.
+    dir.ok(&["commit", "-m", "r", "--content", "result", "--agent", "kid"]);
+    dir.ok(&["collapse", "kid", "--summary", "done", "--agent", "lead"]);
+    let lead = dir.ok(&["context", "--agent", "lead"]);
+    assert_eq!(dir.json(&["gc", "--dry-run"])["commits"], 0, "policy off");
+    set_context_config(&dir, serde_json::json!({ "gc_collapsed_children": true }));
+    let dry = dir.json(&["gc", "--dry-run"]);
+    assert_eq!(dry["commits"], 3, "the child's root and its work: {dry}");
+    dir.ok(&["gc"]);
+    assert!(!journal_holds(&dir, SECRET));
+    dir.ok(&["verify"]);
+    assert_eq!(dir.ok(&["context", "--agent", "lead"]), lead);
+    let expanded = dir.ok(&["expand", "HEAD", "--agent", "lead"]);
+    assert!(expanded.contains("removed by gc or purge"), "{expanded}");
 }

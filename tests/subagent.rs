@@ -467,3 +467,44 @@ fn diff_lists_the_commits_each_side_lacks_and_a_text_diff() {
     let error = context_error(agent.diff("main", "nope").unwrap_err());
     assert!(matches!(error, ContextError::NotHex { .. }));
 }
+
+/// The ids `gc` would collect now, with a young retention and the collapsed-children policy
+/// as given.
+fn collected_now(agent: &Agent, collect_collapsed_children: bool) -> Vec<String> {
+    let policy = agentrail::context::gc::Policy {
+        retention_days: 30,
+        collect_collapsed_children,
+        now_micros: agentrail::event::now_micros(),
+    };
+    let graph = agent.graph().unwrap();
+    let collected = agentrail::context::gc::unreachable(&graph, &policy).into_iter();
+    collected.map(|commit| commit.id.clone()).collect()
+}
+
+#[test]
+fn the_collapsed_children_policy_collects_a_childs_inner_history_unless_built_on() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let lead = Agent::new(&recorder, "lead", None);
+    append(&lead, "You lead.");
+    let root = lead.spawn("helper", Some("Find it.")).unwrap().root.id;
+    let helper = Agent::new(&recorder, "helper", None);
+    let looked = append(&helper, "Looked in tests/.");
+    let found = append(&helper, "It is tests/io.rs.");
+    lead.collapse("helper", None, summary_of).unwrap();
+    // Without the policy the child's refs and the collapse's link keep its history.
+    assert_eq!(collected_now(&lead, false), Vec::<String>::new());
+    // With it, neither the child's own refs nor its young reflog nor the links keep it.
+    let inner = [root.clone(), looked.clone(), found.clone()];
+    assert_eq!(collected_now(&lead, true), inner);
+    // The lead's own history, collapse commit included, stays.
+    let graph = lead.graph().unwrap();
+    let lead_head = graph.refs("lead").head_commit().unwrap().to_owned();
+    assert!(!collected_now(&lead, true).contains(&lead_head));
+    // A child that goes on working after the collapse builds on that history: it is kept.
+    let later = append(&helper, "Also tests/net.rs.");
+    assert_eq!(collected_now(&lead, true), Vec::<String>::new());
+    // Collapsed again, the whole history is inner history once more.
+    lead.collapse("helper", None, summary_of).unwrap();
+    assert_eq!(collected_now(&lead, true), [root, looked, found, later]);
+}

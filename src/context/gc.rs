@@ -3,8 +3,9 @@
 //! an edit's target, and links naming commits) from any agent's current refs, or from the refs
 //! before or after any reflog entry younger than the retention period, but for the commits a
 //! `reset --hard` left behind, which its entry and older ones no longer keep. With the
-//! `gc_collapsed_children` policy, a collapse commit's `child_head` and `child` links no longer
-//! keep the child's inner history. `purge` removes the content of the events at given LSNs,
+//! `gc_collapsed_children` policy, a collapsed child's inner history (what a collapse's
+//! `child_head` reaches among the child's own commits) is kept only by commits that build on it:
+//! neither links nor the child's own refs and reflog keep it. `purge` removes the content of the events at given LSNs,
 //! whatever their type: the way out for a secret that slipped past redaction.
 //!
 //! Both replace records by tombstones through [`Journal::tombstone`]; the summary a tombstone
@@ -15,6 +16,7 @@
 
 use super::graph::{Commit, Graph};
 use super::lock::{RefLock, REF_LOCK_WAIT_MAX};
+use super::subagent::{LINK_CHILD, LINK_CHILD_HEAD};
 use crate::error::Result;
 use crate::event::tombstone::{kept_event, summary_of};
 use crate::event::{Event, EventType};
@@ -22,14 +24,12 @@ use crate::journal::{Journal, Record, Summarizer, TombstoneReport, KIND_EVENT};
 use crate::recorder::Recorder;
 use crate::workspace::ContextConfig;
 use serde_json::{json, Value as Json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Reflog entries younger than this many days keep the commits they name, by default.
 pub const GC_RETENTION_DAYS_DEFAULT: u64 = 30;
 const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
-/// The links through which a collapse commit points at the child's history.
-pub const COLLAPSED_CHILD_LINKS: [&str; 2] = ["child_head", "child"];
 /// Links that record where a commit came from (the original a rebase, compression or reorder
 /// replayed): they never keep what they name, or no rewritten history could be collected.
 pub const PROVENANCE_LINKS: [&str; 3] = [
@@ -42,7 +42,7 @@ pub const PROVENANCE_LINKS: [&str; 3] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub retention_days: u64,
-    /// When true, `child_head` and `child` links do not keep what they name.
+    /// When true, a collapsed child's inner history is kept only by commits built on it.
     pub collect_collapsed_children: bool,
     /// The time the retention period is counted back from (UTC microseconds).
     pub now_micros: i64,
@@ -104,12 +104,13 @@ impl GcReport {
 /// own entry nor any older entry of the agent keeps them, so they are collected unless a ref or
 /// a newer entry (an `undo` of the reset) still reaches them.
 pub fn reachable(graph: &Graph, policy: &Policy) -> HashSet<String> {
+    let walk = Walk::new(graph, policy);
     let cutoff = policy.cutoff_micros();
     let mut kept: HashSet<String> = HashSet::new();
     let none = HashSet::new();
     for agent in graph.agents() {
-        let roots = graph.refs(agent).pointed_at().map(str::to_owned).collect();
-        keep_from(graph, policy, roots, &none, &mut kept);
+        let roots = walk.roots(agent, graph.refs(agent).pointed_at());
+        walk.keep_from(roots, &none, &mut kept);
     }
     for agent in graph.agents() {
         let mut forgotten: HashSet<String> = HashSet::new();
@@ -119,14 +120,14 @@ pub fn reachable(graph: &Graph, policy: &Policy) -> HashSet<String> {
             if entry.ts_micros < cutoff {
                 continue;
             }
-            let after: Vec<String> = entry.after.pointed_at().map(str::to_owned).collect();
-            let before: Vec<String> = entry.before.pointed_at().map(str::to_owned).collect();
-            keep_from(graph, policy, after.clone(), &forgotten, &mut kept);
+            let after = walk.roots(agent, entry.after.pointed_at());
+            let before = walk.roots(agent, entry.before.pointed_at());
+            walk.keep_from(after.clone(), &forgotten, &mut kept);
             if is_hard_reset(&entry) {
-                let still_reached = reach(graph, policy, after, &HashSet::new());
-                forgotten.extend(reach(graph, policy, before.clone(), &still_reached));
+                let still_reached = walk.reach(after, &HashSet::new());
+                forgotten.extend(walk.reach(before.clone(), &still_reached));
             }
-            keep_from(graph, policy, before, &forgotten, &mut kept);
+            walk.keep_from(before, &forgotten, &mut kept);
         }
     }
     kept
@@ -137,53 +138,102 @@ fn is_hard_reset(entry: &super::graph::RefMove) -> bool {
     entry.op == "reset" && entry.mode.as_deref() == Some(super::ResetMode::Hard.as_str())
 }
 
-/// Adds to `kept` what `roots` reach, not entering a commit of `blocked` nor one already kept
-/// (whose history is kept already).
-fn keep_from(
-    graph: &Graph,
-    policy: &Policy,
-    roots: Vec<String>,
-    blocked: &HashSet<String>,
-    kept: &mut HashSet<String>,
-) {
-    let mut stack = roots;
-    while let Some(id) = stack.pop() {
-        let Some(commit) = graph.commit(&id) else {
-            continue;
+/// A walk of the graph from roots, as `policy` says.
+struct Walk<'g> {
+    graph: &'g Graph,
+    /// Under `collect_collapsed_children`, each collapsed child's inner history, by the child
+    /// agent's name; empty otherwise.
+    collapsed: HashMap<&'g str, HashSet<&'g str>>,
+    /// Every commit of `collapsed`.
+    inner: HashSet<&'g str>,
+}
+
+impl<'g> Walk<'g> {
+    fn new(graph: &'g Graph, policy: &Policy) -> Walk<'g> {
+        let collapsed = match policy.collect_collapsed_children {
+            true => collapsed_histories(graph),
+            false => HashMap::new(),
         };
-        if blocked.contains(&id) || !kept.insert(id) {
-            continue;
+        let inner = collapsed.values().flatten().copied().collect();
+        Walk {
+            graph,
+            collapsed,
+            inner,
         }
-        stack.extend(commit.parents.iter().cloned());
-        stack.extend(commit.target.iter().cloned());
-        stack.extend(followed_links(commit, policy).map(str::to_owned));
+    }
+
+    /// The ids among `pointed_at` (an agent's refs) that keep what they reach: not those in the
+    /// agent's own collapsed history.
+    fn roots<'a>(&self, agent: &str, pointed_at: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let closed = self.collapsed.get(agent);
+        pointed_at
+            .filter(|id| !closed.is_some_and(|history| history.contains(id)))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Adds to `kept` what `roots` reach, not entering a commit of `blocked` nor one already
+    /// kept (whose history is kept already).
+    fn keep_from(&self, roots: Vec<String>, blocked: &HashSet<String>, kept: &mut HashSet<String>) {
+        let mut stack = roots;
+        while let Some(id) = stack.pop() {
+            let Some(commit) = self.graph.commit(&id) else {
+                continue;
+            };
+            if blocked.contains(&id) || !kept.insert(id) {
+                continue;
+            }
+            stack.extend(commit.parents.iter().cloned());
+            stack.extend(commit.target.iter().cloned());
+            stack.extend(self.followed_links(commit).map(str::to_owned));
+        }
+    }
+
+    /// What `roots` reach, not entering a commit of `blocked`.
+    fn reach(&self, roots: Vec<String>, blocked: &HashSet<String>) -> HashSet<String> {
+        let mut reached = HashSet::new();
+        self.keep_from(roots, blocked, &mut reached);
+        reached
+    }
+
+    /// The link values of `commit` that keep what they name: not provenance links, nor a link
+    /// into a collapsed child's inner history.
+    fn followed_links<'c>(&'c self, commit: &'c Commit) -> impl Iterator<Item = &'c str> {
+        commit
+            .links
+            .iter()
+            .filter(|(name, value)| {
+                !PROVENANCE_LINKS.contains(&name.as_str()) && !self.inner.contains(value.as_str())
+            })
+            .map(|(_, value)| value.as_str())
     }
 }
 
-/// What `roots` reach, not entering a commit of `blocked`.
-fn reach(
-    graph: &Graph,
-    policy: &Policy,
-    roots: Vec<String>,
-    blocked: &HashSet<String>,
-) -> HashSet<String> {
-    let mut reached = HashSet::new();
-    keep_from(graph, policy, roots, blocked, &mut reached);
-    reached
-}
-
-/// The link values of `commit` that keep what they name under `policy`.
-fn followed_links<'a>(commit: &'a Commit, policy: &Policy) -> impl Iterator<Item = &'a str> {
-    let skip_children = policy.collect_collapsed_children;
-    commit
-        .links
-        .iter()
-        .filter(move |(name, _)| {
-            let weak = PROVENANCE_LINKS.contains(&name.as_str())
-                || (skip_children && COLLAPSED_CHILD_LINKS.contains(&name.as_str()));
-            !weak
-        })
-        .map(|(_, value)| value.as_str())
+/// Each collapsed child's inner history, by the child agent's name: the child's own commits
+/// that a collapse's `child_head` reaches through parents and edit targets.
+fn collapsed_histories(graph: &Graph) -> HashMap<&str, HashSet<&str>> {
+    let mut histories: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for collapse in graph.commits() {
+        let (Some(child), Some(head)) = (
+            collapse.links.get(LINK_CHILD),
+            collapse.links.get(LINK_CHILD_HEAD),
+        ) else {
+            continue;
+        };
+        let history = histories.entry(child.as_str()).or_default();
+        let mut stack = vec![head.as_str()];
+        while let Some(id) = stack.pop() {
+            let Some(commit) = graph.commit(id) else {
+                continue;
+            };
+            if commit.agent != *child || !history.insert(commit.id.as_str()) {
+                continue;
+            }
+            stack.extend(commit.parents.iter().map(String::as_str));
+            stack.extend(commit.target.as_deref());
+        }
+    }
+    histories
 }
 
 /// The commits `policy` collects, in LSN order, without their sizes (see [`plan`]).
