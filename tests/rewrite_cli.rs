@@ -296,8 +296,28 @@ fn rebase_compress_and_reorder_rewrite_the_line_and_undo_puts_it_back() {
         compressed["tokens_after"].as_u64() < compressed["tokens_before"].as_u64(),
         "{compressed}"
     );
+    // Pins are kept verbatim by default: the summarizer gets the other two blocks.
+    assert_eq!(context(&dir), ["base", "main work", "2 blocks", "keep me"]);
+    dir.ok(&["undo"]);
+    // Asked to, it summarizes the pin with the rest.
+    dir.ok(&[
+        "compress",
+        &range,
+        "--summarizer",
+        summarizer,
+        "--summarize-pins",
+    ]);
     assert_eq!(context(&dir), ["base", "main work", "3 blocks"]);
     dir.ok(&["undo"]);
+    let both = dir.run(&[
+        "compress",
+        &range,
+        "--summary",
+        "x",
+        "--respect-pins",
+        "--summarize-pins",
+    ]);
+    assert_eq!(both.status.code(), Some(2), "{}", dir.render(&both));
     dir.ok(&["undo"]);
     assert_eq!(context(&dir).len(), 4, "back before the rebase");
     // Reorder topic's own line.

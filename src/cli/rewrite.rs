@@ -64,9 +64,13 @@ pub enum RewriteCommand {
         /// Run `sh -c CMD`: the range's blocks as JSON on stdin, the summary on stdout.
         #[arg(long, value_name = "CMD")]
         summarizer: Option<String>,
-        /// Keep the range's pinned blocks verbatim after the summary (and check they survived).
-        #[arg(long)]
+        /// Keep the range's pinned blocks verbatim after the summary, checked byte for byte
+        /// (the default; the flag is accepted for scripts that say so).
+        #[arg(long, conflicts_with = "summarize_pins")]
         respect_pins: bool,
+        /// Summarize the range's pinned blocks with the rest instead of keeping them.
+        #[arg(long)]
+        summarize_pins: bool,
         #[arg(short, long, value_name = "MSG")]
         message: Option<String>,
         #[command(flatten)]
@@ -127,7 +131,8 @@ fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResu
             range,
             summary,
             summarizer,
-            respect_pins,
+            respect_pins: _,
+            summarize_pins,
             message,
             agent,
         } => {
@@ -151,7 +156,7 @@ fn dispatch(recorder: &Recorder, command: RewriteCommand, json: bool) -> CliResu
                 ),
             };
             let rewrite = run_op(recorder, &agent, |ops| {
-                ops.compress(&range, respect_pins, message, &mut summarize)
+                ops.compress(&range, !summarize_pins, message, &mut summarize)
             })?;
             emit_rewrite(json, "compress", &rewrite)
         }
