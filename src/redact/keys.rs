@@ -4,7 +4,8 @@
 //! `DBPassword` all give `db` + `password`), and it names a secret when a word, or a pair of
 //! adjacent words, is on the lists below. Whole words, not substrings, keep `input_tokens`,
 //! `tokenizer`, `author` and `keyword` ordinary; a last word that describes a secret rather
-//! than holding one (`token_count`, `password_file`, `auth_type`) makes the name ordinary too.
+//! than holding one (`token_count`, `password_file`, `auth_type`) makes the name ordinary too,
+//! and so does a word counting passes before `pass` (`second_pass`, `--high-pass`).
 
 /// Substrings every secret name contains, checked first so that ordinary names (nearly all of
 /// them) cost one short scan and no word splitting.
@@ -56,6 +57,16 @@ const SECRET_WORD_ENDINGS: &[&str] = &["password", "passwd", "secret", "token"];
 /// Words that name a secret only inside a longer name: `DB_PASS` holds a password, while a
 /// line `PASS: test_append` is a test result.
 const SECRET_WORDS_NOT_ALONE: &[&str] = &["pass"];
+
+/// Words that make the `pass` after them a pass over something rather than a password: an
+/// encoder's `--second-pass`, a filter's `--high-pass`, LLVM's `-run-pass`. The list is closed
+/// on purpose: any other word before `pass` (`DB_PASS`, `--admin-pass`) names a password, so
+/// a qualifier missing here costs a false positive, never a leak.
+const WORDS_COUNTING_PASSES: &[&str] = &[
+    "first", "second", "third", "fourth", "fifth", "final", "last", "next", "previous", "single",
+    "double", "triple", "multi", "one", "two", "three", "dual", "each", "every", "extra",
+    "initial", "high", "low", "band", "all", "run", "debug",
+];
 
 /// Adjacent words that together name a secret: `API_KEY`, `accessKey`, `private-key`.
 const SECRET_WORD_PAIRS: &[(&str, &str)] = &[
@@ -142,7 +153,8 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
             || SECRET_WORD_PAIRS.iter().any(|(first, second)| {
                 first.eq_ignore_ascii_case(previous) && second.eq_ignore_ascii_case(word)
             });
-        secret_if_not_alone |= is_one_of(word, SECRET_WORDS_NOT_ALONE);
+        secret_if_not_alone |=
+            is_one_of(word, SECRET_WORDS_NOT_ALONE) && !is_one_of(previous, WORDS_COUNTING_PASSES);
         previous = word;
     }
     (secret || (secret_if_not_alone && word_count > 1)) && !is_one_of(previous, DESCRIBING_WORDS)
@@ -326,6 +338,8 @@ mod tests {
             "AUTH",
             "Authorization",
             "smtp_pass",
+            "admin-pass",
+            "second_db_pass",
             "DB_PWD",
             "private_key_id",
             "password_hash",
@@ -410,6 +424,9 @@ mod tests {
             "passed",
             "PWD",
             "OLDPWD",
+            "second_pass",
+            "--high-pass",
+            "run-pass",
             "model",
             "",
         ] {
