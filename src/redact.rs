@@ -3,7 +3,8 @@
 //! formats people leak, plus the user's own patterns, and each match is replaced by a marker
 //! naming the kind removed: `[REDACTED:github_token]`. An object member whose key names a
 //! secret (`"password"`, `"api_key"`, ...) has its string or number value replaced whole by
-//! `[REDACTED:secret_field]` (a number thus becomes a string). Object keys inside `data` pass
+//! `[REDACTED:secret_field]` (a number thus becomes a string), unless the string is a file's
+//! path or a key file's name. Object keys inside `data` pass
 //! the detectors too (a key holding a secret becomes its marker), all but the names of the
 //! event type's own fields.
 //!
@@ -267,9 +268,12 @@ impl Redactor {
     ) {
         for (key, member) in members.iter_mut() {
             match member {
-                // A key that was itself redacted says nothing about its value.
+                // A key that was itself redacted says nothing about its value, and a file's
+                // path or name (`"private_key": "./server.key"`) tells none of the secret.
                 Json::String(text)
-                    if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
+                    if keys::is_secret_name(key)
+                        && !key.starts_with(REDACTION_MARKER_PREFIX)
+                        && !detectors::is_file(text) =>
                 {
                     redact_whole(text)
                 }
