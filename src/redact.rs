@@ -11,7 +11,8 @@
 //! Speed: almost no string carries a secret, so a string first meets a gate that is a necessary
 //! condition of every detector and runs at memory speed: a search for the literals every
 //! token format contains (`ghp_`, `AKIA`, `eyJ`, `://`, `okie`, ...; see `LiteralGate`), a
-//! look at the name before each `=` and `:` for a secret stem (for the `KEY=VALUE` family),
+//! look at the name before each `=` and `:`, and at a quoted one after each `=`, for a secret
+//! stem (for the `KEY=VALUE` family and XML's `name="Password" value="..."`),
 //! and three scans of their own (an option naming a secret, a closing tag naming one, plain or
 //! HTML-escaped, `SK` and 32 hex digits). A string that passes meets one [`RegexSet`] of hints, a closer necessary
 //! condition per detector; a string that fails either comes back borrowed, unallocated. Only
@@ -334,7 +335,7 @@ impl Redactor {
     /// False when no detector can match `text`; cheap, and false for nearly every string.
     fn passes_gate(&self, text: &str) -> bool {
         self.gate_literals.is_match(text)
-            || keys::names_a_secret_before_a_separator(text)
+            || keys::names_a_secret_at_a_separator(text)
             || keys::names_a_secret_option(text)
             || keys::closes_a_secret_element(text)
             || detectors::has_twilio_key_shape(text)

@@ -53,8 +53,8 @@ pub(super) struct Spec {
 pub(super) enum Gate {
     /// One of these literals, case-sensitive.
     Literals(&'static [&'static str]),
-    /// An `=` or `:` after a name containing a secret stem (see
-    /// [`super::keys::names_a_secret_before_a_separator`]).
+    /// An `=` or `:` after a name containing a secret stem, or an `=` before one in quotes (see
+    /// [`super::keys::names_a_secret_at_a_separator`]).
     SecretNameThenSeparator,
     /// An option (`-` or `--` starting a word) whose name contains a secret stem, then a blank
     /// (see [`super::keys::names_a_secret_option`]).
@@ -122,6 +122,22 @@ macro_rules! argument_value {
 macro_rules! same_command {
     () => {
         r"[ \t](?:[^\r\n|;&]*?[ \t])?"
+    };
+}
+
+/// Any other attributes of an XML element, each `name="value"` or `name='value'`, between the
+/// two that a detector pairs.
+macro_rules! xml_attributes {
+    () => {
+        r#"(?:[ \t\r\n]+[A-Za-z_:][A-Za-z0-9_.:-]*[ \t]*=[ \t]*(?:"[^"]*"|'[^']*'))*"#
+    };
+}
+
+/// A `key` or `name` attribute whose value contains a secret stem: the hint of the detectors
+/// that pair it with a `value` attribute.
+macro_rules! xml_secret_name_attribute {
+    () => {
+        r#"(?:key|name)[ \t]*=[ \t]*["'][A-Za-z0-9_.:-]*(?i:pass|pwd|secret|token|key|auth|credential|cookie)"#
     };
 }
 
@@ -458,19 +474,6 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "secret_argument",
-        // MySQL's and MariaDB's clients take a password only attached, `-pVALUE`: after
-        // `-p ` comes the database's name, and the password is asked for.
-        pattern: concat!(
-            r"(?-u:\b)(?:mysql[a-z]*|mariadb(?:-[a-z]+)?)",
-            same_command!(),
-            r#"-p(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"']+))"#
-        ),
-        hint: concat!(r"(?:mysql|mariadb)[a-z-]*", same_command!(), r"-p[^\s]"),
-        gate: Gate::Literals(&["mysql", "mariadb"]),
-        accept: not_a_placeholder,
-    },
-    Spec {
-        kind: "secret_argument",
         // `gh secret set NAME --body VALUE` (GitHub CLI): the body is the secret's value, named
         // like a secret or not. NAME only names it, and without `--body` the value comes from
         // the terminal, stdin or a file.
@@ -482,6 +485,19 @@ pub(super) const BUILTIN: &[Spec] = &[
         ),
         hint: concat!(r"secret[ \t]+set", same_command!(), r"-(?:b|-body)"),
         gate: Gate::Literals(&["secret set"]),
+        accept: not_a_placeholder,
+    },
+    Spec {
+        kind: "secret_argument",
+        // MySQL's and MariaDB's clients take a password only attached, `-pVALUE`: after
+        // `-p ` comes the database's name, and the password is asked for.
+        pattern: concat!(
+            r"(?-u:\b)(?:mysql[a-z]*|mariadb(?:-[a-z]+)?)",
+            same_command!(),
+            r#"-p(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"']+))"#
+        ),
+        hint: concat!(r"(?:mysql|mariadb)[a-z-]*", same_command!(), r"-p[^\s]"),
+        gate: Gate::Literals(&["mysql", "mariadb"]),
         accept: not_a_placeholder,
     },
     Spec {
@@ -515,13 +531,31 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "secret_element",
-        // `<add key="ClearTextPassword" value="VALUE" />` (NuGet, .NET `appSettings`): an
-        // element whose `key` attribute names a secret holds it in its `value` attribute. The
-        // `=` after `key` passes the gate, `key` being a secret stem.
-        pattern: r#"[ \t\r\n]key[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["'][ \t\r\n]+value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#,
-        hint: r#"key[ \t]*=[ \t]*["'][A-Za-z0-9_.:-]*(?i:pass|pwd|secret|token|key|auth|credential|cookie)"#,
+        // `<add key="ClearTextPassword" value="VALUE" />` (NuGet, .NET `appSettings`),
+        // `<property name="password" value="VALUE"/>` (Spring, Ant): an element whose `key` or
+        // `name` attribute names a secret holds it in its `value` attribute, perhaps with other
+        // attributes between them. The `=` after `key`, or before the quoted secret's name,
+        // passes the gate.
+        pattern: concat!(
+            r#"[ \t\r\n](?:key|name)[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["']"#,
+            xml_attributes!(),
+            r#"[ \t\r\n]+value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#
+        ),
+        hint: xml_secret_name_attribute!(),
         gate: Gate::SecretNameThenSeparator,
-        accept: assigns_to_secret_name,
+        accept: assigns_to_secret_name_not_a_file,
+    },
+    Spec {
+        kind: "secret_element",
+        // The same with the `value` attribute first: `<add value="VALUE" key="Password"/>`.
+        pattern: concat!(
+            r#"[ \t\r\n]value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#,
+            xml_attributes!(),
+            r#"[ \t\r\n]+(?:key|name)[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["']"#
+        ),
+        hint: xml_secret_name_attribute!(),
+        gate: Gate::SecretNameThenSeparator,
+        accept: assigns_to_secret_name_not_a_file,
     },
     Spec {
         kind: "secret_assignment",

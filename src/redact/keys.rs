@@ -161,10 +161,12 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
 }
 
 /// True when some `=` or `:` in `text` follows a name containing a secret stem, perhaps with
-/// spaces, quotes, a `]` or a backslash between them: the cheap test a string must pass before
-/// any `KEY=VALUE` detector runs on it. Each byte is looked at a bounded number of times, since
-/// the scan back from a separator stops at the separator before it.
-pub(crate) fn names_a_secret_before_a_separator(text: &str) -> bool {
+/// spaces, quotes, a `]` or a backslash between them, or when some `=` precedes such a name in
+/// quotes (an XML attribute `name="Password"`): the cheap test a string must pass before any
+/// `KEY=VALUE` detector runs on it. Each byte is looked at a bounded number of times, since
+/// the scan back from a separator stops at the separator before it, and the scan forward at
+/// the quote that ends the name.
+pub(crate) fn names_a_secret_at_a_separator(text: &str) -> bool {
     let is_separator = |byte: u8| byte == b'=' || byte == b':';
     let blocks = text.as_bytes().chunks(SEPARATOR_BLOCK_BYTES).enumerate();
     let mut blocks_with_separators = blocks.filter(|(_, block)| {
@@ -178,8 +180,32 @@ pub(crate) fn names_a_secret_before_a_separator(text: &str) -> bool {
             .iter()
             .enumerate()
             .filter(|(_, &byte)| is_separator(byte));
-        separators.any(|(offset, _)| has_secret_stem(name_before(text, block_start + offset)))
+        separators.any(|(offset, &byte)| {
+            let separator = block_start + offset;
+            has_secret_stem(name_before(text, separator))
+                || (byte == b'=' && has_secret_stem(quoted_name_after(text, separator)))
+        })
     })
+}
+
+/// The name in quotes that an `=` at `separator` assigns, after blanks (`= "Password"`); empty
+/// when no quote follows.
+fn quoted_name_after(text: &str, separator: usize) -> &str {
+    let bytes = text.as_bytes();
+    let is_name =
+        |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b':' | b'-');
+    let quote = separator
+        + 1
+        + bytes[separator + 1..]
+            .iter()
+            .take_while(|byte| matches!(byte, b' ' | b'\t'))
+            .count();
+    if !matches!(bytes.get(quote), Some(b'"' | b'\'')) {
+        return "";
+    }
+    let length = bytes[quote + 1..].iter().take_while(|b| is_name(b)).count();
+    // Both ends sit next to ASCII bytes, so they are character boundaries.
+    &text[quote + 1..quote + 1 + length]
 }
 
 /// True when some option in `text` (one or two `-` starting the text or following a blank or
@@ -359,7 +385,7 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_name_before_a_separator_is_noticed() {
+    fn a_secret_name_at_a_separator_is_noticed() {
         for text in [
             "DB_PASSWORD=x",
             "a: 1\n  api_key: x",
@@ -369,8 +395,10 @@ mod tests {
             "Proxy-Authorization:",
             &format!("{}x_token={}", "a".repeat(31), "b".repeat(40)),
             &format!("{}PASSWORD: x", ".".repeat(64)),
+            "<add name=\"Password\" value=\"x\"/>",
+            "name= 'api_key'",
         ] {
-            assert!(names_a_secret_before_a_separator(text), "{text}");
+            assert!(names_a_secret_at_a_separator(text), "{text}");
         }
         for text in [
             "",
@@ -379,8 +407,11 @@ mod tests {
             "a = b",
             "token is here",
             "passed 0 failed",
+            "<a name=\"top\" href=\"#x\">",
+            "x=",
+            "x= \"",
         ] {
-            assert!(!names_a_secret_before_a_separator(text), "{text}");
+            assert!(!names_a_secret_at_a_separator(text), "{text}");
         }
     }
 
