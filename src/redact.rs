@@ -3,14 +3,16 @@
 //! formats people leak, plus the user's own patterns, and each match is replaced by a marker
 //! naming the kind removed: `[REDACTED:github_token]`. An object member whose key names a
 //! secret (`"password"`, `"api_key"`, ...) has its string or number value replaced whole by
-//! `[REDACTED:secret_field]` (a number thus becomes a string). Object keys inside `data` pass
+//! `[REDACTED:secret_field]` (a number thus becomes a string), unless the string is a file's
+//! path or a key file's name. Object keys inside `data` pass
 //! the detectors too (a key holding a secret becomes its marker), all but the names of the
 //! event type's own fields.
 //!
 //! Speed: almost no string carries a secret, so a string first meets a gate that is a necessary
 //! condition of every detector and runs at memory speed: a search for the literals every
 //! token format contains (`ghp_`, `AKIA`, `eyJ`, `://`, `okie`, ...; see `LiteralGate`), a
-//! look at the name before each `=` and `:` for a secret stem (for the `KEY=VALUE` family),
+//! look at the name before each `=` and `:`, and at a quoted one after each `=`, for a secret
+//! stem (for the `KEY=VALUE` family and XML's `name="Password" value="..."`),
 //! and three scans of their own (an option naming a secret, a closing tag naming one, plain or
 //! HTML-escaped, `SK` and 32 hex digits). A string that passes meets one [`RegexSet`] of hints, a closer necessary
 //! condition per detector; a string that fails either comes back borrowed, unallocated. Only
@@ -267,9 +269,12 @@ impl Redactor {
     ) {
         for (key, member) in members.iter_mut() {
             match member {
-                // A key that was itself redacted says nothing about its value.
+                // A key that was itself redacted says nothing about its value, and a file's
+                // path or name (`"private_key": "./server.key"`) tells none of the secret.
                 Json::String(text)
-                    if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
+                    if keys::is_secret_name(key)
+                        && !key.starts_with(REDACTION_MARKER_PREFIX)
+                        && !detectors::is_file(text) =>
                 {
                     redact_whole(text)
                 }
@@ -330,7 +335,7 @@ impl Redactor {
     /// False when no detector can match `text`; cheap, and false for nearly every string.
     fn passes_gate(&self, text: &str) -> bool {
         self.gate_literals.is_match(text)
-            || keys::names_a_secret_before_a_separator(text)
+            || keys::names_a_secret_at_a_separator(text)
             || keys::names_a_secret_option(text)
             || keys::closes_a_secret_element(text)
             || detectors::has_twilio_key_shape(text)

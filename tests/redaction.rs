@@ -325,6 +325,26 @@ fn members_named_like_secrets_lose_their_string_and_number_values_whole() {
 }
 
 #[test]
+fn a_member_named_like_a_secret_keeps_a_file_path_or_key_file_name() {
+    // A file holding the secret tells none of it, as for an option's argument and `KEY=VALUE`.
+    let mut value = json!({
+        "private_key": "./keys/server.key", "ssh_private_key": "id_ed25519",
+        "tls": {"privateKey": "/etc/ssl/private/a.pem", "password": "server.key.bak1"},
+        "api_key": "FakeApiKey.0123",
+    });
+    Redactor::builtin().redact_json(&mut value);
+    let field = marker("secret_field");
+    assert_eq!(
+        value,
+        json!({
+            "private_key": "./keys/server.key", "ssh_private_key": "id_ed25519",
+            "tls": {"privateKey": "/etc/ssl/private/a.pem", "password": field},
+            "api_key": field,
+        })
+    );
+}
+
+#[test]
 fn every_cookie_value_of_a_header_is_redacted_and_its_names_and_attributes_kept() {
     let redactor = Redactor::builtin();
     let cookie = marker("cookie");

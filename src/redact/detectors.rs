@@ -53,8 +53,8 @@ pub(super) struct Spec {
 pub(super) enum Gate {
     /// One of these literals, case-sensitive.
     Literals(&'static [&'static str]),
-    /// An `=` or `:` after a name containing a secret stem (see
-    /// [`super::keys::names_a_secret_before_a_separator`]).
+    /// An `=` or `:` after a name containing a secret stem, or an `=` before one in quotes (see
+    /// [`super::keys::names_a_secret_at_a_separator`]).
     SecretNameThenSeparator,
     /// An option (`-` or `--` starting a word) whose name contains a secret stem, then a blank
     /// (see [`super::keys::names_a_secret_option`]).
@@ -122,6 +122,22 @@ macro_rules! argument_value {
 macro_rules! same_command {
     () => {
         r"[ \t](?:[^\r\n|;&]*?[ \t])?"
+    };
+}
+
+/// Any other attributes of an XML element, each `name="value"` or `name='value'`, between the
+/// two that a detector pairs.
+macro_rules! xml_attributes {
+    () => {
+        r#"(?:[ \t\r\n]+[A-Za-z_:][A-Za-z0-9_.:-]*[ \t]*=[ \t]*(?:"[^"]*"|'[^']*'))*"#
+    };
+}
+
+/// A `key` or `name` attribute whose value contains a secret stem: the hint of the detectors
+/// that pair it with a `value` attribute.
+macro_rules! xml_secret_name_attribute {
+    () => {
+        r#"(?:key|name)[ \t]*=[ \t]*["'][A-Za-z0-9_.:-]*(?i:pass|pwd|secret|token|key|auth|credential|cookie)"#
     };
 }
 
@@ -415,11 +431,12 @@ pub(super) const BUILTIN: &[Spec] = &[
     Spec {
         kind: "secret_argument",
         // `--api-key VALUE`, `--password "VALUE"`, `-token VALUE`: an option whose name names a
-        // secret, and the argument after it (`--password=VALUE` is a `KEY=VALUE`).
+        // secret, and the argument after it (`--password=VALUE` is a `KEY=VALUE`), perhaps on
+        // the next line after a `\` that continues the command.
         pattern: concat!(
             r"(?:^|[ \t\r\n])--?(?P<key>(?:[A-Za-z0-9][A-Za-z0-9_-]*)?",
             option_secret_word!(),
-            r")[ \t]+",
+            r")[ \t]+(?:\\\r?\n[ \t]*)?",
             argument_value!()
         ),
         hint: concat!(
@@ -453,6 +470,21 @@ pub(super) const BUILTIN: &[Spec] = &[
             r"-(?:a|-pass)[ \t]"
         ),
         gate: Gate::Literals(&["ogin", "sshpass", "s-cli"]),
+        accept: not_a_placeholder,
+    },
+    Spec {
+        kind: "secret_argument",
+        // `gh secret set NAME --body VALUE` (GitHub CLI): the body is the secret's value, named
+        // like a secret or not. NAME only names it, and without `--body` the value comes from
+        // the terminal, stdin or a file.
+        pattern: concat!(
+            r"(?-u:\b)secret[ \t]+set",
+            same_command!(),
+            r"(?:-b[ \t=]*|--body(?:[ \t]+|=))",
+            argument_value!()
+        ),
+        hint: concat!(r"secret[ \t]+set", same_command!(), r"-(?:b|-body)"),
+        gate: Gate::Literals(&["secret set"]),
         accept: not_a_placeholder,
     },
     Spec {
@@ -499,13 +531,31 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "secret_element",
-        // `<add key="ClearTextPassword" value="VALUE" />` (NuGet, .NET `appSettings`): an
-        // element whose `key` attribute names a secret holds it in its `value` attribute. The
-        // `=` after `key` passes the gate, `key` being a secret stem.
-        pattern: r#"[ \t\r\n]key[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["'][ \t\r\n]+value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#,
-        hint: r#"key[ \t]*=[ \t]*["'][A-Za-z0-9_.:-]*(?i:pass|pwd|secret|token|key|auth|credential|cookie)"#,
+        // `<add key="ClearTextPassword" value="VALUE" />` (NuGet, .NET `appSettings`),
+        // `<property name="password" value="VALUE"/>` (Spring, Ant): an element whose `key` or
+        // `name` attribute names a secret holds it in its `value` attribute, perhaps with other
+        // attributes between them. The `=` after `key`, or before the quoted secret's name,
+        // passes the gate.
+        pattern: concat!(
+            r#"[ \t\r\n](?:key|name)[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["']"#,
+            xml_attributes!(),
+            r#"[ \t\r\n]+value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#
+        ),
+        hint: xml_secret_name_attribute!(),
         gate: Gate::SecretNameThenSeparator,
-        accept: assigns_to_secret_name,
+        accept: assigns_to_secret_name_not_a_file,
+    },
+    Spec {
+        kind: "secret_element",
+        // The same with the `value` attribute first: `<add value="VALUE" key="Password"/>`.
+        pattern: concat!(
+            r#"[ \t\r\n]value[ \t]*=[ \t]*(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)')"#,
+            xml_attributes!(),
+            r#"[ \t\r\n]+(?:key|name)[ \t]*=[ \t]*(?P<keyquote>["'])(?P<key>[A-Za-z_][A-Za-z0-9_.:-]*)["']"#
+        ),
+        hint: xml_secret_name_attribute!(),
+        gate: Gate::SecretNameThenSeparator,
+        accept: assigns_to_secret_name_not_a_file,
     },
     Spec {
         kind: "secret_assignment",
@@ -580,7 +630,7 @@ fn looks_random(found: &Found) -> bool {
 fn secret_assignment_with_equals(found: &Found) -> bool {
     let key_end = found.key.as_ref().map_or(found.secret.start, |key| key.end);
     let spaced = found.text[key_end..found.secret.start].contains([' ', '\t']);
-    assigns_to_secret_name(found)
+    assigns_to_secret_name_not_a_file(found)
         && (found.secret_quoted || !looks_like_code(found.secret_text(), spaced))
 }
 
@@ -588,7 +638,7 @@ fn secret_assignment_with_equals(found: &Found) -> bool {
 /// comment marks), so that `Error: token: expired` in prose is left alone while YAML and
 /// header lines are redacted.
 fn secret_assignment_with_colon(found: &Found) -> bool {
-    if !assigns_to_secret_name(found) {
+    if !assigns_to_secret_name_not_a_file(found) {
         return false;
     }
     if found.secret_quoted {
@@ -607,10 +657,12 @@ fn secret_assignment_with_colon(found: &Found) -> bool {
 }
 
 /// Option arguments that stand for a secret without being one, beyond placeholders: the
-/// value names of help texts (`--token TOKEN`, `--api-key string`), a path to the file that
-/// holds the secret (`--private-key ~/.ssh/id_ed25519`) or a reference to one
+/// value names of help texts (`--token TOKEN`, `--api-key string`), a file that holds the
+/// secret (`--private-key ~/.ssh/id_ed25519`, `--private-key id_rsa`) or a reference to one
 /// (`--secret id=npmrc,src=.npmrc`), and, unquoted, a word of prose that mentions the option
-/// (`pass the --token flag`). After a MySQL client's `--password` comes no password at all.
+/// (`pass the --token flag`) or a shell operator (`--token | jq`). A switch takes no argument
+/// at all (`psql --password db`, `--no-password`), and a container tool's `--secret` only names
+/// one (`podman run --secret db_pw`).
 fn secret_option_argument(found: &Found) -> bool {
     const VALUE_NAMES: &[&str] = &["string", "str", "text", "value"];
     let value = found.secret_text();
@@ -621,36 +673,105 @@ fn secret_option_argument(found: &Found) -> bool {
             .iter()
             .any(|name| name.eq_ignore_ascii_case(value));
     let is_prose = !found.secret_quoted && is_prose_word(value);
-    let stands_for_secret = is_path(value) || is_secret_reference(value);
+    let is_operator = !found.secret_quoted && is_shell_operator(value);
+    let stands_for_secret = is_file(value) || is_secret_reference(value);
     assigns_to_secret_name(found)
         && !is_value_name
         && !is_prose
+        && !is_operator
         && !stands_for_secret
-        && !is_mysql_password_prompt(found)
+        && !is_switch(found)
+        && !is_container_secret_name(found)
 }
 
-/// MySQL's and MariaDB's clients take their password only attached (`--password=VALUE`,
-/// `-pVALUE`): `--password` alone asks for it, and the next word is the database.
-fn is_mysql_password_prompt(found: &Found) -> bool {
-    let Some(key) = found.key.clone() else {
+/// The option and the words of its command before it: from the last line break or shell
+/// operator before the option to the option, across lines that a `\` continues.
+fn option_and_command<'t>(found: &Found<'t>) -> Option<(&'t str, &'t str)> {
+    let key = found.key.clone()?;
+    let before = &found.text[..key.start];
+    let mut end = before.len();
+    let command_start = loop {
+        match before[..end].rfind(['\n', '\r', '|', ';', '&']) {
+            Some(at) if before[..at].trim_end_matches('\r').ends_with('\\') => end = at,
+            Some(at) => break at + 1,
+            None => break 0,
+        }
+    };
+    Some((&found.text[key], &before[command_start..]))
+}
+
+/// The program a word of a command runs, without its directory.
+fn program(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+/// True for an option that takes no argument, so that the word after it is not its value:
+/// a negated one (`--no-password`), Ansible's `--ask-pass` and `--ask-vault-pass`, and the
+/// `--password` of MySQL's, MariaDB's and PostgreSQL's clients, which asks for the password
+/// (MySQL's takes one only attached, `--password=VALUE`; PostgreSQL's never does).
+fn is_switch(found: &Found) -> bool {
+    let Some((option, command)) = option_and_command(found) else {
         return false;
     };
-    let before = &found.text[..key.start];
-    let command_start = before
-        .rfind(['\n', '\r', '|', ';', '&'])
-        .map_or(0, |at| at + 1);
-    let is_lowercase = |rest: &str| rest.bytes().all(|byte| byte.is_ascii_lowercase());
-    let is_mysql_client = |word: &str| {
-        let program = word.rsplit('/').next().unwrap_or(word);
-        program.strip_prefix("mysql").is_some_and(is_lowercase)
-            || program.strip_prefix("mariadb").is_some_and(|rest| {
-                rest.is_empty() || rest.strip_prefix('-').is_some_and(is_lowercase)
-            })
+    let asks_for_password = |word: &str| {
+        let program = program(word);
+        is_mysql_client(program) || is_postgres_client(program)
     };
-    &found.text[key] == "password"
-        && before[command_start..]
-            .split_ascii_whitespace()
-            .any(is_mysql_client)
+    option.starts_with("no-")
+        || option.starts_with("ask-")
+        || (option == "password" && command.split_ascii_whitespace().any(asks_for_password))
+}
+
+fn is_mysql_client(program: &str) -> bool {
+    let is_lowercase = |rest: &str| rest.bytes().all(|byte| byte.is_ascii_lowercase());
+    program.strip_prefix("mysql").is_some_and(is_lowercase)
+        || program
+            .strip_prefix("mariadb")
+            .is_some_and(|rest| rest.is_empty() || rest.strip_prefix('-').is_some_and(is_lowercase))
+}
+
+/// `psql`, `pgbench`, `pg_dump` and the other `pg_` tools, and the wrappers PostgreSQL ships.
+fn is_postgres_client(program: &str) -> bool {
+    const WRAPPERS: &[&str] = &[
+        "psql",
+        "pgcli",
+        "pgbench",
+        "createdb",
+        "dropdb",
+        "createuser",
+        "dropuser",
+        "vacuumdb",
+        "reindexdb",
+        "clusterdb",
+        "vacuumlo",
+    ];
+    WRAPPERS.contains(&program)
+        || program.strip_prefix("pg_").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte == b'_')
+        })
+}
+
+/// True for the `--secret` of a container tool (Docker, Podman, Buildah, nerdctl), which names
+/// a secret kept in its store or a file (`podman run --secret db_pw`, `docker service create
+/// --secret my_secret`): none of them takes a secret's value on its command line.
+fn is_container_secret_name(found: &Found) -> bool {
+    const CONTAINER_TOOLS: &[&str] = &["docker", "podman", "buildah", "nerdctl", "buildctl"];
+    option_and_command(found).is_some_and(|(option, command)| {
+        option == "secret"
+            && command
+                .split_ascii_whitespace()
+                .any(|word| CONTAINER_TOOLS.contains(&program(word)))
+    })
+}
+
+/// True for a word that a shell reads as an operator rather than an argument: a pipe, a list
+/// (`;`, `&&`), a redirection (`> out.txt`, `2>&1`), or the `\` that continues the line.
+fn is_shell_operator(value: &str) -> bool {
+    let without_descriptor = value.trim_start_matches(|c: char| c.is_ascii_digit());
+    value == "\\" || without_descriptor.starts_with(['|', '&', ';', '<', '>'])
 }
 
 /// True for the `--secret` of Docker, BuildKit and Podman, which names a secret and where it
@@ -672,6 +793,12 @@ fn is_secret_reference(value: &str) -> bool {
     (first_is_name || is_reference_pair(first)) && rest.all(is_reference_pair)
 }
 
+/// True for a file's path or a key file's name: what stands where a secret would when the
+/// secret is kept in that file.
+pub(super) fn is_file(value: &str) -> bool {
+    is_path(value) || is_key_file_name(value)
+}
+
 /// True for `./id_rsa`, `../keys/a.pem`, `~/.ssh/id_ed25519`, `/etc/ssl/private/a.key`: a
 /// path's start, then only letters, digits and `/._-~` (blanks too, once quoted). Base64,
 /// which may start with `/`, is a path only when it holds no `+` and no `=`.
@@ -681,6 +808,37 @@ fn is_path(value: &str) -> bool {
         && value
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || b"/._-~ ".contains(&byte))
+}
+
+/// True for the name of a file that holds a key or a certificate, given without a directory:
+/// SSH's own names (`id_rsa`, `id_ed25519.pub`), or a name and one of the extensions such
+/// files carry (`server.key`, `client.pem`, a service account's `sa.json`). A random token
+/// holds no dot, or, as a JWT does, no such extension after its last one; `.txt` is not among
+/// them, since `--password notes.txt` may be what was typed as the password.
+fn is_key_file_name(value: &str) -> bool {
+    const SSH_KEY_NAMES: &[&str] = &[
+        "id_rsa",
+        "id_dsa",
+        "id_ecdsa",
+        "id_ed25519",
+        "id_ecdsa_sk",
+        "id_ed25519_sk",
+    ];
+    const KEY_FILE_EXTENSIONS: &[&str] = &[
+        "key", "pem", "pub", "crt", "cer", "der", "p8", "p12", "pfx", "jks", "keystore", "ppk",
+        "gpg", "pgp", "asc", "json",
+    ];
+    let is_name = value
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte));
+    let without_pub = value.strip_suffix(".pub").unwrap_or(value);
+    let has_key_extension = value.rsplit_once('.').is_some_and(|(stem, extension)| {
+        !stem.is_empty()
+            && KEY_FILE_EXTENSIONS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(extension))
+    });
+    is_name && (SSH_KEY_NAMES.contains(&without_pub) || has_key_extension)
 }
 
 /// True for the words that follow an option named in a sentence rather than given a value:
@@ -749,7 +907,11 @@ fn secret_element(found: &Found) -> bool {
         .or_else(|| closing.strip_prefix("&lt;/"))
         .and_then(|rest| rest.strip_prefix(name))
         .is_some_and(|rest| rest.starts_with('>') || rest.starts_with("&gt;"));
-    closes_same && is_secret_name(name) && !value.is_empty() && !is_placeholder(value)
+    closes_same
+        && is_secret_name(name)
+        && !value.is_empty()
+        && !is_placeholder(value)
+        && !is_file(value)
 }
 
 /// The pair sits in a `Cookie:` header or in curl's cookie argument; `line` is its line up to
@@ -814,6 +976,12 @@ fn in_curl_cookie_argument(line: &str) -> bool {
         None => argument.contains([' ', '\t']),
     };
     in_curl && !ended
+}
+
+/// [`assigns_to_secret_name`], unless the value is a file's path or a key file's name
+/// (`PRIVATE_KEY=./server.key`): the secret is in the file, and the file's name tells none of it.
+fn assigns_to_secret_name_not_a_file(found: &Found) -> bool {
+    assigns_to_secret_name(found) && !is_file(found.secret_text())
 }
 
 fn assigns_to_secret_name(found: &Found) -> bool {

@@ -4,7 +4,8 @@
 //! `DBPassword` all give `db` + `password`), and it names a secret when a word, or a pair of
 //! adjacent words, is on the lists below. Whole words, not substrings, keep `input_tokens`,
 //! `tokenizer`, `author` and `keyword` ordinary; a last word that describes a secret rather
-//! than holding one (`token_count`, `password_file`, `auth_type`) makes the name ordinary too.
+//! than holding one (`token_count`, `password_file`, `auth_type`) makes the name ordinary too,
+//! and so does a word counting passes before `pass` (`second_pass`, `--high-pass`).
 
 /// Substrings every secret name contains, checked first so that ordinary names (nearly all of
 /// them) cost one short scan and no word splitting.
@@ -56,6 +57,16 @@ const SECRET_WORD_ENDINGS: &[&str] = &["password", "passwd", "secret", "token"];
 /// Words that name a secret only inside a longer name: `DB_PASS` holds a password, while a
 /// line `PASS: test_append` is a test result.
 const SECRET_WORDS_NOT_ALONE: &[&str] = &["pass"];
+
+/// Words that make the `pass` after them a pass over something rather than a password: an
+/// encoder's `--second-pass`, a filter's `--high-pass`, LLVM's `-run-pass`. The list is closed
+/// on purpose: any other word before `pass` (`DB_PASS`, `--admin-pass`) names a password, so
+/// a qualifier missing here costs a false positive, never a leak.
+const WORDS_COUNTING_PASSES: &[&str] = &[
+    "first", "second", "third", "fourth", "fifth", "final", "last", "next", "previous", "single",
+    "double", "triple", "multi", "one", "two", "three", "dual", "each", "every", "extra",
+    "initial", "high", "low", "band", "all", "run", "debug",
+];
 
 /// Adjacent words that together name a secret: `API_KEY`, `accessKey`, `private-key`.
 const SECRET_WORD_PAIRS: &[(&str, &str)] = &[
@@ -142,17 +153,20 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
             || SECRET_WORD_PAIRS.iter().any(|(first, second)| {
                 first.eq_ignore_ascii_case(previous) && second.eq_ignore_ascii_case(word)
             });
-        secret_if_not_alone |= is_one_of(word, SECRET_WORDS_NOT_ALONE);
+        secret_if_not_alone |=
+            is_one_of(word, SECRET_WORDS_NOT_ALONE) && !is_one_of(previous, WORDS_COUNTING_PASSES);
         previous = word;
     }
     (secret || (secret_if_not_alone && word_count > 1)) && !is_one_of(previous, DESCRIBING_WORDS)
 }
 
 /// True when some `=` or `:` in `text` follows a name containing a secret stem, perhaps with
-/// spaces, quotes, a `]` or a backslash between them: the cheap test a string must pass before
-/// any `KEY=VALUE` detector runs on it. Each byte is looked at a bounded number of times, since
-/// the scan back from a separator stops at the separator before it.
-pub(crate) fn names_a_secret_before_a_separator(text: &str) -> bool {
+/// spaces, quotes, a `]` or a backslash between them, or when some `=` precedes such a name in
+/// quotes (an XML attribute `name="Password"`): the cheap test a string must pass before any
+/// `KEY=VALUE` detector runs on it. Each byte is looked at a bounded number of times, since
+/// the scan back from a separator stops at the separator before it, and the scan forward at
+/// the quote that ends the name.
+pub(crate) fn names_a_secret_at_a_separator(text: &str) -> bool {
     let is_separator = |byte: u8| byte == b'=' || byte == b':';
     let blocks = text.as_bytes().chunks(SEPARATOR_BLOCK_BYTES).enumerate();
     let mut blocks_with_separators = blocks.filter(|(_, block)| {
@@ -166,8 +180,32 @@ pub(crate) fn names_a_secret_before_a_separator(text: &str) -> bool {
             .iter()
             .enumerate()
             .filter(|(_, &byte)| is_separator(byte));
-        separators.any(|(offset, _)| has_secret_stem(name_before(text, block_start + offset)))
+        separators.any(|(offset, &byte)| {
+            let separator = block_start + offset;
+            has_secret_stem(name_before(text, separator))
+                || (byte == b'=' && has_secret_stem(quoted_name_after(text, separator)))
+        })
     })
+}
+
+/// The name in quotes that an `=` at `separator` assigns, after blanks (`= "Password"`); empty
+/// when no quote follows.
+fn quoted_name_after(text: &str, separator: usize) -> &str {
+    let bytes = text.as_bytes();
+    let is_name =
+        |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b':' | b'-');
+    let quote = separator
+        + 1
+        + bytes[separator + 1..]
+            .iter()
+            .take_while(|byte| matches!(byte, b' ' | b'\t'))
+            .count();
+    if !matches!(bytes.get(quote), Some(b'"' | b'\'')) {
+        return "";
+    }
+    let length = bytes[quote + 1..].iter().take_while(|b| is_name(b)).count();
+    // Both ends sit next to ASCII bytes, so they are character boundaries.
+    &text[quote + 1..quote + 1 + length]
 }
 
 /// True when some option in `text` (one or two `-` starting the text or following a blank or
@@ -326,6 +364,8 @@ mod tests {
             "AUTH",
             "Authorization",
             "smtp_pass",
+            "admin-pass",
+            "second_db_pass",
             "DB_PWD",
             "private_key_id",
             "password_hash",
@@ -345,7 +385,7 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_name_before_a_separator_is_noticed() {
+    fn a_secret_name_at_a_separator_is_noticed() {
         for text in [
             "DB_PASSWORD=x",
             "a: 1\n  api_key: x",
@@ -355,8 +395,10 @@ mod tests {
             "Proxy-Authorization:",
             &format!("{}x_token={}", "a".repeat(31), "b".repeat(40)),
             &format!("{}PASSWORD: x", ".".repeat(64)),
+            "<add name=\"Password\" value=\"x\"/>",
+            "name= 'api_key'",
         ] {
-            assert!(names_a_secret_before_a_separator(text), "{text}");
+            assert!(names_a_secret_at_a_separator(text), "{text}");
         }
         for text in [
             "",
@@ -365,8 +407,11 @@ mod tests {
             "a = b",
             "token is here",
             "passed 0 failed",
+            "<a name=\"top\" href=\"#x\">",
+            "x=",
+            "x= \"",
         ] {
-            assert!(!names_a_secret_before_a_separator(text), "{text}");
+            assert!(!names_a_secret_at_a_separator(text), "{text}");
         }
     }
 
@@ -410,6 +455,9 @@ mod tests {
             "passed",
             "PWD",
             "OLDPWD",
+            "second_pass",
+            "--high-pass",
+            "run-pass",
             "model",
             "",
         ] {
