@@ -291,7 +291,7 @@ fn encode_event(
         Some(EventType::SessionStart | EventType::SessionEnd) => Some(Check::SessionBound),
         _ => None,
     };
-    let record = encode(redactor, event);
+    let record = encode(redactor, event).map_err(|error| InputError { line, ..error })?;
     if record.payload.len() > RECORD_PAYLOAD_BYTES_MAX as usize {
         return Err(InputError {
             line,

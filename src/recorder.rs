@@ -4,7 +4,7 @@
 //! first use (about 1.4 ms of compiling patterns), so commands that only read do not pay for it.
 
 use crate::error::Result;
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventType, InputError};
 use crate::journal::{Durability, Journal, NewRecord, KIND_EVENT};
 use crate::project::{Loaded, Projection, Projector};
 use crate::redact::Redactor;
@@ -59,7 +59,7 @@ impl Recorder {
 
     /// The record for an event: redacted, then encoded.
     pub fn encode(&self, event: Event) -> Result<NewRecord> {
-        Ok(encode(self.redactor()?, event))
+        Ok(encode(self.redactor()?, event)?)
     }
 
     /// Appends one event and returns its LSN once acknowledged.
@@ -75,7 +75,7 @@ impl Recorder {
         let records = events
             .into_iter()
             .map(|event| encode(redactor, event))
-            .collect();
+            .collect::<Result<_, InputError>>()?;
         self.journal.append_batch(records)
     }
 
@@ -104,11 +104,12 @@ impl Recorder {
 }
 
 /// The record for an event: redacted by `redactor`, a commit given its token count if it has
-/// none, then encoded.
-pub fn encode(redactor: &Redactor, mut event: Event) -> NewRecord {
-    redactor.redact_event(&mut event);
+/// none, then encoded. An identifier that looks like a secret is an [`InputError`]
+/// ([`Redactor::redact_event`]).
+pub fn encode(redactor: &Redactor, mut event: Event) -> Result<NewRecord, InputError> {
+    redactor.redact_event(&mut event)?;
     crate::context::tokens::store_token_count(&mut event);
-    NewRecord::new(KIND_EVENT, event.encode())
+    Ok(NewRecord::new(KIND_EVENT, event.encode()))
 }
 
 /// The members of a JSON object literal.

@@ -27,7 +27,7 @@
 mod detectors;
 mod keys;
 
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventType, InputError};
 use detectors::{Found, Gate, BUILTIN};
 use regex::{CaptureLocations, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde_json::{Map, Value as Json};
@@ -231,20 +231,76 @@ impl Redactor {
     }
 
     /// Redacts `event.data` as [`Redactor::redact_json`] does, but for the names of the event
-    /// type's own fields (which a user pattern must not rename), and the session and agent.
-    /// Any other member name of `data` is redacted like a key below it: an unknown member may
-    /// be named by a secret as well as a nested key can.
-    pub fn redact_event(&self, event: &mut Event) {
-        for name in [&mut event.session, &mut event.agent].into_iter().flatten() {
-            self.redact_string(name);
+    /// type's own fields (which a user pattern must not rename) and its identifiers. Any other
+    /// member name of `data` is redacted like a key below it: an unknown member may be named by
+    /// a secret as well as a nested key can.
+    ///
+    /// Identifiers (the session and agent, a commit's ids and links, a ref update's refs, a
+    /// task's id; [`identifier_fields`]) are what other events refer to by value: rewriting one
+    /// would silently detach them (a branch whose commit became a marker, an agent renamed).
+    /// They are never redacted; one that a detector would redact is refused instead, and
+    /// nothing of the event is stored. A full commit id is a hash and is not looked at.
+    pub fn redact_event(&self, event: &mut Event) -> Result<(), InputError> {
+        for (field, name) in [("session", &event.session), ("agent", &event.agent)] {
+            if let Some(name) = name {
+                self.check_identifier(field, name)?;
+            }
         }
         let kind = EventType::parse(&event.event_type);
+        let identifiers = kind.map_or(&[][..], identifier_fields);
         self.redact_keys_but(&mut event.data, |key| {
             kind.is_some_and(|kind| kind.has_field(key))
         });
         let mut pending = Vec::new();
-        self.push_members(&mut event.data, &mut pending);
+        for (key, member) in event.data.iter_mut() {
+            match identifiers.contains(&key.as_str()) {
+                true => self.check_identifiers(key, member)?,
+                false => self.push_member(key, member, &mut pending),
+            }
+        }
         self.redact_pending(&mut pending);
+        Ok(())
+    }
+
+    /// Refuses `name` (the event's `field`) when a detector would redact it.
+    fn check_identifier(&self, field: &str, name: &str) -> Result<(), InputError> {
+        if is_commit_id(name) {
+            return Ok(());
+        }
+        let Cow::Owned(redacted) = self.redact_str(name) else {
+            return Ok(());
+        };
+        let kind = marker_spans(&redacted).first().map_or("", |span| {
+            &redacted[span.start + REDACTION_MARKER_PREFIX.len()..span.end - 1]
+        });
+        Err(InputError {
+            line: 0,
+            field: Some(field.to_owned()),
+            message: format!(
+                "looks like a secret ({kind}); it names what other events refer to, so it is never redacted: name it otherwise"
+            ),
+        })
+    }
+
+    /// [`Redactor::check_identifier`] for every string and key in `value`, the member `key`
+    /// of `data`.
+    fn check_identifiers(&self, key: &str, value: &Json) -> Result<(), InputError> {
+        let field = format!("data.{key}");
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Json::String(text) => self.check_identifier(&field, text)?,
+                Json::Array(items) => pending.extend(items),
+                Json::Object(members) => {
+                    for (name, member) in members {
+                        self.check_identifier(&field, name)?;
+                        pending.push(member);
+                    }
+                }
+                Json::Null | Json::Bool(_) | Json::Number(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Walks with an explicit stack: values built in memory may nest deeper than the stack.
@@ -268,25 +324,30 @@ impl Redactor {
         pending: &mut Vec<&'v mut Json>,
     ) {
         for (key, member) in members.iter_mut() {
-            match member {
-                // A key that was itself redacted says nothing about its value, and a file's
-                // path or name (`"private_key": "./server.key"`) tells none of the secret.
-                Json::String(text)
-                    if keys::is_secret_name(key)
-                        && !key.starts_with(REDACTION_MARKER_PREFIX)
-                        && !detectors::is_file(text) =>
-                {
-                    redact_whole(text)
-                }
-                // A number can be a secret too (a PIN, a numeric password): the marker is a
-                // string, so the member's JSON type changes.
-                Json::Number(_)
-                    if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
-                {
-                    *member = Json::String(marker(SECRET_FIELD_KIND))
-                }
-                _ => pending.push(member),
+            self.push_member(key, member, pending);
+        }
+    }
+
+    /// Redacts a member whose `key` names a secret whole, else leaves it to the walk.
+    fn push_member<'v>(&self, key: &str, member: &'v mut Json, pending: &mut Vec<&'v mut Json>) {
+        match member {
+            // A key that was itself redacted says nothing about its value, and a file's
+            // path or name (`"private_key": "./server.key"`) tells none of the secret.
+            Json::String(text)
+                if keys::is_secret_name(key)
+                    && !key.starts_with(REDACTION_MARKER_PREFIX)
+                    && !detectors::is_file(text) =>
+            {
+                redact_whole(text)
             }
+            // A number can be a secret too (a PIN, a numeric password): the marker is a
+            // string, so the member's JSON type changes.
+            Json::Number(_)
+                if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
+            {
+                *member = Json::String(marker(SECRET_FIELD_KIND))
+            }
+            _ => pending.push(member),
         }
     }
 
@@ -417,6 +478,25 @@ fn regex_set<'p>(patterns: impl IntoIterator<Item = &'p str>) -> Result<RegexSet
         .map_err(|error| RedactError::PatternsTooLarge {
             reason: error.to_string(),
         })
+}
+
+/// The members of an event type's `data` that other events refer to by value, so that
+/// redaction must not rewrite them: commit ids and links, refs, names of agents and branches.
+pub fn identifier_fields(kind: EventType) -> &'static [&'static str] {
+    match kind {
+        EventType::Commit => &["kind", "parents", "target", "tokenizer", "id", "links"],
+        EventType::RefUpdate => &["op", "agent", "head", "branches", "mode", "also"],
+        EventType::Task => &["id"],
+        _ => &[],
+    }
+}
+
+/// True for 64 lowercase hex digits: a commit id, a hash that holds no secret.
+fn is_commit_id(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Replaces a secret member's value whole, unless it is empty or already one marker.

@@ -1057,3 +1057,37 @@ fn leaving_a_detached_head_warns_of_the_commits_no_branch_reaches() {
     dir.ok(&["checkout", "kept~0"]);
     assert_eq!(text(&dir.run(&["switch", "main"]).stderr), "");
 }
+
+#[test]
+fn redaction_never_rewrites_ids_branches_or_agents() {
+    let dir = Dir::initialized();
+    // A user pattern that matches 40 characters of any commit id.
+    let config = dir.path().join(".agentrail/config.json");
+    let mut value: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    value["redact"] = json!({"patterns": [{"name": "vendor_key", "regex": "[A-Za-z0-9]{40}"}]});
+    std::fs::write(&config, value.to_string()).unwrap();
+    dir.ok(&["commit", "-m", "one", "--content", "first"]);
+    dir.ok(&["commit", "-m", "two", "--content", "second"]);
+    assert_eq!(dir.ok(&["log", "--oneline"]).lines().count(), 2);
+    // A branch named like a secret field keeps its commit.
+    dir.ok(&["branch", "fix-password"]);
+    assert!(dir.ok(&["branch"]).contains("fix-password"));
+    // An agent name that is a token is refused, and nothing is stored.
+    let events = dir.ok(&["export"]);
+    let token = "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let output = dir.run(&["commit", "-m", "x", "--content", "x", "--agent", token]);
+    assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("field `agent`") && stderr.contains("github_token"),
+        "{stderr}"
+    );
+    assert_eq!(dir.ok(&["export"]), events);
+    // What was stored exports and imports back as it was.
+    let fresh = Dir::initialized();
+    let file = fresh.path().join("events.jsonl");
+    std::fs::write(&file, &events).unwrap();
+    fresh.ok(&["import", file.to_str().unwrap()]);
+    assert!(fresh.ok(&["branch"]).contains("fix-password"));
+}

@@ -66,7 +66,9 @@ const DATA_POSITIONS: &[&str] = &[
     "/matrix/0/0",
 ];
 
-/// An event holding `text` at every position of [`DATA_POSITIONS`] and as session and agent.
+/// An event holding `text` at every position of [`DATA_POSITIONS`] (the session and agent are
+/// identifiers, refused rather than redacted: see
+/// `an_identifier_that_looks_like_a_secret_is_refused_not_rewritten`).
 fn event_with_text_everywhere(text: &str) -> Event {
     let data = json!({
         "tool": "bash",
@@ -78,7 +80,7 @@ fn event_with_text_everywhere(text: &str) -> Event {
         "matrix": [[text, 1], [true, null]],
         "input_tokens": 1200,
     });
-    event_of(json!({"type": "tool_output", "session": text, "agent": text, "data": data}))
+    event_of(json!({"type": "tool_output", "session": "s-1", "agent": "a-1", "data": data}))
 }
 
 /// Every string the event holds at a known position, named by its position.
@@ -94,8 +96,6 @@ fn strings_at_positions(event: &Event) -> Vec<(String, String)> {
             )
         })
         .collect();
-    found.push(("session".into(), event.session.clone().unwrap_or_default()));
-    found.push(("agent".into(), event.agent.clone().unwrap_or_default()));
     found
 }
 
@@ -130,7 +130,7 @@ fn every_sample_is_redacted_in_every_position_keeping_the_text_around_it() {
         let text = format!("<<< context before\n{}{after}", sample.text);
         let expected = text.replace(&sample.secret, &marker(&sample.kind));
         let mut event = event_with_text_everywhere(&text);
-        redactor.redact_event(&mut event);
+        redactor.redact_event(&mut event).unwrap();
         for (position, redacted) in strings_at_positions(&event) {
             assert_eq!(
                 redacted, expected,
@@ -158,7 +158,7 @@ fn a_private_key_cut_by_the_output_cap_leaves_none_of_its_body() {
         let object = json!({"type": "tool_output", "data": {"tool": "cat", "stdout": stdout}});
         let mut event = event_of(object);
         assert_eq!(event.data["truncated"], json!(true));
-        Redactor::builtin().redact_event(&mut event);
+        Redactor::builtin().redact_event(&mut event).unwrap();
         let stored = event.data["stdout"].as_str().unwrap();
         assert!(!stored.contains("FAKEKEYLINE"), "{before}: {stored}");
         assert!(
@@ -200,7 +200,7 @@ fn a_token_cut_by_the_output_cap_leaves_no_fragment_of_it() {
         let object = json!({"type": "tool_output", "data": {"tool": "sh", "stdout": stdout}});
         let mut event = event_of(object);
         assert_eq!(event.data["truncated"], json!(true));
-        Redactor::builtin().redact_event(&mut event);
+        Redactor::builtin().redact_event(&mut event).unwrap();
         let stored = event.data["stdout"].as_str().unwrap();
         for start in 4..token.len() - 10 {
             let fragment = &token[start..start + 10];
@@ -228,7 +228,7 @@ fn a_token_on_a_long_line_cut_by_the_output_cap_leaves_no_fragment_of_it() {
         let object = json!({"type": "tool_output", "data": {"tool": "sh", "stdout": stdout}});
         let mut event = event_of(object);
         assert_eq!(event.data["truncated"], json!(true));
-        Redactor::builtin().redact_event(&mut event);
+        Redactor::builtin().redact_event(&mut event).unwrap();
         let stored = event.data["stdout"].as_str().unwrap();
         for start in 4..token.len() - 6 {
             let fragment = &token[start..start + 6];
@@ -289,7 +289,7 @@ fn ordinary_agent_text_comes_back_unchanged_and_unallocated() {
         assert!(matches!(redacted, Cow::Borrowed(_)), "{}", ordinary.note);
         let original = event_with_text_everywhere(&ordinary.text);
         let mut event = original.clone();
-        redactor.redact_event(&mut event);
+        redactor.redact_event(&mut event).unwrap();
         assert_eq!(event, original, "{}", ordinary.note);
     }
 }
@@ -308,7 +308,7 @@ fn members_named_like_secrets_lose_their_string_and_number_values_whole() {
     event
         .data
         .insert("api_token".into(), json!("top level too"));
-    Redactor::builtin().redact_event(&mut event);
+    Redactor::builtin().redact_event(&mut event).unwrap();
     let field = marker("secret_field");
     assert_eq!(
         event.data["locals"],
@@ -435,7 +435,10 @@ fn an_events_own_field_names_are_not_rewritten_but_keys_below_them_are() {
         "locals": {"clients": {"sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH": "c1"}},
     }});
     let mut event = event_of(object);
-    Redactor::new(&patterns).unwrap().redact_event(&mut event);
+    Redactor::new(&patterns)
+        .unwrap()
+        .redact_event(&mut event)
+        .unwrap();
     let keys: Vec<_> = event.data.keys().cloned().collect();
     assert_eq!(keys, ["error_type", "message", "locals"]);
     let locals = event.data["locals"].as_object().unwrap();
@@ -458,7 +461,7 @@ fn a_secret_used_as_the_name_of_an_unknown_member_of_data_is_redacted() {
         "description": "d", token: {"nested": 1}, "kind": "k",
     }});
     let mut event = event_of(object);
-    Redactor::builtin().redact_event(&mut event);
+    Redactor::builtin().redact_event(&mut event).unwrap();
     let keys: Vec<_> = event.data.keys().cloned().collect();
     assert_eq!(
         keys,
@@ -627,9 +630,66 @@ proptest! {
         let text = parts.concat();
         let mut event = event_with_text_everywhere(&text);
         event.data.insert(key.to_owned(), json!(text));
-        redactor.redact_event(&mut event);
+        redactor.redact_event(&mut event).unwrap();
         let once = event.clone();
-        redactor.redact_event(&mut event);
+        redactor.redact_event(&mut event).unwrap();
         prop_assert_eq!(event, once);
     }
+}
+
+#[test]
+fn an_identifier_that_looks_like_a_secret_is_refused_not_rewritten() {
+    let token = "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let id = "0123456789abcdef".repeat(4);
+    let refused = [
+        (
+            json!({"type": "action", "agent": token, "data": {"description": "x"}}),
+            "agent",
+        ),
+        (
+            json!({"type": "action", "session": token, "data": {"description": "x"}}),
+            "session",
+        ),
+        (
+            json!({"type": "ref_update", "data": {"op": "branch", "agent": "main",
+                "head": {"branch": "main"}, "branches": {token: id, "main": id}}}),
+            "data.branches",
+        ),
+        (
+            json!({"type": "task", "data": {"id": format!("deploy {token}"), "status": "started"}}),
+            "data.id",
+        ),
+    ];
+    for (object, field) in refused {
+        let mut event = event_of(object.clone());
+        let error = Redactor::builtin().redact_event(&mut event).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some(field), "{object}");
+        assert!(error.message.contains("github_token"), "{error}");
+        assert!(
+            !error.to_string().contains(token),
+            "the error repeats no secret: {error}"
+        );
+    }
+    // A branch or user pattern that only looks secret-ish by name keeps its commit id, and a
+    // pattern matching commit ids leaves them alone: they are hashes.
+    let patterns = [PatternConfig {
+        name: "vendor_key".into(),
+        regex: "[A-Za-z0-9]{40}".into(),
+    }];
+    let object = json!({"type": "ref_update", "data": {"op": "branch", "agent": "main",
+        "head": {"branch": "main"}, "branches": {"fix-password": id, "main": id}}});
+    let mut event = event_of(object.clone());
+    Redactor::new(&patterns)
+        .unwrap()
+        .redact_event(&mut event)
+        .unwrap();
+    assert_eq!(Json::Object(event.data), object["data"]);
+    let commit = json!({"type": "commit", "data": {"kind": "append", "message": "m",
+        "content": "c", "parents": [id], "id": id, "links": {"child_head": id}}});
+    let mut event = event_of(commit.clone());
+    Redactor::new(&patterns)
+        .unwrap()
+        .redact_event(&mut event)
+        .unwrap();
+    assert_eq!(Json::Object(event.data), commit["data"]);
 }

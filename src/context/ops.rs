@@ -284,7 +284,7 @@ impl<'r> Agent<'r> {
         )?;
         // The id covers the content as stored, so it is computed after redaction, which is
         // idempotent: the recorder's second pass changes nothing.
-        self.recorder.redactor()?.redact_event(&mut event);
+        self.recorder.redactor()?.redact_event(&mut event)?;
         let links = links_of(&event);
         let commit = self.stamp(
             &mut event,
