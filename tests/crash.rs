@@ -196,6 +196,7 @@ fn check_image(
             "{context}: LSNs 1..={} were acknowledged, only 1..={recovered} recovered",
             progress.acknowledged
         );
+        assert_whole_request(recovered, progress, context);
     }
     assert!(
         recovered >= progress.synced,
@@ -218,6 +219,18 @@ fn check_image(
     journal.close();
     assert_verifies(image, recovered + 1, context);
     (recovered, report)
+}
+
+/// An append request is stored whole or not at all (`format-spec/journal.md` section 11): in
+/// mode `always`, where everything before the request in flight was acknowledged durable, the
+/// log ends before that request or after it, never inside it.
+fn assert_whole_request(recovered: u64, progress: Progress, context: &str) {
+    assert!(
+        recovered == progress.acknowledged || recovered == progress.attempted,
+        "{context}: 1..={recovered} recovered, inside the request of LSNs {}..={}",
+        progress.acknowledged + 1,
+        progress.attempted
+    );
 }
 
 fn assert_verifies(image: &SimFs, last_lsn: u64, context: &str) {
@@ -558,6 +571,9 @@ fn check_image_tail(image: &SimFs, durability: Durability, progress: Progress, c
         recovered >= kept,
         "{context}: only 1..={recovered} recovered"
     );
+    if durability == Durability::Always {
+        assert_whole_request(recovered, progress, context);
+    }
     assert!(
         recovered <= progress.attempted,
         "{context}: {recovered} recovered"

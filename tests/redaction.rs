@@ -86,7 +86,7 @@ fn event_with_text_everywhere(text: &str) -> Event {
 /// Every string the event holds at a known position, named by its position.
 fn strings_at_positions(event: &Event) -> Vec<(String, String)> {
     let data = Json::Object(event.data.clone());
-    let mut found: Vec<(String, String)> = DATA_POSITIONS
+    let found: Vec<(String, String)> = DATA_POSITIONS
         .iter()
         .map(|position| {
             let value = data.pointer(position).and_then(Json::as_str);

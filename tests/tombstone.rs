@@ -10,7 +10,9 @@ mod common;
 use agentrail::context::gc::{self, Policy};
 use agentrail::context::{Agent, CommitKind, CommitRequest, Graph, ResetMode};
 use agentrail::event::{decode_record, Decoded, Event};
-use agentrail::journal::format::{FrameHeader, Tombstone, FRAME_FLAG_TOMBSTONE};
+use agentrail::journal::format::{
+    FrameHeader, Tombstone, FRAME_FLAG_BATCH_CONTINUES, FRAME_FLAG_TOMBSTONE,
+};
 use agentrail::journal::segment::{list_segments, segment_path, SealedSegment};
 use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::vfs::Vfs;
@@ -91,8 +93,14 @@ fn assert_records(journal: &Journal, targets: &BTreeSet<u64>) {
         assert_eq!(tombstone.summary, SUMMARY);
         let digest: [u8; 32] = Sha256::digest(&original).into();
         assert_eq!(tombstone.payload_sha256, digest);
+        // The original header, byte for byte: with the batch flag when its record was not
+        // the last of its append.
+        let kept = FrameHeader {
+            flags: tombstone.kept_header.flags & !FRAME_FLAG_BATCH_CONTINUES,
+            ..tombstone.kept_header
+        };
         assert_eq!(
-            tombstone.kept_header,
+            kept,
             FrameHeader::for_payload(record.lsn, KIND_EVENT, 0, &original)
         );
     }

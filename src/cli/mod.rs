@@ -503,6 +503,14 @@ fn report_recovery(journal: &Journal) {
             torn.lsn
         );
     }
+    if let Some(cut) = &journal.recovery_report().cut_batch {
+        eprintln!(
+            "agentrail: recovered from an interrupted append: removed its {} record{} from LSN {} on (an append is stored whole or not at all; none of it had been acknowledged)",
+            cut.records,
+            if cut.records == 1 { "" } else { "s" },
+            cut.first_lsn
+        );
+    }
 }
 
 #[cfg(test)]

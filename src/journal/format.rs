@@ -36,6 +36,9 @@ pub const FRAME_FLAG_MUST_UNDERSTAND: u16 = 1;
 /// Frame flag: the frame is a tombstone; its payload starts with the original frame header
 /// and the SHA-256 of the original payload (section 10 of the spec).
 pub const FRAME_FLAG_TOMBSTONE: u16 = 2;
+/// Frame flag: the next record belongs to the same append request (section 11 of the spec);
+/// a log whose last record carries it ends inside a request a crash cut short.
+pub const FRAME_FLAG_BATCH_CONTINUES: u16 = 4;
 /// Bytes of a SHA-256 digest.
 pub const SHA256_BYTES: usize = 32;
 /// Bytes a tombstone payload holds before the caller's summary: the kept header and the hash.

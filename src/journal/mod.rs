@@ -8,6 +8,7 @@
 //! Architecture invariant: every byte reaches the disk through [`vfs::Vfs`], so the crash tests
 //! see every write, sync and rename the journal makes.
 
+pub mod batch;
 pub mod format;
 pub mod reader;
 pub mod recovery;
@@ -292,10 +293,23 @@ impl Journal {
         Ok(range.start)
     }
 
-    /// Appends records as one request and returns their LSNs, which are contiguous. After a
-    /// crash before the acknowledgement, a prefix of the batch may be present.
+    /// Appends records as one request and returns their LSNs, which are contiguous. The request
+    /// is stored whole or not at all: after a crash before the acknowledgement, the next open
+    /// removes whatever part of it was written (`format-spec/journal.md` section 11). A
+    /// record's flags may only be [`format::FRAME_FLAG_MUST_UNDERSTAND`]: the other bits are the
+    /// journal's own.
     pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<Range<u64>> {
         for record in &records {
+            if record.flags & !format::FRAME_FLAG_MUST_UNDERSTAND != 0 {
+                return Err(Error::Limit {
+                    what: "record flags",
+                    value: u64::from(record.flags),
+                    bound: format!(
+                        "0 or {} (must understand): the other bits are the journal's own",
+                        format::FRAME_FLAG_MUST_UNDERSTAND
+                    ),
+                });
+            }
             if record.payload.len() as u64 > u64::from(format::RECORD_PAYLOAD_BYTES_MAX) {
                 return Err(Error::Limit {
                     what: "record payload in bytes",

@@ -7,7 +7,9 @@
 //! and finds the log's end itself, by section 9's rule, so that a damaged journal can still be
 //! read up to its first damage.
 
-use super::format::{Checkpoint, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use super::format::{
+    Checkpoint, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
 use super::recovery::{
     bad_frame_damage, gap_error, read_checkpoint, synced_past, TornTail, CHECKPOINT_FILE,
 };
@@ -499,7 +501,7 @@ fn sealed_next(
             return Ok(Some(Record {
                 lsn: frame.header.lsn,
                 kind: frame.header.kind,
-                flags: frame.header.flags,
+                flags: frame.header.flags & !FRAME_FLAG_BATCH_CONTINUES,
                 payload,
             }));
         }
@@ -583,7 +585,7 @@ impl ActiveCursor {
             return Ok(ActiveStep::Record(Record {
                 lsn: frame.header.lsn,
                 kind: frame.header.kind,
-                flags: frame.header.flags,
+                flags: frame.header.flags & !FRAME_FLAG_BATCH_CONTINUES,
                 payload,
             }));
         }

@@ -5,12 +5,14 @@
 //! reported); a bad frame followed by a valid one is corruption and stops the writer. This is
 //! the argument of `format-spec/journal.md` section 9.
 
+use super::batch::{cut_floor, cut_incomplete_batch, ends_inside_batch, CutBatch};
 use super::format::{
     chain_next, Checkpoint, FrameHeader, CHECKPOINT_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::segment::{
     create_segment, decode_frame, find_valid_frame_after, io_error, read_segment_header,
-    segment_name, segment_path, segments_among, FrameError, SealedSegment, TEMP_SUFFIX,
+    segment_name, segment_path, segments_among, write_file_atomically, FrameError, SealedSegment,
+    TEMP_SUFFIX,
 };
 use super::vfs::{Vfs, VfsFile};
 use crate::error::{Error, Result};
@@ -41,6 +43,8 @@ pub struct RecoveryReport {
     pub removed_temp_files: Vec<String>,
     /// True when a new segment was created (empty journal, or last segment sealed).
     pub created_segment: bool,
+    /// The records of an append a crash cut short, which recovery removed (section 11).
+    pub cut_batch: Option<CutBatch>,
 }
 
 /// The end of the log: the active segment and the state a writer continues from.
@@ -205,9 +209,34 @@ fn last_segment_start(vfs: &dyn Vfs, dir: &Path, segments: &[u64]) -> Result<Sta
     })
 }
 
-/// Finds the end of the log in `dir`, truncating a torn tail and creating the first or next
-/// segment where needed. The caller holds the journal's lock.
+/// Finds the end of the log in `dir`, truncating a torn tail, cutting off an append a crash
+/// cut short (section 11) and creating the first or next segment where needed. The caller
+/// holds the journal's lock.
 pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
+    let (tail, mut report) = find_end(vfs, dir)?;
+    let checkpoint = read_checkpoint(vfs, dir);
+    if !ends_inside_batch(vfs, dir, &tail, cut_floor(checkpoint.as_ref()))? {
+        return Ok((tail, report));
+    }
+    let end_lsn = tail.next_lsn;
+    drop(tail);
+    let cut = cut_incomplete_batch(vfs, dir, end_lsn, checkpoint.as_ref())?;
+    let (tail, again) = find_end(vfs, dir)?;
+    write_file_atomically(
+        vfs,
+        dir,
+        &dir.join(CHECKPOINT_FILE),
+        &tail.checkpoint().encode(),
+    )?;
+    report.cut_batch = Some(cut);
+    report.created_segment |= again.created_segment;
+    report.scanned_bytes += again.scanned_bytes;
+    Ok((tail, report))
+}
+
+/// Finds the end of the log in `dir` as it is, truncating a torn tail and creating the first
+/// or next segment where needed.
+fn find_end(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
     let mut report = RecoveryReport::default();
     // One listing serves both: a temporary file is never a segment.
     let names = vfs.list_dir(dir).map_err(io_error(dir, "listing"))?;

@@ -3,9 +3,12 @@
 //! one write and one `fdatasync` (in mode `always`), and only then acknowledges each appender
 //! with its LSNs. A failed write or sync poisons the writer: nothing after it is acknowledged.
 
-use super::format::{chain_next, FrameHeader, FRAME_HEADER_BYTES};
+use super::batch::{cut_floor, ends_inside_batch};
+use super::format::{chain_next, FrameHeader, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES};
 use super::reader::FrameBoundary;
-use super::recovery::{recover, scan_active, RecoveryReport, Tail, CHECKPOINT_FILE};
+use super::recovery::{
+    read_checkpoint, recover, scan_active, RecoveryReport, Tail, CHECKPOINT_FILE,
+};
 use super::reply::Replier;
 use super::rewrite::{by_segment, rewrite_sealed, Summarizer, TombstoneReport};
 use super::segment::{
@@ -318,7 +321,7 @@ impl Writer {
         }
         let mut report = TombstoneReport::default();
         if lsns.range(self.tail.segment..).next().is_some() {
-            let rolled = self.roll(None);
+            let rolled = self.roll(None, true);
             if let Err(Error::Io { context, source }) = &rolled {
                 self.poisoned = Some(format!("{context}: {source}"));
             }
@@ -345,25 +348,36 @@ impl Writer {
         match stat {
             Ok((inode, length)) if inode == self.tail.inode && length == self.tail.end => Ok(()),
             Ok((inode, length)) if inode == self.tail.inode && length > self.tail.end => {
-                let scanned = scan_active(&mut self.tail, None, &mut RecoveryReport::default());
+                let floor = cut_floor(read_checkpoint(self.vfs.as_ref(), &self.dir).as_ref());
+                let scanned = scan_active(&mut self.tail, None, &mut RecoveryReport::default())
+                    .and_then(|()| {
+                        ends_inside_batch(self.vfs.as_ref(), &self.dir, &self.tail, floor)
+                    });
                 if let Err(error) = &scanned {
                     super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
                 }
                 // Another writer's records, perhaps unsynced: a `sync` from here covers them.
                 self.unsynced = true;
-                scanned.map_err(into_damaged)
-            }
-            _ => {
-                let recovered = recover(self.vfs.as_ref(), &self.dir);
-                if let Err(error) = &recovered {
-                    super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
+                match scanned.map_err(into_damaged)? {
+                    // Another process died inside an append: recovery cuts it off.
+                    true => self.recover_tail(),
+                    false => Ok(()),
                 }
-                let (tail, report) = recovered.map_err(into_damaged)?;
-                self.tail = tail;
-                self.unsynced = report.scanned_bytes > 0;
-                Ok(())
             }
+            _ => self.recover_tail(),
         }
+    }
+
+    /// Finds the log's end anew, as opening the journal does.
+    fn recover_tail(&mut self) -> Result<()> {
+        let recovered = recover(self.vfs.as_ref(), &self.dir);
+        if let Err(error) = &recovered {
+            super::mark_damaged(self.vfs.as_ref(), &self.dir, error);
+        }
+        let (tail, report) = recovered.map_err(into_damaged)?;
+        self.tail = tail;
+        self.unsynced = report.scanned_bytes > 0;
+        Ok(())
     }
 
     fn commit_locked(&mut self, appends: &[&Vec<NewRecord>]) -> Result<Vec<Range<u64>>> {
@@ -390,8 +404,14 @@ impl Writer {
         let mut ranges = Vec::with_capacity(appends.len());
         for records in appends {
             let first = self.tail.next_lsn;
-            for record in records.iter() {
-                self.encode(record, &mut buffer);
+            let last = records.len().saturating_sub(1);
+            for (index, record) in records.iter().enumerate() {
+                // Every record but the request's last says the request goes on after it.
+                let continues = match index < last {
+                    true => FRAME_FLAG_BATCH_CONTINUES,
+                    false => 0,
+                };
+                self.encode(record, continues, &mut buffer);
                 if self.tail.end + buffer.len() as u64 >= self.config.segment_bytes {
                     self.fill_and_roll(&mut buffer)?;
                 }
@@ -404,11 +424,11 @@ impl Writer {
         Ok(ranges)
     }
 
-    fn encode(&mut self, record: &NewRecord, buffer: &mut Vec<u8>) {
+    fn encode(&mut self, record: &NewRecord, extra_flags: u16, buffer: &mut Vec<u8>) {
         let header = FrameHeader::for_payload(
             self.tail.next_lsn,
             record.kind,
-            record.flags,
+            record.flags | extra_flags,
             &record.payload,
         )
         .encode();
@@ -479,17 +499,20 @@ impl Writer {
         let header_bytes = super::format::SEGMENT_HEADER_BYTES as u64;
         if self.tail.end != header_bytes {
             self.write(buffer)?;
-            return self.roll(None);
+            return self.roll(None, false);
         }
         self.tail.end += buffer.len() as u64;
-        let rolled = self.roll(Some(buffer));
+        let rolled = self.roll(Some(buffer), false);
         buffer.clear();
         rolled
     }
 
     /// Seals the active segment, from `frames` when given (every frame after its header),
-    /// else from the file, and starts the next one.
-    fn roll(&mut self, frames: Option<&[u8]>) -> Result<()> {
+    /// else from the file, and starts the next one. With `checkpoint`, writes the checkpoint
+    /// there; a roll inside a request does not, since a checkpoint is written only between
+    /// requests (the cut of an interrupted one never goes before it, `batch.rs`): the one
+    /// after the request's write covers it.
+    fn roll(&mut self, frames: Option<&[u8]>, checkpoint: bool) -> Result<()> {
         let tail = &self.tail;
         let input = SealInput {
             first_lsn: tail.segment,
@@ -520,7 +543,13 @@ impl Writer {
             last_record_offset: 0,
         };
         self.unsynced = false;
-        self.write_checkpoint()
+        if checkpoint {
+            return self.write_checkpoint();
+        }
+        // Due at the request's end, so that opening starts in the new segment.
+        let due = self.config.checkpoint_interval_bytes;
+        self.bytes_since_checkpoint = self.bytes_since_checkpoint.max(due);
+        Ok(())
     }
 
     fn write_checkpoint(&mut self) -> Result<()> {
