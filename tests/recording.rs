@@ -689,3 +689,34 @@ fn an_imported_session_end_is_by_the_starting_agent_and_not_before_the_start() {
     ];
     assert_eq!(import_lines(&recorder, &pair), refused(2, "agent"));
 }
+
+#[test]
+fn a_key_given_twice_is_refused_naming_its_line_and_path_and_nothing_is_appended() {
+    let (_temp, recorder) = recorder();
+    let good = r#"{"type":"action","data":{"description":"d"}}"#.to_owned();
+    for (bad, path) in [
+        (
+            r#"{"type":"action","type":"failure","data":{"description":"d"}}"#,
+            "type",
+        ),
+        (
+            r#"{"type":"action","data":{"description":"d","kind":"a","kind":"b"}}"#,
+            "data.kind",
+        ),
+        (
+            r#"{"type":"action","data":{"description":"d","extra":[{"k":1},{"k":1,"k":2}]}}"#,
+            "data.extra[1].k",
+        ),
+    ] {
+        let lines = [good.clone(), good.clone(), bad.to_owned(), good.clone()];
+        assert_eq!(
+            import_lines(&recorder, &lines),
+            Err((3, Some(path.to_owned()))),
+            "{bad}"
+        );
+        let error = encode_line(recorder.redactor().unwrap(), bad, 1, 0).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some(path), "{bad}");
+        assert!(error.message.contains("given twice"), "{}", error.message);
+    }
+    assert!(stored(&recorder).is_empty());
+}
