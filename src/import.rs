@@ -10,12 +10,13 @@
 //! is, so that one naming a commit the graph does not hold is an error naming its line and
 //! field, and nothing is appended (`format-spec/events.md`, section 7). Its session bounds are
 //! checked against the journal's sessions the same way (section 4): a `session_start` of an
-//! id already started and a `session_end` of a session that is not open are refused.
+//! id already started and a `session_end` of a session that is not open, of another agent than
+//! the one that started it, or dated before its start are refused.
 
 use crate::context::graph::{agent_of, ref_update_moves, Graph};
 use crate::context::lock::{RefLock, REF_LOCK_WAIT_MAX};
-use crate::context::Refs;
-use crate::event::{Event, EventType, InputError};
+use crate::context::{Refs, DEFAULT_AGENT};
+use crate::event::{format_ts, Event, EventType, InputError};
 use crate::journal::format::RECORD_PAYLOAD_BYTES_MAX;
 use crate::journal::NewRecord;
 use crate::project::Sessions;
@@ -310,7 +311,8 @@ fn encode_event(
 /// have been replayed on the graph as it then is: an event that would break the graph
 /// (`format-spec/events.md`, section 7) is an [`InputError`] naming its line and field, and
 /// nothing is appended. Its `session_start` and `session_end` events are replayed on the open
-/// sessions: starting an open session or ending one that is not open is such an error too.
+/// sessions: starting a session already started, or ending one that is not open, as another
+/// agent, or before it started, is such an error too.
 pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
     let has_sessions = batch.checked.iter().any(|checked| !checked.context);
     if batch.checked.is_empty() {
@@ -449,66 +451,133 @@ fn leaves_a_journal_branch(
 }
 
 /// Where a session stands during a check: started in the journal or on an earlier line, and
-/// still open.
-#[derive(Clone, Copy)]
+/// still open, with what an end is checked against.
+#[derive(Clone)]
 struct SessionState {
     open: bool,
     /// The line of the input that started it; `None` when the journal did.
     started_on: Option<usize>,
+    /// The LSN of its start, when the journal holds it.
+    start_lsn: u64,
+    start_ts_micros: i64,
+    /// The agent of its `session_start`: the default agent (`main`) when it named none, as
+    /// everywhere an event's agent is read.
+    agent: String,
 }
 
-/// Replays the session starts and ends on `sessions` in input order: a start of an id already
-/// started (open, or ended: the same session imported twice) or an end of a session that is
-/// not open is the answer.
+impl SessionState {
+    fn in_journal(sessions: &Sessions, id: &str) -> Option<SessionState> {
+        sessions.get(id).map(|session| SessionState {
+            open: session.is_open(),
+            started_on: None,
+            start_lsn: session.start_lsn,
+            start_ts_micros: session.start_ts_micros,
+            agent: session.agent.as_deref().unwrap_or(DEFAULT_AGENT).to_owned(),
+        })
+    }
+
+    fn started(event: &Event, line: usize) -> SessionState {
+        SessionState {
+            open: true,
+            started_on: Some(line),
+            start_lsn: 0,
+            start_ts_micros: event.ts_micros,
+            agent: agent_of(event).to_owned(),
+        }
+    }
+
+    /// `on line N` or `at LSN N`, for messages.
+    fn where_started(&self) -> String {
+        match self.started_on {
+            Some(line) => format!("on line {line}"),
+            None => format!("at LSN {}", self.start_lsn),
+        }
+    }
+}
+
+/// Replays the session starts and ends on `sessions` in input order; the first bad one is the
+/// answer: a start of an id already started (open, or ended: the same session imported twice),
+/// an end of a session that is not open, and an end by another agent than the one that started
+/// the session (`agent`) or dated before its start (`ts`).
 fn check_sessions(
     sessions: &Sessions,
     bounds: impl Iterator<Item = crate::Result<(Checked, Event)>>,
 ) -> crate::Result<Option<InputError>> {
     let mut states: HashMap<String, SessionState> = HashMap::new();
-    let in_journal = |id: &str| {
-        sessions.get(id).map(|session| SessionState {
-            open: session.is_open(),
-            started_on: None,
-        })
-    };
     for decoded in bounds {
         let (checked, event) = decoded?;
         let id = event.session.clone().unwrap_or_default();
-        let state = states.get(&id).copied().or_else(|| in_journal(&id));
+        let state = (states.get(&id).cloned()).or_else(|| SessionState::in_journal(sessions, &id));
         let starts = event.kind() == Some(EventType::SessionStart);
-        let message = match (starts, state) {
-            (true, Some(state)) => Some(match state.started_on {
-                Some(line) => format!("session {id} was started on line {line} already"),
-                None => {
-                    let lsn = sessions.get(&id).map_or(0, |session| session.start_lsn);
-                    format!("session {id} was started already, at LSN {lsn}: an id starts one session (the same input imported twice would start it again)")
-                }
-            }),
-            (false, Some(state)) if state.open => None,
-            (false, _) => Some(format!(
-                "session {id} is not open (never started, or already ended): this session_end would end nothing"
-            )),
-            (true, None) => None,
+        let bad = match (starts, state) {
+            (true, Some(state)) => Err(start_error(&id, &state)),
+            (true, None) => Ok(SessionState::started(&event, checked.line)),
+            (false, state) => end_error(&id, state, &event),
         };
-        if let Some(message) = message {
-            let field = Some("session".to_owned());
-            let line = checked.line;
-            return Ok(Some(InputError {
-                line,
-                field,
-                message,
-            }));
-        }
-        let started_on = state.map_or(Some(checked.line), |state| state.started_on);
-        states.insert(
-            id,
-            SessionState {
-                open: starts,
-                started_on,
-            },
-        );
+        match bad {
+            Ok(state) => states.insert(id, state),
+            Err((field, message)) => {
+                let (line, field) = (checked.line, Some(field.to_owned()));
+                return Ok(Some(InputError {
+                    line,
+                    field,
+                    message,
+                }));
+            }
+        };
     }
     Ok(None)
+}
+
+/// Why a `session_start` of a session already started is refused: the field and the message.
+fn start_error(id: &str, state: &SessionState) -> (&'static str, String) {
+    let message = match state.started_on {
+        Some(line) => format!("session {id} was started on line {line} already"),
+        None => format!(
+            "session {id} was started already, at LSN {}: an id starts one session (the same input imported twice would start it again)",
+            state.start_lsn
+        ),
+    };
+    ("session", message)
+}
+
+/// The session after `event` ends it, or why it may not: it is not open, another agent ends it,
+/// or the end is dated before the start.
+fn end_error(
+    id: &str,
+    state: Option<SessionState>,
+    event: &Event,
+) -> Result<SessionState, (&'static str, String)> {
+    let Some(state) = state.filter(|state| state.open) else {
+        let message = format!(
+            "session {id} is not open (never started, or already ended): this session_end would end nothing"
+        );
+        return Err(("session", message));
+    };
+    let (agent, started) = (agent_of(event), state.where_started());
+    if agent != state.agent {
+        let named = match &event.agent {
+            Some(_) => format!("agent {agent}"),
+            None => format!("no agent, so {DEFAULT_AGENT}"),
+        };
+        let message = format!(
+            "names {named}, but session {id} was started by agent {} {started}: a session is ended by the agent that started it (one that named no agent is {DEFAULT_AGENT}'s)",
+            state.agent
+        );
+        return Err(("agent", message));
+    }
+    if event.ts_micros < state.start_ts_micros {
+        let message = format!(
+            "{} is before session {id} started ({}, {started}): a session ends after it starts",
+            format_ts(event.ts_micros),
+            format_ts(state.start_ts_micros)
+        );
+        return Err(("ts", message));
+    }
+    Ok(SessionState {
+        open: false,
+        ..state
+    })
 }
 
 /// The agents whose refs a context event may move: a commit's own, a `ref_update`'s `agent`

@@ -786,6 +786,36 @@ fn import_rejects_bad_input_naming_line_and_field_and_writes_nothing() {
             "line 2",
             Some("`data.status`"),
         ),
+        (
+            "duplicate key",
+            r#"{"type":"action","type":"failure","data":{"description":"d"}}"#,
+            "line 2",
+            Some("`type`"),
+        ),
+        (
+            "duplicate nested key",
+            r#"{"type":"action","data":{"description":"d","more":{"a":1,"a":1}}}"#,
+            "line 2",
+            Some("`data.more.a`"),
+        ),
+        (
+            "unknown ref_update op",
+            r#"{"type":"ref_update","data":{"op":"teleport","agent":"main","head":{"branch":"main"},"branches":{}}}"#,
+            "line 2",
+            Some("`data.op`"),
+        ),
+        (
+            "session ended by another agent",
+            r#"{"ts":"2026-11-23T12:00:00Z","type":"session_end","session":"s-000000000002","agent":"planner","data":{"status":"committed"}}"#,
+            "line 2",
+            Some("`agent`"),
+        ),
+        (
+            "session ended before it started",
+            r#"{"ts":"2026-11-23T10:59:59Z","type":"session_end","session":"s-000000000002","agent":"coder","data":{"status":"committed"}}"#,
+            "line 2",
+            Some("`ts`"),
+        ),
     ];
     for (name, bad, line, field) in cases {
         let input = format!("{good}\n{bad}\n{good}\n");
@@ -809,6 +839,37 @@ fn import_rejects_bad_input_naming_line_and_field_and_writes_nothing() {
             &format!("{good}\n{good}\n{}\n", cases[3].1)
         ))
     );
+}
+
+#[test]
+fn a_key_given_twice_exits_2_naming_it_whichever_way_the_event_comes() {
+    let dir = Dir::initialized();
+    let bad = r#"{"type":"decision","data":{"choice":"a","options":["a"],"choice":"b"}}"#;
+    let good = r#"{"type":"decision","data":{"choice":"a"}}"#;
+    let piped = dir.run_stdin(&["append"], &format!("{good}\n{bad}\n"));
+    let given = dir.run(&["append", "--event", bad]);
+    std::fs::write(dir.path().join("bad.jsonl"), format!("{good}\n{bad}\n")).unwrap();
+    let imported = dir.run(&["import", "bad.jsonl"]);
+    for (output, said) in [
+        (
+            piped,
+            "agentrail: line 2, field `data.choice`: is given twice in one JSON object",
+        ),
+        (
+            given,
+            "agentrail: --event, field `data.choice`: is given twice in one JSON object",
+        ),
+        (
+            imported,
+            "agentrail: line 2, field `data.choice`: is given twice in one JSON object",
+        ),
+    ] {
+        assert_eq!(output.status.code(), Some(2), "{said}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.starts_with(said), "{stderr}");
+        assert!(stderr.contains("nothing was appended"), "{stderr}");
+    }
+    assert!(dir.export().is_empty());
 }
 
 #[test]

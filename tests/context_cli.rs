@@ -1091,3 +1091,91 @@ fn redaction_never_rewrites_ids_branches_or_agents() {
     fresh.ok(&["import", file.to_str().unwrap()]);
     assert!(fresh.ok(&["branch"]).contains("fix-password"));
 }
+
+/// The ids of HEAD's first-parent line, newest first.
+fn line_ids(dir: &Dir) -> Vec<String> {
+    let log = dir.json(&["log", "--oneline"]);
+    let commits = log["commits"].as_array().unwrap();
+    commits
+        .iter()
+        .map(|commit| commit["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every context command, then `export`, imported into a fresh workspace: the input checks
+/// accept everything the commands write (each `ref_update` op among them), and the graph comes
+/// out the same. The ops written are exactly the ones the input allows.
+#[test]
+fn what_every_context_command_writes_imports_into_a_fresh_workspace() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    for args in [
+        &["commit", "-m", "base", "--content", "base"][..],
+        &["commit", "-m", "a", "--content", "a"],
+        &["branch", "topic"],
+        &["branch", "gone"],
+        &["branch", "-d", "gone"],
+        &["switch", "topic"],
+        &["commit", "-m", "t", "--content", "theirs"],
+        &["switch", "main"],
+        &["commit", "-m", "b", "--content", "b"],
+        &["merge", "topic"],
+        &["checkout", "topic~0"],
+        &["switch", "main"],
+        &["reset", "--soft", "main~1"],
+        &["undo"],
+        &["reset", "--hard", "main~1"],
+        &["undo"],
+        &["branch", "side", "main~2"],
+        &["switch", "side"],
+        &["commit", "-m", "s", "--content", "side"],
+        &["rebase", "main"],
+        &["commit", "-m", "c1", "--content", "c1"],
+        &["commit", "-m", "c2", "--content", "c2"],
+    ] {
+        dir.ok(args);
+    }
+    let ids = line_ids(&dir);
+    let (range, order) = (
+        format!("{}..{}", ids[2], ids[0]),
+        format!("{},{}", ids[0], ids[1]),
+    );
+    dir.ok(&["reorder", &range, "--order", &order]);
+    let range = format!("{}..{}", line_ids(&dir)[2], line_ids(&dir)[0]);
+    dir.ok(&["compress", &range, "--summary", "c1 and c2"]);
+    dir.ok(&["spawn", "helper", "--task", "find it"]);
+    dir.ok(&[
+        "commit",
+        "--agent",
+        "helper",
+        "-m",
+        "f",
+        "--content",
+        "found",
+    ]);
+    dir.ok(&["collapse", "helper", "--summary", "found it"]);
+    let exported = dir.ok(&["export"]);
+    let mut ops: Vec<&str> = Vec::new();
+    let lines: Vec<Value> = (exported.lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    for line in &lines {
+        if line["type"] == "ref_update" {
+            ops.push(line["data"]["op"].as_str().unwrap());
+        }
+    }
+    ops.sort_unstable();
+    ops.dedup();
+    let mut allowed = agentrail::event::schema::REF_UPDATE_OPS.to_vec();
+    allowed.sort_unstable();
+    assert_eq!(ops, allowed, "every op is written, and no other");
+    let fresh = Dir::initialized_with_sync(Some("never"));
+    std::fs::write(fresh.path().join("events.jsonl"), &exported).unwrap();
+    let imported = fresh.json(&["import", "events.jsonl"]);
+    assert_eq!(imported["imported"], json!(lines.len()));
+    for agent in ["main", "helper"] {
+        for args in [&["context"][..], &["branch", "--list"], &["reflog"]] {
+            let args = [args, &["--agent", agent]].concat();
+            assert_eq!(fresh.ok(&args), dir.ok(&args), "{args:?}");
+        }
+    }
+}

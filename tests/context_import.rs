@@ -259,3 +259,32 @@ fn an_import_does_not_drop_branches_or_commits_it_did_not_make() {
     assert_eq!(import(&recorder, &[forward]), Ok(1));
     assert_eq!(graph(&recorder).refs("a").branches["keep"], head);
 }
+
+/// A `ref_update` names one of the operations that write one: any other `op` would record a
+/// reflog entry no command made. It is refused as the line is read, naming `data.op`.
+#[test]
+fn a_ref_update_whose_op_no_operation_writes_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let recorder = recorder(&temp);
+    let base = commit_on(&Agent::new(&recorder, "a", None), "base");
+    let mut unknown = ref_update_line("a", &base);
+    unknown["data"]["op"] = json!("teleport");
+    let good = ref_update_line("a", &base);
+    let error = import(&recorder, &[good.clone(), unknown]).unwrap_err();
+    assert_eq!(
+        (error.line, error.field.as_deref()),
+        (2, Some("data.op")),
+        "{error}"
+    );
+    assert!(error.message.contains("teleport"), "{error}");
+    assert_eq!(
+        graph(&recorder).reflog("a").len(),
+        1,
+        "nothing was appended"
+    );
+    for op in agentrail::event::schema::REF_UPDATE_OPS {
+        let mut line = ref_update_line("a", &base);
+        line["data"]["op"] = json!(op);
+        assert_eq!(import(&recorder, &[line]), Ok(1), "{op}");
+    }
+}

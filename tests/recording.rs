@@ -613,3 +613,110 @@ fn imported_session_bounds_must_start_a_new_session_and_end_an_open_one() {
     let error = encode_lines(recorder.redactor().unwrap(), text, 0).unwrap_err();
     assert_eq!((error.line, error.field.as_deref()), (1, Some("session")));
 }
+
+/// A session bound of `session` at second `second` of a fixed minute, naming `agent` if any.
+fn bound(kind: &str, session: &str, agent: Option<&str>, second: u32) -> String {
+    let data = match kind {
+        "session_start" => json!({"task": "t"}),
+        _ => json!({"status": "completed"}),
+    };
+    let mut line = json!({"type": kind, "session": session, "data": data,
+                          "ts": format!("2026-11-24T10:00:{second:02}Z")});
+    if let Some(agent) = agent {
+        line["agent"] = json!(agent);
+    }
+    line.to_string()
+}
+
+/// Imports `lines` as one batch; the error's line and field, if any.
+fn import_lines(recorder: &Recorder, lines: &[String]) -> Result<u64, (usize, Option<String>)> {
+    let batch = encode_lines(recorder.redactor().unwrap(), &lines.join("\n"), 0)
+        .map_err(|error| (error.line, error.field))?;
+    match agentrail::import::append(recorder, batch) {
+        Ok(lsns) => Ok(lsns.end - lsns.start),
+        Err(agentrail::Error::Input(error)) => Err((error.line, error.field)),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[test]
+fn an_imported_session_end_is_by_the_starting_agent_and_not_before_the_start() {
+    let (_temp, recorder) = recorder();
+    let (start, end) = ("session_start", "session_end");
+    let refused = |line, field: &str| Err((line, Some(field.to_owned())));
+    // Started and ended in the same input.
+    let other_agent = [
+        bound(start, "s-1", Some("planner"), 10),
+        bound(end, "s-1", Some("coder"), 20),
+    ];
+    assert_eq!(import_lines(&recorder, &other_agent), refused(2, "agent"));
+    let earlier = [
+        bound(start, "s-1", Some("planner"), 10),
+        bound(end, "s-1", Some("planner"), 9),
+    ];
+    assert_eq!(import_lines(&recorder, &earlier), refused(2, "ts"));
+    // Started by an earlier import: checked against the journal's session.
+    assert_eq!(
+        import_lines(&recorder, &[bound(start, "s-1", Some("planner"), 10)]),
+        Ok(1)
+    );
+    let later = [bound(end, "s-1", Some("coder"), 20)];
+    assert_eq!(import_lines(&recorder, &later), refused(1, "agent"));
+    let unnamed = [bound(end, "s-1", None, 20)];
+    assert_eq!(import_lines(&recorder, &unnamed), refused(1, "agent"));
+    let before = [bound(end, "s-1", Some("planner"), 9)];
+    assert_eq!(import_lines(&recorder, &before), refused(1, "ts"));
+    assert_eq!(
+        stored(&recorder).len(),
+        1,
+        "no refused import appended anything"
+    );
+    // At the start's own time, by the same agent, it ends.
+    let same_time = [bound(end, "s-1", Some("planner"), 10)];
+    assert_eq!(import_lines(&recorder, &same_time), Ok(1));
+    // A session started without an agent is main's, as everywhere: an end naming main or none
+    // ends it, and one naming another agent does not.
+    let unnamed_start = [
+        bound(start, "s-2", None, 30),
+        bound(end, "s-2", Some("main"), 31),
+    ];
+    assert_eq!(import_lines(&recorder, &unnamed_start), Ok(2));
+    let pair = [bound(start, "s-3", None, 30), bound(end, "s-3", None, 31)];
+    assert_eq!(import_lines(&recorder, &pair), Ok(2));
+    let pair = [
+        bound(start, "s-4", None, 30),
+        bound(end, "s-4", Some("planner"), 31),
+    ];
+    assert_eq!(import_lines(&recorder, &pair), refused(2, "agent"));
+}
+
+#[test]
+fn a_key_given_twice_is_refused_naming_its_line_and_path_and_nothing_is_appended() {
+    let (_temp, recorder) = recorder();
+    let good = r#"{"type":"action","data":{"description":"d"}}"#.to_owned();
+    for (bad, path) in [
+        (
+            r#"{"type":"action","type":"failure","data":{"description":"d"}}"#,
+            "type",
+        ),
+        (
+            r#"{"type":"action","data":{"description":"d","kind":"a","kind":"b"}}"#,
+            "data.kind",
+        ),
+        (
+            r#"{"type":"action","data":{"description":"d","extra":[{"k":1},{"k":1,"k":2}]}}"#,
+            "data.extra[1].k",
+        ),
+    ] {
+        let lines = [good.clone(), good.clone(), bad.to_owned(), good.clone()];
+        assert_eq!(
+            import_lines(&recorder, &lines),
+            Err((3, Some(path.to_owned()))),
+            "{bad}"
+        );
+        let error = encode_line(recorder.redactor().unwrap(), bad, 1, 0).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some(path), "{bad}");
+        assert!(error.message.contains("given twice"), "{}", error.message);
+    }
+    assert!(stored(&recorder).is_empty());
+}

@@ -8,11 +8,13 @@
 
 mod borrowed;
 mod encode;
+pub mod json_line;
 mod number;
 pub mod schema;
 pub mod tombstone;
 
 pub use borrowed::{DataRef, EventRef, ValueRef};
+pub use json_line::JsonLineError;
 pub use schema::EventType;
 pub use tombstone::{tombstone_of, TombstoneInfo};
 
@@ -233,16 +235,24 @@ fn optional_string(
 
 impl Event {
     /// Parses one JSON line. `line` is its 1-based number, for errors; `now_micros` stamps an
-    /// event that carries no `ts`. `lsn` in the input is ignored.
+    /// event that carries no `ts`. `lsn` in the input is ignored. A key given twice in one
+    /// object, at any depth, is an error whose field is the key's path ([`json_line`]).
     pub fn from_json_line(text: &str, line: usize, now_micros: i64) -> Result<Event, InputError> {
-        let json: Json = serde_json::from_str(text).map_err(|error| {
-            let message = if text.starts_with('\u{feff}') {
-                "not valid JSON: it starts with a byte order mark (U+FEFF); write the input without one".to_owned()
-            } else {
+        let json = json_line::parse(text).map_err(|error| match error {
+            JsonLineError::DuplicateKey { path, column } => {
+                let message = format!("is given twice in one JSON object (near column {column}, after the second): an object names each key once");
+                input_error(line, Some(&path), message)
+            }
+            JsonLineError::Syntax(_) if text.starts_with('\u{feff}') => input_error(
+                line,
+                None,
+                "not valid JSON: it starts with a byte order mark (U+FEFF); write the input without one",
+            ),
+            JsonLineError::Syntax(error) => {
                 let message = crate::error::json_message(&error);
-                format!("not valid JSON at column {}: {message}", error.column())
-            };
-            input_error(line, None, message)
+                let message = format!("not valid JSON at column {}: {message}", error.column());
+                input_error(line, None, message)
+            }
         })?;
         let Json::Object(object) = json else {
             return Err(input_error(line, None, "an event must be a JSON object"));
@@ -551,6 +561,18 @@ mod tests {
             (
                 r#"{"type":"action","data":{"description":"d"},"extra":3}"#,
                 Some("extra"),
+            ),
+            (
+                r#"{"type":"action","type":"failure","data":{"description":"d"}}"#,
+                Some("type"),
+            ),
+            (
+                r#"{"type":"action","data":{"description":"d","description":"e"}}"#,
+                Some("data.description"),
+            ),
+            (
+                r#"{"type":"failure","data":{"error_type":"E","message":"m","locals":{"x":[{"y":1,"y":1}]}}}"#,
+                Some("data.locals.x[0].y"),
             ),
         ];
         for (text, field) in cases {

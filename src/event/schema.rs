@@ -14,6 +14,26 @@ pub const TOOL_OUTPUT_STREAM_BYTES_MAX: usize = 10 * 1024;
 /// `truncated: true`.
 pub const GIT_DIFF_LINES_MAX: usize = 50;
 
+/// Every `op` a `ref_update` may name: the operations that write one (`src/context/ops.rs`,
+/// `merge.rs`, `rewrite.rs`, `subagent.rs`). An input naming another would record a reflog entry
+/// no command made, which `undo` and gc's retention (which singles out `reset`) would then read
+/// as a move of some kind; a new operation adds its name here, and a test imports what every
+/// context command writes.
+pub const REF_UPDATE_OPS: &[&str] = &[
+    "branch",
+    "delete_branch",
+    "switch",
+    "checkout",
+    "reset",
+    "undo",
+    "merge",
+    "rebase",
+    "compress",
+    "reorder",
+    "spawn",
+    "collapse",
+];
+
 /// Every event type agentrail accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
@@ -180,7 +200,7 @@ impl EventType {
             EventType::RefUpdate => {
                 const {
                     &[
-                        req("op", Text),
+                        req("op", OneOf(REF_UPDATE_OPS)),
                         req("agent", Text),
                         req("head", Head),
                         req("branches", Branches),
@@ -674,6 +694,28 @@ mod context_tests {
             ),
         ] {
             assert_eq!(update(head, branches).unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn a_ref_update_names_an_op_an_operation_writes() {
+        let update = |op: Json| {
+            let data = json!({"op": op, "agent": "a", "head": {"branch": "main"}, "branches": {}});
+            check(EventType::RefUpdate, data)
+        };
+        for op in REF_UPDATE_OPS {
+            update(json!(op)).unwrap();
+        }
+        for bad in [
+            json!("frobnicate"),
+            json!("commit"),
+            json!(""),
+            json!("Reset"),
+            json!(7),
+        ] {
+            let error = update(bad.clone()).unwrap_err();
+            assert_eq!(error.field, "data.op", "{bad}");
+            assert!(error.message.contains("delete_branch"), "{}", error.message);
         }
     }
 }
