@@ -13,6 +13,7 @@ mod rewrite;
 mod run;
 mod session;
 mod shell;
+mod signals;
 mod subagent;
 mod verify;
 mod visible;
