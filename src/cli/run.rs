@@ -196,7 +196,8 @@ pub fn run(command: &[String], json: bool) -> i32 {
         // A session that cannot be recorded in, or redaction patterns that do not compile, are
         // refused before the command runs.
         match open_recorder().and_then(|recorder| {
-            recording_session(&recorder, None, super::env_agent().as_deref())?;
+            let agent = super::event::envelope_agent(&recorder, None)?;
+            recording_session(&recorder, None, agent.as_deref())?;
             recorder.redactor()?;
             Ok(recorder)
         }) {
