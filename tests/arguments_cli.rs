@@ -151,7 +151,7 @@ fn an_empty_session_on_import_is_named_as_empty_not_missing() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         text(&output.stderr),
-        "agentrail: line 1, field `session`: must not be empty: an event in no session leaves it out; nothing was appended\n"
+        "agentrail: line 1, field `session`: must not be empty: a session_start or session_end names the session it starts or ends; nothing was appended\n"
     );
     assert!(dir.export().is_empty());
 }

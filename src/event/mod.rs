@@ -305,8 +305,9 @@ impl Event {
             Some(_) => return Err(input_error(line, Some("ts"), "must be an RFC 3339 string")),
         };
         let session = optional_string(&object, line, "session")?;
-        if session.as_deref() == Some("") {
-            let message = "must not be empty: an event in no session leaves it out";
+        let starts_or_ends = matches!(kind, EventType::SessionStart | EventType::SessionEnd);
+        if starts_or_ends && session.as_deref() == Some("") {
+            let message = "must not be empty: a session_start or session_end names the session it starts or ends";
             return Err(input_error(line, Some("session"), message));
         }
         let agent = optional_string(&object, line, "agent")?;
@@ -578,7 +579,7 @@ mod tests {
     fn an_empty_session_is_not_taken_for_a_missing_one() {
         for text in [
             r#"{"type":"session_start","session":"","data":{"task":"t"}}"#,
-            r#"{"type":"action","session":"","data":{"description":"d"}}"#,
+            r#"{"type":"session_end","session":"","data":{"status":"aborted"}}"#,
         ] {
             let error = Event::from_json_line(text, 1, 0).unwrap_err();
             assert_eq!(error.field.as_deref(), Some("session"), "{text}");
