@@ -3,10 +3,12 @@
 //! so no string reaches disk before the secret detectors have seen it. The redactor is built on
 //! first use (about 1.4 ms of compiling patterns), so commands that only read do not pay for it.
 
+use crate::context::{ContextError, Graph};
 use crate::error::Result;
+use crate::event::schema::is_branch_name;
 use crate::event::{Event, EventType, InputError};
 use crate::journal::{Durability, Journal, NewRecord, KIND_EVENT};
-use crate::project::{Loaded, Projection, Projector};
+use crate::project::{Loaded, Projection, Projector, Sessions};
 use crate::redact::Redactor;
 use crate::workspace::Workspace;
 use serde_json::{json, Map, Value as Json};
@@ -95,6 +97,28 @@ impl Recorder {
         )?;
         let lsn = self.record(event)?;
         Ok((id, lsn))
+    }
+
+    /// Refuses `agent` as the agent of an event about to be recorded when it is not a name a
+    /// new agent may have (as a branch name: 1 to 200 bytes, no blanks or control characters,
+    /// no leading `-`; see [`is_branch_name`]) and the journal knows no agent by it: neither a
+    /// context (the rule `commit` and `spawn` apply) nor a session started by it. An agent an
+    /// import brought with another name keeps working. Only such a name pays for loading the
+    /// two projections.
+    pub fn check_agent(&self, agent: &str) -> Result<()> {
+        if is_branch_name(agent) {
+            return Ok(());
+        }
+        let known = self.load::<Graph>()?.state.has_agent(agent)
+            || (self.load::<Sessions>()?.state.iter())
+                .any(|session| session.agent.as_deref() == Some(agent));
+        match known {
+            true => Ok(()),
+            false => Err(ContextError::BadAgentName {
+                name: agent.to_owned(),
+            }
+            .into()),
+        }
     }
 
     /// Closes the journal, waiting for the writer to finish.

@@ -580,18 +580,18 @@ fn a_merge_commit_reads_merge_in_the_human_output_and_keeps_its_kind_in_json() {
             .to_owned()
     };
     assert!(
-        listed(&["log", "--oneline"]).ends_with(&format!("{short} merge 1 tokens merge-1")),
+        listed(&["log", "--oneline"]).ends_with(&format!("{short} merge 1 token merge-1")),
         "{}",
         listed(&["log", "--oneline"])
     );
     assert!(listed(&["log", "--graph", "--oneline", "--all"])
-        .ends_with(&format!("{short} merge 1 tokens merge-1")));
+        .ends_with(&format!("{short} merge 1 token merge-1")));
     let log = dir.ok(&["log", "--all"]);
     assert!(log.contains(&format!("commit {merge}\nmerge: ")), "{log}");
-    assert!(log.contains("\nmerge, 1 tokens, "), "{log}");
+    assert!(log.contains("\nmerge, 1 token, "), "{log}");
     let show = dir.ok(&["show", short]);
     assert!(
-        show.starts_with(&format!("commit {merge}\nmerge, 1 tokens, agent main, ")),
+        show.starts_with(&format!("commit {merge}\nmerge, 1 token, agent main, ")),
         "{show}"
     );
     // --json keeps the kind as stored; its parents say it is a merge.

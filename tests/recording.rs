@@ -720,3 +720,27 @@ fn a_key_given_twice_is_refused_naming_its_line_and_path_and_nothing_is_appended
     }
     assert!(stored(&recorder).is_empty());
 }
+
+#[test]
+fn an_agent_name_a_new_agent_may_not_have_is_refused_unless_the_journal_knows_it() {
+    let (_temp, recorder) = recorder();
+    recorder.check_agent("planner").unwrap();
+    let long = "a".repeat(201);
+    let refused = ["has space", "tab\there", "-leading", "bell\u{7}", &long];
+    for name in refused {
+        let error = recorder.check_agent(name).unwrap_err().to_string();
+        assert!(
+            error.contains("is not a name for a new agent"),
+            "{name:?}: {error}"
+        );
+    }
+    // An import may bring any name: its agent keeps working, through its session or its context.
+    let start = json!({"type": "session_start", "session": "s-1", "agent": "has space", "data": {"task": "t"}});
+    let commit = json!({"type": "commit", "agent": "-leading", "data": {"kind": "append", "message": "m", "content": "c"}});
+    let lines = format!("{start}\n{commit}\n");
+    let records = encode_lines(recorder.redactor().unwrap(), &lines, 0).unwrap();
+    agentrail::import::append(&recorder, records).unwrap();
+    recorder.check_agent("has space").unwrap();
+    recorder.check_agent("-leading").unwrap();
+    assert!(recorder.check_agent("tab\there").is_err());
+}

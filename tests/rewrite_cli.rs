@@ -162,7 +162,7 @@ fn merge_up_to_date_fast_forward_and_clean() {
     dir.ok(&["switch", "main"]);
     let merged = dir.ok(&["merge", "topic", "-m", "bring in more"]);
     assert!(
-        merged.starts_with("merged topic: ") && merged.contains("0 conflicts resolved"),
+        merged.starts_with("merged topic: ") && !merged.contains("conflict"),
         "{merged}"
     );
     assert_eq!(context(&dir), ["base", "theirs", "ours", "more"]);

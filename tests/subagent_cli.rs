@@ -409,7 +409,10 @@ fn diff_takes_no_revision_or_two() {
     assert_eq!(value["only_from"], json!([]));
     assert_eq!(value["only_to"][0]["id"], json!(plan_a));
     assert!(value["diff"].as_str().unwrap().contains("+plan A\n"));
-    assert_eq!(dir.ok(&["diff", "main", "main"]), "");
+    assert_eq!(
+        dir.ok(&["diff", "main", "main"]),
+        "no difference: main and main have the same commits and context\n"
+    );
     // The two-revision form reads only, so it answers under AGENTRAIL=off too.
     let output = dir.run_env(&["diff", "main", "try-a"], &[("AGENTRAIL", "off")]);
     assert!(text(&output.stdout).contains("+plan A"));

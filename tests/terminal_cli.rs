@@ -133,12 +133,13 @@ fn a_session_agent_and_task_are_shown_on_one_line() {
     let dir = Dir::initialized();
     let agent = "ev\u{1b}[2J\nil";
     let task = format!("fix{RED}it");
-    // `session start` refuses such a name for a new agent; an import brings it in.
+    // `session start` refuses such a name for a new agent; an import brings it in, and then
+    // it is an agent the journal knows.
     let session = "s-00000000e5c0";
     let start = serde_json::json!({"type": "session_start", "session": session, "agent": agent,
         "data": {"task": task}});
     dir.import(&format!("{start}\n"));
-    let refused = dir.run(&["session", "start", &task, "--agent", agent]);
+    let refused = dir.run(&["session", "start", &task, "--agent", "ev\u{1b}[2J\nnew"]);
     assert_eq!(refused.status.code(), Some(2));
     let expected = format!("\"fix{RED_SHOWN}it\" agent=ev␛[2J il started");
     let status = shown(&dir, &["session", "status"]);

@@ -752,16 +752,17 @@ fn decorations(id: &str, refs: &Refs) -> String {
             names.push("HEAD".to_owned());
         }
     }
-    for (name, at) in &refs.branches {
-        if at == id {
-            let head = if refs.branch() == Some(name) {
-                "HEAD -> "
-            } else {
-                ""
-            };
-            names.push(format!("{head}{}", one_line(name)));
-        }
+    // HEAD's branch first, as git's `log --decorate` lists it: `(HEAD -> topic, main)`.
+    let at_id = refs.branches.iter().filter(|(_, at)| *at == id);
+    let (head, others): (Vec<_>, Vec<_>) = at_id.partition(|(name, _)| refs.branch() == Some(name));
+    for (name, _) in head {
+        names.push(format!("HEAD -> {}", one_line(name)));
     }
+    names.extend(
+        others
+            .into_iter()
+            .map(|(name, _)| one_line(name).into_owned()),
+    );
     if names.is_empty() {
         String::new()
     } else {
@@ -779,10 +780,10 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
         .map_or(String::new(), |target| format!(" of {}", short_id(target)));
     if style.oneline {
         return format!(
-            "{}{decorations} {}{target} {} tokens {}\n",
+            "{}{decorations} {}{target} {} {}\n",
             short_id(&commit.id),
             kind_label(commit),
-            commit.tokens,
+            super::counted(commit.tokens, "token"),
             one_line(commit.message.lines().next().unwrap_or_default())
         );
     }
@@ -792,9 +793,9 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
         entry += &format!("merge: {}\n", parents.join(" "));
     }
     entry += &format!(
-        "{}{target}, {} tokens, {}\n",
+        "{}{target}, {}, {}\n",
         kind_label(commit),
-        commit.tokens,
+        super::counted(commit.tokens, "token"),
         agentrail::event::format_ts(commit.ts_micros)
     );
     for line in commit.message.lines() {
@@ -806,10 +807,10 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
 /// The first two lines `show` prints of a commit: its id, then kind, tokens, agent and time.
 fn commit_header(commit: &Commit) -> String {
     format!(
-        "commit {}\n{}, {} tokens, agent {}, {}\n",
+        "commit {}\n{}, {}, agent {}, {}\n",
         commit.id,
         kind_label(commit),
-        commit.tokens,
+        super::counted(commit.tokens, "token"),
         one_line(&commit.agent),
         agentrail::event::format_ts(commit.ts_micros),
     )
@@ -872,10 +873,10 @@ pub fn status_context(
         .head_commit()
         .map_or("unborn".to_owned(), |id| short_id(id).to_owned());
     let mut line = format!(
-        "context: agent {}, {} at {head}, {} tokens",
+        "context: agent {}, {} at {head}, {}",
         one_line(agent),
         head_label(&refs),
-        context.tokens
+        super::counted(context.tokens, "token")
     );
     if let Some(budget) = budget {
         line += &format!(" of {budget}");
@@ -899,12 +900,15 @@ fn budget_warning(tokens: u64, budget: u64) -> Option<String> {
         return Some(match budget {
             0 => "the context is over its budget of 0 tokens".to_owned(),
             _ => format!(
-                "the context is over its budget ({}% of {budget} tokens)",
-                tokens.saturating_mul(100) / budget
+                "the context is over its budget ({}% of {})",
+                tokens.saturating_mul(100) / budget,
+                super::counted(budget, "token")
             ),
         });
     }
     let percent = tokens.saturating_mul(100) / budget.max(1);
-    (percent >= BUDGET_WARN_PERCENT)
-        .then(|| format!("the context is at {percent}% of its budget of {budget} tokens"))
+    (percent >= BUDGET_WARN_PERCENT).then(|| {
+        let budget = super::counted(budget, "token");
+        format!("the context is at {percent}% of its budget of {budget}")
+    })
 }

@@ -15,8 +15,8 @@ pub struct Envelope {
     /// Record in this session instead of the current one.
     #[arg(long, value_name = "ID")]
     session: Option<String>,
-    /// The agent's name (default: the session's agent, or AGENTRAIL_AGENT).
-    #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME")]
+    /// The agent's name (default: AGENTRAIL_AGENT, else the session's agent).
+    #[arg(long, value_name = "NAME")]
     agent: Option<String>,
 }
 
@@ -51,8 +51,9 @@ pub enum EventCommand {
         tool: String,
         #[arg(long)]
         command: Option<String>,
+        /// An exit code, as a process has one (it fits a 32-bit signed integer).
         #[arg(long, allow_negative_numbers = true)]
-        exit_code: Option<i64>,
+        exit_code: Option<i32>,
         #[arg(long)]
         stdout: Option<String>,
         #[arg(long)]
@@ -161,14 +162,30 @@ fn cost(cost_usd: Option<f64>) -> Result<Json, CliError> {
     }
 }
 
+/// Refuses a blank `--model`, `--tool`, `--message`, `--diff`, `--file`, `--rationale` or
+/// `--option` (exit 2): `--model ""` is a slip (an unset variable, usually), where an imported
+/// event may carry an empty model or message.
+fn check_arguments(command: &EventCommand) -> Result<(), CliError> {
+    let given: Vec<(&str, &String)> = match command {
+        EventCommand::LlmCall { model, .. } => vec![("--model", model)],
+        EventCommand::ToolOutput { tool, .. } => vec![("--tool", tool)],
+        EventCommand::Failure { message, .. } => vec![("--message", message)],
+        EventCommand::GitDiff { diff, files, .. } => std::iter::once(("--diff", diff))
+            .chain(files.iter().map(|file| ("--file", file)))
+            .collect(),
+        EventCommand::Decision {
+            rationale, options, ..
+        } => (rationale.iter().map(|rationale| ("--rationale", rationale)))
+            .chain(options.iter().map(|option| ("--option", option)))
+            .collect(),
+    };
+    given
+        .into_iter()
+        .try_for_each(|(name, value)| super::not_blank(name, value))
+}
+
 fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelope), CliError> {
-    // `--model ""` is a slip (an unset variable, usually), where an imported event may carry
-    // an empty model.
-    match &command {
-        EventCommand::LlmCall { model, .. } => super::not_blank("--model", model)?,
-        EventCommand::ToolOutput { tool, .. } => super::not_blank("--tool", tool)?,
-        _ => {}
-    }
+    check_arguments(&command)?;
     Ok(match command {
         EventCommand::LlmCall {
             model,
@@ -271,15 +288,30 @@ pub fn record(
     data: Map<String, Json>,
     envelope: Envelope,
 ) -> Result<(u64, Option<String>), CliError> {
-    // An empty name (`AGENTRAIL_AGENT=`) is no name, as `env_agent` has it for `run` and
-    // `diff` (the context commands refuse one instead).
-    let named = envelope.agent.filter(|agent| !agent.is_empty());
+    let named = envelope_agent(recorder, envelope.agent)?;
     let session = envelope.session.as_deref();
     let (session, session_agent) = recording_session(recorder, session, named.as_deref())?
         .map_or((None, None), |(id, agent)| (Some(id), agent));
     let agent = named.or(session_agent);
     let event = Event::new(kind, session.clone(), agent, data)?;
     Ok((recorder.record(event)?, session))
+}
+
+/// The agent an event names: `--agent` (`flag`), which must not be blank, else
+/// `AGENTRAIL_AGENT` (an empty one names none, as [`super::env_agent`] has it); a name the
+/// journal does not know must be one a new agent may have ([`Recorder::check_agent`]).
+pub fn envelope_agent(
+    recorder: &Recorder,
+    flag: Option<String>,
+) -> Result<Option<String>, CliError> {
+    if let Some(agent) = &flag {
+        super::not_blank("--agent", agent)?;
+    }
+    let agent = flag.or_else(super::env_agent);
+    if let Some(agent) = &agent {
+        recorder.check_agent(agent)?;
+    }
+    Ok(agent)
 }
 
 pub fn run(command: EventCommand, json: bool) -> CliResult {
@@ -295,11 +327,11 @@ pub fn run(command: EventCommand, json: bool) -> CliResult {
     )
 }
 
-/// The default envelope: the current session and its agent.
+/// The default envelope: the current session, and `AGENTRAIL_AGENT` else the session's agent.
 pub fn current_envelope() -> Envelope {
     Envelope {
         session: None,
-        agent: super::env_agent(),
+        agent: None,
     }
 }
 

@@ -10,7 +10,8 @@
 //! `-o FILE` is written in place, not through a temporary file and a rename: after damage FILE
 //! is meant to hold the salvaged prefix, the exit code says whether it is whole, and a rename
 //! would fail for `/dev/stdout`, a FIFO, or a file in a directory one cannot write to. FILE is
-//! created only once the journal could be opened for reading.
+//! created only once the journal could be opened for reading. `-o -` is stdout, as `import -`
+//! reads stdin.
 
 use super::{
     counted, durability, emit, open_journal, open_workspace, output_error, write_out, CliError,
@@ -35,6 +36,8 @@ struct Counts {
 /// saying how many events were written and the damage export stopped at, if any (to stdout,
 /// the lines are JSON already).
 pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
+    // `-o -` is stdout, as `import -` reads stdin.
+    let output = output.filter(|path| path.as_os_str() != "-");
     let workspace = open_workspace()?;
     // Checked before reading, as by every command that opens the journal: export may open it
     // (after a torn tail), and a bogus mode is bad usage whether or not it does.

@@ -92,6 +92,9 @@ fn rewrite_text(rewrite: &TombstoneReport) -> String {
     if rewrite.sealed_active {
         text += "sealed the active segment first\n";
     }
+    if rewrite.rewritten.is_empty() && !rewrite.sealed_active {
+        return "nothing was rewritten: there was nothing left to remove\n".into();
+    }
     text += &format!(
         "rewrote {}: {before} bytes on disk before, {after} after\n",
         counted(rewrite.rewritten.len() as u64, "segment")

@@ -13,6 +13,7 @@ mod rewrite;
 mod run;
 mod session;
 mod shell;
+mod signals;
 mod subagent;
 mod verify;
 mod visible;
@@ -73,7 +74,7 @@ enum Command {
     },
     /// Write every event as one JSON line, in LSN order.
     Export {
-        /// Write to this file instead of stdout.
+        /// Write to this file instead of stdout (`-` is stdout).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
@@ -371,10 +372,27 @@ pub fn not_blank(name: &str, value: &str) -> Result<(), CliError> {
     }
 }
 
-/// True when `AGENTRAIL=off`: every recording command is then a silent no-op that exits 0
-/// (`run` still runs its command).
+/// True when `AGENTRAIL` is `off` (or `0`, `false`, `no`; any case): every recording command is
+/// then a silent no-op that exits 0 (`run` still runs its command). A value that is neither off
+/// nor on (`on`, `1`, `true`, `yes`, empty) records, as a flight recorder should when in doubt,
+/// and says so once on stderr rather than silently.
 pub fn recording_off() -> bool {
-    std::env::var("AGENTRAIL").is_ok_and(|value| value.eq_ignore_ascii_case("off"))
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| {
+        let value = std::env::var_os("AGENTRAIL").unwrap_or_default();
+        let value = value.to_string_lossy();
+        let is = |words: &[&str]| words.iter().any(|word| value.eq_ignore_ascii_case(word));
+        if is(&["off", "0", "false", "no"]) {
+            return true;
+        }
+        if !value.is_empty() && !is(&["on", "1", "true", "yes"]) {
+            eprintln!(
+                "agentrail: warning: AGENTRAIL={} is neither on nor off; recording (AGENTRAIL=off turns recording off)",
+                visible::line(&value)
+            );
+        }
+        false
+    })
 }
 
 /// A JSON array whose items are turned into JSON (by the function) as they are written, so a

@@ -266,12 +266,15 @@ fn merge(
             value["resolutions"] = json!(resolutions.iter().map(|c| &c.id).collect::<Vec<_>>());
             value["conflicts"] = json!(conflicts);
             emit(json, &value, || {
+                let resolved = match conflicts.len() {
+                    0 => String::new(),
+                    n => format!(" ({} resolved)", super::counted(n as u64, "conflict")),
+                };
+                let merge_id = short_id(&merge.id);
+                let head = head_label(&refs);
                 format!(
-                    "merged {}: {} ({} resolved), HEAD {}",
-                    super::visible::line(branch),
-                    short_id(&merge.id),
-                    super::counted(conflicts.len() as u64, "conflict"),
-                    head_label(&refs)
+                    "merged {}: {merge_id}{resolved}, HEAD {head}",
+                    super::visible::line(branch)
                 )
             })
         }
@@ -299,11 +302,11 @@ fn emit_rewrite(json: bool, op: &str, rewrite: &Rewrite) -> CliResult {
             .head_commit()
             .map_or("no commit".to_owned(), |id| short_id(id).to_owned());
         let mut line = format!(
-            "{op}: {} written, HEAD {} ({head}), {} -> {} tokens",
+            "{op}: {} written, HEAD {} ({head}), {} -> {}",
             super::counted(rewrite.commits.len() as u64, "commit"),
             head_label(&rewrite.refs),
             rewrite.tokens_before,
-            rewrite.tokens_after
+            super::counted(rewrite.tokens_after, "token")
         );
         if op == "compress" {
             let pins = super::counted(rewrite.pins_checked as u64, "pinned block");

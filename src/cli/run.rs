@@ -95,6 +95,8 @@ fn tee(mut from: impl Read, mut to: impl Write) -> Capture {
 /// What the command did.
 struct Outcome {
     exit_code: i32,
+    /// The signal that ended the command, if one did.
+    signal: Option<i32>,
     duration_ms: u64,
     stdout: Capture,
     stderr: Capture,
@@ -102,12 +104,14 @@ struct Outcome {
 
 fn execute(command: &[String]) -> Result<Outcome, std::io::Error> {
     let started = Instant::now();
+    let caught = super::signals::catch()?;
     let mut child = Command::new(&command[0])
         .args(&command[1..])
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    let forwarder = caught.forward_to(&child);
     let child_out = child.stdout.take().expect("stdout is piped");
     let child_err = child.stderr.take().expect("stderr is piped");
     let (stdout, stderr) = std::thread::scope(|scope| {
@@ -118,9 +122,13 @@ fn execute(command: &[String]) -> Result<Outcome, std::io::Error> {
             err.join().unwrap_or_default(),
         )
     });
+    let exited = super::signals::wait_for_exit(&child);
+    forwarder.stop();
+    exited?;
     let status = child.wait()?;
     Ok(Outcome {
         exit_code: exit_code(status),
+        signal: killed_by(status),
         duration_ms: started.elapsed().as_millis() as u64,
         stdout,
         stderr,
@@ -129,14 +137,16 @@ fn execute(command: &[String]) -> Result<Outcome, std::io::Error> {
 
 /// The status as a shell reports it: the exit code, or 128 + the signal.
 fn exit_code(status: std::process::ExitStatus) -> i32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return 128 + signal;
-        }
+    match killed_by(status) {
+        Some(signal) => 128 + signal,
+        None => status.code().unwrap_or(EXIT_FAILURE),
     }
-    status.code().unwrap_or(EXIT_FAILURE)
+}
+
+/// The signal that ended the process, if one did.
+fn killed_by(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
 }
 
 fn data(command: &[String], outcome: Outcome) -> Map<String, Json> {
@@ -146,6 +156,10 @@ fn data(command: &[String], outcome: Outcome) -> Map<String, Json> {
     data.insert("tool".into(), command[0].clone().into());
     data.insert("command".into(), shell_words(command).into());
     data.insert("exit_code".into(), outcome.exit_code.into());
+    if let Some(signal) = outcome.signal {
+        // An exit code of 128 + N may also be the command's own: this says a signal ended it.
+        data.insert("signal".into(), super::signals::name(signal).into());
+    }
     data.insert("stdout".into(), stdout.into());
     data.insert("stderr".into(), stderr.into());
     data.insert("duration_ms".into(), outcome.duration_ms.into());
@@ -182,7 +196,8 @@ pub fn run(command: &[String], json: bool) -> i32 {
         // A session that cannot be recorded in, or redaction patterns that do not compile, are
         // refused before the command runs.
         match open_recorder().and_then(|recorder| {
-            recording_session(&recorder, None, super::env_agent().as_deref())?;
+            let agent = super::event::envelope_agent(&recorder, None)?;
+            recording_session(&recorder, None, agent.as_deref())?;
             recorder.redactor()?;
             Ok(recorder)
         }) {
@@ -205,6 +220,7 @@ pub fn run(command: &[String], json: bool) -> i32 {
             };
             Outcome {
                 exit_code,
+                signal: None,
                 duration_ms: 0,
                 stdout: Capture::default(),
                 stderr,

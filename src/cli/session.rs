@@ -4,8 +4,6 @@
 
 use super::visible::line as one_line;
 use super::{emit, open_recorder, recording_off, CliError, CliResult, EXIT_FAILURE};
-use agentrail::context::ContextError;
-use agentrail::event::schema::is_branch_name;
 use agentrail::event::{format_ts, Event, EventType};
 use agentrail::project::{Active, Sessions};
 use agentrail::recorder::{object, Recorder};
@@ -21,7 +19,8 @@ pub enum SessionCommand {
     Start {
         #[arg(value_name = "TASK")]
         task: String,
-        #[arg(long, env = "AGENTRAIL_AGENT", value_name = "NAME")]
+        /// The session's agent (else AGENTRAIL_AGENT).
+        #[arg(long, value_name = "NAME")]
         agent: Option<String>,
     },
     /// The current session: task, agent, events, actions and tokens.
@@ -191,10 +190,16 @@ pub fn run(command: SessionCommand, json: bool) -> CliResult {
     result
 }
 
-/// Refuses a TASK or DESCRIPTION that is empty or only whitespace (exit 2) before anything is
-/// opened: the event's schema refuses it too (`format-spec/events.md` section 2), but the
-/// person typed an argument, not a `data` field.
+/// Refuses a TASK, DESCRIPTION, MESSAGE or `--type` that is empty or only whitespace (exit 2)
+/// before anything is opened: the event's schema refuses most of them too
+/// (`format-spec/events.md` section 2), but the person typed an argument, not a `data` field.
 fn check_arguments(command: &SessionCommand) -> Result<(), CliError> {
+    if let SessionCommand::Log {
+        kind: Some(kind), ..
+    } = command
+    {
+        super::not_blank("--type", kind)?;
+    }
     let (name, value) = match command {
         SessionCommand::Start { task, .. } => ("TASK", task),
         SessionCommand::Log { description, .. } => ("DESCRIPTION", description),
@@ -205,14 +210,10 @@ fn check_arguments(command: &SessionCommand) -> Result<(), CliError> {
 }
 
 fn start(recorder: &Recorder, task: &str, agent: Option<String>, json: bool) -> CliResult {
-    // An empty name (`AGENTRAIL_AGENT=`) is no name, as `env_agent` has it for `run` and
-    // `diff` (the context commands refuse one instead). Any other must be one the agent could
-    // also commit context under.
-    let agent = agent.filter(|agent| !agent.is_empty());
-    if let Some(name) = agent.as_deref().filter(|name| !is_branch_name(name)) {
-        let name = name.to_owned();
-        return Err(agentrail::Error::from(ContextError::BadAgentName { name }).into());
-    }
+    // The rule of every command that records an agent: an empty `AGENTRAIL_AGENT` is no name,
+    // a blank `--agent` is refused, and a new agent's name must be one it could also commit
+    // context under.
+    let agent = super::event::envelope_agent(recorder, agent)?;
     let (id, lsn) = recorder.start_session(task, agent)?;
     emit(json, &json!({ "session": id, "lsn": lsn }), || id.clone())
 }

@@ -301,9 +301,9 @@ fn expansion_text(kind: &str, expansion: &Expansion) -> String {
 fn first_line(commit: &Commit) -> String {
     let message = commit.message.lines().next().unwrap_or_default();
     format!(
-        "{} {} tokens {}",
+        "{} {} {}",
         super::context::kind_label(commit),
-        commit.tokens,
+        super::counted(commit.tokens, "token"),
         one_line(message)
     )
 }
@@ -523,6 +523,14 @@ fn diff_text(from: &str, to: &str, diff: &ContextDiff) -> String {
     }
     if !text.is_empty() && !diff.unified.is_empty() {
         text += "\n";
+    }
+    if text.is_empty() && diff.unified.is_empty() {
+        // git prints nothing here; a word says the comparison ran (`diff ..` is HEAD against HEAD).
+        return format!(
+            "no difference: {} and {} have the same commits and context\n",
+            one_line(from),
+            one_line(to)
+        );
     }
     text + &diff.unified
 }

@@ -315,6 +315,11 @@ impl Event {
             Some(_) => return Err(input_error(line, Some("ts"), "must be an RFC 3339 string")),
         };
         let session = optional_string(&object, line, "session")?;
+        let starts_or_ends = matches!(kind, EventType::SessionStart | EventType::SessionEnd);
+        if starts_or_ends && session.as_deref() == Some("") {
+            let message = "must not be empty: a session_start or session_end names the session it starts or ends";
+            return Err(input_error(line, Some("session"), message));
+        }
         let agent = optional_string(&object, line, "agent")?;
         let moved = data.get("agent").and_then(Json::as_str);
         if kind == EventType::RefUpdate && agent.is_some() && agent.as_deref() != moved {
@@ -589,6 +594,18 @@ mod tests {
             r#"{"type":"llm_call","data":{"model":"","input_tokens":1,"output_tokens":2}}"#,
         ] {
             assert!(Event::from_json_line(text, 1, 0).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_empty_session_is_not_taken_for_a_missing_one() {
+        for text in [
+            r#"{"type":"session_start","session":"","data":{"task":"t"}}"#,
+            r#"{"type":"session_end","session":"","data":{"status":"aborted"}}"#,
+        ] {
+            let error = Event::from_json_line(text, 1, 0).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("session"), "{text}");
+            assert!(error.message.starts_with("must not be empty"), "{text}");
         }
     }
 }

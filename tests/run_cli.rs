@@ -1,0 +1,114 @@
+//! `agentrail run -- CMD` interrupted: real signals sent to the binary while its command runs,
+//! to its whole process group (as a terminal's Ctrl-C or a supervisor's `killpg` does) and to
+//! agentrail alone (as `timeout` or `kill PID` does). The run must still be recorded, with the
+//! exit code a shell reports and the signal, and agentrail must exit with that code.
+
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+
+#[path = "common/workspace_dir.rs"]
+mod workspace_dir;
+
+use workspace_dir::{text, Dir};
+
+/// Who the signal is sent to.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// agentrail's process group: agentrail and its command.
+    Group,
+    /// agentrail's process only.
+    Agentrail,
+}
+
+/// Starts `agentrail run -- sh -c SCRIPT` in a process group of its own, waits for the script's
+/// first line (so the command runs), sends `signal` to `target`, and returns agentrail's exit
+/// code and the rest of its stdout.
+fn interrupted_run(dir: &Dir, script: &str, signal: Signal, target: Target) -> (i32, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentrail"));
+    let command = command
+        .args(["run", "--", "sh", "-c", script])
+        .current_dir(dir.path())
+        .env_remove("AGENTRAIL_SESSION")
+        .env_remove("AGENTRAIL_AGENT")
+        .env_remove("AGENTRAIL")
+        .env_remove("AGENTRAIL_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = command.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first, "started\n");
+    let pid = Pid::from_child(&child);
+    match target {
+        Target::Group => kill_process_group(pid, signal).unwrap(),
+        Target::Agentrail => kill_process(pid, signal).unwrap(),
+    }
+    let output = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    stdout.read_line(&mut rest).unwrap();
+    let code = output.status.code().unwrap_or_else(|| {
+        panic!(
+            "agentrail died of a signal ({:?}): {}",
+            output.status,
+            text(&output.stderr)
+        )
+    });
+    (code, rest)
+}
+
+/// The last event, which must be the run's `tool_output`.
+fn recorded_run(dir: &Dir) -> Value {
+    let event = dir.export().pop().expect("the run was recorded");
+    assert_eq!(event["type"], json!("tool_output"), "{event}");
+    event
+}
+
+#[test]
+fn a_signal_that_ends_the_command_is_recorded_and_is_the_exit_code() {
+    // `exec` so that the signal's target is the command itself, not a shell waiting for it.
+    let script = "ulimit -c 0; echo started; exec sleep 30";
+    let cases = [
+        (Signal::INT, "SIGINT", Target::Group),
+        (Signal::INT, "SIGINT", Target::Agentrail),
+        (Signal::TERM, "SIGTERM", Target::Group),
+        (Signal::TERM, "SIGTERM", Target::Agentrail),
+        (Signal::HUP, "SIGHUP", Target::Agentrail),
+        (Signal::QUIT, "SIGQUIT", Target::Agentrail),
+    ];
+    for (signal, name, target) in cases {
+        let dir = Dir::initialized_with_sync(Some("never"));
+        let (code, _) = interrupted_run(&dir, script, signal, target);
+        let expected = 128 + signal.as_raw();
+        assert_eq!(code, expected, "{name} to {target:?}");
+        let event = recorded_run(&dir);
+        assert_eq!(
+            event["data"]["exit_code"],
+            json!(expected),
+            "{name} to {target:?}"
+        );
+        assert_eq!(event["data"]["signal"], json!(name), "{name} to {target:?}");
+        assert_eq!(event["data"]["stdout"], json!("started\n"));
+    }
+}
+
+#[test]
+fn a_command_that_handles_the_signal_ends_as_it_chooses() {
+    // A command that catches the signal gets it (once, sent to agentrail alone) and its own
+    // exit code is what is recorded, with no signal.
+    let script = "trap 'kill $!; echo caught; exit 3' TERM; echo started; sleep 30 & wait";
+    for target in [Target::Group, Target::Agentrail] {
+        let dir = Dir::initialized_with_sync(Some("never"));
+        let (code, rest) = interrupted_run(&dir, script, Signal::TERM, target);
+        assert_eq!(code, 3, "{target:?}");
+        assert_eq!(rest, "caught\n", "{target:?}");
+        let event = recorded_run(&dir);
+        assert_eq!(event["data"]["exit_code"], json!(3));
+        assert_eq!(event["data"].get("signal"), None, "{event}");
+    }
+}
