@@ -276,6 +276,20 @@ fn every_cut_of_a_ref_moving_operation_leaves_the_refs_before_or_after_it() {
     check_every_cut("undo", &[], diverged, |r| {
         main_agent(r).undo().unwrap();
     });
+    check_every_cut(
+        "branch -d",
+        &[],
+        |r| {
+            diverged(r);
+            main_agent(r).branch("merged", Some("main~1")).unwrap();
+        },
+        |r| {
+            main_agent(r).delete_branch("merged", false).unwrap();
+        },
+    );
+    check_every_cut("branch -D", &[], diverged, |r| {
+        main_agent(r).delete_branch("topic", true).unwrap();
+    });
 }
 
 fn line_of_one(recorder: &Recorder) {
