@@ -3,8 +3,9 @@
 //! parents, events that would break the graph, and a model: random operation sequences against
 //! a tiny in-memory graph (merges and rebases among them, rebases of merged branches, and the
 //! conflicts of both, branch deletions, checkouts of `HEAD~N^2` revisions, and reorders of
-//! ranges that may hold merges, with flawed or forced orders), checked after
-//! replay from the journal and after `rebuild`.
+//! ranges that may hold merges, with flawed or forced orders, compressions that keep pins,
+//! spawns and collapses of sub-agents), checked after replay from the journal and after
+//! `rebuild`.
 
 #[path = "common/context_lib.rs"]
 mod context_lib;
@@ -526,6 +527,20 @@ enum Op {
         second: bool,
     },
     Reorder(Reorder),
+    /// `compress FROM..TO --respect-pins` on HEAD's first-parent line, chosen as a reorder's
+    /// range is.
+    Compress {
+        from: Option<usize>,
+        to: usize,
+    },
+    /// `spawn CHILD --task ...` of the child `CHILDREN[child]`.
+    Spawn {
+        child: u8,
+    },
+    /// `collapse CHILD` with a summarizer that always answers.
+    Collapse {
+        child: u8,
+    },
 }
 
 /// `reorder FROM..TO --order ...` on HEAD's first-parent line, chosen by index: TO (`to`
@@ -567,6 +582,10 @@ fn branch_name(model: &Model, name: u8) -> &'static str {
     }
 }
 const CONTENTS: [&str; 5] = ["alpha", "beta", "gamma", "delta", "alpha"];
+/// The sub-agents `main` may spawn.
+const CHILDREN: [&str; 2] = ["helper", "scout"];
+/// What the model's compressions summarize their ranges to.
+const SUMMARY: &str = "the range, summarized";
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -621,6 +640,22 @@ fn reorder_heavy_op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// [`op`]'s operations and compressions, spawns and collapses, with more commits and pins so
+/// that compressions often have pins to keep and edits to cut apart.
+fn compress_and_sub_agent_op() -> impl Strategy<Value = Op> {
+    let range = (
+        proptest::option::weighted(0.75, any::<usize>()),
+        prop_oneof![Just(0), any::<usize>()],
+    );
+    prop_oneof![
+        6 => (0u8..3, 0u8..5, any::<usize>()).prop_map(|(kind, content, target)| Op::Commit { kind, content, target }),
+        4 => op(),
+        3 => range.prop_map(|(from, to)| Op::Compress { from, to }),
+        1 => (0u8..2).prop_map(|child| Op::Spawn { child }),
+        2 => (0u8..2).prop_map(|child| Op::Collapse { child }),
+    ]
+}
+
 /// Operations on `main` and `topic`, which fork, merge and rebase often, and `spike`, which
 /// they merge: so a rebase often replays a merge.
 fn fork_op() -> impl Strategy<Value = Op> {
@@ -640,20 +675,41 @@ fn fork_op() -> impl Strategy<Value = Op> {
 struct ModelCommit {
     parents: Vec<String>,
     kind: CommitKind,
+    /// What conflicting pins share: a pin a compression kept has its block's message, which
+    /// names the content the block was brought in with, not the content it kept.
+    message: String,
     content: String,
     target: Option<String>,
     /// A merge resolution's `resolves` link.
     resolves: Option<String>,
+    /// A collapse's `child` and `child_head` links.
+    collapsed: Option<(String, String)>,
 }
 
 impl ModelCommit {
     fn of(commit: &Commit, content: String) -> ModelCommit {
+        let link = |name: &str| commit.links.get(name).cloned();
         ModelCommit {
             parents: commit.parents.clone(),
             kind: commit.kind,
+            message: commit.message.clone(),
             content,
             target: commit.target.clone(),
-            resolves: commit.links.get("resolves").cloned(),
+            resolves: link("resolves"),
+            collapsed: link("child").zip(link("child_head")),
+        }
+    }
+
+    /// A commit of no link, with the message [`request`] gives it.
+    fn new(parents: Vec<String>, kind: CommitKind, content: &str) -> ModelCommit {
+        ModelCommit {
+            parents,
+            kind,
+            message: format!("{} {content}", kind.as_str()),
+            content: content.to_owned(),
+            target: None,
+            resolves: None,
+            collapsed: None,
         }
     }
 }
@@ -670,13 +726,16 @@ struct ModelBlock {
     source: String,
 }
 
-/// The graph as a test sees it: commits in order, refs, and the refs before each move.
+/// The graph as a test sees it: `main`'s commits in order, every agent's commits, `main`'s
+/// refs, the refs before each move, and the root of each child `main` spawned (its HEAD: the
+/// model never commits as a child).
 #[derive(Default, Clone)]
 struct Model {
     ids: Vec<String>,
     commits: BTreeMap<String, ModelCommit>,
     refs: Refs,
     moves: Vec<(String, Refs)>,
+    children: BTreeMap<String, String>,
 }
 
 impl Model {
@@ -802,10 +861,11 @@ impl Model {
         (blocks, block_of)
     }
 
-    /// Merge's edit conflicts between `ours` and `theirs` (the model holds no contradicting
-    /// pins: a pin's message names its content): the blocks both sides edited since the
-    /// merge base (the common commit recorded last), each side's last edit of it ending with
-    /// different content, as (our last edit, their last edit).
+    /// Merge's conflicts between `ours` and `theirs` since the merge base (the common commit
+    /// recorded last), as (our commit, their commit): first the blocks both sides edited, each
+    /// side's last edit of it ending with different content (the last edits); then, by
+    /// message, the pins both sides added with one message and different content (each side's
+    /// last pin of it).
     fn conflicts(&self, ours: &str, theirs: &str) -> Vec<(String, String)> {
         let our_walk = self.walk(Some(ours));
         let their_walk = self.walk(Some(theirs));
@@ -827,14 +887,31 @@ impl Model {
             .into_iter()
             .map(|(root, edit)| (content(&root), edit))
             .collect();
-        last_edits(&our_walk)
+        let differ = |ours: &String, theirs: &String| {
+            self.commits[ours].content != self.commits[theirs].content
+        };
+        let mut conflicts: Vec<(String, String)> = last_edits(&our_walk)
             .into_iter()
             .filter_map(|(root, our_edit)| {
                 let their_edit = theirs.get(&content(&root))?;
-                let differ = self.commits[&our_edit].content != self.commits[their_edit].content;
-                differ.then(|| (our_edit, their_edit.clone()))
+                differ(&our_edit, their_edit).then(|| (our_edit, their_edit.clone()))
             })
-            .collect()
+            .collect();
+        let pins = |walk: &[String]| -> BTreeMap<String, String> {
+            walk.iter()
+                .filter(|id| !behind.contains(id) && self.commits[*id].kind == CommitKind::Pin)
+                .map(|id| (self.commits[id].message.clone(), id.clone()))
+                .collect()
+        };
+        let their_pins = pins(&their_walk);
+        for (message, our_pin) in pins(&our_walk) {
+            if let Some(their_pin) = their_pins.get(&message) {
+                if differ(&our_pin, their_pin) {
+                    conflicts.push((our_pin, their_pin.clone()));
+                }
+            }
+        }
+        conflicts
     }
 
     /// The commit that brought in the block `id` edits (itself unless it is an edit).
@@ -871,9 +948,11 @@ impl Model {
         ModelCommit {
             parents,
             kind: old.kind,
+            message: old.message.clone(),
             content: old.content.clone(),
             target: old.target.as_ref().map(mapped),
             resolves: old.resolves.as_ref().map(mapped),
+            collapsed: old.collapsed.clone(),
         }
     }
 
@@ -1003,6 +1082,9 @@ fn step(agent: &Agent, model: &mut Model, op: &Op) -> Result<(), TestCaseError> 
             step_checkout_revision(agent, model, *back, *second, head)?
         }
         Op::Reorder(reorder) => step_reorder(agent, model, reorder, head)?,
+        Op::Compress { from, to } => step_compress(agent, model, (*from, *to), head)?,
+        Op::Spawn { child } => step_spawn(agent, model, CHILDREN[*child as usize], head)?,
+        Op::Collapse { child } => step_collapse(agent, model, CHILDREN[*child as usize], head)?,
         Op::Undo => {
             let expected = model.undo_target();
             let result = agent.undo();
@@ -1095,13 +1177,7 @@ fn step_merge(
         let pending = "a merge not recorded".to_owned();
         merged.commits.insert(
             pending.clone(),
-            ModelCommit {
-                parents: vec![head.clone(), theirs.clone()],
-                kind: CommitKind::Append,
-                content: String::new(),
-                target: None,
-                resolves: None,
-            },
+            ModelCommit::new(vec![head.clone(), theirs.clone()], CommitKind::Append, ""),
         );
         let resolved = conflict_contents(&merged, predicted.as_deref().unwrap_or_default());
         let lost = merged.lost_block([head, &theirs], &pending, &resolved);
@@ -1252,13 +1328,8 @@ fn step_reorder(
         prop_assert_eq!(agent.recorder().journal().last_lsn(), journal_end);
         return Ok(());
     };
-    let line = model.first_parent_line(&head);
-    let to_at = line.len() - 1 - reorder.to % line.len();
-    let from = reorder
-        .from
-        .filter(|_| to_at > 0)
-        .map(|from| line[from % to_at].clone());
-    let to = &line[to_at];
+    let (from, to, later) = pick_range(model, &head, (reorder.from, reorder.to));
+    let to = &to;
     let behind = model.walk(from.as_deref());
     let (merges, mut ordered): (Vec<String>, Vec<String>) = model
         .walk(Some(to))
@@ -1306,8 +1377,7 @@ fn step_reorder(
         prop_assert_eq!(agent.recorder().journal().last_lsn(), journal_end);
         return Ok(());
     }
-    let later = &line[to_at + 1..];
-    let replayed: Vec<&String> = ordered.iter().chain(later).collect();
+    let replayed: Vec<&String> = ordered.iter().chain(&later).collect();
     if !keeps_the_blocks(model, &head, from.clone(), &replayed, &warnings) {
         return refused(&|error| {
             matches!(
@@ -1342,6 +1412,264 @@ fn step_reorder(
     after.move_head_to(&tip.expect("a range holds its first commit or FROM"));
     prop_assert_eq!(&rewrite.refs, &after);
     model.move_refs("reorder", after);
+    Ok(())
+}
+
+/// The range `FROM..TO` of HEAD's first-parent line a reorder or compression picks by index
+/// (see [`Reorder`]), with the line's commits after TO.
+fn pick_range(
+    model: &Model,
+    head: &str,
+    (from, to): (Option<usize>, usize),
+) -> (Option<String>, String, Vec<String>) {
+    let line = model.first_parent_line(head);
+    let to_at = line.len() - 1 - to % line.len();
+    let from = from
+        .filter(|_| to_at > 0)
+        .map(|from| line[from % to_at].clone());
+    (from, line[to_at].clone(), line[to_at + 1..].to_vec())
+}
+
+/// Compresses a range with `respect_pins`. The model refuses, as cutting an edit apart from
+/// its target (`CompressCutsEdit`), a range holding an edit of a commit outside it, and a later
+/// commit editing a block of the range that is not a pin kept. Otherwise it writes, in a copy
+/// of itself, the summary on FROM, the range's pinned blocks at TO (content as edited by then)
+/// as pins, and the later commits replayed, an edit of a kept pin's block following the kept
+/// pin; a pinned block of HEAD's context that is no pinned block of the new one, content for
+/// content, refuses it (`PinLost`). Else the library must have written those commits, moving
+/// HEAD onto the last. A refusal records nothing.
+fn step_compress(
+    agent: &Agent,
+    model: &mut Model,
+    range: (Option<usize>, usize),
+    head: Option<String>,
+) -> Result<(), TestCaseError> {
+    let journal_end = agent.recorder().journal().last_lsn();
+    let mut summarize = |_: &agentrail::context::CompressInput| -> agentrail::Result<Generated> {
+        Ok(Generated {
+            content: SUMMARY.into(),
+            usage: None,
+        })
+    };
+    let Some(head) = head else {
+        prop_assert!(agent
+            .compress("..HEAD", true, None, &mut summarize)
+            .is_err());
+        prop_assert_eq!(agent.recorder().journal().last_lsn(), journal_end);
+        return Ok(());
+    };
+    let (from, to, later) = pick_range(model, &head, range);
+    let behind = model.walk(from.as_deref());
+    let in_range: Vec<String> = model
+        .walk(Some(&to))
+        .into_iter()
+        .filter(|id| !behind.contains(id))
+        .collect();
+    let pins: Vec<ModelBlock> = model
+        .blocks(Some(&to))
+        .0
+        .into_iter()
+        .filter(|block| in_range.contains(&block.brought_by) && block.kind == CommitKind::Pin)
+        .collect();
+    let kept = |root: &String| pins.iter().any(|pin| &pin.brought_by == root);
+    let target = |id: &String| model.commits[id].target.clone();
+    let cuts_an_edit = in_range
+        .iter()
+        .filter_map(target)
+        .any(|target| !in_range.contains(&target))
+        || later
+            .iter()
+            .filter_map(target)
+            .any(|target| in_range.contains(&target) && !kept(&model.block_root(&target)));
+    let text = format!("{}..{to}", from.as_deref().unwrap_or(""));
+    let result = agent.compress(&text, true, None, &mut summarize);
+    let refused = |expected: &dyn Fn(&ContextError) -> bool| -> Result<(), TestCaseError> {
+        match &result {
+            Err(Error::Context(error)) => prop_assert!(expected(error), "{}: {}", text, error),
+            other => prop_assert!(false, "{}: expected a refusal, got {:?}", text, other),
+        }
+        prop_assert_eq!(agent.recorder().journal().last_lsn(), journal_end);
+        Ok(())
+    };
+    if cuts_an_edit {
+        return refused(&|error| matches!(error, ContextError::CompressCutsEdit { .. }));
+    }
+    let predicted = predicted_compression(model, &in_range, &pins, (from.clone(), &later));
+    let pinned = |model: &Model, tip: &str| -> Vec<String> {
+        let blocks = model.blocks(Some(tip)).0.into_iter();
+        blocks
+            .filter(|block| block.kind == CommitKind::Pin)
+            .map(|block| block.content)
+            .collect()
+    };
+    let now = pinned(model, &head);
+    let then = pinned(&predicted.0, &predicted.1);
+    if now.iter().any(|pin| !then.contains(pin)) {
+        return refused(&|error| matches!(error, ContextError::PinLost { .. }));
+    }
+    let rewrite = result.map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+    prop_assert_eq!(rewrite.commits.len(), 1 + pins.len() + later.len());
+    let (summary, rest) = rewrite.commits.split_first().expect("a summary");
+    let (kept_pins, replays) = rest.split_at(pins.len());
+    prop_assert_eq!(&summary.parents, &from.iter().cloned().collect::<Vec<_>>());
+    prop_assert_eq!(summary.kind, CommitKind::Append);
+    prop_assert_eq!(&summary.links["compressed_to"], &to);
+    learn(model, summary, SUMMARY.into());
+    let mut tip = summary.id.clone();
+    let mut map = BTreeMap::new();
+    for (copy, pin) in kept_pins.iter().zip(&pins) {
+        prop_assert_eq!(&copy.parents, &vec![tip.clone()]);
+        prop_assert_eq!(copy.kind, CommitKind::Pin);
+        prop_assert_eq!(&copy.links["pinned_from"], &pin.brought_by);
+        prop_assert_eq!(&copy.message, &model.commits[&pin.brought_by].message);
+        for id in in_range
+            .iter()
+            .filter(|id| model.block_root(id) == pin.brought_by)
+        {
+            map.insert(id.clone(), copy.id.clone());
+        }
+        learn(model, copy, pin.content.clone());
+        tip = copy.id.clone();
+    }
+    for (copy, original) in replays.iter().zip(&later) {
+        prop_assert_eq!(&copy.links["rebased_from"], original);
+        let expected = model.replay_of(original, Some(tip), &map);
+        prop_assert_eq!(&copy.parents, &expected.parents);
+        prop_assert_eq!(&copy.target, &expected.target);
+        prop_assert_eq!(copy.links.get("resolves"), expected.resolves.as_ref());
+        prop_assert_eq!(copy.kind, expected.kind);
+        learn(model, copy, expected.content);
+        map.insert(original.clone(), copy.id.clone());
+        tip = copy.id.clone();
+    }
+    let mut after = model.refs.clone();
+    after.move_head_to(&tip);
+    prop_assert_eq!(&rewrite.refs, &after);
+    model.move_refs("compress", after);
+    Ok(())
+}
+
+/// A copy of `model` holding the commits a compression of `in_range` would write (the summary
+/// on FROM, the kept `pins`, the `later` commits replayed), and the last of them.
+fn predicted_compression(
+    model: &Model,
+    in_range: &[String],
+    pins: &[ModelBlock],
+    (from, later): (Option<String>, &[String]),
+) -> (Model, String) {
+    let mut predicted = model.clone();
+    let mut tip = "summary".to_owned();
+    let summary = ModelCommit::new(from.into_iter().collect(), CommitKind::Append, SUMMARY);
+    predicted.commits.insert(tip.clone(), summary);
+    let mut map = BTreeMap::new();
+    for (index, pin) in pins.iter().enumerate() {
+        let id = format!("kept pin {index}");
+        let mut copy = ModelCommit::new(vec![tip], CommitKind::Pin, &pin.content);
+        copy.message = model.commits[&pin.brought_by].message.clone();
+        predicted.commits.insert(id.clone(), copy);
+        for original in in_range
+            .iter()
+            .filter(|id| model.block_root(id) == pin.brought_by)
+        {
+            map.insert(original.clone(), id.clone());
+        }
+        tip = id;
+    }
+    for (index, original) in later.iter().enumerate() {
+        let id = format!("replay {index}");
+        let copy = predicted.replay_of(original, Some(tip), &map);
+        predicted.commits.insert(id.clone(), copy);
+        map.insert(original.clone(), id.clone());
+        tip = id;
+    }
+    (predicted, tip)
+}
+
+/// Spawns `child` from HEAD: refused when `main` spawned it already (it has refs); else a
+/// root holding the task, linking back to `main` and HEAD, and a spawn commit on HEAD linking
+/// to the child and its root, both agents moved.
+fn step_spawn(
+    agent: &Agent,
+    model: &mut Model,
+    child: &str,
+    head: Option<String>,
+) -> Result<(), TestCaseError> {
+    let task = format!("the task of {child}");
+    let result = agent.spawn(child, Some(&task));
+    prop_assert_eq!(result.is_ok(), !model.children.contains_key(child));
+    let Ok(spawned) = result else {
+        return Ok(());
+    };
+    let root = &spawned.root;
+    prop_assert!(root.parents.is_empty());
+    prop_assert_eq!(
+        root.links.get("parent_agent").map(String::as_str),
+        Some("main")
+    );
+    prop_assert_eq!(root.links.get("spawned_from"), head.as_ref());
+    let spawn = &spawned.spawn;
+    prop_assert_eq!(&spawn.parents, &head.into_iter().collect::<Vec<_>>());
+    prop_assert_eq!(spawn.links.get("child").map(String::as_str), Some(child));
+    prop_assert_eq!(spawn.links.get("child_root"), Some(&root.id));
+    // The root is the child's: no operation of `main` may pick it.
+    let content = task.clone();
+    model.commits.insert(
+        root.id.clone(),
+        ModelCommit::new(vec![], CommitKind::Append, &content),
+    );
+    model.children.insert(child.to_owned(), root.id.clone());
+    learn(
+        model,
+        spawn,
+        format!("Spawned sub-agent {child} with the task:\n{task}"),
+    );
+    let mut after = model.refs.clone();
+    after.move_head_to(&spawn.id);
+    model.move_refs("spawn", after);
+    Ok(())
+}
+
+/// Collapses `child`: refused when `main` never spawned it, or when a collapse of its HEAD is
+/// in `main`'s context already; else one commit on HEAD holding the summary and the child's
+/// output (its HEAD's content), linking to the child and its HEAD.
+fn step_collapse(
+    agent: &Agent,
+    model: &mut Model,
+    child: &str,
+    head: Option<String>,
+) -> Result<(), TestCaseError> {
+    let summary = format!("{child} is done");
+    let result = agent.collapse(child, None, |_| Ok(summary.clone()));
+    let Some(child_head) = model.children.get(child).cloned() else {
+        prop_assert!(result.is_err());
+        return Ok(());
+    };
+    let collapsed = (child.to_owned(), child_head.clone());
+    let again = model
+        .walk(head.as_deref())
+        .iter()
+        .any(|id| model.commits[id].collapsed.as_ref() == Some(&collapsed));
+    prop_assert_eq!(
+        result.is_ok(),
+        !again,
+        "{:?}",
+        result.as_ref().err().map(ToString::to_string)
+    );
+    let Ok(done) = result else {
+        return Ok(());
+    };
+    let commit = &done.commit;
+    prop_assert_eq!(&commit.parents, &head.into_iter().collect::<Vec<_>>());
+    prop_assert_eq!(commit.kind, CommitKind::Append);
+    prop_assert_eq!(&done.child_head, &child_head);
+    let output = model.commits[&child_head].content.clone();
+    let content =
+        format!("Sub-agent {child} finished.\n\nSummary:\n{summary}\n\nOutput:\n{output}");
+    learn(model, commit, content);
+    prop_assert_eq!(&model.commits[&commit.id].collapsed, &Some(collapsed));
+    let mut after = model.refs.clone();
+    after.move_head_to(&commit.id);
+    model.move_refs("collapse", after);
     Ok(())
 }
 
@@ -1510,6 +1838,11 @@ fn check(recorder: &Recorder, graph: &Graph, model: &Model) -> Result<(), TestCa
     let refs = graph.refs("main");
     prop_assert!(refs.pointed_at().all(|id| graph.commit(id).is_some()));
     prop_assert_eq!(&refs, &model.refs);
+    for (child, root) in &model.children {
+        let mut spawned = Refs::default();
+        spawned.move_head_to(root);
+        prop_assert_eq!(graph.refs(child), spawned);
+    }
     let head = refs.head_commit();
     let context = materialize(recorder.journal(), graph, head).unwrap();
     // `status`'s size, worked out from the graph alone, is the materialized context's.
@@ -1592,6 +1925,11 @@ proptest! {
 
     #[test]
     fn random_operations_agree_with_the_model(ops in proptest::collection::vec(op(), 1..30)) {
+        agrees_with_the_model(&ops)?;
+    }
+
+    #[test]
+    fn compressions_spawns_and_collapses_agree_with_the_model(ops in proptest::collection::vec(compress_and_sub_agent_op(), 1..30)) {
         agrees_with_the_model(&ops)?;
     }
 

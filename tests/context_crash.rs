@@ -10,9 +10,11 @@
 //! One more library test: a compression that would lose a pin fails; no cut of what it
 //! appends may leave the refs on a context without the pin.
 //!
-//! The process test kills a real `agentrail rebase` of a few thousand commits with SIGKILL at
-//! staggered moments and while its batch is being written, and checks the same through the
-//! CLI after `verify`.
+//! The process tests kill real `agentrail` processes with SIGKILL at staggered moments and
+//! while their batch is being written, and check the same through the CLI after `verify`: a
+//! rebase of a few thousand commits (until at least one kill has cut its batch), and a merge, a
+//! compression and a collapse whose resolver or summarizer sleeps (until kills have left both
+//! the state before and the state after).
 
 mod common;
 #[path = "common/context_lib.rs"]
@@ -279,6 +281,20 @@ fn every_cut_of_a_ref_moving_operation_leaves_the_refs_before_or_after_it() {
     check_every_cut("undo", &[], diverged, |r| {
         main_agent(r).undo().unwrap();
     });
+    check_every_cut(
+        "branch -d",
+        &[],
+        |r| {
+            diverged(r);
+            main_agent(r).branch("merged", Some("main~1")).unwrap();
+        },
+        |r| {
+            main_agent(r).delete_branch("merged", false).unwrap();
+        },
+    );
+    check_every_cut("branch -D", &[], diverged, |r| {
+        main_agent(r).delete_branch("topic", true).unwrap();
+    });
 }
 
 fn line_of_one(recorder: &Recorder) {
@@ -459,10 +475,16 @@ fn every_cut_of_a_spawn_or_collapse_leaves_both_agents_before_or_after_it() {
 const BIN: &str = env!("CARGO_BIN_EXE_agentrail");
 /// Commits the killed rebase replays: a batch of about 1 MB, over many 64 KiB segments.
 const REBASED_COMMITS: usize = 2000;
-/// Kills of the rebase: even ones at staggered moments from its start to past its end, odd
-/// ones at a random moment after its batch started reaching the disk (most of a run is
-/// computing the batch, so staggered kills alone would seldom cut it).
+/// Kills of the rebase at least: even ones at staggered moments from its start to past its
+/// end, odd ones at a random moment after its batch started reaching the disk (most of a run
+/// is computing the batch, so staggered kills alone would seldom cut it).
 const KILLS: u32 = 10;
+/// Kills of the rebase at most: after [`KILLS`], rounds go on until one kill has cut the batch.
+const KILLS_MAX: u32 = 40;
+/// Kills of a merge, compress or collapse at least, and at most: rounds go on until kills have
+/// left both the state before and the state after.
+const SHORT_OP_KILLS: u32 = 4;
+const SHORT_OP_KILLS_MAX: u32 = 12;
 
 fn agentrail(workdir: &Path, sync: &str, args: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(BIN);
@@ -487,18 +509,14 @@ fn run_json(workdir: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-/// `base`, branch `topic` at it, thousands of commits on main (imported in one sync), and one
-/// commit on topic; HEAD on main, so `rebase topic` replays every commit of main.
-fn rebase_scenario(workdir: &Path) {
-    run_json(workdir, &["init", "--segment-bytes", "65536"]);
-    run_json(workdir, &["commit", "--content", "base", "-m", "base"]);
-    run_json(workdir, &["branch", "topic"]);
-    let lines: String = (0..REBASED_COMMITS)
+/// Imports `count` commits of `agent` on its HEAD, in one sync.
+fn import_line(workdir: &Path, agent: &str, count: usize) {
+    let lines: String = (0..count)
         .map(|step| {
             let event = serde_json::json!({
                 "ts": "2026-01-02T03:04:05.000000Z",
                 "type": "commit",
-                "agent": "main",
+                "agent": agent,
                 "data": {"kind": "append", "message": format!("step {step}"),
                          "content": format!("step {step} of the long task"), "tokens": 7},
             });
@@ -507,13 +525,22 @@ fn rebase_scenario(workdir: &Path) {
         .collect();
     std::fs::write(workdir.join("commits.jsonl"), lines).unwrap();
     run_json(workdir, &["import", "commits.jsonl"]);
+}
+
+/// `base`, branch `topic` at it, thousands of commits on main (imported in one sync), and one
+/// commit on topic; HEAD on main, so `rebase topic` replays every commit of main.
+fn rebase_scenario(workdir: &Path) {
+    run_json(workdir, &["init", "--segment-bytes", "65536"]);
+    run_json(workdir, &["commit", "--content", "base", "-m", "base"]);
+    run_json(workdir, &["branch", "topic"]);
+    import_line(workdir, "main", REBASED_COMMITS);
     run_json(workdir, &["switch", "topic"]);
     run_json(workdir, &["commit", "--content", "theirs", "-m", "theirs"]);
     run_json(workdir, &["switch", "main"]);
 }
 
-/// What the CLI shows after a restart: the contents of the context at HEAD, the branches, and
-/// the reflog (newest first).
+/// What the CLI shows of an agent after a restart: the contents of the context at HEAD, the
+/// branches, and the reflog (newest first).
 struct Shown {
     contents: Vec<serde_json::Value>,
     branches: serde_json::Value,
@@ -521,19 +548,21 @@ struct Shown {
     last_lsn: u64,
 }
 
-fn shown(workdir: &Path) -> Shown {
-    let context = run_json(workdir, &["context", "--json"]);
+fn shown(workdir: &Path, agent: &str) -> Shown {
+    let agent = ["--agent", agent];
+    let context = run_json(workdir, &["context", "--json", agent[0], agent[1]]);
     let contents = context["blocks"]
         .as_array()
         .unwrap()
         .iter()
         .map(|block| block["content"].clone())
         .collect();
-    let reflog = run_json(workdir, &["reflog", "--json"]);
+    let reflog = run_json(workdir, &["reflog", "--json", agent[0], agent[1]]);
     let status = run_json(workdir, &["status", "--json"]);
+    let branches = ["branch", "--list", "--json", agent[0], agent[1]];
     Shown {
         contents,
-        branches: run_json(workdir, &["branch", "--list", "--json"]),
+        branches: run_json(workdir, &branches),
         moves: reflog["moves"].as_array().unwrap().clone(),
         last_lsn: status["journal"]["last_lsn"].as_u64().unwrap(),
     }
@@ -551,40 +580,80 @@ fn seed() -> u64 {
     seed
 }
 
-/// A rebase of thousands of commits (`AGENTRAIL_SYNC=always`) killed with SIGKILL at staggered
-/// moments: after each kill `verify` passes and the CLI shows the refs and context before the
-/// rebase (a cut batch leaves its commits unreferenced) or after it, never a mixture.
-#[test]
-fn a_rebase_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
-    // On the disk, not in RAM: `always` then pays real syncs, so the batch takes a while to
-    // reach the file and a kill can cut it.
-    let temp = tempfile::tempdir().unwrap();
-    let setup = temp.path().join("setup");
-    std::fs::create_dir_all(&setup).unwrap();
-    rebase_scenario(&setup);
-    let before = shown(&setup);
+/// An operation to kill: its `op` in the reflog, its arguments, the agent whose refs it moves
+/// first, then the other agents whose refs it must leave alone.
+struct Killed<'a> {
+    op: &'a str,
+    args: &'a [&'a str],
+    agents: &'a [&'a str],
+}
 
-    let finished = temp.path().join("finished");
-    copy_dir(&setup, &finished);
+/// An agent's part of [`Shown`], without the journal's last LSN.
+fn refs_and_context(
+    shown: &Shown,
+) -> (
+    &[serde_json::Value],
+    &serde_json::Value,
+    &[serde_json::Value],
+) {
+    (&shown.contents, &shown.branches, &shown.moves)
+}
+
+/// How the kills of [`kill_rounds`] left the operation.
+#[derive(Debug, Default)]
+struct Landed {
+    /// Before it wrote anything.
+    before: u32,
+    /// With part of its batch written (the state before it, its records unreferenced).
+    part_of_batch: u32,
+    after: u32,
+}
+
+/// Runs `killed` uninterrupted on a copy of `setup` (`AGENTRAIL_SYNC=always`), then kills it
+/// with SIGKILL on fresh copies, round after round: at least `rounds`, then more, up to
+/// `rounds_max`, until `enough` says the kills landed where they should. After each kill
+/// `verify` passes and the CLI shows every agent as before the operation, or the first as after
+/// it and the others as before, never a mixture. Kills alternate between a staggered moment
+/// from the start to 1.25 times an uninterrupted run, and a random moment after the journal
+/// started to grow, within the time the uninterrupted run spent writing.
+fn kill_rounds(
+    setup: &Path,
+    killed: &Killed,
+    (rounds, rounds_max): (u32, u32),
+    enough: impl Fn(&Landed) -> bool,
+) -> Landed {
+    let temp = setup.parent().unwrap();
+    let before: Vec<Shown> = killed.agents.iter().map(|a| shown(setup, a)).collect();
+    let finished = temp.join("finished");
+    copy_dir(setup, &finished);
     let started = std::time::Instant::now();
-    let rebase = agentrail(&finished, "always", &["rebase", "topic"])
+    let run = agentrail(&finished, "always", killed.args)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let writing = wait_for_writes(&finished, rebase);
+    let writing = wait_for_writes(&finished, run);
     let duration = started.elapsed();
     let write_window = duration.saturating_sub(writing);
-    let after = shown(&finished);
-    assert_ne!(before.contents, after.contents);
-    assert_eq!(after.last_lsn, before.last_lsn + REBASED_COMMITS as u64 + 1);
+    let after = shown(&finished, killed.agents[0]);
+    assert_ne!(before[0].contents, after.contents, "{}", killed.op);
+    for (agent, before) in killed.agents.iter().zip(&before).skip(1) {
+        let now = shown(&finished, agent);
+        assert_eq!(
+            refs_and_context(&now),
+            refs_and_context(before),
+            "{}: {agent}",
+            killed.op
+        );
+    }
 
     let mut state = seed();
-    let (mut as_before, mut part_of_batch, mut as_after) = (0, 0, 0);
-    for kill in 0..KILLS {
-        let workdir = temp.path().join(format!("kill-{kill}"));
-        copy_dir(&setup, &workdir);
+    let mut landed = Landed::default();
+    let mut kill = 0;
+    while kill < rounds || (kill < rounds_max && !enough(&landed)) {
+        let workdir = temp.join(format!("kill-{kill}"));
+        copy_dir(setup, &workdir);
         let fraction = (common::splitmix(&mut state) % 1000) as u32;
-        let mut child = agentrail(&workdir, "always", &["rebase", "topic"])
+        let mut child = agentrail(&workdir, "always", killed.args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -592,9 +661,10 @@ fn a_rebase_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
         let started = std::time::Instant::now();
         let delay = if kill % 2 == 0 {
             // From the start to 1.25 times the uninterrupted run, each at a random point of
-            // its own slice, so early, middle and late kills all happen.
-            let slice = duration * 5 / (4 * KILLS / 2);
-            slice * (kill / 2) + slice * fraction / 1000
+            // its own slice of the first `rounds`, so early, middle and late kills all happen.
+            let slices = rounds.div_ceil(2);
+            let slice = duration * 5 / (4 * slices);
+            slice * (kill / 2 % slices) + slice * fraction / 1000
         } else {
             journal_grew(&workdir, &mut child) + write_window * fraction / 1000
         };
@@ -603,20 +673,206 @@ fn a_rebase_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
         child.kill().unwrap();
         child.wait().unwrap();
         run_json(&workdir, &["verify"]);
-        let now = shown(&workdir);
-        let context = format!("kill {kill} after {delay:?} (seed above)");
-        match side_of_rebase(&now, &before, &after, &context) {
-            Side::Before if now.last_lsn > before.last_lsn => part_of_batch += 1,
-            Side::Before => as_before += 1,
-            Side::After => as_after += 1,
+        let context = format!("{}: kill {kill} after {delay:?} (seed above)", killed.op);
+        let now = shown(&workdir, killed.agents[0]);
+        match side_of(killed.op, &now, &before[0], &after, &context) {
+            Side::Before if now.last_lsn > before[0].last_lsn => landed.part_of_batch += 1,
+            Side::Before => landed.before += 1,
+            Side::After => landed.after += 1,
+        }
+        for (agent, before) in killed.agents.iter().zip(&before).skip(1) {
+            let now = shown(&workdir, agent);
+            assert_eq!(
+                refs_and_context(&now),
+                refs_and_context(before),
+                "{context}: {agent}"
+            );
         }
         std::fs::remove_dir_all(&workdir).unwrap();
+        kill += 1;
     }
     eprintln!(
-        "rebase of {REBASED_COMMITS} commits ran {duration:?}, writing for {write_window:?}; \
-         {KILLS} kills: {as_before} before it wrote, {part_of_batch} with part of its batch \
-         written, {as_after} after it"
+        "{} ran {duration:?}, writing for {write_window:?}; {kill} kills: {landed:?}",
+        killed.op
     );
+    landed
+}
+
+/// A rebase of thousands of commits (`AGENTRAIL_SYNC=always`) killed with SIGKILL at staggered
+/// moments and while its batch is written: after each kill `verify` passes and the CLI shows
+/// the refs and context before the rebase (a cut batch leaves its commits unreferenced) or
+/// after it, never a mixture; and at least one kill cut the batch.
+#[test]
+fn a_rebase_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
+    // On the disk, not in RAM: `always` then pays real syncs, so the batch takes a while to
+    // reach the file and a kill can cut it.
+    let temp = tempfile::tempdir().unwrap();
+    let setup = temp.path().join("setup");
+    std::fs::create_dir_all(&setup).unwrap();
+    rebase_scenario(&setup);
+    let killed = Killed {
+        op: "rebase",
+        args: &["rebase", "topic"],
+        agents: &["main"],
+    };
+    let landed = kill_rounds(&setup, &killed, (KILLS, KILLS_MAX), |landed| {
+        landed.part_of_batch > 0
+    });
+    assert!(
+        landed.part_of_batch > 0,
+        "no kill of {KILLS_MAX} landed while the rebase's batch was written: {landed:?}"
+    );
+}
+
+/// A sleeping resolver, summarizer, so that a kill lands while it runs or right after.
+const SLEEPING_RESOLVER: &str = "cat >/dev/null; sleep 0.1; echo resolved";
+const SLEEPING_SUMMARIZER: &str = "cat >/dev/null; sleep 0.1; echo summarized";
+
+/// Whether the kills of a short operation left both the state before it and after it.
+fn both_sides(landed: &Landed) -> bool {
+    landed.before + landed.part_of_batch > 0 && landed.after > 0
+}
+
+fn assert_both_sides(op: &str, landed: &Landed) {
+    assert!(
+        both_sides(landed),
+        "{op}: the kills did not land both before and after it: {landed:?}"
+    );
+}
+
+/// A merge whose resolver sleeps, killed with SIGKILL while the resolver runs and right after.
+#[test]
+fn a_merge_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let setup = temp.path().join("setup");
+    std::fs::create_dir_all(&setup).unwrap();
+    run_json(&setup, &["init"]);
+    let base = run_json(
+        &setup,
+        &["commit", "--json", "-m", "base", "--content", "base"],
+    );
+    let base = base["id"].as_str().unwrap().to_owned();
+    run_json(&setup, &["branch", "topic"]);
+    for (branch, edit) in [("main", "ours"), ("topic", "theirs")] {
+        run_json(&setup, &["switch", branch]);
+        let args = [
+            "-m",
+            edit,
+            "--kind",
+            "edit",
+            "--target",
+            &base,
+            "--content",
+            edit,
+        ];
+        run_json(&setup, &[&["commit"][..], &args].concat());
+        run_json(&setup, &["commit", "-m", branch, "--content", branch]);
+    }
+    run_json(&setup, &["switch", "main"]);
+    let killed = Killed {
+        op: "merge",
+        args: &["merge", "topic", "--resolver", SLEEPING_RESOLVER],
+        agents: &["main"],
+    };
+    let landed = kill_rounds(
+        &setup,
+        &killed,
+        (SHORT_OP_KILLS, SHORT_OP_KILLS_MAX),
+        both_sides,
+    );
+    assert_both_sides("merge", &landed);
+}
+
+/// A compression whose summarizer sleeps and which replays a few hundred later commits, killed
+/// with SIGKILL while the summarizer runs, while the batch is written and after.
+#[test]
+fn a_compress_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let setup = temp.path().join("setup");
+    std::fs::create_dir_all(&setup).unwrap();
+    run_json(&setup, &["init", "--segment-bytes", "65536"]);
+    run_json(
+        &setup,
+        &[
+            "commit",
+            "-m",
+            "rule",
+            "--kind",
+            "pin",
+            "--content",
+            "be brief",
+        ],
+    );
+    import_line(&setup, "main", 300);
+    let killed = Killed {
+        op: "compress",
+        args: &[
+            "compress",
+            "HEAD~290..HEAD~280",
+            "--respect-pins",
+            "--summarizer",
+            SLEEPING_SUMMARIZER,
+        ],
+        agents: &["main"],
+    };
+    let landed = kill_rounds(
+        &setup,
+        &killed,
+        (SHORT_OP_KILLS, SHORT_OP_KILLS_MAX),
+        both_sides,
+    );
+    assert_both_sides("compress", &landed);
+}
+
+/// A collapse whose summarizer sleeps, killed with SIGKILL while it runs and right after: the
+/// parent is before or after it, the child as it was.
+#[test]
+fn a_collapse_killed_with_sigkill_leaves_the_refs_before_or_after_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let setup = temp.path().join("setup");
+    std::fs::create_dir_all(&setup).unwrap();
+    run_json(&setup, &["init"]);
+    let lead = ["--agent", "lead"];
+    run_json(
+        &setup,
+        &[
+            "commit",
+            "-m",
+            "lead",
+            "--content",
+            "You lead.",
+            lead[0],
+            lead[1],
+        ],
+    );
+    run_json(
+        &setup,
+        &["spawn", "helper", "--task", "Find it.", lead[0], lead[1]],
+    );
+    let found = ["-m", "found", "--content", "Found it."];
+    run_json(
+        &setup,
+        &[&["commit", "--agent", "helper"][..], &found].concat(),
+    );
+    let killed = Killed {
+        op: "collapse",
+        args: &[
+            "collapse",
+            "helper",
+            "--summarizer",
+            SLEEPING_SUMMARIZER,
+            "--agent",
+            "lead",
+        ],
+        agents: &["lead", "helper"],
+    };
+    let landed = kill_rounds(
+        &setup,
+        &killed,
+        (SHORT_OP_KILLS, SHORT_OP_KILLS_MAX),
+        both_sides,
+    );
+    assert_both_sides("collapse", &landed);
 }
 
 enum Side {
@@ -624,9 +880,16 @@ enum Side {
     After,
 }
 
-/// Which side of the rebase the CLI shows after a kill; fails unless it is wholly one.
-fn side_of_rebase(now: &Shown, before: &Shown, after: &Shown, context: &str) -> Side {
-    if now.contents == before.contents {
+/// Which side of the operation `op` the CLI shows of its agent after a kill; fails unless it
+/// is wholly one: the refs, reflog and context as before it, or its one ref move, the context
+/// as after it, HEAD still on its branch and the other branches where they were. (A run's ids
+/// cover its time, so an "after" is compared by content and shape, not by id.)
+fn side_of(op: &str, now: &Shown, before: &Shown, after: &Shown, context: &str) -> Side {
+    if now.moves.len() == before.moves.len() {
+        assert_eq!(
+            now.contents, before.contents,
+            "{context}: neither before nor after"
+        );
         assert_eq!(now.branches, before.branches, "{context}");
         assert_eq!(now.moves, before.moves, "{context}");
         return Side::Before;
@@ -637,14 +900,19 @@ fn side_of_rebase(now: &Shown, before: &Shown, after: &Shown, context: &str) -> 
     );
     assert_eq!(now.last_lsn, after.last_lsn, "{context}");
     assert_eq!(now.moves.len(), before.moves.len() + 1, "{context}");
-    assert_eq!(now.moves[0]["op"], "rebase", "{context}");
+    assert_eq!(now.moves[0]["op"], op, "{context}");
     assert_eq!(
         now.moves[0]["before"], before.moves[0]["after"],
         "{context}"
     );
     assert_eq!(now.branches["head"], before.branches["head"], "{context}");
-    let topic = &now.branches["branches"]["topic"];
-    assert_eq!(topic, &before.branches["branches"]["topic"], "{context}");
+    let others = |shown: &Shown| {
+        let mut branches = shown.branches["branches"].clone();
+        let head = shown.branches["head"]["branch"].as_str().unwrap();
+        branches.as_object_mut().unwrap().remove(head);
+        branches
+    };
+    assert_eq!(others(now), others(before), "{context}");
     let head = &now.branches["head_commit"];
     assert_eq!(head, &now.moves[0]["after"]["head_commit"], "{context}");
     Side::After

@@ -86,6 +86,21 @@ fn a_conflicting_merge_stops_unless_a_resolver_resolves_it() {
     let tokens = dir.json(&["tokens", "--by", "model"]);
     assert_eq!(tokens["judge"]["input_tokens"], 14, "{tokens}");
     assert_eq!(tokens["judge"]["output_tokens"], 6, "{tokens}");
+    // Each resolution links to their side's commit it resolves: `log --json` and `show` say so.
+    let log = dir.json(&["log", "--oneline", "-n", "3"]);
+    let theirs_pin = dir.json(&["show", "topic"])["id"].clone();
+    assert_eq!(
+        log["commits"][0]["links"],
+        serde_json::json!({"resolves": theirs_pin})
+    );
+    assert_eq!(
+        log["commits"][2]["links"],
+        serde_json::json!({}),
+        "the merge commit"
+    );
+    let shown = dir.ok(&["show", "HEAD"]);
+    let resolves = format!("resolves: {}", &theirs_pin.as_str().unwrap()[..12]);
+    assert_eq!(shown.lines().nth(2), Some(resolves.as_str()), "{shown}");
     // Undo puts main back before the merge.
     dir.ok(&["undo"]);
     assert_eq!(context(&dir), ["ours", "never push"]);
@@ -288,6 +303,18 @@ fn rebase_compress_and_reorder_rewrite_the_line_and_undo_puts_it_back() {
         "{human}"
     );
     assert_eq!(context(&dir), ["base", "main work", "two steps", "keep me"]);
+    // The summary links to the range's end, the kept pin to the commit that brought it in.
+    let summary = dir.json(&["show", "HEAD~1"]);
+    assert_eq!(summary["links"], serde_json::json!({"compressed_to": head}));
+    let rebased_pin = rebased["commits"][1]["id"].as_str().unwrap();
+    let kept = dir.json(&["show", "HEAD"]);
+    assert_eq!(
+        kept["links"],
+        serde_json::json!({"pinned_from": rebased_pin})
+    );
+    let shown = dir.ok(&["show", "HEAD"]);
+    let pinned_from = format!("pinned_from: {}", &rebased_pin[..12]);
+    assert_eq!(shown.lines().nth(2), Some(pinned_from.as_str()), "{shown}");
     dir.ok(&["undo"]);
     // A summarizer reads the blocks as JSON.
     let summarizer = r#"python3 -c 'import json,sys; d=json.load(sys.stdin); print(str(len(d["blocks"])) + " blocks")'"#;

@@ -140,6 +140,103 @@ fn a_lead_spawns_a_helper_collapses_it_and_expands_the_collapse() {
     );
 }
 
+/// `show COMMIT` prints each link as `NAME: VALUE` (a commit shortened to 12 digits, an agent
+/// by name) and the session; `--json` of `show` and `log` carry the `links` object, `{}` for a
+/// commit without links.
+#[test]
+fn show_and_log_name_the_links_of_spawn_root_and_collapse_commits() {
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let session = dir.json(&["session", "start", "lead the work", "--agent", "lead"])["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = commit(&dir, "lead", "You lead.");
+    let spawned = dir.json(&["spawn", "helper", "--task", "Find it.", "--agent", "lead"]);
+    let root = spawned["root"].as_str().unwrap().to_owned();
+    let head = commit(&dir, "helper", "Found it.");
+    dir.ok(&[
+        "collapse",
+        "helper",
+        "--summary",
+        "found",
+        "--agent",
+        "lead",
+    ]);
+    let lead = ["--agent", "lead"];
+    let id_of = |rev: &str| dir.json(&["show", rev, lead[0], lead[1]])["id"].clone();
+    let spawn = id_of("HEAD~1");
+    let show = |rev: &str| dir.ok(&["show", rev, lead[0], lead[1]]);
+    let lines = |shown: &str| shown.lines().map(str::to_owned).collect::<Vec<_>>();
+    // The spawn commit: the child and its root.
+    let shown = show("HEAD~1");
+    assert!(
+        lines(&shown)[1].contains(&format!(" tokens, agent lead, session {session}, 20")),
+        "{shown}"
+    );
+    assert_eq!(
+        lines(&shown)[2..5],
+        [
+            "child: helper",
+            &format!("child_root: {}", &root[..12])[..],
+            "    spawn helper"
+        ],
+        "{shown}"
+    );
+    // The child's root: its parent agent and the parent's HEAD at the spawn.
+    let shown = show(&root[..12]);
+    assert_eq!(
+        lines(&shown)[2..4],
+        [
+            "parent_agent: lead",
+            &format!("spawned_from: {}", &first[..12])[..]
+        ],
+        "{shown}"
+    );
+    // The collapse: the child and the child's head it folded.
+    let shown = show("HEAD");
+    assert_eq!(
+        lines(&shown)[2..4],
+        ["child: helper", &format!("child_head: {}", &head[..12])[..]],
+        "{shown}"
+    );
+    // A commit without links or session: no line for either.
+    let shown = dir.ok(&["show", &head[..12]]);
+    assert!(
+        lines(&shown)[1].starts_with("append, 3 tokens, agent helper, 20"),
+        "{shown}"
+    );
+    assert_eq!(lines(&shown)[2], "    Found it.", "{shown}");
+
+    let shown = dir.json(&["show", "HEAD", lead[0], lead[1]]);
+    assert_eq!(
+        shown["links"],
+        json!({"child": "helper", "child_head": head})
+    );
+    assert_eq!(shown["session"], json!(session));
+    assert_eq!(dir.json(&["show", &head[..12]])["links"], json!({}));
+    let log = dir.json(&["log", "--oneline", lead[0], lead[1]]);
+    let links: Vec<&Value> = log["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|commit| &commit["links"])
+        .collect();
+    assert_eq!(
+        links,
+        [
+            &json!({"child": "helper", "child_head": head}),
+            &json!({"child": "helper", "child_root": root}),
+            &json!({}),
+        ]
+    );
+    assert_eq!(log["commits"][1]["id"], spawn);
+    let log = dir.json(&["log", "--oneline", "--agent", "helper"]);
+    assert_eq!(
+        log["commits"][1]["links"],
+        json!({"parent_agent": "lead", "spawned_from": first})
+    );
+}
+
 #[test]
 fn the_summarizer_reads_the_context_json_and_its_usage_line_is_an_llm_call() {
     let dir = Dir::initialized_with_sync(Some("never"));

@@ -672,6 +672,7 @@ pub fn commit_json(commit: &Commit) -> Json {
         "session": commit.session,
         "ts": agentrail::event::format_ts(commit.ts_micros),
         "lsn": commit.lsn,
+        "links": commit.links,
     })
 }
 
@@ -804,28 +805,39 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
     entry
 }
 
-/// The first two lines `show` prints of a commit: its id, then kind, tokens, agent and time.
-fn commit_header(commit: &Commit) -> String {
-    format!(
-        "commit {}\n{}, {}, agent {}, {}\n",
+/// The lines `show` prints of a commit before its message: its id; its kind, tokens, agent,
+/// session (when it has one) and time; then one line per link, `NAME: VALUE`, a value that
+/// names a commit of `graph` shortened as ids are elsewhere.
+fn commit_header(graph: &Graph, commit: &Commit) -> String {
+    let session = commit.session.as_deref().map_or(String::new(), |session| {
+        format!(", session {}", one_line(session))
+    });
+    let mut header = format!(
+        "commit {}\n{}, {}, agent {}{session}, {}\n",
         commit.id,
         kind_label(commit),
         super::counted(commit.tokens, "token"),
         one_line(&commit.agent),
         agentrail::event::format_ts(commit.ts_micros),
-    )
+    );
+    for (name, value) in &commit.links {
+        let shown = match graph.commit(value) {
+            Some(_) => short_id(value).into(),
+            None => one_line(value),
+        };
+        header += &format!("{}: {shown}\n", one_line(name));
+    }
+    header
 }
 
-/// `show COMMIT`: one commit with its content, or that gc or purge `removed` it.
-pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bool) -> CliResult {
+/// `show COMMIT`: one commit with its content, or that gc or purge removed it.
+pub fn show_commit(recorder: &Recorder, graph: &Graph, commit: &Commit, json: bool) -> CliResult {
     let mut value = commit_json(commit);
-    if removed {
+    let header = commit_header(graph, commit);
+    if graph.is_removed(&commit.id) {
         value["collected"] = Json::Bool(true);
         return emit(json, &value, || {
-            format!(
-                "{}    collected by gc: its content and message were removed\n",
-                commit_header(commit)
-            )
+            format!("{header}    collected by gc: its content and message were removed\n")
         });
     }
     let content = content_at(recorder.journal(), commit)?;
@@ -837,7 +849,7 @@ pub fn show_commit(recorder: &Recorder, commit: &Commit, removed: bool, json: bo
             .lines()
             .map(|line| format!("    {}\n", one_line(line)))
             .collect();
-        format!("{}{message}\n{content}", commit_header(commit))
+        format!("{header}{message}\n{content}")
     })
 }
 

@@ -390,7 +390,7 @@ fn show_session_or_commit(recorder: &Recorder, target: &str, agent: &str, json: 
     let commit = graph
         .commit(&id)
         .ok_or_else(|| CliError::new(EXIT_FAILURE, format!("no commit {id}")))?;
-    super::context::show_commit(recorder, commit, graph.is_removed(&commit.id), json)
+    super::context::show_commit(recorder, &graph, commit, json)
 }
 
 fn show_session(recorder: &Recorder, session: &SessionInfo, json: bool) -> CliResult {

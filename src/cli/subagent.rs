@@ -256,7 +256,6 @@ fn record_usage(recorder: &Recorder, parent: &str, usage: Usage) -> Result<u64, 
 
 fn text_json(entry: &CommitText) -> Json {
     let mut value = commit_json(&entry.commit);
-    value["links"] = json!(entry.commit.links);
     value["content"] = Json::String(entry.content.clone());
     value
 }
