@@ -604,7 +604,8 @@ fn refs_and_context(
 struct Landed {
     /// Before it wrote anything.
     before: u32,
-    /// With part of its batch written (the state before it, its records unreferenced).
+    /// With part of its batch written, which the next command removed (the journal's appends
+    /// are whole or nothing, `format-spec/journal.md` section 11): the state before it.
     part_of_batch: u32,
     after: u32,
 }
@@ -672,13 +673,30 @@ fn kill_rounds(
         // Killing a child that exited but was not waited for is a harmless no-op.
         child.kill().unwrap();
         child.wait().unwrap();
+        // The first command to open the journal says whether it cut off a killed append.
+        let opened = agentrail(&workdir, "never", &["status"]).output().unwrap();
+        assert!(
+            opened.status.success(),
+            "{}",
+            String::from_utf8_lossy(&opened.stderr)
+        );
+        let cut = String::from_utf8_lossy(&opened.stderr).contains("interrupted append");
         run_json(&workdir, &["verify"]);
         let context = format!("{}: kill {kill} after {delay:?} (seed above)", killed.op);
         let now = shown(&workdir, killed.agents[0]);
         match side_of(killed.op, &now, &before[0], &after, &context) {
-            Side::Before if now.last_lsn > before[0].last_lsn => landed.part_of_batch += 1,
+            Side::Before if cut => {
+                assert_eq!(
+                    now.last_lsn, before[0].last_lsn,
+                    "{context}: the cut left records"
+                );
+                landed.part_of_batch += 1
+            }
             Side::Before => landed.before += 1,
-            Side::After => landed.after += 1,
+            Side::After => {
+                assert!(!cut, "{context}: a cut append, yet the state after it");
+                landed.after += 1
+            }
         }
         for (agent, before) in killed.agents.iter().zip(&before).skip(1) {
             let now = shown(&workdir, agent);

@@ -537,6 +537,16 @@ fn diff_takes_no_revision_or_two() {
         stderr.starts_with("agentrail: \"main...try-a\" is a three-dot range, which diff does not take: it compares two revisions, given as A B or A..B\n"),
         "{stderr}"
     );
+    // The hint names the user's own sides, a left-out one as HEAD.
+    assert!(
+        stderr.contains("hint: agentrail diff main try-a"),
+        "{stderr}"
+    );
+    let stderr = failing(&dir, &["diff", "try-a..."], 2);
+    assert!(
+        stderr.contains("hint: agentrail diff try-a HEAD"),
+        "{stderr}"
+    );
     // With none it still records the working tree's git diff (agent_cli tests it in a
     // repository); outside one it fails as before, and AGENTRAIL=off makes it a no-op.
     let events = dir.export().len();

@@ -451,14 +451,22 @@ pub fn diff(revisions: &[String], agent: &str, json: bool) -> CliResult {
         [] if recording_off() => Ok(()),
         [] => super::event::diff(json),
         [from, to] => context_diff(agent, from, to, json),
-        [range] if range.contains("...") => Err(CliError::new(
-            EXIT_BAD_INPUT,
-            format!(
-                "{} is a three-dot range, which diff does not take: it compares two revisions, given as A B or A..B",
-                quoted(range)
-            ),
-        )
-        .with_hint("agentrail diff main try-a")),
+        [range] if range.contains("...") => {
+            // The hint names the user's own two sides: `diff A...B` meant to compare A and B.
+            let (from, to) = range.split_once("...").unwrap_or_default();
+            let side = |text: &str| match text {
+                "" => revision::HEAD.to_owned(),
+                text => text.to_owned(),
+            };
+            Err(CliError::new(
+                EXIT_BAD_INPUT,
+                format!(
+                    "{} is a three-dot range, which diff does not take: it compares two revisions, given as A B or A..B",
+                    quoted(range)
+                ),
+            )
+            .with_hint(format!("agentrail diff {} {}", side(from), side(to))))
+        }
         [range] if range.contains(RANGE_SEPARATOR) => {
             let (from, to) = range.split_once(RANGE_SEPARATOR).unwrap_or_default();
             // As in git, a side left out is HEAD: `..topic` is `HEAD..topic`.
@@ -475,7 +483,7 @@ pub fn diff(revisions: &[String], agent: &str, json: bool) -> CliResult {
                 revisions.len()
             ),
         )
-        .with_hint("agentrail diff main try-a")),
+        .with_hint("agentrail diff A B, with A and B revisions: branches, commit ids, HEAD~N")),
     }
 }
 
