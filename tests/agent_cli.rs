@@ -609,6 +609,13 @@ fn diff_records_the_working_tree_diff() {
     assert_eq!(event["data"]["diff"].as_str().unwrap().lines().count(), 50);
     assert_eq!(event["data"]["truncated"], json!(true));
     assert!(event["data"]["stat"].as_str().unwrap().contains("a.txt"));
+    // `--agent` names the agent as `event` does; a bad new name records nothing.
+    dir.ok(&["diff", "--agent", "reviewer"]);
+    assert_eq!(dir.export().pop().unwrap()["agent"], json!("reviewer"));
+    let events = dir.export().len();
+    let output = dir.run(&["diff", "--agent", "bad name"]);
+    assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
+    assert_eq!(dir.export().len(), events);
 }
 
 #[test]

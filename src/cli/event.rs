@@ -362,7 +362,7 @@ const GIT_EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 /// `agentrail diff`: records the working tree's `git diff` against HEAD (against the empty
 /// tree in a repository without commits).
-pub fn diff(json: bool) -> CliResult {
+pub fn diff(agent: Option<String>, json: bool) -> CliResult {
     // Outside a work tree, `git diff` against the empty tree would answer with its whole usage.
     if git(&["rev-parse", "--is-inside-work-tree"])?.trim() != "true" {
         return Err(CliError::new(
@@ -392,7 +392,11 @@ pub fn diff(json: bool) -> CliResult {
         ("files", Json::Array(files)),
     ]);
     let recorder = open_recorder()?;
-    let recorded = record(&recorder, EventType::GitDiff, data, current_envelope());
+    let envelope = Envelope {
+        session: None,
+        agent,
+    };
+    let recorded = record(&recorder, EventType::GitDiff, data, envelope);
     recorder.close();
     let (lsn, session) = recorded?;
     emit(

@@ -103,8 +103,10 @@ enum Command {
         /// compare.
         #[arg(value_name = "A B")]
         revisions: Vec<String>,
-        #[command(flatten)]
-        agent: context::AgentArg,
+        /// The agent: whose contexts two revisions name (default `AGENTRAIL_AGENT`, else
+        /// main), or whom the recorded git diff names (default `AGENTRAIL_AGENT`, else none).
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
     },
     /// List events, newest last; with --graph, --oneline or --all, the agent's context commits.
     Log(query::LogArgs),
@@ -276,7 +278,7 @@ pub fn run() -> i32 {
         Command::Event(_) if recording_off() => Ok(()),
         Command::Event(command) => event::run(command, json),
         Command::Run { command } => return run::run(&command, json),
-        Command::Diff { revisions, agent } => subagent::diff(&revisions, &agent.agent, json),
+        Command::Diff { revisions, agent } => subagent::diff(&revisions, agent, json),
         Command::Log(args) => query::log(&args, json),
         Command::Show { target, agent } => query::show(&target, &agent.agent, json),
         Command::Tokens { by } => query::tokens(by, json),

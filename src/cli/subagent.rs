@@ -445,11 +445,23 @@ fn inspect_error(error: agentrail::Error) -> CliError {
     }
 }
 
-/// `diff`: no revision records the working tree's git diff; two compare contexts.
-pub fn diff(revisions: &[String], agent: &str, json: bool) -> CliResult {
+/// `diff`: no revision records the working tree's git diff, naming `agent` (`--agent`) as
+/// `event` does; two compare contexts of `agent`, else `AGENTRAIL_AGENT`'s, else main's.
+pub fn diff(revisions: &[String], agent: Option<String>, json: bool) -> CliResult {
+    if revisions.is_empty() {
+        return match recording_off() {
+            true => Ok(()),
+            false => super::event::diff(agent, json),
+        };
+    }
+    let agent = agent
+        .or_else(super::env_agent)
+        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
+    let agent = super::context::agent_name(&agent)
+        .map_err(|reason| CliError::new(EXIT_BAD_INPUT, format!("--agent: {reason}")))?;
+    let agent = agent.as_str();
     match revisions {
-        [] if recording_off() => Ok(()),
-        [] => super::event::diff(json),
+        [] => unreachable!("handled above"),
         [from, to] => context_diff(agent, from, to, json),
         [range] if range.contains("...") => {
             // The hint names the user's own two sides: `diff A...B` meant to compare A and B.
