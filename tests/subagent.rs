@@ -506,5 +506,12 @@ fn the_collapsed_children_policy_collects_a_childs_inner_history_unless_built_on
     assert_eq!(collected_now(&lead, true), Vec::<String>::new());
     // Collapsed again, the whole history is inner history once more.
     lead.collapse("helper", None, summary_of).unwrap();
-    assert_eq!(collected_now(&lead, true), [root, looked, found, later]);
+    assert_eq!(
+        collected_now(&lead, true),
+        [root.clone(), looked.clone(), found.clone(), later.clone()]
+    );
+    // Undone, the collapse holds the child's output for no one: the child keeps its history
+    // (the undone collapse commit itself is kept by the young reflog).
+    lead.undo().unwrap();
+    assert_eq!(collected_now(&lead, true), Vec::<String>::new());
 }

@@ -151,7 +151,7 @@ struct Walk<'g> {
 impl<'g> Walk<'g> {
     fn new(graph: &'g Graph, policy: &Policy) -> Walk<'g> {
         let collapsed = match policy.collect_collapsed_children {
-            true => collapsed_histories(graph),
+            true => collapsed_histories(graph, &current_reach(graph)),
             false => HashMap::new(),
         };
         let inner = collapsed.values().flatten().copied().collect();
@@ -209,11 +209,34 @@ impl<'g> Walk<'g> {
     }
 }
 
+/// What the agents' current refs reach, as `gc` without a policy walks.
+fn current_reach(graph: &Graph) -> HashSet<String> {
+    let plain = Walk {
+        graph,
+        collapsed: HashMap::new(),
+        inner: HashSet::new(),
+    };
+    let mut reached = HashSet::new();
+    for agent in graph.agents() {
+        let roots = graph.refs(agent).pointed_at().map(str::to_owned).collect();
+        plain.keep_from(roots, &HashSet::new(), &mut reached);
+    }
+    reached
+}
+
 /// Each collapsed child's inner history, by the child agent's name: the child's own commits
-/// that a collapse's `child_head` reaches through parents and edit targets.
-fn collapsed_histories(graph: &Graph) -> HashMap<&str, HashSet<&str>> {
+/// that the `child_head` of a collapse the current refs reach (`current`) reaches through
+/// parents and edit targets. A collapse that no ref reaches any more (undone, reset away)
+/// holds the child's output for no one, so the child's history is not its to give up.
+fn collapsed_histories<'g>(
+    graph: &'g Graph,
+    current: &HashSet<String>,
+) -> HashMap<&'g str, HashSet<&'g str>> {
     let mut histories: HashMap<&str, HashSet<&str>> = HashMap::new();
     for collapse in graph.commits() {
+        if !current.contains(&collapse.id) {
+            continue;
+        }
         let (Some(child), Some(head)) = (
             collapse.links.get(LINK_CHILD),
             collapse.links.get(LINK_CHILD_HEAD),
