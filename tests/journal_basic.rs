@@ -435,3 +435,85 @@ fn a_handle_that_writes_nothing_closes_without_a_sync() {
     let after_crash = Journal::open("/j", sim_options(&image, Durability::Always)).unwrap();
     assert_eq!(after_crash.last_lsn(), 11);
 }
+
+/// A journal whose last append (records 101 to 400, across several segments) a crash cut short:
+/// the active segment loses its last records, and the checkpoint is where the writer left it
+/// before that append (gone here: the one at the append's end was never written).
+fn journal_ending_inside_an_append() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let journal = Journal::create(&path, small_options()).unwrap();
+    for lsn in 1..=100u64 {
+        journal.append(KIND_EVENT, payload(lsn)).unwrap();
+    }
+    let batch = (101..=400u64)
+        .map(|lsn| NewRecord::new(KIND_EVENT, payload(lsn)))
+        .collect();
+    journal.append_batch(batch).unwrap();
+    journal.close();
+    let mut segments: Vec<_> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3, "the append spans segments");
+    // Cut the active segment at its last record: no record of the append ends it any more.
+    let active = segments.last().unwrap();
+    let bytes = std::fs::read(active).unwrap();
+    let reader = agentrail::journal::read_only(Arc::new(agentrail::journal::vfs::StdFs), &path);
+    let last_offset = {
+        let records: Vec<_> = reader.unwrap().map(Result::unwrap).collect();
+        let last = records.last().unwrap();
+        assert_eq!(last.lsn, 400);
+        bytes.len() - last.payload.len() - 24
+    };
+    std::fs::write(active, &bytes[..last_offset]).unwrap();
+    std::fs::remove_file(path.join("checkpoint")).unwrap();
+    dir
+}
+
+#[test]
+fn an_append_a_crash_cut_short_is_shown_by_no_reader_and_removed_whole_by_the_next_open() {
+    let dir = journal_ending_inside_an_append();
+    let path = dir.path().join("journal");
+    let vfs: Arc<dyn agentrail::journal::vfs::Vfs> = Arc::new(agentrail::journal::vfs::StdFs);
+    // A reader that writes nothing stops before the unfinished append and says so.
+    let mut reader = agentrail::journal::read_only(vfs.clone(), &path).unwrap();
+    let lsns: Vec<u64> = reader.by_ref().map(|record| record.unwrap().lsn).collect();
+    assert_eq!(lsns, (1..=100).collect::<Vec<_>>());
+    let append = reader.unfinished_append().unwrap();
+    assert_eq!((append.first_lsn, append.records), (101, 299));
+    // verify names it without calling it damage.
+    let report = agentrail::journal::verify(vfs.as_ref(), &path).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let unfinished = report.unfinished.as_ref().unwrap();
+    assert_eq!((unfinished.first_lsn, unfinished.records), (101, 299));
+    // Opening removes it, whatever segments it spans, and says so; appends go on at 101.
+    let journal = Journal::open(&path, small_options()).unwrap();
+    let cut = journal.recovery_report().cut_batch.clone().unwrap();
+    assert_eq!((cut.first_lsn, cut.records), (101, 299));
+    assert_eq!(journal.last_lsn(), 100);
+    assert_eq!(journal.append(KIND_EVENT, payload(101)).unwrap(), 101);
+    assert_eq!(read_all(&journal).len(), 101);
+    journal.close();
+    let report = agentrail::journal::verify(vfs.as_ref(), &path).unwrap();
+    assert!(report.is_ok() && report.unfinished.is_none());
+}
+
+#[test]
+fn repair_removes_an_append_a_crash_cut_short_and_says_so() {
+    let dir = journal_ending_inside_an_append();
+    let path = dir.path().join("journal");
+    let report = agentrail::journal::repair(
+        &agentrail::journal::vfs::StdFs,
+        &path,
+        &dir.path().join("aside"),
+    )
+    .unwrap();
+    let cut = report.cut_batch.unwrap();
+    assert_eq!(
+        (cut.first_lsn, cut.records, report.last_lsn),
+        (101, 299, 100)
+    );
+}

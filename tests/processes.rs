@@ -412,6 +412,14 @@ fn an_import_killed_while_it_writes_leaves_none_of_its_events() {
         }
         child.kill().unwrap();
         let status = child.wait().unwrap();
+        // Readers that write nothing (export) show none of an unfinished append either.
+        let exported = by_batch(&export_contiguous(dir.path()))
+            .get(&id)
+            .map_or(0, Vec::len);
+        assert!(
+            exported == 0 || exported == EVENTS,
+            "round {round} ({status}): export showed {exported} of the import's {EVENTS} events"
+        );
         let next = agentrail(dir.path()).arg("status").output().unwrap();
         assert!(
             next.status.success(),

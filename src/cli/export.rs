@@ -67,6 +67,13 @@ pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
     if stopped.is_none() && reader.torn_tail().is_some() {
         open_journal(&workspace)?.close();
     }
+    if let Some(append) = reader.unfinished_append().filter(|_| stopped.is_none()) {
+        eprintln!(
+            "agentrail: stopped before an unfinished append of {} from LSN {} (being written, or cut short by a crash; an append is exported whole or not at all)",
+            counted(append.records, "record"),
+            append.first_lsn
+        );
+    }
     // Into a file, the events are not on stdout: say what was written there (after damage,
     // the error says it, and `--json` says it as well).
     if let Some(path) = output.as_ref().filter(|_| json || stopped.is_none()) {

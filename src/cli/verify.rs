@@ -13,6 +13,7 @@ fn verify_json(report: &VerifyReport) -> serde_json::Value {
         "last_good_lsn": report.last_good_lsn,
         "problems": report.problems,
         "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped, "lsn": torn.lsn})),
+        "unfinished_append": report.unfinished.as_ref().map(|append| json!({"first_lsn": append.first_lsn, "records": append.records})),
     })
 }
 
@@ -55,6 +56,13 @@ fn print_verify(report: &VerifyReport) {
     if let Some(torn) = &report.torn_tail {
         println!("torn tail: {} bytes at {} byte offset {} (LSN {}'s record is cut short or fails its checksum, as a crash during a write leaves it); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn);
     }
+    if let Some(append) = &report.unfinished {
+        println!(
+            "unfinished append: {} from LSN {} (a crash cut it short; an append is stored whole or not at all, so the next command that opens the journal removes it)",
+            counted(append.records, "record"),
+            append.first_lsn
+        );
+    }
     if !report.is_ok() {
         println!("the log is good through LSN {}; `agentrail repair` cuts it there and moves damaged segments aside", report.last_good_lsn);
     }
@@ -94,7 +102,15 @@ fn print_repair(report: &RepairReport) {
             torn.offset
         );
     }
-    if report.moved.is_empty() && report.problems.is_empty() && report.torn_tail.is_none() {
+    if let Some(cut) = &report.cut_batch {
+        println!(
+            "removed an unfinished append: {} from LSN {} (a crash cut it short; none of it had been acknowledged)",
+            counted(cut.records, "record"),
+            cut.first_lsn
+        );
+    }
+    let untouched = report.torn_tail.is_none() && report.cut_batch.is_none();
+    if report.moved.is_empty() && report.problems.is_empty() && untouched {
         println!(
             "nothing to repair: the log is good through LSN {}",
             report.last_lsn
@@ -130,7 +146,7 @@ pub fn run_repair(json: bool) -> CliResult {
             .collect();
         println!(
             "{}",
-            json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped}))})
+            json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped})), "removed_unfinished_append": report.cut_batch.as_ref().map(|cut| json!({"first_lsn": cut.first_lsn, "records": cut.records}))})
         );
     } else {
         print_repair(&report);

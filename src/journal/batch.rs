@@ -19,10 +19,11 @@ use super::format::{
     Checkpoint, FrameHeader, SegmentHeader, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
 };
+use super::recovery::bad_frame_damage;
 use super::recovery::{Tail, CHECKPOINT_FILE};
 use super::segment::{
     create_segment, decode_frame, io_error, list_segments, read_segment_header, segment_path,
-    write_file_atomically, SealedSegment,
+    write_file_atomically, FrameError, SealedSegment,
 };
 use super::vfs::Vfs;
 use crate::error::{Error, Result};
@@ -73,31 +74,55 @@ pub fn ends_inside_batch(vfs: &dyn Vfs, dir: &Path, tail: &Tail, floor: u64) -> 
     let sealed = SealedSegment::open(vfs, &path, previous)?;
     let last = sealed.blocks.len() - 1;
     let raw = sealed.block(last)?;
-    let frames = frames_of(&path, &raw, sealed.blocks[last].first_lsn, 0)?;
+    let (frames, _) = frames_of(&raw, sealed.blocks[last].first_lsn);
     Ok(frames.last().is_some_and(|frame| frame.continues))
 }
 
-/// Cuts off the batch the log ends inside, from the LSN after the last record that ends a
-/// request or from `checkpoint`'s position, whichever is later (see the module's
-/// documentation). `end_lsn` is the LSN after the log's last record.
+/// Finds the append the log in `dir` ends inside, after `floor` ([`cut_floor`]): from the last
+/// segment back, the records after the last one that ends a request (or that lies before
+/// `floor`). Reads whole segments; `None` when the log ends with a whole request, and when a
+/// frame on the way back fails its checks other than as a torn tail does (damage, which
+/// recovery and readers name themselves: an unfinished append is not to hide it).
+pub fn unfinished(vfs: &dyn Vfs, dir: &Path, floor: u64) -> Result<Option<CutBatch>> {
+    let segments = list_segments(vfs, dir)?;
+    let mut end_lsn = None;
+    for &first_lsn in segments.iter().rev() {
+        let segment = SegmentFrames::read(vfs, dir, first_lsn)?;
+        if segment.damaged {
+            return Ok(None);
+        }
+        let frames = &segment.frames;
+        let end_lsn = *end_lsn.get_or_insert(first_lsn + frames.len() as u64);
+        let kept = (0..frames.len())
+            .rev()
+            .find(|&index| !frames[index].continues || first_lsn + (index as u64) < floor);
+        if let Some(kept) = kept {
+            let first_lsn = first_lsn + kept as u64 + 1;
+            let records = end_lsn - first_lsn;
+            return Ok((records > 0).then_some(CutBatch { first_lsn, records }));
+        }
+    }
+    let records = end_lsn.unwrap_or(1) - 1;
+    Ok((records > 0).then_some(CutBatch {
+        first_lsn: 1,
+        records,
+    }))
+}
+
+/// Cuts off `batch` ([`unfinished`]): removes the segments that hold only its records, newest
+/// first, and rewrites the one it starts in to end before it (see the module's documentation).
+/// `checkpoint` is moved back when it names a segment removed.
 pub fn cut_incomplete_batch(
     vfs: &dyn Vfs,
     dir: &Path,
-    end_lsn: u64,
+    batch: &CutBatch,
     checkpoint: Option<&Checkpoint>,
-) -> Result<CutBatch> {
-    let floor = cut_floor(checkpoint);
+) -> Result<()> {
     let mut segments = list_segments(vfs, dir)?;
     while let Some(&first_lsn) = segments.last() {
-        let segment = SegmentFrames::read(vfs, dir, first_lsn)?;
-        let kept = (0..segment.frames.len())
-            .rev()
-            .find(|&index| !segment.frames[index].continues || first_lsn + (index as u64) < floor);
-        if let Some(kept) = kept {
-            segment.keep(vfs, dir, kept + 1)?;
-            let first_lsn = first_lsn + kept as u64 + 1;
-            let records = end_lsn - first_lsn;
-            return Ok(CutBatch { first_lsn, records });
+        if first_lsn < batch.first_lsn {
+            let segment = SegmentFrames::read(vfs, dir, first_lsn)?;
+            return segment.keep(vfs, dir, (batch.first_lsn - first_lsn) as usize);
         }
         if let Some(checkpoint) = checkpoint.filter(|checkpoint| checkpoint.segment == first_lsn) {
             checkpoint_before(vfs, dir, &segments, checkpoint)?;
@@ -106,10 +131,7 @@ pub fn cut_incomplete_batch(
         segments.pop();
     }
     create_segment(vfs, dir, 1, 0)?;
-    Ok(CutBatch {
-        first_lsn: 1,
-        records: end_lsn - 1,
-    })
+    Ok(())
 }
 
 /// Before removing the segment `checkpoint` names (it names its start, where the batch begins),
@@ -157,12 +179,16 @@ struct SegmentFrames {
     /// Every frame after the segment header, as an active segment holds them.
     raw: Vec<u8>,
     frames: Vec<FrameAt>,
+    /// True when a frame fails its checks in a way no crash leaves (anything but a torn tail
+    /// of an active segment): the frames stop there, and where the log ends is for recovery
+    /// and readers to name, not for this module to guess.
+    damaged: bool,
 }
 
 impl SegmentFrames {
     fn read(vfs: &dyn Vfs, dir: &Path, first_lsn: u64) -> Result<SegmentFrames> {
         let path = segment_path(dir, first_lsn);
-        let file = vfs.open(&path).map_err(io_error(&path, "opening"))?;
+        let file = vfs.open_read(&path).map_err(io_error(&path, "opening"))?;
         let header = read_segment_header(file.as_ref(), &path, first_lsn)?;
         let raw = match header.is_sealed() {
             true => {
@@ -184,16 +210,19 @@ impl SegmentFrames {
                 raw
             }
         };
-        let base = match header.is_sealed() {
-            true => 0,
-            false => SEGMENT_HEADER_BYTES as u64,
-        };
-        let frames = frames_of(&path, &raw, first_lsn, base)?;
+        let (frames, stopped) = frames_of(&raw, first_lsn);
+        let damaged = stopped.is_some_and(|(position, error)| {
+            let lsn = first_lsn + frames.len() as u64;
+            let base = SEGMENT_HEADER_BYTES as u64;
+            header.is_sealed()
+                || bad_frame_damage(&raw, position, base, lsn, &error, false).is_some()
+        });
         Ok(SegmentFrames {
             first_lsn,
             header,
             raw,
             frames,
+            damaged,
         })
     }
 
@@ -214,25 +243,22 @@ impl SegmentFrames {
     }
 }
 
-/// The frames of `raw`, the first of LSN `first_lsn`, each fully checked. `base` is the file
-/// offset of `raw` in an active segment (0 for decompressed blocks).
-fn frames_of(path: &Path, raw: &[u8], first_lsn: u64, base: u64) -> Result<Vec<FrameAt>> {
+/// The frames of `raw`, the first of LSN `first_lsn`, each fully checked, up to the first that
+/// fails a check, whose position and error come with them.
+fn frames_of(raw: &[u8], first_lsn: u64) -> (Vec<FrameAt>, Option<(usize, FrameError)>) {
     let mut frames = Vec::new();
     let mut position = 0;
     while position < raw.len() {
         let lsn = first_lsn + frames.len() as u64;
-        let frame = decode_frame(raw, position, lsn).map_err(|error| {
-            Error::corruption(
-                path,
-                base + position as u64,
-                format!("record LSN {lsn}: {error}"),
-            )
-        })?;
+        let frame = match decode_frame(raw, position, lsn) {
+            Ok(frame) => frame,
+            Err(error) => return (frames, Some((position, error))),
+        };
         position = frame.end();
         frames.push(FrameAt {
             end: position,
             continues: continues(frame.header.flags),
         });
     }
-    Ok(frames)
+    (frames, None)
 }

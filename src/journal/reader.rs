@@ -7,6 +7,7 @@
 //! and finds the log's end itself, by section 9's rule, so that a damaged journal can still be
 //! read up to its first damage.
 
+use super::batch::CutBatch;
 use super::format::{
     Checkpoint, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
@@ -175,6 +176,9 @@ enum ActiveStep {
 struct ReadOnlyEnd {
     /// The torn tail the log ends in, once the reader met it.
     torn_tail: Option<TornTail>,
+    /// The append the log ends inside (being written, or cut short by a crash that no writer
+    /// has recovered from yet), which the reader stops before.
+    unfinished: Option<CutBatch>,
 }
 
 /// An iterator over records, in LSN order.
@@ -237,8 +241,20 @@ impl Reader {
         // durable, so a listing made after it holds every segment it names.
         let checkpoint = read_checkpoint(vfs.as_ref(), dir);
         let segments = list_segments(vfs.as_ref(), dir)?;
-        let mut reader = Reader::new(vfs, dir, segments, 1, u64::MAX).with_start_hint(checkpoint);
-        reader.read_only = Some(ReadOnlyEnd::default());
+        // An append is whole or nothing (`format-spec/journal.md` section 11): one the log ends
+        // inside is not shown. Damage met on the way is the reading's to report, not this.
+        let floor = super::batch::cut_floor(checkpoint.as_ref());
+        let unfinished = super::batch::unfinished(vfs.as_ref(), dir, floor)
+            .ok()
+            .flatten();
+        let last_lsn = unfinished
+            .as_ref()
+            .map_or(u64::MAX, |append| append.first_lsn - 1);
+        let mut reader = Reader::new(vfs, dir, segments, 1, last_lsn).with_start_hint(checkpoint);
+        reader.read_only = Some(ReadOnlyEnd {
+            torn_tail: None,
+            unfinished,
+        });
         Ok(reader)
     }
 
@@ -285,6 +301,13 @@ impl Reader {
     /// them (format-spec/journal.md section 9), which the next open of the journal truncates.
     pub fn torn_tail(&self) -> Option<&TornTail> {
         self.read_only.as_ref()?.torn_tail.as_ref()
+    }
+
+    /// The append a read-only reader found the log to end inside, which it does not return:
+    /// being written by another process, or cut short by a crash (the next open of the journal
+    /// removes it).
+    pub fn unfinished_append(&self) -> Option<&CutBatch> {
+        self.read_only.as_ref()?.unfinished.as_ref()
     }
 
     fn is_last_segment(&self, first_lsn: u64) -> bool {
@@ -629,8 +652,14 @@ impl Iterator for Reader {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.next_lsn > self.last_lsn {
+        if self.done {
             return None;
+        }
+        if self.next_lsn > self.last_lsn {
+            // A read-only reader stopped before an unfinished append still checks what reading
+            // to the end checks.
+            self.done = true;
+            return self.damage_at_end().map(Err);
         }
         match self.next_record() {
             Ok(Some(record)) => Some(Ok(record)),

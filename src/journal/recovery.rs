@@ -5,7 +5,7 @@
 //! reported); a bad frame followed by a valid one is corruption and stops the writer. This is
 //! the argument of `format-spec/journal.md` section 9.
 
-use super::batch::{cut_floor, cut_incomplete_batch, ends_inside_batch, CutBatch};
+use super::batch::{cut_floor, cut_incomplete_batch, ends_inside_batch, unfinished, CutBatch};
 use super::format::{
     chain_next, Checkpoint, FrameHeader, CHECKPOINT_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
@@ -218,9 +218,15 @@ pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
     if !ends_inside_batch(vfs, dir, &tail, cut_floor(checkpoint.as_ref()))? {
         return Ok((tail, report));
     }
-    let end_lsn = tail.next_lsn;
     drop(tail);
-    let cut = cut_incomplete_batch(vfs, dir, end_lsn, checkpoint.as_ref())?;
+    let Some(cut) = unfinished(vfs, dir, cut_floor(checkpoint.as_ref()))? else {
+        return Err(Error::corruption(
+            dir,
+            0,
+            "the log's last record continues an append, but no unfinished append was found",
+        ));
+    };
+    cut_incomplete_batch(vfs, dir, &cut, checkpoint.as_ref())?;
     let (tail, again) = find_end(vfs, dir)?;
     write_file_atomically(
         vfs,

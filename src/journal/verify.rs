@@ -4,6 +4,7 @@
 //! the first damaged segment and every later one aside, writes the good prefix of the damaged
 //! segment back as the active segment, and says which LSNs were dropped.
 
+use super::batch::CutBatch;
 use super::format::{chain_next, Checkpoint, SegmentHeader, SEGMENT_HEADER_BYTES};
 use super::recovery::{
     checkpoint_segment_missing, read_checkpoint, recover, RecoveryReport, TornTail, CHECKPOINT_FILE,
@@ -50,6 +51,9 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// A torn tail that the next open will truncate (not corruption).
     pub torn_tail: Option<TornTail>,
+    /// An append the log ends inside, cut short by a crash, which the next open removes
+    /// (`format-spec/journal.md` section 11; not corruption).
+    pub unfinished: Option<CutBatch>,
     damage: Option<Damage>,
 }
 
@@ -166,6 +170,10 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
                 ),
             });
         }
+    }
+    if report.problems.is_empty() {
+        let floor = super::batch::cut_floor(checkpoint.as_ref());
+        report.unfinished = super::batch::unfinished(vfs, dir, floor)?;
     }
     Ok(report)
 }
@@ -406,6 +414,8 @@ pub struct RepairReport {
     pub dropped_through_lsn: u64,
     /// A torn tail that was truncated.
     pub torn_tail: Option<TornTail>,
+    /// An append cut short by a crash that was removed (`format-spec/journal.md` section 11).
+    pub cut_batch: Option<CutBatch>,
     /// The problems found before repairing.
     pub problems: Vec<Problem>,
 }
@@ -421,8 +431,10 @@ pub fn repair(vfs: &dyn Vfs, dir: &Path, aside_dir: &Path) -> Result<RepairRepor
         };
         match &verified.damage {
             None if verified.problems.is_empty() => {
-                let (_tail, recovery): (_, RecoveryReport) = recover(vfs, dir)?;
+                let (tail, recovery): (_, RecoveryReport) = recover(vfs, dir)?;
                 report.torn_tail = recovery.torn_tail;
+                report.cut_batch = recovery.cut_batch;
+                report.last_lsn = tail.next_lsn - 1;
             }
             None => {
                 // Only the checkpoint disagrees with a sound log: drop it; it is a cache.
