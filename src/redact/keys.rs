@@ -5,7 +5,9 @@
 //! adjacent words, is on the lists below. Whole words, not substrings, keep `input_tokens`,
 //! `tokenizer`, `author` and `keyword` ordinary; a last word that describes a secret rather
 //! than holding one (`token_count`, `password_file`, `auth_type`) makes the name ordinary too,
-//! and so does a word counting passes before `pass` (`second_pass`, `--high-pass`).
+//! and so does a word counting passes before `pass` (`second_pass`, `--high-pass`). A name
+//! counting tokens (`MAX_TOKEN`) still names a secret, but an integer under it is a count
+//! ([`is_count_of_tokens`]).
 
 /// Substrings every secret name contains, checked first so that ordinary names (nearly all of
 /// them) cost one short scan and no word splitting.
@@ -127,6 +129,33 @@ const DESCRIBING_WORDS: &[&str] = &[
     "httponly",
 ];
 
+/// Words that, just before a last word `token`, make a name a number of tokens rather than a
+/// token: `MAX_TOKEN`, `num_token`, `gen_ai.usage.input_token`, `maxToken`, `MAXTOKEN`. The
+/// plural (`max_tokens`, `gen_ai.usage.output_tokens`) names no secret in the first place.
+const TOKEN_COUNT_WORDS: &[&str] = &[
+    "max",
+    "maximum",
+    "min",
+    "minimum",
+    "num",
+    "number",
+    "count",
+    "limit",
+    "len",
+    "length",
+    "size",
+    "total",
+    "input",
+    "output",
+    "prompt",
+    "completion",
+    "cache",
+    "cached",
+    "reasoning",
+    "remaining",
+    "used",
+];
+
 /// Whole names that are not secrets though they contain a secret word: the shell's working
 /// directory variables, which appear in every environment dump.
 const ORDINARY_NAMES: &[&str] = &["pwd", "oldpwd"];
@@ -158,6 +187,30 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
         previous = word;
     }
     (secret || (secret_if_not_alone && word_count > 1)) && !is_one_of(previous, DESCRIBING_WORDS)
+}
+
+/// True when `value`, held under the secret's name `name`, is a count of tokens rather than a
+/// token: an integer (`-1` often means no limit) under a name whose last word is `token` after
+/// a word of [`TOKEN_COUNT_WORDS`]. Both are needed: `"password": 1234` is a PIN, and
+/// `INPUT_TOKEN=8f3a9c` a form's token. A token of a known format under such a name is no
+/// integer, and its own detector finds it wherever it is.
+pub(crate) fn is_count_of_tokens(name: &str, value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let is_integer = !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit());
+    is_integer && names_a_count_of_tokens(name)
+}
+
+/// True for `MAX_TOKEN`, `maxToken`, `MAXTOKEN`: see [`TOKEN_COUNT_WORDS`].
+fn names_a_count_of_tokens(name: &str) -> bool {
+    const TOKEN: &str = "token";
+    let (previous, last) = words(name).fold(("", ""), |(_, last), word| (last, word));
+    match last.len().checked_sub(TOKEN.len()) {
+        Some(0) => last.eq_ignore_ascii_case(TOKEN) && is_one_of(previous, TOKEN_COUNT_WORDS),
+        Some(prefix) => {
+            ends_with_one_of(last, &[TOKEN]) && is_one_of(&last[..prefix], TOKEN_COUNT_WORDS)
+        }
+        None => false,
+    }
 }
 
 /// True when some `=` or `:` in `text` follows a name containing a secret stem, perhaps with
@@ -435,6 +488,34 @@ mod tests {
             "&lt;password",
         ] {
             assert!(!closes_a_secret_element(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_integer_under_a_name_counting_tokens_is_a_count() {
+        for (name, value) in [
+            ("MAX_TOKEN", "4096"),
+            ("num_token", "4"),
+            ("gen_ai.usage.input_token", "1200"),
+            ("maxToken", "-1"),
+            ("MAXTOKEN", "8192"),
+            ("completion-token", "17"),
+        ] {
+            assert!(is_count_of_tokens(name, value), "{name}={value}");
+        }
+        for (name, value) in [
+            ("MAX_TOKEN", "4k"),
+            ("MAX_TOKEN", ""),
+            ("MAX_TOKEN", "-"),
+            ("MAX_TOKEN", "1.5"),
+            ("input_token", "8f3a9c"),
+            ("password", "1234"),
+            ("token", "42"),
+            ("auth_token", "42"),
+            ("max_token_secret", "7"),
+            ("climaxtoken", "7"),
+        ] {
+            assert!(!is_count_of_tokens(name, value), "{name}={value}");
         }
     }
 
