@@ -332,13 +332,14 @@ impl Redactor {
     fn push_member<'v>(&self, key: &str, member: &'v mut Json, pending: &mut Vec<&'v mut Json>) {
         match member {
             // A key that was itself redacted says nothing about its value, a file's path or
-            // name (`"private_key": "./server.key"`) tells none of the secret, and an integer
-            // under a name counting tokens (`"max_token": "4096"`) is a count.
+            // name (`"private_key": "./server.key"`) tells none of the secret, an integer
+            // under a name counting tokens (`"max_token": "4096"`) is a count, and
+            // `"api_key_env": "OPENAI_API_KEY"` names the variable holding the key.
             Json::String(text)
                 if keys::is_secret_name(key)
                     && !key.starts_with(REDACTION_MARKER_PREFIX)
                     && !detectors::is_file(text)
-                    && !keys::is_count_of_tokens(key, text) =>
+                    && !keys::is_not_the_secret(key, text) =>
             {
                 redact_whole(text)
             }
@@ -348,7 +349,7 @@ impl Redactor {
             Json::Number(number)
                 if keys::is_secret_name(key)
                     && !key.starts_with(REDACTION_MARKER_PREFIX)
-                    && !keys::is_count_of_tokens(key, &number.to_string()) =>
+                    && !keys::is_not_the_secret(key, &number.to_string()) =>
             {
                 *member = Json::String(marker(SECRET_FIELD_KIND))
             }

@@ -353,6 +353,27 @@ fn a_member_counting_tokens_keeps_its_whole_number_and_nothing_else() {
 }
 
 #[test]
+fn a_member_naming_where_a_secret_is_kept_keeps_the_variable_name_and_nothing_else() {
+    // `api_key_env: OPENAI_API_KEY` names the variable holding the key; only a name in an
+    // environment variable's shape is kept, and only under a name ending in env or var.
+    let mut value = json!({
+        "api_key_env": "OPENAI_API_KEY", "tokenEnvVar": "GH_TOKEN_2", "password_var": "PGPASSWORD",
+        "API_KEY_VAR": "hunter2", "secret_var": "K7XQ2M9PZ", "token_env": "github_token",
+        "api_key": "OPENAI_API_KEY", "password_env": 1234,
+    });
+    Redactor::builtin().redact_json(&mut value);
+    let field = marker("secret_field");
+    assert_eq!(
+        value,
+        json!({
+            "api_key_env": "OPENAI_API_KEY", "tokenEnvVar": "GH_TOKEN_2", "password_var": "PGPASSWORD",
+            "API_KEY_VAR": field, "secret_var": field, "token_env": field,
+            "api_key": field, "password_env": field,
+        })
+    );
+}
+
+#[test]
 fn a_member_named_like_a_secret_keeps_a_file_path_or_key_file_name() {
     // A file holding the secret tells none of it, as for an option's argument and `KEY=VALUE`.
     let mut value = json!({

@@ -14,7 +14,7 @@
 //! The order is the order detectors run in: specific formats before generic rules, so that
 //! `GITHUB_TOKEN=ghp_...` is reported as `github_token`, not as `secret_assignment`.
 
-use super::keys::{is_count_of_tokens, is_secret_name};
+use super::keys::{is_not_the_secret, is_secret_name};
 use std::ops::Range;
 
 /// One match a detector's regex found, for its check to accept or turn away.
@@ -909,7 +909,7 @@ fn secret_element(found: &Found) -> bool {
         .is_some_and(|rest| rest.starts_with('>') || rest.starts_with("&gt;"));
     closes_same
         && is_secret_name(name)
-        && !is_count_of_tokens(name, value)
+        && !is_not_the_secret(name, value)
         && !value.is_empty()
         && !is_placeholder(value)
         && !is_file(value)
@@ -993,7 +993,7 @@ fn assigns_to_secret_name(found: &Found) -> bool {
         && !value.is_empty()
         && !value.eq_ignore_ascii_case(key)
         && !is_placeholder(value)
-        && !is_count_of_tokens(key, value)
+        && !is_not_the_secret(key, value)
 }
 
 /// Values that stand for a secret without being one: `$TOKEN`, `${{ secrets.X }}`,
