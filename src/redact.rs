@@ -331,19 +331,25 @@ impl Redactor {
     /// Redacts a member whose `key` names a secret whole, else leaves it to the walk.
     fn push_member<'v>(&self, key: &str, member: &'v mut Json, pending: &mut Vec<&'v mut Json>) {
         match member {
-            // A key that was itself redacted says nothing about its value, and a file's
-            // path or name (`"private_key": "./server.key"`) tells none of the secret.
+            // A key that was itself redacted says nothing about its value, a file's path or
+            // name (`"private_key": "./server.key"`) tells none of the secret, an integer
+            // under a name counting tokens (`"max_token": "4096"`) is a count, and
+            // `"api_key_env": "OPENAI_API_KEY"` names the variable holding the key.
             Json::String(text)
                 if keys::is_secret_name(key)
                     && !key.starts_with(REDACTION_MARKER_PREFIX)
-                    && !detectors::is_file(text) =>
+                    && !detectors::is_file(text)
+                    && !keys::is_not_the_secret(key, text) =>
             {
                 redact_whole(text)
             }
             // A number can be a secret too (a PIN, a numeric password): the marker is a
-            // string, so the member's JSON type changes.
-            Json::Number(_)
-                if keys::is_secret_name(key) && !key.starts_with(REDACTION_MARKER_PREFIX) =>
+            // string, so the member's JSON type changes. The number's text is as written
+            // (`arbitrary_precision`), so `4096` and `4096.0` are told apart.
+            Json::Number(number)
+                if keys::is_secret_name(key)
+                    && !key.starts_with(REDACTION_MARKER_PREFIX)
+                    && !keys::is_not_the_secret(key, &number.to_string()) =>
             {
                 *member = Json::String(marker(SECRET_FIELD_KIND))
             }

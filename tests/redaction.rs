@@ -325,6 +325,55 @@ fn members_named_like_secrets_lose_their_string_and_number_values_whole() {
 }
 
 #[test]
+fn a_member_counting_tokens_keeps_its_whole_number_and_nothing_else() {
+    // Found in a new user's walkthrough: `event failure --local num_token=4` stored the
+    // count as `[REDACTED:secret_field]`. A count word before `token` makes the name a count
+    // of tokens, but only a whole number under it is kept: a PIN stays a secret under
+    // `password`, and a string under `input_token` (a form's CSRF token) stays one too.
+    let mut event = event_of(json!({"type": "failure", "data": {
+        "error_type": "E", "message": "m",
+        "locals": {"num_token": "4", "max_token": 4096, "maxToken": 8192,
+            "gen_ai.usage.input_token": 1200, "completion_token": 17, "total_token": 1217,
+            "password": 1234, "pin": 4321, "token": 42, "input_token": "FAKEcsrf0123",
+            "max_token_secret": 7, "prompt_token": 1.5, "MAX_TOKEN": -1},
+        "num_token": 4,
+    }}));
+    Redactor::builtin().redact_event(&mut event).unwrap();
+    let field = marker("secret_field");
+    assert_eq!(
+        Json::Object(event.data),
+        json!({"error_type": "E", "message": "m",
+            "locals": {"num_token": "4", "max_token": 4096, "maxToken": 8192,
+                "gen_ai.usage.input_token": 1200, "completion_token": 17, "total_token": 1217,
+                "password": field, "pin": 4321, "token": field, "input_token": field,
+                "max_token_secret": field, "prompt_token": field, "MAX_TOKEN": -1},
+            "num_token": 4,
+        })
+    );
+}
+
+#[test]
+fn a_member_naming_where_a_secret_is_kept_keeps_the_variable_name_and_nothing_else() {
+    // `api_key_env: OPENAI_API_KEY` names the variable holding the key; only a name in an
+    // environment variable's shape is kept, and only under a name ending in env or var.
+    let mut value = json!({
+        "api_key_env": "OPENAI_API_KEY", "tokenEnvVar": "GH_TOKEN_2", "password_var": "PGPASSWORD",
+        "API_KEY_VAR": "hunter2", "secret_var": "K7XQ2M9PZ", "token_env": "github_token",
+        "api_key": "OPENAI_API_KEY", "password_env": 1234,
+    });
+    Redactor::builtin().redact_json(&mut value);
+    let field = marker("secret_field");
+    assert_eq!(
+        value,
+        json!({
+            "api_key_env": "OPENAI_API_KEY", "tokenEnvVar": "GH_TOKEN_2", "password_var": "PGPASSWORD",
+            "API_KEY_VAR": field, "secret_var": field, "token_env": field,
+            "api_key": field, "password_env": field,
+        })
+    );
+}
+
+#[test]
 fn a_member_named_like_a_secret_keeps_a_file_path_or_key_file_name() {
     // A file holding the secret tells none of it, as for an option's argument and `KEY=VALUE`.
     let mut value = json!({

@@ -14,7 +14,7 @@
 //! The order is the order detectors run in: specific formats before generic rules, so that
 //! `GITHUB_TOKEN=ghp_...` is reported as `github_token`, not as `secret_assignment`.
 
-use super::keys::is_secret_name;
+use super::keys::{is_not_the_secret, is_secret_name};
 use std::ops::Range;
 
 /// One match a detector's regex found, for its check to accept or turn away.
@@ -374,17 +374,18 @@ pub(super) const BUILTIN: &[Spec] = &[
     },
     Spec {
         kind: "bearer_token",
+        // A placeholder stays, as for `KEY=VALUE`: `Bearer $TOKEN`, `Bearer ${GITHUB_TOKEN}`.
         pattern: concat!(authorization!(), r#"bearer[ \t]+(?P<secret>[^\s"',;]+)"#),
         hint: concat!(authorization!(), r"bearer[ \t]"),
         gate: Gate::SecretNameThenSeparator,
-        accept: always,
+        accept: not_a_placeholder,
     },
     Spec {
         kind: "basic_auth",
         pattern: concat!(authorization!(), r#"basic[ \t]+(?P<secret>[^\s"',;]+)"#),
         hint: concat!(authorization!(), r"basic[ \t]"),
         gate: Gate::SecretNameThenSeparator,
-        accept: always,
+        accept: not_a_placeholder,
     },
     Spec {
         kind: "basic_auth",
@@ -909,6 +910,7 @@ fn secret_element(found: &Found) -> bool {
         .is_some_and(|rest| rest.starts_with('>') || rest.starts_with("&gt;"));
     closes_same
         && is_secret_name(name)
+        && !is_not_the_secret(name, value)
         && !value.is_empty()
         && !is_placeholder(value)
         && !is_file(value)
@@ -991,7 +993,24 @@ fn assigns_to_secret_name(found: &Found) -> bool {
     is_secret_name(key)
         && !value.is_empty()
         && !value.eq_ignore_ascii_case(key)
-        && !is_placeholder(value)
+        && !is_placeholder(without_authorization_scheme(value))
+        && !is_not_the_secret(key, value)
+}
+
+/// The credential of an `Authorization` header's value, after its scheme (`Bearer`, `Basic` or
+/// GitHub's `token`) and blanks, so that `Authorization: Bearer $TOKEN` is a placeholder as
+/// `TOKEN=$TOKEN` is; `value` itself when no scheme starts it.
+fn without_authorization_scheme(value: &str) -> &str {
+    const SCHEMES: &[&str] = &["bearer", "basic", "token"];
+    SCHEMES
+        .iter()
+        .find_map(|scheme| {
+            let rest = value.get(scheme.len()..)?;
+            let is_scheme =
+                value[..scheme.len()].eq_ignore_ascii_case(scheme) && rest.starts_with([' ', '\t']);
+            is_scheme.then(|| rest.trim_start_matches([' ', '\t']))
+        })
+        .unwrap_or(value)
 }
 
 /// Values that stand for a secret without being one: `$TOKEN`, `${{ secrets.X }}`,

@@ -5,7 +5,10 @@
 //! adjacent words, is on the lists below. Whole words, not substrings, keep `input_tokens`,
 //! `tokenizer`, `author` and `keyword` ordinary; a last word that describes a secret rather
 //! than holding one (`token_count`, `password_file`, `auth_type`) makes the name ordinary too,
-//! and so does a word counting passes before `pass` (`second_pass`, `--high-pass`).
+//! and so does a word counting passes before `pass` (`second_pass`, `--high-pass`). A name
+//! counting tokens (`MAX_TOKEN`) or the variable holding a secret (`API_KEY_ENV`) still names
+//! a secret, but an integer under the first is a count and a variable's name under the second
+//! is a name ([`is_not_the_secret`]).
 
 /// Substrings every secret name contains, checked first so that ordinary names (nearly all of
 /// them) cost one short scan and no word splitting.
@@ -127,6 +130,37 @@ const DESCRIBING_WORDS: &[&str] = &[
     "httponly",
 ];
 
+/// Words that, just before a last word `token`, make a name a number of tokens rather than a
+/// token: `MAX_TOKEN`, `num_token`, `gen_ai.usage.input_token`, `maxToken`, `MAXTOKEN`. The
+/// plural (`max_tokens`, `gen_ai.usage.output_tokens`) names no secret in the first place.
+const TOKEN_COUNT_WORDS: &[&str] = &[
+    "max",
+    "maximum",
+    "min",
+    "minimum",
+    "num",
+    "number",
+    "count",
+    "limit",
+    "len",
+    "length",
+    "size",
+    "total",
+    "input",
+    "output",
+    "prompt",
+    "completion",
+    "cache",
+    "cached",
+    "reasoning",
+    "remaining",
+    "used",
+];
+
+/// Last words that make a name say which environment variable holds a secret: `API_KEY_ENV`,
+/// `token_var`, `PASSWORD_ENV_VARIABLE`, `apiKeyEnvVar`.
+const ENVIRONMENT_WORDS: &[&str] = &["env", "var", "variable", "envvar"];
+
 /// Whole names that are not secrets though they contain a secret word: the shell's working
 /// directory variables, which appear in every environment dump.
 const ORDINARY_NAMES: &[&str] = &["pwd", "oldpwd"];
@@ -158,6 +192,58 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
         previous = word;
     }
     (secret || (secret_if_not_alone && word_count > 1)) && !is_one_of(previous, DESCRIBING_WORDS)
+}
+
+/// True when `value`, held under a name that names a secret, is not that secret but says
+/// something about it: a count of tokens ([`is_count_of_tokens`]) or the name of the
+/// environment variable that holds the secret ([`is_environment_variable_name`]).
+pub(crate) fn is_not_the_secret(name: &str, value: &str) -> bool {
+    is_count_of_tokens(name, value) || is_environment_variable_name(name, value)
+}
+
+/// True when `value` has an environment variable's name's shape and `name` ends in a word of
+/// [`ENVIRONMENT_WORDS`]: `api_key_env=OPENAI_API_KEY`, `token_env: GITHUB_TOKEN`. The shape
+/// is uppercase letters, digits and `_`, starting with a letter or `_`, and with a `_` or no
+/// digit, so that a random uppercase key (`K7XQ2M9P`) is no name. Elsewhere
+/// (`API_KEY=OPENAI_API_KEY`) such a value may be the secret itself and is redacted.
+fn is_environment_variable_name(name: &str, value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let is_name_shaped = bytes
+        .first()
+        .is_some_and(|first| first.is_ascii_uppercase() || *first == b'_')
+        && bytes
+            .iter()
+            .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || *byte == b'_')
+        && bytes.iter().any(u8::is_ascii_uppercase)
+        && (bytes.contains(&b'_') || !bytes.iter().any(u8::is_ascii_digit));
+    is_name_shaped
+        && words(name)
+            .last()
+            .is_some_and(|last| is_one_of(last, ENVIRONMENT_WORDS))
+}
+
+/// True when `value`, held under the secret's name `name`, is a count of tokens rather than a
+/// token: an integer (`-1` often means no limit) under a name whose last word is `token` after
+/// a word of [`TOKEN_COUNT_WORDS`]. Both are needed: `"password": 1234` is a PIN, and
+/// `INPUT_TOKEN=8f3a9c` a form's token. A token of a known format under such a name is no
+/// integer, and its own detector finds it wherever it is.
+fn is_count_of_tokens(name: &str, value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let is_integer = !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit());
+    is_integer && names_a_count_of_tokens(name)
+}
+
+/// True for `MAX_TOKEN`, `maxToken`, `MAXTOKEN`: see [`TOKEN_COUNT_WORDS`].
+fn names_a_count_of_tokens(name: &str) -> bool {
+    const TOKEN: &str = "token";
+    let (previous, last) = words(name).fold(("", ""), |(_, last), word| (last, word));
+    match last.len().checked_sub(TOKEN.len()) {
+        Some(0) => last.eq_ignore_ascii_case(TOKEN) && is_one_of(previous, TOKEN_COUNT_WORDS),
+        Some(prefix) => {
+            ends_with_one_of(last, &[TOKEN]) && is_one_of(&last[..prefix], TOKEN_COUNT_WORDS)
+        }
+        None => false,
+    }
 }
 
 /// True when some `=` or `:` in `text` follows a name containing a secret stem, perhaps with
@@ -435,6 +521,61 @@ mod tests {
             "&lt;password",
         ] {
             assert!(!closes_a_secret_element(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_integer_under_a_name_counting_tokens_is_a_count() {
+        for (name, value) in [
+            ("MAX_TOKEN", "4096"),
+            ("num_token", "4"),
+            ("gen_ai.usage.input_token", "1200"),
+            ("maxToken", "-1"),
+            ("MAXTOKEN", "8192"),
+            ("completion-token", "17"),
+        ] {
+            assert!(is_not_the_secret(name, value), "{name}={value}");
+        }
+        for (name, value) in [
+            ("MAX_TOKEN", "4k"),
+            ("MAX_TOKEN", ""),
+            ("MAX_TOKEN", "-"),
+            ("MAX_TOKEN", "1.5"),
+            ("input_token", "8f3a9c"),
+            ("password", "1234"),
+            ("token", "42"),
+            ("auth_token", "42"),
+            ("max_token_secret", "7"),
+            ("climaxtoken", "7"),
+        ] {
+            assert!(!is_not_the_secret(name, value), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn an_environment_variable_name_under_a_name_ending_in_env_or_var_is_a_name() {
+        for (name, value) in [
+            ("api_key_env", "OPENAI_API_KEY"),
+            ("API_KEY_VAR", "OPENAI_API_KEY"),
+            ("token_env", "GITHUB_TOKEN"),
+            ("passwordEnvVar", "PGPASSWORD"),
+            ("SECRET_ENV_VARIABLE", "_PRIVATE_2"),
+            ("token_envvar", "GH_TOKEN_2"),
+        ] {
+            assert!(is_not_the_secret(name, value), "{name}={value}");
+        }
+        for (name, value) in [
+            ("api_key_env", "openai_api_key"),
+            ("api_key_env", "OpenAI_API_KEY"),
+            ("api_key_env", "K7XQ2M9P"),
+            ("api_key_env", "2FA_CODE"),
+            ("api_key_env", "___"),
+            ("api_key_env", ""),
+            ("api_key", "OPENAI_API_KEY"),
+            ("env_api_key", "OPENAI_API_KEY"),
+            ("token_environment", "GITHUB_TOKEN"),
+        ] {
+            assert!(!is_not_the_secret(name, value), "{name}={value}");
         }
     }
 
