@@ -661,10 +661,11 @@ fn kill_rounds(
             .unwrap();
         let started = std::time::Instant::now();
         let delay = if kill % 2 == 0 {
-            // From the start to 1.25 times the uninterrupted run, each at a random point of
-            // its own slice of the first `rounds`, so early, middle and late kills all happen.
+            // From the start to twice the uninterrupted run (a loaded machine runs it slower
+            // than it did uninterrupted), each at a random point of its own slice of the first
+            // `rounds`, so early, middle and late kills all happen.
             let slices = rounds.div_ceil(2);
-            let slice = duration * 5 / (4 * slices);
+            let slice = duration * 2 / slices;
             slice * (kill / 2 % slices) + slice * fraction / 1000
         } else {
             journal_grew(&workdir, &mut child) + write_window * fraction / 1000
