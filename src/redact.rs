@@ -262,6 +262,13 @@ impl Redactor {
         Ok(())
     }
 
+    /// Refuses `name`, given for the event's identifier `field` (`agent`, `session`), when a
+    /// detector would redact it, as [`Redactor::redact_event`] does: so that a caller can refuse
+    /// it before doing anything the event would record.
+    pub fn check_name(&self, field: &str, name: &str) -> Result<(), InputError> {
+        self.check_identifier(field, name)
+    }
+
     /// Refuses `name` (the event's `field`) when a detector would redact it.
     fn check_identifier(&self, field: &str, name: &str) -> Result<(), InputError> {
         if is_commit_id(name) {

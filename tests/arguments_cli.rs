@@ -80,6 +80,35 @@ fn every_command_that_records_an_agent_refuses_a_name_a_new_agent_may_not_have()
 }
 
 #[test]
+fn a_secret_looking_agent_name_is_refused_before_anything_is_done() {
+    // Redaction never rewrites an agent name (other events refer to it) and refuses one that
+    // looks like a secret; `run` must refuse it before running its command, not after.
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let marker = dir.path().join("ran");
+    let marker_command = format!("touch {}; exit 5", marker.display());
+    let rule = "looks like a secret (github_token)";
+    let flag = format!("--agent={token}");
+    refused(&dir, &["event", "decision", "d", &flag], &[], rule);
+    refused(&dir, &["session", "start", "t", &flag], &[], rule);
+    let env = [("AGENTRAIL_AGENT", token)];
+    refused(&dir, &["event", "decision", "d"], &env, rule);
+    refused(&dir, &["session", "start", "t"], &env, rule);
+    refused(
+        &dir,
+        &["run", "--", "sh", "-c", &marker_command],
+        &env,
+        rule,
+    );
+    assert!(!marker.exists(), "run ran its command");
+    let output = dir.run_env(&["run", "--", "true"], &env);
+    assert!(
+        !text(&output.stderr).contains(token),
+        "the secret was shown"
+    );
+}
+
+#[test]
 fn blank_values_and_an_exit_code_beyond_32_bits_are_refused() {
     let dir = Dir::initialized_with_sync(Some("never"));
     refused(

@@ -975,3 +975,35 @@ fn export_into_a_closed_pipe_exits_0() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stderr(&output), "");
 }
+
+#[test]
+fn verify_and_repair_into_a_closed_pipe_exit_0() {
+    let dir = Dir::initialized();
+    dir.append(&events(0..10));
+    for args in [
+        &["verify"][..],
+        &["verify", "--json"],
+        &["repair"],
+        &["repair", "--json"],
+    ] {
+        let mut child = std::process::Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("AGENTRAIL_DIR")
+            .env_remove("AGENTRAIL_SYNC")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command has read the journal, so its first write finds no reader.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stderr(&output), "", "{args:?}");
+    }
+}

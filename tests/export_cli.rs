@@ -232,3 +232,37 @@ fn export_of_a_torn_tail_exports_everything_and_truncates_the_tail_as_before() {
     assert_eq!(std::fs::metadata(&segment).unwrap().len(), length);
     assert!(!journal.join("DAMAGED").exists());
 }
+
+#[test]
+fn export_refuses_an_output_file_inside_the_workspace_directory() {
+    let (dir, sound) = journal_of(20);
+    let image = DiskImage::capture(&journal_dir(&dir));
+    let active = segment_names(&journal_dir(&dir)).pop().unwrap();
+    let active = format!(".agentrail/journal/{active}");
+    std::os::unix::fs::symlink(&active, dir.path().join("link")).unwrap();
+    for output in [
+        active.as_str(),
+        "./.agentrail/../.agentrail/journal/new.jsonl",
+        ".agentrail/export.jsonl",
+        "link",
+    ] {
+        let refused = dir.run(&["export", "-o", output]);
+        let stderr = text(&refused.stderr);
+        assert_eq!(exit_code(&refused), 2, "{output}: {stderr}");
+        assert!(
+            stderr.contains("inside the workspace directory"),
+            "{stderr}"
+        );
+    }
+    let blank = dir.run(&["export", "-o", " "]);
+    assert_eq!(exit_code(&blank), 2, "{}", text(&blank.stderr));
+    assert!(text(&blank.stderr).contains("--output"));
+    assert!(!dir.path().join(" ").exists());
+    assert!(!dir.path().join(".agentrail/export.jsonl").exists());
+    assert!(!journal_dir(&dir).join("new.jsonl").exists());
+    assert!(
+        DiskImage::capture(&journal_dir(&dir)) == image,
+        "the journal changed"
+    );
+    assert_eq!(dir.ok(&["export"]).lines().count(), sound.len());
+}

@@ -112,3 +112,53 @@ fn a_command_that_handles_the_signal_ends_as_it_chooses() {
         assert_eq!(event["data"].get("signal"), None, "{event}");
     }
 }
+
+/// How long a test waits for agentrail to exit on its own before it gives up on it: a bound that
+/// only a hung agentrail reaches, not a timing the test measures.
+const EXIT_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[test]
+fn a_process_the_command_leaves_running_does_not_hold_agentrail() {
+    // The background `cat` blocks opening a FIFO that no one writes to, holding the command's
+    // stderr open (as any process left running does) until the test opens the FIFO itself.
+    // agentrail must record the command and exit with its code once it has exited.
+    let dir = Dir::initialized_with_sync(Some("never"));
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let script = "cat fifo > /dev/null & echo started; echo err >&2; exit 7";
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agentrail"))
+        .args(["run", "--", "sh", "-c", script])
+        .current_dir(dir.path())
+        .env_remove("AGENTRAIL_SESSION")
+        .env_remove("AGENTRAIL_AGENT")
+        .env_remove("AGENTRAIL")
+        .env_remove("AGENTRAIL_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited_since = std::time::Instant::now();
+    let mut exited_alone = false;
+    while waited_since.elapsed() < EXIT_WAIT_LIMIT {
+        if child.try_wait().unwrap().is_some() {
+            exited_alone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Lets `cat` end, whatever happened: opening the FIFO meets its reader.
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    let output = child.wait_with_output().unwrap();
+    assert!(exited_alone, "agentrail waited for the background process");
+    assert_eq!(output.status.code(), Some(7), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "started\n");
+    let event = recorded_run(&dir);
+    assert_eq!(event["data"]["exit_code"], json!(7));
+    assert_eq!(event["data"]["stdout"], json!("started\n"));
+    assert_eq!(event["data"]["stderr"], json!("err\n"));
+}

@@ -309,6 +309,9 @@ pub fn envelope_agent(
     }
     let agent = flag.or_else(super::env_agent);
     if let Some(agent) = &agent {
+        // Before anything is done (`run` runs its command after this), and before the name is
+        // quoted in an error.
+        recorder.redactor()?.check_name("agent", agent)?;
         recorder.check_agent(agent)?;
     }
     Ok(agent)

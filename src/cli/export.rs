@@ -11,17 +11,18 @@
 //! is meant to hold the salvaged prefix, the exit code says whether it is whole, and a rename
 //! would fail for `/dev/stdout`, a FIFO, or a file in a directory one cannot write to. FILE is
 //! created only once the journal could be opened for reading. `-o -` is stdout, as `import -`
-//! reads stdin.
+//! reads stdin. FILE inside the workspace's own directory is refused before anything is opened:
+//! created in place, it could truncate the active segment or a checkpoint.
 
 use super::{
     counted, durability, emit, open_journal, open_workspace, output_error, write_out, CliError,
-    CliResult, EXIT_FAILURE,
+    CliResult, EXIT_BAD_INPUT, EXIT_FAILURE,
 };
 use agentrail::event::{decode_record, tombstone_of, Decoded};
 use agentrail::journal::Reader;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What was written so far.
 #[derive(Debug, Default)]
@@ -38,7 +39,13 @@ struct Counts {
 pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
     // `-o -` is stdout, as `import -` reads stdin.
     let output = output.filter(|path| path.as_os_str() != "-");
+    if let Some(path) = &output {
+        super::not_blank("--output", &path.to_string_lossy())?;
+    }
     let workspace = open_workspace()?;
+    if let Some(path) = &output {
+        refuse_inside(path, workspace.root())?;
+    }
     // Checked before reading, as by every command that opens the journal: export may open it
     // (after a torn tail), and a bogus mode is bad usage whether or not it does.
     durability()?;
@@ -92,6 +99,40 @@ pub fn run(output: Option<PathBuf>, json: bool) -> CliResult {
     match stopped {
         None => Ok(()),
         Some(error) => Err(stopped_error(error, &counts)),
+    }
+}
+
+/// Refuses an output `path` inside the workspace directory `root` (the journal's segments, its
+/// checkpoints), however it is named: through `..`, a symbolic link, or a file not there yet,
+/// whose directory is compared.
+fn refuse_inside(path: &Path, root: &Path) -> CliResult {
+    let resolved = match path.canonicalize() {
+        Ok(resolved) => Some(resolved),
+        Err(_) => {
+            let parent = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            // A directory that does not resolve is left for the file's creation to report.
+            let name = path.file_name();
+            (parent.canonicalize().ok())
+                .zip(name)
+                .map(|(dir, name)| dir.join(name))
+        }
+    };
+    let (Some(resolved), Ok(root)) = (resolved, root.canonicalize()) else {
+        return Ok(());
+    };
+    match resolved.starts_with(&root) {
+        true => Err(CliError::new(
+            EXIT_BAD_INPUT,
+            format!(
+                "--output {} is inside the workspace directory {}, which only agentrail writes; nothing was written",
+                path.display(),
+                root.display()
+            ),
+        )),
+        false => Ok(()),
     }
 }
 

@@ -2,6 +2,9 @@
 //! comes, then records a `tool_output` with the exit code, the duration, and stdout and stderr
 //! each capped at 10 KiB (head and tail kept, `truncated` set). Exits with the command's code.
 //! Only the head and tail of each stream are held in memory, whatever the command prints.
+//! The run ends when the command exits, not when its output does: a process it left running in
+//! the background may hold the output open, so once the command has exited its output is read
+//! for [`OUTPUT_GRACE`] more at most.
 
 use super::event::{current_envelope, record};
 use super::session::recording_session;
@@ -14,14 +17,19 @@ use agentrail::event::EventType;
 use serde_json::{json, Map, Value as Json};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Exit code when the command is not found, as a shell says.
 const EXIT_NOT_FOUND: i32 = 127;
 /// Exit code when the command is found but cannot be run (not executable, a directory), as a
 /// shell says.
 const EXIT_CANNOT_RUN: i32 = 126;
+/// How long, once the command has exited, its output is still read: what it wrote just before
+/// exiting may not have been read yet, while a process it left running in the background may
+/// hold its output open for as long as it runs.
+const OUTPUT_GRACE: Duration = Duration::from_millis(150);
 /// Bytes kept from each end of a stream: a UTF-8 character cut at either end becomes one
 /// replacement character (up to 3 bytes), hence the slack.
 const STREAM_END_BYTES: usize = (TOOL_OUTPUT_STREAM_BYTES_MAX - CAP_MARKER_BYTES_MAX) / 2 - 4;
@@ -73,11 +81,31 @@ impl Capture {
     }
 }
 
-/// Copies a child's stream to ours as it comes and captures it.
-fn tee(mut from: impl Read, mut to: impl Write) -> Capture {
+/// Copies a child's stream to ours as it comes and captures it, until the stream ends or, once
+/// `exited` is readable (its write end closed: the command has exited), [`OUTPUT_GRACE`] has
+/// passed. A process the command left running may hold the stream open for as long as it runs;
+/// `run` records the command, not it.
+fn tee(mut from: impl Read + AsFd, mut to: impl Write, exited: BorrowedFd) -> Capture {
     let mut capture = Capture::default();
     let mut buffer = vec![0; 64 * 1024];
+    let mut deadline: Option<Instant> = None;
     loop {
+        let ready = match deadline {
+            None => wait_readable(from.as_fd(), Some(exited), None),
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) => wait_readable(from.as_fd(), None, Some(left)),
+                None => break,
+            },
+        };
+        match ready {
+            Ok(Ready::Stream) => {}
+            Ok(Ready::Exited) => {
+                deadline = Some(Instant::now() + OUTPUT_GRACE);
+                continue;
+            }
+            Ok(Ready::Neither) => continue,
+            Err(_) => break,
+        }
         match from.read(&mut buffer) {
             Ok(0) => break,
             Ok(read) => {
@@ -92,6 +120,39 @@ fn tee(mut from: impl Read, mut to: impl Write) -> Capture {
     capture
 }
 
+/// What [`wait_readable`] saw.
+enum Ready {
+    /// The stream has bytes, or its end, to read.
+    Stream,
+    /// The command has exited.
+    Exited,
+    /// The timeout passed, or a signal interrupted the wait.
+    Neither,
+}
+
+/// Waits until `stream` or `exited` is readable, or `timeout` passes (none: no limit).
+fn wait_readable(
+    stream: BorrowedFd,
+    exited: Option<BorrowedFd>,
+    timeout: Option<Duration>,
+) -> std::io::Result<Ready> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let timeout = timeout.map(|timeout| Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos().into(),
+    });
+    let mut fds = vec![PollFd::from_borrowed_fd(stream, PollFlags::IN)];
+    if let Some(exited) = exited {
+        fds.push(PollFd::from_borrowed_fd(exited, PollFlags::IN));
+    }
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(_) if !fds[0].revents().is_empty() => Ok(Ready::Stream),
+        Ok(_) if fds.get(1).is_some_and(|fd| !fd.revents().is_empty()) => Ok(Ready::Exited),
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(Ready::Neither),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// What the command did.
 struct Outcome {
     exit_code: i32,
@@ -104,6 +165,9 @@ struct Outcome {
 
 fn execute(command: &[String]) -> Result<Outcome, std::io::Error> {
     let started = Instant::now();
+    // Closing `exit_notice` tells the copying threads that the command has exited; it is
+    // close-on-exec, so that the command does not hold it.
+    let (exited, exit_notice) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let caught = super::signals::catch()?;
     let mut child = Command::new(&command[0])
         .args(&command[1..])
@@ -114,22 +178,26 @@ fn execute(command: &[String]) -> Result<Outcome, std::io::Error> {
     let forwarder = caught.forward_to(&child);
     let child_out = child.stdout.take().expect("stdout is piped");
     let child_err = child.stderr.take().expect("stderr is piped");
-    let (stdout, stderr) = std::thread::scope(|scope| {
-        let out = scope.spawn(|| tee(child_out, std::io::stdout()));
-        let err = scope.spawn(|| tee(child_err, std::io::stderr()));
+    let (stdout, stderr, waited, duration) = std::thread::scope(|scope| {
+        let out = scope.spawn(|| tee(child_out, std::io::stdout(), exited.as_fd()));
+        let err = scope.spawn(|| tee(child_err, std::io::stderr(), exited.as_fd()));
+        let waited = super::signals::wait_for_exit(&child);
+        let duration = started.elapsed();
+        forwarder.stop();
+        drop(exit_notice);
         (
             out.join().unwrap_or_default(),
             err.join().unwrap_or_default(),
+            waited,
+            duration,
         )
     });
-    let exited = super::signals::wait_for_exit(&child);
-    forwarder.stop();
-    exited?;
+    waited?;
     let status = child.wait()?;
     Ok(Outcome {
         exit_code: exit_code(status),
         signal: killed_by(status),
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: duration.as_millis() as u64,
         stdout,
         stderr,
     })

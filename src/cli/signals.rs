@@ -11,27 +11,46 @@
 //! the command twice; no field of the signal tells the two apart.) A signal agentrail was
 //! started with ignored (`nohup`) is left ignored, so the command inherits it ignored as before;
 //! a caught one is back to its default in the command, since `exec` resets handlers.
+//!
+//! Once the command has exited, agentrail stops catching: a signal then ends agentrail as it
+//! would have without it, rather than being swallowed while `run` collects the last output and
+//! records. (A signal sent while the command ran is taken by agentrail's waiting main thread,
+//! which the kernel prefers, before that thread can see the exit.)
 
 use rustix::process::{Pid, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::iterator::{Handle, SignalsInfo};
 use signal_hook::low_level::siginfo::Cause;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// The signals that would otherwise end agentrail while its command runs.
 const CAUGHT: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
 /// The signals caught, before the command is started (so none can end agentrail once it is).
-pub struct Caught(SignalsInfo<WithOrigin>);
+pub struct Caught {
+    signals: SignalsInfo<WithOrigin>,
+    /// Set once the command has exited: each caught signal then takes its default action.
+    deadly: Arc<AtomicBool>,
+}
 
 /// Starts catching the signals in [`CAUGHT`] that are not ignored now.
 pub fn catch() -> std::io::Result<Caught> {
     let ignored = ignored_signals();
-    let signals = CAUGHT
+    let signals: Vec<i32> = CAUGHT
         .into_iter()
-        .filter(|signal| !ignored.contains(signal));
-    Ok(Caught(SignalsInfo::<WithOrigin>::new(signals)?))
+        .filter(|signal| !ignored.contains(signal))
+        .collect();
+    let deadly = Arc::new(AtomicBool::new(false));
+    for &signal in &signals {
+        signal_hook::flag::register_conditional_default(signal, Arc::clone(&deadly))?;
+    }
+    Ok(Caught {
+        signals: SignalsInfo::<WithOrigin>::new(signals)?,
+        deadly,
+    })
 }
 
 /// The signals this process ignores, from `SigIgn` in `/proc/self/status` (a hexadecimal mask,
@@ -52,12 +71,16 @@ fn ignored_signals() -> Vec<i32> {
 pub struct Forwarder {
     handle: Handle,
     thread: JoinHandle<()>,
+    deadly: Arc<AtomicBool>,
 }
 
 impl Caught {
     /// Passes each caught signal on to the process `child` (see the module's rule).
     pub fn forward_to(self, child: &std::process::Child) -> Forwarder {
-        let Caught(mut signals) = self;
+        let Caught {
+            mut signals,
+            deadly,
+        } = self;
         let handle = signals.handle();
         let child = Pid::from_child(child);
         let thread = std::thread::spawn(move || {
@@ -73,15 +96,21 @@ impl Caught {
                 }
             }
         });
-        Forwarder { handle, thread }
+        Forwarder {
+            handle,
+            thread,
+            deadly,
+        }
     }
 }
 
 impl Forwarder {
-    /// Stops passing signals on. Call it after the command has exited and before it is reaped.
+    /// Stops passing signals on, and stops catching them: from now on each ends agentrail as
+    /// its default action does. Call it after the command has exited and before it is reaped.
     pub fn stop(self) {
         self.handle.close();
         let _ = self.thread.join();
+        self.deadly.store(true, Ordering::SeqCst);
     }
 }
 

@@ -1,6 +1,7 @@
-//! `agentrail verify` and `agentrail repair`.
+//! `agentrail verify` and `agentrail repair`. Their reports reach stdout through [`emit`], as
+//! every command's output does, so that a closed pipe (`verify | head`) is a quiet exit 0.
 
-use super::{counted, open_workspace, CliError, CliResult, EXIT_BAD_INPUT};
+use super::{counted, emit, open_workspace, CliError, CliResult, EXIT_BAD_INPUT};
 use agentrail::journal::verify::Problem;
 use agentrail::journal::{self, vfs::StdFs, RepairReport, VerifyReport};
 use serde_json::json;
@@ -17,18 +18,23 @@ fn verify_json(report: &VerifyReport) -> serde_json::Value {
     })
 }
 
-fn print_problems(label: &str, problems: &[Problem]) {
-    for problem in problems {
-        println!(
-            "{label}: {} at byte offset {}: {}",
-            problem.segment.display(),
-            problem.offset,
-            problem.reason
-        );
-    }
+/// One line per problem.
+fn problem_lines(label: &str, problems: &[Problem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|problem| {
+            format!(
+                "{label}: {} at byte offset {}: {}",
+                problem.segment.display(),
+                problem.offset,
+                problem.reason
+            )
+        })
+        .collect()
 }
 
-fn print_verify(report: &VerifyReport) {
+/// The human form of a verify report, one line per finding.
+fn verify_text(report: &VerifyReport) -> String {
     let file_bytes: u64 = report
         .segments
         .iter()
@@ -39,45 +45,44 @@ fn print_verify(report: &VerifyReport) {
         .iter()
         .map(|segment| segment.record_bytes)
         .sum();
+    let mut lines = Vec::new();
     if report.is_ok() {
         let lsns = match report.last_good_lsn {
             0 => String::new(),
             last => format!(" (LSN 1 to {last})"),
         };
-        println!(
+        lines.push(format!(
             "ok: {}, {}{lsns}, {} bytes on disk for {} bytes of records",
             counted(report.segments.len() as u64, "segment"),
             counted(report.records, "record"),
             file_bytes,
             record_bytes
-        );
+        ));
     }
-    print_problems("corruption", &report.problems);
+    lines.extend(problem_lines("corruption", &report.problems));
     if let Some(torn) = &report.torn_tail {
-        println!("torn tail: {} bytes at {} byte offset {} (LSN {}'s record is cut short or fails its checksum, as a crash during a write leaves it); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn);
+        lines.push(format!("torn tail: {} bytes at {} byte offset {} (LSN {}'s record is cut short or fails its checksum, as a crash during a write leaves it); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn));
     }
     if let Some(append) = &report.unfinished {
-        println!(
+        lines.push(format!(
             "unfinished append: {} from LSN {} (a crash cut it short; an append is stored whole or not at all, so the next command that opens the journal removes it)",
             counted(append.records, "record"),
             append.first_lsn
-        );
+        ));
     }
     if !report.is_ok() {
-        println!("the log is good through LSN {}; `agentrail repair` cuts it there and moves damaged segments aside", report.last_good_lsn);
+        lines.push(format!("the log is good through LSN {}; `agentrail repair` cuts it there and moves damaged segments aside", report.last_good_lsn));
     }
+    lines.join("\n")
 }
 
 pub fn run_verify(json: bool) -> CliResult {
     let workspace = open_workspace()?;
     let report = journal::verify(&StdFs, &workspace.journal_dir())?;
-    if json {
-        println!("{}", verify_json(&report));
-    } else {
-        print_verify(&report);
-    }
+    let printed = emit(json, &verify_json(&report), || verify_text(&report));
+    // Damage outranks a failed write: its exit code is the answer, even into a closed pipe.
     if report.is_ok() {
-        Ok(())
+        printed
     } else {
         Err(CliError::new(
             EXIT_BAD_INPUT,
@@ -89,42 +94,44 @@ pub fn run_verify(json: bool) -> CliResult {
     }
 }
 
-fn print_repair(report: &RepairReport) {
-    print_problems("found", &report.problems);
+/// The human form of a repair report, one line per finding and action.
+fn repair_text(report: &RepairReport) -> String {
+    let mut lines = problem_lines("found", &report.problems);
     for (from, to) in &report.moved {
-        println!("moved {} to {}", from.display(), to.display());
+        lines.push(format!("moved {} to {}", from.display(), to.display()));
     }
     if let Some(torn) = &report.torn_tail {
-        println!(
+        lines.push(format!(
             "truncated a torn tail: {} bytes at {} byte offset {}",
             torn.bytes_dropped,
             torn.segment.display(),
             torn.offset
-        );
+        ));
     }
     if let Some(cut) = &report.cut_batch {
-        println!(
+        lines.push(format!(
             "removed an unfinished append: {} from LSN {} (a crash cut it short; none of it had been acknowledged)",
             counted(cut.records, "record"),
             cut.first_lsn
-        );
+        ));
     }
     let untouched = report.torn_tail.is_none() && report.cut_batch.is_none();
     if report.moved.is_empty() && report.problems.is_empty() && untouched {
-        println!(
+        lines.push(format!(
             "nothing to repair: the log is good through LSN {}",
             report.last_lsn
-        );
+        ));
     } else if report.dropped_through_lsn > report.last_lsn {
-        println!(
+        lines.push(format!(
             "the log now ends at LSN {}; dropped LSN {} to {}",
             report.last_lsn,
             report.last_lsn + 1,
             report.dropped_through_lsn
-        );
+        ));
     } else {
-        println!("the log now ends at LSN {}", report.last_lsn);
+        lines.push(format!("the log now ends at LSN {}", report.last_lsn));
     }
+    lines.join("\n")
 }
 
 pub fn run_repair(json: bool) -> CliResult {
@@ -138,18 +145,11 @@ pub fn run_repair(json: bool) -> CliResult {
         &workspace.journal_dir(),
         &workspace.damaged_dir(seconds),
     )?;
-    if json {
-        let moved: Vec<_> = report
-            .moved
-            .iter()
-            .map(|(from, to)| json!({"from": from, "to": to}))
-            .collect();
-        println!(
-            "{}",
-            json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped})), "removed_unfinished_append": report.cut_batch.as_ref().map(|cut| json!({"first_lsn": cut.first_lsn, "records": cut.records}))})
-        );
-    } else {
-        print_repair(&report);
-    }
-    Ok(())
+    let moved: Vec<_> = report
+        .moved
+        .iter()
+        .map(|(from, to)| json!({"from": from, "to": to}))
+        .collect();
+    let value = json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped})), "removed_unfinished_append": report.cut_batch.as_ref().map(|cut| json!({"first_lsn": cut.first_lsn, "records": cut.records}))});
+    emit(json, &value, || repair_text(&report))
 }
