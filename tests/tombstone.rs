@@ -3,7 +3,8 @@
 //! recovery checkpoint valid, and every record not asked for byte for byte; a crash at any
 //! sync of a rewrite leaves the old segment or the new one; a record in the active segment is
 //! sealed in first; every projection rebuilds after gc and purge, giving the same answers
-//! for what was kept.
+//! for what was kept; and gc and purge of content that compresses as prose does shrink the
+//! segments they rewrite.
 
 mod common;
 
