@@ -2,8 +2,9 @@
 //! segments keeps verify passing, the chain and the links between segments unchanged, the
 //! recovery checkpoint valid, and every record not asked for byte for byte; a crash at any
 //! sync of a rewrite leaves the old segment or the new one; a record in the active segment is
-//! sealed in first; and every projection rebuilds after gc and purge, giving the same answers
-//! for what was kept.
+//! sealed in first; every projection rebuilds after gc and purge, giving the same answers
+//! for what was kept; and gc and purge of content that compresses as prose does shrink the
+//! segments they rewrite.
 
 mod common;
 
@@ -526,5 +527,81 @@ fn the_originals_of_a_rebase_are_collected_once_the_reflog_lets_go() {
     assert!(
         dry.collected.iter().any(|commit| commit.id == original.id),
         "the rebased commit's rebased_from link does not keep the original"
+    );
+}
+
+/// Prose-like text: words of a small vocabulary in a pseudo-random order, so that it
+/// compresses about as agent output does (a few times), not as one repeated phrase does.
+fn prose(seed: u64, words: usize) -> String {
+    const VOCABULARY: [&str; 16] = [
+        "the", "agent", "reads", "file", "and", "writes", "a", "test", "for", "journal", "segment",
+        "block", "then", "runs", "cargo", "again",
+    ];
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut text = String::new();
+    for _ in 0..words {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        text.push_str(VOCABULARY[(state >> 60) as usize]);
+        text.push(' ');
+    }
+    text
+}
+
+fn rewritten_bytes(report: &agentrail::journal::TombstoneReport) -> (u64, u64) {
+    report
+        .rewritten
+        .iter()
+        .fold((0, 0), |(before, after), segment| {
+            (
+                before + segment.file_bytes_before,
+                after + segment.file_bytes_after,
+            )
+        })
+}
+
+/// A tombstone keeps about 80 bytes that do not compress (the SHA-256 of the removed payload,
+/// a commit's id, CRCs): removing content that compressed to more than that must shrink the
+/// segments rewritten (`format-spec/journal.md` section 10, "What it costs").
+#[test]
+fn gc_and_purge_of_prose_like_content_shrink_the_segments_they_rewrite() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join(".agentrail");
+    Workspace::init(&root, 64 * 1024).unwrap();
+    let recorder = Recorder::open(Workspace::open(&root).unwrap(), Durability::Never).unwrap();
+    let agent = Agent::new(&recorder, "main", None);
+    let mut commits = Vec::new();
+    for number in 0..200 {
+        let content = prose(number, 100);
+        commits.push(
+            agent
+                .commit(request(&format!("m{number}"), &content))
+                .unwrap(),
+        );
+    }
+    agent.reset(ResetMode::Hard, &commits[99].id).unwrap();
+    let old = Policy {
+        retention_days: 0,
+        collect_collapsed_children: false,
+        now_micros: agentrail::event::now_micros(),
+    };
+    let report = gc::collect_garbage(&recorder, &old, false).unwrap();
+    assert_eq!(report.collected.len(), 100);
+    let (before, after) = rewritten_bytes(report.rewrite.as_ref().unwrap());
+    assert!(
+        after <= before,
+        "gc grew its segments: {before} -> {after} bytes"
+    );
+
+    let kept: Vec<u64> = commits[..100].iter().map(|commit| commit.lsn).collect();
+    let purged = gc::purge(&recorder, &kept).unwrap();
+    assert_eq!(purged.tombstoned.len(), 100);
+    let (before, after) = rewritten_bytes(&purged);
+    assert!(
+        after <= before,
+        "purge grew its segments: {before} -> {after} bytes"
     );
 }
