@@ -20,6 +20,18 @@ fn refused(dir: &Dir, args: &[&str], env: &[(&str, &str)], named: &str) {
     assert_eq!(dir.export().len(), before, "{args:?} {env:?} recorded");
 }
 
+/// Every command that records an agent refuses `name`, given with `--agent` or as
+/// `AGENTRAIL_AGENT`, saying `rule`; `run` before it runs `command`.
+fn refused_as_agent(dir: &Dir, name: &str, rule: &str, command: &str) {
+    let flag = format!("--agent={name}");
+    refused(dir, &["event", "decision", "d", &flag], &[], rule);
+    refused(dir, &["session", "start", "t", &flag], &[], rule);
+    let env = [("AGENTRAIL_AGENT", name)];
+    refused(dir, &["event", "decision", "d"], &env, rule);
+    refused(dir, &["session", "start", "t"], &env, rule);
+    refused(dir, &["run", "--", "sh", "-c", command], &env, rule);
+}
+
 #[test]
 fn every_command_that_records_an_agent_refuses_a_name_a_new_agent_may_not_have() {
     let dir = Dir::initialized_with_sync(Some("never"));
@@ -27,19 +39,7 @@ fn every_command_that_records_an_agent_refuses_a_name_a_new_agent_may_not_have()
     let marker = dir.path().join("ran");
     let marker_command = format!("touch {}", marker.display());
     for name in ["has space", "-leading", "bell\u{7}", &long] {
-        let rule = "is not a name for a new agent";
-        let flag = format!("--agent={name}");
-        refused(&dir, &["event", "decision", "d", &flag], &[], rule);
-        refused(&dir, &["session", "start", "t", &flag], &[], rule);
-        let env = [("AGENTRAIL_AGENT", name)];
-        refused(&dir, &["event", "decision", "d"], &env, rule);
-        refused(&dir, &["session", "start", "t"], &env, rule);
-        refused(
-            &dir,
-            &["run", "--", "sh", "-c", &marker_command],
-            &env,
-            rule,
-        );
+        refused_as_agent(&dir, name, "is not a name for a new agent", &marker_command);
     }
     assert!(!marker.exists(), "run ran its command");
     // A blank --agent is a slip, as other blank arguments are; an empty AGENTRAIL_AGENT is none.
@@ -87,19 +87,13 @@ fn a_secret_looking_agent_name_is_refused_before_anything_is_done() {
     let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
     let marker = dir.path().join("ran");
     let marker_command = format!("touch {}; exit 5", marker.display());
-    let rule = "looks like a secret (github_token)";
-    let flag = format!("--agent={token}");
-    refused(&dir, &["event", "decision", "d", &flag], &[], rule);
-    refused(&dir, &["session", "start", "t", &flag], &[], rule);
-    let env = [("AGENTRAIL_AGENT", token)];
-    refused(&dir, &["event", "decision", "d"], &env, rule);
-    refused(&dir, &["session", "start", "t"], &env, rule);
-    refused(
+    refused_as_agent(
         &dir,
-        &["run", "--", "sh", "-c", &marker_command],
-        &env,
-        rule,
+        token,
+        "looks like a secret (github_token)",
+        &marker_command,
     );
+    let env = [("AGENTRAIL_AGENT", token)];
     assert!(!marker.exists(), "run ran its command");
     let output = dir.run_env(&["run", "--", "true"], &env);
     assert!(

@@ -23,12 +23,10 @@ enum Target {
     Agentrail,
 }
 
-/// Starts `agentrail run -- sh -c SCRIPT` in a process group of its own, waits for the script's
-/// first line (so the command runs), sends `signal` to `target`, and returns agentrail's exit
-/// code and the rest of its stdout.
-fn interrupted_run(dir: &Dir, script: &str, signal: Signal, target: Target) -> (i32, String) {
+/// `agentrail run -- sh -c SCRIPT` in `dir`, in a clean environment, its output piped.
+fn run_script(dir: &Dir, script: &str) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentrail"));
-    let command = command
+    command
         .args(["run", "--", "sh", "-c", script])
         .current_dir(dir.path())
         .env_remove("AGENTRAIL_SESSION")
@@ -37,8 +35,16 @@ fn interrupted_run(dir: &Dir, script: &str, signal: Signal, target: Target) -> (
         .env_remove("AGENTRAIL_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts `agentrail run -- sh -c SCRIPT` in a process group of its own, waits for the script's
+/// first line (so the command runs), sends `signal` to `target`, and returns agentrail's exit
+/// code and the rest of its stdout.
+fn interrupted_run(dir: &Dir, script: &str, signal: Signal, target: Target) -> (i32, String) {
+    let mut command = run_script(dir, script);
+    let command = command.process_group(0);
     let mut child = command.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
@@ -130,18 +136,7 @@ fn a_process_the_command_leaves_running_does_not_hold_agentrail() {
         .unwrap();
     assert!(made.success());
     let script = "cat fifo > /dev/null & echo started; echo err >&2; exit 7";
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agentrail"))
-        .args(["run", "--", "sh", "-c", script])
-        .current_dir(dir.path())
-        .env_remove("AGENTRAIL_SESSION")
-        .env_remove("AGENTRAIL_AGENT")
-        .env_remove("AGENTRAIL")
-        .env_remove("AGENTRAIL_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = run_script(&dir, script).spawn().unwrap();
     let waited_since = std::time::Instant::now();
     let mut exited_alone = false;
     while waited_since.elapsed() < EXIT_WAIT_LIMIT {
