@@ -19,8 +19,7 @@ use super::format::{
     Checkpoint, FrameHeader, SegmentHeader, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
 };
-use super::recovery::bad_frame_damage;
-use super::recovery::{Tail, CHECKPOINT_FILE};
+use super::recovery::{bad_frame_damage, Tail, CHECKPOINT_FILE};
 use super::segment::{
     create_segment, decode_frame, io_error, list_segments, read_segment_header, segment_path,
     write_file_atomically, FrameError, SealedSegment,
@@ -29,12 +28,13 @@ use super::vfs::Vfs;
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// The records of an append that a crash cut short, which recovery removed.
+/// The records of an append the log ends inside: cut short by a crash (recovery removes them),
+/// or still being written (readers that take no lock stop before them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CutBatch {
-    /// The first LSN removed: the log now ends just before it.
+    /// The append's first record in the log: once it is cut off, the log ends just before it.
     pub first_lsn: u64,
-    /// How many records were removed.
+    /// How many of its records the log holds.
     pub records: u64,
 }
 
