@@ -448,28 +448,13 @@ fn inspect_error(error: agentrail::Error) -> CliError {
 /// `diff`: no revision records the working tree's git diff, naming `agent` (`--agent`) as
 /// `event` does; two compare contexts of `agent`, else `AGENTRAIL_AGENT`'s, else main's.
 pub fn diff(revisions: &[String], agent: Option<String>, json: bool) -> CliResult {
-    if revisions.is_empty() {
-        return match recording_off() {
-            true => Ok(()),
-            false => super::event::diff(agent, json),
-        };
-    }
-    let agent = agent
-        .or_else(super::env_agent)
-        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
-    let agent = super::context::agent_name(&agent)
-        .map_err(|reason| CliError::new(EXIT_BAD_INPUT, format!("--agent: {reason}")))?;
-    let agent = agent.as_str();
     match revisions {
-        [] => unreachable!("handled above"),
-        [from, to] => context_diff(agent, from, to, json),
+        [] if recording_off() => Ok(()),
+        [] => super::event::diff(agent, json),
+        [from, to] => context_diff(&context_agent(agent)?, from, to, json),
         [range] if range.contains("...") => {
             // The hint names the user's own two sides: `diff A...B` meant to compare A and B.
             let (from, to) = range.split_once("...").unwrap_or_default();
-            let side = |text: &str| match text {
-                "" => revision::HEAD.to_owned(),
-                text => text.to_owned(),
-            };
             Err(CliError::new(
                 EXIT_BAD_INPUT,
                 format!(
@@ -481,12 +466,7 @@ pub fn diff(revisions: &[String], agent: Option<String>, json: bool) -> CliResul
         }
         [range] if range.contains(RANGE_SEPARATOR) => {
             let (from, to) = range.split_once(RANGE_SEPARATOR).unwrap_or_default();
-            // As in git, a side left out is HEAD: `..topic` is `HEAD..topic`.
-            let side = |text: &str| match text {
-                "" => revision::HEAD.to_owned(),
-                text => text.to_owned(),
-            };
-            context_diff(agent, &side(from), &side(to), json)
+            context_diff(&context_agent(agent)?, &side(from), &side(to), json)
         }
         _ => Err(CliError::new(
             EXIT_BAD_INPUT,
@@ -496,6 +476,23 @@ pub fn diff(revisions: &[String], agent: Option<String>, json: bool) -> CliResul
             ),
         )
         .with_hint("agentrail diff A B, with A and B revisions: branches, commit ids, HEAD~N")),
+    }
+}
+
+/// The agent whose contexts `diff` compares: `--agent`, else `AGENTRAIL_AGENT`, else main.
+fn context_agent(flag: Option<String>) -> Result<String, CliError> {
+    let agent = flag
+        .or_else(super::env_agent)
+        .unwrap_or_else(|| agentrail::context::DEFAULT_AGENT.to_owned());
+    super::context::agent_name(&agent)
+        .map_err(|reason| CliError::new(EXIT_BAD_INPUT, format!("--agent: {reason}")))
+}
+
+/// One side of a range: as in git, a side left out is HEAD (`..topic` is `HEAD..topic`).
+fn side(text: &str) -> String {
+    match text {
+        "" => revision::HEAD.to_owned(),
+        text => text.to_owned(),
     }
 }
 
