@@ -27,6 +27,7 @@
 mod detectors;
 mod keys;
 
+use crate::event::schema::is_commit_id;
 use crate::event::{Event, EventType, InputError};
 use detectors::{Found, Gate, BUILTIN};
 use regex::{CaptureLocations, Regex, RegexBuilder, RegexSet, RegexSetBuilder};
@@ -243,7 +244,7 @@ impl Redactor {
     pub fn redact_event(&self, event: &mut Event) -> Result<(), InputError> {
         for (field, name) in [("session", &event.session), ("agent", &event.agent)] {
             if let Some(name) = name {
-                self.check_identifier(field, name)?;
+                self.check_name(field, name)?;
             }
         }
         let kind = EventType::parse(&event.event_type);
@@ -262,15 +263,10 @@ impl Redactor {
         Ok(())
     }
 
-    /// Refuses `name`, given for the event's identifier `field` (`agent`, `session`), when a
-    /// detector would redact it, as [`Redactor::redact_event`] does: so that a caller can refuse
-    /// it before doing anything the event would record.
+    /// Refuses `name`, given for the event's identifier `field` (`agent`, `session`, ...), when
+    /// a detector would redact it, as [`Redactor::redact_event`] does: so that a caller can
+    /// also refuse it before doing anything the event would record.
     pub fn check_name(&self, field: &str, name: &str) -> Result<(), InputError> {
-        self.check_identifier(field, name)
-    }
-
-    /// Refuses `name` (the event's `field`) when a detector would redact it.
-    fn check_identifier(&self, field: &str, name: &str) -> Result<(), InputError> {
         if is_commit_id(name) {
             return Ok(());
         }
@@ -289,18 +285,18 @@ impl Redactor {
         })
     }
 
-    /// [`Redactor::check_identifier`] for every string and key in `value`, the member `key`
-    /// of `data`.
+    /// [`Redactor::check_name`] for every string and key in `value`, the member `key` of
+    /// `data`.
     fn check_identifiers(&self, key: &str, value: &Json) -> Result<(), InputError> {
         let field = format!("data.{key}");
         let mut pending = vec![value];
         while let Some(value) = pending.pop() {
             match value {
-                Json::String(text) => self.check_identifier(&field, text)?,
+                Json::String(text) => self.check_name(&field, text)?,
                 Json::Array(items) => pending.extend(items),
                 Json::Object(members) => {
                     for (name, member) in members {
-                        self.check_identifier(&field, name)?;
+                        self.check_name(&field, name)?;
                         pending.push(member);
                     }
                 }
@@ -502,14 +498,6 @@ pub fn identifier_fields(kind: EventType) -> &'static [&'static str] {
         EventType::Task => &["id"],
         _ => &[],
     }
-}
-
-/// True for 64 lowercase hex digits: a commit id, a hash that holds no secret.
-fn is_commit_id(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Replaces a secret member's value whole, unless it is empty or already one marker.

@@ -16,13 +16,12 @@
 //! finishes the cut.
 
 use super::format::{
-    Checkpoint, FrameHeader, SegmentHeader, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES,
-    SEGMENT_HEADER_BYTES,
+    Checkpoint, SegmentHeader, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::recovery::{bad_frame_damage, Tail, CHECKPOINT_FILE};
 use super::segment::{
-    create_segment, decode_frame, io_error, list_segments, read_segment_header, segment_path,
-    write_file_atomically, FrameError, SealedSegment,
+    create_segment, decode_frame, decode_frame_header, io_error, list_segments,
+    read_segment_header, segment_path, write_file_atomically, FrameError, SealedSegment,
 };
 use super::vfs::Vfs;
 use crate::error::{Error, Result};
@@ -61,10 +60,10 @@ pub fn ends_inside_batch(vfs: &dyn Vfs, dir: &Path, tail: &Tail, floor: u64) -> 
         tail.file
             .read_exact_at(&mut bytes, tail.last_record_offset)
             .map_err(io_error(&tail.path, "reading"))?;
-        let header = FrameHeader::decode(&bytes).map_err(|error| {
-            Error::corruption(&tail.path, tail.last_record_offset, format!("{error:?}"))
+        let frame = decode_frame_header(&bytes, 0, tail.next_lsn - 1).map_err(|error| {
+            Error::corruption(&tail.path, tail.last_record_offset, error.to_string())
         })?;
-        return Ok(continues(header.flags));
+        return Ok(continues(frame.header.flags));
     }
     let segments = list_segments(vfs, dir)?;
     let Some(&previous) = segments.iter().rev().find(|&&first| first < tail.segment) else {

@@ -215,11 +215,12 @@ fn last_segment_start(vfs: &dyn Vfs, dir: &Path, segments: &[u64]) -> Result<Sta
 pub fn recover(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
     let (tail, mut report) = find_end(vfs, dir)?;
     let checkpoint = read_checkpoint(vfs, dir);
-    if !ends_inside_batch(vfs, dir, &tail, cut_floor(checkpoint.as_ref()))? {
+    let floor = cut_floor(checkpoint.as_ref());
+    if !ends_inside_batch(vfs, dir, &tail, floor)? {
         return Ok((tail, report));
     }
     drop(tail);
-    let Some(cut) = unfinished(vfs, dir, cut_floor(checkpoint.as_ref()))? else {
+    let Some(cut) = unfinished(vfs, dir, floor)? else {
         return Err(Error::corruption(
             dir,
             0,
