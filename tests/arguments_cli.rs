@@ -134,6 +134,12 @@ fn blank_values_and_an_exit_code_beyond_32_bits_are_refused() {
     refused(&dir, &["session", "log", "x", "--type", ""], &[], "--type");
     refused(
         &dir,
+        &["event", "decision", "d", "--session", ""],
+        &[],
+        "--session",
+    );
+    refused(
+        &dir,
         &[
             "event",
             "tool-output",

@@ -206,6 +206,13 @@ fn purge_of_a_commit_in_the_context_leaves_a_marker_block_in_its_place() {
         context,
         format!("You are a coding agent.\n\n{marker}\n\nRun the tests.\n"),
     );
+    let log = dir.ok(&["log", "--oneline"]);
+    let purged = log.lines().find(|line| line.starts_with(&id[..12]));
+    assert_eq!(
+        purged,
+        Some(format!("{} append 5 tokens", &id[..12]).as_str()),
+        "a commit without a message ends at its tokens:\n{log}"
+    );
     dir.ok(&["verify"]);
 }
 

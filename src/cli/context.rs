@@ -780,13 +780,15 @@ fn log_entry(commit: &Commit, refs: &Refs, style: LogStyle) -> String {
         .as_deref()
         .map_or(String::new(), |target| format!(" of {}", short_id(target)));
     if style.oneline {
-        return format!(
-            "{}{decorations} {}{target} {} {}\n",
+        // A commit whose message is gone (collected) ends at its token count.
+        let line = format!(
+            "{}{decorations} {}{target} {} {}",
             short_id(&commit.id),
             kind_label(commit),
             super::counted(commit.tokens, "token"),
             one_line(commit.message.lines().next().unwrap_or_default())
         );
+        return format!("{}\n", line.trim_end());
     }
     let mut entry = format!("commit {}{decorations}\n", commit.id);
     if commit.parents.len() > 1 {

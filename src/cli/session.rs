@@ -91,6 +91,9 @@ pub fn recording_session(
     flag: Option<&str>,
     agent: Option<&str>,
 ) -> Result<Option<(String, Option<String>)>, CliError> {
+    if let Some(id) = flag {
+        super::not_blank("--session", id)?;
+    }
     let active = recorder.load::<Active>()?.state;
     let named = match flag {
         Some(id) => Some((id.to_owned(), "--session")),
