@@ -517,3 +517,46 @@ fn repair_removes_an_append_a_crash_cut_short_and_says_so() {
         (101, 299, 100)
     );
 }
+
+#[test]
+fn repair_inside_an_append_keeps_its_first_part_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let journal = Journal::create(&path, small_options()).unwrap();
+    for lsn in 1..=100u64 {
+        journal.append(KIND_EVENT, payload(lsn)).unwrap();
+    }
+    let batch = (101..=400u64)
+        .map(|lsn| NewRecord::new(KIND_EVENT, payload(lsn)))
+        .collect();
+    journal.append_batch(batch).unwrap();
+    journal.append(KIND_EVENT, payload(401)).unwrap();
+    journal.close();
+    // Damage the first block of a sealed segment that starts inside the append.
+    let damaged_from = std::fs::read_dir(&path)
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".seg")?.parse::<u64>().ok()
+        })
+        .filter(|&first_lsn| (150..=350).contains(&first_lsn))
+        .min()
+        .expect("a segment starts inside the append");
+    let segment = path.join(format!("{damaged_from:020}.seg"));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[40] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let vfs = agentrail::journal::vfs::StdFs;
+    let report = agentrail::journal::repair(&vfs, &path, &dir.path().join("aside")).unwrap();
+    assert_eq!(report.last_lsn, damaged_from - 1);
+    let part = report.partial_append.expect("the kept part is named");
+    assert_eq!((part.first_lsn, part.records), (101, damaged_from - 101));
+    // Kept, not cut by the next open: it had been acknowledged, and the damage took the rest.
+    let journal = Journal::open(&path, small_options()).unwrap();
+    assert!(journal.recovery_report().cut_batch.is_none());
+    assert_eq!(journal.last_lsn(), damaged_from - 1);
+    journal.close();
+    let verified = agentrail::journal::verify(&vfs, &path).unwrap();
+    assert!(verified.is_ok() && verified.unfinished.is_none());
+}

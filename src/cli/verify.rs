@@ -115,6 +115,14 @@ fn repair_text(report: &RepairReport) -> String {
             cut.first_lsn
         ));
     }
+    if let Some(part) = &report.partial_append {
+        lines.push(format!(
+            "kept LSN {} to {}: the first {} of one append whose later records were dropped with the damage (that append, an import say, is no longer whole)",
+            part.first_lsn,
+            part.first_lsn + part.records - 1,
+            counted(part.records, "record"),
+        ));
+    }
     let untouched = report.torn_tail.is_none() && report.cut_batch.is_none();
     if report.moved.is_empty() && report.problems.is_empty() && untouched {
         lines.push(format!(
@@ -150,6 +158,6 @@ pub fn run_repair(json: bool) -> CliResult {
         .iter()
         .map(|(from, to)| json!({"from": from, "to": to}))
         .collect();
-    let value = json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped})), "removed_unfinished_append": report.cut_batch.as_ref().map(|cut| json!({"first_lsn": cut.first_lsn, "records": cut.records}))});
+    let value = json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped})), "removed_unfinished_append": report.cut_batch.as_ref().map(|cut| json!({"first_lsn": cut.first_lsn, "records": cut.records})), "partial_append": report.partial_append.as_ref().map(|part| json!({"first_lsn": part.first_lsn, "records": part.records}))});
     emit(json, &value, || repair_text(&report))
 }

@@ -416,6 +416,11 @@ pub struct RepairReport {
     pub torn_tail: Option<TornTail>,
     /// An append cut short by a crash that was removed (`format-spec/journal.md` section 11).
     pub cut_batch: Option<CutBatch>,
+    /// The records the log now ends with, when they are the first part of one append whose
+    /// later records went with the damage: that append is no longer whole. They are kept, as
+    /// every good record before the damage is; the report names them so that whoever made the
+    /// append (an `import`, say) can tell.
+    pub partial_append: Option<CutBatch>,
     /// The problems found before repairing.
     pub problems: Vec<Problem>,
 }
@@ -502,6 +507,7 @@ fn cut_at_damage(
     };
     write_file_atomically(vfs, dir, &dir.join(CHECKPOINT_FILE), &checkpoint.encode())?;
     report.last_lsn = damage.next_lsn - 1;
+    report.partial_append = super::batch::unfinished(vfs, dir, 0)?;
     let seen_after: u64 = verified.segments[damage.index..]
         .iter()
         .map(|summary| summary.last_lsn_seen)
