@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes N agent events as JSON lines on stdout, deterministically (seeded), for measuring the
 journal's size on disk and import speed. The mix follows the workload of the benches: sessions
-of 20-200 events; 40% llm_call, 30% tool_output of 0.1-6 KB, the rest decisions, failures,
-diffs and commits. Usage: python3 benches/gen_events.py N [SEED] > events.jsonl"""
+of 20-200 events; 40% llm_call, 30% tool_output of 0.1-6 KB (log-uniform: most tool output is
+short), the rest decisions, failures, diffs and commits; about 1.4 KB per event. Usage: python3 benches/gen_events.py N [SEED] > events.jsonl"""
 import json
+import math
 import random
 import sys
 
@@ -30,12 +31,12 @@ def event(rng, session, index):
         data = {"model": rng.choice(["claude-sonnet-4", "gpt-5", "o4-mini"]),
                 "input_tokens": rng.randrange(200, 40000), "output_tokens": rng.randrange(10, 4000),
                 "cache_read_tokens": rng.randrange(0, 30000), "latency_ms": rng.randrange(200, 20000),
-                "prompt": text(rng, rng.randrange(200, 1200)), "response": text(rng, rng.randrange(50, 600))}
+                "prompt": text(rng, rng.randrange(300, 1500)), "response": text(rng, rng.randrange(50, 600))}
         return {**base, "type": "llm_call", "data": data}
     if kind < 0.70:
         data = {"tool": rng.choice(["bash", "cargo", "git", "pytest"]), "command": text(rng, 40),
                 "exit_code": rng.choice([0, 0, 0, 1, 101]), "duration_ms": rng.randrange(5, 90000),
-                "stdout": text(rng, rng.randrange(100, 6000)), "stderr": text(rng, rng.randrange(0, 400))}
+                "stdout": text(rng, int(math.exp(rng.uniform(math.log(100), math.log(6000))))), "stderr": text(rng, rng.randrange(0, 400))}
         return {**base, "type": "tool_output", "data": data}
     if kind < 0.82:
         return {**base, "type": "decision", "data": {"choice": text(rng, 60), "rationale": text(rng, 300)}}

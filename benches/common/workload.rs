@@ -1,7 +1,8 @@
 //! A deterministic agent workload, the Rust port of `benches/gen_events.py`, shared by the
 //! benches (`#[path = "common/workload.rs"] mod workload;`). Sessions of 20-200 events; 40%
-//! `llm_call`, 30% `tool_output` with 0.1-6 KB of stdout, then decisions, failures, diffs and
-//! commits, about 1.4-1.7 KB per event as compact JSON. The same count and seed always give the
+//! `llm_call`, 30% `tool_output` with 0.1-6 KB of stdout (log-uniform: most tool output is
+//! short), then decisions, failures, diffs and commits, about 1.4 KB per event as compact JSON
+//! (issue 3's workload). The same count and seed always give the
 //! same events (for this crate's pinned `rand`), though not the same bytes as the Python script.
 //! Self-contained: it needs only `rand` 0.8 and `serde_json`.
 
@@ -70,6 +71,13 @@ impl Generator {
         self.text(size)
     }
 
+    /// Text of `low..high` bytes, the size log-uniform: as many between 100 and 600 bytes as
+    /// between 1,000 and 6,000.
+    fn log_sized_text(&mut self, low: usize, high: usize) -> String {
+        let size = self.rng.gen_range((low as f64).ln()..(high as f64).ln()).exp();
+        self.text(size as usize)
+    }
+
     fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
         choices[self.rng.gen_range(0..choices.len())]
     }
@@ -107,7 +115,7 @@ impl Generator {
             "output_tokens": self.rng.gen_range(10..4_000),
             "cache_read_tokens": self.rng.gen_range(0..30_000),
             "latency_ms": self.rng.gen_range(200..20_000),
-            "prompt": self.sized_text(200, 1200),
+            "prompt": self.sized_text(300, 1500),
             "response": self.sized_text(50, 600),
         })
     }
@@ -119,7 +127,7 @@ impl Generator {
             "command": self.text(40),
             "exit_code": exit_code,
             "duration_ms": self.rng.gen_range(5..90_000),
-            "stdout": self.sized_text(100, 6000),
+            "stdout": self.log_sized_text(100, 6000),
             "stderr": self.sized_text(0, 400),
         })
     }
