@@ -560,3 +560,64 @@ fn repair_inside_an_append_keeps_its_first_part_and_names_it() {
     let verified = agentrail::journal::verify(&vfs, &path).unwrap();
     assert!(verified.is_ok() && verified.unfinished.is_none());
 }
+
+/// A journal of records 1 to 300 in 64 KiB segments; `salt` changes every payload's bytes but
+/// not its length, so two salts give journals with the same segments holding other records.
+fn salted_journal(path: &std::path::Path, salt: u8) -> Vec<std::path::PathBuf> {
+    let journal = Journal::create(path, small_options()).unwrap();
+    for lsn in 1..=300u64 {
+        let bytes = payload(lsn).iter().map(|byte| byte ^ salt).collect();
+        journal.append(KIND_EVENT, bytes).unwrap();
+    }
+    journal.close();
+    let mut segments: Vec<_> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+#[test]
+fn a_sealed_segment_from_another_journal_stops_every_reader_before_its_records() {
+    use agentrail::journal::{read_only, verify, vfs::StdFs};
+    let dir = tempfile::tempdir().unwrap();
+    let ours = salted_journal(&dir.path().join("ours"), 0);
+    let theirs = salted_journal(&dir.path().join("theirs"), 0x5a);
+    assert!(ours.len() >= 4, "several sealed segments");
+    // The third segment, sealed, swapped for the other journal's: same name, same LSNs, same
+    // lengths, every frame and block valid on its own.
+    std::fs::copy(&theirs[2], &ours[2]).unwrap();
+    let stale_from: u64 = ours[2]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = dir.path().join("ours");
+    let check = |records: Vec<agentrail::Result<agentrail::journal::Record>>| {
+        let good: Vec<u64> = records
+            .iter()
+            .map_while(|record| record.as_ref().ok().map(|record| record.lsn))
+            .collect();
+        assert_eq!(good, (1..stale_from).collect::<Vec<_>>());
+        let error = records[good.len()].as_ref().unwrap_err();
+        assert!(error.is_corruption(), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("does not link"), "{message}");
+        assert!(
+            message.contains(&format!("{stale_from:020}.seg")),
+            "{message}"
+        );
+    };
+    // A reader that writes nothing (export), then one of an open journal.
+    check(read_only(Arc::new(StdFs), &path).unwrap().collect());
+    let journal = Journal::open(&path, small_options()).unwrap();
+    check(journal.iter().unwrap().collect());
+    drop(journal);
+    let report = verify(&StdFs, &path).unwrap();
+    assert!(!report.is_ok());
+    assert_eq!(report.last_good_lsn, stale_from - 1);
+}

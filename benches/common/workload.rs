@@ -74,7 +74,10 @@ impl Generator {
     /// Text of `low..high` bytes, the size log-uniform: as many between 100 and 600 bytes as
     /// between 1,000 and 6,000.
     fn log_sized_text(&mut self, low: usize, high: usize) -> String {
-        let size = self.rng.gen_range((low as f64).ln()..(high as f64).ln()).exp();
+        let size = self
+            .rng
+            .gen_range((low as f64).ln()..(high as f64).ln())
+            .exp();
         self.text(size as usize)
     }
 

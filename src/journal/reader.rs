@@ -12,7 +12,8 @@ use super::format::{
     Checkpoint, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::recovery::{
-    bad_frame_damage, gap_error, read_checkpoint, synced_past, TornTail, CHECKPOINT_FILE,
+    bad_frame_damage, check_link, gap_error, read_checkpoint, synced_past, TornTail,
+    CHECKPOINT_FILE,
 };
 use super::segment::{
     decode_frame, decode_frame_header, io_error, list_segments, read_segment_header, segment_path,
@@ -191,6 +192,9 @@ pub struct Reader {
     source: Option<Source>,
     /// First LSN of the segment last read to its end: the next one must start after it.
     finished_segment: Option<u64>,
+    /// The chain a sealed segment read to its end ended with (its footer's): the next
+    /// segment's header must link to it, or it is stale, from another journal, or out of order.
+    finished_chain: Option<u32>,
     current_segment: u64,
     done: bool,
     /// The recovery checkpoint: a known frame boundary, where reading an active segment may
@@ -219,6 +223,7 @@ impl Reader {
             last_lsn,
             source: None,
             finished_segment: None,
+            finished_chain: None,
             current_segment: 0,
             done: false,
             checkpoint: None,
@@ -362,6 +367,9 @@ impl Reader {
             .open_read(&path)
             .map_err(io_error(&path, "opening"))?;
         let header = read_segment_header(file.as_ref(), &path, first_lsn)?;
+        if let Some(chain) = self.finished_chain.take() {
+            check_link(&path, first_lsn, header.prev_chain, self.next_lsn, chain)?;
+        }
         if header.is_sealed() {
             let segment = SealedSegment::open(self.vfs.as_ref(), &path, first_lsn)?;
             if segment.footer.last_lsn < self.next_lsn {
@@ -432,7 +440,10 @@ impl Reader {
                     return Ok(Some(record));
                 }
                 ActiveStep::End => {
-                    self.source = None;
+                    self.finished_chain = match self.source.take() {
+                        Some(Source::Sealed { segment, .. }) => Some(segment.footer.end_chain),
+                        _ => None,
+                    };
                     self.finished_segment = Some(self.current_segment);
                 }
                 ActiveStep::BadFrame { at, error } => {
