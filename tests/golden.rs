@@ -3,8 +3,9 @@
 //! they were read when they were made. For each: the files are the ones made, the export
 //! equals `tests/golden/<version>.jsonl` byte for byte, verify passes, reads may start at any
 //! LSN, and the journal takes new appends. Version 2 adds tombstones in sealed segments, a
-//! context graph that must rebuild to what it was, and a second gc and purge over them. See
-//! `tests/golden/README.md`.
+//! context graph that must rebuild to what it was, and a second gc and purge over them.
+//! Version 3 adds event records of encoding version 2 (`v3`) and the `BATCH_CONTINUES` flag on
+//! every record of an append request but its last (`v3-appends`). See `tests/golden/README.md`.
 
 mod common;
 #[path = "common/context_lib.rs"]
@@ -1732,4 +1733,199 @@ fn assert_v3_numbers_as_written(export: &str) {
         assert!(line.contains(&format!(r#""exact":{written}}}"#)), "{line}");
         assert!(line.contains(&format!(r#"[1,{other},-0.0,2.5]"#)), "{line}");
     }
+}
+
+// ---- Journal format version 3: atomic appends ----
+
+/// The golden journal of journal format version 3 (`format-spec/journal.md` section 11), made
+/// on 2026-11-24: the 240 events of [`V3`], appended as requests of 1 to 26 records and one of
+/// 120 that spans segments, so that every record of a request but its last carries
+/// `BATCH_CONTINUES`. Its export is byte for byte [`V3`]'s.
+const V3_APPENDS: Golden = Golden {
+    version: "v3-appends",
+    files: &[
+        ("v3-appends/config.json", 52, 0xe09f_44a3),
+        (
+            "v3-appends/journal/00000000000000000001.seg",
+            19_283,
+            0xf13b_ecda,
+        ),
+        (
+            "v3-appends/journal/00000000000000000072.seg",
+            19_627,
+            0xc934_123c,
+        ),
+        (
+            "v3-appends/journal/00000000000000000144.seg",
+            19_237,
+            0x839f_e4f2,
+        ),
+        (
+            "v3-appends/journal/00000000000000000216.seg",
+            22_622,
+            0x765b_1a9d,
+        ),
+        ("v3-appends/journal/LOCK", 0, 0),
+        ("v3-appends/journal/checkpoint", 56, 0x2144_df1c),
+        ("v3-appends.jsonl", 235_159, 0x9005_f6f7),
+    ],
+    sha256: "7a098ef9be7c781f44b934ec00317cd360f5d39b0d725b51bdda65423d46f6d3",
+    events: V3_EVENTS,
+    skipped: &[],
+};
+
+/// The requests the v3-appends golden journal was appended in, as ranges of event indexes:
+/// the sizes of [`make_golden_journal_v3`] (1, then `size % 23 + 4`), but for one request of
+/// 120 events from index 60.
+fn v3_appends_requests() -> Vec<std::ops::Range<usize>> {
+    const LARGE: std::ops::Range<usize> = 60..180;
+    let mut requests = Vec::new();
+    let (mut appended, mut size) = (0, 1);
+    while appended < V3_EVENTS {
+        let end = match appended {
+            start if start == LARGE.start => LARGE.end,
+            start => (start + size)
+                .min(V3_EVENTS)
+                .min(match start < LARGE.start {
+                    true => LARGE.start,
+                    false => V3_EVENTS,
+                }),
+        };
+        requests.push(appended..end);
+        appended = end;
+        size = size % 23 + 4;
+    }
+    requests
+}
+
+/// Every frame of the journal in `dir` as stored, `(lsn, flags)`, read from the segment files
+/// themselves: readers hand records on without `BATCH_CONTINUES`.
+fn stored_frame_flags(journal_dir: &Path) -> Vec<(u64, u16)> {
+    use agentrail::journal::format::SEGMENT_HEADER_BYTES;
+    use agentrail::journal::segment::{decode_frame, SealedSegment};
+    let mut flags = Vec::new();
+    let mut lsn = 1;
+    let mut walk = |raw: &[u8], lsn: &mut u64| {
+        let mut position = 0;
+        while position < raw.len() {
+            let frame = decode_frame(raw, position, *lsn).unwrap();
+            flags.push((*lsn, frame.header.flags));
+            position = frame.payload_start + frame.header.payload_len as usize;
+            *lsn += 1;
+        }
+    };
+    for first_lsn in segment_starts(journal_dir) {
+        assert_eq!(first_lsn, lsn);
+        let path = journal_dir.join(format!("{first_lsn:020}.seg"));
+        let bytes = std::fs::read(&path).unwrap();
+        let sealed = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) & 1 != 0;
+        if !sealed {
+            walk(&bytes[SEGMENT_HEADER_BYTES..], &mut lsn);
+            continue;
+        }
+        let segment =
+            SealedSegment::open(&agentrail::journal::vfs::StdFs, &path, first_lsn).unwrap();
+        for block in 0..segment.blocks.len() {
+            walk(&segment.block(block).unwrap(), &mut lsn);
+        }
+    }
+    flags
+}
+
+#[test]
+fn the_v3_appends_golden_files_are_the_ones_made_for_v3_appends() {
+    assert_files_are_the_ones_made(&V3_APPENDS);
+}
+
+#[test]
+fn export_of_the_v3_appends_golden_journal_is_byte_for_byte_v3s() {
+    assert_export_is_the_expected_file(&V3_APPENDS);
+    assert_eq!(V3_APPENDS.expected_export(), V3.expected_export());
+}
+
+#[test]
+fn verify_passes_on_the_v3_appends_golden_journal() {
+    let report = assert_verify_passes(&V3_APPENDS);
+    assert!(report["unfinished_append"].is_null(), "{report}");
+    assert!(report.get("unfinished_append").is_some(), "{report}");
+}
+
+#[test]
+fn reading_the_v3_appends_golden_journal_from_the_middle() {
+    assert_reads_from_the_middle(&V3_APPENDS);
+}
+
+#[test]
+fn the_v3_appends_golden_journal_takes_new_appends() {
+    assert_takes_new_appends(&V3_APPENDS);
+}
+
+/// Every record but a request's last carries `BATCH_CONTINUES` on disk, the 120-record request
+/// spans segments, and readers hand every record on without the flag.
+#[test]
+fn the_v3_appends_golden_journal_marks_every_record_of_a_request_but_its_last() {
+    use agentrail::journal::format::FRAME_FLAG_BATCH_CONTINUES;
+    let journal_dir = V3_APPENDS.dir().join("journal");
+    let mut expected = Vec::new();
+    for request in v3_appends_requests() {
+        for index in request.clone() {
+            let continues = index + 1 < request.end;
+            let flags = if continues {
+                FRAME_FLAG_BATCH_CONTINUES
+            } else {
+                0
+            };
+            expected.push((index as u64 + 1, flags));
+        }
+    }
+    assert_eq!(stored_frame_flags(&journal_dir), expected);
+    let starts = segment_starts(&journal_dir);
+    assert!(
+        starts
+            .iter()
+            .filter(|&&first| (62..=180).contains(&first))
+            .count()
+            >= 1,
+        "the large request spans segments: {starts:?}"
+    );
+    let copy = GoldenCopy::new(&V3_APPENDS);
+    let recorder = copy.recorder();
+    for record in recorder.journal().iter().unwrap() {
+        assert_eq!(record.unwrap().flags & FRAME_FLAG_BATCH_CONTINUES, 0);
+    }
+}
+
+/// Makes the v3-appends golden journal in `$AGENTRAIL_GOLDEN_OUT` (a directory that must not
+/// exist) and its export next to it as `<dir>.jsonl`. This is how tests/golden/v3-appends was
+/// made; see the README before doing anything with the result.
+#[test]
+#[ignore = "makes a golden journal; run only when adding a new format version"]
+fn make_golden_journal_v3_appends() {
+    let out = PathBuf::from(
+        std::env::var_os("AGENTRAIL_GOLDEN_OUT")
+            .expect("set AGENTRAIL_GOLDEN_OUT to a directory that does not exist yet"),
+    );
+    let workspace = Workspace::init(&out, 65536).unwrap();
+    let journal = workspace.open_journal(Durability::Always).unwrap();
+    for request in v3_appends_requests() {
+        let records = request
+            .map(|index| {
+                let event = Event::from_json_line(&v3_line(index), index + 1, 0).unwrap();
+                NewRecord::new(KIND_EVENT, event.encode())
+            })
+            .collect();
+        journal.append_batch(records).unwrap();
+    }
+    journal.close();
+    let export = out.with_extension("jsonl");
+    let status = Command::new(BIN)
+        .args(["export", "-o", export.to_str().unwrap()])
+        .env("AGENTRAIL_DIR", &out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(&export).unwrap(),
+        V3.expected_export()
+    );
 }
