@@ -254,6 +254,12 @@ fn export_refuses_an_output_file_inside_the_workspace_directory() {
             "{stderr}"
         );
     }
+    // A hard link is another name of the same file: written in place, it would empty it.
+    std::fs::hard_link(dir.path().join(&active), dir.path().join("backup.seg")).unwrap();
+    let refused = dir.run(&["export", "-o", "backup.seg"]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(exit_code(&refused), 2, "{stderr}");
+    assert!(stderr.contains("a hard link"), "{stderr}");
     let blank = dir.run(&["export", "-o", " "]);
     assert_eq!(exit_code(&blank), 2, "{}", text(&blank.stderr));
     assert!(text(&blank.stderr).contains("--output"));

@@ -12,7 +12,8 @@
 //! would fail for `/dev/stdout`, a FIFO, or a file in a directory one cannot write to. FILE is
 //! created only once the journal could be opened for reading. `-o -` is stdout, as `import -`
 //! reads stdin. FILE inside the workspace's own directory is refused before anything is opened:
-//! created in place, it could truncate the active segment or a checkpoint.
+//! created in place, it could truncate the active segment or a checkpoint. So is a FILE that is
+//! a hard link to a file there, for the same reason.
 
 use super::{
     counted, durability, emit, open_journal, open_workspace, output_error, write_out, CliError,
@@ -123,17 +124,56 @@ fn refuse_inside(path: &Path, root: &Path) -> CliResult {
     let (Some(resolved), Ok(root)) = (resolved, root.canonicalize()) else {
         return Ok(());
     };
-    match resolved.starts_with(&root) {
-        true => Err(CliError::new(
+    if resolved.starts_with(&root) {
+        return Err(CliError::new(
             EXIT_BAD_INPUT,
             format!(
                 "--output {} is inside the workspace directory {}, which only agentrail writes; nothing was written",
                 path.display(),
                 root.display()
             ),
-        )),
-        false => Ok(()),
+        ));
     }
+    match linked_inside(&resolved, &root) {
+        Some(inside) => Err(CliError::new(
+            EXIT_BAD_INPUT,
+            format!(
+                "--output {} is another name (a hard link) of {}, which only agentrail writes; nothing was written",
+                path.display(),
+                inside.display()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The file under `root` that the existing file `path` is a hard link to, if any: written in
+/// place, `path` would truncate it.
+fn linked_inside(path: &Path, root: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    if !metadata.is_file() || metadata.nlink() < 2 {
+        return None;
+    }
+    file_with_inode(root, metadata.dev(), metadata.ino())
+}
+
+/// The file under `dir` (not following symbolic links) with device `dev` and inode `ino`.
+fn file_with_inode(dir: &Path, dev: u64, ino: u64) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(metadata) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if metadata.is_dir() {
+            if let Some(found) = file_with_inode(&entry.path(), dev, ino) {
+                return Some(found);
+            }
+        } else if metadata.dev() == dev && metadata.ino() == ino {
+            return Some(entry.path());
+        }
+    }
+    None
 }
 
 /// Writes every event the reader yields; returns the error that ended the read, if any.
