@@ -1076,6 +1076,79 @@ fn bad_event_flags_exit_2_and_record_nothing() {
     assert!(dir.export().is_empty());
 }
 
+/// Every field of each `event` subcommand's type (`format-spec/events.md` section 2) has a
+/// flag, and what the flags say is what is stored.
+#[test]
+fn every_field_of_an_event_type_has_a_flag_that_reaches_the_stored_data() {
+    let dir = Dir::initialized();
+    let cases = [
+        (
+            &[
+                "llm-call",
+                "--model=m",
+                "--input-tokens=1",
+                "--output-tokens=2",
+                "--cache-read-tokens=3",
+                "--cache-creation-tokens=4",
+                "--cost-usd=0.5",
+                "--latency-ms=6",
+                "--prompt=p",
+                "--response=r",
+            ][..],
+            json!({"model": "m", "input_tokens": 1, "output_tokens": 2, "cache_read_tokens": 3,
+                "cache_creation_tokens": 4, "cost_usd": 0.5, "latency_ms": 6, "prompt": "p",
+                "response": "r"}),
+        ),
+        (
+            &[
+                "tool-output",
+                "--tool=cargo",
+                "--command=cargo test",
+                "--exit-code=101",
+                "--stdout=o",
+                "--stderr=e",
+                "--duration-ms=7",
+                "--truncated",
+            ],
+            json!({"tool": "cargo", "command": "cargo test", "exit_code": 101, "stdout": "o",
+                "stderr": "e", "duration_ms": 7, "truncated": true}),
+        ),
+        (
+            &[
+                "failure",
+                "--error-type=E",
+                "--message=m",
+                "--location=a.rs:1",
+                "--local=x=1",
+            ],
+            json!({"error_type": "E", "message": "m", "location": "a.rs:1", "locals": {"x": "1"}}),
+        ),
+        (
+            &[
+                "git-diff",
+                "--diff=+a",
+                "--stat=1 file changed",
+                "--file=a.rs",
+                "--truncated",
+            ],
+            json!({"diff": "+a", "stat": "1 file changed", "files": ["a.rs"], "truncated": true}),
+        ),
+        (
+            &["decision", "c", "--rationale=r", "--option=a", "--option=b"],
+            json!({"choice": "c", "rationale": "r", "options": ["a", "b"]}),
+        ),
+        // Without the flag, an event that was not cut has no `truncated` at all.
+        (&["tool-output", "--tool=t"], json!({"tool": "t"})),
+        (&["git-diff", "--diff=+b"], json!({"diff": "+b"})),
+    ];
+    for (args, data) in cases {
+        let mut command = vec!["event"];
+        command.extend_from_slice(args);
+        dir.ok(&command);
+        assert_eq!(dir.export().pop().unwrap()["data"], data, "{args:?}");
+    }
+}
+
 #[test]
 fn an_event_for_a_named_session_takes_that_sessions_agent() {
     let dir = Dir::initialized();
