@@ -385,6 +385,7 @@ fn the_scenario_as_a_person_reads_it() {
         dir.render(&dir.run(&["log", "--last", "2", "--type", "llm_call"]))
     );
     insta::assert_snapshot!("show_lsn", dir.render(&dir.run(&["show", "2"])));
+    insta::assert_snapshot!("show_lsn_multi_line", dir.render(&dir.run(&["show", "10"])));
     insta::assert_snapshot!(
         "show_session",
         dir.render(&dir.run(&["show", "s-000000000001"]))
