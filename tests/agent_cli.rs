@@ -374,6 +374,57 @@ fn every_command_has_json_output() {
         json!("committed")
     );
     assert!(dir.json(&["run", "true"])["lsn"].is_u64());
+    let id = dir.json(&["session", "start", "to abort"])["session"].clone();
+    let aborted = dir.json(&["session", "abort"]);
+    assert_eq!(aborted["session"], id);
+    assert_eq!(aborted["status"], json!("aborted"));
+    assert!(aborted["lsn"].is_u64());
+    // `show LSN --json` is the event as `export` writes it.
+    assert_eq!(dir.json(&["show", "2"]), dir.export()[1]);
+}
+
+/// The commands that need a setup of their own: `init` (where there is no workspace yet),
+/// `repair` (of a sound journal and of a torn tail) and `diff` (in a git work tree).
+#[test]
+fn init_repair_and_diff_have_json_output_too() {
+    let dir = with_scenario();
+    let root = dir.path().join("other");
+    let output = dir.run_env(
+        &["--json", "init"],
+        &[("AGENTRAIL_DIR", root.to_str().unwrap())],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let initialized: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(initialized["root"], json!(root));
+    assert!(initialized["segment_bytes"].is_u64());
+    assert_eq!(dir.json(&["repair"])["last_lsn"], json!(10));
+    let journal = dir.path().join(".agentrail/journal");
+    let mut segments: Vec<_> = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
+        .collect();
+    segments.sort();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(segments.last().unwrap())
+        .unwrap();
+    std::io::Write::write_all(&mut file, &[0xAB; 17]).unwrap();
+    drop(file);
+    let repaired = dir.json(&["repair"]);
+    assert_eq!(repaired["torn_tail"]["bytes"], json!(17), "{repaired}");
+    git_repository(&dir);
+    assert_eq!(dir.json(&["diff"]), json!({"lsn": null, "changed": false}));
+    std::fs::write(dir.path().join("a.txt"), "two\n").unwrap();
+    let recorded = dir.json(&["diff"]);
+    assert_eq!(recorded["lsn"], json!(11), "{recorded}");
+    assert_eq!(recorded["changed"], json!(true));
+    assert_eq!(
+        recorded["stat"],
+        json!("1 file changed, 1 insertion(+), 1 deletion(-)")
+    );
 }
 
 #[test]
@@ -576,29 +627,36 @@ fn run_of_a_command_that_is_not_executable_exits_126_as_a_shell_does() {
     }
 }
 
+/// Runs git in `dir`, which must succeed, as a fixed author.
+fn git(dir: &Dir, args: &[&str]) {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir.path())
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+/// Makes `dir` a git repository whose one commit holds `a.txt` ("one").
+fn git_repository(dir: &Dir) {
+    git(dir, &["init", "-q"]);
+    std::fs::write(dir.path().join("a.txt"), "one\n").unwrap();
+    git(dir, &["add", "a.txt"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+}
+
 #[test]
 fn diff_records_the_working_tree_diff() {
     let dir = Dir::initialized();
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "git {args:?}: {}",
-            text(&status.stderr)
-        );
-    };
-    git(&["init", "-q"]);
-    std::fs::write(dir.path().join("a.txt"), "one\n").unwrap();
-    git(&["add", "a.txt"]);
-    git(&["commit", "-q", "-m", "first"]);
+    git_repository(&dir);
     assert!(dir.ok(&["diff"]).contains("nothing was recorded"));
     let long: String = (0..80).map(|line| format!("line {line}\n")).collect();
     std::fs::write(dir.path().join("a.txt"), long).unwrap();
