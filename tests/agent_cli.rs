@@ -31,6 +31,56 @@ fn scenario() -> String {
         .collect()
 }
 
+/// What `agentrail ARGS` printed and how it exited, after a `$ agentrail ARGS` line, for each
+/// command in turn: a transcript for a snapshot, with what changes from run to run replaced
+/// (see [`stable`]).
+fn transcript(dir: &Dir, commands: &[&[&str]]) -> String {
+    let text: String = commands
+        .iter()
+        .map(|args| {
+            let output = dir.run(args);
+            let typed: Vec<String> = args.iter().map(|arg| shell_quoted(arg)).collect();
+            format!("$ agentrail {}\n{}\n", typed.join(" "), dir.render(&output))
+        })
+        .collect();
+    stable(&text)
+}
+
+/// `arg` as a person would type it in a shell: in single quotes unless it is plain.
+fn shell_quoted(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:+".contains(c);
+    match !arg.is_empty() && arg.chars().all(plain) {
+        true => arg.to_owned(),
+        false => format!("'{}'", arg.replace('\'', r"'\''")),
+    }
+}
+
+/// `text` with the ids of sessions started by the test, which are random, as `[SESSION 1]`,
+/// `[SESSION 2]`, ... in the order they first appear (the scenario's fixed ids, of zeros, are
+/// kept), and `rebuild`'s timing as `[SECONDS]` and `[RATE]`.
+fn stable(text: &str) -> String {
+    let ids = regex::Regex::new(r"s-[0-9a-f]{12}").unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let text = ids.replace_all(text, |found: &regex::Captures| {
+        let id = &found[0];
+        if id.starts_with("s-0000000000") {
+            return id.to_owned();
+        }
+        let number = match seen.iter().position(|known| known == id) {
+            Some(index) => index + 1,
+            None => {
+                seen.push(id.to_owned());
+                seen.len()
+            }
+        };
+        format!("[SESSION {number}]")
+    });
+    let timing = regex::Regex::new(r"in [0-9.]+ s \([0-9]+ events/s\)").unwrap();
+    timing
+        .replace_all(&text, "in [SECONDS] s ([RATE] events/s)")
+        .into_owned()
+}
+
 fn with_scenario() -> Dir {
     let dir = Dir::initialized();
     let output = dir.run_stdin(&["import", "-"], &scenario());
@@ -447,12 +497,87 @@ fn the_scenario_as_a_person_reads_it() {
         dir.render(&dir.run(&["tokens", "--by", "model"]))
     );
     insta::assert_snapshot!(
+        "tokens_by_session",
+        dir.render(&dir.run(&["tokens", "--by", "session"]))
+    );
+    insta::assert_snapshot!(
+        "tokens_by_agent",
+        dir.render(&dir.run(&["tokens", "--by", "agent"]))
+    );
+    insta::assert_snapshot!(
         "session_status",
         dir.render(&dir.run(&["session", "status"]))
     );
     insta::assert_snapshot!("status", dir.render(&dir.run(&["status"])));
     insta::assert_snapshot!("resume", dir.render(&dir.run(&["resume"])));
     insta::assert_snapshot!("show_unknown", dir.render(&dir.run(&["show", "nonsense"])));
+}
+
+#[test]
+fn a_session_and_its_events_as_a_person_reads_them() {
+    let dir = Dir::initialized();
+    let printed = transcript(
+        &dir,
+        &[
+            &["session", "start", "fix the bug", "--agent", "planner"],
+            &["session", "log", "read src/lib.rs", "--type", "search"],
+            &[
+                "event",
+                "llm-call",
+                "--model=m1",
+                "--input-tokens=100",
+                "--output-tokens=20",
+            ],
+            &["event", "tool-output", "--tool=cargo", "--exit-code=0"],
+            &["event", "failure", "--error-type=E", "--message=boom"],
+            &["event", "git-diff", "--diff=+a", "--stat=1 file changed"],
+            &["event", "decision", "use a mutex", "--rationale=simplest"],
+            &["session", "commit", "fixed it"],
+            &["session", "start", "try again"],
+            &["session", "abort"],
+        ],
+    );
+    insta::assert_snapshot!("session_and_events", printed);
+}
+
+#[test]
+fn run_prints_only_what_the_command_printed() {
+    let dir = Dir::initialized();
+    let script = "echo out; echo err >&2; exit 3";
+    insta::assert_snapshot!(
+        "run",
+        transcript(&dir, &[&["run", "--", "sh", "-c", script]])
+    );
+}
+
+#[test]
+fn diff_as_a_person_reads_it() {
+    let dir = Dir::initialized();
+    git_repository(&dir);
+    let unchanged = transcript(&dir, &[&["diff"]]);
+    std::fs::write(dir.path().join("a.txt"), "two\nthree\n").unwrap();
+    let changed = transcript(&dir, &[&["diff"]]);
+    insta::assert_snapshot!("diff_records", unchanged + &changed);
+}
+
+#[test]
+fn import_rebuild_and_export_to_a_file_as_a_person_reads_them() {
+    let dir = Dir::initialized();
+    std::fs::write(dir.path().join("scenario.jsonl"), scenario()).unwrap();
+    let one = r#"{"type":"decision","data":{"choice":"c"}}"#;
+    std::fs::write(dir.path().join("one.jsonl"), format!("{one}\n")).unwrap();
+    std::fs::write(dir.path().join("none.jsonl"), "").unwrap();
+    let printed = transcript(
+        &dir,
+        &[
+            &["import", "scenario.jsonl"],
+            &["import", "one.jsonl"],
+            &["import", "none.jsonl"],
+            &["rebuild"],
+            &["export", "-o", "out.jsonl"],
+        ],
+    );
+    insta::assert_snapshot!("import_rebuild_export", printed);
 }
 
 #[test]
