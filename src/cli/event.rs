@@ -426,6 +426,7 @@ pub fn diff(agent: Option<String>, json: bool) -> CliResult {
     emit(
         json,
         &json!({ "lsn": lsn, "changed": true, "session": session, "stat": summary }),
-        || format!("{lsn} {summary}"),
+        // As `session commit` says its LSN: `1 1 file changed` read as one count.
+        || format!("recorded {summary} (LSN {lsn})"),
     )
 }
