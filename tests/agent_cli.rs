@@ -31,6 +31,56 @@ fn scenario() -> String {
         .collect()
 }
 
+/// What `agentrail ARGS` printed and how it exited, after a `$ agentrail ARGS` line, for each
+/// command in turn: a transcript for a snapshot, with what changes from run to run replaced
+/// (see [`stable`]).
+fn transcript(dir: &Dir, commands: &[&[&str]]) -> String {
+    let text: String = commands
+        .iter()
+        .map(|args| {
+            let output = dir.run(args);
+            let typed: Vec<String> = args.iter().map(|arg| shell_quoted(arg)).collect();
+            format!("$ agentrail {}\n{}\n", typed.join(" "), dir.render(&output))
+        })
+        .collect();
+    stable(&text)
+}
+
+/// `arg` as a person would type it in a shell: in single quotes unless it is plain.
+fn shell_quoted(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:+".contains(c);
+    match !arg.is_empty() && arg.chars().all(plain) {
+        true => arg.to_owned(),
+        false => format!("'{}'", arg.replace('\'', r"'\''")),
+    }
+}
+
+/// `text` with the ids of sessions started by the test, which are random, as `[SESSION 1]`,
+/// `[SESSION 2]`, ... in the order they first appear (the scenario's fixed ids, of zeros, are
+/// kept), and `rebuild`'s timing as `[SECONDS]` and `[RATE]`.
+fn stable(text: &str) -> String {
+    let ids = regex::Regex::new(r"s-[0-9a-f]{12}").unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let text = ids.replace_all(text, |found: &regex::Captures| {
+        let id = &found[0];
+        if id.starts_with("s-0000000000") {
+            return id.to_owned();
+        }
+        let number = match seen.iter().position(|known| known == id) {
+            Some(index) => index + 1,
+            None => {
+                seen.push(id.to_owned());
+                seen.len()
+            }
+        };
+        format!("[SESSION {number}]")
+    });
+    let timing = regex::Regex::new(r"in [0-9.]+ s \([0-9]+ events/s\)").unwrap();
+    timing
+        .replace_all(&text, "in [SECONDS] s ([RATE] events/s)")
+        .into_owned()
+}
+
 fn with_scenario() -> Dir {
     let dir = Dir::initialized();
     let output = dir.run_stdin(&["import", "-"], &scenario());
@@ -374,6 +424,57 @@ fn every_command_has_json_output() {
         json!("committed")
     );
     assert!(dir.json(&["run", "true"])["lsn"].is_u64());
+    let id = dir.json(&["session", "start", "to abort"])["session"].clone();
+    let aborted = dir.json(&["session", "abort"]);
+    assert_eq!(aborted["session"], id);
+    assert_eq!(aborted["status"], json!("aborted"));
+    assert!(aborted["lsn"].is_u64());
+    // `show LSN --json` is the event as `export` writes it.
+    assert_eq!(dir.json(&["show", "2"]), dir.export()[1]);
+}
+
+/// The commands that need a setup of their own: `init` (where there is no workspace yet),
+/// `repair` (of a sound journal and of a torn tail) and `diff` (in a git work tree).
+#[test]
+fn init_repair_and_diff_have_json_output_too() {
+    let dir = with_scenario();
+    let root = dir.path().join("other");
+    let output = dir.run_env(
+        &["--json", "init"],
+        &[("AGENTRAIL_DIR", root.to_str().unwrap())],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let initialized: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(initialized["root"], json!(root));
+    assert!(initialized["segment_bytes"].is_u64());
+    assert_eq!(dir.json(&["repair"])["last_lsn"], json!(10));
+    let journal = dir.path().join(".agentrail/journal");
+    let mut segments: Vec<_> = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
+        .collect();
+    segments.sort();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(segments.last().unwrap())
+        .unwrap();
+    std::io::Write::write_all(&mut file, &[0xAB; 17]).unwrap();
+    drop(file);
+    let repaired = dir.json(&["repair"]);
+    assert_eq!(repaired["torn_tail"]["bytes"], json!(17), "{repaired}");
+    git_repository(&dir);
+    assert_eq!(dir.json(&["diff"]), json!({"lsn": null, "changed": false}));
+    std::fs::write(dir.path().join("a.txt"), "two\n").unwrap();
+    let recorded = dir.json(&["diff"]);
+    assert_eq!(recorded["lsn"], json!(11), "{recorded}");
+    assert_eq!(recorded["changed"], json!(true));
+    assert_eq!(
+        recorded["stat"],
+        json!("1 file changed, 1 insertion(+), 1 deletion(-)")
+    );
 }
 
 #[test]
@@ -385,6 +486,7 @@ fn the_scenario_as_a_person_reads_it() {
         dir.render(&dir.run(&["log", "--last", "2", "--type", "llm_call"]))
     );
     insta::assert_snapshot!("show_lsn", dir.render(&dir.run(&["show", "2"])));
+    insta::assert_snapshot!("show_lsn_multi_line", dir.render(&dir.run(&["show", "10"])));
     insta::assert_snapshot!(
         "show_session",
         dir.render(&dir.run(&["show", "s-000000000001"]))
@@ -395,12 +497,87 @@ fn the_scenario_as_a_person_reads_it() {
         dir.render(&dir.run(&["tokens", "--by", "model"]))
     );
     insta::assert_snapshot!(
+        "tokens_by_session",
+        dir.render(&dir.run(&["tokens", "--by", "session"]))
+    );
+    insta::assert_snapshot!(
+        "tokens_by_agent",
+        dir.render(&dir.run(&["tokens", "--by", "agent"]))
+    );
+    insta::assert_snapshot!(
         "session_status",
         dir.render(&dir.run(&["session", "status"]))
     );
     insta::assert_snapshot!("status", dir.render(&dir.run(&["status"])));
     insta::assert_snapshot!("resume", dir.render(&dir.run(&["resume"])));
     insta::assert_snapshot!("show_unknown", dir.render(&dir.run(&["show", "nonsense"])));
+}
+
+#[test]
+fn a_session_and_its_events_as_a_person_reads_them() {
+    let dir = Dir::initialized();
+    let printed = transcript(
+        &dir,
+        &[
+            &["session", "start", "fix the bug", "--agent", "planner"],
+            &["session", "log", "read src/lib.rs", "--type", "search"],
+            &[
+                "event",
+                "llm-call",
+                "--model=m1",
+                "--input-tokens=100",
+                "--output-tokens=20",
+            ],
+            &["event", "tool-output", "--tool=cargo", "--exit-code=0"],
+            &["event", "failure", "--error-type=E", "--message=boom"],
+            &["event", "git-diff", "--diff=+a", "--stat=1 file changed"],
+            &["event", "decision", "use a mutex", "--rationale=simplest"],
+            &["session", "commit", "fixed it"],
+            &["session", "start", "try again"],
+            &["session", "abort"],
+        ],
+    );
+    insta::assert_snapshot!("session_and_events", printed);
+}
+
+#[test]
+fn run_prints_only_what_the_command_printed() {
+    let dir = Dir::initialized();
+    let script = "echo out; echo err >&2; exit 3";
+    insta::assert_snapshot!(
+        "run",
+        transcript(&dir, &[&["run", "--", "sh", "-c", script]])
+    );
+}
+
+#[test]
+fn diff_as_a_person_reads_it() {
+    let dir = Dir::initialized();
+    git_repository(&dir);
+    let unchanged = transcript(&dir, &[&["diff"]]);
+    std::fs::write(dir.path().join("a.txt"), "two\nthree\n").unwrap();
+    let changed = transcript(&dir, &[&["diff"]]);
+    insta::assert_snapshot!("diff_records", unchanged + &changed);
+}
+
+#[test]
+fn import_rebuild_and_export_to_a_file_as_a_person_reads_them() {
+    let dir = Dir::initialized();
+    std::fs::write(dir.path().join("scenario.jsonl"), scenario()).unwrap();
+    let one = r#"{"type":"decision","data":{"choice":"c"}}"#;
+    std::fs::write(dir.path().join("one.jsonl"), format!("{one}\n")).unwrap();
+    std::fs::write(dir.path().join("none.jsonl"), "").unwrap();
+    let printed = transcript(
+        &dir,
+        &[
+            &["import", "scenario.jsonl"],
+            &["import", "one.jsonl"],
+            &["import", "none.jsonl"],
+            &["rebuild"],
+            &["export", "-o", "out.jsonl"],
+        ],
+    );
+    insta::assert_snapshot!("import_rebuild_export", printed);
 }
 
 #[test]
@@ -575,29 +752,36 @@ fn run_of_a_command_that_is_not_executable_exits_126_as_a_shell_does() {
     }
 }
 
+/// Runs git in `dir`, which must succeed, as a fixed author.
+fn git(dir: &Dir, args: &[&str]) {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir.path())
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+/// Makes `dir` a git repository whose one commit holds `a.txt` ("one").
+fn git_repository(dir: &Dir) {
+    git(dir, &["init", "-q"]);
+    std::fs::write(dir.path().join("a.txt"), "one\n").unwrap();
+    git(dir, &["add", "a.txt"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+}
+
 #[test]
 fn diff_records_the_working_tree_diff() {
     let dir = Dir::initialized();
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "git {args:?}: {}",
-            text(&status.stderr)
-        );
-    };
-    git(&["init", "-q"]);
-    std::fs::write(dir.path().join("a.txt"), "one\n").unwrap();
-    git(&["add", "a.txt"]);
-    git(&["commit", "-q", "-m", "first"]);
+    git_repository(&dir);
     assert!(dir.ok(&["diff"]).contains("nothing was recorded"));
     let long: String = (0..80).map(|line| format!("line {line}\n")).collect();
     std::fs::write(dir.path().join("a.txt"), long).unwrap();
@@ -1074,6 +1258,79 @@ fn bad_event_flags_exit_2_and_record_nothing() {
         assert!(text(&output.stderr).contains("cost_usd"), "{cost}");
     }
     assert!(dir.export().is_empty());
+}
+
+/// Every field of each `event` subcommand's type (`format-spec/events.md` section 2) has a
+/// flag, and what the flags say is what is stored.
+#[test]
+fn every_field_of_an_event_type_has_a_flag_that_reaches_the_stored_data() {
+    let dir = Dir::initialized();
+    let cases = [
+        (
+            &[
+                "llm-call",
+                "--model=m",
+                "--input-tokens=1",
+                "--output-tokens=2",
+                "--cache-read-tokens=3",
+                "--cache-creation-tokens=4",
+                "--cost-usd=0.5",
+                "--latency-ms=6",
+                "--prompt=p",
+                "--response=r",
+            ][..],
+            json!({"model": "m", "input_tokens": 1, "output_tokens": 2, "cache_read_tokens": 3,
+                "cache_creation_tokens": 4, "cost_usd": 0.5, "latency_ms": 6, "prompt": "p",
+                "response": "r"}),
+        ),
+        (
+            &[
+                "tool-output",
+                "--tool=cargo",
+                "--command=cargo test",
+                "--exit-code=101",
+                "--stdout=o",
+                "--stderr=e",
+                "--duration-ms=7",
+                "--truncated",
+            ],
+            json!({"tool": "cargo", "command": "cargo test", "exit_code": 101, "stdout": "o",
+                "stderr": "e", "duration_ms": 7, "truncated": true}),
+        ),
+        (
+            &[
+                "failure",
+                "--error-type=E",
+                "--message=m",
+                "--location=a.rs:1",
+                "--local=x=1",
+            ],
+            json!({"error_type": "E", "message": "m", "location": "a.rs:1", "locals": {"x": "1"}}),
+        ),
+        (
+            &[
+                "git-diff",
+                "--diff=+a",
+                "--stat=1 file changed",
+                "--file=a.rs",
+                "--truncated",
+            ],
+            json!({"diff": "+a", "stat": "1 file changed", "files": ["a.rs"], "truncated": true}),
+        ),
+        (
+            &["decision", "c", "--rationale=r", "--option=a", "--option=b"],
+            json!({"choice": "c", "rationale": "r", "options": ["a", "b"]}),
+        ),
+        // Without the flag, an event that was not cut has no `truncated` at all.
+        (&["tool-output", "--tool=t"], json!({"tool": "t"})),
+        (&["git-diff", "--diff=+b"], json!({"diff": "+b"})),
+    ];
+    for (args, data) in cases {
+        let mut command = vec!["event"];
+        command.extend_from_slice(args);
+        dir.ok(&command);
+        assert_eq!(dir.export().pop().unwrap()["data"], data, "{args:?}");
+    }
 }
 
 #[test]

@@ -73,6 +73,15 @@ fn purge_removes_a_secret_that_just_leaked_into_the_active_segment() {
     assert_eq!(shown["type"], "tool_output");
     assert_eq!(shown["data"]["exit_code"], 0);
     assert!(shown["tombstone"]["sha256"].as_str().unwrap().len() == 64);
+    // The human form says the event was purged, under its header, and what it kept.
+    let human = dir.ok(&["show", &lsn]);
+    let purged_line = format!(
+        "purged: {} bytes removed, sha256 {}",
+        shown["tombstone"]["bytes"],
+        shown["tombstone"]["sha256"].as_str().unwrap()
+    );
+    assert_eq!(human.lines().nth(1), Some(purged_line.as_str()), "{human}");
+    assert!(human.contains("\nexit_code: 0\n"), "{human}");
     let exported = dir.export();
     assert!(exported[1].get("tombstone").is_some());
     let after = dir.ok(&[

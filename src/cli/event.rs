@@ -60,6 +60,10 @@ pub enum EventCommand {
         stderr: Option<String>,
         #[arg(long, allow_negative_numbers = true)]
         duration_ms: Option<u64>,
+        /// The output given was cut before it got here (sets `truncated: true`, as the cap
+        /// does when it cuts).
+        #[arg(long)]
+        truncated: bool,
         #[command(flatten)]
         envelope: Envelope,
     },
@@ -86,6 +90,10 @@ pub enum EventCommand {
         /// A changed file; repeat for more.
         #[arg(long = "file", value_name = "PATH")]
         files: Vec<String>,
+        /// The diff given was cut before it got here (sets `truncated: true`, as the cap does
+        /// when it cuts).
+        #[arg(long)]
+        truncated: bool,
         #[command(flatten)]
         envelope: Envelope,
     },
@@ -112,6 +120,15 @@ fn members(pairs: Vec<(&str, Json)>) -> Map<String, Json> {
         })
         .map(|(name, value)| (name.to_owned(), value))
         .collect()
+}
+
+/// A boolean flag's member: `true` when given, absent otherwise (as an event that was not cut
+/// has no `truncated`).
+fn flag(given: bool) -> Json {
+    match given {
+        true => Json::Bool(true),
+        false => Json::Null,
+    }
 }
 
 fn locals(pairs: &[String]) -> Result<Json, CliError> {
@@ -220,6 +237,7 @@ fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelop
             stdout,
             stderr,
             duration_ms,
+            truncated,
             envelope,
         } => (
             EventType::ToolOutput,
@@ -230,6 +248,7 @@ fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelop
                 ("stdout", json!(stdout)),
                 ("stderr", json!(stderr)),
                 ("duration_ms", json!(duration_ms)),
+                ("truncated", flag(truncated)),
             ]),
             envelope,
         ),
@@ -253,6 +272,7 @@ fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelop
             diff,
             stat,
             files,
+            truncated,
             envelope,
         } => (
             EventType::GitDiff,
@@ -260,6 +280,7 @@ fn build(command: EventCommand) -> Result<(EventType, Map<String, Json>, Envelop
                 ("diff", diff.into()),
                 ("stat", json!(stat)),
                 ("files", json!(files)),
+                ("truncated", flag(truncated)),
             ]),
             envelope,
         ),
@@ -405,6 +426,7 @@ pub fn diff(agent: Option<String>, json: bool) -> CliResult {
     emit(
         json,
         &json!({ "lsn": lsn, "changed": true, "session": session, "stat": summary }),
-        || format!("{lsn} {summary}"),
+        // As `session commit` says its LSN: `1 1 file changed` read as one count.
+        || format!("recorded {summary} (LSN {lsn})"),
     )
 }

@@ -4,6 +4,7 @@
 mod append;
 mod context;
 mod event;
+mod event_text;
 mod export;
 mod gc;
 mod import;

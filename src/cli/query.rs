@@ -86,7 +86,7 @@ pub enum TokensBy {
 }
 
 /// The RFC 3339 time to the second, for human output.
-fn short_ts(ts_micros: i64) -> String {
+pub fn short_ts(ts_micros: i64) -> String {
     let full = format_ts(ts_micros);
     match full.find('.') {
         Some(dot) => format!("{}Z", &full[..dot]),
@@ -352,12 +352,13 @@ fn show_event(recorder: &Recorder, lsn: u64, json: bool) -> CliResult {
             ));
         }
     };
-    let value = match agentrail::event::tombstone::tombstone_at(recorder.journal(), lsn)? {
-        Some(info) => event.to_tombstone_json(lsn, &info),
+    let tombstone = agentrail::event::tombstone::tombstone_at(recorder.journal(), lsn)?;
+    let value = match &tombstone {
+        Some(info) => event.to_tombstone_json(lsn, info),
         None => event.to_json(lsn),
     };
     emit(json, &value, || {
-        serde_json::to_string_pretty(&value).unwrap_or_default()
+        super::event_text::event_text(lsn, &event, tombstone.as_ref())
     })
 }
 
