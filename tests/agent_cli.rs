@@ -958,6 +958,34 @@ fn secrets_are_redacted_before_they_reach_disk() {
 }
 
 #[test]
+fn a_secret_option_after_a_quote_backtick_or_bracket_is_redacted() {
+    let dir = Dir::initialized();
+    for choice in [
+        "run: echo '--password hunter2'",
+        "ran `--password hunter2`",
+        "cmd (--password hunter2)",
+    ] {
+        dir.ok(&["event", "decision", choice]);
+    }
+    dir.ok(&["run", "--", "true", "--password hunter2"]);
+    let exported = dir.ok(&["export"]);
+    assert!(!exported.contains("hunter2"), "{exported}");
+    let events = dir.export();
+    let choices: Vec<&Value> = events
+        .iter()
+        .map(|event| &event["data"]["choice"])
+        .collect();
+    assert_eq!(
+        choices[..3],
+        [
+            "run: echo '--password [REDACTED:secret_argument]'",
+            "ran `--password [REDACTED:secret_argument]`",
+            "cmd (--password [REDACTED:secret_argument])",
+        ]
+    );
+}
+
+#[test]
 fn a_user_pattern_in_config_is_redacted_and_a_bad_one_is_refused() {
     let dir = Dir::initialized();
     let config_path = dir.path().join(".agentrail/config.json");
