@@ -563,6 +563,23 @@ fn run_of_a_missing_command_exits_127_and_records_why() {
 }
 
 #[test]
+fn run_of_a_blank_command_name_exits_2_and_records_nothing() {
+    // A `tool_output`'s tool must not be blank, as `event tool-output --tool` must not: `run`
+    // would otherwise report a command it could not record.
+    let dir = Dir::initialized();
+    for name in ["", " "] {
+        let output = dir.run(&["run", "--", name, "arg"]);
+        assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
+        assert!(
+            text(&output.stderr).contains("must not be empty or only whitespace"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+    assert!(dir.export().is_empty());
+}
+
+#[test]
 fn run_of_a_command_that_is_not_executable_exits_126_as_a_shell_does() {
     // It exited 127 ("not found") for a directory or a file without the execute bit.
     let dir = Dir::initialized();
