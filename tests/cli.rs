@@ -714,6 +714,21 @@ fn a_bogus_sync_mode_exits_2_and_the_valid_modes_work() {
 }
 
 #[test]
+fn a_sync_mode_is_taken_in_any_case_as_agentrail_off_is() {
+    let dir = Dir::initialized();
+    for (index, mode) in ["ALWAYS", "Batch", "nEVER"].into_iter().enumerate() {
+        let output = dir
+            .command()
+            .args(["append", "--event", &event(index)])
+            .env("AGENTRAIL_SYNC", mode)
+            .output()
+            .unwrap();
+        assert_eq!(exit_code(&output), 0, "{mode}: {}", stderr(&output));
+    }
+    assert_eq!(dir.export().len(), 3);
+}
+
+#[test]
 fn export_round_trips_every_field_as_appended_plus_lsn() {
     let dir = Dir::initialized();
     let inputs = [
