@@ -729,6 +729,32 @@ fn a_sync_mode_is_taken_in_any_case_as_agentrail_off_is() {
 }
 
 #[test]
+fn a_config_of_an_unknown_format_version_exits_2_naming_file_field_and_versions() {
+    let dir = Dir::initialized();
+    let config = dir.path().join(".agentrail/config.json");
+    std::fs::write(
+        &config,
+        "{\n  \"format_version\": 2,\n  \"segment_bytes\": 65536\n}\n",
+    )
+    .unwrap();
+    for args in [&["export"][..], &["append", "--event", &event(0)][..]] {
+        let output = dir.run(args);
+        assert_eq!(exit_code(&output), 2, "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            dir.normalize(&stderr(&output)).trim(),
+            "agentrail: [TMP]/.agentrail/config.json: field `format_version`: version 2 is not one this agentrail reads (it reads version 1)",
+            "{args:?}"
+        );
+    }
+    std::fs::write(
+        &config,
+        "{\n  \"format_version\": 1,\n  \"segment_bytes\": 65536\n}\n",
+    )
+    .unwrap();
+    assert_eq!(dir.export_text(), "");
+}
+
+#[test]
 fn export_round_trips_every_field_as_appended_plus_lsn() {
     let dir = Dir::initialized();
     let inputs = [

@@ -200,6 +200,36 @@ fn a_bad_config_names_its_line_column_and_field() {
 }
 
 #[test]
+fn a_config_of_a_format_version_this_agentrail_does_not_read_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join(".agentrail");
+    Workspace::init(&root, 64 * 1024).unwrap();
+    let config = root.join("config.json");
+    for version in [0, 2, u32::MAX] {
+        let text = format!("{{\"format_version\": {version}, \"segment_bytes\": 65536}}\n");
+        std::fs::write(&config, text).unwrap();
+        let error = Workspace::open(&root).unwrap_err();
+        assert!(
+            matches!(error, agentrail::Error::Config { .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: field `format_version`: version {version} is not one this agentrail reads (it reads version 1)",
+                config.display()
+            )
+        );
+    }
+    std::fs::write(
+        &config,
+        "{\"format_version\": 1, \"segment_bytes\": 65536}\n",
+    )
+    .unwrap();
+    Workspace::open(&root).unwrap();
+}
+
+#[test]
 fn import_keeps_order_across_threads() {
     let (_temp, recorder) = recorder();
     let text: String = (0..30_000)
