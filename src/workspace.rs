@@ -175,6 +175,19 @@ impl Workspace {
             line,
             reason,
         })?;
+        // A version this agentrail does not know was written by a newer one, whose settings
+        // and journal it may misread.
+        if config.format_version != journal::format::FORMAT_VERSION {
+            return Err(Error::Config {
+                path,
+                line: 0,
+                reason: format!(
+                    "field `format_version`: version {} is not one this agentrail reads (it reads version {})",
+                    config.format_version,
+                    journal::format::FORMAT_VERSION
+                ),
+            });
+        }
         Ok(Workspace {
             root: root.to_path_buf(),
             config,

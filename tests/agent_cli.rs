@@ -740,6 +740,23 @@ fn run_of_a_missing_command_exits_127_and_records_why() {
 }
 
 #[test]
+fn run_of_a_blank_command_name_exits_2_and_records_nothing() {
+    // A `tool_output`'s tool must not be blank, as `event tool-output --tool` must not: `run`
+    // would otherwise report a command it could not record.
+    let dir = Dir::initialized();
+    for name in ["", " "] {
+        let output = dir.run(&["run", "--", name, "arg"]);
+        assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
+        assert!(
+            text(&output.stderr).contains("must not be empty or only whitespace"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+    assert!(dir.export().is_empty());
+}
+
+#[test]
 fn run_of_a_command_that_is_not_executable_exits_126_as_a_shell_does() {
     // It exited 127 ("not found") for a directory or a file without the execute bit.
     let dir = Dir::initialized();
@@ -1139,6 +1156,34 @@ fn secrets_are_redacted_before_they_reach_disk() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("hunter2-is-my-password"));
     }
+}
+
+#[test]
+fn a_secret_option_after_a_quote_backtick_or_bracket_is_redacted() {
+    let dir = Dir::initialized();
+    for choice in [
+        "run: echo '--password hunter2'",
+        "ran `--password hunter2`",
+        "cmd (--password hunter2)",
+    ] {
+        dir.ok(&["event", "decision", choice]);
+    }
+    dir.ok(&["run", "--", "true", "--password hunter2"]);
+    let exported = dir.ok(&["export"]);
+    assert!(!exported.contains("hunter2"), "{exported}");
+    let events = dir.export();
+    let choices: Vec<&Value> = events
+        .iter()
+        .map(|event| &event["data"]["choice"])
+        .collect();
+    assert_eq!(
+        choices[..3],
+        [
+            "run: echo '--password [REDACTED:secret_argument]'",
+            "ran `--password [REDACTED:secret_argument]`",
+            "cmd (--password [REDACTED:secret_argument])",
+        ]
+    );
 }
 
 #[test]

@@ -589,6 +589,99 @@ fn a_bad_third_line_of_five_writes_none_of_the_five() {
     assert_eq!(dir.append(&events(20..21)), vec![5]);
 }
 
+/// Values `event` and `commit` refuse as options, as JSON fields, with the field each names.
+fn values_the_cli_refuses() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            r#"{"type":"llm_call","data":{"model":" ","input_tokens":1,"output_tokens":1}}"#,
+            "data.model",
+        ),
+        (
+            r#"{"type":"tool_output","data":{"tool":"","exit_code":0}}"#,
+            "data.tool",
+        ),
+        (
+            r#"{"type":"tool_output","data":{"tool":"t","exit_code":2147483648}}"#,
+            "data.exit_code",
+        ),
+        (
+            r#"{"type":"tool_output","data":{"tool":"t","exit_code":-2147483649}}"#,
+            "data.exit_code",
+        ),
+        (
+            r#"{"type":"git_diff","data":{"diff":"","files":["a"]}}"#,
+            "data.diff",
+        ),
+        (
+            r#"{"type":"git_diff","data":{"diff":"+x","files":["a",""]}}"#,
+            "data.files[1]",
+        ),
+        (
+            r#"{"type":"decision","data":{"choice":"c","rationale":" \n"}}"#,
+            "data.rationale",
+        ),
+        (
+            r#"{"type":"decision","data":{"choice":"c","options":[""]}}"#,
+            "data.options[0]",
+        ),
+        (
+            r#"{"type":"commit","data":{"kind":"append","message":"m","content":""}}"#,
+            "data.content",
+        ),
+        (
+            r#"{"type":"commit","data":{"kind":"pin","message":"m","content":"  "}}"#,
+            "data.content",
+        ),
+    ]
+}
+
+#[test]
+fn import_and_append_refuse_what_event_and_commit_refuse() {
+    let dir = Dir::initialized();
+    // The walkthrough's input: five lines, each bad, all imported with exit 0 before.
+    let walkthrough = [
+        r#"{"type":"llm_call","data":{"model":" ","input_tokens":1,"output_tokens":1}}"#,
+        r#"{"type":"tool_output","data":{"tool":"","exit_code":2147483648}}"#,
+        r#"{"type":"git_diff","data":{"diff":"","files":[""]}}"#,
+        r#"{"type":"decision","data":{"choice":"c","rationale":"","options":[""]}}"#,
+        r#"{"type":"commit","data":{"kind":"append","message":"m","content":""}}"#,
+    ];
+    let output = dir.run_with_stdin(&["import", "-"], walkthrough.join("\n") + "\n");
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output).trim(),
+        "agentrail: line 1, field `data.model`: must not be empty or only whitespace; nothing was appended"
+    );
+    for (bad, field) in values_the_cli_refuses() {
+        // The bad event is line 2; line 1 is good and must not be written either.
+        let input = format!("{}\n{bad}\n", event(0));
+        for args in [&["import", "-"][..], &["append"][..]] {
+            let output = dir.run_with_stdin(args, input.clone());
+            let message = stderr(&output);
+            assert_eq!(exit_code(&output), 2, "{args:?} {bad}: {message}");
+            assert!(
+                message.contains(&format!("line 2, field `{field}`")),
+                "{args:?} {bad}: {message}"
+            );
+        }
+        let output = dir.run(&["append", "--event", bad]);
+        assert_eq!(exit_code(&output), 2, "{bad}: {}", stderr(&output));
+    }
+    assert_eq!(dir.export_text(), "");
+    // What the rules leave alone still imports: the extremes of an exit code, an empty failure
+    // message, and an empty stat, command, stream or list.
+    let good = [
+        r#"{"type":"tool_output","data":{"tool":"t","command":"","stdout":"","exit_code":2147483647}}"#,
+        r#"{"type":"tool_output","data":{"tool":"t","exit_code":-2147483648}}"#,
+        r#"{"type":"git_diff","data":{"diff":"+x","stat":"","files":[]}}"#,
+        r#"{"type":"decision","data":{"choice":"c","options":[]}}"#,
+        r#"{"type":"failure","data":{"error_type":"AssertionError","message":""}}"#,
+    ];
+    let output = dir.run_with_stdin(&["import", "-"], good.join("\n") + "\n");
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    assert_eq!(dir.export().len(), good.len());
+}
+
 #[test]
 fn a_bogus_sync_mode_exits_2_and_the_valid_modes_work() {
     let dir = Dir::initialized();
@@ -618,6 +711,47 @@ fn a_bogus_sync_mode_exits_2_and_the_valid_modes_work() {
             .stdout(format!("{}\n", index + 1));
     }
     assert_eq!(dir.export().len(), 4);
+}
+
+#[test]
+fn a_sync_mode_is_taken_in_any_case_as_agentrail_off_is() {
+    let dir = Dir::initialized();
+    for (index, mode) in ["ALWAYS", "Batch", "nEVER"].into_iter().enumerate() {
+        let output = dir
+            .command()
+            .args(["append", "--event", &event(index)])
+            .env("AGENTRAIL_SYNC", mode)
+            .output()
+            .unwrap();
+        assert_eq!(exit_code(&output), 0, "{mode}: {}", stderr(&output));
+    }
+    assert_eq!(dir.export().len(), 3);
+}
+
+#[test]
+fn a_config_of_an_unknown_format_version_exits_2_naming_file_field_and_versions() {
+    let dir = Dir::initialized();
+    let config = dir.path().join(".agentrail/config.json");
+    std::fs::write(
+        &config,
+        "{\n  \"format_version\": 2,\n  \"segment_bytes\": 65536\n}\n",
+    )
+    .unwrap();
+    for args in [&["export"][..], &["append", "--event", &event(0)][..]] {
+        let output = dir.run(args);
+        assert_eq!(exit_code(&output), 2, "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            dir.normalize(&stderr(&output)).trim(),
+            "agentrail: [TMP]/.agentrail/config.json: field `format_version`: version 2 is not one this agentrail reads (it reads version 1)",
+            "{args:?}"
+        );
+    }
+    std::fs::write(
+        &config,
+        "{\n  \"format_version\": 1,\n  \"segment_bytes\": 65536\n}\n",
+    )
+    .unwrap();
+    assert_eq!(dir.export_text(), "");
 }
 
 #[test]

@@ -200,6 +200,63 @@ fn a_bad_config_names_its_line_column_and_field() {
 }
 
 #[test]
+fn stored_events_the_input_schema_now_refuses_still_read() {
+    // The schema checks input only: a journal written when a blank model, tool or commit
+    // content was taken must still be read whole, and counted.
+    let (_temp, recorder) = recorder();
+    let lines = [
+        r#"{"type":"llm_call","data":{"model":"m","input_tokens":3,"output_tokens":4}}"#,
+        r#"{"type":"tool_output","data":{"tool":"t","exit_code":0}}"#,
+    ];
+    let mut events: Vec<Event> = lines
+        .iter()
+        .map(|line| Event::from_json_line(line, 1, 0).unwrap())
+        .collect();
+    events[0].data.insert("model".into(), json!(" "));
+    events[1].data.insert("tool".into(), json!(""));
+    events[1]
+        .data
+        .insert("exit_code".into(), json!(2_147_483_648_u64));
+    recorder.record_all(events).unwrap();
+    let stored = stored(&recorder);
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0]["data"]["model"], json!(" "));
+    assert_eq!(stored[1]["data"]["exit_code"], json!(2_147_483_648_u64));
+    let tokens = recorder.load::<Tokens>().unwrap().state;
+    assert_eq!(tokens.by_model[" "].input_tokens, 3);
+}
+
+#[test]
+fn a_config_of_a_format_version_this_agentrail_does_not_read_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join(".agentrail");
+    Workspace::init(&root, 64 * 1024).unwrap();
+    let config = root.join("config.json");
+    for version in [0, 2, u32::MAX] {
+        let text = format!("{{\"format_version\": {version}, \"segment_bytes\": 65536}}\n");
+        std::fs::write(&config, text).unwrap();
+        let error = Workspace::open(&root).unwrap_err();
+        assert!(
+            matches!(error, agentrail::Error::Config { .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: field `format_version`: version {version} is not one this agentrail reads (it reads version 1)",
+                config.display()
+            )
+        );
+    }
+    std::fs::write(
+        &config,
+        "{\"format_version\": 1, \"segment_bytes\": 65536}\n",
+    )
+    .unwrap();
+    Workspace::open(&root).unwrap();
+}
+
+#[test]
 fn import_keeps_order_across_threads() {
     let (_temp, recorder) = recorder();
     let text: String = (0..30_000)

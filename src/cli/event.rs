@@ -180,8 +180,9 @@ fn cost(cost_usd: Option<f64>) -> Result<Json, CliError> {
 }
 
 /// Refuses a blank `--model`, `--tool`, `--message`, `--diff`, `--file`, `--rationale` or
-/// `--option` (exit 2): `--model ""` is a slip (an unset variable, usually), where an imported
-/// event may carry an empty model or message.
+/// `--option` (exit 2), naming the option: `--model ""` is a slip (an unset variable, usually).
+/// The event schema refuses the same values as JSON fields, for `import` and `append`, but for
+/// a `failure`'s message, which an imported `AssertionError` may leave empty.
 fn check_arguments(command: &EventCommand) -> Result<(), CliError> {
     let given: Vec<(&str, &String)> = match command {
         EventCommand::LlmCall { model, .. } => vec![("--model", model)],

@@ -261,9 +261,11 @@ pub fn run(command: &[String], json: bool) -> i32 {
     let recorder = if recording_off() {
         None
     } else {
-        // A session that cannot be recorded in, or redaction patterns that do not compile, are
-        // refused before the command runs.
+        // A session that cannot be recorded in, redaction patterns that do not compile, or a
+        // blank command name (a `tool_output`'s tool must not be blank) are refused before the
+        // command runs.
         match open_recorder().and_then(|recorder| {
+            super::not_blank("the command's name", &command[0])?;
             let agent = super::event::envelope_agent(&recorder, None)?;
             recording_session(&recorder, None, agent.as_deref())?;
             recorder.redactor()?;

@@ -73,6 +73,8 @@ pub fn split_usage(stdout: &str) -> Result<Generated, String> {
             .get("model")
             .or_else(|| line.get("model"))
             .and_then(Json::as_str)
+            // A blank model is no model, and an `llm_call` must name one.
+            .filter(|model| !model.trim().is_empty())
             .unwrap_or("unknown")
             .to_owned(),
         input_tokens: count("input_tokens")?,
@@ -109,6 +111,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(beside.usage.unwrap().model, "b");
+        let blank = split_usage(
+            "t\n{\"usage\": {\"model\": \" \", \"input_tokens\": 1, \"output_tokens\": 1}}",
+        )
+        .unwrap();
+        assert_eq!(blank.usage.unwrap().model, "unknown");
         let alone =
             split_usage("{\"usage\": {\"input_tokens\": 1, \"output_tokens\": 1}}").unwrap();
         assert_eq!(alone.content, "");

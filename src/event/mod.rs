@@ -588,13 +588,12 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_failure_message_or_model_is_kept() {
-        for text in [
-            r#"{"type":"failure","data":{"error_type":"AssertionError","message":""}}"#,
-            r#"{"type":"llm_call","data":{"model":"","input_tokens":1,"output_tokens":2}}"#,
-        ] {
-            assert!(Event::from_json_line(text, 1, 0).is_ok(), "{text}");
-        }
+    fn an_empty_failure_message_is_kept_but_an_empty_model_is_refused() {
+        let text = r#"{"type":"failure","data":{"error_type":"AssertionError","message":""}}"#;
+        assert!(Event::from_json_line(text, 1, 0).is_ok(), "{text}");
+        let text = r#"{"type":"llm_call","data":{"model":"","input_tokens":1,"output_tokens":2}}"#;
+        let error = Event::from_json_line(text, 1, 0).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("data.model"));
     }
 
     #[test]

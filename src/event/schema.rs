@@ -115,8 +115,9 @@ impl EventType {
             EventType::LlmCall => {
                 const {
                     &[
-                        // A model a provider did not name is still a call whose tokens count.
-                        req("model", Text),
+                        // As `event llm-call --model` is: a blank model is a slip (an unset
+                        // variable), and `tokens --by model` would list its calls under no name.
+                        req("model", Words),
                         req("input_tokens", Count),
                         req("output_tokens", Count),
                         opt("cache_read_tokens", Count),
@@ -131,9 +132,9 @@ impl EventType {
             EventType::ToolOutput => {
                 const {
                     &[
-                        req("tool", Text),
+                        req("tool", Words),
                         opt("command", Text),
-                        opt("exit_code", Integer),
+                        opt("exit_code", ExitCode),
                         opt("stdout", Text),
                         opt("stderr", Text),
                         opt("duration_ms", Count),
@@ -156,9 +157,9 @@ impl EventType {
             EventType::GitDiff => {
                 const {
                     &[
-                        req("diff", Text),
+                        req("diff", Words),
                         opt("stat", Text),
-                        opt("files", Texts),
+                        opt("files", WordsEach),
                         opt("truncated", Flag),
                     ]
                 }
@@ -167,8 +168,8 @@ impl EventType {
                 const {
                     &[
                         req("choice", Words),
-                        opt("rationale", Text),
-                        opt("options", Texts),
+                        opt("rationale", Words),
+                        opt("options", WordsEach),
                     ]
                 }
             }
@@ -228,14 +229,16 @@ enum Shape {
     Words,
     /// A non-negative integer (token counts, milliseconds).
     Count,
-    /// Any integer (exit codes may be negative).
-    Integer,
+    /// An integer a 32-bit signed integer holds: a process's exit status, which may be
+    /// negative (Windows' `NTSTATUS` codes) and never needs more.
+    ExitCode,
     /// A finite, non-negative number (money).
     Amount,
     Flag,
     Object,
-    /// An array of strings.
-    Texts,
+    /// An array of strings, each holding something besides whitespace (a diff's files, a
+    /// decision's options): a blank entry names nothing. An entry's error names its position.
+    WordsEach,
     OneOf(&'static [&'static str]),
     Any,
     /// A full context commit id: 64 lowercase hex digits.
@@ -290,8 +293,11 @@ pub fn check_data(kind: EventType, data: &mut Map<String, Json>) -> Result<(), F
                 return Err(field_error(field.name, "is missing".into()))
             }
             None | Some(Json::Null) => {}
-            Some(value) => check_shape(field.shape, value)
-                .map_err(|message| field_error(field.name, message))?,
+            Some(value) => {
+                check_shape(field.shape, value)
+                    .map_err(|message| field_error(field.name, message))?;
+                check_entries(field, value)?;
+            }
         }
     }
     check_cross_fields(kind, data)?;
@@ -311,11 +317,13 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
         Shape::Text => value.is_string(),
         Shape::Words => value.as_str().is_some_and(|text| !text.trim().is_empty()),
         Shape::Count => value.is_u64(),
-        Shape::Integer => value.is_i64() || value.is_u64(),
+        Shape::ExitCode => value
+            .as_i64()
+            .is_some_and(|code| i32::try_from(code).is_ok()),
         Shape::Amount => value.as_f64().is_some_and(|amount| amount >= 0.0),
         Shape::Flag => value.is_boolean(),
         Shape::Object => value.is_object(),
-        Shape::Texts => value
+        Shape::WordsEach => value
             .as_array()
             .is_some_and(|items| items.iter().all(Json::is_string)),
         Shape::OneOf(choices) => value.as_str().is_some_and(|text| choices.contains(&text)),
@@ -349,11 +357,15 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
         Shape::Words if value.is_string() => "must not be empty or only whitespace".into(),
         Shape::Words => "must be a string".into(),
         Shape::Count => format!("must be a non-negative integer, not {value}"),
-        Shape::Integer => format!("must be an integer, not {value}"),
+        Shape::ExitCode => format!(
+            "must be an integer from {} to {} (an exit code fits a 32-bit signed integer), not {value}",
+            i32::MIN,
+            i32::MAX
+        ),
         Shape::Amount => format!("must be a non-negative number, not {value}"),
         Shape::Flag => "must be true or false".into(),
         Shape::Object => "must be a JSON object".into(),
-        Shape::Texts => "must be an array of strings".into(),
+        Shape::WordsEach => "must be an array of strings".into(),
         Shape::OneOf(choices) => format!("must be one of {}, not {value}", choices.join(", ")),
         Shape::Any => unreachable!("every value fits Any"),
         Shape::CommitId => format!("must be a full commit id (64 hex digits), not {value}"),
@@ -367,6 +379,25 @@ fn check_shape(shape: Shape, value: &Json) -> Result<(), String> {
             "must be an object of agent names to {\"head\": .., \"branches\": ..}".into()
         }
     })
+}
+
+/// For an array of [`Shape::WordsEach`], already an array of strings: its first blank entry as
+/// the error, named by its position (`data.files[1]`).
+fn check_entries(field: &Field, value: &Json) -> Result<(), FieldError> {
+    let Shape::WordsEach = field.shape else {
+        return Ok(());
+    };
+    let entries = value.as_array().map_or(&[][..], Vec::as_slice);
+    match entries
+        .iter()
+        .position(|entry| entry.as_str().is_some_and(|text| text.trim().is_empty()))
+    {
+        Some(index) => Err(field_error(
+            &format!("{}[{index}]", field.name),
+            "must not be empty or only whitespace".into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// True for `{"head": HEAD, "branches": BRANCHES}`, an agent's full refs.
@@ -417,15 +448,36 @@ fn is_head(value: &Json) -> bool {
     }
 }
 
-/// Rules that tie fields together: an `edit` commit names its `target`.
+/// Rules that tie fields together: an `edit` commit names its `target`, and an `append` or
+/// `pin` that is not a merge holds content, as `commit` asks of its `--content`: a block that
+/// shows nothing is nearly always an empty file or stdin. A merge commit (two or more
+/// parents) adds no block, so its content is empty; an edit may empty its target's block.
 fn check_cross_fields(kind: EventType, data: &Map<String, Json>) -> Result<(), FieldError> {
-    let is_edit = data.get("kind").and_then(Json::as_str) == Some("edit");
+    if kind != EventType::Commit {
+        return Ok(());
+    }
+    let commit_kind = data.get("kind").and_then(Json::as_str);
     let has_target = !matches!(data.get("target"), None | Some(Json::Null));
-    if kind == EventType::Commit && is_edit && !has_target {
+    if commit_kind == Some("edit") && !has_target {
         return Err(field_error(
             "target",
             "is missing: an edit commit names the commit it replaces".into(),
         ));
+    }
+    let is_merge = data
+        .get("parents")
+        .and_then(Json::as_array)
+        .is_some_and(|parents| parents.len() >= 2);
+    let is_blank = data
+        .get("content")
+        .and_then(Json::as_str)
+        .is_some_and(|content| content.trim().is_empty());
+    if matches!(commit_kind, Some("append" | "pin")) && !is_merge && is_blank {
+        let message = format!(
+            "must not be empty or only whitespace: the {} commit would add a block that shows nothing",
+            commit_kind.unwrap_or_default()
+        );
+        return Err(field_error("content", message));
     }
     Ok(())
 }
@@ -621,6 +673,73 @@ mod tests {
     }
 
     #[test]
+    fn blank_names_diffs_rationales_files_and_options_are_refused_naming_the_entry() {
+        for (kind, value, field) in [
+            (
+                EventType::LlmCall,
+                json!({"model": " ", "input_tokens": 1, "output_tokens": 1}),
+                "data.model",
+            ),
+            (EventType::ToolOutput, json!({"tool": ""}), "data.tool"),
+            (EventType::GitDiff, json!({"diff": "\n"}), "data.diff"),
+            (
+                EventType::GitDiff,
+                json!({"diff": "+x", "files": ["a", " "]}),
+                "data.files[1]",
+            ),
+            (
+                EventType::Decision,
+                json!({"choice": "c", "rationale": ""}),
+                "data.rationale",
+            ),
+            (
+                EventType::Decision,
+                json!({"choice": "c", "options": [""]}),
+                "data.options[0]",
+            ),
+        ] {
+            let error = check_data(kind, &mut data(value.clone())).unwrap_err();
+            assert_eq!(error.field, field, "{value}");
+            assert_eq!(
+                error.message, "must not be empty or only whitespace",
+                "{value}"
+            );
+        }
+        let error = check_data(
+            EventType::GitDiff,
+            &mut data(json!({"diff": "+x", "files": [1]})),
+        );
+        assert_eq!(error.unwrap_err().message, "must be an array of strings");
+        let mut fields = data(json!({"choice": "c", "options": [], "rationale": null}));
+        check_data(EventType::Decision, &mut fields).unwrap();
+    }
+
+    #[test]
+    fn an_exit_code_fits_a_32_bit_signed_integer() {
+        let tool_output = |exit_code: Json| {
+            check_data(
+                EventType::ToolOutput,
+                &mut data(json!({"tool": "t", "exit_code": exit_code})),
+            )
+        };
+        for good in [json!(0), json!(-1), json!(i32::MAX), json!(i32::MIN)] {
+            tool_output(good).unwrap();
+        }
+        for bad in [
+            json!(2_147_483_648_u64),
+            json!(-2_147_483_649_i64),
+            json!(u64::MAX),
+            json!(1.5),
+        ] {
+            assert_eq!(
+                tool_output(bad.clone()).unwrap_err().field,
+                "data.exit_code",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn a_diff_keeps_its_first_fifty_lines() {
         let diff: String = (0..80).map(|line| format!("+line {line}\n")).collect();
         let mut fields = data(json!({"diff": diff}));
@@ -695,6 +814,34 @@ mod context_tests {
         ] {
             assert_eq!(update(head, branches).unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn an_append_or_pin_holds_content_but_a_merge_or_an_edit_may_not() {
+        let id = "a".repeat(64);
+        let commit = |kind: &str, content: &str, parents: Json| {
+            let mut data = json!({"kind": kind, "message": "m", "content": content, "target": id});
+            if !parents.is_null() {
+                data["parents"] = parents;
+            }
+            check(EventType::Commit, data)
+        };
+        for kind in ["append", "pin"] {
+            for content in ["", " \n\t"] {
+                for parents in [Json::Null, json!([]), json!([id])] {
+                    let error = commit(kind, content, parents.clone()).unwrap_err();
+                    assert_eq!(error.field, "data.content", "{kind} {content:?} {parents}");
+                    assert!(
+                        error.message.starts_with("must not be empty"),
+                        "{}",
+                        error.message
+                    );
+                }
+            }
+            commit(kind, "c", json!([id])).unwrap();
+        }
+        commit("append", "", json!([id, "b".repeat(64)])).unwrap();
+        commit("edit", "", json!([id])).unwrap();
     }
 
     #[test]

@@ -110,13 +110,14 @@ pub enum Durability {
 impl std::str::FromStr for Durability {
     type Err = String;
 
+    /// A mode's name in any case (`always`, `ALWAYS`), as the CLI takes `AGENTRAIL=OFF`.
     fn from_str(text: &str) -> Result<Durability, String> {
-        match text {
+        match text.to_ascii_lowercase().as_str() {
             "always" => Ok(Durability::Always),
             "batch" => Ok(Durability::Batch),
             "never" => Ok(Durability::Never),
-            other => Err(format!(
-                "unknown durability mode \"{other}\": use always, batch or never"
+            _ => Err(format!(
+                "unknown durability mode \"{text}\": use always, batch or never"
             )),
         }
     }

@@ -110,10 +110,22 @@ macro_rules! token_start {
 }
 
 /// The argument after a command-line option: one quoted string, or one word that does not
-/// start like the next option.
+/// start like the next option. A word's closing backticks and parentheses are left out of it:
+/// a shell reads neither unquoted as part of a word, so they close what the command was written
+/// in (`` `--password VALUE` ``, `(--token VALUE)`).
 macro_rules! argument_value {
     () => {
-        r#"(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"'-][^\s"']*))"#
+        r#"(?:"(?P<secret_dq>[^"\r\n]*)"|'(?P<secret_sq>[^'\r\n]*)'|(?P<secret>[^\s"'-](?:[^\s"']*[^\s"'`)])?))"#
+    };
+}
+
+/// What may come just before a command-line option: the start of the text, a blank or line
+/// break, or what opens or separates the command it is written in (a quote, a backtick, a
+/// bracket, a comma, `;`, `=`, `|`). The gate's [`super::keys::names_a_secret_option`] takes
+/// the same characters.
+macro_rules! option_start {
+    () => {
+        r#"(?:^|[ \t\r\n'"`(\[{,;=|])"#
     };
 }
 
@@ -433,15 +445,18 @@ pub(super) const BUILTIN: &[Spec] = &[
         kind: "secret_argument",
         // `--api-key VALUE`, `--password "VALUE"`, `-token VALUE`: an option whose name names a
         // secret, and the argument after it (`--password=VALUE` is a `KEY=VALUE`), perhaps on
-        // the next line after a `\` that continues the command.
+        // the next line after a `\` that continues the command. The option may open a quoted
+        // command or a code span: `echo '--password VALUE'`, `` `--token VALUE` ``.
         pattern: concat!(
-            r"(?:^|[ \t\r\n])--?(?P<key>(?:[A-Za-z0-9][A-Za-z0-9_-]*)?",
+            option_start!(),
+            r"--?(?P<key>(?:[A-Za-z0-9][A-Za-z0-9_-]*)?",
             option_secret_word!(),
             r")[ \t]+(?:\\\r?\n[ \t]*)?",
             argument_value!()
         ),
         hint: concat!(
-            r"(?:^|[ \t\r\n])--?[A-Za-z0-9_-]*",
+            option_start!(),
+            r"--?[A-Za-z0-9_-]*",
             option_secret_word!(),
             r"[ \t]+[^\s-]"
         ),

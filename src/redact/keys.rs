@@ -294,15 +294,21 @@ fn quoted_name_after(text: &str, separator: usize) -> &str {
     &text[quote + 1..quote + 1 + length]
 }
 
-/// True when some option in `text` (one or two `-` starting the text or following a blank or
-/// a line break) has a name containing a secret stem and is followed by a space or tab: the
-/// cheap test a string must pass before the `--api-key VALUE` detector runs on it. It looks
-/// only at the dashes that start a word, each once.
+/// The bytes after which a `-` may start an option: blanks and line breaks, and the quotes,
+/// backtick, brackets and separators that open or split the command an option is written in
+/// (`echo '--password VALUE'`, `` `--token VALUE` ``, `(--api-key VALUE)`, `a,--token VALUE`).
+/// The `option_start!` of the detectors' patterns takes the same bytes.
+const OPTION_PRECEDERS: &[u8] = b" \t\r\n'\"`([{,;=|";
+
+/// True when some option in `text` (one or two `-` starting the text or following a byte of
+/// [`OPTION_PRECEDERS`]) has a name containing a secret stem and is followed by a space or
+/// tab: the cheap test a string must pass before the `--api-key VALUE` detector runs on it. It
+/// looks only at the dashes that start a word, each once.
 pub(crate) fn names_a_secret_option(text: &str) -> bool {
     let bytes = text.as_bytes();
     let is_name = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-');
     text.match_indices('-').any(|(at, _)| {
-        let starts_word = at == 0 || matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r');
+        let starts_word = at == 0 || OPTION_PRECEDERS.contains(&bytes[at - 1]);
         if !starts_word {
             return false;
         }
