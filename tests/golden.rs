@@ -1689,10 +1689,7 @@ fn v3_line(index: usize) -> String {
 #[test]
 #[ignore = "makes a golden journal; run only when adding a new format version"]
 fn make_golden_journal_v3() {
-    let out = PathBuf::from(
-        std::env::var_os("AGENTRAIL_GOLDEN_OUT")
-            .expect("set AGENTRAIL_GOLDEN_OUT to a directory that does not exist yet"),
-    );
+    let out = golden_out();
     let workspace = Workspace::init(&out, 65536).unwrap();
     let journal = workspace.open_journal(Durability::Always).unwrap();
     let mut appended = 0;
@@ -1710,14 +1707,8 @@ fn make_golden_journal_v3() {
         batch_size = batch_size % 23 + 4;
     }
     journal.close();
-    let export = out.with_extension("jsonl");
-    let status = Command::new(BIN)
-        .args(["export", "-o", export.to_str().unwrap()])
-        .env("AGENTRAIL_DIR", &out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_v3_numbers_as_written(&std::fs::read_to_string(&export).unwrap());
+    let export = write_golden_export(&out);
+    assert_v3_numbers_as_written(&export);
 }
 
 /// Every number of [`V3_NUMBERS`] is in the export as export writes it, in the events that
@@ -1901,10 +1892,7 @@ fn the_v3_appends_golden_journal_marks_every_record_of_a_request_but_its_last() 
 #[test]
 #[ignore = "makes a golden journal; run only when adding a new format version"]
 fn make_golden_journal_v3_appends() {
-    let out = PathBuf::from(
-        std::env::var_os("AGENTRAIL_GOLDEN_OUT")
-            .expect("set AGENTRAIL_GOLDEN_OUT to a directory that does not exist yet"),
-    );
+    let out = golden_out();
     let workspace = Workspace::init(&out, 65536).unwrap();
     let journal = workspace.open_journal(Durability::Always).unwrap();
     for request in v3_appends_requests() {
@@ -1917,15 +1905,28 @@ fn make_golden_journal_v3_appends() {
         journal.append_batch(records).unwrap();
     }
     journal.close();
+    let export = write_golden_export(&out);
+    assert_eq!(export, V3.expected_export());
+}
+
+/// Where a golden journal generator writes: `$AGENTRAIL_GOLDEN_OUT`, a directory that must not
+/// exist yet.
+fn golden_out() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("AGENTRAIL_GOLDEN_OUT")
+            .expect("set AGENTRAIL_GOLDEN_OUT to a directory that does not exist yet"),
+    )
+}
+
+/// Writes the export of the golden workspace `out` next to it as `<out>.jsonl` with the
+/// binary's `export -o`, and returns it.
+fn write_golden_export(out: &Path) -> String {
     let export = out.with_extension("jsonl");
     let status = Command::new(BIN)
         .args(["export", "-o", export.to_str().unwrap()])
-        .env("AGENTRAIL_DIR", &out)
+        .env("AGENTRAIL_DIR", out)
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(
-        std::fs::read_to_string(&export).unwrap(),
-        V3.expected_export()
-    );
+    std::fs::read_to_string(&export).unwrap()
 }

@@ -442,15 +442,7 @@ fn a_handle_that_writes_nothing_closes_without_a_sync() {
 fn journal_ending_inside_an_append() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    let journal = Journal::create(&path, small_options()).unwrap();
-    for lsn in 1..=100u64 {
-        journal.append(KIND_EVENT, payload(lsn)).unwrap();
-    }
-    let batch = (101..=400u64)
-        .map(|lsn| NewRecord::new(KIND_EVENT, payload(lsn)))
-        .collect();
-    journal.append_batch(batch).unwrap();
-    journal.close();
+    with_an_append_of_300(&path).close();
     let mut segments: Vec<_> = std::fs::read_dir(&path)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -518,11 +510,10 @@ fn repair_removes_an_append_a_crash_cut_short_and_says_so() {
     );
 }
 
-#[test]
-fn repair_inside_an_append_keeps_its_first_part_and_names_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal");
-    let journal = Journal::create(&path, small_options()).unwrap();
+/// A new journal at `path` of records 1 to 100 appended one by one, then 101 to 400 in one
+/// append that spans several segments.
+fn with_an_append_of_300(path: &std::path::Path) -> Journal {
+    let journal = Journal::create(path, small_options()).unwrap();
     for lsn in 1..=100u64 {
         journal.append(KIND_EVENT, payload(lsn)).unwrap();
     }
@@ -530,6 +521,14 @@ fn repair_inside_an_append_keeps_its_first_part_and_names_it() {
         .map(|lsn| NewRecord::new(KIND_EVENT, payload(lsn)))
         .collect();
     journal.append_batch(batch).unwrap();
+    journal
+}
+
+#[test]
+fn repair_inside_an_append_keeps_its_first_part_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let journal = with_an_append_of_300(&path);
     journal.append(KIND_EVENT, payload(401)).unwrap();
     journal.close();
     // Damage the first block of a sealed segment that starts inside the append.
