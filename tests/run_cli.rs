@@ -23,10 +23,15 @@ enum Target {
     Agentrail,
 }
 
-/// `agentrail run -- sh -c SCRIPT` in `dir`, in a clean environment, its output piped.
+/// `agentrail run -- sh -c SCRIPT` in `dir`, in a clean environment, its output piped. The
+/// caught signals are set to their default first (`env --default-signal`, coreutils 8.31):
+/// agentrail leaves a signal it was started with ignored as it is, and a test run under `nohup`
+/// (as CI scripts are) would otherwise hand it SIGHUP ignored.
 fn run_script(dir: &Dir, script: &str) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentrail"));
+    let mut command = std::process::Command::new("env");
     command
+        .arg("--default-signal=HUP,INT,TERM,QUIT")
+        .arg(env!("CARGO_BIN_EXE_agentrail"))
         .args(["run", "--", "sh", "-c", script])
         .current_dir(dir.path())
         .env_remove("AGENTRAIL_SESSION")
