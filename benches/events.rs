@@ -67,9 +67,12 @@ const IMPORT_EVENTS: usize = 200_000;
 const LARGE_EVENTS: usize = 1_000_000;
 const SMALL_EVENTS: usize = 10_000;
 /// Lines imported per batch when building a fixture, so memory stays near 150 MB of records.
+/// Each batch is appended as `agentrail import` appends a file (a bulk append, which seals
+/// the active segment after it), so the fixture is what importing files of that many lines
+/// in turn leaves.
 const FIXTURE_IMPORT_CHUNK_LINES: usize = 100_000;
 /// Part of the fixtures' directory name: bumped when the way they are made changes.
-const FIXTURE_VERSION: u32 = 2;
+const FIXTURE_VERSION: u32 = 3;
 
 const SQLITE_SCHEMA: &str = "
     CREATE TABLE agent_sessions (id TEXT PRIMARY KEY, task TEXT, agent TEXT, status TEXT,
@@ -243,8 +246,7 @@ impl Fixture {
                     now_micros(),
                 )
                 .expect("valid lines");
-                let records = records.into_records();
-                recorder.journal().append_batch(records).expect("appending");
+                append(&recorder, records).expect("appending");
             }
             recorder.journal().sync().expect("syncing");
             assert_eq!(recorder.journal().last_lsn(), self.count as u64);

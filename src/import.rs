@@ -312,11 +312,12 @@ fn encode_event(
 /// (`format-spec/events.md`, section 7) is an [`InputError`] naming its line and field, and
 /// nothing is appended. Its `session_start` and `session_end` events are replayed on the open
 /// sessions: starting a session already started, or ending one that is not open, as another
-/// agent, or before it started, is such an error too.
+/// agent, or before it started, is such an error too. It is a bulk append
+/// ([`crate::journal::Journal::append_bulk`]): a large import leaves the active segment sealed.
 pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
     let has_sessions = batch.checked.iter().any(|checked| !checked.context);
     if batch.checked.is_empty() {
-        return recorder.journal().append_batch(batch.records);
+        return recorder.journal().append_bulk(batch.records);
     }
     let has_context = !batch.agents.is_empty();
     let _lock = match has_context {
@@ -350,7 +351,7 @@ pub fn append(recorder: &Recorder, batch: Batch) -> crate::Result<Range<u64>> {
     if let Some(error) = first_bad.min_by_key(|error| error.line) {
         return Err(error.into());
     }
-    recorder.journal().append_batch(batch.records)
+    recorder.journal().append_bulk(batch.records)
 }
 
 /// Replays the context events on `graph` in order; the first that it would reject is the

@@ -378,6 +378,74 @@ fn append_prints_one_lsn_per_event_and_continues_the_sequence() {
     assert_eq!(lsns, (1..=6).collect::<Vec<_>>());
 }
 
+/// Whether each segment file is sealed (bit 0 of the header's flags at offset 12), and its
+/// length, in log order.
+fn segment_states(dir: &Dir) -> Vec<(bool, usize)> {
+    let read = |path: &PathBuf| std::fs::read(path).unwrap();
+    let state = |bytes: Vec<u8>| (bytes[12] & 1 == 1, bytes.len());
+    dir.segments().iter().map(read).map(state).collect()
+}
+
+#[test]
+fn a_large_import_ends_with_its_segment_sealed_and_a_small_one_leaves_it_active() {
+    let dir = Dir::new();
+    dir.init(64 * 1024);
+    let file = dir.path().join("events.jsonl");
+    // 10 events of about 150 bytes: under an eighth of a segment (8 KiB), no seal.
+    std::fs::write(&file, events(0..10).join("\n") + "\n").unwrap();
+    dir.command()
+        .args(["import", "events.jsonl"])
+        .assert()
+        .success();
+    let states = segment_states(&dir);
+    assert_eq!(states.len(), 1);
+    assert!(!states[0].0, "a small import sealed its segment");
+    // 100 more are past 8 KiB: the segment is sealed, and an empty active one follows.
+    std::fs::write(&file, events(10..110).join("\n") + "\n").unwrap();
+    dir.command()
+        .args(["import", "events.jsonl"])
+        .assert()
+        .success();
+    let states = segment_states(&dir);
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(
+        states[0].0,
+        "the large import left its segment raw: {states:?}"
+    );
+    assert_eq!(states[1], (false, SEGMENT_HEADER_BYTES));
+    // `append` of many lines on stdin is a bulk append too.
+    let lsns = dir.append(&events(110..210));
+    assert_eq!(lsns, (111..=210).collect::<Vec<u64>>());
+    let states = segment_states(&dir);
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert!(states[1].0, "{states:?}");
+    // A few lines more are a plain append.
+    dir.append(&events(210..213));
+    let states = segment_states(&dir);
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert!(!states[2].0, "{states:?}");
+    let exported = dir.export();
+    assert_eq!(exported.len(), 213);
+    for (index, line) in exported.iter().enumerate() {
+        assert_eq!(line["data"]["index"], index, "{line}");
+    }
+    dir.command().arg("verify").assert().success();
+}
+
+#[test]
+fn import_of_a_missing_file_is_bad_input_naming_it() {
+    let dir = Dir::initialized();
+    let output = dir.run(&["import", "no-such-file.jsonl"]);
+    assert_eq!(exit_code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no-such-file.jsonl"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(stdout(&output), "");
+    assert_eq!(dir.export_text(), "");
+}
+
 /// One malformed event per case: the text, and the field the message must name.
 fn bad_events() -> Vec<(&'static str, String, Option<&'static str>)> {
     vec![
@@ -996,9 +1064,12 @@ fn a_flipped_byte_in_a_sealed_segment_is_named_then_repaired() {
 }
 
 /// Damages the payload of record `lsn` in the active segment of a journal holding `count`
-/// events, none of them sealed; returns the damaged record's byte offset.
+/// events, none of them sealed; returns the damaged record's byte offset. The events go in
+/// appends of 25, well under the 8 KiB after which a bulk append seals the segment.
 fn damage_active_record(dir: &Dir, count: usize, lsn: usize) -> usize {
-    dir.append(&events(0..count));
+    for start in (0..count).step_by(25) {
+        dir.append(&events(start..count.min(start + 25)));
+    }
     let active = dir.segments().pop().unwrap();
     let bytes = std::fs::read(&active).unwrap();
     let offsets = frame_offsets(&bytes);

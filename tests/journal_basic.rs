@@ -1,7 +1,10 @@
 //! Library-level tests of appending, rolling, reopening and reading.
 
+mod common;
+
 use agentrail::journal::sim::{CrashMode, SimFs};
-use agentrail::journal::{Durability, Journal, NewRecord, Options, KIND_EVENT};
+use agentrail::journal::{Durability, Journal, NewRecord, Options, BULK_SEAL_DIVISOR, KIND_EVENT};
+use common::{is_sealed, segment_names};
 use std::sync::Arc;
 
 fn small_options() -> Options {
@@ -619,4 +622,170 @@ fn a_sealed_segment_from_another_journal_stops_every_reader_before_its_records()
     let report = verify(&StdFs, &path).unwrap();
     assert!(!report.is_ok());
     assert_eq!(report.last_good_lsn, stale_from - 1);
+}
+
+/// Records of `bytes` bytes of payload each, with contents that depend on their place.
+fn records_of(count: usize, bytes: usize, salt: u8) -> Vec<NewRecord> {
+    (0..count)
+        .map(|index| {
+            let payload = (0..bytes).map(|at| (at + index) as u8 ^ salt).collect();
+            NewRecord::new(KIND_EVENT, payload)
+        })
+        .collect()
+}
+
+/// Whether each segment file of the journal in `path` is sealed, in log order.
+fn sealed_flags(path: &std::path::Path) -> Vec<bool> {
+    let names = segment_names(path);
+    let read = |name: &String| std::fs::read(path.join(name)).unwrap();
+    names.iter().map(|name| is_sealed(&read(name))).collect()
+}
+
+#[test]
+fn a_bulk_append_of_an_eighth_of_a_segment_or_more_seals_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let eighth = (small_options().segment_bytes / BULK_SEAL_DIVISOR) as usize;
+    let journal = Journal::create(&path, small_options()).unwrap();
+    // Below an eighth of a segment, a bulk append is a plain one: the segment stays active.
+    let small = journal.append_bulk(records_of(10, 100, 1)).unwrap();
+    assert_eq!(small, 1..11);
+    assert_eq!(sealed_flags(&path), [false]);
+    // An eighth or more: the active segment, the earlier records with it, is sealed, and a
+    // new, empty one is started after it.
+    let large = journal.append_bulk(records_of(10, eighth / 10, 2)).unwrap();
+    assert_eq!(large, 11..21);
+    assert_eq!(sealed_flags(&path), [true, false]);
+    assert_eq!(segment_names(&path)[1], common::segment_file_name(21));
+    // A plain append of as much does not seal, nor does a small bulk append after it, however
+    // full the active segment is: appends piped a few lines at a time keep whole segments.
+    journal
+        .append_batch(records_of(10, eighth / 10, 3))
+        .unwrap();
+    journal.append_bulk(records_of(2, 100, 5)).unwrap();
+    assert_eq!(sealed_flags(&path), [true, false]);
+    journal.close();
+
+    let journal = Journal::open(&path, small_options()).unwrap();
+    assert_eq!(journal.last_lsn(), 32);
+    let batches = [
+        (10, 100, 1),
+        (10, eighth / 10, 2),
+        (10, eighth / 10, 3),
+        (2, 100, 5),
+    ];
+    let expected: Vec<Vec<u8>> = batches
+        .into_iter()
+        .flat_map(|(count, bytes, salt)| records_of(count, bytes, salt))
+        .map(|record| record.payload)
+        .collect();
+    let all = read_all(&journal);
+    assert_eq!(
+        all.iter().map(|(lsn, _)| *lsn).collect::<Vec<_>>(),
+        (1..=32).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        all.into_iter().map(|(_, bytes)| bytes).collect::<Vec<_>>(),
+        expected
+    );
+    let vfs = agentrail::journal::vfs::StdFs;
+    assert!(agentrail::journal::verify(&vfs, &path).unwrap().is_ok());
+    assert_eq!(journal.append(KIND_EVENT, b"after".to_vec()).unwrap(), 33);
+}
+
+#[test]
+fn a_bulk_append_that_fills_segments_seals_its_last_part_from_memory_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let segment_bytes = small_options().segment_bytes as usize;
+    let journal = Journal::create(&path, small_options()).unwrap();
+    // Three and a half segments' worth in one request: every part of it ends up sealed.
+    let count = 7 * segment_bytes / 2 / 1000;
+    assert_eq!(
+        journal.append_bulk(records_of(count, 1000, 4)).unwrap(),
+        1..count as u64 + 1
+    );
+    let flags = sealed_flags(&path);
+    assert!(flags.len() >= 5, "{flags:?}");
+    assert!(
+        flags[..flags.len() - 1].iter().all(|sealed| *sealed),
+        "{flags:?}"
+    );
+    assert_eq!(flags.last(), Some(&false));
+    let last = std::fs::read(path.join(segment_names(&path).last().unwrap())).unwrap();
+    assert_eq!(
+        last.len(),
+        common::SEGMENT_HEADER_BYTES,
+        "the new active segment is empty"
+    );
+    journal.close();
+    let journal = Journal::open(&path, small_options()).unwrap();
+    let payloads: Vec<Vec<u8>> = read_all(&journal)
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    let expected: Vec<Vec<u8>> = records_of(count, 1000, 4)
+        .into_iter()
+        .map(|r| r.payload)
+        .collect();
+    assert_eq!(payloads, expected);
+}
+
+/// Copies every file of journal `from` into a new directory `to`.
+fn copy_journal(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_sealed_segment_removed_or_slipped_in_before_the_checkpoint_stops_open() {
+    use agentrail::journal::{repair, vfs::StdFs};
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original");
+    let segments = salted_journal(&original, 0);
+    assert!(segments.len() >= 4, "several sealed segments");
+    let name = |path: &std::path::PathBuf| path.file_name().unwrap().to_str().unwrap().to_owned();
+
+    // The second segment removed: open sees it at once, naming the segment after the gap,
+    // where before only a reader reaching it did (and appends went on until then).
+    let removed = dir.path().join("removed");
+    copy_journal(&original, &removed);
+    std::fs::remove_file(removed.join(name(&segments[1]))).unwrap();
+    let error = Journal::open(&removed, small_options()).unwrap_err();
+    assert!(error.is_corruption(), "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&name(&segments[2])), "{message}");
+    assert!(message.contains("a segment is missing"), "{message}");
+    // Repair keeps the log before the gap, and the journal opens and appends again.
+    let report = repair(&StdFs, &removed, &dir.path().join("aside")).unwrap();
+    let first_after_gap: u64 = name(&segments[1])[..20].parse().unwrap();
+    assert_eq!(report.last_lsn, first_after_gap - 1);
+    let journal = Journal::open(&removed, small_options()).unwrap();
+    assert_eq!(
+        journal.append(KIND_EVENT, b"x".to_vec()).unwrap(),
+        first_after_gap
+    );
+    journal.close();
+    assert_eq!(
+        Journal::open(&removed, small_options()).unwrap().last_lsn(),
+        first_after_gap
+    );
+
+    // A copy of the second segment under a name between the second and the third: open names
+    // the file that does not belong.
+    let added = dir.path().join("added");
+    copy_journal(&original, &added);
+    let second: u64 = name(&segments[1])[..20].parse().unwrap();
+    let stray = format!("{:020}.seg", second + 1);
+    std::fs::copy(&segments[1], added.join(&stray)).unwrap();
+    let error = Journal::open(&added, small_options()).unwrap_err();
+    assert!(error.is_corruption(), "{error}");
+    assert!(error.to_string().contains(&stray), "{error}");
+
+    // The journal as it was opens: the list the checkpoint recorded matches the files.
+    let journal = Journal::open(&original, small_options()).unwrap();
+    assert_eq!(journal.last_lsn(), 300);
 }

@@ -16,7 +16,8 @@
 //! finishes the cut.
 
 use super::format::{
-    Checkpoint, SegmentHeader, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    Checkpoint, SegmentHeader, SegmentList, FRAME_FLAG_BATCH_CONTINUES, FRAME_HEADER_BYTES,
+    SEGMENT_HEADER_BYTES,
 };
 use super::recovery::{bad_frame_damage, Tail, CHECKPOINT_FILE};
 use super::segment::{
@@ -149,6 +150,7 @@ fn checkpoint_before(
                 segment: previous,
                 offset: 0,
                 last_record_offset: 0,
+                segments: Some(SegmentList::of(&segments[..segments.len() - 1])),
                 ..*checkpoint
             };
             write_file_atomically(vfs, dir, &path, &moved.encode())

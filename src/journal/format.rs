@@ -333,6 +333,34 @@ impl SealedFooter {
     }
 }
 
+/// The segment files of the log up to a given one, as a checkpoint records them: how many, and
+/// a CRC-32 over their first LSNs (8 bytes little-endian each, in log order). Open compares it
+/// with the files it lists, so that a sealed segment removed or slipped in before the
+/// checkpoint's position is seen at once, not only by the first reader that reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SegmentList {
+    pub count: u32,
+    pub crc: u32,
+}
+
+impl SegmentList {
+    /// The list of the segments starting at `first_lsns`, in log order.
+    pub fn of(first_lsns: &[u64]) -> SegmentList {
+        let start = SegmentList::default();
+        first_lsns.iter().fold(start, |list, &lsn| list.then(lsn))
+    }
+
+    /// This list with one more segment, starting at `first_lsn`, after its last.
+    pub fn then(self, first_lsn: u64) -> SegmentList {
+        let mut hasher = crc32fast::Hasher::new_with_initial(self.crc);
+        hasher.update(&first_lsn.to_le_bytes());
+        SegmentList {
+            count: self.count.saturating_add(1),
+            crc: hasher.finalize(),
+        }
+    }
+}
+
 /// Where the verified log ends, as recorded in `journal/checkpoint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -341,6 +369,9 @@ pub struct Checkpoint {
     pub next_lsn: u64,
     pub chain: u32,
     pub last_record_offset: u32,
+    /// The segment files up to and including `segment`; `None` in a checkpoint written before
+    /// it was recorded (zeros where it lies).
+    pub segments: Option<SegmentList>,
 }
 
 impl Checkpoint {
@@ -348,6 +379,9 @@ impl Checkpoint {
         let mut bytes = [0u8; CHECKPOINT_BYTES];
         bytes[0..8].copy_from_slice(&CHECKPOINT_MAGIC);
         bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let segments = self.segments.unwrap_or_default();
+        bytes[12..16].copy_from_slice(&segments.count.to_le_bytes());
+        bytes[44..48].copy_from_slice(&segments.crc.to_le_bytes());
         bytes[16..24].copy_from_slice(&self.segment.to_le_bytes());
         bytes[24..32].copy_from_slice(&self.offset.to_le_bytes());
         bytes[32..40].copy_from_slice(&self.next_lsn.to_le_bytes());
@@ -374,6 +408,13 @@ impl Checkpoint {
             next_lsn: u64_at(bytes, 32),
             chain: u32_at(bytes, 40),
             last_record_offset: u32_at(bytes, 48),
+            segments: match u32_at(bytes, 12) {
+                0 => None,
+                count => Some(SegmentList {
+                    count,
+                    crc: u32_at(bytes, 44),
+                }),
+            },
         })
     }
 }
@@ -431,10 +472,34 @@ mod tests {
             next_lsn: 2,
             chain: 77,
             last_record_offset: 32,
+            segments: Some(SegmentList::of(&[1])),
         };
         assert_eq!(Checkpoint::decode(&checkpoint.encode()), Some(checkpoint));
+        // Written before the list was recorded: zeros there, and no list.
+        let older = Checkpoint {
+            segments: None,
+            ..checkpoint
+        };
+        assert_eq!(Checkpoint::decode(&older.encode()), Some(older));
+        assert_eq!(&older.encode()[12..16], &[0; 4]);
+        assert_eq!(&older.encode()[44..48], &[0; 4]);
         let mut damaged = checkpoint.encode();
         damaged[30] ^= 4;
         assert_eq!(Checkpoint::decode(&damaged), None);
+    }
+
+    #[test]
+    fn a_segment_list_tells_a_missing_an_added_and_a_moved_segment_apart() {
+        let list = SegmentList::of(&[1, 100, 200]);
+        assert_eq!(list, SegmentList::of(&[1, 100]).then(200));
+        assert_eq!(list.count, 3);
+        for other in [
+            &[1, 200][..],
+            &[1, 100, 150, 200],
+            &[1, 101, 200],
+            &[100, 1, 200],
+        ] {
+            assert_ne!(SegmentList::of(other), list, "{other:?}");
+        }
     }
 }

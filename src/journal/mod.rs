@@ -41,6 +41,10 @@ pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 pub const SEGMENT_BYTES_MIN: u64 = 4 * 1024;
 /// The largest segment size accepted: offsets in a segment must fit in 32 bits.
 pub const SEGMENT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+/// A bulk append ([`Journal::append_bulk`]) of at least `segment_bytes / BULK_SEAL_DIVISOR`
+/// bytes of frames (8 MiB of the default 64 MiB) seals the active segment after it, so that a
+/// bulk load is stored compressed and not left raw.
+pub const BULK_SEAL_DIVISOR: u64 = 8;
 /// By default, the checkpoint is refreshed after this many bytes of appends.
 pub const CHECKPOINT_INTERVAL_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
 /// Name of the lock file in the journal directory.
@@ -300,6 +304,21 @@ impl Journal {
     /// record's flags may only be [`format::FRAME_FLAG_MUST_UNDERSTAND`]: the other bits are the
     /// journal's own.
     pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<Range<u64>> {
+        self.append_request(records, false)
+    }
+
+    /// Appends records as [`Journal::append_batch`] does and, when their frames take at least
+    /// a [`BULK_SEAL_DIVISOR`]th of `segment_bytes`, then seals the active segment
+    /// (`format-spec/journal.md` section 8): a bulk load (`import`) is then stored compressed,
+    /// where the active segment would keep up to a segment's worth of it raw. The sealed
+    /// segment's sync makes its records durable in every mode. A smaller request is an
+    /// `append_batch`, so that small imports and appends do not leave a string of small sealed
+    /// segments.
+    pub fn append_bulk(&self, records: Vec<NewRecord>) -> Result<Range<u64>> {
+        self.append_request(records, true)
+    }
+
+    fn append_request(&self, records: Vec<NewRecord>, bulk: bool) -> Result<Range<u64>> {
         for record in &records {
             if record.flags & !format::FRAME_FLAG_MUST_UNDERSTAND != 0 {
                 return Err(Error::Limit {
@@ -320,7 +339,11 @@ impl Journal {
             }
         }
         let (reply, answer) = reply::reply_slot();
-        self.send(Request::Append { records, reply })?;
+        self.send(Request::Append {
+            records,
+            bulk,
+            reply,
+        })?;
         answer
             .wait()
             .ok_or_else(|| Error::Poisoned("the writer thread has stopped".into()))?

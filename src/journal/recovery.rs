@@ -7,7 +7,8 @@
 
 use super::batch::{cut_floor, cut_incomplete_batch, ends_inside_batch, unfinished, CutBatch};
 use super::format::{
-    chain_next, Checkpoint, FrameHeader, CHECKPOINT_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    chain_next, Checkpoint, FrameHeader, SegmentList, CHECKPOINT_BYTES, FRAME_HEADER_BYTES,
+    SEGMENT_HEADER_BYTES,
 };
 use super::segment::{
     create_segment, decode_frame, find_valid_frame_after, io_error, read_segment_header,
@@ -59,6 +60,8 @@ pub struct Tail {
     pub next_lsn: u64,
     pub chain: u32,
     pub last_record_offset: u64,
+    /// The segment files up to and including this one, for the checkpoint.
+    pub segments: SegmentList,
 }
 
 impl Tail {
@@ -69,6 +72,7 @@ impl Tail {
             next_lsn: self.next_lsn,
             chain: self.chain,
             last_record_offset: self.last_record_offset as u32,
+            segments: Some(self.segments),
         }
     }
 }
@@ -182,6 +186,46 @@ fn checkpoint_start(
     }))
 }
 
+/// Checks the segment files up to the one `checkpoint` names against the list it recorded
+/// (`format-spec/journal.md` section 6). They differ when a segment was removed or one was
+/// added; the links between them (each header against the footer before it) then say which
+/// file breaks the log: corruption, named by that file and offset. When every link holds,
+/// the files still form the log the checkpoint describes and the difference is not damage.
+fn check_segment_list(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    segments: &[u64],
+    checkpoint: &Checkpoint,
+) -> Result<()> {
+    let Some(recorded) = checkpoint.segments else {
+        return Ok(());
+    };
+    let through = segments.partition_point(|&first_lsn| first_lsn <= checkpoint.segment);
+    if SegmentList::of(&segments[..through]) == recorded {
+        return Ok(());
+    }
+    let (mut next_lsn, mut chain) = (1, 0);
+    for &first_lsn in &segments[..through] {
+        let path = segment_path(dir, first_lsn);
+        let file = vfs.open_read(&path).map_err(io_error(&path, "opening"))?;
+        let header = read_segment_header(file.as_ref(), &path, first_lsn)?;
+        check_link(&path, header.first_lsn, header.prev_chain, next_lsn, chain)?;
+        if first_lsn == checkpoint.segment {
+            break;
+        }
+        if !header.is_sealed() {
+            return Err(Error::corruption(
+                &path,
+                12,
+                "segment is not sealed, yet later segments exist",
+            ));
+        }
+        let sealed = SealedSegment::open(vfs, &path, first_lsn)?;
+        (next_lsn, chain) = (sealed.footer.last_lsn + 1, sealed.footer.end_chain);
+    }
+    Ok(())
+}
+
 /// Without a checkpoint: start at the last segment, taking its expected LSN and chain from the
 /// footer of the segment before it.
 fn last_segment_start(vfs: &dyn Vfs, dir: &Path, segments: &[u64]) -> Result<Start> {
@@ -258,13 +302,18 @@ fn find_end(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
             )));
         }
         report.created_segment = true;
-        return Ok((new_segment_tail(vfs, dir, 1, 0)?, report));
+        let mut tail = new_segment_tail(vfs, dir, 1, 0)?;
+        tail.segments = SegmentList::of(&[1]);
+        return Ok((tail, report));
     }
     if let Some(reason) = checkpoint
         .as_ref()
         .and_then(|checkpoint| checkpoint_segment_missing(&segments, checkpoint))
     {
         return Err(Error::corruption(dir.join(CHECKPOINT_FILE), 16, reason));
+    }
+    if let Some(checkpoint) = &checkpoint {
+        check_segment_list(vfs, dir, &segments, checkpoint)?;
     }
     let from_checkpoint = match &checkpoint {
         Some(checkpoint) => checkpoint_start(vfs, dir, &segments, checkpoint)?,
@@ -275,7 +324,9 @@ fn find_end(vfs: &dyn Vfs, dir: &Path) -> Result<(Tail, RecoveryReport)> {
         Some(start) => start,
         None => last_segment_start(vfs, dir, &segments)?,
     };
-    let tail = walk(vfs, dir, &segments, start, checkpoint.as_ref(), &mut report)?;
+    let mut tail = walk(vfs, dir, &segments, start, checkpoint.as_ref(), &mut report)?;
+    let before = segments.partition_point(|&first_lsn| first_lsn < tail.segment);
+    tail.segments = SegmentList::of(&segments[..before]).then(tail.segment);
     if let Some(checkpoint) = checkpoint {
         if tail.next_lsn < checkpoint.next_lsn {
             return Err(Error::corruption(
@@ -308,6 +359,7 @@ fn new_segment_tail(vfs: &dyn Vfs, dir: &Path, first_lsn: u64, chain: u32) -> Re
         next_lsn: first_lsn,
         chain,
         last_record_offset: 0,
+        segments: SegmentList::default(),
     })
 }
 
@@ -371,6 +423,7 @@ fn walk(
             next_lsn,
             chain,
             last_record_offset,
+            segments: SegmentList::default(),
         };
         scan_active(&mut tail, durable, report)?;
         return Ok(tail);

@@ -5,7 +5,7 @@
 //! segment back as the active segment, and says which LSNs were dropped.
 
 use super::batch::CutBatch;
-use super::format::{chain_next, Checkpoint, SegmentHeader, SEGMENT_HEADER_BYTES};
+use super::format::{chain_next, Checkpoint, SegmentHeader, SegmentList, SEGMENT_HEADER_BYTES};
 use super::recovery::{
     checkpoint_segment_missing, read_checkpoint, recover, RecoveryReport, TornTail, CHECKPOINT_FILE,
 };
@@ -498,12 +498,16 @@ fn cut_at_damage(
     bytes.extend_from_slice(&damage.good_frames);
     let path = segment_path(dir, damage.first_lsn);
     write_file_atomically(vfs, dir, &path, &bytes)?;
+    // What is left: the segments before the damage and the one just written.
+    let mut kept = list_segments(vfs, dir)?;
+    kept.retain(|&first_lsn| first_lsn <= damage.first_lsn);
     let checkpoint = Checkpoint {
         segment: damage.first_lsn,
         offset: bytes.len() as u64,
         next_lsn: damage.next_lsn,
         chain: damage.chain,
         last_record_offset: damage.last_record_offset as u32,
+        segments: Some(SegmentList::of(&kept)),
     };
     write_file_atomically(vfs, dir, &dir.join(CHECKPOINT_FILE), &checkpoint.encode())?;
     report.last_lsn = damage.next_lsn - 1;

@@ -16,7 +16,7 @@ use super::segment::{
     write_file_atomically, SealInput,
 };
 use super::vfs::{Vfs, VfsLock};
-use super::{Durability, NewRecord};
+use super::{Durability, NewRecord, BULK_SEAL_DIVISOR};
 use crate::error::{Error, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::BTreeSet;
@@ -36,6 +36,9 @@ pub const BATCH_SYNC_INTERVAL: Duration = Duration::from_millis(50);
 pub(crate) enum Request {
     Append {
         records: Vec<NewRecord>,
+        /// A bulk append: seal the active segment after it when its records are a bulk's worth
+        /// (`Journal::append_bulk`).
+        bulk: bool,
         reply: Replier<Result<Range<u64>>>,
     },
     Sync {
@@ -232,7 +235,8 @@ impl Writer {
         let wants_sync = batch
             .iter()
             .any(|request| matches!(request, Request::Sync { .. }));
-        let committed = self.commit(&appends);
+        let bulk = batch.iter().any(|request| self.is_large_bulk(request));
+        let committed = self.commit(&appends, bulk);
         // A sync asked for in the same batch answers the sync requests only: the appends are
         // answered by their commit, with their own LSNs.
         let synced = match &committed {
@@ -265,14 +269,14 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, appends: &[&Vec<NewRecord>]) -> Result<Vec<Range<u64>>> {
+    fn commit(&mut self, appends: &[&Vec<NewRecord>], bulk: bool) -> Result<Vec<Range<u64>>> {
         if let Some(reason) = &self.poisoned {
             return Err(Error::Poisoned(reason.clone()));
         }
         self.lock
             .lock()
             .map_err(|error| Error::io("taking the journal lock", error))?;
-        let result = self.commit_locked(appends);
+        let result = self.commit_locked(appends, bulk);
         let unlocked = self
             .lock
             .unlock()
@@ -380,7 +384,11 @@ impl Writer {
         Ok(())
     }
 
-    fn commit_locked(&mut self, appends: &[&Vec<NewRecord>]) -> Result<Vec<Range<u64>>> {
+    fn commit_locked(
+        &mut self,
+        appends: &[&Vec<NewRecord>],
+        bulk: bool,
+    ) -> Result<Vec<Range<u64>>> {
         if let Some(damage) = super::damage_marker(self.vfs.as_ref(), &self.dir) {
             return Err(Error::Damaged(damage));
         }
@@ -418,10 +426,28 @@ impl Writer {
             }
             ranges.push(first..self.tail.next_lsn);
         }
+        let header_bytes = super::format::SEGMENT_HEADER_BYTES as u64;
+        if bulk && (self.tail.end > header_bytes || !buffer.is_empty()) {
+            self.fill_and_roll(&mut buffer)?;
+        }
         self.write(&mut buffer)?;
         self.after_write()?;
         self.shared.publish(&self.tail);
         Ok(ranges)
+    }
+
+    /// Whether `request` is a bulk append of at least a [`BULK_SEAL_DIVISOR`]th of a segment of
+    /// frames: one after which the active segment is sealed rather than left raw.
+    fn is_large_bulk(&self, request: &Request) -> bool {
+        let bulk_bytes_min = self.config.segment_bytes / BULK_SEAL_DIVISOR;
+        match request {
+            Request::Append {
+                records,
+                bulk: true,
+                ..
+            } => framed_bytes(records) as u64 >= bulk_bytes_min,
+            _ => false,
+        }
     }
 
     fn encode(&mut self, record: &NewRecord, extra_flags: u16, buffer: &mut Vec<u8>) {
@@ -526,6 +552,7 @@ impl Writer {
             None => seal_segment(self.vfs.as_ref(), &self.dir, tail.file.as_ref(), input)?,
         }
         let (next_lsn, chain) = (tail.next_lsn, tail.chain);
+        let segments = tail.segments.then(next_lsn);
         let file = create_segment(self.vfs.as_ref(), &self.dir, next_lsn, chain)?;
         let path = segment_path(&self.dir, next_lsn);
         let inode = file
@@ -541,6 +568,7 @@ impl Writer {
             next_lsn,
             chain,
             last_record_offset: 0,
+            segments,
         };
         self.unsynced = false;
         if checkpoint {
