@@ -4,7 +4,7 @@ mod common;
 
 use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::{Durability, Journal, NewRecord, Options, BULK_SEAL_DIVISOR, KIND_EVENT};
-use common::{is_sealed, segment_names};
+use common::{is_sealed, segment_names, segment_paths};
 use std::sync::Arc;
 
 fn small_options() -> Options {
@@ -136,11 +136,8 @@ fn ten_records_checkpointed_after_each() -> tempfile::TempDir {
 #[test]
 fn deleting_every_segment_is_reported_not_restarted_at_lsn_1() {
     let dir = ten_records_checkpointed_after_each();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|ext| ext == "seg") {
-            std::fs::remove_file(path).unwrap();
-        }
+    for path in segment_paths(dir.path()) {
+        std::fs::remove_file(path).unwrap();
     }
     let error = Journal::open(dir.path(), small_options()).unwrap_err();
     assert!(error.is_corruption(), "{error}");
@@ -446,12 +443,7 @@ fn journal_ending_inside_an_append() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
     with_an_append_of_300(&path).close();
-    let mut segments: Vec<_> = std::fs::read_dir(&path)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
-        .collect();
-    segments.sort();
+    let segments = segment_paths(&path);
     assert!(segments.len() >= 3, "the append spans segments");
     // Cut the active segment at its last record: no record of the append ends it any more.
     let active = segments.last().unwrap();
@@ -572,13 +564,7 @@ fn salted_journal(path: &std::path::Path, salt: u8) -> Vec<std::path::PathBuf> {
         journal.append(KIND_EVENT, bytes).unwrap();
     }
     journal.close();
-    let mut segments: Vec<_> = std::fs::read_dir(path)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
-        .collect();
-    segments.sort();
-    segments
+    segment_paths(path)
 }
 
 #[test]

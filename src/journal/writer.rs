@@ -440,14 +440,8 @@ impl Writer {
     /// frames: one after which the active segment is sealed rather than left raw.
     fn is_large_bulk(&self, request: &Request) -> bool {
         let bulk_bytes_min = self.config.segment_bytes / BULK_SEAL_DIVISOR;
-        match request {
-            Request::Append {
-                records,
-                bulk: true,
-                ..
-            } => framed_bytes(records) as u64 >= bulk_bytes_min,
-            _ => false,
-        }
+        matches!(request, Request::Append { bulk: true, .. })
+            && request.bytes() as u64 >= bulk_bytes_min
     }
 
     fn encode(&mut self, record: &NewRecord, extra_flags: u16, buffer: &mut Vec<u8>) {

@@ -158,6 +158,14 @@ pub fn segment_names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Paths of the segment files in a real directory, in log order.
+pub fn segment_paths(dir: &Path) -> Vec<PathBuf> {
+    segment_names(dir)
+        .into_iter()
+        .map(|name| dir.join(name))
+        .collect()
+}
+
 pub fn segment_file_name(first_lsn: u64) -> String {
     format!("{first_lsn:020}.seg")
 }
