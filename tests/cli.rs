@@ -1156,6 +1156,45 @@ fn verify_of_a_damaged_active_segment_counts_the_good_records_before_the_damage(
 }
 
 #[test]
+fn a_file_that_is_not_part_of_the_log_is_named_and_repair_moves_only_it() {
+    let dir = Dir::initialized();
+    dir.append(&events(0..30));
+    let stray = dir
+        .path()
+        .join(".agentrail/journal/00000000000099999999.seg");
+    std::fs::write(&stray, b"junk").unwrap();
+    let status = dir.run(&["status"]);
+    assert_eq!(exit_code(&status), 2);
+    assert!(
+        stderr(&status).contains("00000000000099999999.seg"),
+        "{}",
+        stderr(&status)
+    );
+    let verify = dir.run(&["verify"]);
+    assert_eq!(exit_code(&verify), 2);
+    insta::assert_snapshot!(stdout(&verify).replace(&dir.path().display().to_string(), "DIR"), @r"
+    corruption: DIR/.agentrail/journal/00000000000099999999.seg at byte offset 0: not part of the log (segment header needs 32 bytes, file has 4); the log ends in 00000000000000000001.seg, which is not sealed
+    the log is good through LSN 30; `agentrail repair` moves the file that is not part of the log aside and keeps every record
+    ");
+    let repair = dir.run(&["repair"]);
+    assert_eq!(exit_code(&repair), 0, "{}", stderr(&repair));
+    let printed = stdout(&repair);
+    let moved: Vec<&str> = (printed.lines())
+        .filter(|line| line.starts_with("moved "))
+        .collect();
+    assert_eq!(moved.len(), 1, "{printed}");
+    assert!(
+        moved[0].contains("00000000000099999999.seg"),
+        "{}",
+        moved[0]
+    );
+    assert!(!stray.exists());
+    let export = dir.run(&["export"]);
+    assert_eq!(exit_code(&export), 0, "{}", stderr(&export));
+    assert_eq!(stdout(&export).lines().count(), 30);
+}
+
+#[test]
 fn export_into_a_closed_pipe_exits_0() {
     let dir = Dir::initialized();
     // Far more than a pipe buffer and export's own buffer hold.

@@ -775,3 +775,131 @@ fn a_sealed_segment_removed_or_slipped_in_before_the_checkpoint_stops_open() {
     let journal = Journal::open(&original, small_options()).unwrap();
     assert_eq!(journal.last_lsn(), 300);
 }
+
+/// Opens the journal at `path` and checks it holds the 300 records of [`salted_journal`]
+/// (salt 0) and takes the next append at 301.
+fn assert_whole_salted_journal(path: &std::path::Path, context: &str) {
+    let journal = Journal::open(path, small_options()).unwrap();
+    let records = read_all(&journal);
+    assert_eq!(records.len(), 300, "{context}");
+    for (lsn, bytes) in records {
+        assert_eq!(bytes, payload(lsn), "{context}: LSN {lsn}");
+    }
+    assert_eq!(journal.append(KIND_EVENT, b"x".to_vec()).unwrap(), 301);
+}
+
+#[test]
+fn repair_moves_strays_aside_and_keeps_every_record_of_the_log() {
+    use agentrail::journal::{repair, verify, vfs::StdFs};
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original");
+    let segments = salted_journal(&original, 0);
+    let active = segments.last().unwrap();
+    assert!(
+        !is_sealed(&std::fs::read(active).unwrap()),
+        "the last segment is the active one"
+    );
+    assert!(
+        std::fs::metadata(active).unwrap().len() > 32,
+        "with records"
+    );
+    let name = |lsn: u64| format!("{lsn:020}.seg");
+    let lsn_of = |path: &std::path::PathBuf| -> u64 {
+        path.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+    };
+    // Each case: a file that is not part of the log, under a segment name.
+    let after_active = name(99_999_999);
+    let cases: Vec<(&str, String, Vec<u8>)> = vec![
+        (
+            "junk after the active segment",
+            after_active.clone(),
+            b"junk".to_vec(),
+        ),
+        (
+            "a sealed segment copied after the active one",
+            after_active,
+            std::fs::read(&segments[1]).unwrap(),
+        ),
+        (
+            "a sealed segment copied between two others",
+            name(lsn_of(&segments[1]) + 1),
+            std::fs::read(&segments[0]).unwrap(),
+        ),
+    ];
+    for (case, stray, bytes) in cases {
+        let path = dir.path().join(case.replace(' ', "-"));
+        copy_journal(&original, &path);
+        std::fs::write(path.join(&stray), bytes).unwrap();
+        let error = Journal::open(&path, small_options()).unwrap_err();
+        assert!(error.is_corruption(), "{case}: {error}");
+        assert!(error.to_string().contains(&stray), "{case}: {error}");
+
+        let verified = verify(&StdFs, &path).unwrap();
+        assert_eq!(verified.strays, vec![path.join(&stray)], "{case}");
+        assert_eq!(
+            verified.problems.len(),
+            1,
+            "{case}: {:?}",
+            verified.problems
+        );
+        let reason = &verified.problems[0].reason;
+        assert!(
+            reason.starts_with("not part of the log ("),
+            "{case}: {reason}"
+        );
+        assert!(!verified.log_is_damaged(), "{case}");
+        assert_eq!(verified.last_good_lsn, 300, "{case}");
+
+        let aside = dir.path().join(format!("aside-{}", case.replace(' ', "-")));
+        let report = repair(&StdFs, &path, &aside).unwrap();
+        assert_eq!(
+            report.moved,
+            vec![(path.join(&stray), aside.join(&stray))],
+            "{case}: only the stray is moved"
+        );
+        assert_eq!(
+            (report.last_lsn, report.dropped_through_lsn),
+            (300, 0),
+            "{case}"
+        );
+        assert_whole_salted_journal(&path, case);
+        assert!(verify(&StdFs, &path).unwrap().is_ok(), "{case}");
+    }
+}
+
+#[test]
+fn an_unsealed_segment_the_log_goes_on_after_is_a_lost_seal_and_repair_keeps_its_records() {
+    use agentrail::journal::{repair, verify, vfs::StdFs};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lost-seal");
+    let segments = salted_journal(&path, 0);
+    let active = segments.last().unwrap().clone();
+    let unsealed = std::fs::read(&active).unwrap();
+    // A tombstone in the active segment seals it and starts the next at LSN 301; putting the
+    // unsealed file back undoes the seal, the next segment still linking to its end.
+    let journal = Journal::open(&path, small_options()).unwrap();
+    let summarize: agentrail::journal::Summarizer = Arc::new(|_| Ok(Vec::new()));
+    journal.tombstone(&[300], summarize).unwrap();
+    journal.close();
+    assert!(is_sealed(&std::fs::read(&active).unwrap()));
+    std::fs::write(&active, unsealed).unwrap();
+    let next = path.join(format!("{:020}.seg", 301));
+    assert!(next.exists(), "the roll started the next segment");
+
+    let verified = verify(&StdFs, &path).unwrap();
+    assert!(verified.strays.is_empty());
+    assert!(verified.log_is_damaged());
+    let problem = &verified.problems[0];
+    assert_eq!((&problem.segment, problem.offset), (&active, 12));
+    assert!(
+        problem.reason.contains("00000000000000000301.seg"),
+        "{problem:?}"
+    );
+
+    // Every record of the unsealed segment is good: repair keeps them and moves it (its good
+    // frames are written back) and the later segment aside.
+    let report = repair(&StdFs, &path, &dir.path().join("aside")).unwrap();
+    assert_eq!(report.last_lsn, 300);
+    assert_eq!(report.moved.len(), 2);
+    assert_whole_salted_journal(&path, "lost seal");
+}

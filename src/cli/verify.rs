@@ -13,6 +13,7 @@ fn verify_json(report: &VerifyReport) -> serde_json::Value {
         "records": report.records,
         "last_good_lsn": report.last_good_lsn,
         "problems": report.problems,
+        "strays": report.strays,
         "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped, "lsn": torn.lsn})),
         "unfinished_append": report.unfinished.as_ref().map(|append| json!({"first_lsn": append.first_lsn, "records": append.records})),
     })
@@ -70,8 +71,17 @@ fn verify_text(report: &VerifyReport) -> String {
             append.first_lsn
         ));
     }
-    if !report.is_ok() {
-        lines.push(format!("the log is good through LSN {}; `agentrail repair` cuts it there and moves damaged segments aside", report.last_good_lsn));
+    let strays = match report.strays.len() {
+        0 => String::new(),
+        1 => " and the file that is not part of the log".to_owned(),
+        _ => " and the files that are not part of the log".to_owned(),
+    };
+    let last = report.last_good_lsn;
+    if !(report.strays.is_empty() || report.log_is_damaged()) {
+        let strays = strays.trim_start_matches(" and");
+        lines.push(format!("the log is good through LSN {last}; `agentrail repair` moves{strays} aside and keeps every record"));
+    } else if !report.is_ok() {
+        lines.push(format!("the log is good through LSN {last}; `agentrail repair` cuts it there and moves damaged segments{strays} aside"));
     }
     lines.join("\n")
 }

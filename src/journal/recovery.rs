@@ -214,16 +214,25 @@ fn check_segment_list(
             break;
         }
         if !header.is_sealed() {
-            return Err(Error::corruption(
-                &path,
-                12,
-                "segment is not sealed, yet later segments exist",
-            ));
+            return Err(unsealed_with_later(&path, segments, first_lsn));
         }
         let sealed = SealedSegment::open(vfs, &path, first_lsn)?;
         (next_lsn, chain) = (sealed.footer.last_lsn + 1, sealed.footer.end_chain);
     }
     Ok(())
+}
+
+/// The corruption of an unsealed segment at `path` that is followed by other segment files:
+/// the next is named, since it is either not part of the log (`verify` tells) or the sign of a
+/// lost seal.
+fn unsealed_with_later(path: &Path, segments: &[u64], first_lsn: u64) -> Error {
+    let next = segments.iter().find(|&&later| later > first_lsn);
+    let next = next.map_or_else(String::new, |&later| segment_name(later));
+    Error::corruption(
+        path,
+        12,
+        format!("segment is not sealed, yet a later segment file exists ({next})"),
+    )
 }
 
 /// Without a checkpoint: start at the last segment, taking its expected LSN and chain from the
@@ -239,11 +248,12 @@ fn last_segment_start(vfs: &dyn Vfs, dir: &Path, segments: &[u64]) -> Result<Sta
             at_segment_start: true,
         });
     }
-    let previous = SealedSegment::open(
-        vfs,
-        &segment_path(dir, segments[index - 1]),
-        segments[index - 1],
-    )?;
+    let (path, first_lsn) = (segment_path(dir, segments[index - 1]), segments[index - 1]);
+    let file = vfs.open_read(&path).map_err(io_error(&path, "opening"))?;
+    if !read_segment_header(file.as_ref(), &path, first_lsn)?.is_sealed() {
+        return Err(unsealed_with_later(&path, segments, first_lsn));
+    }
+    let previous = SealedSegment::open(vfs, &path, first_lsn)?;
     Ok(Start {
         index,
         next_lsn: previous.footer.last_lsn + 1,
@@ -403,11 +413,7 @@ fn walk(
             continue;
         }
         if !is_last {
-            return Err(Error::corruption(
-                &path,
-                12,
-                "segment is not sealed, yet later segments exist",
-            ));
+            return Err(unsealed_with_later(&path, segments, first_lsn));
         }
         let (offset, last_record_offset) = resume.unwrap_or((SEGMENT_HEADER_BYTES as u64, 0));
         let inode = file

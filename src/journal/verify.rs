@@ -3,6 +3,11 @@
 //! order and the chain. It changes nothing. `repair` is the explicit way out of damage: it moves
 //! the first damaged segment and every later one aside, writes the good prefix of the damaged
 //! segment back as the active segment, and says which LSNs were dropped.
+//!
+//! A file under a segment name that is not part of the log (a stray: one the log goes on
+//! without, or one after the active segment that does not continue it) is a problem too, but
+//! not damage of the log: `repair` moves only the strays aside and keeps every segment of the
+//! log (`format-spec/journal.md` section 9, "Strays").
 
 use super::batch::CutBatch;
 use super::format::{chain_next, Checkpoint, SegmentHeader, SegmentList, SEGMENT_HEADER_BYTES};
@@ -11,7 +16,8 @@ use super::recovery::{
 };
 use super::segment::{
     decode_frame, find_valid_frame_after, find_valid_frame_from, io_error, list_segments,
-    read_segment_header, segment_path, write_file_atomically, FrameError, SealedSegment,
+    read_segment_header, segment_name, segment_path, write_file_atomically, FrameError,
+    SealedSegment,
 };
 use super::vfs::Vfs;
 use super::LOCK_FILE;
@@ -54,12 +60,20 @@ pub struct VerifyReport {
     /// An append the log ends inside, cut short by a crash, which the next open removes
     /// (`format-spec/journal.md` section 11; not corruption).
     pub unfinished: Option<CutBatch>,
+    /// Files under segment names that are not part of the log, each also in `problems`.
+    pub strays: Vec<PathBuf>,
     damage: Option<Damage>,
 }
 
 impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Whether the log itself is damaged: its problems are more than strays beside it and a
+    /// checkpoint to drop.
+    pub fn log_is_damaged(&self) -> bool {
+        self.damage.is_some()
     }
 }
 
@@ -90,6 +104,12 @@ struct SegmentCheck {
     good: Damage,
     /// The end of this segment, when it could be read to its end.
     end: Option<Expected>,
+    /// The problem is that the file cannot be opened, its header does not read, or it does not
+    /// link to the log before it: it may be a stray.
+    unlinked: bool,
+    /// The segment is not sealed, yet later files exist: either they are strays or the seal
+    /// is lost.
+    unsealed_with_later: bool,
 }
 
 /// Checks every record of the journal in `dir` under its lock.
@@ -126,34 +146,53 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
     let segments = list_segments(vfs, dir)?;
     let checkpoint = read_checkpoint(vfs, dir);
     let mut report = VerifyReport::default();
+    // The segments of the log: every file but the strays.
+    let mut log = Vec::with_capacity(segments.len());
     let mut expected = Some(Expected {
         next_lsn: 1,
         chain: 0,
     });
-    for (index, &first_lsn) in segments.iter().enumerate() {
-        let is_last = index + 1 == segments.len();
-        let check = check_segment(vfs, dir, first_lsn, expected, is_last, checkpoint.as_ref());
-        report.segments.push(check.summary.clone());
-        if report.damage.is_none() {
-            // The records before the first damage are good, in the damaged segment too.
-            report.records += check.summary.records;
-            report.last_good_lsn = check.good.next_lsn - 1;
-        }
-        if let Some(problem) = check.problem {
-            report.problems.push(problem);
-            if report.damage.is_none() {
-                report.damage = Some(Damage {
-                    index,
-                    ..check.good
-                });
+    let mut index = 0;
+    while index < segments.len() {
+        let first_lsn = segments[index];
+        let later = &segments[index + 1..];
+        let mut check = check_segment(
+            vfs,
+            dir,
+            first_lsn,
+            expected,
+            later.is_empty(),
+            checkpoint.as_ref(),
+        );
+        if let (true, Some(at)) = (check.unlinked, expected) {
+            if let Some(skip) = first_linking(vfs, dir, later, at) {
+                // The log goes on in a later file without this one and any before that.
+                let why = format!("the log goes on in {}", segment_name(later[skip]));
+                for &stray in &segments[index..=index + skip] {
+                    report.add_stray(vfs, dir, stray, at, &why);
+                }
+                index += skip + 1;
+                continue;
             }
         }
-        report.torn_tail = check.torn;
-        expected = check.end;
+        let strays_after = check.unsealed_with_later && ends_the_log(vfs, dir, &mut check, later);
+        expected = report.add_check(check);
+        log.push(first_lsn);
+        if let (true, Some(end)) = (strays_after, expected) {
+            let why = format!(
+                "the log ends in {}, which is not sealed",
+                segment_name(first_lsn)
+            );
+            for &stray in later {
+                report.add_stray(vfs, dir, stray, end, &why);
+            }
+            break;
+        }
+        index += 1;
     }
     if let Some(checkpoint) = checkpoint {
-        let missing = checkpoint_segment_missing(&segments, &checkpoint);
-        if let Some(reason) = missing.filter(|_| !segments.is_empty()) {
+        let missing = checkpoint_segment_missing(&log, &checkpoint);
+        if let Some(reason) = missing.filter(|_| !log.is_empty()) {
             report.problems.push(Problem {
                 segment: dir.join(CHECKPOINT_FILE),
                 offset: 16,
@@ -176,6 +215,95 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
         report.unfinished = super::batch::unfinished(vfs, dir, floor)?;
     }
     Ok(report)
+}
+
+impl VerifyReport {
+    /// Adds what checking one segment of the log found; returns where the next one must start.
+    fn add_check(&mut self, check: SegmentCheck) -> Option<Expected> {
+        let index = self.segments.len();
+        let records = check.summary.records;
+        self.segments.push(check.summary);
+        if self.damage.is_none() {
+            // The records before the first damage are good, in the damaged segment too.
+            self.records += records;
+            self.last_good_lsn = check.good.next_lsn - 1;
+        }
+        if let Some(problem) = check.problem {
+            self.problems.push(problem);
+            if self.damage.is_none() {
+                self.damage = Some(Damage {
+                    index,
+                    ..check.good
+                });
+            }
+        }
+        self.torn_tail = check.torn;
+        check.end
+    }
+
+    /// Adds a file that is not part of the log: `why`, and why it does not continue the log
+    /// at `at`.
+    fn add_stray(&mut self, vfs: &dyn Vfs, dir: &Path, first_lsn: u64, at: Expected, why: &str) {
+        let path = segment_path(dir, first_lsn);
+        let (offset, reason) = match link_error(vfs, dir, first_lsn, at) {
+            Some(Error::Corruption { offset, reason, .. }) => (offset, reason),
+            Some(other) => (0, other.to_string()),
+            None => (
+                0,
+                "it continues the log from the same place as another file".into(),
+            ),
+        };
+        self.problems.push(Problem {
+            segment: path.clone(),
+            offset,
+            reason: format!("not part of the log ({reason}); {why}"),
+        });
+        self.strays.push(path);
+    }
+}
+
+/// Whether the unsealed segment `check` looked at ends the log, the files `later` being
+/// strays: none of them continues the log from its end. When one does, the segment's seal is
+/// lost: that is its problem.
+fn ends_the_log(vfs: &dyn Vfs, dir: &Path, check: &mut SegmentCheck, later: &[u64]) -> bool {
+    let (None, Some(end)) = (&check.problem, check.end) else {
+        return false;
+    };
+    let Some(skip) = first_linking(vfs, dir, later, end) else {
+        return true;
+    };
+    check.problem = Some(Problem {
+        segment: check.summary.path.clone(),
+        offset: 12,
+        reason: format!(
+            "segment is not sealed, yet the log goes on in {}",
+            segment_name(later[skip])
+        ),
+    });
+    check.torn = None;
+    check.end = None;
+    false
+}
+
+/// The index in `later` of the first file that continues the log from `at`.
+fn first_linking(vfs: &dyn Vfs, dir: &Path, later: &[u64], at: Expected) -> Option<usize> {
+    (later.iter()).position(|&first_lsn| link_error(vfs, dir, first_lsn, at).is_none())
+}
+
+/// Why the segment file of `first_lsn` does not continue the log from `at`, if it does not:
+/// it cannot be read, its header does not decode or disagrees with its name, or it does not
+/// link there.
+fn link_error(vfs: &dyn Vfs, dir: &Path, first_lsn: u64, at: Expected) -> Option<Error> {
+    let path = segment_path(dir, first_lsn);
+    let file = match vfs.open_read(&path) {
+        Ok(file) => file,
+        Err(error) => return Some(io_error(&path, "opening")(error)),
+    };
+    let linked = read_segment_header(file.as_ref(), &path, first_lsn).and_then(|header| {
+        let (first, prev) = (header.first_lsn, header.prev_chain);
+        super::recovery::check_link(&path, first, prev, at.next_lsn, at.chain)
+    });
+    linked.err()
 }
 
 fn check_segment(
@@ -213,6 +341,8 @@ fn check_segment(
             last_record_offset: 0,
         },
         end: None,
+        unlinked: false,
+        unsealed_with_later: false,
     };
     if let Err(error) = check_segment_body(
         vfs, &path, first_lsn, expected, is_last, checkpoint, &mut check,
@@ -244,6 +374,8 @@ fn check_segment_body(
     checkpoint: Option<&Checkpoint>,
     check: &mut SegmentCheck,
 ) -> Result<()> {
+    // Until the header reads and links, a failure may mean the file is a stray.
+    check.unlinked = true;
     let file = vfs.open_read(path).map_err(io_error(path, "opening"))?;
     check.summary.file_bytes = file
         .len()
@@ -263,16 +395,13 @@ fn check_segment_body(
             check.good.chain = header.prev_chain;
         }
     }
+    check.unlinked = false;
     if header.is_sealed() {
         return check_sealed(vfs, path, first_lsn, check);
     }
-    if !is_last {
-        return Err(Error::corruption(
-            path,
-            12,
-            "segment is not sealed, yet later segments exist",
-        ));
-    }
+    // Read as the active segment; whether it is one, the later files strays, is for the
+    // caller to tell (`ends_the_log`).
+    check.unsealed_with_later = !is_last;
     let mut raw =
         vec![0u8; (check.summary.file_bytes as usize).saturating_sub(SEGMENT_HEADER_BYTES)];
     file.read_exact_at(&mut raw, SEGMENT_HEADER_BYTES as u64)
@@ -428,12 +557,18 @@ pub struct RepairReport {
 /// Repairs the journal in `dir`, moving damaged segments into `aside_dir`.
 pub fn repair(vfs: &dyn Vfs, dir: &Path, aside_dir: &Path) -> Result<RepairReport> {
     with_lock(vfs, dir, || {
-        let verified = verify_unlocked(vfs, dir)?;
+        let mut verified = verify_unlocked(vfs, dir)?;
         let mut report = RepairReport {
             problems: verified.problems.clone(),
             last_lsn: verified.last_good_lsn,
             ..RepairReport::default()
         };
+        if !verified.strays.is_empty() {
+            // Not part of the log: set aside, and the log without them looked at again.
+            move_aside(vfs, dir, aside_dir, &verified.strays, &mut report)?;
+            verified = verify_unlocked(vfs, dir)?;
+            report.last_lsn = verified.last_good_lsn;
+        }
         match &verified.damage {
             None if verified.problems.is_empty() => {
                 let (tail, recovery): (_, RecoveryReport) = recover(vfs, dir)?;
@@ -465,6 +600,28 @@ fn clear_damage_marker(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Moves the segment files `paths` of the journal in `dir` into `aside_dir`, durably.
+fn move_aside(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    aside_dir: &Path,
+    paths: &[PathBuf],
+    report: &mut RepairReport,
+) -> Result<()> {
+    vfs.create_dir_all(aside_dir)
+        .map_err(io_error(aside_dir, "creating"))?;
+    for path in paths {
+        let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+        let target = aside_dir.join(name);
+        vfs.rename(path, &target)
+            .map_err(io_error(path, "moving aside"))?;
+        report.moved.push((path.clone(), target));
+    }
+    vfs.sync_dir(aside_dir)
+        .map_err(io_error(aside_dir, "syncing"))?;
+    vfs.sync_dir(dir).map_err(io_error(dir, "syncing"))
+}
+
 fn cut_at_damage(
     vfs: &dyn Vfs,
     dir: &Path,
@@ -473,22 +630,10 @@ fn cut_at_damage(
     damage: &Damage,
     report: &mut RepairReport,
 ) -> Result<()> {
-    vfs.create_dir_all(aside_dir)
-        .map_err(io_error(aside_dir, "creating"))?;
-    for summary in &verified.segments[damage.index..] {
-        let name = summary
-            .path
-            .file_name()
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        let target = aside_dir.join(name);
-        vfs.rename(&summary.path, &target)
-            .map_err(io_error(&summary.path, "moving aside"))?;
-        report.moved.push((summary.path.clone(), target));
-    }
-    vfs.sync_dir(aside_dir)
-        .map_err(io_error(aside_dir, "syncing"))?;
-    vfs.sync_dir(dir).map_err(io_error(dir, "syncing"))?;
+    let damaged: Vec<PathBuf> = (verified.segments[damage.index..].iter())
+        .map(|summary| summary.path.clone())
+        .collect();
+    move_aside(vfs, dir, aside_dir, &damaged, report)?;
     let header = SegmentHeader {
         flags: 0,
         first_lsn: damage.first_lsn,

@@ -19,7 +19,8 @@ pub const NO_KEY: &str = "(none)";
 /// any price, and far above the binary rounding error of a sum of `f64`s.
 pub const COST_USD_DECIMALS: i32 = 10;
 
-/// Sums over `llm_call` events. Counts saturate at `u64::MAX` rather than wrap.
+/// Sums over `llm_call` events. Counts saturate at `u64::MAX` rather than wrap, and the cost
+/// at `f64::MAX` rather than become infinite (which JSON cannot write).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TokenTotals {
     pub calls: u64,
@@ -56,7 +57,7 @@ impl TokenTotals {
         self.cache_creation_tokens = self
             .cache_creation_tokens
             .saturating_add(other.cache_creation_tokens);
-        self.cost_usd += other.cost_usd;
+        self.cost_usd = (self.cost_usd + other.cost_usd).min(f64::MAX);
     }
 
     /// The summed cost to [`COST_USD_DECIMALS`] decimals: `0.1 + 0.2` is `0.3`, not the
@@ -213,5 +214,18 @@ mod tests {
         assert_eq!(totals.cost_usd_rounded(), 0.000_000_000_1);
         totals.cost_usd = f64::MAX;
         assert_eq!(totals.cost_usd_rounded(), f64::MAX);
+    }
+
+    #[test]
+    fn a_summed_cost_saturates_rather_than_becoming_infinite() {
+        let huge = TokenTotals {
+            cost_usd: f64::MAX,
+            ..TokenTotals::default()
+        };
+        let mut totals = huge.clone();
+        totals.add(&huge);
+        assert_eq!(totals.cost_usd, f64::MAX);
+        let json = serde_json::to_value(&totals).unwrap();
+        assert_eq!(json["cost_usd"], serde_json::json!(f64::MAX));
     }
 }
