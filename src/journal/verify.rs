@@ -563,8 +563,9 @@ pub fn repair(vfs: &dyn Vfs, dir: &Path, aside_dir: &Path) -> Result<RepairRepor
             last_lsn: verified.last_good_lsn,
             ..RepairReport::default()
         };
-        if !verified.strays.is_empty() {
-            // Not part of the log: set aside, and the log without them looked at again.
+        // Not part of the log: set aside, and the log without them looked at again (until no
+        // stray is left: each round moves at least one file).
+        while !verified.strays.is_empty() {
             move_aside(vfs, dir, aside_dir, &verified.strays, &mut report)?;
             verified = verify_unlocked(vfs, dir)?;
             report.last_lsn = verified.last_good_lsn;
