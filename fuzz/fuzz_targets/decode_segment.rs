@@ -21,7 +21,7 @@
 #![no_main]
 
 use agentrail::event::{decode_record, Event};
-use agentrail::journal::format::{Checkpoint, SegmentHeader};
+use agentrail::journal::format::{Checkpoint, SegmentHeader, SegmentList};
 use agentrail::journal::segment::{list_segments, segment_path, SealedSegment};
 use agentrail::journal::sim::SimFs;
 use agentrail::journal::vfs::Vfs;
@@ -112,6 +112,11 @@ fn write_forged_checkpoint(fs: &SimFs, dir: &Path, fields: &[u8]) {
         next_lsn: u64::from(word(8)),
         chain: word(12),
         last_record_offset: word(16),
+        // Mostly not recorded; else a count and CRC that may or may not match the files.
+        segments: (padded[0] & 2 != 0).then(|| SegmentList {
+            count: word(20) % 8,
+            crc: word(24),
+        }),
     };
     put_file(fs, &dir.join(CHECKPOINT_FILE), &checkpoint.encode());
     fs.sync_dir(dir).expect("SimFs syncs directories");
@@ -143,6 +148,7 @@ fn generate_and_damage(fs: &SimFs, dir: &Path, rest: &[u8]) -> bool {
         durability: Durability::Never,
         checkpoint_interval_bytes: u64::from(cursor.byte()) * 1024,
         vfs: Arc::new(fs.clone()),
+        ..Options::default()
     };
     let count = usize::from(cursor.byte()) % GENERATED_RECORDS_MAX;
     let records: Vec<NewRecord> = (0..count)

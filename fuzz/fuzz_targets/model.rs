@@ -75,6 +75,7 @@ impl Harness {
             durability,
             checkpoint_interval_bytes: u64::from(cursor.byte()) * 256,
             vfs: Arc::new(fs.clone()),
+            ..Options::default()
         };
         let journal = Journal::create(dir(), options.clone()).expect("a new journal opens");
         let model = Model {
