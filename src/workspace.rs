@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::journal::segment::write_file_atomically;
 use crate::journal::vfs::StdFs;
-use crate::journal::{self, Durability, Journal, Options};
+use crate::journal::{self, Durability, Journal, LockWaitNotice, Options};
 use crate::redact::{PatternConfig, Redactor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,6 +106,8 @@ fn is_partial_workspace(root: &Path) -> bool {
 pub struct Workspace {
     root: PathBuf,
     config: Config,
+    /// Given to every journal this workspace opens (see [`Workspace::with_lock_wait_notice`]).
+    lock_wait_notice: Option<LockWaitNotice>,
 }
 
 impl Workspace {
@@ -144,6 +146,7 @@ impl Workspace {
         made.map(|()| Workspace {
             root: root.to_path_buf(),
             config,
+            lock_wait_notice: None,
         })
     }
 
@@ -191,6 +194,7 @@ impl Workspace {
         Ok(Workspace {
             root: root.to_path_buf(),
             config,
+            lock_wait_notice: None,
         })
     }
 
@@ -235,11 +239,21 @@ impl Workspace {
         journal::read_only(Arc::new(StdFs), &self.journal_dir())
     }
 
+    /// The journals this workspace opens tell `notice` when taking the journal's lock waits
+    /// long: another process holds it.
+    pub fn with_lock_wait_notice(self, notice: LockWaitNotice) -> Workspace {
+        Workspace {
+            lock_wait_notice: Some(notice),
+            ..self
+        }
+    }
+
     /// Opens the journal with the workspace's segment size.
     pub fn open_journal(&self, durability: Durability) -> Result<Journal> {
         let options = Options {
             segment_bytes: self.config.segment_bytes,
             durability,
+            lock_wait_notice: self.lock_wait_notice.clone(),
             ..Options::default()
         };
         Journal::open(self.journal_dir(), options)

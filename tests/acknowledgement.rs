@@ -42,6 +42,7 @@ fn options(fs: &SimFs, durability: Durability) -> Options {
         checkpoint_interval_bytes: CHECKPOINT_INTERVAL_BYTES,
         durability,
         vfs,
+        ..Options::default()
     }
 }
 

@@ -1195,6 +1195,35 @@ fn a_file_that_is_not_part_of_the_log_is_named_and_repair_moves_only_it() {
 }
 
 #[test]
+fn a_command_that_waits_for_another_process_says_why_once() {
+    let dir = Dir::initialized();
+    let append = [
+        "append",
+        "--json",
+        r#"{"type":"decision","data":{"choice":"x"}}"#,
+    ];
+    // Held as another process holds it: through a file description of its own.
+    let holder = std::fs::File::open(dir.journal_dir().join("LOCK")).unwrap();
+    holder.lock().unwrap();
+    let output = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| dir.run(&append));
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        assert!(!waiting.is_finished(), "the append waits for the lock");
+        holder.unlock().unwrap();
+        waiting.join().unwrap()
+    });
+    assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stdout(&output), "{\"lsns\":[1]}\n");
+    assert_eq!(
+        stderr(&output),
+        "agentrail: waiting for the journal: another agentrail process is writing to it (a large import takes seconds)\n"
+    );
+    // With the lock free, nothing is said.
+    let quick = dir.run(&append);
+    assert_eq!((exit_code(&quick), stderr(&quick)), (0, String::new()));
+}
+
+#[test]
 fn export_into_a_closed_pipe_exits_0() {
     let dir = Dir::initialized();
     // Far more than a pipe buffer and export's own buffer hold.

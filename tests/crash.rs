@@ -41,6 +41,7 @@ fn options(vfs: Arc<dyn Vfs>, durability: Durability) -> Options {
         checkpoint_interval_bytes: CHECKPOINT_INTERVAL_BYTES,
         durability,
         vfs,
+        ..Options::default()
     }
 }
 

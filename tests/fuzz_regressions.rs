@@ -14,6 +14,7 @@ fn options(fs: &SimFs, durability: Durability) -> Options {
         durability,
         checkpoint_interval_bytes: 23_808,
         vfs: Arc::new(fs.clone()),
+        ..Options::default()
     }
 }
 

@@ -903,3 +903,56 @@ fn an_unsealed_segment_the_log_goes_on_after_is_a_lost_seal_and_repair_keeps_its
     assert_eq!(report.moved.len(), 2);
     assert_whole_salted_journal(&path, "lost seal");
 }
+
+#[test]
+fn a_long_wait_for_the_lock_is_told_once_and_a_free_lock_is_not() {
+    use agentrail::journal::{LockWaitNotice, LOCK_FILE};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    Journal::create(&path, small_options()).unwrap().close();
+    let told = Arc::new(AtomicUsize::new(0));
+    let counter = told.clone();
+    let options = Options {
+        lock_wait_notice: Some(LockWaitNotice(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }))),
+        ..small_options()
+    };
+    let journal = Journal::open(&path, options.clone()).unwrap();
+    journal.append(KIND_EVENT, b"free".to_vec()).unwrap();
+    assert_eq!(
+        told.load(Ordering::SeqCst),
+        0,
+        "a free lock is taken without a word"
+    );
+
+    // Another process's hold: a file description of its own. Both an open and an append wait,
+    // and each long wait is told once, while it lasts.
+    let holder = std::fs::File::open(path.join(LOCK_FILE)).unwrap();
+    let wait_told = |times: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while told.load(Ordering::SeqCst) < times && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        told.load(Ordering::SeqCst)
+    };
+    holder.lock().unwrap();
+    std::thread::scope(|scope| {
+        let append = scope.spawn(|| journal.append(KIND_EVENT, b"held".to_vec()));
+        assert_eq!(wait_told(1), 1);
+        assert!(!append.is_finished());
+        holder.unlock().unwrap();
+        assert_eq!(append.join().unwrap().unwrap(), 2);
+    });
+    journal.close();
+    holder.lock().unwrap();
+    std::thread::scope(|scope| {
+        let open = scope.spawn(|| Journal::open(&path, options.clone()));
+        assert_eq!(wait_told(2), 2);
+        assert!(!open.is_finished());
+        holder.unlock().unwrap();
+        assert_eq!(open.join().unwrap().unwrap().last_lsn(), 2);
+    });
+    assert_eq!(told.load(Ordering::SeqCst), 2);
+}

@@ -166,6 +166,7 @@ impl Harness {
             durability: setup.durability,
             checkpoint_interval_bytes: setup.checkpoint_interval_bytes,
             vfs: vfs.clone(),
+            ..Options::default()
         };
         let journal = Journal::create(dir, options.clone()).expect("creating the journal");
         Harness {

@@ -41,6 +41,7 @@ fn options(fs: &SimFs) -> Options {
         checkpoint_interval_bytes: 1024,
         durability: Durability::Always,
         vfs: Arc::new(fs.clone()),
+        ..Options::default()
     }
 }
 

@@ -19,12 +19,14 @@ mod subagent;
 mod verify;
 mod visible;
 
-use agentrail::journal::{Durability, Journal};
+use agentrail::journal::{Durability, Journal, LockWaitNotice};
 use agentrail::workspace::Workspace;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Exit code for a failed operation.
 pub const EXIT_FAILURE: i32 = 1;
@@ -493,7 +495,16 @@ pub fn workspace_root() -> Result<PathBuf, CliError> {
 
 pub fn open_workspace() -> Result<Workspace, CliError> {
     let root = workspace_root()?;
-    Workspace::open(&root).map_err(CliError::from)
+    let workspace = Workspace::open(&root).map_err(CliError::from)?;
+    Ok(workspace.with_lock_wait_notice(LockWaitNotice(Arc::new(say_lock_wait))))
+}
+
+/// Tells the person, once per process, why a command waits for the journal.
+fn say_lock_wait() {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        eprintln!("agentrail: waiting for the journal: another agentrail process is writing to it (a large import takes seconds)");
+    }
 }
 
 /// The durability mode: `$AGENTRAIL_SYNC`, else `always`.

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 use vfs::{StdFs, Vfs};
 use writer::{Request, Shared, Writer, WriterConfig};
 
@@ -51,6 +52,48 @@ pub const CHECKPOINT_INTERVAL_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
 pub const LOCK_FILE: &str = "LOCK";
 /// Name of the damage marker: present once corruption was seen, until `repair` removes it.
 pub const DAMAGE_MARKER_FILE: &str = "DAMAGED";
+/// How long a wait for the journal's lock lasts before [`Options::lock_wait_notice`] is told.
+pub const LOCK_WAIT_NOTICE_AFTER: Duration = Duration::from_secs(1);
+
+/// Told, once per wait and on a thread of its own, when taking the journal's lock has waited
+/// [`LOCK_WAIT_NOTICE_AFTER`]: another process holds it (a large import, say). The library
+/// prints nothing; the CLI tells the person why the command is waiting.
+#[derive(Clone)]
+pub struct LockWaitNotice(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for LockWaitNotice {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("LockWaitNotice")
+    }
+}
+
+/// Takes `lock`, waiting as long as it takes; when the wait lasts [`LOCK_WAIT_NOTICE_AFTER`],
+/// `notice` is told while it goes on. Without a notice, or with the lock free, no thread is
+/// started.
+pub(crate) fn take_lock(
+    lock: &dyn vfs::VfsLock,
+    notice: Option<&LockWaitNotice>,
+) -> std::io::Result<()> {
+    let Some(notice) = notice else {
+        return lock.lock();
+    };
+    if lock.try_lock()? {
+        return Ok(());
+    }
+    let (taken, waiting) = crossbeam_channel::bounded::<()>(0);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Disconnected, not timed out, once the lock is taken.
+            let waited = waiting.recv_timeout(LOCK_WAIT_NOTICE_AFTER);
+            if waited == Err(crossbeam_channel::RecvTimeoutError::Timeout) {
+                (notice.0)();
+            }
+        });
+        let locked = lock.lock();
+        drop(taken);
+        locked
+    })
+}
 
 /// Records that the journal in `dir` is damaged, so that every writer refuses appends until
 /// `repair`. Open scans only the tail, so damage deeper in the log is first seen by a reader or
@@ -134,6 +177,8 @@ pub struct Options {
     pub durability: Durability,
     pub checkpoint_interval_bytes: u64,
     pub vfs: Arc<dyn Vfs>,
+    /// Told when taking the journal's lock waits long (see [`LockWaitNotice`]).
+    pub lock_wait_notice: Option<LockWaitNotice>,
 }
 
 impl Default for Options {
@@ -143,6 +188,7 @@ impl Default for Options {
             durability: Durability::Always,
             checkpoint_interval_bytes: CHECKPOINT_INTERVAL_BYTES_DEFAULT,
             vfs: Arc::new(StdFs),
+            lock_wait_notice: None,
         }
     }
 }
@@ -227,7 +273,7 @@ impl Journal {
         let lock = vfs
             .open_lock(&lock_path)
             .map_err(|error| Error::io(format!("opening {}", lock_path.display()), error))?;
-        lock.lock()
+        take_lock(lock.as_ref(), options.lock_wait_notice.as_ref())
             .map_err(|error| Error::io("taking the journal lock", error))?;
         let recovered = recovery::recover(vfs.as_ref(), &dir);
         if let Err(error) = &recovered {
@@ -241,6 +287,7 @@ impl Journal {
             segment_bytes: options.segment_bytes,
             durability: options.durability,
             checkpoint_interval_bytes: options.checkpoint_interval_bytes,
+            lock_wait_notice: options.lock_wait_notice,
         };
         let writer = Writer::new(
             vfs.clone(),

@@ -424,6 +424,18 @@ impl VfsLock for SimLock {
             .unwrap_or_else(|poison| poison.into_inner()) = true;
         Ok(())
     }
+    fn try_lock(&self) -> io::Result<bool> {
+        let mut state = self.fs.lock_state();
+        if state.locked {
+            return Ok(false);
+        }
+        state.locked = true;
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = true;
+        Ok(true)
+    }
     fn unlock(&self) -> io::Result<()> {
         let mut held = self
             .held

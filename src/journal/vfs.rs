@@ -47,6 +47,11 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
 pub trait VfsLock: Send + Sync + fmt::Debug {
     /// Blocks until this handle holds the lock exclusively.
     fn lock(&self) -> io::Result<()>;
+    /// Takes the lock if no one holds it; `false` when someone does. By default it waits as
+    /// [`VfsLock::lock`] does, and says it took the lock.
+    fn try_lock(&self) -> io::Result<bool> {
+        self.lock().map(|()| true)
+    }
     fn unlock(&self) -> io::Result<()>;
 }
 
@@ -111,6 +116,13 @@ struct StdLock(File);
 impl VfsLock for StdLock {
     fn lock(&self) -> io::Result<()> {
         self.0.lock()
+    }
+    fn try_lock(&self) -> io::Result<bool> {
+        match self.0.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(error)) => Err(error),
+        }
     }
     fn unlock(&self) -> io::Result<()> {
         self.0.unlock()

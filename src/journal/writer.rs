@@ -16,7 +16,7 @@ use super::segment::{
     write_file_atomically, SealInput,
 };
 use super::vfs::{Vfs, VfsLock};
-use super::{Durability, NewRecord, BULK_SEAL_DIVISOR};
+use super::{take_lock, Durability, LockWaitNotice, NewRecord, BULK_SEAL_DIVISOR};
 use crate::error::{Error, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::BTreeSet;
@@ -106,6 +106,7 @@ pub(crate) struct WriterConfig {
     pub segment_bytes: u64,
     pub durability: Durability,
     pub checkpoint_interval_bytes: u64,
+    pub lock_wait_notice: Option<LockWaitNotice>,
 }
 
 pub(crate) struct Writer {
@@ -269,13 +270,18 @@ impl Writer {
         }
     }
 
+    /// Takes the journal's lock, telling the notice when another process keeps it long.
+    fn take_lock(&self) -> Result<()> {
+        let notice = self.config.lock_wait_notice.as_ref();
+        take_lock(self.lock.as_ref(), notice)
+            .map_err(|error| Error::io("taking the journal lock", error))
+    }
+
     fn commit(&mut self, appends: &[&Vec<NewRecord>], bulk: bool) -> Result<Vec<Range<u64>>> {
         if let Some(reason) = &self.poisoned {
             return Err(Error::Poisoned(reason.clone()));
         }
-        self.lock
-            .lock()
-            .map_err(|error| Error::io("taking the journal lock", error))?;
+        self.take_lock()?;
         let result = self.commit_locked(appends, bulk);
         let unlocked = self
             .lock
@@ -299,9 +305,7 @@ impl Writer {
         if let Some(reason) = &self.poisoned {
             return Err(Error::Poisoned(reason.clone()));
         }
-        self.lock
-            .lock()
-            .map_err(|error| Error::io("taking the journal lock", error))?;
+        self.take_lock()?;
         let result = self.tombstone_locked(lsns, summarize);
         let unlocked = self
             .lock
