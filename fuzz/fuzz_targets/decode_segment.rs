@@ -288,9 +288,8 @@ fn open_read_and_append(fs: &SimFs, dir: &Path, sound: Option<VerifyReport>, lsn
         );
         // An append the log ends inside, which verify reports as unfinished, is removed by
         // the open (`format-spec/journal.md` section 11).
-        let kept = (verified.unfinished.as_ref()).map_or(verified.last_good_lsn, |cut| {
-            cut.first_lsn - 1
-        });
+        let kept =
+            (verified.unfinished.as_ref()).map_or(verified.last_good_lsn, |cut| cut.first_lsn - 1);
         assert_eq!(good, kept, "verify and the reader disagree on the log");
         assert_eq!(journal.last_lsn(), kept);
     }

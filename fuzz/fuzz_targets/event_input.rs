@@ -19,7 +19,11 @@ fn redactor() -> &'static Redactor {
 fuzz_target!(|bytes: &[u8]| {
     let text = String::from_utf8_lossy(bytes);
     let once = redactor().redact_str(&text).into_owned();
-    assert_eq!(redactor().redact_str(&once), once, "redaction is not idempotent");
+    assert_eq!(
+        redactor().redact_str(&once),
+        once,
+        "redaction is not idempotent"
+    );
     match Event::from_json_line(&text, 1, 0) {
         Err(error) => assert_eq!(error.line, 1),
         Ok(mut event) => {
