@@ -4,6 +4,9 @@
 //! asserted directly: exit codes, the line and field named for bad input, that a rejected
 //! append writes nothing, that damage is named by file and byte offset.
 
+mod common;
+
+use common::segment_first_lsn;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -980,13 +983,7 @@ fn a_flipped_byte_in_a_sealed_segment_is_named_then_repaired() {
     let segments = dir.segments();
     assert!(segments.len() >= 4, "{segments:?}");
     let damaged = segments[1].clone();
-    let damaged_first_lsn: u64 = damaged
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let damaged_first_lsn = segment_first_lsn(&damaged);
     // Offset 40 is inside block 0, which starts right after the 32-byte segment header.
     flip_byte(&damaged, 40);
     let damaged_bytes = std::fs::read(&damaged).unwrap();

@@ -4,7 +4,7 @@ mod common;
 
 use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::{Durability, Journal, NewRecord, Options, BULK_SEAL_DIVISOR, KIND_EVENT};
-use common::{is_sealed, segment_names, segment_paths};
+use common::{is_sealed, segment_file_name, segment_first_lsn, segment_names, segment_paths};
 use std::sync::Arc;
 
 fn small_options() -> Options {
@@ -536,7 +536,7 @@ fn repair_inside_an_append_keeps_its_first_part_and_names_it() {
         .filter(|&first_lsn| (150..=350).contains(&first_lsn))
         .min()
         .expect("a segment starts inside the append");
-    let segment = path.join(format!("{damaged_from:020}.seg"));
+    let segment = path.join(segment_file_name(damaged_from));
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[40] ^= 0x01;
     std::fs::write(&segment, &bytes).unwrap();
@@ -577,13 +577,7 @@ fn a_sealed_segment_from_another_journal_stops_every_reader_before_its_records()
     // The third segment, sealed, swapped for the other journal's: same name, same LSNs, same
     // lengths, every frame and block valid on its own.
     std::fs::copy(&theirs[2], &ours[2]).unwrap();
-    let stale_from: u64 = ours[2]
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let stale_from = segment_first_lsn(&ours[2]);
     let path = dir.path().join("ours");
     let check = |records: Vec<agentrail::Result<agentrail::journal::Record>>| {
         let good: Vec<u64> = records
@@ -596,7 +590,7 @@ fn a_sealed_segment_from_another_journal_stops_every_reader_before_its_records()
         let message = error.to_string();
         assert!(message.contains("does not link"), "{message}");
         assert!(
-            message.contains(&format!("{stale_from:020}.seg")),
+            message.contains(&segment_file_name(stale_from)),
             "{message}"
         );
     };
@@ -747,7 +741,7 @@ fn a_sealed_segment_removed_or_slipped_in_before_the_checkpoint_stops_open() {
     assert!(message.contains("a segment is missing"), "{message}");
     // Repair keeps the log before the gap, and the journal opens and appends again.
     let report = repair(&StdFs, &removed, &dir.path().join("aside")).unwrap();
-    let first_after_gap: u64 = name(&segments[1])[..20].parse().unwrap();
+    let first_after_gap = segment_first_lsn(&segments[1]);
     assert_eq!(report.last_lsn, first_after_gap - 1);
     let journal = Journal::open(&removed, small_options()).unwrap();
     assert_eq!(
@@ -764,8 +758,7 @@ fn a_sealed_segment_removed_or_slipped_in_before_the_checkpoint_stops_open() {
     // the file that does not belong.
     let added = dir.path().join("added");
     copy_journal(&original, &added);
-    let second: u64 = name(&segments[1])[..20].parse().unwrap();
-    let stray = format!("{:020}.seg", second + 1);
+    let stray = segment_file_name(segment_first_lsn(&segments[1]) + 1);
     std::fs::copy(&segments[1], added.join(&stray)).unwrap();
     let error = Journal::open(&added, small_options()).unwrap_err();
     assert!(error.is_corruption(), "{error}");
@@ -803,12 +796,8 @@ fn repair_moves_strays_aside_and_keeps_every_record_of_the_log() {
         std::fs::metadata(active).unwrap().len() > 32,
         "with records"
     );
-    let name = |lsn: u64| format!("{lsn:020}.seg");
-    let lsn_of = |path: &std::path::PathBuf| -> u64 {
-        path.file_stem().unwrap().to_str().unwrap().parse().unwrap()
-    };
     // Each case: a file that is not part of the log, under a segment name.
-    let after_active = name(99_999_999);
+    let after_active = segment_file_name(99_999_999);
     let cases: Vec<(&str, String, Vec<u8>)> = vec![
         (
             "junk after the active segment",
@@ -822,7 +811,7 @@ fn repair_moves_strays_aside_and_keeps_every_record_of_the_log() {
         ),
         (
             "a sealed segment copied between two others",
-            name(lsn_of(&segments[1]) + 1),
+            segment_file_name(segment_first_lsn(&segments[1]) + 1),
             std::fs::read(&segments[0]).unwrap(),
         ),
     ];
@@ -883,7 +872,7 @@ fn an_unsealed_segment_the_log_goes_on_after_is_a_lost_seal_and_repair_keeps_its
     journal.close();
     assert!(is_sealed(&std::fs::read(&active).unwrap()));
     std::fs::write(&active, unsealed).unwrap();
-    let next = path.join(format!("{:020}.seg", 301));
+    let next = path.join(segment_file_name(301));
     assert!(next.exists(), "the roll started the next segment");
 
     let verified = verify(&StdFs, &path).unwrap();

@@ -7,8 +7,8 @@
 
 use super::batch::{cut_floor, cut_incomplete_batch, ends_inside_batch, unfinished, CutBatch};
 use super::format::{
-    chain_next, Checkpoint, FrameHeader, SegmentList, CHECKPOINT_BYTES, FRAME_HEADER_BYTES,
-    SEGMENT_HEADER_BYTES,
+    chain_next, Checkpoint, FrameHeader, SegmentHeader, SegmentList, CHECKPOINT_BYTES,
+    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::segment::{
     create_segment, decode_frame, find_valid_frame_after, io_error, read_segment_header,
@@ -207,9 +207,7 @@ fn check_segment_list(
     let (mut next_lsn, mut chain) = (1, 0);
     for &first_lsn in &segments[..through] {
         let path = segment_path(dir, first_lsn);
-        let file = vfs.open_read(&path).map_err(io_error(&path, "opening"))?;
-        let header = read_segment_header(file.as_ref(), &path, first_lsn)?;
-        check_link(&path, header.first_lsn, header.prev_chain, next_lsn, chain)?;
+        let header = linked_header(vfs, &path, first_lsn, next_lsn, chain)?;
         if first_lsn == checkpoint.segment {
             break;
         }
@@ -220,6 +218,21 @@ fn check_segment_list(
         (next_lsn, chain) = (sealed.footer.last_lsn + 1, sealed.footer.end_chain);
     }
     Ok(())
+}
+
+/// Reads the header of the segment file at `path` (named for `first_lsn`) and checks that it
+/// continues the log at `next_lsn` with `chain`.
+pub fn linked_header(
+    vfs: &dyn Vfs,
+    path: &Path,
+    first_lsn: u64,
+    next_lsn: u64,
+    chain: u32,
+) -> Result<SegmentHeader> {
+    let file = vfs.open_read(path).map_err(io_error(path, "opening"))?;
+    let header = read_segment_header(file.as_ref(), path, first_lsn)?;
+    check_link(path, header.first_lsn, header.prev_chain, next_lsn, chain)?;
+    Ok(header)
 }
 
 /// The corruption of an unsealed segment at `path` that is followed by other segment files:

@@ -12,7 +12,8 @@
 use super::batch::CutBatch;
 use super::format::{chain_next, Checkpoint, SegmentHeader, SegmentList, SEGMENT_HEADER_BYTES};
 use super::recovery::{
-    checkpoint_segment_missing, read_checkpoint, recover, RecoveryReport, TornTail, CHECKPOINT_FILE,
+    checkpoint_segment_missing, linked_header, read_checkpoint, recover, RecoveryReport, TornTail,
+    CHECKPOINT_FILE,
 };
 use super::segment::{
     decode_frame, find_valid_frame_after, find_valid_frame_from, io_error, list_segments,
@@ -146,8 +147,6 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
     let segments = list_segments(vfs, dir)?;
     let checkpoint = read_checkpoint(vfs, dir);
     let mut report = VerifyReport::default();
-    // The segments of the log: every file but the strays.
-    let mut log = Vec::with_capacity(segments.len());
     let mut expected = Some(Expected {
         next_lsn: 1,
         chain: 0,
@@ -177,7 +176,6 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
         }
         let strays_after = check.unsealed_with_later && ends_the_log(vfs, dir, &mut check, later);
         expected = report.add_check(check);
-        log.push(first_lsn);
         if let (true, Some(end)) = (strays_after, expected) {
             let why = format!(
                 "the log ends in {}, which is not sealed",
@@ -191,6 +189,10 @@ fn verify_unlocked(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
         index += 1;
     }
     if let Some(checkpoint) = checkpoint {
+        // The segments of the log: every file but the strays.
+        let log: Vec<u64> = (report.segments.iter())
+            .map(|segment| segment.first_lsn)
+            .collect();
         let missing = checkpoint_segment_missing(&log, &checkpoint);
         if let Some(reason) = missing.filter(|_| !log.is_empty()) {
             report.problems.push(Problem {
@@ -295,15 +297,7 @@ fn first_linking(vfs: &dyn Vfs, dir: &Path, later: &[u64], at: Expected) -> Opti
 /// link there.
 fn link_error(vfs: &dyn Vfs, dir: &Path, first_lsn: u64, at: Expected) -> Option<Error> {
     let path = segment_path(dir, first_lsn);
-    let file = match vfs.open_read(&path) {
-        Ok(file) => file,
-        Err(error) => return Some(io_error(&path, "opening")(error)),
-    };
-    let linked = read_segment_header(file.as_ref(), &path, first_lsn).and_then(|header| {
-        let (first, prev) = (header.first_lsn, header.prev_chain);
-        super::recovery::check_link(&path, first, prev, at.next_lsn, at.chain)
-    });
-    linked.err()
+    linked_header(vfs, &path, first_lsn, at.next_lsn, at.chain).err()
 }
 
 fn check_segment(

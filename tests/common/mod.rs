@@ -170,6 +170,13 @@ pub fn segment_file_name(first_lsn: u64) -> String {
     format!("{first_lsn:020}.seg")
 }
 
+/// The first LSN a segment file's name gives (its 20 digits).
+pub fn segment_first_lsn(path: &Path) -> u64 {
+    let stem = path.file_stem().and_then(|stem| stem.to_str());
+    stem.and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("{} is not named as a segment", path.display()))
+}
+
 pub fn path_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
