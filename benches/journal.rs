@@ -7,8 +7,12 @@
 //!   says").
 //! - `append/{size}/{mode}/{threads}`: records per second through `Journal::append` for 256 B,
 //!   4 KiB and 1 MiB records, in each durability mode, with 1, 4 and 16 appending threads.
-//!   The peer `naive/{size}/{threads}` is what one writes by hand: a mutex-guarded file with one
-//!   write and one `fdatasync` per record. Group commit is the difference.
+//!   The peer `{size}/naive_write_fdatasync/{threads}` is what one writes by hand: a
+//!   mutex-guarded file with one write and one `fdatasync` per record. Group commit is the
+//!   difference. The peer
+//!   `{size}/hand_group_commit/16` is its ceiling on this disk: one thread writing 16 records
+//!   with one write and one `fdatasync`, with nothing else to do (no lock, frames, channel or
+//!   wake-ups); its rate over `naive_write_fdatasync/1` is the most 16 appenders can gain.
 //! - `replay`: iterating every record of sealed (zstd) segments, throughput in record bytes;
 //!   the peer `replay/raw_file_read` reads the same number of bytes from a plain file.
 //!
@@ -196,8 +200,40 @@ fn append(c: &mut Criterion) {
                 },
             );
         }
+        group.bench_function(
+            BenchmarkId::new(
+                format!("{size_name}/hand_group_commit"),
+                GROUP_COMMIT_PEER_RECORDS,
+            ),
+            |b| b.iter_custom(|iters| hand_group_commit(size, iters)),
+        );
     }
     group.finish();
+}
+
+/// Records in each write of the hand-written group commit: as many as the journal's 16
+/// appending threads put in one batch.
+const GROUP_COMMIT_PEER_RECORDS: usize = 16;
+
+/// The ceiling for any group commit on this disk: one thread, no lock, no frames, no
+/// acknowledgements, one write and one `fdatasync` for every 16 records. Returns the time for
+/// `iters` records.
+fn hand_group_commit(size: usize, iters: u64) -> Duration {
+    let dir = bench_dir("group");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("log"))
+        .expect("open");
+    let batch = payload(size * GROUP_COMMIT_PEER_RECORDS, 1);
+    let rounds = (iters / GROUP_COMMIT_PEER_RECORDS as u64).max(1);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        file.write_all(&batch).expect("write");
+        file.sync_data().expect("fdatasync");
+    }
+    let records = rounds * GROUP_COMMIT_PEER_RECORDS as u64;
+    start.elapsed().mul_f64(iters as f64 / records as f64)
 }
 
 /// Bytes of records in the replay journal.
