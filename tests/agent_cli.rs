@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+mod common;
 #[path = "common/workspace_dir.rs"]
 mod workspace_dir;
 
@@ -451,12 +452,7 @@ fn init_repair_and_diff_have_json_output_too() {
     assert!(initialized["segment_bytes"].is_u64());
     assert_eq!(dir.json(&["repair"])["last_lsn"], json!(10));
     let journal = dir.path().join(".agentrail/journal");
-    let mut segments: Vec<_> = std::fs::read_dir(&journal)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
-        .collect();
-    segments.sort();
+    let segments = common::segment_paths(&journal);
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(segments.last().unwrap())

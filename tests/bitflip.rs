@@ -19,8 +19,8 @@ use agentrail::journal::{verify, Durability, Journal, Options, KIND_EVENT};
 use agentrail::Error;
 use common::{
     active_frames, append_until, assert_deterministic_prefix, checkpoint_position, fast_tempdir,
-    payload, read_all, sealed_layout, segment_names, DiskImage, FrameSpan, FRAME_HEADER_BYTES,
-    SEGMENT_HEADER_BYTES,
+    payload, read_all, sealed_layout, segment_first_lsn, segment_names, DiskImage, FrameSpan,
+    FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use std::path::Path;
 
@@ -286,7 +286,7 @@ fn check_flips(built: &Built, flips: &[Flip]) -> Vec<Noticed> {
 /// the checkpoint at the start of the active segment, as every roll leaves it.
 fn two_sealed_one_active() -> Built {
     let built = build(64 * 1024, 4 * 1024 * 1024, 2, 30);
-    let first: u64 = built.active[..20].parse().unwrap();
+    let first = segment_first_lsn(Path::new(&built.active));
     let position = checkpoint_position(built.image.file("checkpoint"));
     assert_eq!(position, (first, SEGMENT_HEADER_BYTES as u64, first));
     built
@@ -372,7 +372,7 @@ fn flips_with_a_checkpoint_inside_the_active_segment_are_detected() {
     // Checkpoints every 2 KiB: open resumes from the middle of the active segment, so damage
     // before that point is found by the reader, damage after it by open.
     let built = build(64 * 1024, 2 * 1024, 1, 40);
-    let first: u64 = built.active[..20].parse().unwrap();
+    let first = segment_first_lsn(Path::new(&built.active));
     let (segment, offset, _) = checkpoint_position(built.image.file("checkpoint"));
     assert_eq!(segment, first);
     assert!(

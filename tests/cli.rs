@@ -119,13 +119,7 @@ impl Dir {
     }
 
     fn segments(&self) -> Vec<PathBuf> {
-        let mut segments: Vec<PathBuf> = std::fs::read_dir(self.journal_dir())
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
-            .collect();
-        segments.sort();
-        segments
+        common::segment_paths(&self.journal_dir())
     }
 }
 

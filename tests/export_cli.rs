@@ -8,7 +8,7 @@ mod common;
 #[path = "common/workspace_dir.rs"]
 mod workspace_dir;
 
-use common::{active_frames, sealed_layout, segment_names, DiskImage};
+use common::{active_frames, sealed_layout, segment_first_lsn, segment_names, DiskImage};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -142,7 +142,7 @@ fn export_salvages_every_segment_before_a_bad_block_of_a_sealed_one() {
     let names = segment_names(&journal);
     assert!(names.len() >= 4, "{names:?}");
     let damaged = journal.join(&names[1]);
-    let first_lsn: usize = names[1][..20].parse().unwrap();
+    let first_lsn = segment_first_lsn(&damaged) as usize;
     let (block_offset, block_len) = sealed_layout(&std::fs::read(&damaged).unwrap()).blocks[0];
     flip(&damaged, block_offset + block_len / 2);
     let before = DiskImage::capture(&journal);

@@ -10,7 +10,7 @@ use agentrail::journal::{self, Durability, Journal, Options, Reader, Record, KIN
 use agentrail::Error;
 use common::{
     active_frames, append_until, assert_deterministic_prefix, fast_tempdir, payload, sealed_layout,
-    segment_file_name, segment_names, DiskImage, FRAME_HEADER_BYTES,
+    segment_file_name, segment_first_lsn, segment_names, DiskImage, FRAME_HEADER_BYTES,
 };
 use std::io;
 use std::path::{Path, PathBuf};
@@ -130,7 +130,7 @@ fn a_bad_block_of_a_sealed_segment_yields_every_earlier_segment_then_names_the_b
     build(dir, 3, 5);
     let names = segment_names(dir);
     let damaged = dir.join(&names[1]);
-    let first_lsn: u64 = names[1][..20].parse().unwrap();
+    let first_lsn = segment_first_lsn(&damaged);
     let (block_offset, block_len) = sealed_layout(&std::fs::read(&damaged).unwrap()).blocks[0];
     flip(&damaged, block_offset + block_len / 2);
     let before = DiskImage::capture(dir);

@@ -14,7 +14,8 @@ use agentrail::journal::{
 };
 use common::{
     active_frames, append_until, assert_deterministic_prefix, checkpoint_position, fast_tempdir,
-    payload, read_all, segment_names, splitmix, DiskImage, FrameSpan, SEGMENT_HEADER_BYTES,
+    payload, read_all, segment_first_lsn, segment_names, splitmix, DiskImage, FrameSpan,
+    SEGMENT_HEADER_BYTES,
 };
 use std::path::Path;
 
@@ -64,7 +65,7 @@ fn build_with(sealed: usize, active_records: u64, checkpoint_interval_bytes: u64
     journal.close();
     let image = DiskImage::capture(dir.path());
     let active = image.segments()[sealed].clone();
-    let active_first_lsn = active[..20].parse().unwrap();
+    let active_first_lsn = segment_first_lsn(Path::new(&active));
     let frames = active_frames(image.file(&active));
     assert_eq!(frames.len() as u64, active_records);
     Built {
