@@ -613,17 +613,23 @@ impl Detector {
             .iter()
             .find_map(|&(group, quoted)| Some((span(group)?, quoted)))
             .or_else(|| Some((span(0)?, false)))?;
-        let overlaps_marker = markers
-            .iter()
-            .any(|marker| marker.start < secret.end && secret.start < marker.end);
-        if secret.is_empty() || overlaps_marker {
+        let key = self.key_group.and_then(span);
+        // A marker's kind is the redactor's word, not the text's: `secret_assignment` in
+        // `[REDACTED:secret_assignment] = x` names no secret, and taking it for a key would
+        // redact `x` on the next pass, and so on down a chain longer than the passes allow.
+        let in_marker = |range: &Range<usize>| {
+            markers
+                .iter()
+                .any(|marker| marker.start < range.end && range.start < marker.end)
+        };
+        if secret.is_empty() || in_marker(&secret) || key.as_ref().is_some_and(in_marker) {
             return None;
         }
         let found = Found {
             text,
             secret: secret.clone(),
             secret_quoted,
-            key: self.key_group.and_then(span),
+            key,
             key_quoted: self
                 .key_quote_group
                 .and_then(span)

@@ -5,6 +5,7 @@
 use agentrail::event::{Event, VALUE_NESTING_DEPTH_MAX};
 use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::{Durability, Journal, Options, KIND_EVENT};
+use agentrail::redact::{Redactor, REDACTION_PASSES_MAX};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -100,4 +101,38 @@ fn event_decode_accepts_data_nested_up_to_the_limit() {
     assert!(Event::decode(1, &deepest).is_ok());
     // postcard replaces the limit's message by its own generic one, so only the refusal shows.
     assert!(Event::decode(1, &nested_event_payload(VALUE_NESTING_DEPTH_MAX)).is_err());
+}
+
+/// `fuzz/fuzz_targets/event_input.rs`, run 11 (input
+/// `LVFQYXNzUFA9/yAgPV92MQErKysrODhQUEFQPbJALgk9X4KCgoKCgiAgPV92MQErKysrODhQQVFQYXNzUFA9/yAgPV92MQErKysrODhQUEFQPbJALgk9X4KCgoKCgiAgPV92MQErKysrODhQQXBBAFBQICA9X4KCgoKCUnBBAFBQICA9X4KCgoKCUr8=`
+/// in base64, `-QPassPP=\xff  =_v1...`): redacting a redacted string changed it. The marker
+/// a pass wrote, `[REDACTED:secret_assignment]`, ends in a name holding `secret` and `]`, which
+/// the `KEY=VALUE` detector reads as a key: in `PASSWORD=hunter2 =y`, the next pass redacted
+/// `y`, the pass after it the next `=y`, and a chain longer than the passes allowed was left
+/// half done, so that an export imported again came back changed.
+#[test]
+fn a_redaction_marker_is_never_read_as_a_key_naming_a_secret() {
+    let redactor = Redactor::builtin();
+    assert_eq!(
+        redactor.redact_str("API_KEY=abc123 = other"),
+        "API_KEY=[REDACTED:secret_assignment] = other"
+    );
+    let links = " =y".repeat(REDACTION_PASSES_MAX + 2);
+    let once = redactor
+        .redact_str(&format!("PASSWORD=hunter2{links}"))
+        .into_owned();
+    assert_eq!(
+        once,
+        format!("PASSWORD=[REDACTED:secret_assignment]{links}")
+    );
+    assert_eq!(redactor.redact_str(&once), once);
+    let found =
+        b"-QPassPP=\xff  =_v1\x01++++88PPAP=\xb2@.\t=_\x82\x82  =_v1\x01++++88PApA\x00PP  =_\x82R";
+    let text = String::from_utf8_lossy(found);
+    let once = redactor.redact_str(&text).into_owned();
+    assert!(
+        once.starts_with("-QPassPP=[REDACTED:secret_assignment]  =_v1"),
+        "{once}"
+    );
+    assert_eq!(redactor.redact_str(&once), once);
 }
