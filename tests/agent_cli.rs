@@ -425,6 +425,11 @@ fn every_command_has_json_output() {
         json!("committed")
     );
     assert!(dir.json(&["run", "true"])["lsn"].is_u64());
+    // Output without a final newline: the object still gets a line of its own.
+    let ran = dir.ok(&["--json", "run", "--", "printf", "no newline"]);
+    let (output, object) = ran.split_once('\n').unwrap();
+    assert_eq!(output, "no newline");
+    assert!(serde_json::from_str::<Value>(object).unwrap()["lsn"].is_u64());
     let id = dir.json(&["session", "start", "to abort"])["session"].clone();
     let aborted = dir.json(&["session", "abort"]);
     assert_eq!(aborted["session"], id);
@@ -813,6 +818,12 @@ fn diff_records_the_working_tree_diff() {
     let output = dir.run(&["diff", "--agent", "bad name"]);
     assert_eq!(output.status.code(), Some(2), "{}", dir.render(&output));
     assert_eq!(dir.export().len(), events);
+    // Names outside ASCII and with blanks are stored as they are, not as git quotes them.
+    std::fs::write(dir.path().join("é b.txt"), "new\n").unwrap();
+    git(&dir, &["add", "é b.txt"]);
+    dir.ok(&["diff"]);
+    let files = &dir.export().pop().unwrap()["data"]["files"];
+    assert_eq!(files, &json!(["a.txt", "é b.txt"]));
 }
 
 #[test]
@@ -981,6 +992,12 @@ fn import_rejects_bad_input_naming_line_and_field_and_writes_nothing() {
         (
             "bad ts",
             r#"{"type":"action","ts":"noon","data":{"description":"d"}}"#,
+            "line 2",
+            Some("`ts`"),
+        ),
+        (
+            "ts before the year 0000 in UTC",
+            r#"{"type":"action","ts":"0000-01-01T00:00:00+00:01","data":{"description":"d"}}"#,
             "line 2",
             Some("`ts`"),
         ),

@@ -406,8 +406,10 @@ pub fn diff(agent: Option<String>, json: bool) -> CliResult {
         });
     }
     let stat = git(&["diff", "--no-color", "--stat", base])?;
-    let files: Vec<Json> = git(&["diff", "--name-only", base])?
-        .lines()
+    // `-z`: names as they are, not quoted and escaped as git prints names outside ASCII.
+    let files: Vec<Json> = git(&["diff", "--name-only", "-z", base])?
+        .split('\0')
+        .filter(|name| !name.is_empty())
         .map(Json::from)
         .collect();
     let summary = stat.lines().last().unwrap_or_default().trim().to_owned();

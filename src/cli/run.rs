@@ -57,6 +57,12 @@ impl Capture {
         self.tail.drain(..excess);
     }
 
+    /// Whether the stream is empty or its last byte ends a line.
+    fn ends_line(&self) -> bool {
+        let last = self.tail.back().or(self.head.last());
+        last.is_none_or(|&byte| byte == b'\n')
+    }
+
     /// The text to store and whether anything was left out. When something was, the head and
     /// the tail are cut at line ends as [`cap_head_tail`](agentrail::event::schema::cap_head_tail)
     /// cuts them, so that no line is kept in part.
@@ -301,6 +307,7 @@ pub fn run(command: &[String], json: bool) -> i32 {
     let Some(recorder) = recorder else {
         return exit;
     };
+    let output_ends_line = outcome.stdout.ends_line();
     let recorded = record(
         &recorder,
         EventType::ToolOutput,
@@ -310,6 +317,10 @@ pub fn run(command: &[String], json: bool) -> i32 {
     recorder.close();
     let printed = recorded.and_then(|(lsn, session)| {
         if json {
+            // The object goes on a line of its own, after the command's last line.
+            if !output_ends_line {
+                println!();
+            }
             emit(
                 true,
                 &json!({ "lsn": lsn, "exit_code": exit, "session": session }),

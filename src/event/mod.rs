@@ -190,11 +190,24 @@ pub fn format_ts(ts_micros: i64) -> String {
         .unwrap_or_else(|| ts_micros.to_string())
 }
 
-/// Parses an RFC 3339 timestamp (any offset) to UTC microseconds.
+/// Years a time may fall in, in UTC: RFC 3339 writes a year in four digits, so a time
+/// outside them could be read but not written back as one (`-0001-12-31T23:59:00Z` from
+/// `0000-01-01T00:00:00+00:01`).
+pub const TS_YEARS: std::ops::RangeInclusive<i32> = 0..=9999;
+
+/// Parses an RFC 3339 timestamp (any offset) to UTC microseconds. A time whose UTC year is
+/// outside [`TS_YEARS`] is refused, so that every stored time exports as RFC 3339.
 pub fn parse_ts(text: &str) -> Result<i64, String> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|time| time.timestamp_micros())
-        .map_err(|error| format!("\"{text}\" is not an RFC 3339 timestamp ({error})"))
+    use chrono::Datelike;
+    let time = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|error| format!("\"{text}\" is not an RFC 3339 timestamp ({error})"))?;
+    let year = time.with_timezone(&chrono::Utc).year();
+    if !TS_YEARS.contains(&year) {
+        return Err(format!(
+            "\"{text}\" falls in the year {year} in UTC; a time must fall in the years 0000 to 9999 in UTC to be written back as RFC 3339"
+        ));
+    }
+    Ok(time.timestamp_micros())
 }
 
 /// The current time in UTC microseconds.
@@ -510,6 +523,25 @@ pub fn event_payload(record: &Record) -> crate::Result<Result<&[u8], u16>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_is_taken_only_when_it_can_be_written_back_as_rfc_3339() {
+        for text in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let micros = parse_ts(text).unwrap();
+            assert_eq!(parse_ts(&format_ts(micros)), Ok(micros), "{text}");
+        }
+        // Four-digit years that leave them once moved to UTC.
+        for (text, year) in [
+            ("0000-01-01T00:00:00+00:01", "-1"),
+            ("9999-12-31T23:59:59-00:01", "10000"),
+        ] {
+            let refused = parse_ts(text).unwrap_err();
+            assert!(
+                refused.contains(&format!("year {year} in UTC")),
+                "{refused}"
+            );
+        }
+    }
 
     #[test]
     fn a_line_round_trips_through_the_disk_encoding_keeping_key_order_and_numbers() {
