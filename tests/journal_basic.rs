@@ -169,6 +169,52 @@ fn a_damaged_record_before_the_checkpoint_is_corruption_and_is_not_truncated() {
     );
 }
 
+/// A segment put back whole after a reader marked its damage: every record verifies, but the
+/// marker still makes writers refuse. Verify must say so rather than call the journal sound,
+/// and repair removes the marker keeping every record.
+#[test]
+fn verify_reports_a_damage_marker_that_outlived_its_damage() {
+    use agentrail::journal::{repair, verify, vfs::StdFs, DAMAGE_MARKER_FILE};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    {
+        let journal = Journal::create(&path, small_options()).unwrap();
+        for lsn in 1..=300 {
+            journal.append(KIND_EVENT, payload(lsn)).unwrap();
+        }
+    }
+    let first = path.join("00000000000000000001.seg");
+    let sound = std::fs::read(&first).unwrap();
+    let mut damaged = sound.clone();
+    damaged[40] ^= 0x01; // inside the first compressed block
+    std::fs::write(&first, &damaged).unwrap();
+    let journal = Journal::open(&path, small_options()).unwrap();
+    assert!(journal.iter().unwrap().any(|record| record.is_err()));
+    drop(journal);
+    std::fs::write(&first, &sound).unwrap();
+
+    let report = verify(&StdFs, &path).unwrap();
+    assert!(!report.is_ok() && report.marker_left, "{report:?}");
+    assert_eq!(report.records, 300);
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert_eq!(report.problems[0].segment, path.join(DAMAGE_MARKER_FILE));
+    assert!(report.problems[0]
+        .reason
+        .contains("00000000000000000001.seg"));
+    let refused = Journal::open(&path, small_options())
+        .unwrap()
+        .append(KIND_EVENT, b"x".to_vec())
+        .unwrap_err();
+    assert!(matches!(refused, agentrail::Error::Damaged(_)), "{refused}");
+
+    let repaired = repair(&StdFs, &path, &dir.path().join("aside")).unwrap();
+    assert_eq!(repaired.last_lsn, 300);
+    let report = verify(&StdFs, &path).unwrap();
+    assert!(report.is_ok() && !report.marker_left, "{report:?}");
+    let journal = Journal::open(&path, small_options()).unwrap();
+    assert_eq!(journal.append(KIND_EVENT, b"y".to_vec()).unwrap(), 301);
+}
+
 #[test]
 fn once_a_reader_sees_a_damaged_sealed_segment_writers_refuse_until_repair() {
     use agentrail::journal::{repair, verify, vfs::StdFs};

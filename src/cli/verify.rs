@@ -60,7 +60,11 @@ fn verify_text(report: &VerifyReport) -> String {
             record_bytes
         ));
     }
-    lines.extend(problem_lines("corruption", &report.problems));
+    let label = match report.marker_left {
+        true => "damaged earlier",
+        false => "corruption",
+    };
+    lines.extend(problem_lines(label, &report.problems));
     if let Some(torn) = &report.torn_tail {
         lines.push(format!("torn tail: {} bytes at {} byte offset {} (LSN {}'s record is cut short or fails its checksum, as a crash during a write leaves it); the next append truncates it", torn.bytes_dropped, torn.segment.display(), torn.offset, torn.lsn));
     }
@@ -77,7 +81,9 @@ fn verify_text(report: &VerifyReport) -> String {
         _ => " and the files that are not part of the log".to_owned(),
     };
     let last = report.last_good_lsn;
-    if !(report.strays.is_empty() || report.log_is_damaged()) {
+    if report.marker_left {
+        lines.push(format!("the log is good through LSN {last}; `agentrail repair` removes the marker and keeps every record"));
+    } else if !(report.strays.is_empty() || report.log_is_damaged()) {
         let strays = strays.trim_start_matches(" and");
         lines.push(format!("the log is good through LSN {last}; `agentrail repair` moves{strays} aside and keeps every record"));
     } else if !report.is_ok() {
@@ -133,10 +139,17 @@ fn repair_text(report: &RepairReport) -> String {
             counted(part.records, "record"),
         ));
     }
+    if report.marker_removed {
+        lines.push("removed the damage marker: appends are taken again".to_owned());
+    }
     let untouched = report.torn_tail.is_none() && report.cut_batch.is_none();
     if report.moved.is_empty() && report.problems.is_empty() && untouched {
+        let verdict = match report.marker_removed {
+            true => "every record kept",
+            false => "nothing to repair",
+        };
         lines.push(format!(
-            "nothing to repair: the log is good through LSN {}",
+            "{verdict}: the log is good through LSN {}",
             report.last_lsn
         ));
     } else if report.dropped_through_lsn > report.last_lsn {
@@ -168,6 +181,6 @@ pub fn run_repair(json: bool) -> CliResult {
         .iter()
         .map(|(from, to)| json!({"from": from, "to": to}))
         .collect();
-    let value = json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped})), "removed_unfinished_append": report.cut_batch.as_ref().map(|cut| json!({"first_lsn": cut.first_lsn, "records": cut.records})), "partial_append": report.partial_append.as_ref().map(|part| json!({"first_lsn": part.first_lsn, "records": part.records}))});
+    let value = json!({"problems": report.problems, "moved": moved, "last_lsn": report.last_lsn, "dropped_through_lsn": report.dropped_through_lsn, "torn_tail": report.torn_tail.as_ref().map(|torn| json!({"segment": torn.segment, "offset": torn.offset, "bytes": torn.bytes_dropped})), "removed_unfinished_append": report.cut_batch.as_ref().map(|cut| json!({"first_lsn": cut.first_lsn, "records": cut.records})), "partial_append": report.partial_append.as_ref().map(|part| json!({"first_lsn": part.first_lsn, "records": part.records})), "removed_damage_marker": report.marker_removed});
     emit(json, &value, || repair_text(&report))
 }

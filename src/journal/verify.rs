@@ -63,6 +63,9 @@ pub struct VerifyReport {
     pub unfinished: Option<CutBatch>,
     /// Files under segment names that are not part of the log, each also in `problems`.
     pub strays: Vec<PathBuf>,
+    /// A damage marker that outlived its damage: every record verifies, yet writers refuse to
+    /// append until `repair` removes it. Also in `problems`.
+    pub marker_left: bool,
     damage: Option<Damage>,
 }
 
@@ -118,12 +121,29 @@ struct SegmentCheck {
 /// writers refuse appends until `repair`.
 pub fn verify(vfs: &dyn Vfs, dir: &Path) -> Result<VerifyReport> {
     with_lock(vfs, dir, || {
-        let report = verify_unlocked(vfs, dir)?;
+        let mut report = verify_unlocked(vfs, dir)?;
         if let Some(problem) = report.problems.first() {
             let error = Error::corruption(&problem.segment, problem.offset, problem.reason.clone());
             super::mark_damaged(vfs, dir, &error);
+        } else if let Some(problem) = left_damage_marker(vfs, dir) {
+            report.problems.push(problem);
+            report.marker_left = true;
         }
         Ok(report)
+    })
+}
+
+/// A damage marker that outlived its damage (a segment put back from a backup, say): every
+/// record verifies, yet writers refuse to append until `repair` removes the marker, so verify
+/// must not call the journal sound.
+fn left_damage_marker(vfs: &dyn Vfs, dir: &Path) -> Option<Problem> {
+    let text = super::damage_marker(vfs, dir)?;
+    Some(Problem {
+        segment: dir.join(super::DAMAGE_MARKER_FILE),
+        offset: 0,
+        reason: format!(
+            "damage marker left by an earlier error ({text}); every record verifies now, but appends are refused until repair removes it"
+        ),
     })
 }
 
@@ -546,6 +566,8 @@ pub struct RepairReport {
     pub partial_append: Option<CutBatch>,
     /// The problems found before repairing.
     pub problems: Vec<Problem>,
+    /// A damage marker was removed: writers may append again.
+    pub marker_removed: bool,
 }
 
 /// Repairs the journal in `dir`, moving damaged segments into `aside_dir`.
@@ -579,20 +601,21 @@ pub fn repair(vfs: &dyn Vfs, dir: &Path, aside_dir: &Path) -> Result<RepairRepor
             }
             Some(damage) => cut_at_damage(vfs, dir, aside_dir, &verified, damage, &mut report)?,
         }
-        clear_damage_marker(vfs, dir)?;
+        report.marker_removed = clear_damage_marker(vfs, dir)?;
         Ok(report)
     })
 }
 
-/// The log is sound again: writers may append.
-fn clear_damage_marker(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+/// The log is sound again: writers may append. Returns whether there was a marker.
+fn clear_damage_marker(vfs: &dyn Vfs, dir: &Path) -> Result<bool> {
     let marker = dir.join(super::DAMAGE_MARKER_FILE);
-    if vfs.exists(&marker) {
-        vfs.remove_file(&marker)
-            .map_err(io_error(&marker, "removing"))?;
-        vfs.sync_dir(dir).map_err(io_error(dir, "syncing"))?;
+    if !vfs.exists(&marker) {
+        return Ok(false);
     }
-    Ok(())
+    vfs.remove_file(&marker)
+        .map_err(io_error(&marker, "removing"))?;
+    vfs.sync_dir(dir).map_err(io_error(dir, "syncing"))?;
+    Ok(true)
 }
 
 /// Moves the segment files `paths` of the journal in `dir` into `aside_dir`, durably.
