@@ -5,6 +5,7 @@ mod common;
 use agentrail::journal::sim::{CrashMode, SimFs};
 use agentrail::journal::{Durability, Journal, NewRecord, Options, BULK_SEAL_DIVISOR, KIND_EVENT};
 use common::{is_sealed, segment_file_name, segment_first_lsn, segment_names, segment_paths};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn small_options() -> Options {
@@ -169,6 +170,24 @@ fn a_damaged_record_before_the_checkpoint_is_corruption_and_is_not_truncated() {
     );
 }
 
+/// Writes 300 records to a new journal at `path` (several sealed segments), then flips a bit
+/// inside the first compressed block of its first segment. Returns that segment and its
+/// sound bytes.
+fn with_first_block_damaged(path: &Path) -> (PathBuf, Vec<u8>) {
+    {
+        let journal = Journal::create(path, small_options()).unwrap();
+        for lsn in 1..=300 {
+            journal.append(KIND_EVENT, payload(lsn)).unwrap();
+        }
+    }
+    let first = path.join("00000000000000000001.seg");
+    let sound = std::fs::read(&first).unwrap();
+    let mut damaged = sound.clone();
+    damaged[40] ^= 0x01;
+    std::fs::write(&first, &damaged).unwrap();
+    (first, sound)
+}
+
 /// A segment put back whole after a reader marked its damage: every record verifies, but the
 /// marker still makes writers refuse. Verify must say so rather than call the journal sound,
 /// and repair removes the marker keeping every record.
@@ -177,17 +196,7 @@ fn verify_reports_a_damage_marker_that_outlived_its_damage() {
     use agentrail::journal::{repair, verify, vfs::StdFs, DAMAGE_MARKER_FILE};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    {
-        let journal = Journal::create(&path, small_options()).unwrap();
-        for lsn in 1..=300 {
-            journal.append(KIND_EVENT, payload(lsn)).unwrap();
-        }
-    }
-    let first = path.join("00000000000000000001.seg");
-    let sound = std::fs::read(&first).unwrap();
-    let mut damaged = sound.clone();
-    damaged[40] ^= 0x01; // inside the first compressed block
-    std::fs::write(&first, &damaged).unwrap();
+    let (first, sound) = with_first_block_damaged(&path);
     let journal = Journal::open(&path, small_options()).unwrap();
     assert!(journal.iter().unwrap().any(|record| record.is_err()));
     drop(journal);
@@ -220,16 +229,7 @@ fn once_a_reader_sees_a_damaged_sealed_segment_writers_refuse_until_repair() {
     use agentrail::journal::{repair, verify, vfs::StdFs};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
-    {
-        let journal = Journal::create(&path, small_options()).unwrap();
-        for lsn in 1..=300 {
-            journal.append(KIND_EVENT, payload(lsn)).unwrap();
-        }
-    }
-    let first = path.join("00000000000000000001.seg");
-    let mut bytes = std::fs::read(&first).unwrap();
-    bytes[40] ^= 0x01; // inside the first compressed block
-    std::fs::write(&first, &bytes).unwrap();
+    with_first_block_damaged(&path);
 
     // Open scans only the tail, so the damage is not seen yet.
     let journal = Journal::open(&path, small_options()).unwrap();

@@ -318,8 +318,9 @@ pub fn run(command: &[String], json: bool) -> i32 {
     let printed = recorded.and_then(|(lsn, session)| {
         if json {
             // The object goes on a line of its own, after the command's last line.
+            // Never `println!`: it panics on a closed stdout, which `emit` reports quietly.
             if !output_ends_line {
-                println!();
+                let _ = std::io::stdout().write_all(b"\n");
             }
             emit(
                 true,
